@@ -1,0 +1,115 @@
+"""The one schema of every security event in the gateway.
+
+Aligned with OCSF: a class (authentication, account change, API activity, finding), an activity, the
+time, the actor, the source IP and user agent, the target, the outcome with its reason, and a correlation
+id. Event tags form a closed taxonomy ``source:subject:action`` (Warehouse's ``EventTagEnum``): the name
+is static, values go into fields.
+
+Personal data is minimised: no citizen ID number, token, password, key or document content is ever a
+field. Documents are named by their SHA-256 digest.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EventClass(StrEnum):
+    AUTHENTICATION = "authentication"
+    ACCOUNT_CHANGE = "account_change"
+    API_ACTIVITY = "api_activity"
+    FINDING = "finding"
+
+
+class EventTag(StrEnum):
+    """Every event the gateway records. Add here; never build a tag from a value."""
+
+    SIGNING_DOCUMENT_SIGN = "signing:document:sign"
+    SIGNING_DOCUMENT_VERIFY = "signing:document:verify"
+    SIGNING_REQUEST_REFUSED = "signing:request:refused"
+    AUDIT_EVENTS_QUERY = "audit:events:query"
+    IDP_REALM_APPLY = "idp:realm:apply"
+
+    @property
+    def event_class(self) -> EventClass:
+        return _CLASSES[self]
+
+
+_CLASSES: dict[EventTag, EventClass] = {
+    EventTag.SIGNING_DOCUMENT_SIGN: EventClass.API_ACTIVITY,
+    EventTag.SIGNING_DOCUMENT_VERIFY: EventClass.API_ACTIVITY,
+    EventTag.SIGNING_REQUEST_REFUSED: EventClass.API_ACTIVITY,
+    EventTag.AUDIT_EVENTS_QUERY: EventClass.API_ACTIVITY,
+    EventTag.IDP_REALM_APPLY: EventClass.ACCOUNT_CHANGE,
+}
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+
+
+class Actor(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(max_length=256)
+    client_id: str | None = Field(default=None, max_length=256)
+    subject: str | None = Field(default=None, max_length=256)
+
+
+class AuditEvent(BaseModel):
+    """One security event. Immutable once built; serialised as canonical JSON for the hash chain."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str = Field(default_factory=lambda: uuid.uuid4().hex, pattern=r"^[0-9a-f]{32}$")
+    tag: EventTag
+    event_class: EventClass
+    time: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    service: str = Field(max_length=64)
+    actor: Actor
+    source_ip: str | None = Field(default=None, max_length=64)
+    user_agent: str | None = Field(default=None, max_length=512)
+    target: dict[str, str] = Field(default_factory=dict)
+    outcome: Outcome
+    reason: str | None = Field(default=None, max_length=512)
+    correlation_id: str | None = Field(default=None, max_length=64)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        tag: EventTag,
+        service: str,
+        actor: Actor,
+        outcome: Outcome,
+        target: dict[str, str] | None = None,
+        reason: str | None = None,
+        source: dict[str, Any] | None = None,
+        correlation_id: str | None = None,
+    ) -> AuditEvent:
+        source = source or {}
+        return cls(
+            tag=tag,
+            event_class=tag.event_class,
+            service=service,
+            actor=actor,
+            outcome=outcome,
+            target=target or {},
+            reason=reason,
+            source_ip=source.get("ip"),
+            user_agent=source.get("user_agent"),
+            correlation_id=correlation_id,
+        )
+
+    def canonical_json(self) -> str:
+        """The exact text the hash chain covers: sorted keys, no spaces, UTC ISO times."""
+        return json.dumps(
+            self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )

@@ -1,0 +1,106 @@
+"""Moves events from the Redis stream into the store, exactly once.
+
+A consumer group reads the stream; each batch is committed to the store in one transaction and only then
+acknowledged and removed from the stream. On start the consumer first re-reads what it had been given
+but not acknowledged (a crash between commit and ack), and the store skips event ids it already has, so
+a crash at any point leaves every event stored exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import redis.asyncio as redis_async
+import structlog
+from pydantic import ValidationError
+from redis.exceptions import RedisError, ResponseError
+
+from audit.events import AuditEvent
+from audit.store import SqliteEventStore
+from audit.trail import FIELD, STREAM
+
+_log = structlog.get_logger(__name__)
+
+GROUP = "audit-store"
+
+
+class StreamIngestor:
+    def __init__(
+        self,
+        client: redis_async.Redis,
+        store: SqliteEventStore,
+        *,
+        consumer: str = "audit-1",
+        batch: int = 500,
+        block_ms: int = 500,
+    ) -> None:
+        self._redis = client
+        self._store = store
+        self._consumer = consumer
+        self._batch = batch
+        self._block_ms = block_ms
+        self._task: asyncio.Task[None] | None = None
+        self.healthy = False
+
+    async def ensure_group(self) -> None:
+        try:
+            await self._redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def drain_once(self, *, pending: bool = False) -> int:
+        """Read one batch (the unacknowledged backlog if ``pending``), store it, ack it."""
+        response = await self._redis.xreadgroup(
+            GROUP,
+            self._consumer,
+            {STREAM: "0" if pending else ">"},
+            count=self._batch,
+            block=None if pending else self._block_ms,
+        )
+        if not response:
+            return 0
+        entries = response[0][1]
+        if not entries:
+            return 0
+        ids: list[bytes] = []
+        events: list[AuditEvent] = []
+        for entry_id, fields in entries:
+            ids.append(entry_id)
+            raw = fields.get(FIELD.encode()) if fields else None
+            try:
+                events.append(AuditEvent.model_validate_json(raw or b""))
+            except ValidationError:
+                # Not ours to drop silently, not storable either: keep it visible in the log by id.
+                _log.error("audit.malformed_stream_entry", entry_id=entry_id.decode())
+        added = await asyncio.to_thread(self._store.append, events)
+        await self._redis.xack(STREAM, GROUP, *ids)
+        await self._redis.xdel(STREAM, *ids)
+        _log.debug("audit.ingested", received=len(ids), added=added)
+        return len(ids)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.ensure_group()
+                while await self.drain_once(pending=True):
+                    pass
+                self.healthy = True
+                while True:
+                    await self.drain_once()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                self.healthy = False
+                _log.warning("audit.ingest_retry", error=type(exc).__name__)
+                await asyncio.sleep(1.0)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="audit-ingest")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

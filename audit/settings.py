@@ -1,0 +1,21 @@
+"""Settings of the audit service, from the environment (prefix ``AUDIT_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AuditSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AUDIT_", extra="forbid")
+
+    #: The realm that issues tokens, e.g. ``http://localhost:8080/realms/education``.
+    keycloak_issuer: str
+    #: This service's client id in the realm: tokens must name it in ``aud``.
+    client_id: str = "audit-service"
+    redis_url: str = "redis://127.0.0.1:6380/0"
+    redis_password: SecretStr | None = None
+    store_path: Path = Path(".work/run/audit/events.sqlite3")
+    json_logs: bool | None = None

@@ -1,0 +1,155 @@
+"""The durable, append-only store of audit events, with a hash chain over every record.
+
+Each record's ``chain_hash`` is ``SHA-256(previous chain_hash || canonical JSON of the event)``, starting
+from 32 zero bytes, so that altering, removing or inserting any record breaks every hash after it.
+SQLite triggers refuse UPDATE and DELETE; an event id is stored once however often it is delivered.
+
+This module is the embedded (single machine) store; PostgreSQL for production is the same schema.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from audit.errors import ChainBroken
+from audit.events import AuditEvent
+
+GENESIS = bytes(32)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    tag TEXT NOT NULL,
+    time TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    body TEXT NOT NULL,
+    chain_hash BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_tag_time ON events(tag, time);
+CREATE INDEX IF NOT EXISTS events_actor_time ON events(actor, time);
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+"""
+
+
+def chain_step(previous: bytes, canonical_json: str) -> bytes:
+    return hashlib.sha256(previous + canonical_json.encode("utf-8")).digest()
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    chain_hash: str
+    event: dict[str, Any]
+
+
+class SqliteEventStore:
+    """Append-only SQLite store. Thread-safe: one connection, one lock (writes are batched)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _head(self) -> bytes:
+        row = self._db.execute("SELECT chain_hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        return bytes(row[0]) if row else GENESIS
+
+    def append(self, events: Iterable[AuditEvent]) -> int:
+        """Store ``events`` in one transaction; return how many were new (duplicates are skipped)."""
+        added = 0
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                head = self._head()
+                for event in events:
+                    exists = self._db.execute(
+                        "SELECT 1 FROM events WHERE event_id = ?", (event.event_id,)
+                    ).fetchone()
+                    if exists:
+                        continue
+                    body = event.canonical_json()
+                    head = chain_step(head, body)
+                    self._db.execute(
+                        "INSERT INTO events (event_id, tag, time, actor, outcome, body, chain_hash)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            event.event_id,
+                            event.tag.value,
+                            event.time.isoformat(),
+                            event.actor.name,
+                            event.outcome.value,
+                            body,
+                            head,
+                        ),
+                    )
+                    added += 1
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return added
+
+    def query(
+        self,
+        *,
+        tag: str | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
+        correlation_id: str | None = None,
+        limit: int = 100,
+    ) -> Sequence[StoredEvent]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if tag:
+            clauses.append("tag = ?")
+            params.append(tag)
+        if actor:
+            clauses.append("actor = ?")
+            params.append(actor)
+        if since:
+            clauses.append("time >= ?")
+            params.append(since.isoformat())
+        if correlation_id:
+            clauses.append("json_extract(body, '$.correlation_id') = ?")
+            params.append(correlation_id)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = f"SELECT seq, chain_hash, body FROM events {where} ORDER BY seq DESC LIMIT ?"  # noqa: S608 - clauses are fixed strings; values are bound
+        with self._lock:
+            rows = self._db.execute(sql, (*params, limit)).fetchall()
+        return [StoredEvent(seq, bytes(h).hex(), json.loads(body)) for seq, h, body in rows]
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def verify_chain(self) -> int:
+        """Recompute the chain over every record; return the count, or raise :class:`ChainBroken`."""
+        head = GENESIS
+        checked = 0
+        with self._lock:
+            cursor = self._db.execute("SELECT seq, body, chain_hash FROM events ORDER BY seq")
+            for seq, body, stored in cursor:
+                head = chain_step(head, body)
+                if head != bytes(stored):
+                    raise ChainBroken(f"first altered record: seq {seq}")
+                checked += 1
+        return checked

@@ -1,0 +1,129 @@
+"""``gateway``: run the whole gateway on this machine with demo data, stop it, show its status.
+
+A thin layer over :class:`devstack.stack.Stack`: progress while it starts, then every URL and the demo
+logins. Exit codes: 0 success, 1 a component failed (the message says which, with its log).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from devstack.errors import StackError
+from devstack.stack import PROJECT_ROOT, Stack, StackInfo
+from gateway_runtime.errors import GatewayError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Cổng định danh, ký số và an ninh ngành giáo dục — chạy trên máy này.",
+)
+console = Console()
+DEFAULT_FOLDER = PROJECT_ROOT / ".work" / "run"
+
+FolderOption = Annotated[Path, typer.Option(help="Thư mục dữ liệu / stack folder")]
+
+
+def _print_info(stack: Stack, info: StackInfo) -> None:
+    table = Table(title="Cổng an ninh giáo dục — đang chạy / running", show_lines=False)
+    table.add_column("Thành phần / component")
+    table.add_column("Địa chỉ / URL")
+    table.add_row("Keycloak (SSO)", info.keycloak_url)
+    table.add_row("Keycloak admin console", info.keycloak_admin_console)
+    table.add_row("Keycloak health", info.keycloak_health)
+    table.add_row("Realm issuer", info.issuer)
+    table.add_row("Signing service (OpenAPI)", f"{info.signing_url}/docs")
+    table.add_row("Audit service (OpenAPI)", f"{info.audit_url}/docs")
+    table.add_row("Test PKI (CRL, OCSP, TSA)", info.pki_url)
+    table.add_row("Redis", info.redis_url)
+    table.add_row("Logs", f"{info.folder}/logs/")
+    console.print(table)
+
+    logins = Table(title="Tài khoản demo / demo logins (realm education)")
+    logins.add_column("Tài khoản / user")
+    logins.add_column("Vai trò / role")
+    logins.add_column("Mật khẩu / password")
+    for user in stack.realm_spec.users:
+        logins.add_row(user.username, ", ".join(user.realm_roles), stack.user_password(user.username))
+    console.print(logins)
+    clients = Table(title="Ứng dụng demo / demo API clients (client credentials)")
+    clients.add_column("client_id")
+    clients.add_column("client_secret")
+    for client in stack.realm_spec.clients:
+        if client.access_type.value == "service":
+            clients.add_row(client.client_id, stack.client_secret(client.client_id))
+    console.print(clients)
+    console.print(
+        f"Keycloak admin: admin / {stack.secrets.get('keycloak:admin')}\n"
+        f"Secrets are kept in {stack.secrets.path} (mode 0600). "
+        "Stop with Ctrl-C or `gateway stop`. See README.md for a signing example."
+    )
+
+
+@app.command()
+def run(
+    folder: FolderOption = DEFAULT_FOLDER,
+    detach: Annotated[bool, typer.Option(help="Chạy nền rồi thoát / start and return")] = False,
+) -> None:
+    """Start Keycloak, Redis, the token, the test PKI and the services with demo data."""
+    stack = Stack(folder)
+    if stack.running():
+        console.print("[bold]Đã chạy sẵn / already running[/bold]")
+        _print_info(stack, StackInfo.load(stack.info_path))
+        return
+    try:
+        with console.status("Đang khởi động / starting…") as status:
+            info = stack.up(progress=lambda step: status.update(f"{step}…"))
+    except GatewayError as exc:
+        console.print(f"[red]{exc.diagnostics()}[/red]")
+        stack.down()
+        raise typer.Exit(1) from exc
+    _print_info(stack, info)
+    if detach:
+        return
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    console.print("Nhấn Ctrl-C để dừng / press Ctrl-C to stop")
+    while not stopping.wait(1.0):
+        if not stack.running():
+            console.print("[yellow]Một thành phần đã dừng / a component stopped[/yellow]")
+            break
+    stopped = stack.down()
+    console.print(f"Đã dừng / stopped: {', '.join(stopped) or '-'}")
+
+
+@app.command()
+def stop(folder: FolderOption = DEFAULT_FOLDER) -> None:
+    """Stop everything `gateway run` started."""
+    stopped = Stack(folder).down()
+    console.print(f"Đã dừng / stopped: {', '.join(stopped) or 'không có gì / nothing was running'}")
+
+
+@app.command()
+def status(folder: FolderOption = DEFAULT_FOLDER) -> None:
+    """Show which components run."""
+    stack = Stack(folder)
+    for process in stack.processes():
+        state = "chạy / running" if process.running() else "dừng / stopped"
+        console.print(f"{process.name:10} {state}")
+    if not stack.running():
+        raise typer.Exit(3)
+
+
+def main() -> None:
+    try:
+        app()
+    except StackError as exc:  # pragma: no cover - reported above
+        console.print(f"[red]{exc.diagnostics()}[/red]")
+        raise SystemExit(1) from exc
+
+
+if __name__ == "__main__":
+    main()

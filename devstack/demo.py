@@ -1,0 +1,54 @@
+"""Demo documents: small PDFs for trying the signing API (and for the tests)."""
+
+from __future__ import annotations
+
+from io import BytesIO
+
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.writer import PdfFileWriter
+
+
+def _escape(text: str) -> bytes:
+    raw = text.encode("latin-1", errors="replace")
+    return raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
+
+
+def transcript_pdf(lines: list[str], *, pages: int = 1) -> bytes:
+    """A plain A4 PDF with ``lines`` of Helvetica text on each of ``pages`` pages."""
+    writer = PdfFileWriter()
+    font = writer.add_object(
+        generic.DictionaryObject(
+            {
+                generic.pdf_name("/Type"): generic.pdf_name("/Font"),
+                generic.pdf_name("/Subtype"): generic.pdf_name("/Type1"),
+                generic.pdf_name("/BaseFont"): generic.pdf_name("/Helvetica"),
+                generic.pdf_name("/Encoding"): generic.pdf_name("/WinAnsiEncoding"),
+            }
+        )
+    )
+    for number in range(1, pages + 1):
+        ops = [b"BT /F1 12 Tf 14 TL 72 770 Td"]
+        for line in [*lines, f"Trang {number}/{pages}"]:
+            ops.append(b"(" + _escape(line) + b") '")
+        ops.append(b"ET")
+        content = writer.add_object(generic.StreamObject(stream_data=b"\n".join(ops)))
+        page = generic.DictionaryObject(
+            {
+                generic.pdf_name("/Type"): generic.pdf_name("/Page"),
+                generic.pdf_name("/MediaBox"): generic.ArrayObject(
+                    [generic.NumberObject(v) for v in (0, 0, 595, 842)]
+                ),
+                generic.pdf_name("/Contents"): content,
+                generic.pdf_name("/Resources"): generic.DictionaryObject(
+                    {
+                        generic.pdf_name("/Font"): generic.DictionaryObject(
+                            {generic.pdf_name("/F1"): font}
+                        )
+                    }
+                ),
+            }
+        )
+        writer.insert_page(page)
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()

@@ -1,0 +1,123 @@
+"""Keycloak, fetched from Maven Central with Maven, built once, started in production mode.
+
+The distribution ``org.keycloak:keycloak-quarkus-dist`` (zip) is copied by Maven into the project's work
+folder and unpacked there; ``kc.sh build`` runs once per set of build options (embedded ``dev-file``
+database, health and metrics on, local caches), then every stack starts it with ``start --optimized``
+and its own database folder, ports and bootstrap admin (from the environment, never committed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack.errors import InstallFailed
+from devstack.java import find_java_home
+from devstack.process import ManagedProcess, http_ready
+
+VERSION = "26.7.3"
+ARTIFACT = f"org.keycloak:keycloak-quarkus-dist:{VERSION}:zip"
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+BUILD_OPTIONS = (
+    "--db=dev-file",
+    "--health-enabled=true",
+    "--metrics-enabled=true",
+    "--cache=local",
+)
+
+
+def install(cache: Path) -> Path:
+    """Return the home of a built Keycloak distribution under ``cache``, fetching it if needed."""
+    home = cache / f"keycloak-{VERSION}"
+    marker = home / ".edu-gateway-build"
+    fingerprint = hashlib.sha256(" ".join(BUILD_OPTIONS).encode()).hexdigest()
+    if marker.exists() and marker.read_text() == fingerprint:
+        return home
+    downloads = cache / "downloads"
+    archive = downloads / f"keycloak-quarkus-dist-{VERSION}.zip"
+    if not archive.exists():
+        if shutil.which("mvn") is None:
+            raise InstallFailed("Maven (mvn) is not installed; the setup script installs it")
+        result = subprocess.run(
+            [
+                "mvn", "-B", "-q", f"{DEPENDENCY_PLUGIN}:copy",
+                f"-Dartifact={ARTIFACT}", f"-DoutputDirectory={downloads}",
+            ],
+            capture_output=True, text=True, check=False, cwd=cache,
+        )
+        if result.returncode != 0 or not archive.exists():
+            raise InstallFailed(f"Maven could not fetch {ARTIFACT}:\n{result.stdout[-2000:]}")
+    if home.exists():
+        shutil.rmtree(home)
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(cache)
+    for script in (home / "bin").glob("*.sh"):
+        script.chmod(0o755)
+    env = {**os.environ, "JAVA_HOME": str(find_java_home())}
+    result = subprocess.run(
+        [str(home / "bin" / "kc.sh"), "build", *BUILD_OPTIONS],
+        capture_output=True, text=True, check=False, env=env,
+    )
+    if result.returncode != 0:
+        raise InstallFailed(f"kc.sh build failed:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
+    marker.write_text(fingerprint)
+    return home
+
+
+@dataclass(frozen=True)
+class KeycloakEndpoint:
+    url: str
+    management_url: str
+    admin_user: str
+    admin_password: str
+
+    def issuer(self, realm: str) -> str:
+        return f"{self.url}/realms/{realm}"
+
+
+def launch(
+    home: Path,
+    stack_dir: Path,
+    *,
+    port: int,
+    management_port: int,
+    admin_user: str,
+    admin_password: str,
+) -> tuple[ManagedProcess, KeycloakEndpoint]:
+    """Start Keycloak without waiting; call :func:`wait_ready` with the result."""
+    data = stack_dir / "keycloak"
+    data.mkdir(parents=True, exist_ok=True)
+    url = f"http://localhost:{port}"
+    management = f"http://127.0.0.1:{management_port}"
+    process = ManagedProcess("keycloak", stack_dir)
+    process.launch(
+        [
+            str(home / "bin" / "kc.sh"),
+            "start",
+            "--optimized",
+            "--http-enabled=true",
+            "--http-host=127.0.0.1",
+            f"--http-port={port}",
+            f"--http-management-port={management_port}",
+            f"--hostname={url}",
+            f"--db-url=jdbc:h2:file:{data}/keycloakdb;NON_KEYWORDS=VALUE",
+            "--log-level=INFO",
+        ],
+        env={
+            "JAVA_HOME": str(find_java_home()),
+            "JAVA_OPTS_KC_HEAP": "-Xms128m -Xmx1024m",
+            "KC_BOOTSTRAP_ADMIN_USERNAME": admin_user,
+            "KC_BOOTSTRAP_ADMIN_PASSWORD": admin_password,
+        },
+        cwd=stack_dir,
+    )
+    return process, KeycloakEndpoint(url, management, admin_user, admin_password)
+
+
+def wait_ready(process: ManagedProcess, endpoint: KeycloakEndpoint, timeout: float = 240.0) -> None:
+    process.wait_ready(http_ready(f"{endpoint.management_url}/health/ready"), timeout=timeout)

@@ -1,0 +1,144 @@
+"""HTTP face of the test PKI: certificates, CRL, OCSP and an RFC 3161 timestamp authority.
+
+Served on loopback only, for dev and tests. Run as
+``uvicorn devstack.pki_service:create_app --factory`` with ``DEVSTACK_PKI_DIR`` and ``DEVSTACK_PKI_URL``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+from asn1crypto import keys as asn1_keys
+from asn1crypto import tsp
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import Response
+from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+from devstack.pki import ISSUING, OCSP, ROOT, TSA, TestPki
+
+_MAX_REQUEST = 64 * 1024
+
+
+def _asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
+async def _body(request: Request) -> bytes:
+    body = await request.body()
+    if not body or len(body) > _MAX_REQUEST:
+        raise HTTPException(400, "empty or oversized request")
+    return body
+
+
+def create_app(pki: TestPki | None = None) -> FastAPI:
+    if pki is None:
+        pki = TestPki(Path(os.environ["DEVSTACK_PKI_DIR"]), os.environ["DEVSTACK_PKI_URL"])
+    pki.ensure()
+    issuing = pki.certificate(ISSUING)
+    issuing_key = pki.private_key(ISSUING)
+    responder = pki.certificate(OCSP)
+    responder_key = pki.private_key(OCSP)
+    tsa_cert = pki.certificate(TSA)
+    tsa_key = asn1_keys.PrivateKeyInfo.load(
+        pki.private_key(TSA).private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    stamper = DummyTimeStamper(
+        tsa_cert=_asn1_cert(tsa_cert),
+        tsa_key=tsa_key,
+        certs_to_embed=SimpleCertificateStore.from_certs([_asn1_cert(issuing)]),
+    )
+
+    app = FastAPI(title="Test PKI (CA, CRL, OCSP, TSA)", docs_url=None, redoc_url=None)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/certs/{name}.crt")
+    async def certificate(name: str) -> Response:
+        if name not in {ROOT, ISSUING, OCSP, TSA}:
+            raise HTTPException(404, "unknown certificate")
+        der = pki.certificate(name).public_bytes(serialization.Encoding.DER)
+        return Response(der, media_type="application/pkix-cert")
+
+    @app.get(f"/crl/{ISSUING}.crl")
+    async def crl() -> Response:
+        now = dt.datetime.now(dt.UTC)
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(issuing.subject)
+            .last_update(now - dt.timedelta(minutes=1))
+            .next_update(now + dt.timedelta(hours=12))
+        )
+        for serial, when in pki.revoked():
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder()
+                .serial_number(serial)
+                .revocation_date(when)
+                .build()
+            )
+        signed = builder.sign(issuing_key, hashes.SHA256())
+        return Response(
+            signed.public_bytes(serialization.Encoding.DER), media_type="application/pkix-crl"
+        )
+
+    @app.post("/ocsp")
+    async def ocsp_responder(request: Request) -> Response:
+        try:
+            req = ocsp.load_der_ocsp_request(await _body(request))
+        except ValueError:
+            resp = ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
+            return Response(resp.public_bytes(serialization.Encoding.DER),
+                            media_type="application/ocsp-response")
+        status = pki.revocation_status(req.serial_number)
+        if status is None:
+            resp = ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
+            return Response(resp.public_bytes(serialization.Encoding.DER),
+                            media_type="application/ocsp-response")
+        revoked, when = status
+        now = dt.datetime.now(dt.UTC)
+        # The response names the certificate by the same hashes the request used.
+        builder = ocsp.OCSPResponseBuilder().add_response_by_hash(
+            issuer_name_hash=req.issuer_name_hash,
+            issuer_key_hash=req.issuer_key_hash,
+            serial_number=req.serial_number,
+            algorithm=req.hash_algorithm,
+            cert_status=ocsp.OCSPCertStatus.REVOKED if revoked else ocsp.OCSPCertStatus.GOOD,
+            this_update=now - dt.timedelta(minutes=1),
+            next_update=now + dt.timedelta(hours=1),
+            revocation_time=when if revoked else None,
+            revocation_reason=None,
+        )
+        builder = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, responder).certificates(
+            [responder]
+        )
+        for extension in req.extensions:
+            if isinstance(extension.value, x509.OCSPNonce):
+                builder = builder.add_extension(extension.value, critical=False)
+        signed = builder.sign(responder_key, hashes.SHA256())
+        return Response(signed.public_bytes(serialization.Encoding.DER),
+                        media_type="application/ocsp-response")
+
+    @app.post("/tsa")
+    async def timestamp(request: Request) -> Response:
+        try:
+            req = tsp.TimeStampReq.load(await _body(request))
+            _ = req["message_imprint"]["hashed_message"].native
+        except (ValueError, TypeError, KeyError) as exc:
+            raise HTTPException(400, "malformed timestamp request") from exc
+        response = await stamper.async_request_tsa_response(req)
+        return Response(response.dump(), media_type="application/timestamp-reply")
+
+    return app
+

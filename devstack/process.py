@@ -1,0 +1,138 @@
+"""Start, watch and stop the stack's server processes.
+
+Each process writes its output to ``<stack>/logs/<name>.log`` and its pid to ``<stack>/run/<name>.pid``,
+so that ``gateway stop`` (another terminal, another process) finds and stops what ``gateway run``
+started. Readiness is an HTTP probe (or a callable); a process that exits or does not get ready in time
+is reported with the tail of its log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import httpx
+
+from devstack.errors import ServiceDidNotStart
+
+
+def log_tail(path: Path, lines: int = 40) -> str:
+    if not path.exists():
+        return "(no log)"
+    text = path.read_text(errors="replace").splitlines()
+    return "\n".join(text[-lines:])
+
+
+def http_ready(url: str, *, accept: Callable[[httpx.Response], bool] | None = None) -> Callable[[], bool]:
+    def probe() -> bool:
+        try:
+            response = httpx.get(url, timeout=2.0)
+        except httpx.HTTPError:
+            return False
+        return accept(response) if accept else response.status_code == 200
+
+    return probe
+
+
+class ManagedProcess:
+    def __init__(self, name: str, stack_dir: Path) -> None:
+        self.name = name
+        self.log_path = stack_dir / "logs" / f"{name}.log"
+        self.pid_path = stack_dir / "run" / f"{name}.pid"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_path.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return pid
+        # A zombie child of ours counts as gone.
+        with contextlib.suppress(ChildProcessError):
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done == pid:
+                return None
+        return pid
+
+    def running(self) -> bool:
+        return self.pid() is not None
+
+    def launch(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        """Start ``argv`` in its own process group unless it is already running."""
+        if self.running():
+            return
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.pid_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            process = subprocess.Popen(
+                list(argv),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **(env or {})},
+                cwd=cwd,
+                start_new_session=True,  # its own process group: stopped as a whole
+            )
+        self.pid_path.write_text(str(process.pid))
+
+    def wait_ready(self, ready: Callable[[], bool], *, timeout: float = 120.0) -> None:
+        """Wait until ``ready()``; raise with the log tail if the process dies or time runs out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ready():
+                return
+            if not self.running():
+                raise ServiceDidNotStart(
+                    f"{self.name} exited during start-up; log {self.log_path}:\n"
+                    f"{log_tail(self.log_path)}"
+                )
+            time.sleep(0.25)
+        raise ServiceDidNotStart(
+            f"{self.name} not ready after {timeout:.0f}s; log {self.log_path}:\n"
+            f"{log_tail(self.log_path)}"
+        )
+
+    def start(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        ready: Callable[[], bool],
+        timeout: float = 120.0,
+    ) -> None:
+        self.launch(argv, env=env, cwd=cwd)
+        self.wait_ready(ready, timeout=timeout)
+
+    def stop(self, timeout: float = 20.0) -> bool:
+        """Stop the process group (TERM, then KILL after ``timeout``). True if it was running."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_path.unlink(missing_ok=True)
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.running():
+            time.sleep(0.2)
+        if self.running():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            time.sleep(0.2)
+        self.pid_path.unlink(missing_ok=True)
+        return True

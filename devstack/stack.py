@@ -1,0 +1,249 @@
+"""The whole gateway on one machine: Keycloak, Redis, SoftHSM2, the test PKI and the services.
+
+:class:`Stack` owns one folder (``.work/run`` for ``gateway run``, a temporary one per test session)
+holding every component's data, logs, pid files and generated secrets. :meth:`Stack.up` is idempotent:
+what runs already is kept, what exists already (token, PKI, keys, realm objects) is reused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+
+from devstack import keycloak, redis_server, softhsm
+from devstack.pki import ISSUING, TestPki
+from devstack.process import ManagedProcess, http_ready
+from devstack.secrets_store import SecretStore
+from idp_config import DEFAULT_REALM_FILE, admin_client, apply_realm, load_realm
+from signing_service.keystore import TokenKeystore
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+REALM = "education"
+TOKEN_LABEL = "edu-gateway"
+SEAL_KEY = "org-seal"
+SERVICES = ("pki", "audit", "signing")
+
+
+@dataclass(frozen=True)
+class Ports:
+    keycloak: int = 8080
+    keycloak_management: int = 9000
+    redis: int = 6380
+    pki: int = 8700
+    signing: int = 8701
+    audit: int = 8702
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    folder: str
+    keycloak_url: str
+    keycloak_admin_console: str
+    keycloak_health: str
+    issuer: str
+    redis_url: str
+    pki_url: str
+    signing_url: str
+    audit_url: str
+    softhsm_conf: str
+    seal_certificate: str
+    trust_store: str
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> StackInfo:
+        return cls(**json.loads(path.read_text()))
+
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+class Stack:
+    def __init__(self, folder: Path, ports: Ports | None = None) -> None:
+        self.folder = folder.resolve()
+        self.ports = ports or Ports()
+        self.cache = PROJECT_ROOT / ".work" / "cache"
+        self.secrets = SecretStore(self.folder / "secrets.json")
+        self.realm_spec = load_realm(DEFAULT_REALM_FILE)
+        self.pki = TestPki(self.folder / "pki", f"http://127.0.0.1:{self.ports.pki}")
+
+    # -- names -------------------------------------------------------------------------------
+    @property
+    def info_path(self) -> Path:
+        return self.folder / "stack.json"
+
+    def processes(self) -> list[ManagedProcess]:
+        return [ManagedProcess(n, self.folder) for n in ("keycloak", "redis", *SERVICES)]
+
+    def client_secret(self, client_id: str) -> str:
+        return self.secrets.get(f"client:{client_id}", length=24)
+
+    def user_password(self, username: str) -> str:
+        return self.secrets.get(f"user:{username}", length=12)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def running(self) -> bool:
+        return all(p.running() for p in self.processes()) and self.info_path.exists()
+
+    def up(self, progress: Progress = _quiet) -> StackInfo:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.chmod(0o700)
+        self.cache.mkdir(parents=True, exist_ok=True)
+        ports = self.ports
+
+        progress("Keycloak: cài đặt / install")
+        home = keycloak.install(self.cache)
+        progress("Keycloak: khởi động / start")
+        kc_process, kc = keycloak.launch(
+            home,
+            self.folder,
+            port=ports.keycloak,
+            management_port=ports.keycloak_management,
+            admin_user="admin",
+            admin_password=self.secrets.get("keycloak:admin", length=18),
+        )
+
+        progress("Redis")
+        redis_password = self.secrets.get("redis", length=24)
+        redis_url = redis_server.start(self.folder, port=ports.redis, password=redis_password)
+
+        progress("SoftHSM2: token PKCS#11")
+        conf = softhsm.configure(self.folder)
+        os.environ["SOFTHSM2_CONF"] = str(conf)
+        user_pin = self.secrets.get("hsm:user-pin", length=8, digits_only=True)
+        softhsm.ensure_token(
+            conf,
+            label=TOKEN_LABEL,
+            so_pin=self.secrets.get("hsm:so-pin", length=8, digits_only=True),
+            user_pin=user_pin,
+        )
+
+        progress("PKI thử nghiệm / test PKI")
+        self.pki.ensure()
+        pki_url = self.pki.urls.base
+        self._service("pki", "devstack.pki_service:create_app", ports.pki, {
+            "DEVSTACK_PKI_DIR": str(self.pki.folder),
+            "DEVSTACK_PKI_URL": pki_url,
+        })
+
+        progress("Khoá dấu cơ quan trong token / organisation seal key")
+        seal_cert = self._enrol_seal(user_pin)
+
+        progress("Keycloak: chờ sẵn sàng / wait until ready")
+        keycloak.wait_ready(kc_process, kc)
+        progress("Keycloak: realm education")
+        admin = admin_client(kc.url, kc.admin_user, kc.admin_password)
+        apply_realm(
+            admin,
+            self.realm_spec,
+            client_secrets={c.client_id: self.client_secret(c.client_id)
+                            for c in self.realm_spec.clients},
+            user_passwords={u.username: self.user_password(u.username)
+                            for u in self.realm_spec.users},
+        )
+        issuer = kc.issuer(REALM)
+
+        progress("Dịch vụ kiểm toán / audit service")
+        self._service("audit", "audit.app:create_app", ports.audit, {
+            "AUDIT_KEYCLOAK_ISSUER": issuer,
+            "AUDIT_REDIS_URL": redis_url,
+            "AUDIT_REDIS_PASSWORD": redis_password,
+            "AUDIT_STORE_PATH": str(self.folder / "audit" / "events.sqlite3"),
+            "AUDIT_JSON_LOGS": "true",
+        })
+        progress("Dịch vụ ký số / signing service")
+        self._service("signing", "signing_service.app:create_app", ports.signing, {
+            "SOFTHSM2_CONF": str(conf),
+            "SIGNING_KEYCLOAK_ISSUER": issuer,
+            "SIGNING_PKCS11_MODULE": str(softhsm.module_path()),
+            "SIGNING_TOKEN_LABEL": TOKEN_LABEL,
+            "SIGNING_USER_PIN": user_pin,
+            "SIGNING_KEY_LABEL": SEAL_KEY,
+            "SIGNING_CERTIFICATE_PATH": str(seal_cert),
+            "SIGNING_CHAIN_PATHS": json.dumps([str(self.pki.cert_path(ISSUING))]),
+            "SIGNING_TRUST_STORE": str(self.pki.trust_store),
+            "SIGNING_TSA_URL": self.pki.urls.tsa,
+            "SIGNING_REDIS_URL": redis_url,
+            "SIGNING_REDIS_PASSWORD": redis_password,
+            "SIGNING_JSON_LOGS": "true",
+        })
+
+        info = StackInfo(
+            folder=str(self.folder),
+            keycloak_url=kc.url,
+            keycloak_admin_console=f"{kc.url}/admin/master/console/",
+            keycloak_health=f"{kc.management_url}/health/ready",
+            issuer=issuer,
+            redis_url=redis_url,
+            pki_url=pki_url,
+            signing_url=f"http://127.0.0.1:{ports.signing}",
+            audit_url=f"http://127.0.0.1:{ports.audit}",
+            softhsm_conf=str(conf),
+            seal_certificate=str(seal_cert),
+            trust_store=str(self.pki.trust_store),
+        )
+        info.save(self.info_path)
+        return info
+
+    def _service(self, name: str, factory: str, port: int, env: dict[str, str]) -> None:
+        process = ManagedProcess(name, self.folder)
+        process.start(
+            [
+                sys.executable, "-m", "uvicorn", factory, "--factory",
+                "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+                "--log-level", "warning",
+            ],
+            env={**env, "PYTHONPATH": str(PROJECT_ROOT)},
+            cwd=PROJECT_ROOT,
+            ready=http_ready(f"http://127.0.0.1:{port}/health"),
+            timeout=60,
+        )
+
+    def _enrol_seal(self, user_pin: str) -> Path:
+        """Generate the organisation seal key in the token (once) and certify it with the test CA."""
+        folder = self.folder / "signing"
+        folder.mkdir(parents=True, exist_ok=True)
+        cert_path = folder / f"{SEAL_KEY}.pem"
+        keystore = TokenKeystore(
+            module=softhsm.module_path(), token_label=TOKEN_LABEL, user_pin=user_pin
+        )
+        try:
+            if not keystore.has_key(SEAL_KEY):
+                keystore.generate_rsa_key(SEAL_KEY)
+                cert_path.unlink(missing_ok=True)
+            if not cert_path.exists():
+                csr = keystore.certificate_request(
+                    SEAL_KEY,
+                    {
+                        "country_name": "VN",
+                        "organization_name": "Sở Giáo dục và Đào tạo",
+                        "organizational_unit_name": "Cổng an ninh giáo dục",
+                        "common_name": "Sở GD&ĐT — Dấu cơ quan (thử nghiệm)",
+                    },
+                )
+                cert = self.pki.issue_from_csr(csr)
+                cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        finally:
+            keystore.close()
+        return cert_path
+
+    def down(self) -> list[str]:
+        """Stop every process of this stack (services first); return the names that were running."""
+        stopped = []
+        for process in reversed(self.processes()):
+            if process.stop():
+                stopped.append(process.name)
+        self.info_path.unlink(missing_ok=True)
+        return stopped

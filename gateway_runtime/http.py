@@ -1,0 +1,150 @@
+"""The HTTP conventions every gateway service follows.
+
+- Each request gets an id (the caller's ``X-Request-ID`` if it is sane, else a new one), bound into the
+  log context and echoed in the response.
+- Every error leaves as one envelope ``{"code", "message", "message_en", "detail"?}`` with a fitting
+  status; a 401 adds ``WWW-Authenticate``. No stack trace ever reaches a client.
+- :func:`current_principal` is the dependency that turns a bearer token into a verified
+  :class:`~gateway_runtime.tokens.Principal`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway_runtime.errors import GatewayError
+from gateway_runtime.tokens import AccessTokenVerifier, Principal, TokenRejected
+
+_log = structlog.get_logger(__name__)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class RequestContextMiddleware:
+    """Pure ASGI middleware: request id, log context, one access line per request."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        offered = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        structlog.contextvars.clear_contextvars()
+        client = scope.get("client")
+        structlog.contextvars.bind_contextvars(
+            request_id=request_id, service=self.service, client_ip=client[0] if client else None
+        )
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            _log.info(
+                "http.request",
+                method=scope.get("method"),
+                path=scope.get("path"),
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+
+
+def _error_response(error: GatewayError) -> JSONResponse:
+    headers: dict[str, str] = {}
+    if error.status_code == 401:
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    return JSONResponse(error.envelope(), status_code=error.status_code, headers=headers)
+
+
+async def _on_gateway_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GatewayError)  # noqa: S101 - registered for this type only
+    if isinstance(exc, TokenRejected):
+        _log.info("auth.token_rejected", reason=exc.reason)
+    elif exc.status_code >= 500:
+        _log.error("request.failed", code=exc.code, detail=exc.detail)
+    else:
+        _log.info("request.refused", code=exc.code, detail=exc.detail)
+    return _error_response(exc)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type only
+    fields = [".".join(str(p) for p in err.get("loc", ())) for err in exc.errors()]
+    body = {
+        "code": "invalid-request",
+        "message": "Yêu cầu không hợp lệ.",
+        "message_en": "The request is not valid.",
+        "detail": "invalid fields: " + ", ".join(fields),
+    }
+    return JSONResponse(body, status_code=422)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for this type only
+    codes = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}
+    body = {
+        "code": codes.get(exc.status_code, "http-error"),
+        "message": "Yêu cầu không được chấp nhận.",
+        "message_en": str(exc.detail),
+    }
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    _log.exception("request.crashed", error=type(exc).__name__)
+    return _error_response(GatewayError())
+
+
+def install_http_runtime(app: FastAPI, *, service: str) -> None:
+    """Add the request-id middleware and the error envelope handlers to ``app``."""
+    app.add_middleware(RequestContextMiddleware, service=service)
+    app.add_exception_handler(GatewayError, _on_gateway_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+async def current_principal(request: Request) -> Principal:
+    """FastAPI dependency: the verified caller of this request (401 otherwise)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        raise TokenRejected("no bearer token")
+    verifier: AccessTokenVerifier = request.app.state.token_verifier
+    principal = await verifier.verify(credentials.strip())
+    structlog.contextvars.bind_contextvars(actor=principal.actor, client_id=principal.client_id)
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def client_address(request: Request) -> dict[str, Any]:
+    """Source IP and user agent of a request, as audit events record them."""
+    return {
+        "ip": request.client.host if request.client else None,
+        "user_agent": request.headers.get("user-agent"),
+    }

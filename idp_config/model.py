@@ -1,0 +1,141 @@
+"""The realm as code: validated models of the YAML files under ``idp_config/realm/``.
+
+Unknown keys are refused with the key's name (pyHanko's config does the same), and rules that no
+realm may break are checked at load time: redirect URIs must be exact (no wildcard), a confidential
+client's secret never appears in a file.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from idp_config.errors import IdpConfigError
+
+_NAME = r"^[a-z0-9][a-z0-9._-]{1,62}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AccessType(StrEnum):
+    #: An API that only receives tokens (no login flow of its own).
+    RESOURCE_SERVER = "resource-server"
+    #: A machine client using the client-credentials grant (a service account).
+    SERVICE = "service"
+    #: A web application where people log in (authorization code).
+    WEB = "web"
+    #: A mobile or browser app with no secret (authorization code + PKCE).
+    PUBLIC = "public"
+
+
+class SecurityBaseline(_Strict):
+    ssl_required: str = Field(default="external", pattern="^(all|external)$")
+    brute_force_protected: bool = True
+    permanent_lockout: bool = False
+    failure_factor: int = Field(default=5, ge=1, le=30)
+    password_policy: str = "length(12) and notUsername"
+    events_enabled: bool = True
+    admin_events_enabled: bool = True
+    events_expiration_seconds: int = Field(default=7_776_000, gt=0)
+    access_token_lifespan_seconds: int = Field(default=300, ge=60, le=3600)
+    sso_session_idle_seconds: int = Field(default=1800, ge=300)
+    sso_session_max_seconds: int = Field(default=36000, ge=600)
+
+
+class RoleSpec(_Strict):
+    name: str = Field(pattern=_NAME)
+    description: str = ""
+
+
+class ClientSpec(_Strict):
+    client_id: str = Field(pattern=_NAME)
+    name: str = ""
+    access_type: AccessType
+    roles: list[str] = Field(default_factory=list)
+    redirect_uris: list[str] = Field(default_factory=list)
+    web_origins: list[str] = Field(default_factory=list)
+    #: Client roles granted to this client's service account, by the client that defines them.
+    service_account_roles: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("redirect_uris", "web_origins")
+    @classmethod
+    def _exact(cls, uris: list[str]) -> list[str]:
+        for uri in uris:
+            if "*" in uri:
+                raise ValueError(f"wildcard in {uri!r}: redirect URIs and origins must be exact")
+            if uri.startswith("http://") and not uri.startswith(
+                ("http://localhost", "http://127.0.0.1")
+            ):
+                raise ValueError(f"{uri!r}: plain http is allowed for localhost only")
+        return uris
+
+
+class UserSpec(_Strict):
+    username: str = Field(pattern=_NAME)
+    first_name: str = Field(min_length=1, max_length=100)
+    last_name: str = Field(min_length=1, max_length=100)
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    realm_roles: list[str] = Field(default_factory=list)
+
+
+class RealmSpec(_Strict):
+    realm: str = Field(pattern=_NAME)
+    display_name: str = ""
+    default_locale: str = "vi"
+    supported_locales: list[str] = Field(default_factory=lambda: ["vi", "en"])
+    security: SecurityBaseline = Field(default_factory=SecurityBaseline)
+    roles: list[RoleSpec] = Field(default_factory=list)
+    clients: list[ClientSpec] = Field(default_factory=list)
+    users: list[UserSpec] = Field(default_factory=list)
+
+    def check_references(self) -> None:
+        """Every role a user or service account is given must be defined in this realm."""
+        realm_roles = {r.name for r in self.roles}
+        client_roles = {c.client_id: set(c.roles) for c in self.clients}
+        for user in self.users:
+            for role in user.realm_roles:
+                if role not in realm_roles:
+                    raise IdpConfigError(f"users[{user.username}].realm_roles: unknown role {role!r}")
+        for client in self.clients:
+            for owner, roles in client.service_account_roles.items():
+                if client.access_type is not AccessType.SERVICE:
+                    raise IdpConfigError(
+                        f"clients[{client.client_id}].service_account_roles: "
+                        "only access_type 'service' has a service account"
+                    )
+                for role in roles:
+                    if role not in client_roles.get(owner, set()):
+                        raise IdpConfigError(
+                            f"clients[{client.client_id}].service_account_roles: "
+                            f"unknown role {owner}:{role}"
+                        )
+
+
+def load_realm(path: Path) -> RealmSpec:
+    """Read and validate a realm file; errors name the file and the field."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise IdpConfigError(f"{path}: cannot read YAML ({type(exc).__name__})") from exc
+    if not isinstance(raw, dict):
+        raise IdpConfigError(f"{path}: the top level must be a mapping")
+    try:
+        spec = RealmSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise IdpConfigError(f"{path}: {problems}") from exc
+    try:
+        spec.check_references()
+    except IdpConfigError as exc:
+        raise IdpConfigError(f"{path}: {exc.detail}") from exc
+    return spec
+
+
+DEFAULT_REALM_FILE = Path(__file__).parent / "realm" / "education.yaml"

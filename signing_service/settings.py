@@ -1,0 +1,40 @@
+"""Settings of the signing service, from the environment (prefix ``SIGNING_``).
+
+Secrets (the token's user PIN) have no default: the service refuses to start without them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SigningSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SIGNING_", extra="forbid")
+
+    #: The realm that issues tokens, e.g. ``http://localhost:8080/realms/education``.
+    keycloak_issuer: str
+    #: This service's client id in the realm: tokens must name it in ``aud``.
+    client_id: str = "signing-service"
+
+    #: The PKCS#11 module (SoftHSM2 in dev and tests, the HSM vendor's library in production).
+    pkcs11_module: Path = Path("/usr/lib/softhsm/libsofthsm2.so")
+    token_label: str = "edu-gateway"
+    user_pin: SecretStr
+    #: The label of the organisation seal key in the token and its certificate chain on disk.
+    key_label: str = "org-seal"
+    certificate_path: Path
+    chain_paths: list[Path] = Field(default_factory=list)
+    #: Trust anchors for verification: every ``*.pem``/``*.crt``/``*.cer`` in this folder.
+    trust_store: Path
+    #: RFC 3161 timestamp authority for PAdES B-T and above.
+    tsa_url: str | None = None
+
+    redis_url: str = "redis://127.0.0.1:6380/0"
+    redis_password: SecretStr | None = None
+
+    #: Uploads larger than this are refused with 413 before they are read whole.
+    max_document_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    json_logs: bool | None = None

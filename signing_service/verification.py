@@ -1,0 +1,135 @@
+"""Verification of the signatures in a PDF, reported in the terms of ETSI TS 119 102-2.
+
+Each signature gets an ``indication`` (``TOTAL_PASSED``, ``INDETERMINATE``, ``TOTAL_FAILED``) and, unless
+it passed, a ``subindication`` (``HASH_FAILURE``, ``NO_CERTIFICATE_CHAIN_FOUND``, ``REVOKED``, ...). The
+document's overall indication is the worst of its signatures; a document without signatures is
+``INDETERMINATE`` / ``SIGNED_DATA_NOT_FOUND``.
+
+A change after a signature beyond what it permits (anything but form filling, annotations allowed by
+its DocMDP level, or LTA updates) fails the document whatever the trust in the signer: a grade changed
+after the teacher signed is exactly what this must catch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from asn1crypto import x509 as asn1_x509
+from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation.status import PdfSignatureStatus
+from pyhanko_certvalidator import ValidationContext
+
+from signing_service.documents import UntrustedDocument, open_document
+
+
+class Indication(StrEnum):
+    TOTAL_PASSED = "TOTAL_PASSED"
+    INDETERMINATE = "INDETERMINATE"
+    TOTAL_FAILED = "TOTAL_FAILED"
+
+
+_SEVERITY = {Indication.TOTAL_PASSED: 0, Indication.INDETERMINATE: 1, Indication.TOTAL_FAILED: 2}
+
+
+@dataclass(frozen=True)
+class SignatureReport:
+    field_name: str
+    signer: str
+    signing_time: str | None
+    timestamped: bool
+    intact: bool
+    valid: bool
+    trusted: bool
+    coverage: str
+    modification_level: str | None
+    indication: Indication
+    subindication: str | None
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    indication: Indication
+    subindication: str | None
+    signatures: list[SignatureReport] = field(default_factory=list)
+
+
+def load_trust_store(folder: Path) -> list[asn1_x509.Certificate]:
+    """Every certificate (PEM or DER) in ``folder``: the trust anchors of verification."""
+    roots: list[asn1_x509.Certificate] = []
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in {".pem", ".crt", ".cer"}:
+            continue
+        data = path.read_bytes()
+        if b"-----BEGIN" in data:
+            from asn1crypto import pem
+
+            for _, _, der in pem.unarmor(data, multiple=True):
+                roots.append(asn1_x509.Certificate.load(der))
+        else:
+            roots.append(asn1_x509.Certificate.load(data))
+    return roots
+
+
+def _classify(status: PdfSignatureStatus) -> tuple[Indication, str | None]:
+    if not status.intact:
+        return Indication.TOTAL_FAILED, "HASH_FAILURE"
+    if not status.valid:
+        return Indication.TOTAL_FAILED, "SIG_CRYPTO_FAILURE"
+    level = status.modification_level
+    if (level is not None and level not in _PERMITTED_LEVELS) or status.docmdp_ok is False:
+        return Indication.TOTAL_FAILED, "MODIFIED_AFTER_SIGNING"
+    if not status.trusted or status.trust_problem_indic is not None:
+        indic = status.trust_problem_indic
+        name = indic.name if indic is not None else "NO_CERTIFICATE_CHAIN_FOUND"
+        if name == "REVOKED":
+            return Indication.TOTAL_FAILED, name
+        return Indication.INDETERMINATE, name
+    return Indication.TOTAL_PASSED, None
+
+
+_PERMITTED_LEVELS = {
+    ModificationLevel.NONE,
+    ModificationLevel.LTA_UPDATES,
+    ModificationLevel.FORM_FILLING,
+}
+
+
+def verify_document(
+    document: UntrustedDocument, trust_roots: list[asn1_x509.Certificate]
+) -> VerificationReport:
+    """Validate every signature of ``document`` against ``trust_roots``."""
+    reader = open_document(document)
+    reports: list[SignatureReport] = []
+    for embedded in reader.embedded_signatures:
+        context = ValidationContext(
+            trust_roots=trust_roots, allow_fetching=False, revocation_mode="soft-fail"
+        )
+        status = validate_pdf_signature(embedded, signer_validation_context=context)
+        indication, sub = _classify(status)
+        cert = status.signing_cert
+        reports.append(
+            SignatureReport(
+                field_name=embedded.field_name,
+                signer=cert.subject.human_friendly if cert is not None else "",
+                signing_time=status.signer_reported_dt.isoformat()
+                if status.signer_reported_dt
+                else None,
+                timestamped=status.timestamp_validity is not None,
+                intact=status.intact,
+                valid=status.valid,
+                trusted=status.trusted,
+                coverage=status.coverage.name if status.coverage else "UNKNOWN",
+                modification_level=status.modification_level.name
+                if status.modification_level is not None
+                else None,
+                indication=indication,
+                subindication=sub,
+            )
+        )
+    if not reports:
+        return VerificationReport(Indication.INDETERMINATE, "SIGNED_DATA_NOT_FOUND", [])
+    worst = max(reports, key=lambda r: _SEVERITY[r.indication])
+    return VerificationReport(worst.indication, worst.subindication, reports)
