@@ -31,7 +31,9 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = redis_async.Redis.from_url(
             settings.redis_url,
-            password=settings.redis_password.get_secret_value() if settings.redis_password else None,
+            password=settings.redis_password.get_secret_value()
+            if settings.redis_password
+            else None,
         )
         store = SqliteEventStore(settings.store_path)
         ingestor = StreamIngestor(client, store)
@@ -90,8 +92,9 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
             AuditEvent.build(
                 tag=EventTag.AUDIT_EVENTS_QUERY,
                 service=SERVICE,
-                actor=Actor(name=principal.actor, client_id=principal.client_id,
-                            subject=principal.subject),
+                actor=Actor(
+                    name=principal.actor, client_id=principal.client_id, subject=principal.subject
+                ),
                 outcome=Outcome.SUCCESS,
                 target={"filter_tag": tag.value if tag else "", "results": str(len(rows))},
                 source=client_address(request),

@@ -29,5 +29,9 @@ class ChainBroken(AuditError):
 
     code: ClassVar[str] = "audit-chain-broken"
     status_code: ClassVar[int] = 500
-    message_vi: ClassVar[str] = "Chuỗi băm của nhật ký kiểm toán không khớp: nhật ký có thể đã bị sửa."
-    message_en: ClassVar[str] = "The audit log hash chain does not verify: the log may have been altered."
+    message_vi: ClassVar[str] = (
+        "Chuỗi băm của nhật ký kiểm toán không khớp: nhật ký có thể đã bị sửa."
+    )
+    message_en: ClassVar[str] = (
+        "The audit log hash chain does not verify: the log may have been altered."
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import redis.asyncio as redis_async
 import structlog
@@ -52,7 +53,7 @@ class StreamIngestor:
 
     async def drain_once(self, *, pending: bool = False) -> int:
         """Read one batch (the unacknowledged backlog if ``pending``), store it, ack it."""
-        response = await self._redis.xreadgroup(
+        response: Any = await self._redis.xreadgroup(
             GROUP,
             self._consumer,
             {STREAM: "0" if pending else ">"},

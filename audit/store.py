@@ -145,9 +145,13 @@ class SqliteEventStore:
         """Recompute the chain over every record; return the count, or raise :class:`ChainBroken`."""
         head = GENESIS
         checked = 0
+        previous_seq = 0
         with self._lock:
             cursor = self._db.execute("SELECT seq, body, chain_hash FROM events ORDER BY seq")
             for seq, body, stored in cursor:
+                if seq != previous_seq + 1:
+                    raise ChainBroken(f"records removed between seq {previous_seq} and seq {seq}")
+                previous_seq = seq
                 head = chain_step(head, body)
                 if head != bytes(stored):
                     raise ChainBroken(f"first altered record: seq {seq}")

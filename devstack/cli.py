@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from devstack.errors import StackError
-from devstack.stack import PROJECT_ROOT, Stack, StackInfo
+from devstack.stack import PROJECT_ROOT, Ports, Stack, StackInfo
 from gateway_runtime.errors import GatewayError
 
 app = typer.Typer(
@@ -50,7 +50,9 @@ def _print_info(stack: Stack, info: StackInfo) -> None:
     logins.add_column("Vai trò / role")
     logins.add_column("Mật khẩu / password")
     for user in stack.realm_spec.users:
-        logins.add_row(user.username, ", ".join(user.realm_roles), stack.user_password(user.username))
+        logins.add_row(
+            user.username, ", ".join(user.realm_roles), stack.user_password(user.username)
+        )
     console.print(logins)
     clients = Table(title="Ứng dụng demo / demo API clients (client credentials)")
     clients.add_column("client_id")
@@ -70,9 +72,18 @@ def _print_info(stack: Stack, info: StackInfo) -> None:
 def run(
     folder: FolderOption = DEFAULT_FOLDER,
     detach: Annotated[bool, typer.Option(help="Chạy nền rồi thoát / start and return")] = False,
+    base_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Dùng 6 cổng liên tiếp từ đây / use six consecutive ports from here",
+            min=1024,
+            max=65000,
+        ),
+    ] = None,
 ) -> None:
     """Start Keycloak, Redis, the token, the test PKI and the services with demo data."""
-    stack = Stack(folder)
+    ports = Ports.consecutive(base_port) if base_port else Ports()
+    stack = Stack(folder, ports)
     if stack.running():
         console.print("[bold]Đã chạy sẵn / already running[/bold]")
         _print_info(stack, StackInfo.load(stack.info_path))

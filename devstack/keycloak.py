@@ -45,10 +45,17 @@ def install(cache: Path) -> Path:
             raise InstallFailed("Maven (mvn) is not installed; the setup script installs it")
         result = subprocess.run(
             [
-                "mvn", "-B", "-q", f"{DEPENDENCY_PLUGIN}:copy",
-                f"-Dartifact={ARTIFACT}", f"-DoutputDirectory={downloads}",
+                "mvn",
+                "-B",
+                "-q",
+                f"{DEPENDENCY_PLUGIN}:copy",
+                f"-Dartifact={ARTIFACT}",
+                f"-DoutputDirectory={downloads}",
             ],
-            capture_output=True, text=True, check=False, cwd=cache,
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=cache,
         )
         if result.returncode != 0 or not archive.exists():
             raise InstallFailed(f"Maven could not fetch {ARTIFACT}:\n{result.stdout[-2000:]}")
@@ -61,7 +68,10 @@ def install(cache: Path) -> Path:
     env = {**os.environ, "JAVA_HOME": str(find_java_home())}
     result = subprocess.run(
         [str(home / "bin" / "kc.sh"), "build", *BUILD_OPTIONS],
-        capture_output=True, text=True, check=False, env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
     )
     if result.returncode != 0:
         raise InstallFailed(f"kc.sh build failed:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")

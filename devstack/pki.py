@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,7 +105,7 @@ class TestPki:
                 serialization.NoEncryption(),
             )
         )
-        os.chmod(key_path, 0o600)
+        key_path.chmod(0o600)
 
     # -- index of issued certificates --------------------------------------------------------
     def _index(self) -> dict[str, dict[str, str | None]]:
@@ -126,7 +125,10 @@ class TestPki:
         if entry is None:
             return None
         revoked_at = entry.get("revoked_at")
-        return (revoked_at is not None, dt.datetime.fromisoformat(revoked_at) if revoked_at else None)
+        return (
+            revoked_at is not None,
+            dt.datetime.fromisoformat(revoked_at) if revoked_at else None,
+        )
 
     def revoke(self, serial: int) -> None:
         index = self._index()
@@ -136,9 +138,9 @@ class TestPki:
 
     def revoked(self) -> list[tuple[int, dt.datetime]]:
         return [
-            (int(serial), dt.datetime.fromisoformat(entry["revoked_at"]))
+            (int(serial), dt.datetime.fromisoformat(revoked_at))
             for serial, entry in self._index().items()
-            if entry.get("revoked_at")
+            if (revoked_at := entry.get("revoked_at"))
         ]
 
     # -- creation ----------------------------------------------------------------------------
@@ -153,8 +155,13 @@ class TestPki:
         now = _now()
         root_key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
         root = (
-            self._builder(_name("Edu Gateway Test Root CA"), _name("Edu Gateway Test Root CA"),
-                          root_key.public_key(), now, days=3650)
+            self._builder(
+                _name("Edu Gateway Test Root CA"),
+                _name("Edu Gateway Test Root CA"),
+                root_key.public_key(),
+                now,
+                days=3650,
+            )
             .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
             .add_extension(self._ca_usage(), critical=True)
             .add_extension(
@@ -166,8 +173,13 @@ class TestPki:
 
         issuing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         issuing = (
-            self._builder(_name("Edu Gateway Test Issuing CA"), root.subject,
-                          issuing_key.public_key(), now, days=1825)
+            self._builder(
+                _name("Edu Gateway Test Issuing CA"),
+                root.subject,
+                issuing_key.public_key(),
+                now,
+                days=1825,
+            )
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(self._ca_usage(), critical=True)
             .add_extension(
@@ -192,9 +204,15 @@ class TestPki:
                 .add_extension(x509.ExtendedKeyUsage([eku]), critical=True)
                 .add_extension(
                     x509.KeyUsage(
-                        digital_signature=True, content_commitment=False, key_encipherment=False,
-                        data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                        crl_sign=False, encipher_only=False, decipher_only=False,
+                        digital_signature=True,
+                        content_commitment=False,
+                        key_encipherment=False,
+                        data_encipherment=False,
+                        key_agreement=False,
+                        key_cert_sign=False,
+                        crl_sign=False,
+                        encipher_only=False,
+                        decipher_only=False,
                     ),
                     critical=True,
                 )
@@ -235,12 +253,20 @@ class TestPki:
     @staticmethod
     def _ca_usage() -> x509.KeyUsage:
         return x509.KeyUsage(
-            digital_signature=False, content_commitment=False, key_encipherment=False,
-            data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-            encipher_only=False, decipher_only=False,
+            digital_signature=False,
+            content_commitment=False,
+            key_encipherment=False,
+            data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=True,
+            crl_sign=True,
+            encipher_only=False,
+            decipher_only=False,
         )
 
-    def _with_revocation_pointers(self, builder: x509.CertificateBuilder) -> x509.CertificateBuilder:
+    def _with_revocation_pointers(
+        self, builder: x509.CertificateBuilder
+    ) -> x509.CertificateBuilder:
         return builder.add_extension(
             x509.AuthorityInformationAccess(
                 [
@@ -260,7 +286,9 @@ class TestPki:
                 [
                     x509.DistributionPoint(
                         full_name=[x509.UniformResourceIdentifier(self.urls.crl)],
-                        relative_name=None, reasons=None, crl_issuer=None,
+                        relative_name=None,
+                        reasons=None,
+                        crl_issuer=None,
                     )
                 ]
             ),
@@ -283,15 +311,21 @@ class TestPki:
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
                 x509.KeyUsage(
-                    digital_signature=True, content_commitment=True, key_encipherment=False,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                    crl_sign=False, encipher_only=False, decipher_only=False,
+                    digital_signature=True,
+                    content_commitment=True,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
                 ),
                 critical=True,
             )
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
             .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuing_key.public_key()),  # type: ignore[arg-type]  # RSA issuer key
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuing_key.public_key()),
                 critical=False,
             )
         )

@@ -83,10 +83,7 @@ def create_app(pki: TestPki | None = None) -> FastAPI:
         )
         for serial, when in pki.revoked():
             builder = builder.add_revoked_certificate(
-                x509.RevokedCertificateBuilder()
-                .serial_number(serial)
-                .revocation_date(when)
-                .build()
+                x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
             )
         signed = builder.sign(issuing_key, hashes.SHA256())
         return Response(
@@ -98,14 +95,20 @@ def create_app(pki: TestPki | None = None) -> FastAPI:
         try:
             req = ocsp.load_der_ocsp_request(await _body(request))
         except ValueError:
-            resp = ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
-            return Response(resp.public_bytes(serialization.Encoding.DER),
-                            media_type="application/ocsp-response")
+            resp = ocsp.OCSPResponseBuilder.build_unsuccessful(
+                ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+            )
+            return Response(
+                resp.public_bytes(serialization.Encoding.DER),
+                media_type="application/ocsp-response",
+            )
         status = pki.revocation_status(req.serial_number)
         if status is None:
             resp = ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
-            return Response(resp.public_bytes(serialization.Encoding.DER),
-                            media_type="application/ocsp-response")
+            return Response(
+                resp.public_bytes(serialization.Encoding.DER),
+                media_type="application/ocsp-response",
+            )
         revoked, when = status
         now = dt.datetime.now(dt.UTC)
         # The response names the certificate by the same hashes the request used.
@@ -127,8 +130,9 @@ def create_app(pki: TestPki | None = None) -> FastAPI:
             if isinstance(extension.value, x509.OCSPNonce):
                 builder = builder.add_extension(extension.value, critical=False)
         signed = builder.sign(responder_key, hashes.SHA256())
-        return Response(signed.public_bytes(serialization.Encoding.DER),
-                        media_type="application/ocsp-response")
+        return Response(
+            signed.public_bytes(serialization.Encoding.DER), media_type="application/ocsp-response"
+        )
 
     @app.post("/tsa")
     async def timestamp(request: Request) -> Response:
@@ -141,4 +145,3 @@ def create_app(pki: TestPki | None = None) -> FastAPI:
         return Response(response.dump(), media_type="application/timestamp-reply")
 
     return app
-

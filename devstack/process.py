@@ -28,7 +28,9 @@ def log_tail(path: Path, lines: int = 40) -> str:
     return "\n".join(text[-lines:])
 
 
-def http_ready(url: str, *, accept: Callable[[httpx.Response], bool] | None = None) -> Callable[[], bool]:
+def http_ready(
+    url: str, *, accept: Callable[[httpx.Response], bool] | None = None
+) -> Callable[[], bool]:
     def probe() -> bool:
         try:
             response = httpx.get(url, timeout=2.0)
@@ -37,6 +39,10 @@ def http_ready(url: str, *, accept: Callable[[httpx.Response], bool] | None = No
         return accept(response) if accept else response.status_code == 200
 
     return probe
+
+
+# Children this process started, kept so that they are reaped (not left as zombies or warned about).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 class ManagedProcess:
@@ -56,11 +62,10 @@ class ManagedProcess:
             return None
         except PermissionError:
             return pid
-        # A zombie child of ours counts as gone.
-        with contextlib.suppress(ChildProcessError):
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done == pid:
-                return None
+        # A child of ours that exited is a zombie until reaped: it counts as gone.
+        child = _CHILDREN.get(pid)
+        if child is not None and child.poll() is not None:
+            return None
         return pid
 
     def running(self) -> bool:
@@ -88,6 +93,7 @@ class ManagedProcess:
                 cwd=cwd,
                 start_new_session=True,  # its own process group: stopped as a whole
             )
+        _CHILDREN[process.pid] = process
         self.pid_path.write_text(str(process.pid))
 
     def wait_ready(self, ready: Callable[[], bool], *, timeout: float = 120.0) -> None:
@@ -134,5 +140,8 @@ class ManagedProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
             time.sleep(0.2)
+        child = _CHILDREN.pop(pid, None)
+        if child is not None:
+            child.wait(timeout=5)
         self.pid_path.unlink(missing_ok=True)
         return True

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -39,7 +38,7 @@ def start(stack_dir: Path, *, port: int, password: str, timeout: float = 30.0) -
             ]
         )
     )
-    os.chmod(conf, 0o600)
+    conf.chmod(0o600)
 
     def ready() -> bool:
         try:

@@ -53,7 +53,10 @@ def ensure_token(conf: Path, *, label: str, so_pin: str, user_pin: str) -> None:
         raise InstallFailed("softhsm2-util is not installed; the setup script installs softhsm2")
     result = subprocess.run(
         [tool, "--init-token", "--free", "--label", label, "--so-pin", so_pin, "--pin", user_pin],
-        capture_output=True, text=True, check=False, env={"SOFTHSM2_CONF": str(conf)},
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"SOFTHSM2_CONF": str(conf)},
     )
     if result.returncode != 0:
         # softhsm2-util's own messages never echo the PINs.

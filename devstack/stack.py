@@ -25,7 +25,7 @@ from signing_service.keystore import TokenKeystore
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REALM = "education"
-TOKEN_LABEL = "edu-gateway"
+TOKEN_LABEL = "edu-gateway"  # noqa: S105 - a PKCS#11 token label, not a password
 SEAL_KEY = "org-seal"
 SERVICES = ("pki", "audit", "signing")
 
@@ -38,6 +38,10 @@ class Ports:
     pki: int = 8700
     signing: int = 8701
     audit: int = 8702
+
+    @classmethod
+    def consecutive(cls, base: int) -> Ports:
+        return cls(base, base + 1, base + 2, base + 3, base + 4, base + 5)
 
 
 @dataclass(frozen=True)
@@ -133,10 +137,15 @@ class Stack:
         progress("PKI thử nghiệm / test PKI")
         self.pki.ensure()
         pki_url = self.pki.urls.base
-        self._service("pki", "devstack.pki_service:create_app", ports.pki, {
-            "DEVSTACK_PKI_DIR": str(self.pki.folder),
-            "DEVSTACK_PKI_URL": pki_url,
-        })
+        self._service(
+            "pki",
+            "devstack.pki_service:create_app",
+            ports.pki,
+            {
+                "DEVSTACK_PKI_DIR": str(self.pki.folder),
+                "DEVSTACK_PKI_URL": pki_url,
+            },
+        )
 
         progress("Khoá dấu cơ quan trong token / organisation seal key")
         seal_cert = self._enrol_seal(user_pin)
@@ -148,37 +157,49 @@ class Stack:
         apply_realm(
             admin,
             self.realm_spec,
-            client_secrets={c.client_id: self.client_secret(c.client_id)
-                            for c in self.realm_spec.clients},
-            user_passwords={u.username: self.user_password(u.username)
-                            for u in self.realm_spec.users},
+            client_secrets={
+                c.client_id: self.client_secret(c.client_id) for c in self.realm_spec.clients
+            },
+            user_passwords={
+                u.username: self.user_password(u.username) for u in self.realm_spec.users
+            },
         )
         issuer = kc.issuer(REALM)
 
         progress("Dịch vụ kiểm toán / audit service")
-        self._service("audit", "audit.app:create_app", ports.audit, {
-            "AUDIT_KEYCLOAK_ISSUER": issuer,
-            "AUDIT_REDIS_URL": redis_url,
-            "AUDIT_REDIS_PASSWORD": redis_password,
-            "AUDIT_STORE_PATH": str(self.folder / "audit" / "events.sqlite3"),
-            "AUDIT_JSON_LOGS": "true",
-        })
+        self._service(
+            "audit",
+            "audit.app:create_app",
+            ports.audit,
+            {
+                "AUDIT_KEYCLOAK_ISSUER": issuer,
+                "AUDIT_REDIS_URL": redis_url,
+                "AUDIT_REDIS_PASSWORD": redis_password,
+                "AUDIT_STORE_PATH": str(self.folder / "audit" / "events.sqlite3"),
+                "AUDIT_JSON_LOGS": "true",
+            },
+        )
         progress("Dịch vụ ký số / signing service")
-        self._service("signing", "signing_service.app:create_app", ports.signing, {
-            "SOFTHSM2_CONF": str(conf),
-            "SIGNING_KEYCLOAK_ISSUER": issuer,
-            "SIGNING_PKCS11_MODULE": str(softhsm.module_path()),
-            "SIGNING_TOKEN_LABEL": TOKEN_LABEL,
-            "SIGNING_USER_PIN": user_pin,
-            "SIGNING_KEY_LABEL": SEAL_KEY,
-            "SIGNING_CERTIFICATE_PATH": str(seal_cert),
-            "SIGNING_CHAIN_PATHS": json.dumps([str(self.pki.cert_path(ISSUING))]),
-            "SIGNING_TRUST_STORE": str(self.pki.trust_store),
-            "SIGNING_TSA_URL": self.pki.urls.tsa,
-            "SIGNING_REDIS_URL": redis_url,
-            "SIGNING_REDIS_PASSWORD": redis_password,
-            "SIGNING_JSON_LOGS": "true",
-        })
+        self._service(
+            "signing",
+            "signing_service.app:create_app",
+            ports.signing,
+            {
+                "SOFTHSM2_CONF": str(conf),
+                "SIGNING_KEYCLOAK_ISSUER": issuer,
+                "SIGNING_PKCS11_MODULE": str(softhsm.module_path()),
+                "SIGNING_TOKEN_LABEL": TOKEN_LABEL,
+                "SIGNING_USER_PIN": user_pin,
+                "SIGNING_KEY_LABEL": SEAL_KEY,
+                "SIGNING_CERTIFICATE_PATH": str(seal_cert),
+                "SIGNING_CHAIN_PATHS": json.dumps([str(self.pki.cert_path(ISSUING))]),
+                "SIGNING_TRUST_STORE": str(self.pki.trust_store),
+                "SIGNING_TSA_URL": self.pki.urls.tsa,
+                "SIGNING_REDIS_URL": redis_url,
+                "SIGNING_REDIS_PASSWORD": redis_password,
+                "SIGNING_JSON_LOGS": "true",
+            },
+        )
 
         info = StackInfo(
             folder=str(self.folder),
@@ -201,9 +222,18 @@ class Stack:
         process = ManagedProcess(name, self.folder)
         process.start(
             [
-                sys.executable, "-m", "uvicorn", factory, "--factory",
-                "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-                "--log-level", "warning",
+                sys.executable,
+                "-m",
+                "uvicorn",
+                factory,
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
             ],
             env={**env, "PYTHONPATH": str(PROJECT_ROOT)},
             cwd=PROJECT_ROOT,

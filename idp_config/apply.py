@@ -110,8 +110,11 @@ def apply_realm(
     try:
         _apply(admin, spec, client_secrets, user_passwords, report)
     except KeycloakError as exc:
-        reason = exc.error_message.decode(errors="replace") if isinstance(
-            exc.error_message, bytes) else str(exc.error_message)
+        reason = (
+            exc.error_message.decode(errors="replace")
+            if isinstance(exc.error_message, bytes)
+            else str(exc.error_message)
+        )
         raise KeycloakUnreachable(
             f"admin API answered HTTP {exc.response_code}: {reason[:300]}"
         ) from exc
@@ -158,10 +161,10 @@ def _apply(
             report.created.append(f"client/{client.client_id}")
         internal_ids[client.client_id] = internal
         have = {r["name"] for r in admin.get_client_roles(internal)}
-        for role in client.roles:
-            if role not in have:
-                admin.create_client_role(internal, {"name": role}, skip_exists=True)
-                report.created.append(f"client-role/{client.client_id}:{role}")
+        for role_name in client.roles:
+            if role_name not in have:
+                admin.create_client_role(internal, {"name": role_name}, skip_exists=True)
+                report.created.append(f"client-role/{client.client_id}:{role_name}")
 
     for client in spec.clients:
         if client.access_type is not AccessType.SERVICE:
@@ -196,6 +199,6 @@ def _apply(
             if password is not None:
                 admin.set_user_password(user_id, password, temporary=False)
         have = {r["name"] for r in admin.get_realm_roles_of_user(user_id)}
-        missing = [admin.get_realm_role(r) for r in user.realm_roles if r not in have]
+        missing = [admin.get_realm_role(name) for name in user.realm_roles if name not in have]
         if missing:
             admin.assign_realm_roles(user_id, missing)

@@ -17,5 +17,7 @@ class IdpConfigError(GatewayError):
 class KeycloakUnreachable(IdpConfigError):
     code: ClassVar[str] = "keycloak-unreachable"
     status_code: ClassVar[int] = 503
-    message_vi: ClassVar[str] = "Không kết nối được tới Keycloak hoặc tài khoản quản trị bị từ chối."
+    message_vi: ClassVar[str] = (
+        "Không kết nối được tới Keycloak hoặc tài khoản quản trị bị từ chối."
+    )
     message_en: ClassVar[str] = "Keycloak cannot be reached, or the admin account was refused."

@@ -38,7 +38,7 @@ class SecurityBaseline(_Strict):
     brute_force_protected: bool = True
     permanent_lockout: bool = False
     failure_factor: int = Field(default=5, ge=1, le=30)
-    password_policy: str = "length(12) and notUsername"
+    password_policy: str = "length(12) and notUsername"  # noqa: S105 - a policy, not a password
     events_enabled: bool = True
     admin_events_enabled: bool = True
     events_expiration_seconds: int = Field(default=7_776_000, gt=0)
@@ -100,7 +100,9 @@ class RealmSpec(_Strict):
         for user in self.users:
             for role in user.realm_roles:
                 if role not in realm_roles:
-                    raise IdpConfigError(f"users[{user.username}].realm_roles: unknown role {role!r}")
+                    raise IdpConfigError(
+                        f"users[{user.username}].realm_roles: unknown role {role!r}"
+                    )
         for client in self.clients:
             for owner, roles in client.service_account_roles.items():
                 if client.access_type is not AccessType.SERVICE:

@@ -79,7 +79,9 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
         signer = keystore.signer(settings.key_label, certificate, chain)
         client = redis_async.Redis.from_url(
             settings.redis_url,
-            password=settings.redis_password.get_secret_value() if settings.redis_password else None,
+            password=settings.redis_password.get_secret_value()
+            if settings.redis_password
+            else None,
         )
         app.state.keystore = keystore
         app.state.document_signer = DocumentSigner(
@@ -116,9 +118,9 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
         checks: dict[str, str] = {}
         try:
             await asyncio.to_thread(request.app.state.keystore.session)
-            checks["token"] = "up"
+            checks["key_store"] = "up"
         except Exception:  # noqa: BLE001 - a health probe reports, it does not raise
-            checks["token"] = "down"
+            checks["key_store"] = "down"
         try:
             await request.app.state.redis.ping()
             checks["audit_stream"] = "up"

@@ -42,7 +42,9 @@ class UnsupportedMediaType(SigningError):
 class TokenUnavailable(SigningError):
     code: ClassVar[str] = "key-store-unavailable"
     status_code: ClassVar[int] = 503
-    message_vi: ClassVar[str] = "Không truy cập được thiết bị lưu khoá (HSM); vui lòng báo quản trị."
+    message_vi: ClassVar[str] = (
+        "Không truy cập được thiết bị lưu khoá (HSM); vui lòng báo quản trị."
+    )
     message_en: ClassVar[str] = "The key store (HSM) cannot be reached; tell the administrator."
 
 

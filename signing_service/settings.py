@@ -21,7 +21,7 @@ class SigningSettings(BaseSettings):
 
     #: The PKCS#11 module (SoftHSM2 in dev and tests, the HSM vendor's library in production).
     pkcs11_module: Path = Path("/usr/lib/softhsm/libsofthsm2.so")
-    token_label: str = "edu-gateway"
+    token_label: str = "edu-gateway"  # noqa: S105 - a PKCS#11 token label, not a password
     user_pin: SecretStr
     #: The label of the organisation seal key in the token and its certificate chain on disk.
     key_label: str = "org-seal"

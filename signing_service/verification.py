@@ -83,7 +83,8 @@ def _classify(status: PdfSignatureStatus) -> tuple[Indication, str | None]:
         return Indication.TOTAL_FAILED, "MODIFIED_AFTER_SIGNING"
     if not status.trusted or status.trust_problem_indic is not None:
         indic = status.trust_problem_indic
-        name = indic.name if indic is not None else "NO_CERTIFICATE_CHAIN_FOUND"
+        # AdESSubIndic is a mixin of pyHanko's AdESFailure/AdESIndeterminate enums.
+        name = str(getattr(indic, "name", None) or "NO_CERTIFICATE_CHAIN_FOUND")
         if name == "REVOKED":
             return Indication.TOTAL_FAILED, name
         return Indication.INDETERMINATE, name

@@ -1,0 +1,80 @@
+"""Fixtures shared by the whole suite.
+
+The ``stack`` fixture starts the real components once per test session (Keycloak, Redis, SoftHSM2, the
+test PKI, the signing and audit services) in a fresh folder with free ports, exactly as ``gateway run``
+does, and stops them at the end. Tests that need it carry the markers of the servers they use.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack import Ports, Stack, StackInfo
+from devstack.demo import transcript_pdf
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def free_ports() -> Ports:
+    return Ports(
+        keycloak=free_port(),
+        keycloak_management=free_port(),
+        redis=free_port(),
+        pki=free_port(),
+        signing=free_port(),
+        audit=free_port(),
+    )
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    folder: Path = tmp_path_factory.mktemp("stack")
+    test_stack = Stack(folder, free_ports())
+    try:
+        test_stack.up()
+        yield test_stack
+    finally:
+        test_stack.down()
+
+
+@pytest.fixture(scope="session")
+def stack_info(stack: Stack) -> StackInfo:
+    return StackInfo.load(stack.info_path)
+
+
+TokenFactory = Callable[[str], str]
+
+
+@pytest.fixture(scope="session")
+def client_token(stack: Stack, stack_info: StackInfo) -> TokenFactory:
+    """An access token for a service client of the realm (client-credentials grant)."""
+
+    def issue(client_id: str) -> str:
+        response = httpx.post(
+            f"{stack_info.issuer}/protocol/openid-connect/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": stack.client_secret(client_id),
+            },
+            timeout=10,
+        )
+        response.raise_for_status()
+        token: str = response.json()["access_token"]
+        return token
+
+    return issue
+
+
+@pytest.fixture(scope="session")
+def demo_pdf() -> bytes:
+    return transcript_pdf(["HOC BA DIEN TU", "Lop 10A1 - Nam hoc 2026-2027"], pages=2)

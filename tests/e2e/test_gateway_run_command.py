@@ -1,0 +1,67 @@
+"""The README's "run" command, as a person would use it: start detached, open the printed URLs, run it
+again (nothing breaks or doubles), stop it."""
+
+from __future__ import annotations
+
+import random
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.keycloak, pytest.mark.redis, pytest.mark.softhsm, pytest.mark.pki]
+
+
+def _free_block(size: int = 6) -> int:
+    for _ in range(50):
+        base = random.randint(20000, 60000)  # noqa: S311 - choosing a port, not a secret
+        try:
+            for port in range(base, base + size):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free block of ports")
+
+
+def _gateway(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "devstack", *args],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin:/usr/local/bin"},
+    )
+
+
+def test_run_prints_urls_that_answer_and_stop_stops_everything(tmp_path: Path) -> None:
+    folder = str(tmp_path / "run")
+    base = _free_block()
+    try:
+        first = _gateway("run", "--detach", "--folder", folder, "--base-port", str(base))
+        assert first.returncode == 0, first.stdout + first.stderr
+        urls = set(re.findall(r"https?://[\w.:-]+/[\w/.-]*", first.stdout))
+        assert f"http://127.0.0.1:{base + 4}/docs" in urls
+        for url in urls:
+            response = httpx.get(url, timeout=10, follow_redirects=True)
+            assert response.status_code == 200, url
+        assert "demo.hieutruong" in first.stdout
+
+        again = _gateway("run", "--detach", "--folder", folder, "--base-port", str(base))
+        assert again.returncode == 0
+        assert "already running" in again.stdout
+        status = _gateway("status", "--folder", folder)
+        assert status.returncode == 0
+    finally:
+        stopped = _gateway("stop", "--folder", folder)
+    assert stopped.returncode == 0
+    assert "keycloak" in stopped.stdout
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{base + 4}/health", timeout=5)
+    assert _gateway("status", "--folder", folder).returncode == 3

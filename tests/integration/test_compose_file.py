@@ -1,0 +1,61 @@
+"""compose.yaml describes the production topology: valid against the Compose specification schema,
+and defining every service the code expects. (No container engine runs here, so it is not started.)"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = ROOT / ".work" / "cache" / "compose-spec" / "compose-spec.json"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    return data
+
+
+def test_compose_file_is_valid_against_the_specification(compose: dict[str, Any]) -> None:
+    assert SCHEMA.exists(), "scripts/bootstrap.sh fetches the Compose schema; run `make test`"
+    schema = json.loads(SCHEMA.read_text())
+    # The schema names draft 2019-09 by a URL form jsonschema does not know; say which draft it is.
+    jsonschema.Draft201909Validator.check_schema(schema)
+    jsonschema.Draft201909Validator(schema).validate(compose)
+
+
+def test_every_component_is_defined(compose: dict[str, Any]) -> None:
+    assert set(compose["services"]) >= {"keycloak", "postgres", "redis", "signing", "audit", "zap"}
+    assert compose["services"]["keycloak"]["environment"]["KC_DB"] == "postgres"
+
+
+def test_services_wait_for_healthy_dependencies(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        for dependency, condition in (service.get("depends_on") or {}).items():
+            assert condition["condition"] == "service_healthy", (name, dependency)
+            assert "healthcheck" in compose["services"][dependency], dependency
+
+
+def test_no_secret_has_a_default(compose: dict[str, Any]) -> None:
+    text = (ROOT / "compose.yaml").read_text()
+    for variable in re.findall(r"\$\{([A-Z_]*(?:PASSWORD|_PIN|API_KEY))([^}]*)\}", text):
+        name, rest = variable
+        assert rest.startswith(":?"), f"{name} must be required (${{{name}:?...}})"
+
+
+def test_settings_the_services_require_are_all_provided(compose: dict[str, Any]) -> None:
+    from audit.settings import AuditSettings
+    from signing_service.settings import SigningSettings
+
+    for service, settings in (("signing", SigningSettings), ("audit", AuditSettings)):
+        prefix = settings.model_config.get("env_prefix", "")
+        env = compose["services"][service]["environment"]
+        required = [n for n, f in settings.model_fields.items() if f.is_required()]
+        for field in required:
+            assert f"{prefix}{field}".upper() in env, (service, field)

@@ -1,0 +1,142 @@
+"""The signing API against bad input and a missing audit path (real Keycloak, token and Redis)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from devstack import Stack, StackInfo, softhsm
+from devstack.pki import ISSUING
+from devstack.stack import SEAL_KEY, TOKEN_LABEL
+from signing_service import SigningSettings, create_app
+from tests.conftest import TokenFactory, free_port
+
+pytestmark = [pytest.mark.keycloak, pytest.mark.redis, pytest.mark.softhsm]
+
+
+def _post(
+    info: StackInfo, token: str, content: bytes, media: str = "application/pdf"
+) -> httpx.Response:
+    return httpx.post(
+        f"{info.signing_url}/v1/documents:sign",
+        content=content,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": media},
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "media", "status", "code"),
+    [
+        (b"not a pdf at all", "application/pdf", 422, "invalid-pdf"),
+        (b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog", "application/pdf", 422, "invalid-pdf"),
+        (b"%PDF-1.7", "text/html", 415, "unsupported-media-type"),
+    ],
+    ids=["not-pdf", "truncated", "wrong-media-type"],
+)
+def test_bad_uploads_get_a_clear_4xx(
+    stack_info: StackInfo,
+    client_token: TokenFactory,
+    content: bytes,
+    media: str,
+    status: int,
+    code: str,
+) -> None:
+    response = _post(stack_info, client_token("demo-eoffice"), content, media)
+    assert response.status_code == status
+    body = response.json()
+    assert body["code"] == code
+    assert body["message"] and body["message_en"]
+
+
+def test_unknown_level_is_a_422_naming_the_field(
+    stack_info: StackInfo, client_token: TokenFactory, demo_pdf: bytes
+) -> None:
+    response = httpx.post(
+        f"{stack_info.signing_url}/v1/documents:sign",
+        params={"level": "B-X"},
+        content=demo_pdf,
+        headers={
+            "Authorization": f"Bearer {client_token('demo-eoffice')}",
+            "Content-Type": "application/pdf",
+        },
+        timeout=30,
+    )
+    assert response.status_code == 422
+    assert "level" in response.json()["detail"]
+
+
+def _settings(stack: Stack, info: StackInfo, **overrides: object) -> SigningSettings:
+    values: dict[str, object] = {
+        "keycloak_issuer": info.issuer,
+        "pkcs11_module": softhsm.module_path(),
+        "token_label": TOKEN_LABEL,
+        "user_pin": stack.secrets.get("hsm:user-pin"),
+        "key_label": SEAL_KEY,
+        "certificate_path": Path(info.seal_certificate),
+        "chain_paths": [stack.pki.cert_path(ISSUING)],
+        "trust_store": Path(info.trust_store),
+        "redis_url": info.redis_url,
+        "redis_password": stack.secrets.get("redis"),
+        "json_logs": True,
+    }
+    values.update(overrides)
+    return SigningSettings.model_validate(values)
+
+
+def test_oversized_upload_is_refused_before_it_is_read_whole(
+    stack: Stack, stack_info: StackInfo, client_token: TokenFactory
+) -> None:
+    app = create_app(_settings(stack, stack_info, max_document_bytes=64 * 1024))
+
+    def body() -> object:
+        # 100 MiB announced by streaming, no Content-Length: the service must stop reading early.
+        chunk = b"%PDF-1.7\n" + b"0" * (1024 * 1024 - 9)
+        for _ in range(100):
+            yield chunk
+
+    with TestClient(app) as client:
+        response = client.post(
+            "/v1/documents:sign",
+            content=body(),  # type: ignore[arg-type]
+            headers={
+                "Authorization": f"Bearer {client_token('demo-eoffice')}",
+                "Content-Type": "application/pdf",
+            },
+        )
+    assert response.status_code == 413
+    assert response.json()["code"] == "document-too-large"
+
+
+def test_signing_fails_closed_when_the_audit_trail_is_down(
+    stack: Stack,
+    stack_info: StackInfo,
+    client_token: TokenFactory,
+    demo_pdf: bytes,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    app = create_app(_settings(stack, stack_info, redis_url=dead_redis))
+    token = client_token("demo-eoffice")
+    with TestClient(app) as client:
+        response = client.post(
+            "/v1/documents:sign",
+            content=demo_pdf,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/pdf"},
+        )
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["code"] == "audit-unavailable"
+    assert b"%PDF" not in response.content
+    logs = capsys.readouterr().out
+    assert token not in logs
+    assert stack.secrets.get("hsm:user-pin") not in logs
+    assert any(
+        json.loads(line).get("event") == "audit.record_failed"
+        for line in logs.splitlines()
+        if line.startswith("{")
+    )
