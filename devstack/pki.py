@@ -53,7 +53,10 @@ class PkiUrls:
 
     @property
     def crl(self) -> str:
-        return f"{self.base}/crl/{ISSUING}.crl"
+        return self.crl_of(ISSUING)
+
+    def crl_of(self, issuer: str) -> str:
+        return f"{self.base}/crl/{issuer}.crl"
 
     @property
     def tsa(self) -> str:
@@ -187,6 +190,20 @@ class TestPki:
             )
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),
+                critical=False,
+            )
+            # The root publishes a CRL too, so that B-LT can prove the intermediate unrevoked.
+            .add_extension(
+                x509.CRLDistributionPoints(
+                    [
+                        x509.DistributionPoint(
+                            full_name=[x509.UniformResourceIdentifier(self.urls.crl_of(ROOT))],
+                            relative_name=None,
+                            reasons=None,
+                            crl_issuer=None,
+                        )
+                    ]
+                ),
                 critical=False,
             )
             .sign(root_key, hashes.SHA256())

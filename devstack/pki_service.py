@@ -72,20 +72,26 @@ def create_app(pki: TestPki | None = None) -> FastAPI:
         der = pki.certificate(name).public_bytes(serialization.Encoding.DER)
         return Response(der, media_type="application/pkix-cert")
 
-    @app.get(f"/crl/{ISSUING}.crl")
-    async def crl() -> Response:
+    root = pki.certificate(ROOT)
+    root_key = pki.private_key(ROOT)
+
+    @app.get("/crl/{name}.crl")
+    async def crl(name: str) -> Response:
+        if name not in {ROOT, ISSUING}:
+            raise HTTPException(404, "unknown CRL issuer")
         now = dt.datetime.now(dt.UTC)
         builder = (
             x509.CertificateRevocationListBuilder()
-            .issuer_name(issuing.subject)
+            .issuer_name((root if name == ROOT else issuing).subject)
             .last_update(now - dt.timedelta(minutes=1))
             .next_update(now + dt.timedelta(hours=12))
         )
-        for serial, when in pki.revoked():
+        # Only the issuing CA revokes end-entity certificates; the root's CRL is empty.
+        for serial, when in pki.revoked() if name == ISSUING else []:
             builder = builder.add_revoked_certificate(
                 x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
             )
-        signed = builder.sign(issuing_key, hashes.SHA256())
+        signed = builder.sign(root_key if name == ROOT else issuing_key, hashes.SHA256())
         return Response(
             signed.public_bytes(serialization.Encoding.DER), media_type="application/pkix-crl"
         )

@@ -195,6 +195,7 @@ class Stack:
                 "SIGNING_CHAIN_PATHS": json.dumps([str(self.pki.cert_path(ISSUING))]),
                 "SIGNING_TRUST_STORE": str(self.pki.trust_store),
                 "SIGNING_TSA_URL": self.pki.urls.tsa,
+                "SIGNING_PUBLIC_URL": f"http://127.0.0.1:{ports.signing}",
                 "SIGNING_REDIS_URL": redis_url,
                 "SIGNING_REDIS_PASSWORD": redis_password,
                 "SIGNING_JSON_LOGS": "true",

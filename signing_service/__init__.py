@@ -8,13 +8,14 @@ and :func:`verify_document`.
 from signing_service.app import create_app
 from signing_service.keystore import TokenKeystore
 from signing_service.settings import SigningSettings
-from signing_service.signing import DocumentSigner, SignatureLevel
+from signing_service.signing import DocumentSigner, SignatureLevel, SignatureRequest
 from signing_service.verification import Indication, VerificationReport, verify_document
 
 __all__ = [
     "DocumentSigner",
     "Indication",
     "SignatureLevel",
+    "SignatureRequest",
     "SigningSettings",
     "TokenKeystore",
     "VerificationReport",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -22,11 +23,12 @@ from audit import Actor, AuditEvent, AuditTrail, EventTag, Outcome, RedisAuditTr
 from gateway_runtime import AccessTokenVerifier, Principal, configure_logging, install_http_runtime
 from gateway_runtime.http import CurrentPrincipal, client_address
 from gateway_runtime.tokens import Forbidden
+from signing_service.appearance import VisibleStamp
 from signing_service.documents import UntrustedDocument, sha256_hex
 from signing_service.errors import DocumentTooLarge, TimestampUnavailable, UnsupportedMediaType
 from signing_service.keystore import TokenKeystore
 from signing_service.settings import SigningSettings
-from signing_service.signing import DocumentSigner, SignatureLevel
+from signing_service.signing import DocumentSigner, SignatureLevel, SignatureRequest
 from signing_service.verification import load_trust_store, verify_document
 
 SERVICE = "signing"
@@ -84,10 +86,13 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
             else None,
         )
         app.state.keystore = keystore
-        app.state.document_signer = DocumentSigner(
-            signer, key_label=settings.key_label, tsa_url=settings.tsa_url
-        )
         app.state.trust_roots = load_trust_store(settings.trust_store)
+        app.state.document_signer = DocumentSigner(
+            signer,
+            key_label=settings.key_label,
+            trust_roots=app.state.trust_roots,
+            tsa_url=settings.tsa_url,
+        )
         app.state.trail = RedisAuditTrail(client)
         app.state.redis = client
         app.state.token_verifier = AccessTokenVerifier(
@@ -146,6 +151,11 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
         level: Annotated[SignatureLevel, Query()] = SignatureLevel.B_B,
         reason: Annotated[str | None, Query(max_length=200)] = None,
         location: Annotated[str | None, Query(max_length=200)] = None,
+        certify: Annotated[bool, Query(description="Chữ ký chứng thực (DocMDP)")] = False,
+        visible: Annotated[bool, Query(description="Hiển thị dấu chữ ký và mã QR")] = False,
+        title: Annotated[str, Query(max_length=80)] = "",
+        unit: Annotated[str, Query(max_length=120)] = "",
+        page: Annotated[int, Query(ge=-1, le=100_000)] = -1,
     ) -> Response:
         source = client_address(request)
         try:
@@ -168,7 +178,24 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
         if not signer.supports(level):
             raise TimestampUnavailable(f"level {level.value} needs a TSA")
         document = await read_document(request, settings.max_document_bytes)
-        signed = await signer.sign(document, level, reason=reason, location=location)
+        reference = uuid.uuid4().hex
+        stamp = (
+            VisibleStamp(
+                signer=signer.signer_name,
+                title=title,
+                unit=unit,
+                verify_url=f"{settings.public_url.rstrip('/')}/verify?ref={reference}",
+                page=page,
+            )
+            if visible
+            else None
+        )
+        signed = await signer.sign(
+            document,
+            SignatureRequest(
+                level=level, reason=reason, location=location, certify=certify, stamp=stamp
+            ),
+        )
         await record(
             request,
             AuditEvent.build(
@@ -182,6 +209,8 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
                     "key_label": signer.key_label,
                     "level": signed.level.value,
                     "field": signed.field_name,
+                    "certified": str(signed.certified).lower(),
+                    "reference": reference,
                 },
                 source=source,
                 correlation_id=request.state.request_id,
@@ -193,6 +222,7 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
             headers={
                 "X-Document-SHA256": signed.output_sha256,
                 "X-Signature-Field": signed.field_name,
+                "X-Document-Reference": reference,
             },
         )
 

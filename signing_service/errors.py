@@ -60,3 +60,25 @@ class TimestampUnavailable(SigningError):
     status_code: ClassVar[int] = 503
     message_vi: ClassVar[str] = "Không lấy được dấu thời gian từ máy chủ cấp dấu thời gian (TSA)."
     message_en: ClassVar[str] = "The timestamp authority (TSA) did not answer."
+
+
+class DocumentNotSignable(SigningError):
+    code: ClassVar[str] = "document-not-signable"
+    status_code: ClassVar[int] = 409
+    message_vi: ClassVar[str] = (
+        "Tài liệu ở trạng thái không cho phép ký thêm (ví dụ đã được chứng thực khoá nội dung)."
+    )
+    message_en: ClassVar[str] = (
+        "The document's state does not allow this signature (for example, it is already certified)."
+    )
+
+
+class RevocationUnavailable(SigningError):
+    code: ClassVar[str] = "revocation-unavailable"
+    status_code: ClassVar[int] = 503
+    message_vi: ClassVar[str] = (
+        "Không lấy được thông tin thu hồi chứng thư số (OCSP/CRL) để ký mức B-LT/B-LTA."
+    )
+    message_en: ClassVar[str] = (
+        "Revocation data (OCSP/CRL) for a B-LT/B-LTA signature could not be obtained."
+    )

@@ -32,6 +32,9 @@ class SigningSettings(BaseSettings):
     #: RFC 3161 timestamp authority for PAdES B-T and above.
     tsa_url: str | None = None
 
+    #: The address people reach this service at: QR codes on signed documents point here.
+    public_url: str = "http://127.0.0.1:8701"
+
     redis_url: str = "redis://127.0.0.1:6380/0"
     redis_password: SecretStr | None = None
 

@@ -18,9 +18,11 @@ from pathlib import Path
 
 from asn1crypto import x509 as asn1_x509
 from pyhanko.sign.diff_analysis import ModificationLevel
-from pyhanko.sign.validation import validate_pdf_signature
-from pyhanko.sign.validation.status import PdfSignatureStatus
+from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
+from pyhanko.sign.validation.errors import SignatureValidationError
+from pyhanko.sign.validation.status import DocumentTimestampStatus, PdfSignatureStatus
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 
 from signing_service.documents import UntrustedDocument, open_document
 
@@ -37,6 +39,8 @@ _SEVERITY = {Indication.TOTAL_PASSED: 0, Indication.INDETERMINATE: 1, Indication
 @dataclass(frozen=True)
 class SignatureReport:
     field_name: str
+    #: ``signature`` or ``document_timestamp`` (the B-LTA archive timestamp).
+    kind: str
     signer: str
     signing_time: str | None
     timestamped: bool
@@ -73,13 +77,33 @@ def load_trust_store(folder: Path) -> list[asn1_x509.Certificate]:
     return roots
 
 
-def _classify(status: PdfSignatureStatus) -> tuple[Indication, str | None]:
+def _malformed(field_name: str, is_timestamp: bool, exc: Exception) -> SignatureReport:
+    return SignatureReport(
+        field_name=field_name,
+        kind="document_timestamp" if is_timestamp else "signature",
+        signer="",
+        signing_time=None,
+        timestamped=False,
+        intact=False,
+        valid=False,
+        trusted=False,
+        coverage="UNKNOWN",
+        modification_level=None,
+        indication=Indication.TOTAL_FAILED,
+        subindication="FORMAT_FAILURE",
+    )
+
+
+def _classify(
+    status: PdfSignatureStatus | DocumentTimestampStatus,
+) -> tuple[Indication, str | None]:
     if not status.intact:
         return Indication.TOTAL_FAILED, "HASH_FAILURE"
     if not status.valid:
         return Indication.TOTAL_FAILED, "SIG_CRYPTO_FAILURE"
     level = status.modification_level
-    if (level is not None and level not in _PERMITTED_LEVELS) or status.docmdp_ok is False:
+    docmdp_ok = getattr(status, "docmdp_ok", None)
+    if (level is not None and level not in _PERMITTED_LEVELS) or docmdp_ok is False:
         return Indication.TOTAL_FAILED, "MODIFIED_AFTER_SIGNING"
     if not status.trusted or status.trust_problem_indic is not None:
         indic = status.trust_problem_indic
@@ -99,26 +123,47 @@ _PERMITTED_LEVELS = {
 
 
 def verify_document(
-    document: UntrustedDocument, trust_roots: list[asn1_x509.Certificate]
+    document: UntrustedDocument,
+    trust_roots: list[asn1_x509.Certificate],
+    *,
+    revocation_timeout: float = 5.0,
 ) -> VerificationReport:
     """Validate every signature of ``document`` against ``trust_roots``."""
     reader = open_document(document)
     reports: list[SignatureReport] = []
     for embedded in reader.embedded_signatures:
+        # Revocation is checked over the network (OCSP, then CRL) with a short timeout; when it cannot
+        # be established the signature is INDETERMINATE rather than passed ("hard-fail").
         context = ValidationContext(
-            trust_roots=trust_roots, allow_fetching=False, revocation_mode="soft-fail"
+            trust_roots=trust_roots,
+            allow_fetching=True,
+            revocation_mode="hard-fail",
+            fetcher_backend=AIOHttpFetcherBackend(per_request_timeout=revocation_timeout),
         )
-        status = validate_pdf_signature(embedded, signer_validation_context=context)
+        is_timestamp = embedded.sig_object_type == "/DocTimeStamp"
+        status: PdfSignatureStatus | DocumentTimestampStatus
+        try:
+            if is_timestamp:
+                status = validate_pdf_timestamp(embedded, validation_context=context)
+            else:
+                status = validate_pdf_signature(embedded, signer_validation_context=context)
+        except SignatureValidationError as exc:
+            reports.append(_malformed(embedded.field_name, is_timestamp, exc))
+            continue
         indication, sub = _classify(status)
         cert = status.signing_cert
+        reported = (
+            status.timestamp
+            if isinstance(status, DocumentTimestampStatus)
+            else status.signer_reported_dt
+        )
         reports.append(
             SignatureReport(
                 field_name=embedded.field_name,
+                kind="document_timestamp" if is_timestamp else "signature",
                 signer=cert.subject.human_friendly if cert is not None else "",
-                signing_time=status.signer_reported_dt.isoformat()
-                if status.signer_reported_dt
-                else None,
-                timestamped=status.timestamp_validity is not None,
+                signing_time=reported.isoformat() if reported else None,
+                timestamped=is_timestamp or getattr(status, "timestamp_validity", None) is not None,
                 intact=status.intact,
                 valid=status.valid,
                 trusted=status.trusted,

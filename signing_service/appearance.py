@@ -1,0 +1,93 @@
+"""The visible appearance of a signature: Vietnamese text in an embedded font, and a QR code.
+
+pyHanko's default stamp font is a non-embedded Courier with WinAnsi encoding, which turns "Nguyễn Thị"
+into garbage. Here the text is set in Noto Sans (it covers U+1EA0-1EF9), embedded as a subset with a
+ToUnicode map so that the text can be copied and extracted back; every string is normalised to NFC first.
+The QR code opens the verification page for the document.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import fontpkg_noto_sans
+from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
+from pyhanko.pdf_utils.text import TextBoxStyle
+from pyhanko.stamp import QRStampStyle
+
+#: Noto Sans (variable font; its default instance is Regular), shipped by the ``fontpkg-noto-sans`` wheel.
+DEFAULT_FONT = Path(fontpkg_noto_sans.ROOT) / "files" / "NotoSans[wdth,wght].ttf"
+
+STAMP_TEXT = (
+    "Ký bởi / Signed by: %(signer)s\n"
+    "Chức vụ / Title: %(title)s\n"
+    "Đơn vị / Unit: %(unit)s\n"
+    "Thời gian / Time: %(ts)s"
+)
+#: Width and height of the stamp in points, placed at the bottom right of the chosen page.
+STAMP_SIZE = (300, 84)
+STAMP_MARGIN = 36
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+@dataclass(frozen=True)
+class VisibleStamp:
+    """What the stamp says. ``page`` counts from 1, as people do; -1 is the last page."""
+
+    signer: str
+    title: str
+    unit: str
+    verify_url: str
+    page: int = -1
+
+    def text_params(self) -> dict[str, str]:
+        return {
+            "url": self.verify_url,
+            "signer": nfc(self.signer),
+            "title": nfc(self.title) or "-",
+            "unit": nfc(self.unit) or "-",
+        }
+
+
+class _PrecomposedGlyphFactory(GlyphAccumulatorFactory):
+    """Shapes text without the font's ``ccmp`` feature.
+
+    Noto Sans's ``ccmp`` splits "ị" and "ụ" into a base glyph plus a combining dot below. That looks the
+    same, but the extra glyph has no entry in the ToUnicode map, so the copied or extracted text loses
+    the diacritic. With ``ccmp`` off, HarfBuzz picks the font's precomposed glyph (it has all of
+    U+1EA0-1EF9), one glyph per character, and the text reads back exactly.
+    """
+
+    def create_font_engine(self, writer: Any, obj_stream: Any = None) -> Any:
+        engine = super().create_font_engine(writer, obj_stream)
+        engine.features = {"ccmp": False}
+        return engine
+
+
+@lru_cache(maxsize=4)
+def stamp_style(font_file: Path = DEFAULT_FONT) -> QRStampStyle:
+    return QRStampStyle(
+        stamp_text=STAMP_TEXT,
+        text_box_style=TextBoxStyle(
+            font=_PrecomposedGlyphFactory(str(font_file), font_size=8), leading=10
+        ),
+        border_width=1,
+        timestamp_format="%d/%m/%Y %H:%M:%S %Z",
+    )
+
+
+def stamp_box(media_box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+    """The stamp's rectangle at the bottom right of a page with ``media_box``."""
+    x0, y0, x1, _ = media_box
+    width, height = STAMP_SIZE
+    right = int(x1) - STAMP_MARGIN
+    bottom = int(y0) + STAMP_MARGIN
+    left = max(int(x0), right - width)
+    return (left, bottom, right, bottom + height)

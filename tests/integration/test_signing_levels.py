@@ -1,0 +1,198 @@
+"""Signing at every PAdES level, visibly, sequentially and with certification, then verifying:
+real token key, real TSA, OCSP and CRL from the test PKI, through the running service."""
+
+from __future__ import annotations
+
+from io import BytesIO
+from typing import Any
+
+import httpx
+import pytest
+from pyhanko.pdf_utils.reader import PdfFileReader
+
+from devstack import Stack, StackInfo
+from tests.conftest import TokenFactory
+from tests.pdf_inspection import annotation_texts, replace_page_text, stamp_fonts
+
+pytestmark = [pytest.mark.keycloak, pytest.mark.softhsm, pytest.mark.pki, pytest.mark.redis]
+
+
+@pytest.fixture(scope="module")
+def headers(client_token: TokenFactory) -> dict[str, str]:
+    return {
+        "Authorization": f"Bearer {client_token('demo-eoffice')}",
+        "Content-Type": "application/pdf",
+    }
+
+
+def _sign(info: StackInfo, headers: dict[str, str], pdf: bytes, **params: str) -> httpx.Response:
+    return httpx.post(
+        f"{info.signing_url}/v1/documents:sign",
+        params=params,
+        content=pdf,
+        headers=headers,
+        timeout=60,
+    )
+
+
+def _verify(info: StackInfo, headers: dict[str, str], pdf: bytes) -> dict[str, Any]:
+    response = httpx.post(
+        f"{info.signing_url}/v1/documents:verify", content=pdf, headers=headers, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    report: dict[str, Any] = response.json()
+    return report
+
+
+@pytest.mark.parametrize("level", ["B-B", "B-T", "B-LT", "B-LTA"])
+def test_every_level_signs_and_verifies(
+    stack_info: StackInfo, headers: dict[str, str], demo_pdf: bytes, level: str
+) -> None:
+    signed = _sign(stack_info, headers, demo_pdf, level=level)
+    assert signed.status_code == 200, signed.text
+    reader = PdfFileReader(BytesIO(signed.content))
+    has_dss = "/DSS" in reader.root
+    assert has_dss == (level in {"B-LT", "B-LTA"})
+    if has_dss:
+        dss = reader.root["/DSS"]
+        assert "/OCSPs" in dss or "/CRLs" in dss
+    subfilters = [str(s.sig_object["/SubFilter"]) for s in reader.embedded_signatures]
+    assert subfilters[0] == "/ETSI.CAdES.detached"
+    assert ("/ETSI.RFC3161" in subfilters) == (level == "B-LTA")
+    report = _verify(stack_info, headers, signed.content)
+    assert report["indication"] == "TOTAL_PASSED", report
+
+
+def test_visible_stamp_carries_vietnamese_text_that_reads_back(
+    stack_info: StackInfo, headers: dict[str, str], demo_pdf: bytes
+) -> None:
+    # "Hiệu trưởng" typed in decomposed form (NFD) must come out composed (NFC).
+    import unicodedata
+
+    title = unicodedata.normalize("NFD", "Hiệu trưởng")
+    signed = _sign(
+        stack_info,
+        headers,
+        demo_pdf,
+        level="B-T",
+        visible="true",
+        title=title,
+        unit="Trường THPT Nguyễn Thị Minh Khai",
+    )
+    assert signed.status_code == 200, signed.text
+    [text] = annotation_texts(signed.content)
+    assert "Hiệu trưởng" in text
+    assert "Trường THPT Nguyễn Thị Minh Khai" in text
+    assert "Sở GD&ĐT — Dấu cơ quan" in text
+    # The font is embedded (a subset of Noto Sans), not a reference to a viewer's font.
+    fonts = stamp_fonts(signed.content)
+    assert fonts and all(embedded for _, embedded in fonts), fonts
+    assert all("NotoSans" in name for name, _ in fonts), fonts
+    assert _verify(stack_info, headers, signed.content)["indication"] == "TOTAL_PASSED"
+
+
+def test_stamp_on_a_page_that_does_not_exist_is_a_409(
+    stack_info: StackInfo, headers: dict[str, str], demo_pdf: bytes
+) -> None:
+    response = _sign(stack_info, headers, demo_pdf, visible="true", page="7")
+    assert response.status_code == 409
+    assert response.json()["code"] == "document-not-signable"
+
+
+def test_sequential_signatures_both_pass(
+    stack_info: StackInfo, headers: dict[str, str], demo_pdf: bytes
+) -> None:
+    teacher = _sign(stack_info, headers, demo_pdf, level="B-T", reason="Giáo viên chủ nhiệm")
+    principal = _sign(stack_info, headers, teacher.content, level="B-T", reason="Hiệu trưởng")
+    assert principal.headers["x-signature-field"] == "Signature2"
+    report = _verify(stack_info, headers, principal.content)
+    assert report["indication"] == "TOTAL_PASSED"
+    assert [s["indication"] for s in report["signatures"]] == ["TOTAL_PASSED"] * 2
+
+
+def test_grade_changed_after_signing_fails_the_whole_document(
+    stack_info: StackInfo, headers: dict[str, str], demo_pdf: bytes
+) -> None:
+    signed = _sign(stack_info, headers, demo_pdf, level="B-T").content
+    # An incremental update that leaves the signed bytes intact but changes what the page shows.
+    altered = replace_page_text(signed, b"10A1", b"10A9")
+    report = _verify(stack_info, headers, altered)
+    assert report["indication"] == "TOTAL_FAILED"
+    assert report["subindication"] == "MODIFIED_AFTER_SIGNING"
+    [signature] = report["signatures"]
+    assert signature["intact"] is True  # the signature itself is fine: the change came after it
+
+
+def test_certified_document_allows_a_further_signature_but_not_a_content_change(
+    stack_info: StackInfo, headers: dict[str, str], demo_pdf: bytes
+) -> None:
+    certified = _sign(stack_info, headers, demo_pdf, level="B-T", certify="true")
+    assert certified.status_code == 200, certified.text
+    reader = PdfFileReader(BytesIO(certified.content))
+    assert "/DocMDP" in reader.root["/Perms"]
+
+    countersigned = _sign(stack_info, headers, certified.content, level="B-T")
+    assert _verify(stack_info, headers, countersigned.content)["indication"] == "TOTAL_PASSED"
+
+    again = _sign(stack_info, headers, certified.content, certify="true")
+    assert again.status_code == 409
+
+    altered = replace_page_text(certified.content, b"10A1", b"10A9")
+    assert _verify(stack_info, headers, altered)["indication"] == "TOTAL_FAILED"
+
+
+def test_signature_whose_certificate_is_revoked_no_longer_passes(
+    stack: Stack, stack_info: StackInfo, headers: dict[str, str], demo_pdf: bytes
+) -> None:
+    """Once the signer's certificate is revoked (OCSP and CRL say so), a signature without proof of
+    existence before the revocation is INDETERMINATE/REVOKED_NO_POE (ETSI EN 319 102-1 basic
+    validation). A signature timestamp only bounds the signature from above, so a B-T made after
+    the revocation is no different; TOTAL_FAILED/REVOKED needs a content timestamp."""
+    import asyncio
+
+    from asn1crypto import x509 as asn1_x509
+    from cryptography.hazmat.primitives import serialization
+
+    from devstack import softhsm
+    from devstack.pki import ISSUING
+    from devstack.stack import TOKEN_LABEL
+    from signing_service import DocumentSigner, SignatureLevel, SignatureRequest, TokenKeystore
+    from signing_service.documents import UntrustedDocument
+
+    keystore = TokenKeystore(
+        module=softhsm.module_path(),
+        token_label=TOKEN_LABEL,
+        user_pin=stack.secrets.get("hsm:user-pin"),
+    )
+    try:
+        if not keystore.has_key("teacher-revoked"):
+            keystore.generate_rsa_key("teacher-revoked")
+        csr = keystore.certificate_request(
+            "teacher-revoked", {"common_name": "Giáo viên bị thu hồi"}
+        )
+        cert = stack.pki.issue_from_csr(csr)
+        issuing = stack.pki.certificate(ISSUING).public_bytes(serialization.Encoding.DER)
+        signer = keystore.signer(
+            "teacher-revoked",
+            asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)),
+            [asn1_x509.Certificate.load(issuing)],
+        )
+        document_signer = DocumentSigner(
+            signer, key_label="teacher-revoked", trust_roots=[], tsa_url=stack.pki.urls.tsa
+        )
+
+        def sign(level: SignatureLevel) -> bytes:
+            request = SignatureRequest(level=level)
+            return asyncio.run(document_signer.sign(UntrustedDocument(demo_pdf), request)).content
+
+        before = sign(SignatureLevel.B_B)
+        assert _verify(stack_info, headers, before)["indication"] == "TOTAL_PASSED"
+        stack.pki.revoke(cert.serial_number)
+        after = sign(SignatureLevel.B_T)
+    finally:
+        keystore.close()
+
+    report = _verify(stack_info, headers, before)
+    assert (report["indication"], report["subindication"]) == ("INDETERMINATE", "REVOKED_NO_POE")
+    report = _verify(stack_info, headers, after)
+    assert (report["indication"], report["subindication"]) == ("INDETERMINATE", "REVOKED_NO_POE")
