@@ -25,6 +25,10 @@ class GatewayError(Exception):
         self.detail = detail
         self.fields = fields
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross process boundaries (the document sandbox): rebuild them with their detail.
+        return (_rebuild, (type(self), self.detail, self.fields))
+
     def envelope(self) -> dict[str, Any]:
         """The JSON body sent to clients: ``{"code", "message", "message_en", "detail"?}``."""
         body: dict[str, Any] = {
@@ -43,3 +47,9 @@ class GatewayError(Exception):
         if self.detail:
             lines.append(f"  {self.detail}")
         return "\n".join(lines)
+
+
+def _rebuild(cls: type[GatewayError], detail: str | None, fields: dict[str, Any]) -> GatewayError:
+    error = cls.__new__(cls)
+    GatewayError.__init__(error, detail, **fields)
+    return error

@@ -27,9 +27,10 @@ from signing_service.appearance import VisibleStamp
 from signing_service.documents import UntrustedDocument, sha256_hex
 from signing_service.errors import DocumentTooLarge, TimestampUnavailable, UnsupportedMediaType
 from signing_service.keystore import TokenKeystore
+from signing_service.sandbox import DocumentSandbox, inspect_document
 from signing_service.settings import SigningSettings
 from signing_service.signing import DocumentSigner, SignatureLevel, SignatureRequest
-from signing_service.verification import load_trust_store, verify_document
+from signing_service.verification import load_trust_store, verify_document_in_worker
 
 SERVICE = "signing"
 SIGN_ROLE = "sign"
@@ -94,6 +95,11 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
             tsa_url=settings.tsa_url,
         )
         app.state.trail = RedisAuditTrail(client)
+        app.state.sandbox = DocumentSandbox(
+            workers=settings.document_workers,
+            memory_budget_bytes=settings.document_memory_budget_bytes,
+            timeout_seconds=settings.document_timeout_seconds,
+        )
         app.state.redis = client
         app.state.token_verifier = AccessTokenVerifier(
             issuer=settings.keycloak_issuer, audience=settings.client_id
@@ -104,6 +110,7 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
             await app.state.token_verifier.aclose()
             await client.aclose()
             keystore.close()
+            app.state.sandbox.close()
 
     app = FastAPI(
         title="Dịch vụ ký số (Signing service)",
@@ -178,6 +185,8 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
         if not signer.supports(level):
             raise TimestampUnavailable(f"level {level.value} needs a TSA")
         document = await read_document(request, settings.max_document_bytes)
+        sandbox: DocumentSandbox = request.app.state.sandbox
+        await sandbox.run(inspect_document, document, settings.max_pdf_objects)
         reference = uuid.uuid4().hex
         stamp = (
             VisibleStamp(
@@ -236,7 +245,9 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
     async def verify(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
         principal.require(VERIFY_ROLE)
         document = await read_document(request, settings.max_document_bytes)
-        report = await asyncio.to_thread(verify_document, document, request.app.state.trust_roots)
+        sandbox: DocumentSandbox = request.app.state.sandbox
+        roots_der = [root.dump() for root in request.app.state.trust_roots]
+        report = await sandbox.run(verify_document_in_worker, document, roots_der)
         await record(
             request,
             AuditEvent.build(

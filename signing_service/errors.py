@@ -82,3 +82,14 @@ class RevocationUnavailable(SigningError):
     message_en: ClassVar[str] = (
         "Revocation data (OCSP/CRL) for a B-LT/B-LTA signature could not be obtained."
     )
+
+
+class DocumentTooComplex(SigningError):
+    code: ClassVar[str] = "document-too-complex"
+    status_code: ClassVar[int] = 422
+    message_vi: ClassVar[str] = (
+        "Tài liệu quá phức tạp hoặc có cấu trúc bất thường (vượt giới hạn bộ nhớ, thời gian hoặc số đối tượng)."
+    )
+    message_en: ClassVar[str] = (
+        "The document is too complex or malformed (it exceeds the memory, time or object limits)."
+    )

@@ -40,4 +40,9 @@ class SigningSettings(BaseSettings):
 
     #: Uploads larger than this are refused with 413 before they are read whole.
     max_document_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    #: Untrusted PDFs are parsed in worker processes with these limits (see ``sandbox.py``).
+    document_workers: int = Field(default=2, ge=1, le=64)
+    document_memory_budget_bytes: int = Field(default=512 * 1024 * 1024, ge=32 * 1024 * 1024)
+    document_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_pdf_objects: int = Field(default=200_000, gt=0)
     json_logs: bool | None = None

@@ -122,6 +122,14 @@ _PERMITTED_LEVELS = {
 }
 
 
+def verify_document_in_worker(
+    document: UntrustedDocument, trust_roots_der: list[bytes]
+) -> VerificationReport:
+    """:func:`verify_document` with the trust anchors as DER, for the sandbox's worker processes."""
+    roots = [asn1_x509.Certificate.load(der) for der in trust_roots_der]
+    return verify_document(document, roots)
+
+
 def verify_document(
     document: UntrustedDocument,
     trust_roots: list[asn1_x509.Certificate],

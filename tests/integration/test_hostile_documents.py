@@ -1,0 +1,138 @@
+"""Hostile and broken PDFs get a clear 4xx in bounded memory and time, never a 500, and the service
+keeps serving afterwards."""
+
+from __future__ import annotations
+
+import http.client
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from devstack import Stack, StackInfo, softhsm
+from devstack.pki import ISSUING
+from devstack.stack import SEAL_KEY, TOKEN_LABEL
+from signing_service import SigningSettings, create_app
+from tests.conftest import TokenFactory
+from tests.hostile_pdfs import broken_xref, many_objects, xref_stream_bomb
+
+pytestmark = [pytest.mark.keycloak, pytest.mark.redis, pytest.mark.softhsm]
+
+
+@pytest.fixture(scope="module")
+def strict_client(stack: Stack, stack_info: StackInfo) -> Iterator[TestClient]:
+    """The signing app with small limits: 64 MiB per document, 1,000 objects, 10 s."""
+    settings = SigningSettings.model_validate(
+        {
+            "keycloak_issuer": stack_info.issuer,
+            "pkcs11_module": softhsm.module_path(),
+            "token_label": TOKEN_LABEL,
+            "user_pin": stack.secrets.get("hsm:user-pin"),
+            "key_label": SEAL_KEY,
+            "certificate_path": Path(stack_info.seal_certificate),
+            "chain_paths": [stack.pki.cert_path(ISSUING)],
+            "trust_store": Path(stack_info.trust_store),
+            "redis_url": stack_info.redis_url,
+            "redis_password": stack.secrets.get("redis"),
+            "document_memory_budget_bytes": 64 * 1024 * 1024,
+            "document_timeout_seconds": 10,
+            "max_pdf_objects": 1000,
+            "document_workers": 1,
+            "json_logs": True,
+        }
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def _headers(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/pdf"}
+
+
+@pytest.mark.parametrize("endpoint", ["sign", "verify"])
+def test_decompression_bomb_is_a_422_within_the_memory_budget(
+    strict_client: TestClient, client_token: TokenFactory, endpoint: str
+) -> None:
+    bomb = xref_stream_bomb(400 * 1024 * 1024)
+    assert len(bomb) < 1024 * 1024  # under a megabyte on the wire
+    started = time.monotonic()
+    response = strict_client.post(
+        f"/v1/documents:{endpoint}", content=bomb, headers=_headers(client_token("demo-eoffice"))
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] in {"document-too-complex", "invalid-pdf"}
+    assert time.monotonic() - started < 15
+
+
+def test_too_many_objects_is_a_422_naming_the_limit(
+    strict_client: TestClient, client_token: TokenFactory
+) -> None:
+    response = strict_client.post(
+        "/v1/documents:sign",
+        content=many_objects(5000),
+        headers=_headers(client_token("demo-eoffice")),
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == "document-too-complex"
+    assert "1000" in body["detail"]
+
+
+def test_service_still_signs_after_hostile_documents(
+    strict_client: TestClient, client_token: TokenFactory, demo_pdf: bytes
+) -> None:
+    token = client_token("demo-eoffice")
+    strict_client.post(
+        "/v1/documents:verify", content=xref_stream_bomb(400 << 20), headers=_headers(token)
+    )
+    response = strict_client.post("/v1/documents:sign", content=demo_pdf, headers=_headers(token))
+    assert response.status_code == 200
+
+
+def test_thousands_of_objects_sign_in_bounded_time(
+    stack_info: StackInfo, client_token: TokenFactory
+) -> None:
+    started = time.monotonic()
+    response = httpx.post(
+        f"{stack_info.signing_url}/v1/documents:sign",
+        content=many_objects(20_000),
+        headers=_headers(client_token("demo-eoffice")),
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    assert time.monotonic() - started < 30
+
+
+def test_broken_cross_reference_is_never_a_500(
+    stack_info: StackInfo, client_token: TokenFactory, demo_pdf: bytes
+) -> None:
+    for endpoint in ("sign", "verify"):
+        response = httpx.post(
+            f"{stack_info.signing_url}/v1/documents:{endpoint}",
+            content=broken_xref(demo_pdf),
+            headers=_headers(client_token("demo-eoffice")),
+            timeout=60,
+        )
+        # pyHanko may rebuild the table (then the document is fine) or give up (then 422).
+        assert response.status_code in {200, 422}, response.text
+
+
+def test_500_megabyte_upload_is_refused_before_it_is_read(
+    stack_info: StackInfo, client_token: TokenFactory
+) -> None:
+    address = urlsplit(stack_info.signing_url)
+    connection = http.client.HTTPConnection(address.hostname or "", address.port, timeout=10)
+    connection.putrequest("POST", "/v1/documents:sign")
+    for name, value in _headers(client_token("demo-eoffice")).items():
+        connection.putheader(name, value)
+    connection.putheader("Content-Length", str(500 * 1024 * 1024))
+    connection.endheaders()
+    connection.send(b"%PDF-1.7\n")
+    response = connection.getresponse()
+    assert response.status == 413
+    assert b"document-too-large" in response.read()
+    connection.close()
