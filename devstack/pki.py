@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
+from devstack.errors import StackError
+
 ROOT = "root-ca"
 ISSUING = "issuing-ca"
 OCSP = "ocsp-responder"
@@ -151,8 +153,19 @@ class TestPki:
         return all(self.cert_path(n).exists() for n in (ROOT, ISSUING, OCSP, TSA))
 
     def ensure(self) -> None:
-        """Create the hierarchy if it does not exist yet (idempotent)."""
+        """Create the hierarchy if it does not exist yet (idempotent).
+
+        The certificates name the PKI service's address (OCSP, CRL, CA issuers), so a PKI made for
+        one address cannot serve at another: that is refused with a clear error.
+        """
+        marker = self.folder / "base-url"
         if self.exists():
+            made_for = marker.read_text().strip() if marker.exists() else self.urls.base
+            if made_for != self.urls.base:
+                raise StackError(
+                    f"the test PKI in {self.folder} was made for {made_for}, not {self.urls.base}; "
+                    "start the stack with the same ports or remove its folder"
+                )
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         now = _now()
@@ -244,6 +257,7 @@ class TestPki:
                 builder = self._with_revocation_pointers(builder)
             self._write(name, builder.sign(issuing_key, hashes.SHA256()), key)
 
+        marker.write_text(self.urls.base)
         self.trust_store.mkdir(exist_ok=True)
         (self.trust_store / f"{ROOT}.pem").write_bytes(self.cert_path(ROOT).read_bytes())
         self._save_index({})

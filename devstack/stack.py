@@ -200,6 +200,8 @@ class Stack:
                 "SIGNING_REDIS_PASSWORD": redis_password,
                 "SIGNING_JSON_LOGS": "true",
             },
+            # Signing is CPU-bound: one worker process per core (each has its own token session).
+            workers=os.cpu_count() or 1,
         )
 
         info = StackInfo(
@@ -219,7 +221,9 @@ class Stack:
         info.save(self.info_path)
         return info
 
-    def _service(self, name: str, factory: str, port: int, env: dict[str, str]) -> None:
+    def _service(
+        self, name: str, factory: str, port: int, env: dict[str, str], *, workers: int = 1
+    ) -> None:
         process = ManagedProcess(name, self.folder)
         process.start(
             [
@@ -235,6 +239,8 @@ class Stack:
                 "--no-access-log",
                 "--log-level",
                 "warning",
+                "--workers",
+                str(workers),
             ],
             env={**env, "PYTHONPATH": str(PROJECT_ROOT)},
             cwd=PROJECT_ROOT,

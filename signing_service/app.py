@@ -108,6 +108,7 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
             yield
         finally:
             await app.state.token_verifier.aclose()
+            await app.state.document_signer.aclose()
             await client.aclose()
             keystore.close()
             app.state.sandbox.close()

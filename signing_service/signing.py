@@ -8,7 +8,6 @@ revocation data embedded in a DSS), B-LTA (plus a document timestamp over all of
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from enum import StrEnum
 from io import BytesIO
@@ -74,6 +73,11 @@ class SignatureLevel(StrEnum):
         return self is not SignatureLevel.B_B
 
     @property
+    def reserved_bytes(self) -> int:
+        """Room for the CMS container: the chain, plus a timestamp token from B-T on."""
+        return 12 * 1024 if self is SignatureLevel.B_B else 24 * 1024
+
+    @property
     def embeds_revocation(self) -> bool:
         return self in {SignatureLevel.B_LT, SignatureLevel.B_LTA}
 
@@ -100,7 +104,7 @@ class SignedDocument:
 
 
 class DocumentSigner:
-    """Signs documents with one token key. Token operations are serialised: one session, one lock."""
+    """Signs documents with one token key; many documents at once (the signer serialises the token)."""
 
     def __init__(
         self,
@@ -116,12 +120,18 @@ class DocumentSigner:
         self._trust_roots = trust_roots
         self._tsa_url = tsa_url
         self._tsa_timeout = tsa_timeout
-        self._lock = asyncio.Lock()
+        # One HTTP session to the TSA for the service's life: a connection per timestamp costs more
+        # than the timestamp.
+        self._tsa_session: aiohttp.ClientSession | None = None
 
     @property
     def signer_name(self) -> str:
         cert = self._signer.signing_cert
         return str(cert.subject.native.get("common_name", "")) if cert is not None else ""
+
+    async def aclose(self) -> None:
+        if self._tsa_session is not None:
+            await self._tsa_session.close()
 
     def supports(self, level: SignatureLevel) -> bool:
         return not level.needs_timestamp or self._tsa_url is not None
@@ -158,7 +168,11 @@ class DocumentSigner:
         if level.needs_timestamp:
             if not self._tsa_url:
                 raise TimestampUnavailable("no TSA configured")
-            timestamper = HTTPTimeStamper(self._tsa_url, timeout=self._tsa_timeout)
+            if self._tsa_session is None or self._tsa_session.closed:
+                self._tsa_session = aiohttp.ClientSession()
+            timestamper = HTTPTimeStamper(
+                self._tsa_url, timeout=self._tsa_timeout, session=self._tsa_session
+            )
         field_spec = None
         text_params = None
         style = None
@@ -186,10 +200,14 @@ class DocumentSigner:
         writer = IncrementalPdfFileWriter(BytesIO(document), strict=False)
         output = BytesIO()
         try:
-            async with self._lock:
-                await pdf_signer.async_sign_pdf(
-                    writer, output=output, appearance_text_params=text_params
-                )
+            await pdf_signer.async_sign_pdf(
+                writer,
+                output=output,
+                appearance_text_params=text_params,
+                # Reserving the signature container's size up front saves pyHanko a dry-run
+                # signature per document (its way of measuring the container).
+                bytes_reserved=level.reserved_bytes,
+            )
         except (TimestampRequestError, aiohttp.ClientError, TimeoutError) as exc:
             _log.error("signing.tsa_failed", error=type(exc).__name__)
             raise TimestampUnavailable() from exc

@@ -181,14 +181,21 @@ def test_signature_whose_certificate_is_revoked_no_longer_passes(
             signer, key_label="teacher-revoked", trust_roots=[], tsa_url=stack.pki.urls.tsa
         )
 
-        def sign(level: SignatureLevel) -> bytes:
-            request = SignatureRequest(level=level)
-            return asyncio.run(document_signer.sign(UntrustedDocument(demo_pdf), request)).content
+        async def sign_before_and_after_revocation() -> tuple[bytes, bytes]:
+            try:
+                before = await document_signer.sign(
+                    UntrustedDocument(demo_pdf), SignatureRequest(level=SignatureLevel.B_B)
+                )
+                assert _verify(stack_info, headers, before.content)["indication"] == "TOTAL_PASSED"
+                stack.pki.revoke(cert.serial_number)
+                after = await document_signer.sign(
+                    UntrustedDocument(demo_pdf), SignatureRequest(level=SignatureLevel.B_T)
+                )
+            finally:
+                await document_signer.aclose()
+            return before.content, after.content
 
-        before = sign(SignatureLevel.B_B)
-        assert _verify(stack_info, headers, before)["indication"] == "TOTAL_PASSED"
-        stack.pki.revoke(cert.serial_number)
-        after = sign(SignatureLevel.B_T)
+        before, after = asyncio.run(sign_before_and_after_revocation())
     finally:
         keystore.close()
 

@@ -1,0 +1,193 @@
+"""Signing and verification throughput: the service against naive pyHanko, in the same run.
+
+Starts its own stack (real Keycloak, Redis, SoftHSM2 token, test PKI, services) in ``.work/bench``, then:
+
+* naive pyHanko: ``signers.sign_pdf`` with a ``SimpleSigner`` loaded from a PKCS#12 file for every
+  document (what a straightforward integration does), one process;
+* the service: ``POST /v1/documents:sign`` at B-B and B-T from concurrent HTTP clients, key in SoftHSM2,
+  every signature audited;
+* verification of a B-LT document through ``POST /v1/documents:verify``.
+
+Run: ``.venv/bin/python -m bench.signing_throughput [--seconds 20] [--clients 8]``
+Prints a table; the ratios are what counts on a noisy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import shutil
+import socket
+import tempfile
+import time
+from io import BytesIO
+from pathlib import Path
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import signers
+
+from devstack import Ports, Stack, StackInfo
+from devstack.demo import transcript_pdf
+from devstack.pki import ISSUING
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def ten_page_transcript() -> bytes:
+    subjects = "Toan 8.5 Van 7.0 Anh 9.0 Ly 8.0 Hoa 7.5 Sinh 8.0 Su 7.0 Dia 8.5 GDCD 9.0 Tin 9.5"
+    lines = [f"Hoc sinh {i:02d}: {subjects} TB 8.2 HK Tot" for i in range(50)]
+    return transcript_pdf(["HOC BA DIEN TU - LOP 10A1", *lines], pages=10)
+
+
+def _free_block(size: int = 6) -> int:
+    while True:
+        base = random.randint(20000, 60000)  # noqa: S311 - a port, not a secret
+        try:
+            for port in range(base, base + size):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+
+
+def naive_pyhanko(stack: Stack, document: bytes, seconds: float) -> float:
+    """Documents per second of the straightforward way, measured for ``seconds``."""
+    folder = stack.folder / "bench"
+    folder.mkdir(exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Naive signer")]))
+        .sign(key, hashes.SHA256())
+    )
+    cert = stack.pki.issue_from_csr(csr.public_bytes(serialization.Encoding.DER))
+    p12 = folder / "naive.p12"
+    p12.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"naive",
+            key,
+            cert,
+            [stack.pki.certificate(ISSUING)],
+            serialization.BestAvailableEncryption(b"bench-pass"),
+        )
+    )
+    count = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        signer = signers.SimpleSigner.load_pkcs12(str(p12), passphrase=b"bench-pass")
+        assert signer is not None
+        out = BytesIO()
+        signers.sign_pdf(
+            IncrementalPdfFileWriter(BytesIO(document)),
+            signers.PdfSignatureMetadata(field_name="Signature1"),
+            signer=signer,
+            output=out,
+        )
+        count += 1
+    return count / (time.perf_counter() - started)
+
+
+async def _service_rate(
+    url: str, token: str, document: bytes, seconds: float, clients: int, params: dict[str, str]
+) -> tuple[float, float]:
+    """(documents per second, p95 latency in ms) with ``clients`` concurrent callers."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/pdf"}
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients)
+
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                response = await client.post(url, params=params, content=document, headers=headers)
+                response.raise_for_status()
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    p95 = latencies[int(len(latencies) * 0.95) - 1] * 1000 if latencies else float("nan")
+    return len(latencies) / elapsed, p95
+
+
+def token_for(stack: Stack, info: StackInfo, client_id: str) -> str:
+    response = httpx.post(
+        f"{info.issuer}/protocol/openid-connect/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": stack.client_secret(client_id),
+        },
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--clients", type=int, default=8)
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-", dir=ROOT / ".work"))
+    stack = Stack(folder, Ports.consecutive(_free_block()))
+    print("starting the stack…", flush=True)
+    info = stack.up()
+    try:
+        document = ten_page_transcript()
+        token = token_for(stack, info, "demo-eoffice")
+        sign_url = f"{info.signing_url}/v1/documents:sign"
+        # Warm up (JWKS fetch, worker processes, TSA connection).
+        asyncio.run(_service_rate(sign_url, token, document, 2, 2, {"level": "B-T"}))
+
+        rows: list[tuple[str, float, float]] = []
+        naive = naive_pyhanko(stack, document, args.seconds)
+        rows.append(("naive pyHanko (PKCS#12, 1 process)", naive, float("nan")))
+        for level in ("B-B", "B-T"):
+            rate, p95 = asyncio.run(
+                _service_rate(
+                    sign_url, token, document, args.seconds, args.clients, {"level": level}
+                )
+            )
+            rows.append((f"service sign {level} (SoftHSM2, audited)", rate, p95))
+        lt_response = httpx.post(
+            sign_url,
+            params={"level": "B-LT"},
+            content=document,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/pdf"},
+            timeout=60,
+        )
+        lt_response.raise_for_status()
+        lt = lt_response.content
+        rate, p95 = asyncio.run(
+            _service_rate(
+                f"{info.signing_url}/v1/documents:verify", token, lt, args.seconds, args.clients, {}
+            )
+        )
+        rows.append(("service verify B-LT", rate, p95))
+    finally:
+        stack.down()
+        shutil.rmtree(folder, ignore_errors=True)
+
+    print(
+        f"\ndocument: {len(document) / 1024:.0f} KiB, 10 pages; {args.clients} clients, "
+        f"{args.seconds:.0f} s per row\n"
+    )
+    print(f"| {'what':44} | docs/s | x naive | p95 ms |")
+    print(f"|{'-' * 46}|-------:|--------:|-------:|")
+    for name, rate, p95 in rows:
+        print(f"| {name:44} | {rate:6.1f} | {rate / naive:7.1f} | {p95:6.0f} |")
+
+
+if __name__ == "__main__":
+    main()
