@@ -2,25 +2,48 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
 import redis.asyncio as redis_async
-from fastapi import FastAPI, Query, Request
+import structlog
+from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 
+from audit.checkpoints import TokenCheckpointSigner, checkpoint_store, prove_event
+from audit.errors import NotCheckpointed
 from audit.events import Actor, AuditEvent, EventTag, Outcome
 from audit.ingest import StreamIngestor
 from audit.settings import AuditSettings
 from audit.store import SqliteEventStore
 from audit.trail import RedisAuditTrail
 from gateway_runtime import AccessTokenVerifier, configure_logging, install_http_runtime
+from gateway_runtime.errors import GatewayError
 from gateway_runtime.http import CurrentPrincipal, client_address
+from gateway_runtime.keystore import TokenKeystore
+
+_log = structlog.get_logger(__name__)
 
 SERVICE = "audit"
 READ_ROLE = "read-events"
+
+
+async def _checkpoint_periodically(
+    store: SqliteEventStore, signer: TokenCheckpointSigner, interval: float
+) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            checkpoint = await asyncio.to_thread(checkpoint_store, store, signer)
+        except GatewayError as exc:
+            _log.error("audit.checkpoint_failed", code=exc.code)
+            continue
+        if checkpoint is not None:
+            _log.info("audit.checkpoint", tree_size=checkpoint.tree_size)
 
 
 def create_app(settings: AuditSettings | None = None) -> FastAPI:
@@ -44,9 +67,27 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
             issuer=settings.keycloak_issuer, audience=settings.client_id
         )
         ingestor.start()
+        keystore: TokenKeystore | None = None
+        checkpointer: asyncio.Task[None] | None = None
+        if settings.user_pin is not None:
+            keystore = TokenKeystore(
+                module=settings.pkcs11_module,
+                token_label=settings.token_label,
+                user_pin=settings.user_pin.get_secret_value(),
+            )
+            signer = TokenCheckpointSigner(keystore, settings.checkpoint_key_label)
+            checkpointer = asyncio.create_task(
+                _checkpoint_periodically(store, signer, settings.checkpoint_interval_seconds)
+            )
         try:
             yield
         finally:
+            if checkpointer is not None:
+                checkpointer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await checkpointer
+            if keystore is not None:
+                keystore.close()
             await ingestor.stop()
             await app.state.token_verifier.aclose()
             await client.aclose()
@@ -104,6 +145,26 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         return {
             "events": [{"seq": r.seq, "chain_hash": r.chain_hash, **r.event} for r in rows],
         }
+
+    @app.get("/v1/checkpoints/latest", tags=["events"])
+    async def latest_checkpoint(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+        principal.require(READ_ROLE)
+        checkpoints = request.app.state.store.checkpoints()
+        if not checkpoints:
+            raise NotCheckpointed("no checkpoint yet")
+        return checkpoints[-1].to_json()  # type: ignore[no-any-return]
+
+    @app.get("/v1/events/{event_id}/proof", tags=["events"])
+    async def event_proof(
+        request: Request,
+        principal: CurrentPrincipal,
+        event_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")],
+    ) -> dict[str, Any]:
+        principal.require(READ_ROLE)
+        proof = await asyncio.to_thread(prove_event, request.app.state.store, event_id)
+        if proof is None:
+            raise NotCheckpointed("the event is unknown or not yet covered by a checkpoint")
+        return proof
 
     @app.get("/v1/chain", tags=["events"])
     async def verify_chain(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:

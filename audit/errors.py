@@ -35,3 +35,23 @@ class ChainBroken(AuditError):
     message_en: ClassVar[str] = (
         "The audit log hash chain does not verify: the log may have been altered."
     )
+
+
+class ProofInvalid(AuditError):
+    """An inclusion proof or a signed checkpoint does not verify."""
+
+    code: ClassVar[str] = "audit-proof-invalid"
+    status_code: ClassVar[int] = 422
+    message_vi: ClassVar[str] = "Bằng chứng nhật ký kiểm toán không hợp lệ."
+    message_en: ClassVar[str] = "The audit log proof does not verify."
+
+
+class NotCheckpointed(AuditError):
+    code: ClassVar[str] = "not-checkpointed"
+    status_code: ClassVar[int] = 409
+    message_vi: ClassVar[str] = (
+        "Sự kiện chưa được đưa vào điểm kiểm tra đã ký; hãy thử lại sau ít phút."
+    )
+    message_en: ClassVar[str] = (
+        "The event is not yet covered by a signed checkpoint; try again shortly."
+    )

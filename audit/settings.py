@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,4 +18,11 @@ class AuditSettings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6380/0"
     redis_password: SecretStr | None = None
     store_path: Path = Path(".work/run/audit/events.sqlite3")
+
+    #: Signed checkpoints: the token holding the checkpoint key. Without a PIN, none are made.
+    pkcs11_module: Path = Path("/usr/lib/softhsm/libsofthsm2.so")
+    token_label: str = "edu-gateway"  # noqa: S105 - a PKCS#11 token label, not a password
+    user_pin: SecretStr | None = None
+    checkpoint_key_label: str = "audit-checkpoint"
+    checkpoint_interval_seconds: float = Field(default=60.0, gt=0)
     json_logs: bool | None = None

@@ -13,12 +13,13 @@ import hashlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from audit.checkpoints import SignedTreeHead
 from audit.errors import ChainBroken
 from audit.events import AuditEvent
 
@@ -41,6 +42,17 @@ CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+CREATE TABLE IF NOT EXISTS checkpoints (
+    tree_size INTEGER PRIMARY KEY,
+    root_hash BLOB NOT NULL,
+    issued_at TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    signature BLOB NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS checkpoints_no_update BEFORE UPDATE ON checkpoints
+BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS checkpoints_no_delete BEFORE DELETE ON checkpoints
+BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
 """
 
 
@@ -140,6 +152,47 @@ class SqliteEventStore:
     def count(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def bodies(self, limit: int | None = None) -> Iterator[str]:
+        """Canonical event bodies in store order (the Merkle leaves), the first ``limit`` of them."""
+        with self._lock:
+            cursor = self._db.execute(
+                "SELECT body FROM events ORDER BY seq LIMIT ?", (-1 if limit is None else limit,)
+            )
+            rows = cursor.fetchall()
+        for (body,) in rows:
+            yield body
+
+    def locate(self, event_id: str) -> tuple[int, str] | None:
+        """(leaf index, canonical body) of an event, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT seq, body FROM events WHERE event_id = ?", (event_id,)
+            ).fetchone()
+        return (int(row[0]) - 1, str(row[1])) if row else None
+
+    def add_checkpoint(self, checkpoint: SignedTreeHead) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO checkpoints VALUES (?, ?, ?, ?, ?)",
+                (
+                    checkpoint.tree_size,
+                    checkpoint.root_hash,
+                    checkpoint.issued_at,
+                    checkpoint.key_id,
+                    checkpoint.signature,
+                ),
+            )
+
+    def checkpoints(self) -> list[SignedTreeHead]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT tree_size, root_hash, issued_at, key_id, signature FROM checkpoints"
+                " ORDER BY tree_size"
+            ).fetchall()
+        return [
+            SignedTreeHead(int(s), bytes(r), str(t), str(k), bytes(sig)) for s, r, t, k, sig in rows
+        ]
 
     def verify_chain(self) -> int:
         """Recompute the chain over every record; return the count, or raise :class:`ChainBroken`."""

@@ -16,17 +16,19 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
+from audit.checkpoints import TokenCheckpointSigner
 from devstack import keycloak, redis_server, softhsm
 from devstack.pki import ISSUING, TestPki
 from devstack.process import ManagedProcess, http_ready
 from devstack.secrets_store import SecretStore
+from gateway_runtime.keystore import TokenKeystore
 from idp_config import DEFAULT_REALM_FILE, admin_client, apply_realm, load_realm
-from signing_service.keystore import TokenKeystore
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REALM = "education"
 TOKEN_LABEL = "edu-gateway"  # noqa: S105 - a PKCS#11 token label, not a password
 SEAL_KEY = "org-seal"
+CHECKPOINT_KEY = "audit-checkpoint"
 SERVICES = ("pki", "audit", "signing")
 
 
@@ -75,8 +77,11 @@ def _quiet(_: str) -> None:
 
 
 class Stack:
-    def __init__(self, folder: Path, ports: Ports | None = None) -> None:
+    def __init__(
+        self, folder: Path, ports: Ports | None = None, *, checkpoint_interval: float = 30.0
+    ) -> None:
         self.folder = folder.resolve()
+        self.checkpoint_interval = checkpoint_interval
         self.ports = ports or Ports()
         self.cache = PROJECT_ROOT / ".work" / "cache"
         self.secrets = SecretStore(self.folder / "secrets.json")
@@ -149,6 +154,7 @@ class Stack:
 
         progress("Khoá dấu cơ quan trong token / organisation seal key")
         seal_cert = self._enrol_seal(user_pin)
+        self._enrol_checkpoint_key(user_pin)
 
         progress("Keycloak: chờ sẵn sàng / wait until ready")
         keycloak.wait_ready(kc_process, kc)
@@ -177,6 +183,12 @@ class Stack:
                 "AUDIT_REDIS_PASSWORD": redis_password,
                 "AUDIT_STORE_PATH": str(self.folder / "audit" / "events.sqlite3"),
                 "AUDIT_JSON_LOGS": "true",
+                "SOFTHSM2_CONF": str(conf),
+                "AUDIT_PKCS11_MODULE": str(softhsm.module_path()),
+                "AUDIT_TOKEN_LABEL": TOKEN_LABEL,
+                "AUDIT_USER_PIN": user_pin,
+                "AUDIT_CHECKPOINT_KEY_LABEL": CHECKPOINT_KEY,
+                "AUDIT_CHECKPOINT_INTERVAL_SECONDS": str(self.checkpoint_interval),
             },
         )
         progress("Dịch vụ ký số / signing service")
@@ -275,6 +287,25 @@ class Stack:
         finally:
             keystore.close()
         return cert_path
+
+    @property
+    def checkpoint_public_key(self) -> Path:
+        return self.folder / "audit" / "checkpoint-key.pem"
+
+    def _enrol_checkpoint_key(self, user_pin: str) -> Path:
+        """Generate the audit checkpoint key in the token (once); publish its public key."""
+        keystore = TokenKeystore(
+            module=softhsm.module_path(), token_label=TOKEN_LABEL, user_pin=user_pin
+        )
+        try:
+            if not keystore.has_key(CHECKPOINT_KEY):
+                keystore.generate_rsa_key(CHECKPOINT_KEY)
+            pem = TokenCheckpointSigner(keystore, CHECKPOINT_KEY).public_key_pem
+        finally:
+            keystore.close()
+        self.checkpoint_public_key.parent.mkdir(parents=True, exist_ok=True)
+        self.checkpoint_public_key.write_bytes(pem)
+        return self.checkpoint_public_key
 
     def down(self) -> list[str]:
         """Stop every process of this stack (services first); return the names that were running."""

@@ -22,11 +22,12 @@ from fastapi.responses import JSONResponse, Response
 from audit import Actor, AuditEvent, AuditTrail, EventTag, Outcome, RedisAuditTrail
 from gateway_runtime import AccessTokenVerifier, Principal, configure_logging, install_http_runtime
 from gateway_runtime.http import CurrentPrincipal, client_address
+from gateway_runtime.keystore import TokenKeystore
 from gateway_runtime.tokens import Forbidden
 from signing_service.appearance import VisibleStamp
 from signing_service.documents import UntrustedDocument, sha256_hex
 from signing_service.errors import DocumentTooLarge, TimestampUnavailable, UnsupportedMediaType
-from signing_service.keystore import TokenKeystore
+from signing_service.keystore import token_pdf_signer
 from signing_service.sandbox import DocumentSandbox, inspect_document
 from signing_service.settings import SigningSettings
 from signing_service.signing import DocumentSigner, SignatureLevel, SignatureRequest
@@ -79,7 +80,7 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
         )
         certificate = _load_certificate(settings.certificate_path)
         chain = [_load_certificate(p) for p in settings.chain_paths]
-        signer = keystore.signer(settings.key_label, certificate, chain)
+        signer = token_pdf_signer(keystore, settings.key_label, certificate, chain)
         client = redis_async.Redis.from_url(
             settings.redis_url,
             password=settings.redis_password.get_secret_value()

@@ -39,15 +39,6 @@ class UnsupportedMediaType(SigningError):
     message_en: ClassVar[str] = "Only PDF documents are accepted (Content-Type: application/pdf)."
 
 
-class TokenUnavailable(SigningError):
-    code: ClassVar[str] = "key-store-unavailable"
-    status_code: ClassVar[int] = 503
-    message_vi: ClassVar[str] = (
-        "Không truy cập được thiết bị lưu khoá (HSM); vui lòng báo quản trị."
-    )
-    message_en: ClassVar[str] = "The key store (HSM) cannot be reached; tell the administrator."
-
-
 class SigningFailed(SigningError):
     code: ClassVar[str] = "signing-failed"
     status_code: ClassVar[int] = 500

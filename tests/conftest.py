@@ -38,7 +38,8 @@ def free_ports() -> Ports:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     folder: Path = tmp_path_factory.mktemp("stack")
-    test_stack = Stack(folder, free_ports())
+    # Checkpoints every second, so that the tests need not wait for them.
+    test_stack = Stack(folder, free_ports(), checkpoint_interval=1.0)
     try:
         test_stack.up()
         yield test_stack

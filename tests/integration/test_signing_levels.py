@@ -156,7 +156,13 @@ def test_signature_whose_certificate_is_revoked_no_longer_passes(
     from devstack import softhsm
     from devstack.pki import ISSUING
     from devstack.stack import TOKEN_LABEL
-    from signing_service import DocumentSigner, SignatureLevel, SignatureRequest, TokenKeystore
+    from gateway_runtime.keystore import TokenKeystore
+    from signing_service import (
+        DocumentSigner,
+        SignatureLevel,
+        SignatureRequest,
+        token_pdf_signer,
+    )
     from signing_service.documents import UntrustedDocument
 
     keystore = TokenKeystore(
@@ -172,7 +178,8 @@ def test_signature_whose_certificate_is_revoked_no_longer_passes(
         )
         cert = stack.pki.issue_from_csr(csr)
         issuing = stack.pki.certificate(ISSUING).public_bytes(serialization.Encoding.DER)
-        signer = keystore.signer(
+        signer = token_pdf_signer(
+            keystore,
             "teacher-revoked",
             asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)),
             [asn1_x509.Certificate.load(issuing)],

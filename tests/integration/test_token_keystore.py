@@ -10,7 +10,7 @@ from pkcs11 import Attribute, KeyType, ObjectClass
 
 from devstack import Stack, softhsm
 from devstack.stack import SEAL_KEY, TOKEN_LABEL
-from signing_service import TokenKeystore
+from gateway_runtime.keystore import TokenKeystore, TokenUnavailable
 
 pytestmark = pytest.mark.softhsm
 
@@ -43,8 +43,6 @@ def test_certificate_request_is_signed_in_the_token(keystore: TokenKeystore) -> 
 
 
 def test_wrong_pin_is_a_clear_error(stack: Stack) -> None:
-    from signing_service.errors import TokenUnavailable
-
     store = TokenKeystore(module=softhsm.module_path(), token_label=TOKEN_LABEL, user_pin="0000")
     with pytest.raises(TokenUnavailable) as info:
         store.session()

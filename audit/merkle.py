@@ -1,0 +1,115 @@
+"""A Merkle tree over the audit log, in the manner of RFC 9162 (Certificate Transparency 2.0).
+
+Leaves are the canonical JSON of the events in store order. ``leaf_hash = SHA-256(0x00 || leaf)``,
+``node_hash = SHA-256(0x01 || left || right)``, and the tree of n leaves splits at the largest power of
+two smaller than n (RFC 9162 §2.1.1). A signed tree head commits to every event up to its size; an
+inclusion proof (§2.1.3) shows one event is in it with log2(n) hashes, checkable offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+
+from audit.errors import ProofInvalid
+
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+
+def leaf_hash(leaf: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + leaf).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+class TreeBuilder:
+    """The root of a growing tree in O(log n) memory: a stack of perfect subtree roots."""
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[int, bytes]] = []  # (height, hash), heights strictly decreasing
+        self.size = 0
+
+    def append_leaf_hash(self, value: bytes) -> None:
+        height, current = 0, value
+        while self._stack and self._stack[-1][0] == height:
+            _, left = self._stack.pop()
+            current = node_hash(left, current)
+            height += 1
+        self._stack.append((height, current))
+        self.size += 1
+
+    def extend(self, leaves: Iterable[bytes]) -> None:
+        for leaf in leaves:
+            self.append_leaf_hash(leaf_hash(leaf))
+
+    def root(self) -> bytes:
+        if not self._stack:
+            return EMPTY_ROOT
+        # Fold the perfect subtrees from the smallest (rightmost) up, as RFC 9162's MTH does.
+        current = self._stack[-1][1]
+        for _, left in reversed(self._stack[:-1]):
+            current = node_hash(left, current)
+        return current
+
+
+def root_of(leaf_hashes: Sequence[bytes]) -> bytes:
+    builder = TreeBuilder()
+    for value in leaf_hashes:
+        builder.append_leaf_hash(value)
+    return builder.root()
+
+
+def _split(n: int) -> int:
+    k = 1
+    while k << 1 < n:
+        k <<= 1
+    return k
+
+
+def inclusion_proof(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
+    """The audit path of leaf ``index`` in the tree of ``leaf_hashes`` (RFC 9162 §2.1.3.1)."""
+    if not 0 <= index < len(leaf_hashes):
+        raise ValueError(f"leaf {index} is not in a tree of {len(leaf_hashes)}")
+
+    def path(m: int, leaves: Sequence[bytes]) -> list[bytes]:
+        n = len(leaves)
+        if n == 1:
+            return []
+        k = _split(n)
+        if m < k:
+            return [*path(m, leaves[:k]), root_of(leaves[k:])]
+        return [*path(m - k, leaves[k:]), root_of(leaves[:k])]
+
+    return path(index, leaf_hashes)
+
+
+def verify_inclusion(
+    leaf_hash_value: bytes, index: int, tree_size: int, proof: Sequence[bytes], root: bytes
+) -> None:
+    """Raise :class:`ProofInvalid` unless ``proof`` puts the leaf at ``index`` under ``root``.
+
+    The verification algorithm of RFC 9162 §2.1.3.2.
+    """
+    if not 0 <= index < tree_size:
+        raise ProofInvalid(f"index {index} outside a tree of {tree_size}")
+    fn, sn = index, tree_size - 1
+    current = leaf_hash_value
+    for sibling in proof:
+        if sn == 0:
+            raise ProofInvalid("proof longer than the tree is deep")
+        if fn & 1 or fn == sn:
+            current = node_hash(sibling, current)
+            if not fn & 1:
+                while fn & 1 == 0 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            current = node_hash(current, sibling)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise ProofInvalid("proof shorter than the tree is deep")
+    if current != root:
+        raise ProofInvalid("the proof does not lead to the signed root")

@@ -1,0 +1,138 @@
+"""The PKCS#11 token that holds the gateway's keys (SoftHSM2 in dev and tests, an HSM in production).
+
+Contract: private keys are generated inside the token and never leave it. This module hands out only
+public keys, signatures made inside the token, and certificate signing requests signed there. A PIN is
+taken as a secret and never logged. The signing service signs documents with it; the audit service
+signs its checkpoints with it.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pkcs11
+import structlog
+from asn1crypto import csr as asn1_csr
+from asn1crypto import keys as asn1_keys
+from asn1crypto import x509 as asn1_x509
+from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+from pkcs11.exceptions import PKCS11Error
+from pkcs11.util.rsa import encode_rsa_public_key
+
+from gateway_runtime.errors import GatewayError
+
+_log = structlog.get_logger(__name__)
+
+
+class TokenUnavailable(GatewayError):
+    code: ClassVar[str] = "key-store-unavailable"
+    status_code: ClassVar[int] = 503
+    message_vi: ClassVar[str] = (
+        "Không truy cập được thiết bị lưu khoá (HSM); vui lòng báo quản trị."
+    )
+    message_en: ClassVar[str] = "The key store (HSM) cannot be reached; tell the administrator."
+
+
+class TokenKeystore:
+    """One logged-in session with one token, shared by the service's signers under a lock."""
+
+    def __init__(self, *, module: Path, token_label: str, user_pin: str) -> None:
+        self._module = module
+        self._token_label = token_label
+        self._pin = user_pin
+        self._session: Any = None
+        self.lock = threading.RLock()
+
+    def session(self) -> Any:
+        with self.lock:
+            if self._session is None:
+                try:
+                    lib = pkcs11.lib(str(self._module))
+                    token = lib.get_token(token_label=self._token_label)
+                    self._session = token.open(rw=True, user_pin=self._pin)
+                except (PKCS11Error, RuntimeError, OSError) as exc:
+                    _log.error(
+                        "keystore.open_failed", token=self._token_label, error=type(exc).__name__
+                    )
+                    raise TokenUnavailable(f"token {self._token_label!r}") from exc
+            return self._session
+
+    def close(self) -> None:
+        with self.lock:
+            if self._session is not None:
+                self._session.close()
+                self._session = None
+
+    def has_key(self, label: str) -> bool:
+        with self.lock:
+            found = list(
+                self.session().get_objects(
+                    {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: label}
+                )
+            )
+        return bool(found)
+
+    def generate_rsa_key(self, label: str, bits: int = 2048) -> asn1_keys.PublicKeyInfo:
+        """Generate a non-extractable RSA key pair in the token; return its public key."""
+        with self.lock:
+            public, _private = self.session().generate_keypair(
+                KeyType.RSA,
+                bits,
+                label=label,
+                id=label.encode(),
+                store=True,
+                private_template={
+                    Attribute.SENSITIVE: True,
+                    Attribute.EXTRACTABLE: False,
+                    Attribute.SIGN: True,
+                },
+            )
+            return self._public_key_info(public)
+
+    def public_key(self, label: str) -> asn1_keys.PublicKeyInfo:
+        with self.lock:
+            public = self.session().get_key(
+                object_class=ObjectClass.PUBLIC_KEY, key_type=KeyType.RSA, label=label
+            )
+            return self._public_key_info(public)
+
+    @staticmethod
+    def _public_key_info(public: Any) -> asn1_keys.PublicKeyInfo:
+        rsa = asn1_keys.RSAPublicKey.load(encode_rsa_public_key(public))
+        return asn1_keys.PublicKeyInfo({"algorithm": {"algorithm": "rsa"}, "public_key": rsa})
+
+    def sign(
+        self, label: str, data: bytes, mechanism: Mechanism = Mechanism.SHA256_RSA_PKCS
+    ) -> bytes:
+        """Sign ``data`` with the token key ``label`` (inside the token)."""
+        with self.lock:
+            private = self.session().get_key(
+                object_class=ObjectClass.PRIVATE_KEY, key_type=KeyType.RSA, label=label
+            )
+            return bytes(private.sign(data, mechanism=mechanism))
+
+    def certificate_request(self, label: str, subject: dict[str, str]) -> bytes:
+        """A PKCS#10 request for the key ``label``, signed by the token (SHA-256 with RSA).
+
+        ``subject`` uses asn1crypto's attribute names (``common_name``, ``organization_name``,
+        ``organizational_unit_name``, ``locality_name``, ``country_name``).
+        """
+        info = asn1_csr.CertificationRequestInfo(
+            {
+                "version": "v1",
+                "subject": asn1_x509.Name.build(subject, use_printable=False),
+                "subject_pk_info": self.public_key(label),
+                "attributes": [],
+            }
+        )
+        signature = self.sign(label, info.dump())
+        request = asn1_csr.CertificationRequest(
+            {
+                "certification_request_info": info,
+                "signature_algorithm": {"algorithm": "sha256_rsa"},
+                "signature": signature,
+            }
+        )
+        return bytes(request.dump())

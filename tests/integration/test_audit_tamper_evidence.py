@@ -1,0 +1,186 @@
+"""The audit log's tamper evidence, end to end: events from the real signing service, checkpoints
+signed in the real token by the audit service, and `gateway-audit` finding every kind of tampering."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from audit.store import GENESIS, chain_step
+from devstack import Stack, StackInfo
+from tests.conftest import TokenFactory
+
+pytestmark = [pytest.mark.keycloak, pytest.mark.redis, pytest.mark.softhsm]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "audit", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"COLUMNS": "200"},
+    )
+
+
+def _store_copy(stack: Stack, tmp_path: Path) -> Path:
+    source = sqlite3.connect(stack.folder / "audit" / "events.sqlite3")
+    copy = tmp_path / "events.sqlite3"
+    target = sqlite3.connect(copy)
+    source.backup(target)
+    source.close()
+    target.close()
+    return copy
+
+
+@pytest.fixture(scope="module")
+def signed_event(
+    stack_info: StackInfo, client_token: TokenFactory, demo_pdf: bytes
+) -> dict[str, Any]:
+    """Sign a document, then wait until its audit event is under a signed checkpoint."""
+    response = httpx.post(
+        f"{stack_info.signing_url}/v1/documents:sign",
+        content=demo_pdf,
+        headers={
+            "Authorization": f"Bearer {client_token('demo-eoffice')}",
+            "Content-Type": "application/pdf",
+        },
+        timeout=30,
+    )
+    assert response.status_code == 200
+    reader = {"Authorization": f"Bearer {client_token('audit-reports')}"}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        events = httpx.get(
+            f"{stack_info.audit_url}/v1/events",
+            params={"correlation_id": response.headers["x-request-id"]},
+            headers=reader,
+            timeout=10,
+        ).json()["events"]
+        if events:
+            proof = httpx.get(
+                f"{stack_info.audit_url}/v1/events/{events[0]['event_id']}/proof",
+                headers=reader,
+                timeout=10,
+            )
+            if proof.status_code == 200:
+                return {"event": events[0], "proof": proof.json()}
+            assert proof.json()["code"] == "not-checkpointed"
+        time.sleep(0.5)
+    raise AssertionError("the event was never checkpointed")
+
+
+def test_exported_proof_checks_offline_and_a_doctored_one_does_not(
+    stack: Stack, signed_event: dict[str, Any], tmp_path: Path
+) -> None:
+    proof_file = tmp_path / "proof.json"
+    proof_file.write_text(json.dumps(signed_event["proof"]))
+    key = str(stack.checkpoint_public_key)
+    ok = _cli("check-proof", str(proof_file), "--public-key", key)
+    assert ok.returncode == 0, ok.stdout
+    assert signed_event["event"]["event_id"] in ok.stdout
+
+    doctored = dict(signed_event["proof"])
+    body = json.loads(doctored["event_canonical"])
+    body["actor"]["name"] = "client:someone-else"
+    doctored["event"] = body
+    doctored["event_canonical"] = json.dumps(
+        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    proof_file.write_text(json.dumps(doctored))
+    bad = _cli("check-proof", str(proof_file), "--public-key", key)
+    assert bad.returncode == 1
+    assert "does not lead to the signed root" in bad.stdout
+
+
+def test_live_log_verifies(stack: Stack, signed_event: dict[str, Any], tmp_path: Path) -> None:
+    result = _cli(
+        "verify",
+        "--store",
+        str(_store_copy(stack, tmp_path)),
+        "--public-key",
+        str(stack.checkpoint_public_key),
+    )
+    assert result.returncode == 0, result.stdout
+    assert "VERIFIED" in result.stdout
+
+
+def _open_for_tampering(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("DROP TRIGGER events_no_update")
+    db.execute("DROP TRIGGER events_no_delete")
+    return db
+
+
+def test_altered_record_is_named(
+    stack: Stack, signed_event: dict[str, Any], tmp_path: Path
+) -> None:
+    copy = _store_copy(stack, tmp_path)
+    db = _open_for_tampering(copy)
+    db.execute("UPDATE events SET body = replace(body, '\"success\"', '\"failure\"') WHERE seq = 2")
+    assert db.total_changes == 1
+    db.close()
+    result = _cli("verify", "--store", str(copy), "--public-key", str(stack.checkpoint_public_key))
+    assert result.returncode == 1
+    assert "seq 2" in result.stdout
+
+
+def test_log_rewritten_with_a_fresh_chain_is_caught_by_the_checkpoints(
+    stack: Stack, signed_event: dict[str, Any], tmp_path: Path
+) -> None:
+    copy = _store_copy(stack, tmp_path)
+    db = _open_for_tampering(copy)
+    rows = db.execute("SELECT seq, body FROM events ORDER BY seq").fetchall()
+    head = GENESIS
+    for seq, body in rows:
+        if seq == 1:
+            body = body.replace('"outcome":"success"', '"outcome":"failure"')
+        head = chain_step(head, body)
+        db.execute("UPDATE events SET body = ?, chain_hash = ? WHERE seq = ?", (body, head, seq))
+    db.close()
+    result = _cli("verify", "--store", str(copy), "--public-key", str(stack.checkpoint_public_key))
+    assert result.returncode == 1
+    assert "rewritten" in result.stdout
+
+
+def test_records_cut_off_below_a_checkpoint_are_reported_removed(
+    stack: Stack, signed_event: dict[str, Any], tmp_path: Path
+) -> None:
+    copy = _store_copy(stack, tmp_path)
+    db = _open_for_tampering(copy)
+    db.execute("DELETE FROM events WHERE seq > 1")
+    db.close()
+    result = _cli("verify", "--store", str(copy), "--public-key", str(stack.checkpoint_public_key))
+    assert result.returncode == 1
+    assert "records removed" in result.stdout
+
+
+def test_checkpoint_signed_by_another_key_is_refused(
+    stack: Stack, signed_event: dict[str, Any], tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    key = tmp_path / "other.pem"
+    key.write_bytes(
+        other.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    result = _cli("verify", "--store", str(_store_copy(stack, tmp_path)), "--public-key", str(key))
+    assert result.returncode == 1
+    assert (
+        hashlib.sha256(b"").hexdigest()[:4] not in result.stdout
+    )  # no stray hashes, just the fault
+    assert "not this one" in result.stdout
