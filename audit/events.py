@@ -33,6 +33,8 @@ class EventTag(StrEnum):
     SIGNING_DOCUMENT_SIGN = "signing:document:sign"
     SIGNING_DOCUMENT_VERIFY = "signing:document:verify"
     SIGNING_REQUEST_REFUSED = "signing:request:refused"
+    SIGNING_BATCH_CREATE = "signing:batch:create"
+    SIGNING_BATCH_COMPLETE = "signing:batch:complete"
     AUDIT_EVENTS_QUERY = "audit:events:query"
     IDP_REALM_APPLY = "idp:realm:apply"
 
@@ -45,6 +47,8 @@ _CLASSES: dict[EventTag, EventClass] = {
     EventTag.SIGNING_DOCUMENT_SIGN: EventClass.API_ACTIVITY,
     EventTag.SIGNING_DOCUMENT_VERIFY: EventClass.API_ACTIVITY,
     EventTag.SIGNING_REQUEST_REFUSED: EventClass.API_ACTIVITY,
+    EventTag.SIGNING_BATCH_CREATE: EventClass.API_ACTIVITY,
+    EventTag.SIGNING_BATCH_COMPLETE: EventClass.API_ACTIVITY,
     EventTag.AUDIT_EVENTS_QUERY: EventClass.API_ACTIVITY,
     EventTag.IDP_REALM_APPLY: EventClass.ACCOUNT_CHANGE,
 }
@@ -93,9 +97,13 @@ class AuditEvent(BaseModel):
         reason: str | None = None,
         source: dict[str, Any] | None = None,
         correlation_id: str | None = None,
+        event_id: str | None = None,
     ) -> AuditEvent:
+        """Build an event. Pass a deterministic ``event_id`` where a retry must not record twice
+        (the store keeps one event per id)."""
         source = source or {}
         return cls(
+            event_id=event_id or uuid.uuid4().hex,
             tag=tag,
             event_class=tag.event_class,
             service=service,

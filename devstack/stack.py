@@ -208,6 +208,7 @@ class Stack:
                 "SIGNING_TRUST_STORE": str(self.pki.trust_store),
                 "SIGNING_TSA_URL": self.pki.urls.tsa,
                 "SIGNING_PUBLIC_URL": f"http://127.0.0.1:{ports.signing}",
+                "SIGNING_BATCH_DIR": str(self.folder / "signing" / "batches"),
                 "SIGNING_REDIS_URL": redis_url,
                 "SIGNING_REDIS_PASSWORD": redis_password,
                 "SIGNING_JSON_LOGS": "true",

@@ -11,13 +11,16 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import redis.asyncio as redis_async
 from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
-from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI, Header, Query, Request
+from fastapi import Path as FastApiPath
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.datastructures import UploadFile
 
 from audit import Actor, AuditEvent, AuditTrail, EventTag, Outcome, RedisAuditTrail
 from gateway_runtime import AccessTokenVerifier, Principal, configure_logging, install_http_runtime
@@ -25,8 +28,16 @@ from gateway_runtime.http import CurrentPrincipal, client_address
 from gateway_runtime.keystore import TokenKeystore
 from gateway_runtime.tokens import Forbidden
 from signing_service.appearance import VisibleStamp
+from signing_service.batches import BatchOwner, BatchRunner, BatchStore
 from signing_service.documents import UntrustedDocument, sha256_hex
-from signing_service.errors import DocumentTooLarge, TimestampUnavailable, UnsupportedMediaType
+from signing_service.errors import (
+    BatchNotFound,
+    DocumentTooLarge,
+    InvalidBatch,
+    SigningError,
+    TimestampUnavailable,
+    UnsupportedMediaType,
+)
 from signing_service.keystore import token_pdf_signer
 from signing_service.sandbox import DocumentSandbox, inspect_document
 from signing_service.settings import SigningSettings
@@ -96,6 +107,7 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
             tsa_url=settings.tsa_url,
         )
         app.state.trail = RedisAuditTrail(client)
+        app.state.batches = BatchStore(client, settings.batch_dir)
         app.state.sandbox = DocumentSandbox(
             workers=settings.document_workers,
             memory_budget_bytes=settings.document_memory_budget_bytes,
@@ -105,9 +117,13 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
         app.state.token_verifier = AccessTokenVerifier(
             issuer=settings.keycloak_issuer, audience=settings.client_id
         )
+        runner = BatchRunner(app.state.batches, app.state.document_signer, app.state.trail)
+        app.state.batch_runner = runner
+        runner.start()
         try:
             yield
         finally:
+            await runner.stop()
             await app.state.token_verifier.aclose()
             await app.state.document_signer.aclose()
             await client.aclose()
@@ -236,6 +252,118 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
                 "X-Document-Reference": reference,
             },
         )
+
+    @app.post("/v1/batches", tags=["batches"], status_code=202)
+    async def create_batch(
+        request: Request,
+        principal: CurrentPrincipal,
+        idempotency_key: Annotated[
+            str, Header(alias="Idempotency-Key", pattern=r"^[A-Za-z0-9._:-]{8,128}$")
+        ],
+        level: Annotated[SignatureLevel, Query()] = SignatureLevel.B_B,
+        reason: Annotated[str | None, Query(max_length=200)] = None,
+        certify: Annotated[bool, Query()] = False,
+    ) -> JSONResponse:
+        """Sign many documents (multipart field ``documents``, one file each) in the background."""
+        principal.require(SIGN_ROLE)
+        store: BatchStore = request.app.state.batches
+        owner = BatchOwner(principal.client_id, principal.subject, principal.actor)
+        existing = await store.find_by_key(owner, idempotency_key)
+        if existing is not None:
+            return JSONResponse(await store.status(existing), status_code=200)
+        declared = request.headers.get("content-length")
+        if declared is None or not declared.isdigit():
+            raise InvalidBatch("a Content-Length header is required")
+        if int(declared) > settings.max_batch_bytes:
+            raise DocumentTooLarge(f"a batch may hold {settings.max_batch_bytes} bytes")
+        form = await request.form(max_files=settings.max_batch_documents, max_fields=5)
+        uploads = [item for item in form.getlist("documents") if isinstance(item, UploadFile)]
+        if not uploads:
+            raise InvalidBatch("no file in the multipart field 'documents'")
+        sandbox: DocumentSandbox = request.app.state.sandbox
+        documents: list[tuple[str, bytes]] = []
+        refused: dict[int, str] = {}
+        seen: set[str] = set()
+        for index, upload in enumerate(uploads):
+            document_id = Path(upload.filename or "").name[:100] or f"document-{index + 1}"
+            if document_id in seen:
+                raise InvalidBatch(f"document id {document_id!r} appears twice")
+            seen.add(document_id)
+            content = await upload.read(settings.max_document_bytes + 1)
+            await upload.close()
+            if len(content) > settings.max_document_bytes:
+                refused[index] = DocumentTooLarge.code
+                content = b""
+            else:
+                try:
+                    await sandbox.run(inspect_document, content, settings.max_pdf_objects)
+                except SigningError as exc:
+                    refused[index] = exc.code
+            documents.append((document_id, content))
+        batch_request = SignatureRequest(level=level, reason=reason, certify=certify)
+        batch_id, created = await store.create(
+            owner, idempotency_key, batch_request, documents, refused
+        )
+        if created:
+            await record(
+                request,
+                AuditEvent.build(
+                    tag=EventTag.SIGNING_BATCH_CREATE,
+                    service=SERVICE,
+                    actor=_actor(principal),
+                    outcome=Outcome.SUCCESS,
+                    target={
+                        "batch_id": batch_id,
+                        "documents": str(len(documents)),
+                        "refused": str(len(refused)),
+                        "level": level.value,
+                    },
+                    source=client_address(request),
+                    correlation_id=request.state.request_id,
+                ),
+            )
+            request.app.state.batch_runner.wake()
+        return JSONResponse(await store.status(batch_id), status_code=202 if created else 200)
+
+    async def _owned_batch(request: Request, principal: Principal, batch_id: str) -> BatchStore:
+        store: BatchStore = request.app.state.batches
+        header = await store.header(batch_id)
+        if (
+            not header
+            or header.get("owner_client") != principal.client_id
+            or header.get("owner_subject") != principal.subject
+        ):
+            raise BatchNotFound()
+        return store
+
+    @app.get("/v1/batches/{batch_id}", tags=["batches"])
+    async def batch_status(
+        request: Request,
+        principal: CurrentPrincipal,
+        batch_id: Annotated[str, FastApiPath(pattern=r"^[0-9a-f]{32}$")],
+    ) -> dict[str, Any]:
+        store = await _owned_batch(request, principal, batch_id)
+        status = await store.status(batch_id)
+        assert status is not None  # noqa: S101 - _owned_batch found its header
+        return status
+
+    @app.get(
+        "/v1/batches/{batch_id}/documents/{index}",
+        tags=["batches"],
+        response_class=Response,
+        responses={200: {"content": {"application/pdf": {}}}},
+    )
+    async def batch_document(
+        request: Request,
+        principal: CurrentPrincipal,
+        batch_id: Annotated[str, FastApiPath(pattern=r"^[0-9a-f]{32}$")],
+        index: Annotated[int, FastApiPath(ge=0, le=1_000_000)],
+    ) -> Response:
+        store = await _owned_batch(request, principal, batch_id)
+        documents = await store.documents(batch_id)
+        if index >= len(documents) or documents[index]["status"] != "signed":
+            raise BatchNotFound(f"document {index} is not signed (yet)")
+        return FileResponse(store.output_path(batch_id, index), media_type="application/pdf")
 
     @app.post(
         "/v1/documents:verify",

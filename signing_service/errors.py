@@ -53,6 +53,22 @@ class TimestampUnavailable(SigningError):
     message_en: ClassVar[str] = "The timestamp authority (TSA) did not answer."
 
 
+class BatchNotFound(SigningError):
+    code: ClassVar[str] = "batch-not-found"
+    status_code: ClassVar[int] = 404
+    message_vi: ClassVar[str] = (
+        "Không tìm thấy lô ký hoặc tài liệu (hoặc không thuộc quyền của bạn)."
+    )
+    message_en: ClassVar[str] = "No such batch or document (or it is not yours)."
+
+
+class InvalidBatch(SigningError):
+    code: ClassVar[str] = "invalid-batch"
+    status_code: ClassVar[int] = 422
+    message_vi: ClassVar[str] = "Yêu cầu ký theo lô không hợp lệ."
+    message_en: ClassVar[str] = "The batch request is not valid."
+
+
 class DocumentNotSignable(SigningError):
     code: ClassVar[str] = "document-not-signable"
     status_code: ClassVar[int] = 409

@@ -1,0 +1,310 @@
+"""Batch signing: a class's 40 transcripts, or a school's 1,500, in one request.
+
+A batch is accepted whole (every document stored on disk, its state in Redis) and answered with 202;
+a runner in the service then signs its documents, any number of service processes sharing the work
+through one Redis lock per batch. Guarantees:
+
+- **idempotent submission**: the same ``Idempotency-Key`` from the same client returns the same batch;
+- **no document signed twice, none lost**: each signed output is written atomically before it is
+  audited and marked done; after a crash, a document whose output exists is only audited and marked
+  (its audit event id is derived from the batch and the document, so the store keeps it once);
+- **per-document results**: a document that cannot be signed fails alone, with its reason.
+
+Audit events name documents by index and SHA-256, never by the client's own document ids (they may
+carry personal data).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as redis_async
+import structlog
+from redis.asyncio.lock import Lock
+from redis.exceptions import LockError, RedisError
+
+from audit import Actor, AuditEvent, AuditTrail, AuditUnavailable, EventTag, Outcome
+from gateway_runtime.errors import GatewayError
+from signing_service.documents import UntrustedDocument, sha256_hex
+from signing_service.signing import DocumentSigner, SignatureLevel, SignatureRequest
+
+_log = structlog.get_logger(__name__)
+
+SERVICE = "signing"
+ACTIVE = "batches:active"
+_LOCK_SECONDS = 15.0
+_CONCURRENCY = 4
+
+
+def _key(batch_id: str, suffix: str = "") -> str:
+    return f"batch:{batch_id}{':' + suffix if suffix else ''}"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _event_id(batch_id: str, index: int) -> str:
+    return hashlib.sha256(f"{batch_id}:{index}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class BatchOwner:
+    client_id: str
+    subject: str
+    actor: str
+
+
+class BatchStore:
+    """Batch state in Redis, documents on disk under ``folder/<batch id>/``."""
+
+    def __init__(self, client: redis_async.Redis, folder: Path) -> None:
+        self.redis = client
+        self.folder = folder
+
+    def input_path(self, batch_id: str, index: int) -> Path:
+        return self.folder / batch_id / "in" / f"{index:06d}.pdf"
+
+    def output_path(self, batch_id: str, index: int) -> Path:
+        return self.folder / batch_id / "out" / f"{index:06d}.pdf"
+
+    async def find_by_key(self, owner: BatchOwner, idempotency_key: str) -> str | None:
+        value = await self.redis.get(f"batch-key:{owner.client_id}:{idempotency_key}")
+        return _text(value) if value else None
+
+    async def create(
+        self,
+        owner: BatchOwner,
+        idempotency_key: str,
+        request: SignatureRequest,
+        documents: list[tuple[str, bytes]],
+        refused: dict[int, str],
+    ) -> tuple[str, bool]:
+        """Store a new batch; return ``(batch id, created)`` (not created: the key was used)."""
+        batch_id = uuid.uuid4().hex
+        claimed = await self.redis.set(
+            f"batch-key:{owner.client_id}:{idempotency_key}", batch_id, nx=True, ex=7 * 86400
+        )
+        if not claimed:
+            existing = await self.find_by_key(owner, idempotency_key)
+            assert existing is not None  # noqa: S101 - set NX failed, so the key exists
+            return existing, False
+        (self.folder / batch_id / "in").mkdir(parents=True)
+        (self.folder / batch_id / "out").mkdir()
+        states: dict[str, str] = {}
+        for index, (document_id, content) in enumerate(documents):
+            self.input_path(batch_id, index).write_bytes(content)
+            state: dict[str, Any] = {"id": document_id, "sha256": sha256_hex(content)}
+            if index in refused:
+                state.update(status="failed", error=refused[index])
+            else:
+                state.update(status="pending")
+            states[str(index)] = json.dumps(state)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                _key(batch_id),
+                mapping={
+                    "owner_client": owner.client_id,
+                    "owner_subject": owner.subject,
+                    "owner_actor": owner.actor,
+                    "level": request.level.value,
+                    "reason": request.reason or "",
+                    "certify": "1" if request.certify else "",
+                    "total": str(len(documents)),
+                    "status": "running",
+                    "created_at": datetime.now(UTC).isoformat(),
+                },
+            )
+            for index_key, state_json in states.items():
+                pipe.hset(_key(batch_id, "docs"), index_key, state_json)
+            pipe.sadd(ACTIVE, batch_id)
+            await pipe.execute()
+        return batch_id, True
+
+    async def header(self, batch_id: str) -> dict[str, str]:
+        raw = await self.redis.hgetall(_key(batch_id))
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    async def documents(self, batch_id: str) -> list[dict[str, Any]]:
+        raw = await self.redis.hgetall(_key(batch_id, "docs"))
+        states = {int(k): json.loads(v) for k, v in raw.items()}
+        return [states[i] for i in sorted(states)]
+
+    async def set_document(self, batch_id: str, index: int, state: dict[str, Any]) -> None:
+        await self.redis.hset(_key(batch_id, "docs"), str(index), json.dumps(state))
+
+    async def status(self, batch_id: str) -> dict[str, Any] | None:
+        header = await self.header(batch_id)
+        if not header:
+            return None
+        documents = await self.documents(batch_id)
+        counts = {"pending": 0, "signed": 0, "failed": 0}
+        for document in documents:
+            counts[document["status"]] = counts.get(document["status"], 0) + 1
+        return {
+            "batch_id": batch_id,
+            "status": header["status"],
+            "level": header["level"],
+            "total": int(header["total"]),
+            **counts,
+            "created_at": header["created_at"],
+            "documents": documents,
+        }
+
+
+class BatchRunner:
+    """Signs the documents of active batches; safe to run in every service process at once."""
+
+    def __init__(
+        self,
+        store: BatchStore,
+        signer: DocumentSigner,
+        trail: AuditTrail,
+        *,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self._store = store
+        self._signer = signer
+        self._trail = trail
+        self._poll = poll_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="batch-runner")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                for raw in await self._store.redis.smembers(ACTIVE):
+                    await self._try_batch(_text(raw))
+            except (RedisError, OSError) as exc:
+                _log.warning("batch.runner_retry", error=type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+            self._wake.clear()
+
+    async def _try_batch(self, batch_id: str) -> None:
+        lock = Lock(
+            self._store.redis, _key(batch_id, "lock"), timeout=_LOCK_SECONDS, blocking=False
+        )
+        if not await lock.acquire():
+            return  # another process is on it
+        try:
+            await self._process(batch_id, lock)
+        finally:
+            with contextlib.suppress(LockError):
+                await lock.release()
+
+    async def _process(self, batch_id: str, lock: Lock) -> None:
+        header = await self._store.header(batch_id)
+        if not header or header.get("status") != "running":
+            await self._store.redis.srem(ACTIVE, batch_id)
+            return
+        owner = Actor(
+            name=header["owner_actor"],
+            client_id=header["owner_client"],
+            subject=header["owner_subject"],
+        )
+        request = SignatureRequest(
+            level=SignatureLevel(header["level"]),
+            reason=header["reason"] or None,
+            certify=bool(header["certify"]),
+        )
+        documents = await self._store.documents(batch_id)
+        pending = [i for i, d in enumerate(documents) if d["status"] == "pending"]
+        _log.info("batch.processing", batch_id=batch_id, pending=len(pending))
+        gate = asyncio.Semaphore(_CONCURRENCY)
+
+        async def one(index: int) -> None:
+            async with gate:
+                await self._sign_one(batch_id, index, documents[index], owner, request)
+                await lock.extend(_LOCK_SECONDS, replace_ttl=True)
+
+        await asyncio.gather(*(one(i) for i in pending))
+        documents = await self._store.documents(batch_id)
+        if any(d["status"] == "pending" for d in documents):
+            return  # an audit outage left some for the next round
+        signed = sum(d["status"] == "signed" for d in documents)
+        await self._trail.record(
+            AuditEvent.build(
+                tag=EventTag.SIGNING_BATCH_COMPLETE,
+                service=SERVICE,
+                actor=owner,
+                outcome=Outcome.SUCCESS if signed == len(documents) else Outcome.FAILURE,
+                target={"batch_id": batch_id, "signed": str(signed), "total": str(len(documents))},
+                event_id=_event_id(batch_id, -1),
+            )
+        )
+        await self._store.redis.hset(_key(batch_id), "status", "completed")
+        await self._store.redis.srem(ACTIVE, batch_id)
+        _log.info("batch.completed", batch_id=batch_id, signed=signed, total=len(documents))
+
+    async def _sign_one(
+        self,
+        batch_id: str,
+        index: int,
+        state: dict[str, Any],
+        owner: Actor,
+        request: SignatureRequest,
+    ) -> None:
+        output = self._store.output_path(batch_id, index)
+        if not output.exists():
+            document = UntrustedDocument(self._store.input_path(batch_id, index).read_bytes())
+            try:
+                signed = await self._signer.sign(document, request)
+            except GatewayError as exc:
+                if exc.status_code >= 500:
+                    _log.warning("batch.document_retry", batch_id=batch_id, code=exc.code)
+                    return  # transient (TSA, revocation): stays pending for the next round
+                await self._store.set_document(
+                    batch_id, index, {**state, "status": "failed", "error": exc.code}
+                )
+                return
+            temporary = output.with_suffix(".tmp")
+            temporary.write_bytes(signed.content)
+            with temporary.open("rb") as handle:
+                os.fsync(handle.fileno())
+            temporary.replace(output)
+        content = output.read_bytes()
+        try:
+            await self._trail.record(
+                AuditEvent.build(
+                    tag=EventTag.SIGNING_DOCUMENT_SIGN,
+                    service=SERVICE,
+                    actor=owner,
+                    outcome=Outcome.SUCCESS,
+                    target={
+                        "batch_id": batch_id,
+                        "index": str(index),
+                        "document_sha256": state["sha256"],
+                        "signed_sha256": sha256_hex(content),
+                        "key_label": self._signer.key_label,
+                        "level": request.level.value,
+                    },
+                    event_id=_event_id(batch_id, index),
+                )
+            )
+        except AuditUnavailable:
+            return  # not marked: the next round records it (same event id) before release
+        await self._store.set_document(
+            batch_id, index, {**state, "status": "signed", "signed_sha256": sha256_hex(content)}
+        )
