@@ -3,7 +3,7 @@
 Public surface: :func:`load_realm`, :func:`apply_realm`, :func:`admin_client`, :class:`RealmSpec`.
 """
 
-from idp_config.apply import ApplyReport, admin_client, apply_realm
+from idp_config.apply import ApplyReport, admin_client, apply_realm, check_realm
 from idp_config.errors import IdpConfigError, KeycloakUnreachable
 from idp_config.model import DEFAULT_REALM_FILE, AccessType, RealmSpec, load_realm
 
@@ -16,5 +16,6 @@ __all__ = [
     "RealmSpec",
     "admin_client",
     "apply_realm",
+    "check_realm",
     "load_realm",
 ]

@@ -17,6 +17,7 @@ from keycloak.exceptions import KeycloakError
 
 from idp_config.errors import KeycloakUnreachable
 from idp_config.model import AccessType, ClientSpec, RealmSpec
+from policies import PolicyViolation, Violation, evaluate_realm
 
 _log = structlog.get_logger(__name__)
 
@@ -99,6 +100,13 @@ def _client_payload(client: ClientSpec, secret: str | None) -> dict[str, Any]:
     return payload
 
 
+def check_realm(spec: RealmSpec) -> list[Violation]:
+    """The policy violations of ``spec``, judged on exactly what would be sent to Keycloak."""
+    return evaluate_realm(
+        _realm_payload(spec), [_client_payload(client, None) for client in spec.clients]
+    )
+
+
 def apply_realm(
     admin: KeycloakAdmin,
     spec: RealmSpec,
@@ -106,6 +114,11 @@ def apply_realm(
     client_secrets: Mapping[str, str],
     user_passwords: Mapping[str, str],
 ) -> ApplyReport:
+    """Converge the live realm on ``spec``; refuse (changing nothing) if it breaks a policy."""
+    violations = check_realm(spec)
+    if violations:
+        _log.warning("idp.realm_refused", realm=spec.realm, rules=[v.rule_id for v in violations])
+        raise PolicyViolation("; ".join(v.line() for v in violations))
     report = ApplyReport()
     try:
         _apply(admin, spec, client_secrets, user_passwords, report)

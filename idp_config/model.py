@@ -1,8 +1,9 @@
 """The realm as code: validated models of the YAML files under ``idp_config/realm/``.
 
-Unknown keys are refused with the key's name (pyHanko's config does the same), and rules that no
-realm may break are checked at load time: redirect URIs must be exact (no wildcard), a confidential
-client's secret never appears in a file.
+Unknown keys are refused with the key's name (pyHanko's config does the same) and every role a user or
+service account is given must exist. Security rules (exact redirect URIs, brute-force detection, ...) are
+not checked here but in ``policies/``, the one place they live: ``apply_realm`` refuses a realm that
+breaks them. A client's secret never appears in a file.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from idp_config.errors import IdpConfigError
 
@@ -61,18 +62,6 @@ class ClientSpec(_Strict):
     web_origins: list[str] = Field(default_factory=list)
     #: Client roles granted to this client's service account, by the client that defines them.
     service_account_roles: dict[str, list[str]] = Field(default_factory=dict)
-
-    @field_validator("redirect_uris", "web_origins")
-    @classmethod
-    def _exact(cls, uris: list[str]) -> list[str]:
-        for uri in uris:
-            if "*" in uri:
-                raise ValueError(f"wildcard in {uri!r}: redirect URIs and origins must be exact")
-            if uri.startswith("http://") and not uri.startswith(
-                ("http://localhost", "http://127.0.0.1")
-            ):
-                raise ValueError(f"{uri!r}: plain http is allowed for localhost only")
-        return uris
 
 
 class UserSpec(_Strict):

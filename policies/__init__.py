@@ -1,5 +1,22 @@
-"""Security policies as code (TCVN 11930, Decree 13/2023, OWASP ASVS, the sector's own rules).
+"""Security policies as code: TCVN 11930 / Decree 85, OWASP ASVS, Decree 13 and the sector's own rules.
 
-Not written yet: the compliance issue fills this package. Today the realm loader in ``idp_config`` refuses
-wildcard redirect URIs by itself; that rule moves here when the policy engine exists.
+One place to change a rule: ``idp_config`` refuses to apply a realm that breaks them, and the scanners
+measure live systems against the same rules. Public surface: :func:`load_rules`, :func:`evaluate_realm`,
+:class:`Rule`, :class:`Violation`, :class:`PolicyViolation`.
 """
+
+from policies.engine import default_rules, evaluate_realm, load_rules
+from policies.errors import PolicyError, PolicyFileError, PolicyViolation
+from policies.models import Rule, Severity, Violation
+
+__all__ = [
+    "PolicyError",
+    "PolicyFileError",
+    "PolicyViolation",
+    "Rule",
+    "Severity",
+    "Violation",
+    "default_rules",
+    "evaluate_realm",
+    "load_rules",
+]

@@ -1,4 +1,10 @@
-"""Scanners of the live systems against the policies (Keycloak configuration, TLS, headers, ZAP).
+"""Scanners of live systems against the policies in ``policies/``.
 
-Not written yet: the compliance issue fills this package.
+Today: the Keycloak configuration scanner (:func:`scan_realm`). TLS (sslyze), HTTP headers, OWASP ZAP
+and account hygiene come with the compliance issue.
 """
+
+from scanners.errors import ScannerError, ScanTargetUnreachable
+from scanners.keycloak_config import scan_realm
+
+__all__ = ["ScanTargetUnreachable", "ScannerError", "scan_realm"]

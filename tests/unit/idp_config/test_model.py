@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from idp_config import DEFAULT_REALM_FILE, IdpConfigError, load_realm
+from idp_config import DEFAULT_REALM_FILE, IdpConfigError, check_realm, load_realm
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -20,7 +20,7 @@ def test_the_shipped_realm_loads() -> None:
     assert {c.client_id for c in spec.clients} >= {"signing-service", "audit-service"}
 
 
-def test_wildcard_redirect_uri_is_refused_naming_file_and_field(tmp_path: Path) -> None:
+def test_wildcard_redirect_uri_breaks_the_policy_naming_rule_and_client(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
         """
@@ -31,11 +31,14 @@ clients:
     redirect_uris: ["https://eoffice.example.vn/*"]
 """,
     )
-    with pytest.raises(IdpConfigError) as info:
-        load_realm(path)
-    assert str(path) in str(info.value.detail)
-    assert "clients.0.redirect_uris" in str(info.value.detail)
-    assert "wildcard" in str(info.value.detail)
+    violations = check_realm(load_realm(path))
+    assert [(v.rule_id, v.subject) for v in violations] == [("IDP-001", "client eoffice")]
+    assert "https://eoffice.example.vn/*" in violations[0].evidence
+    assert violations[0].remediation.vi
+
+
+def test_the_shipped_realm_breaks_no_policy() -> None:
+    assert check_realm(load_realm(DEFAULT_REALM_FILE)) == []
 
 
 def test_unknown_key_is_refused_by_name(tmp_path: Path) -> None:

@@ -1,0 +1,94 @@
+"""The tests behind the rules, over Keycloak's own representation of a realm and its clients.
+
+They take the JSON that Keycloak's admin API returns (or that ``idp_config`` is about to send), so the
+same rule judges a configuration before it is applied and a live realm afterwards. Each returns the
+evidence of every violation it finds: ``(subject, evidence)`` pairs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+Finding = tuple[str, str]
+Check = Callable[[dict[str, Any], list[dict[str, Any]], dict[str, Any]], Iterator[Finding]]
+
+CHECKS: dict[str, Check] = {}
+
+
+def check(function: Check) -> Check:
+    CHECKS[function.__name__] = function
+    return function
+
+
+@check
+def client_uris_exact(
+    realm: dict[str, Any], clients: list[dict[str, Any]], params: dict[str, Any]
+) -> Iterator[Finding]:
+    for client in clients:
+        for field in ("redirectUris", "webOrigins"):
+            for uri in client.get(field) or []:
+                if "*" in uri or uri == "+":
+                    yield f"client {client.get('clientId')}", f"{field} contains {uri!r}"
+
+
+@check
+def brute_force_protected(
+    realm: dict[str, Any], clients: list[dict[str, Any]], params: dict[str, Any]
+) -> Iterator[Finding]:
+    if not realm.get("bruteForceProtected"):
+        yield "realm", "bruteForceProtected is off"
+    elif int(realm.get("failureFactor", 30)) > int(params.get("max_failures", 10)):
+        yield "realm", f"failureFactor {realm.get('failureFactor')} > {params.get('max_failures')}"
+
+
+@check
+def password_min_length(
+    realm: dict[str, Any], clients: list[dict[str, Any]], params: dict[str, Any]
+) -> Iterator[Finding]:
+    policy = str(realm.get("passwordPolicy") or "")
+    match = re.search(r"length\((\d+)\)", policy)
+    required = int(params.get("min_length", 12))
+    if match is None or int(match.group(1)) < required:
+        yield "realm", f"password policy {policy or '(none)'!r} is shorter than length({required})"
+
+
+@check
+def ssl_required(
+    realm: dict[str, Any], clients: list[dict[str, Any]], params: dict[str, Any]
+) -> Iterator[Finding]:
+    if realm.get("sslRequired") not in {"external", "all"}:
+        yield "realm", f"sslRequired is {realm.get('sslRequired')!r}"
+
+
+@check
+def events_recorded(
+    realm: dict[str, Any], clients: list[dict[str, Any]], params: dict[str, Any]
+) -> Iterator[Finding]:
+    if not realm.get("eventsEnabled"):
+        yield "realm", "login events are off"
+    if not realm.get("adminEventsEnabled"):
+        yield "realm", "admin events are off"
+    expiration = realm.get("eventsExpiration")
+    minimum = int(params.get("min_retention_days", 30)) * 86400
+    if realm.get("eventsEnabled") and expiration is not None and int(expiration) < minimum:
+        yield "realm", f"events kept {int(expiration) // 86400} days"
+
+
+@check
+def access_token_lifespan(
+    realm: dict[str, Any], clients: list[dict[str, Any]], params: dict[str, Any]
+) -> Iterator[Finding]:
+    lifespan = int(realm.get("accessTokenLifespan") or 300)
+    if lifespan > int(params.get("max_seconds", 600)):
+        yield "realm", f"accessTokenLifespan is {lifespan} s"
+
+
+@check
+def no_direct_access_grants(
+    realm: dict[str, Any], clients: list[dict[str, Any]], params: dict[str, Any]
+) -> Iterator[Finding]:
+    for client in clients:
+        if client.get("directAccessGrantsEnabled"):
+            yield f"client {client.get('clientId')}", "directAccessGrantsEnabled is on"

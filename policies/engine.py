@@ -1,0 +1,84 @@
+"""Loading the rule files and judging a configuration against them.
+
+Rule files are YAML under ``policies/rules/``; unknown keys, unknown checks and malformed values are
+refused with an error naming the file, the rule and the field (as pyHanko's configuration does).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from policies.checks import CHECKS
+from policies.errors import PolicyFileError
+from policies.models import Rule, RuleFile, Violation
+
+RULES_FOLDER = Path(__file__).parent / "rules"
+
+
+def load_rules(folder: Path = RULES_FOLDER) -> list[Rule]:
+    rules: list[Rule] = []
+    seen: dict[str, Path] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise PolicyFileError(f"{path}: cannot read YAML ({type(exc).__name__})") from exc
+        try:
+            parsed = RuleFile.model_validate(raw)
+        except ValidationError as exc:
+            problems = []
+            for error in exc.errors():
+                location = list(error["loc"])
+                if len(location) >= 2 and location[0] == "rules" and isinstance(location[1], int):
+                    items = (raw or {}).get("rules") or []
+                    index = location[1]
+                    rule_id = (
+                        items[index].get("id")
+                        if index < len(items) and isinstance(items[index], dict)
+                        else None
+                    )
+                    location[1] = rule_id or f"#{index + 1}"
+                problems.append(f"{'.'.join(str(p) for p in location)}: {error['msg']}")
+            raise PolicyFileError(f"{path}: {'; '.join(problems)}") from exc
+        for rule in parsed.rules:
+            if rule.check not in CHECKS:
+                raise PolicyFileError(
+                    f"{path}: rules.{rule.id}.check: unknown check {rule.check!r}"
+                )
+            if rule.id in seen:
+                raise PolicyFileError(f"{path}: rule {rule.id} is also defined in {seen[rule.id]}")
+            seen[rule.id] = path
+            rules.append(rule)
+    return rules
+
+
+@lru_cache(maxsize=1)
+def default_rules() -> tuple[Rule, ...]:
+    return tuple(load_rules())
+
+
+def evaluate_realm(
+    realm: dict[str, Any],
+    clients: list[dict[str, Any]],
+    rules: tuple[Rule, ...] | list[Rule] | None = None,
+) -> list[Violation]:
+    """Every violation of ``rules`` (default: the shipped ones) by a realm and its clients."""
+    found: list[Violation] = []
+    for rule in rules if rules is not None else default_rules():
+        for subject, evidence in CHECKS[rule.check](realm, clients, rule.params):
+            found.append(
+                Violation(
+                    rule_id=rule.id,
+                    severity=rule.severity,
+                    subject=subject,
+                    evidence=evidence,
+                    title=rule.title,
+                    remediation=rule.remediation,
+                )
+            )
+    return found

@@ -1,0 +1,56 @@
+"""The shape of a policy file: rules with an id, a severity, their sources, and Vietnamese-first text."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class Text(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    vi: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[A-Z]{2,8}-\d{3}$")
+    title: Text
+    severity: Severity
+    sources: list[str] = Field(min_length=1)
+    check: str = Field(pattern=r"^[a-z_]+$")
+    params: dict[str, Any] = Field(default_factory=dict)
+    remediation: Text
+
+
+class RuleFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rules: list[Rule] = Field(min_length=1)
+
+
+class Violation(BaseModel):
+    """One rule broken by one subject (the realm, or a client named in ``subject``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rule_id: str
+    severity: Severity
+    subject: str
+    evidence: str
+    title: Text
+    remediation: Text
+
+    def line(self) -> str:
+        return f"{self.rule_id} [{self.severity.value}] {self.subject}: {self.evidence}"

@@ -1,0 +1,79 @@
+"""Policies against the real Keycloak: apply refuses a breaking realm, the scanner finds planted
+violations in a live one."""
+
+from __future__ import annotations
+
+import pytest
+
+from devstack import Stack, StackInfo
+from idp_config import admin_client, apply_realm
+from idp_config.model import RealmSpec
+from policies import PolicyViolation
+from scanners import scan_realm
+
+pytestmark = pytest.mark.keycloak
+
+
+def test_apply_refuses_a_breaking_realm_and_changes_nothing(
+    stack: Stack, stack_info: StackInfo
+) -> None:
+    admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
+    spec = RealmSpec.model_validate(
+        {
+            "realm": "refused-realm",
+            "security": {"brute_force_protected": False},
+            "clients": [
+                {"client_id": "lms", "access_type": "web", "redirect_uris": ["https://lms.vn/*"]}
+            ],
+        }
+    )
+    with pytest.raises(PolicyViolation) as info:
+        apply_realm(admin, spec, client_secrets={}, user_passwords={})
+    assert "IDP-001" in str(info.value.detail) and "IDP-002" in str(info.value.detail)
+    admin.change_current_realm("master")
+    assert "refused-realm" not in {r["realm"] for r in admin.get_realms()}
+
+
+def test_scanner_finds_planted_violations_in_a_live_realm(
+    stack: Stack, stack_info: StackInfo
+) -> None:
+    admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
+    admin.change_current_realm("master")
+    admin.create_realm(
+        {
+            "realm": "weak-school",
+            "enabled": True,
+            "bruteForceProtected": False,
+            "sslRequired": "external",
+            "passwordPolicy": "length(12)",
+            "eventsEnabled": True,
+            "adminEventsEnabled": True,
+        },
+        skip_exists=True,
+    )
+    admin.change_current_realm("weak-school")
+    admin.create_client(
+        {
+            "clientId": "weak-portal",
+            "redirectUris": ["https://portal.truong.vn/*"],
+            "standardFlowEnabled": True,
+            "directAccessGrantsEnabled": True,
+        },
+        skip_exists=True,
+    )
+    findings = scan_realm(admin, "weak-school")
+    found = {(v.rule_id, v.subject) for v in findings}
+    assert ("IDP-002", "realm") in found
+    assert ("IDP-001", "client weak-portal") in found
+    assert ("IDP-007", "client weak-portal") in found
+
+
+def test_scanner_on_the_education_realm_reports_only_keycloak_builtins(
+    stack: Stack, stack_info: StackInfo
+) -> None:
+    admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
+    findings = scan_realm(admin, "education")
+    declared = {f"client {c.client_id}" for c in stack.realm_spec.clients}
+    assert not [v for v in findings if v.subject in declared or v.subject == "realm"]
+    # Keycloak's own account console ships with a wildcard redirect: a real finding to act on.
+    assert any(v.rule_id == "IDP-001" and "account" in v.subject for v in findings)

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from policies import PolicyFileError, default_rules, evaluate_realm, load_rules
+
+GOOD_REALM: dict[str, Any] = {
+    "bruteForceProtected": True,
+    "failureFactor": 5,
+    "passwordPolicy": "length(12) and notUsername",
+    "sslRequired": "external",
+    "eventsEnabled": True,
+    "adminEventsEnabled": True,
+    "eventsExpiration": 90 * 86400,
+    "accessTokenLifespan": 300,
+}
+GOOD_CLIENT = {"clientId": "eoffice", "redirectUris": ["https://vp.sogd.vn/cb"], "webOrigins": []}
+
+
+def test_every_shipped_rule_has_vietnamese_and_english_text() -> None:
+    rules = default_rules()
+    assert len(rules) >= 7
+    for rule in rules:
+        assert rule.title.vi and rule.title.en and rule.remediation.vi and rule.remediation.en
+
+
+def test_a_compliant_realm_has_no_violation() -> None:
+    assert evaluate_realm(GOOD_REALM, [GOOD_CLIENT]) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "client_change", "rule"),
+    [
+        ({"bruteForceProtected": False}, {}, "IDP-002"),
+        ({"failureFactor": 30}, {}, "IDP-002"),
+        ({"passwordPolicy": "length(8)"}, {}, "IDP-003"),
+        ({"passwordPolicy": ""}, {}, "IDP-003"),
+        ({"sslRequired": "none"}, {}, "IDP-004"),
+        ({"adminEventsEnabled": False}, {}, "IDP-005"),
+        ({"eventsExpiration": 86400}, {}, "IDP-005"),
+        ({"accessTokenLifespan": 3600}, {}, "IDP-006"),
+        ({}, {"redirectUris": ["https://vp.sogd.vn/*"]}, "IDP-001"),
+        ({}, {"webOrigins": ["*"]}, "IDP-001"),
+        ({}, {"directAccessGrantsEnabled": True}, "IDP-007"),
+    ],
+)
+def test_each_rule_catches_its_violation(
+    change: dict[str, Any], client_change: dict[str, Any], rule: str
+) -> None:
+    violations = evaluate_realm({**GOOD_REALM, **change}, [{**GOOD_CLIENT, **client_change}])
+    assert [v.rule_id for v in violations] == [rule]
+
+
+def _rules_folder(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "rules.yaml").write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+RULE = """
+rules:
+  - id: IDP-900
+    title: {vi: "Thử", en: "Test"}
+    severity: %s
+    sources: ["test"]
+    check: %s
+    remediation: {vi: "Sửa", en: "Fix"}
+"""
+
+
+def test_bad_severity_names_file_rule_and_field(tmp_path: Path) -> None:
+    folder = _rules_folder(tmp_path, RULE % ("urgent", "ssl_required"))
+    with pytest.raises(PolicyFileError) as info:
+        load_rules(folder)
+    assert "rules.yaml" in str(info.value.detail)
+    assert "rules.IDP-900.severity" in str(info.value.detail)
+
+
+def test_unknown_check_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(PolicyFileError, match="unknown check 'no_such_check'"):
+        load_rules(_rules_folder(tmp_path, RULE % ("high", "no_such_check")))
+
+
+def test_unknown_key_is_refused(tmp_path: Path) -> None:
+    text = RULE % ("high", "ssl_required") + "    enabled: false\n"
+    with pytest.raises(PolicyFileError, match="enabled"):
+        load_rules(_rules_folder(tmp_path, text))
+
+
+def test_duplicate_rule_id_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "b.yaml").write_text(RULE % ("high", "ssl_required"), encoding="utf-8")
+    with pytest.raises(PolicyFileError, match="also defined"):
+        load_rules(_rules_folder(tmp_path, RULE % ("high", "ssl_required")))
