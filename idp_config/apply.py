@@ -9,14 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import structlog
 from keycloak import KeycloakAdmin
 from keycloak.exceptions import KeycloakError
 
 from idp_config.errors import KeycloakUnreachable
-from idp_config.model import AccessType, ClientSpec, RealmSpec
+from idp_config.model import AccessType, RealmSpec
+from idp_config.plan import Action, desired_state, diff, live_state
+from idp_config.representation import (
+    client_representation,
+    realm_representation,
+    user_representation,
+)
 from policies import PolicyViolation, Violation, evaluate_realm
 
 _log = structlog.get_logger(__name__)
@@ -28,7 +33,7 @@ class ApplyReport:
     updated: list[str] = field(default_factory=list)
 
     def changed(self) -> bool:
-        return bool(self.created)
+        return bool(self.created or self.updated)
 
 
 def admin_client(server_url: str, username: str, password: str) -> KeycloakAdmin:
@@ -48,62 +53,10 @@ def admin_client(server_url: str, username: str, password: str) -> KeycloakAdmin
     return admin
 
 
-def _realm_payload(spec: RealmSpec) -> dict[str, Any]:
-    sec = spec.security
-    return {
-        "realm": spec.realm,
-        "enabled": True,
-        "displayName": spec.display_name,
-        "sslRequired": sec.ssl_required,
-        "bruteForceProtected": sec.brute_force_protected,
-        "permanentLockout": sec.permanent_lockout,
-        "failureFactor": sec.failure_factor,
-        "passwordPolicy": sec.password_policy,
-        "eventsEnabled": sec.events_enabled,
-        "eventsExpiration": sec.events_expiration_seconds,
-        "adminEventsEnabled": sec.admin_events_enabled,
-        "adminEventsDetailsEnabled": sec.admin_events_enabled,
-        "accessTokenLifespan": sec.access_token_lifespan_seconds,
-        "ssoSessionIdleTimeout": sec.sso_session_idle_seconds,
-        "ssoSessionMaxLifespan": sec.sso_session_max_seconds,
-        "internationalizationEnabled": True,
-        "supportedLocales": spec.supported_locales,
-        "defaultLocale": spec.default_locale,
-        "registrationAllowed": False,
-        "resetPasswordAllowed": True,
-        "loginWithEmailAllowed": True,
-        "duplicateEmailsAllowed": False,
-    }
-
-
-def _client_payload(client: ClientSpec, secret: str | None) -> dict[str, Any]:
-    kind = client.access_type
-    payload: dict[str, Any] = {
-        "clientId": client.client_id,
-        "name": client.name,
-        "enabled": True,
-        "protocol": "openid-connect",
-        "publicClient": kind is AccessType.PUBLIC,
-        "standardFlowEnabled": kind in {AccessType.WEB, AccessType.PUBLIC},
-        "implicitFlowEnabled": False,
-        "directAccessGrantsEnabled": False,
-        "serviceAccountsEnabled": kind is AccessType.SERVICE,
-        "redirectUris": client.redirect_uris,
-        "webOrigins": client.web_origins,
-        "fullScopeAllowed": kind is not AccessType.PUBLIC,
-        "attributes": {"pkce.code.challenge.method": "S256"} if kind is AccessType.PUBLIC else {},
-    }
-    if kind is not AccessType.PUBLIC:
-        payload["clientAuthenticatorType"] = "client-secret"
-        if secret is not None:
-            payload["secret"] = secret
-    return payload
-
-
 def check_realm(spec: RealmSpec) -> list[Violation]:
     """The policy violations of ``spec``, judged on exactly what would be sent to Keycloak."""
     return evaluate_realm(
-        _realm_payload(spec), [_client_payload(client, None) for client in spec.clients]
+        realm_representation(spec), [client_representation(client, None) for client in spec.clients]
     )
 
 
@@ -121,7 +74,13 @@ def apply_realm(
         raise PolicyViolation("; ".join(v.line() for v in violations))
     report = ApplyReport()
     try:
-        _apply(admin, spec, client_secrets, user_passwords, report)
+        # Only what differs is sent: a second apply makes no call that changes anything.
+        outdated = {
+            change.address
+            for change in diff(desired_state(spec), live_state(admin, spec))
+            if change.action is Action.UPDATE
+        }
+        _apply(admin, spec, client_secrets, user_passwords, report, outdated)
     except KeycloakError as exc:
         reason = (
             exc.error_message.decode(errors="replace")
@@ -141,13 +100,15 @@ def _apply(
     client_secrets: Mapping[str, str],
     user_passwords: Mapping[str, str],
     report: ApplyReport,
+    outdated: set[str],
 ) -> None:
     admin.change_current_realm("master")
     realms = {r["realm"] for r in admin.get_realms()}
-    payload = _realm_payload(spec)
+    payload = realm_representation(spec)
     if spec.realm in realms:
-        admin.update_realm(spec.realm, payload)
-        report.updated.append(f"realm/{spec.realm}")
+        if f"realm/{spec.realm}" in outdated:
+            admin.update_realm(spec.realm, payload)
+            report.updated.append(f"realm/{spec.realm}")
     else:
         admin.create_realm(payload, skip_exists=True)
         report.created.append(f"realm/{spec.realm}")
@@ -156,7 +117,11 @@ def _apply(
     existing_roles = {r["name"] for r in admin.get_realm_roles()}
     for role in spec.roles:
         if role.name in existing_roles:
-            admin.update_realm_role(role.name, {"name": role.name, "description": role.description})
+            if f"role/{role.name}" in outdated:
+                admin.update_realm_role(
+                    role.name, {"name": role.name, "description": role.description}
+                )
+                report.updated.append(f"role/{role.name}")
         else:
             admin.create_realm_role({"name": role.name, "description": role.description})
             report.created.append(f"role/{role.name}")
@@ -164,11 +129,12 @@ def _apply(
     internal_ids: dict[str, str] = {}
     for client in spec.clients:
         secret = client_secrets.get(client.client_id)
-        body = _client_payload(client, secret)
+        body = client_representation(client, secret)
         internal = admin.get_client_id(client.client_id)
         if internal:
-            admin.update_client(internal, body)
-            report.updated.append(f"client/{client.client_id}")
+            if f"client/{client.client_id}" in outdated:
+                admin.update_client(internal, body)
+                report.updated.append(f"client/{client.client_id}")
         else:
             internal = admin.create_client(body)
             report.created.append(f"client/{client.client_id}")
@@ -193,16 +159,11 @@ def _apply(
 
     for user in spec.users:
         user_id = admin.get_user_id(user.username)
-        body = {
-            "username": user.username,
-            "firstName": user.first_name,
-            "lastName": user.last_name,
-            "email": user.email,
-            "emailVerified": True,
-            "enabled": True,
-        }
+        body = user_representation(user)
         if user_id:
-            admin.update_user(user_id, body)
+            if f"user/{user.username}" in outdated:
+                admin.update_user(user_id, body)
+                report.updated.append(f"user/{user.username}")
         else:
             user_id = admin.create_user(body, exist_ok=True)
             report.created.append(f"user/{user.username}")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from devstack import Stack, StackInfo
-from idp_config import admin_client, apply_realm
+from idp_config import admin_client, apply_realm, load_realm
+from idp_config.export import export_realm
+from idp_config.plan import Action, live_state, plan, render
 
 pytestmark = pytest.mark.keycloak
 
@@ -20,6 +24,7 @@ def test_second_apply_creates_nothing(stack: Stack, stack_info: StackInfo) -> No
         user_passwords={u.username: stack.user_password(u.username) for u in spec.users},
     )
     assert report.created == []
+    assert report.updated == []
     admin.change_current_realm("education")
     users = admin.get_users({"username": "demo.giaovien", "exact": True})
     assert len(users) == 1
@@ -40,3 +45,56 @@ def test_live_realm_has_the_security_baseline(stack: Stack, stack_info: StackInf
         assert not any("*" in uri for uri in client.get("redirectUris", [])), client["clientId"]
         if client["clientId"] in {"signing-service", "audit-service"}:
             assert client["directAccessGrantsEnabled"] is False
+
+
+def test_hand_changes_show_as_drift_and_apply_reverts_them(
+    stack: Stack, stack_info: StackInfo, tmp_path: Path
+) -> None:
+    admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
+    spec = stack.realm_spec
+    admin.change_current_realm("education")
+    admin.update_realm("education", {"bruteForceProtected": False})
+    client_uuid = admin.get_client_id("demo-eoffice")
+    assert client_uuid is not None
+    admin.update_client(client_uuid, {"redirectUris": ["https://x.vn/*"]})
+    admin.create_user({"username": "made.by.hand", "enabled": True}, exist_ok=True)
+    try:
+        changes = {c.address: c for c in plan(admin, spec)}
+        realm_change = changes["realm/education"]
+        assert realm_change.action is Action.UPDATE
+        assert [(f.name, f.live, f.desired) for f in realm_change.fields] == [
+            ("bruteForceProtected", False, True)
+        ]
+        # Keycloak may derive webOrigins from the new redirect URI: that is drift too.
+        assert "redirectUris" in [f.name for f in changes["client/demo-eoffice"].fields]
+        assert changes["user/made.by.hand"].action is Action.UNMANAGED
+        rendered = render(list(changes.values()))
+        assert "~ realm/education" in rendered and "bruteForceProtected: False -> True" in rendered
+
+        report = apply_realm(
+            admin,
+            spec,
+            client_secrets={c.client_id: stack.client_secret(c.client_id) for c in spec.clients},
+            user_passwords={},
+        )
+        assert sorted(report.updated) == ["client/demo-eoffice", "realm/education"]
+        remaining = plan(admin, spec)
+        assert [c.address for c in remaining] == ["user/made.by.hand"]  # reported, never deleted
+    finally:
+        admin.change_current_realm("education")
+        user_id = admin.get_user_id("made.by.hand")
+        if user_id:
+            admin.delete_user(user_id)
+
+
+def test_export_writes_a_realm_file_that_plans_to_nothing(
+    stack: Stack, stack_info: StackInfo, tmp_path: Path
+) -> None:
+    admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
+    exported = tmp_path / "exported.yaml"
+    exported.write_text(
+        export_realm("education", live_state(admin, stack.realm_spec)), encoding="utf-8"
+    )
+    spec = load_realm(exported)
+    assert {c.client_id for c in spec.clients} == {c.client_id for c in stack.realm_spec.clients}
+    assert [c for c in plan(admin, spec) if c.action is not Action.UNMANAGED] == []

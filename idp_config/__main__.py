@@ -1,0 +1,3 @@
+from idp_config.cli import app
+
+app()

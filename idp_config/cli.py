@@ -1,0 +1,127 @@
+"""``idp-config``: plan, apply, drift and export of the realm as code.
+
+Connection: ``--stack FOLDER`` (the local gateway's folder, e.g. ``.work/run``) or the environment
+``KEYCLOAK_URL``, ``KEYCLOAK_ADMIN_USER``, ``KEYCLOAK_ADMIN_PASSWORD``. Exit codes: 0 nothing to do /
+done, 1 error, 2 ``drift`` found differences, 3 ``apply`` refused by the policies.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from keycloak import KeycloakAdmin
+from rich.console import Console
+
+from gateway_runtime.errors import GatewayError
+from idp_config.apply import admin_client, apply_realm
+from idp_config.export import export_realm
+from idp_config.model import DEFAULT_REALM_FILE, load_realm
+from idp_config.plan import Action, live_state, plan, render
+from policies import PolicyViolation
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Realm as code / cấu hình SSO")
+console = Console()
+
+RealmFile = Annotated[Path, typer.Option("--realm-file", help="Tệp realm (YAML)")]
+StackOption = Annotated[
+    Path | None, typer.Option("--stack", help="Thư mục của cổng chạy trên máy này, ví dụ .work/run")
+]
+
+
+def _connect(stack: Path | None) -> tuple[KeycloakAdmin, dict[str, str], dict[str, str]]:
+    """The admin client, and the client secrets and demo passwords to use (dev stack only)."""
+    if stack is not None:
+        from devstack import Stack, StackInfo
+
+        local = Stack(stack)
+        info = StackInfo.load(local.info_path)
+        admin = admin_client(info.keycloak_url, "admin", local.secrets.get("keycloak:admin"))
+        spec = local.realm_spec
+        return (
+            admin,
+            {c.client_id: local.client_secret(c.client_id) for c in spec.clients},
+            {u.username: local.user_password(u.username) for u in spec.users},
+        )
+    try:
+        url = os.environ["KEYCLOAK_URL"]
+        user = os.environ["KEYCLOAK_ADMIN_USER"]
+        password = os.environ["KEYCLOAK_ADMIN_PASSWORD"]
+    except KeyError as missing:
+        console.print(f"set {missing.args[0]} (or pass --stack)")
+        raise typer.Exit(1) from missing
+    return admin_client(url, user, password), {}, {}
+
+
+def _fail(error: GatewayError, code: int = 1) -> None:
+    console.print(f"[red]{error.diagnostics()}[/red]")
+    raise typer.Exit(code)
+
+
+@app.command("plan")
+def plan_command(realm_file: RealmFile = DEFAULT_REALM_FILE, stack: StackOption = None) -> None:
+    """Show what `apply` would change, like `terraform plan`."""
+    try:
+        spec = load_realm(realm_file)
+        admin, _, _ = _connect(stack)
+        console.print(render(plan(admin, spec)), highlight=False)
+    except GatewayError as exc:
+        _fail(exc)
+
+
+@app.command()
+def drift(realm_file: RealmFile = DEFAULT_REALM_FILE, stack: StackOption = None) -> None:
+    """Report what was changed in Keycloak by hand, outside the files (exit 2 if anything)."""
+    try:
+        spec = load_realm(realm_file)
+        admin, _, _ = _connect(stack)
+        changes = [c for c in plan(admin, spec) if c.action is not Action.CREATE]
+    except GatewayError as exc:
+        _fail(exc)
+        return
+    if not changes:
+        console.print("Không có sai lệch / No drift.")
+        return
+    console.print("Sai lệch so với tệp cấu hình / Drift from the files:", highlight=False)
+    console.print(render(changes), highlight=False)
+    raise typer.Exit(2)
+
+
+@app.command("apply")
+def apply_command(realm_file: RealmFile = DEFAULT_REALM_FILE, stack: StackOption = None) -> None:
+    """Converge the live realm on the files; refused if they break a policy."""
+    try:
+        spec = load_realm(realm_file)
+        admin, secrets, passwords = _connect(stack)
+        report = apply_realm(admin, spec, client_secrets=secrets, user_passwords=passwords)
+    except PolicyViolation as exc:
+        _fail(exc, code=3)
+        return
+    except GatewayError as exc:
+        _fail(exc)
+        return
+    console.print(f"created: {len(report.created)}, updated: {len(report.updated)}")
+    for address in [*report.created, *report.updated]:
+        console.print(f"  {address}", highlight=False)
+
+
+@app.command("export")
+def export_command(
+    out: Annotated[Path, typer.Option(help="Tệp YAML sẽ ghi / file to write")],
+    realm_file: RealmFile = DEFAULT_REALM_FILE,
+    stack: StackOption = None,
+) -> None:
+    """Write the live realm back as a realm file."""
+    try:
+        spec = load_realm(realm_file)
+        admin, _, _ = _connect(stack)
+        out.write_text(export_realm(spec.realm, live_state(admin, spec)), encoding="utf-8")
+    except GatewayError as exc:
+        _fail(exc)
+    console.print(f"written: {out}")
+
+
+if __name__ == "__main__":
+    app()

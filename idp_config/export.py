@@ -1,0 +1,86 @@
+"""``export``: the live realm written back as a realm file (the fields the files manage)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from idp_config.model import RealmSpec
+from idp_config.plan import State
+
+
+def _access_type(client: dict[str, Any]) -> str:
+    if client.get("publicClient"):
+        return "public"
+    if client.get("serviceAccountsEnabled"):
+        return "service"
+    if client.get("standardFlowEnabled"):
+        return "web"
+    return "resource-server"
+
+
+def export_realm(realm_name: str, live: State) -> str:
+    """YAML for the live realm; it loads back with :func:`~idp_config.model.load_realm`."""
+    realm = live[f"realm/{realm_name}"]
+    clients: list[dict[str, Any]] = []
+    for address, client in sorted(live.items()):
+        if not address.startswith("client/"):
+            continue
+        client_id = address.removeprefix("client/")
+        grants = {
+            key.split("->", 1)[1]: value["roles"]
+            for key, value in live.items()
+            if key.startswith(f"grant/{client_id}->")
+        }
+        entry: dict[str, Any] = {
+            "client_id": client_id,
+            "name": client.get("name") or "",
+            "access_type": _access_type(client),
+            "roles": sorted(
+                key.split(":", 1)[1] for key in live if key.startswith(f"client-role/{client_id}:")
+            ),
+            "redirect_uris": sorted(client.get("redirectUris") or []),
+            "web_origins": sorted(client.get("webOrigins") or []),
+        }
+        if grants:
+            entry["service_account_roles"] = grants
+        clients.append(entry)
+    document: dict[str, Any] = {
+        "realm": realm_name,
+        "display_name": realm.get("displayName") or "",
+        "default_locale": realm.get("defaultLocale") or "vi",
+        "supported_locales": realm.get("supportedLocales") or ["vi", "en"],
+        "security": {
+            "ssl_required": realm.get("sslRequired", "external"),
+            "brute_force_protected": bool(realm.get("bruteForceProtected")),
+            "permanent_lockout": bool(realm.get("permanentLockout")),
+            "failure_factor": int(realm.get("failureFactor", 5)),
+            "password_policy": realm.get("passwordPolicy") or "",
+            "events_enabled": bool(realm.get("eventsEnabled")),
+            "admin_events_enabled": bool(realm.get("adminEventsEnabled")),
+            "events_expiration_seconds": int(realm.get("eventsExpiration") or 7_776_000),
+            "access_token_lifespan_seconds": int(realm.get("accessTokenLifespan") or 300),
+            "sso_session_idle_seconds": int(realm.get("ssoSessionIdleTimeout") or 1800),
+            "sso_session_max_seconds": int(realm.get("ssoSessionMaxLifespan") or 36000),
+        },
+        "roles": [
+            {"name": key.removeprefix("role/"), "description": value.get("description") or ""}
+            for key, value in sorted(live.items())
+            if key.startswith("role/")
+        ],
+        "clients": clients,
+        "users": [
+            {
+                "username": key.removeprefix("user/"),
+                "first_name": value.get("firstName") or "-",
+                "last_name": value.get("lastName") or "-",
+                "email": value.get("email") or f"{key.removeprefix('user/')}@invalid.example",
+                "realm_roles": sorted(value.get("roles") or []),
+            }
+            for key, value in sorted(live.items())
+            if key.startswith("user/")
+        ],
+    }
+    RealmSpec.model_validate(document)  # what we write must load back
+    return yaml.safe_dump(document, allow_unicode=True, sort_keys=False)

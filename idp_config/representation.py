@@ -1,0 +1,87 @@
+"""What the realm files mean in Keycloak's own terms (its admin API representations).
+
+``apply`` sends these, ``plan`` and ``drift`` compare them with what Keycloak returns, and the policies
+judge them: one translation, used everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from idp_config.model import AccessType, ClientSpec, RealmSpec, UserSpec
+
+#: Clients and roles Keycloak creates in every realm: never reported as unmanaged.
+BUILTIN_CLIENTS = frozenset(
+    {
+        "account",
+        "account-console",
+        "admin-cli",
+        "broker",
+        "realm-management",
+        "security-admin-console",
+    }
+)
+BUILTIN_REALM_ROLES = frozenset({"offline_access", "uma_authorization"})
+
+
+def realm_representation(spec: RealmSpec) -> dict[str, Any]:
+    sec = spec.security
+    return {
+        "realm": spec.realm,
+        "enabled": True,
+        "displayName": spec.display_name,
+        "sslRequired": sec.ssl_required,
+        "bruteForceProtected": sec.brute_force_protected,
+        "permanentLockout": sec.permanent_lockout,
+        "failureFactor": sec.failure_factor,
+        "passwordPolicy": sec.password_policy,
+        "eventsEnabled": sec.events_enabled,
+        "eventsExpiration": sec.events_expiration_seconds,
+        "adminEventsEnabled": sec.admin_events_enabled,
+        "adminEventsDetailsEnabled": sec.admin_events_enabled,
+        "accessTokenLifespan": sec.access_token_lifespan_seconds,
+        "ssoSessionIdleTimeout": sec.sso_session_idle_seconds,
+        "ssoSessionMaxLifespan": sec.sso_session_max_seconds,
+        "internationalizationEnabled": True,
+        "supportedLocales": spec.supported_locales,
+        "defaultLocale": spec.default_locale,
+        "registrationAllowed": False,
+        "resetPasswordAllowed": True,
+        "loginWithEmailAllowed": True,
+        "duplicateEmailsAllowed": False,
+    }
+
+
+def client_representation(client: ClientSpec, secret: str | None) -> dict[str, Any]:
+    kind = client.access_type
+    payload: dict[str, Any] = {
+        "clientId": client.client_id,
+        "name": client.name,
+        "enabled": True,
+        "protocol": "openid-connect",
+        "publicClient": kind is AccessType.PUBLIC,
+        "standardFlowEnabled": kind in {AccessType.WEB, AccessType.PUBLIC},
+        "implicitFlowEnabled": False,
+        "directAccessGrantsEnabled": False,
+        "serviceAccountsEnabled": kind is AccessType.SERVICE,
+        "redirectUris": client.redirect_uris,
+        "webOrigins": client.web_origins,
+        "fullScopeAllowed": kind is not AccessType.PUBLIC,
+        "attributes": {"pkce.code.challenge.method": "S256"} if kind is AccessType.PUBLIC else {},
+    }
+    if kind is not AccessType.PUBLIC:
+        payload["clientAuthenticatorType"] = "client-secret"
+        if secret is not None:
+            payload["secret"] = secret
+    return payload
+
+
+def user_representation(user: UserSpec) -> dict[str, Any]:
+    return {
+        "username": user.username,
+        "firstName": user.first_name,
+        "lastName": user.last_name,
+        "email": user.email,
+        "emailVerified": True,
+        "enabled": True,
+    }
