@@ -78,10 +78,16 @@ def _quiet(_: str) -> None:
 
 class Stack:
     def __init__(
-        self, folder: Path, ports: Ports | None = None, *, checkpoint_interval: float = 30.0
+        self,
+        folder: Path,
+        ports: Ports | None = None,
+        *,
+        checkpoint_interval: float = 30.0,
+        revocation_cache_seconds: float = 300.0,
     ) -> None:
         self.folder = folder.resolve()
         self.checkpoint_interval = checkpoint_interval
+        self.revocation_cache_seconds = revocation_cache_seconds
         self.ports = ports or Ports()
         self.cache = PROJECT_ROOT / ".work" / "cache"
         self.secrets = SecretStore(self.folder / "secrets.json")
@@ -209,6 +215,7 @@ class Stack:
                 "SIGNING_TSA_URL": self.pki.urls.tsa,
                 "SIGNING_PUBLIC_URL": f"http://127.0.0.1:{ports.signing}",
                 "SIGNING_BATCH_DIR": str(self.folder / "signing" / "batches"),
+                "SIGNING_REVOCATION_CACHE_SECONDS": str(self.revocation_cache_seconds),
                 "SIGNING_REDIS_URL": redis_url,
                 "SIGNING_REDIS_PASSWORD": redis_password,
                 "SIGNING_JSON_LOGS": "true",

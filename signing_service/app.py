@@ -377,7 +377,9 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
         document = await read_document(request, settings.max_document_bytes)
         sandbox: DocumentSandbox = request.app.state.sandbox
         roots_der = [root.dump() for root in request.app.state.trust_roots]
-        report = await sandbox.run(verify_document_in_worker, document, roots_der)
+        report = await sandbox.run(
+            verify_document_in_worker, document, roots_der, settings.revocation_cache_seconds
+        )
         await record(
             request,
             AuditEvent.build(

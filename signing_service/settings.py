@@ -45,6 +45,8 @@ class SigningSettings(BaseSettings):
     document_memory_budget_bytes: int = Field(default=512 * 1024 * 1024, ge=32 * 1024 * 1024)
     document_timeout_seconds: float = Field(default=30.0, gt=0)
     max_pdf_objects: int = Field(default=200_000, gt=0)
+    #: How long a verification worker reuses OCSP responses and CRLs it fetched (0: never).
+    revocation_cache_seconds: float = Field(default=300.0, ge=0)
     #: Batches: where their documents are kept, and how big one may be.
     batch_dir: Path = Path(".work/run/signing/batches")
     max_batch_documents: int = Field(default=2000, ge=1)

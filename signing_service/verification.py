@@ -12,17 +12,23 @@ after the teacher signed is exactly what this must catch.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
 from asn1crypto import x509 as asn1_x509
 from pyhanko.sign.diff_analysis import ModificationLevel
-from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
 from pyhanko.sign.validation.errors import SignatureValidationError
+from pyhanko.sign.validation.pdf_embedded import (
+    async_validate_pdf_signature,
+    async_validate_pdf_timestamp,
+)
 from pyhanko.sign.validation.status import DocumentTimestampStatus, PdfSignatureStatus
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
+from pyhanko_certvalidator.fetchers.api import Fetchers
 
 from signing_service.documents import UntrustedDocument, open_document
 
@@ -122,23 +128,76 @@ _PERMITTED_LEVELS = {
 }
 
 
+class _RevocationCache:
+    """OCSP responses, CRLs and issuer certificates fetched by one worker process, kept ``ttl`` s.
+
+    pyHanko's fetchers remember what they fetched for as long as they live; renewing them after
+    ``ttl`` bounds how stale a cached "good" answer can be. ``ttl`` 0 fetches afresh every time.
+    """
+
+    def __init__(self) -> None:
+        self._backend: AIOHttpFetcherBackend | None = None
+        self._fetchers: Fetchers | None = None
+        self._created = 0.0
+
+    async def close(self) -> None:
+        if self._backend is not None:
+            await self._backend.close()
+        self._backend = self._fetchers = None
+
+    async def fetchers(self, ttl: float, request_timeout: float) -> Fetchers:
+        if self._fetchers is None or time.monotonic() - self._created >= ttl:
+            await self.close()
+            self._backend = AIOHttpFetcherBackend(per_request_timeout=request_timeout)
+            self._fetchers = self._backend.get_fetchers()
+            self._created = time.monotonic()
+        return self._fetchers
+
+
+_WORKER_CACHE = _RevocationCache()
+_WORKER_LOOP: asyncio.AbstractEventLoop | None = None
+
+
 def verify_document_in_worker(
-    document: UntrustedDocument, trust_roots_der: list[bytes]
+    document: UntrustedDocument, trust_roots_der: list[bytes], cache_seconds: float = 0.0
 ) -> VerificationReport:
-    """:func:`verify_document` with the trust anchors as DER, for the sandbox's worker processes."""
+    """:func:`verify_document` for the sandbox's worker processes: trust anchors as DER, and one
+    event loop and revocation cache kept for the life of the worker."""
+    global _WORKER_LOOP
+    if _WORKER_LOOP is None:
+        _WORKER_LOOP = asyncio.new_event_loop()
     roots = [asn1_x509.Certificate.load(der) for der in trust_roots_der]
-    return verify_document(document, roots)
+    return _WORKER_LOOP.run_until_complete(
+        async_verify_document(document, roots, cache=_WORKER_CACHE, cache_seconds=cache_seconds)
+    )
 
 
 def verify_document(
+    document: UntrustedDocument, trust_roots: list[asn1_x509.Certificate]
+) -> VerificationReport:
+    """Validate every signature of ``document`` against ``trust_roots`` (fresh revocation data)."""
+
+    async def run() -> VerificationReport:
+        cache = _RevocationCache()
+        try:
+            return await async_verify_document(document, trust_roots, cache=cache)
+        finally:
+            await cache.close()
+
+    return asyncio.run(run())
+
+
+async def async_verify_document(
     document: UntrustedDocument,
     trust_roots: list[asn1_x509.Certificate],
     *,
+    cache: _RevocationCache,
+    cache_seconds: float = 0.0,
     revocation_timeout: float = 5.0,
 ) -> VerificationReport:
-    """Validate every signature of ``document`` against ``trust_roots``."""
     reader = open_document(document)
     reports: list[SignatureReport] = []
+    fetchers = await cache.fetchers(cache_seconds, revocation_timeout)
     for embedded in reader.embedded_signatures:
         # Revocation is checked over the network (OCSP, then CRL) with a short timeout; when it cannot
         # be established the signature is INDETERMINATE rather than passed ("hard-fail").
@@ -146,15 +205,17 @@ def verify_document(
             trust_roots=trust_roots,
             allow_fetching=True,
             revocation_mode="hard-fail",
-            fetcher_backend=AIOHttpFetcherBackend(per_request_timeout=revocation_timeout),
+            fetchers=fetchers,
         )
         is_timestamp = embedded.sig_object_type == "/DocTimeStamp"
         status: PdfSignatureStatus | DocumentTimestampStatus
         try:
             if is_timestamp:
-                status = validate_pdf_timestamp(embedded, validation_context=context)
+                status = await async_validate_pdf_timestamp(embedded, validation_context=context)
             else:
-                status = validate_pdf_signature(embedded, signer_validation_context=context)
+                status = await async_validate_pdf_signature(
+                    embedded, signer_validation_context=context
+                )
         except SignatureValidationError as exc:
             reports.append(_malformed(embedded.field_name, is_timestamp, exc))
             continue

@@ -39,7 +39,8 @@ def free_ports() -> Ports:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     folder: Path = tmp_path_factory.mktemp("stack")
     # Checkpoints every second, so that the tests need not wait for them.
-    test_stack = Stack(folder, free_ports(), checkpoint_interval=1.0)
+    # Revocation is fetched afresh for every verification: the tests revoke and verify at once.
+    test_stack = Stack(folder, free_ports(), checkpoint_interval=1.0, revocation_cache_seconds=0)
     try:
         test_stack.up()
         yield test_stack
