@@ -215,6 +215,7 @@ class Stack:
                 "SIGNING_TSA_URL": self.pki.urls.tsa,
                 "SIGNING_PUBLIC_URL": f"http://127.0.0.1:{ports.signing}",
                 "SIGNING_BATCH_DIR": str(self.folder / "signing" / "batches"),
+                "SIGNING_AUDIT_SPOOL_DIR": str(self.folder / "signing" / "audit-spool"),
                 "SIGNING_REVOCATION_CACHE_SECONDS": str(self.revocation_cache_seconds),
                 "SIGNING_REDIS_URL": redis_url,
                 "SIGNING_REDIS_PASSWORD": redis_password,

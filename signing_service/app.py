@@ -23,6 +23,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.datastructures import UploadFile
 
 from audit import Actor, AuditEvent, AuditTrail, EventTag, Outcome, RedisAuditTrail
+from audit.spool import SpoolingAuditTrail
 from gateway_runtime import AccessTokenVerifier, Principal, configure_logging, install_http_runtime
 from gateway_runtime.http import CurrentPrincipal, client_address
 from gateway_runtime.keystore import TokenKeystore
@@ -106,7 +107,9 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
             trust_roots=app.state.trust_roots,
             tsa_url=settings.tsa_url,
         )
-        app.state.trail = RedisAuditTrail(client)
+        trail = SpoolingAuditTrail(RedisAuditTrail(client), settings.audit_spool_dir)
+        app.state.trail = trail
+        trail.start()
         app.state.batches = BatchStore(client, settings.batch_dir)
         app.state.sandbox = DocumentSandbox(
             workers=settings.document_workers,
@@ -124,6 +127,7 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
             yield
         finally:
             await runner.stop()
+            await trail.stop()
             await app.state.token_verifier.aclose()
             await app.state.document_signer.aclose()
             await client.aclose()

@@ -35,6 +35,9 @@ class SigningSettings(BaseSettings):
     #: The address people reach this service at: QR codes on signed documents point here.
     public_url: str = "http://127.0.0.1:8701"
 
+    #: Where audit events wait when Redis cannot take them (replayed when it can).
+    audit_spool_dir: Path = Path(".work/run/signing/audit-spool")
+
     redis_url: str = "redis://127.0.0.1:6380/0"
     redis_password: SecretStr | None = None
 

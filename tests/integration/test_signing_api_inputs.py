@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import httpx
@@ -112,15 +113,21 @@ def test_oversized_upload_is_refused_before_it_is_read_whole(
     assert response.json()["code"] == "document-too-large"
 
 
-def test_signing_fails_closed_when_the_audit_trail_is_down(
+def test_signing_fails_closed_when_no_audit_path_can_record(
     stack: Stack,
     stack_info: StackInfo,
     client_token: TokenFactory,
     demo_pdf: bytes,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # Redis is down and the spool cannot be written (its folder would sit under a regular file).
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
     dead_redis = f"redis://127.0.0.1:{free_port()}/0"
-    app = create_app(_settings(stack, stack_info, redis_url=dead_redis))
+    app = create_app(
+        _settings(stack, stack_info, redis_url=dead_redis, audit_spool_dir=blocker / "spool")
+    )
     token = client_token("demo-eoffice")
     with TestClient(app) as client:
         response = client.post(
@@ -135,8 +142,60 @@ def test_signing_fails_closed_when_the_audit_trail_is_down(
     logs = capsys.readouterr().out
     assert token not in logs
     assert stack.secrets.get("hsm:user-pin") not in logs
-    assert any(
-        json.loads(line).get("event") == "audit.record_failed"
-        for line in logs.splitlines()
-        if line.startswith("{")
-    )
+    events = [json.loads(line).get("event") for line in logs.splitlines() if line.startswith("{")]
+    assert "audit.record_failed" in events and "audit.spool_failed" in events
+
+
+def test_events_spooled_while_redis_is_down_reach_the_audit_log_later(
+    stack: Stack,
+    stack_info: StackInfo,
+    client_token: TokenFactory,
+    demo_pdf: bytes,
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
+    import redis.asyncio as redis_async
+
+    from audit import RedisAuditTrail
+    from audit.spool import SpoolingAuditTrail
+
+    spool = tmp_path / "spool"
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    app = create_app(_settings(stack, stack_info, redis_url=dead_redis, audit_spool_dir=spool))
+    token = client_token("demo-eoffice")
+    with TestClient(app) as client:
+        response = client.post(
+            "/v1/documents:sign",
+            content=demo_pdf,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/pdf"},
+        )
+    assert response.status_code == 200  # the spool is an audit path: signing goes on
+    [spool_file] = list(spool.glob("spool-*.jsonl"))
+    spooled = spool_file.read_text()
+    assert response.headers["x-document-sha256"] in spooled
+    assert token not in spooled
+
+    async def replay() -> int:
+        client = redis_async.Redis.from_url(
+            stack_info.redis_url, password=stack.secrets.get("redis")
+        )
+        try:
+            return await SpoolingAuditTrail(RedisAuditTrail(client), spool).replay_once()
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(replay()) == 1
+    assert not list(spool.glob("spool-*.jsonl"))
+    reader = {"Authorization": f"Bearer {client_token('audit-reports')}"}
+    deadline = time.monotonic() + 10
+    events: list[dict[str, object]] = []
+    while not events and time.monotonic() < deadline:
+        events = httpx.get(
+            f"{stack_info.audit_url}/v1/events",
+            params={"correlation_id": response.headers["x-request-id"]},
+            headers=reader,
+            timeout=10,
+        ).json()["events"]
+        time.sleep(0.2)
+    assert [e["tag"] for e in events] == ["signing:document:sign"]
