@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,7 +20,8 @@ from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
 from fastapi import FastAPI, Header, Query, Request
 from fastapi import Path as FastApiPath
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from redis.exceptions import RedisError
 from starlette.datastructures import UploadFile
 
 from audit import Actor, AuditEvent, AuditTrail, EventTag, Outcome, RedisAuditTrail
@@ -44,6 +46,7 @@ from signing_service.sandbox import DocumentSandbox, inspect_document
 from signing_service.settings import SigningSettings
 from signing_service.signing import DocumentSigner, SignatureLevel, SignatureRequest
 from signing_service.verification import load_trust_store, verify_document_in_worker
+from signing_service.verify_page import PAGE_HEADERS, error_page, form_page, result_page
 
 SERVICE = "signing"
 SIGN_ROLE = "sign"
@@ -368,6 +371,81 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
         if index >= len(documents) or documents[index]["status"] != "signed":
             raise BatchNotFound(f"document {index} is not signed (yet)")
         return FileResponse(store.output_path(batch_id, index), media_type="application/pdf")
+
+    async def _rate_limited(request: Request) -> bool:
+        """True if this address made more than ``public_verify_per_minute`` checks this minute."""
+        address = request.client.host if request.client else "unknown"
+        key = f"verify-rate:{address}:{int(time.time() // 60)}"
+        try:
+            count = await request.app.state.redis.incr(key)
+            await request.app.state.redis.expire(key, 120)
+        except (RedisError, OSError):
+            return True  # fail closed: no counter, no anonymous work
+        return int(count) > settings.public_verify_per_minute
+
+    @app.get("/verify", response_class=HTMLResponse, include_in_schema=False)
+    async def verify_form(ref: Annotated[str | None, Query(max_length=64)] = None) -> HTMLResponse:
+        return HTMLResponse(form_page(ref), headers=PAGE_HEADERS)
+
+    @app.post("/verify", response_class=HTMLResponse, include_in_schema=False)
+    async def verify_upload(request: Request) -> HTMLResponse:
+        if await _rate_limited(request):
+            return HTMLResponse(
+                error_page("Quá nhiều yêu cầu, vui lòng thử lại sau.", "Too many requests."),
+                status_code=429,
+                headers=PAGE_HEADERS,
+            )
+        declared = request.headers.get("content-length")
+        if (
+            declared is None
+            or not declared.isdigit()
+            or int(declared) > settings.max_document_bytes
+        ):
+            error = DocumentTooLarge()
+            return HTMLResponse(
+                error_page(error.message_vi, error.message_en),
+                status_code=413,
+                headers=PAGE_HEADERS,
+            )
+        form = await request.form(max_files=1, max_fields=2)
+        upload = form.get("document")
+        if not isinstance(upload, UploadFile):
+            return HTMLResponse(
+                error_page("Chưa chọn tệp PDF.", "No PDF file was chosen."),
+                status_code=400,
+                headers=PAGE_HEADERS,
+            )
+        document = UntrustedDocument(await upload.read(settings.max_document_bytes + 1))
+        sandbox: DocumentSandbox = request.app.state.sandbox
+        roots_der = [root.dump() for root in request.app.state.trust_roots]
+        try:
+            report = await sandbox.run(
+                verify_document_in_worker, document, roots_der, settings.revocation_cache_seconds
+            )
+        except SigningError as exc:
+            return HTMLResponse(
+                error_page(exc.message_vi, exc.message_en),
+                status_code=exc.status_code,
+                headers=PAGE_HEADERS,
+            )
+        await record(
+            request,
+            AuditEvent.build(
+                tag=EventTag.SIGNING_DOCUMENT_VERIFY,
+                service=SERVICE,
+                actor=Actor(name="anonymous"),
+                outcome=Outcome.SUCCESS,
+                target={
+                    "document_sha256": sha256_hex(document),
+                    "indication": report.indication.value,
+                    "channel": "public-page",
+                    "reference": str(form.get("ref") or "")[:32],
+                },
+                source=client_address(request),
+                correlation_id=request.state.request_id,
+            ),
+        )
+        return HTMLResponse(result_page(report), headers=PAGE_HEADERS)
 
     @app.post(
         "/v1/documents:verify",

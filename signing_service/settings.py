@@ -50,6 +50,8 @@ class SigningSettings(BaseSettings):
     max_pdf_objects: int = Field(default=200_000, gt=0)
     #: How long a verification worker reuses OCSP responses and CRLs it fetched (0: never).
     revocation_cache_seconds: float = Field(default=300.0, ge=0)
+    #: Checks per minute and address on the public verification page (no login there).
+    public_verify_per_minute: int = Field(default=30, ge=1)
     #: Batches: where their documents are kept, and how big one may be.
     batch_dir: Path = Path(".work/run/signing/batches")
     max_batch_documents: int = Field(default=2000, ge=1)
