@@ -15,9 +15,10 @@ from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from audit.checkpoints import TokenCheckpointSigner, checkpoint_store, prove_event
-from audit.errors import NotCheckpointed
+from audit.errors import AuditError, NotCheckpointed
 from audit.events import Actor, AuditEvent, EventTag, Outcome
 from audit.ingest import StreamIngestor
+from audit.keycloak_events import KeycloakEventCollector
 from audit.settings import AuditSettings
 from audit.store import SqliteEventStore
 from audit.trail import RedisAuditTrail
@@ -67,6 +68,22 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
             issuer=settings.keycloak_issuer, audience=settings.client_id
         )
         ingestor.start()
+        collector: KeycloakEventCollector | None = None
+        if settings.collector_client_secret is not None:
+            if settings.pseudonym_key is None:
+                raise AuditError("AUDIT_PSEUDONYM_KEY is required to collect Keycloak events")
+            base, _, realm = settings.keycloak_issuer.rstrip("/").rpartition("/realms/")
+            collector = KeycloakEventCollector(
+                keycloak_url=base,
+                realm=realm,
+                client_id=settings.collector_client_id,
+                client_secret=settings.collector_client_secret.get_secret_value(),
+                trail=app.state.trail,
+                redis=client,
+                pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
+                interval_seconds=settings.keycloak_events_interval_seconds,
+            )
+            collector.start()
         keystore: TokenKeystore | None = None
         checkpointer: asyncio.Task[None] | None = None
         if settings.user_pin is not None:
@@ -88,6 +105,8 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
                     await checkpointer
             if keystore is not None:
                 keystore.close()
+            if collector is not None:
+                await collector.stop()
             await ingestor.stop()
             await app.state.token_verifier.aclose()
             await client.aclose()

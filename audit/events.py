@@ -36,6 +36,11 @@ class EventTag(StrEnum):
     SIGNING_BATCH_CREATE = "signing:batch:create"
     SIGNING_BATCH_COMPLETE = "signing:batch:complete"
     AUDIT_EVENTS_QUERY = "audit:events:query"
+    IDP_LOGIN_SUCCESS = "idp:login:success"
+    IDP_LOGIN_FAILURE = "idp:login:failure"
+    IDP_TOKEN_ISSUE = "idp:token:issue"  # noqa: S105 - an event name, not a credential
+    IDP_USER_EVENT = "idp:user:event"
+    IDP_ADMIN_CHANGE = "idp:admin:change"
     IDP_REALM_APPLY = "idp:realm:apply"
 
     @property
@@ -50,6 +55,11 @@ _CLASSES: dict[EventTag, EventClass] = {
     EventTag.SIGNING_BATCH_CREATE: EventClass.API_ACTIVITY,
     EventTag.SIGNING_BATCH_COMPLETE: EventClass.API_ACTIVITY,
     EventTag.AUDIT_EVENTS_QUERY: EventClass.API_ACTIVITY,
+    EventTag.IDP_LOGIN_SUCCESS: EventClass.AUTHENTICATION,
+    EventTag.IDP_LOGIN_FAILURE: EventClass.AUTHENTICATION,
+    EventTag.IDP_TOKEN_ISSUE: EventClass.AUTHENTICATION,
+    EventTag.IDP_USER_EVENT: EventClass.ACCOUNT_CHANGE,
+    EventTag.IDP_ADMIN_CHANGE: EventClass.ACCOUNT_CHANGE,
     EventTag.IDP_REALM_APPLY: EventClass.ACCOUNT_CHANGE,
 }
 

@@ -25,4 +25,11 @@ class AuditSettings(BaseSettings):
     user_pin: SecretStr | None = None
     checkpoint_key_label: str = "audit-checkpoint"
     checkpoint_interval_seconds: float = Field(default=60.0, gt=0)
+    #: Keycloak's login and admin events, pulled by the ``audit-collector`` service account.
+    collector_client_id: str = "audit-collector"
+    collector_client_secret: SecretStr | None = None
+    keycloak_events_interval_seconds: float = Field(default=5.0, gt=0)
+    #: Key of the HMAC that stands in for citizen ID numbers (Decree 13/2023 minimisation).
+    pseudonym_key: SecretStr | None = None
+
     json_logs: bool | None = None

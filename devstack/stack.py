@@ -195,6 +195,9 @@ class Stack:
                 "AUDIT_USER_PIN": user_pin,
                 "AUDIT_CHECKPOINT_KEY_LABEL": CHECKPOINT_KEY,
                 "AUDIT_CHECKPOINT_INTERVAL_SECONDS": str(self.checkpoint_interval),
+                "AUDIT_COLLECTOR_CLIENT_SECRET": self.client_secret("audit-collector"),
+                "AUDIT_PSEUDONYM_KEY": self.secrets.get("audit:pseudonym-key", length=32),
+                "AUDIT_KEYCLOAK_EVENTS_INTERVAL_SECONDS": str(min(self.checkpoint_interval, 5.0)),
             },
         )
         progress("Dịch vụ ký số / signing service")

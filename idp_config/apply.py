@@ -150,7 +150,9 @@ def _apply(
             continue
         account = admin.get_client_service_account_user(internal_ids[client.client_id])
         for owner, roles in client.service_account_roles.items():
-            owner_id = internal_ids[owner]
+            owner_id = internal_ids.get(owner) or admin.get_client_id(owner)
+            if owner_id is None:
+                raise KeycloakUnreachable(f"client {owner!r} not found in realm {spec.realm!r}")
             granted = {r["name"] for r in admin.get_client_roles_of_user(account["id"], owner_id)}
             missing = [admin.get_client_role(owner_id, r) for r in roles if r not in granted]
             if missing:

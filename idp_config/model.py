@@ -86,6 +86,8 @@ class RealmSpec(_Strict):
         """Every role a user or service account is given must be defined in this realm."""
         realm_roles = {r.name for r in self.roles}
         client_roles = {c.client_id: set(c.roles) for c in self.clients}
+        # Keycloak's own realm-management client: the read-only roles a collector may hold.
+        client_roles.setdefault("realm-management", {"view-events", "view-users", "view-realm"})
         for user in self.users:
             for role in user.realm_roles:
                 if role not in realm_roles:

@@ -96,8 +96,11 @@ def live_state(admin: KeycloakAdmin, spec: RealmSpec) -> State:
             state[f"role/{role['name']}"] = {"description": role.get("description", "")}
     declared_service = {c.client_id for c in spec.clients if c.access_type is AccessType.SERVICE}
     internal_ids: dict[str, str] = {}
+    grant_owners: dict[str, str] = {}
     for client in admin.get_clients():
         client_id = client["clientId"]
+        if client_id == "realm-management":
+            grant_owners[client_id] = client["id"]
         if client_id in BUILTIN_CLIENTS:
             continue
         internal_ids[client_id] = client["id"]
@@ -106,7 +109,7 @@ def live_state(admin: KeycloakAdmin, spec: RealmSpec) -> State:
             state[f"client-role/{client_id}:{role['name']}"] = {}
     for client_id in declared_service & internal_ids.keys():
         account = admin.get_client_service_account_user(internal_ids[client_id])
-        for owner, owner_id in internal_ids.items():
+        for owner, owner_id in {**internal_ids, **grant_owners}.items():
             granted = [r["name"] for r in admin.get_client_roles_of_user(account["id"], owner_id)]
             if granted:
                 state[f"grant/{client_id}->{owner}"] = {"roles": granted}

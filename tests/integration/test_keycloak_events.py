@@ -1,0 +1,100 @@
+"""Keycloak's own events reach the audit log: logins, failures and admin changes, with citizen IDs
+pseudonymised, once each, across a restart of the audit service."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from devstack import Stack, StackInfo
+from devstack.process import ManagedProcess
+from tests.conftest import TokenFactory
+
+pytestmark = [pytest.mark.keycloak, pytest.mark.redis]
+
+CITIZEN_ID = "001203004567"
+
+
+def _events(info: StackInfo, token: str, tag: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = httpx.get(
+        f"{info.audit_url}/v1/events",
+        params={"tag": tag, "limit": "1000"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    ).json()["events"]
+    return events
+
+
+def _wait_for(info: StackInfo, token: str, tag: str, predicate: Any) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        matching = [e for e in _events(info, token, tag) if predicate(e)]
+        if matching:
+            return matching
+        time.sleep(0.5)
+    return []
+
+
+def test_failed_login_with_a_citizen_id_is_audited_pseudonymised_once(
+    stack: Stack, stack_info: StackInfo, client_token: TokenFactory
+) -> None:
+    # A password attempt on Keycloak's admin-cli client, as a person typing their CCCD number.
+    refused = httpx.post(
+        f"{stack_info.issuer}/protocol/openid-connect/token",
+        data={
+            "grant_type": "password",
+            "client_id": "admin-cli",
+            "username": CITIZEN_ID,
+            "password": "wrong-password",
+        },
+        timeout=10,
+    )
+    assert refused.json()["error"] == "invalid_grant"
+    expected = (
+        "hmac:"
+        + hmac.new(
+            stack.secrets.get("audit:pseudonym-key").encode(), CITIZEN_ID.encode(), hashlib.sha256
+        ).hexdigest()[:16]
+    )
+    reader = client_token("audit-reports")
+    failures = _wait_for(
+        stack_info, reader, "idp:login:failure", lambda e: e["actor"]["name"] == expected
+    )
+    assert len(failures) == 1, "collected once"
+    failure = failures[0]
+    assert failure["outcome"] == "failure"
+    assert failure["event_class"] == "authentication"
+    assert failure["service"] == "keycloak"
+    assert CITIZEN_ID not in str(failure)
+
+    # Restart the audit service: the checkpoint in Redis means nothing is taken twice.
+    ManagedProcess("audit", stack.folder).stop()
+    stack.up()
+    time.sleep(3)
+    again = [
+        e
+        for e in _events(stack_info, reader, "idp:login:failure")
+        if e["actor"]["name"] == expected
+    ]
+    assert len(again) == 1
+
+
+def test_client_logins_and_admin_changes_are_collected(
+    stack_info: StackInfo, client_token: TokenFactory
+) -> None:
+    reader = client_token("audit-reports")
+    client_token("demo-eoffice")  # a fresh CLIENT_LOGIN
+    issued = _wait_for(
+        stack_info,
+        reader,
+        "idp:token:issue",
+        lambda e: e["actor"].get("client_id") == "demo-eoffice",
+    )
+    assert issued
+    admin_changes = _wait_for(stack_info, reader, "idp:admin:change", lambda e: True)
+    assert any(e["target"]["resource_type"] == "CLIENT" for e in admin_changes)
