@@ -15,6 +15,7 @@ from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from audit.checkpoints import TokenCheckpointSigner, checkpoint_store, prove_event
+from audit.detection import Detector, WebhookNotifier, load_detection_config
 from audit.errors import AuditError, NotCheckpointed
 from audit.events import Actor, AuditEvent, EventTag, Outcome
 from audit.ingest import StreamIngestor
@@ -60,10 +61,19 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
             else None,
         )
         store = SqliteEventStore(settings.store_path)
-        ingestor = StreamIngestor(client, store)
+        trail = RedisAuditTrail(client)
+        ingestor = StreamIngestor(
+            client,
+            store,
+            detector=Detector(load_detection_config(settings.detection_config)),
+            alerts=trail,
+            notifier=WebhookNotifier(settings.alert_webhook_url)
+            if settings.alert_webhook_url
+            else None,
+        )
         app.state.store = store
         app.state.ingestor = ingestor
-        app.state.trail = RedisAuditTrail(client)
+        app.state.trail = trail
         app.state.token_verifier = AccessTokenVerifier(
             issuer=settings.keycloak_issuer, audience=settings.client_id
         )

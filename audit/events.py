@@ -41,6 +41,7 @@ class EventTag(StrEnum):
     IDP_TOKEN_ISSUE = "idp:token:issue"  # noqa: S105 - an event name, not a credential
     IDP_USER_EVENT = "idp:user:event"
     IDP_ADMIN_CHANGE = "idp:admin:change"
+    AUDIT_ALERT_RAISE = "audit:alert:raise"
     IDP_REALM_APPLY = "idp:realm:apply"
 
     @property
@@ -60,6 +61,7 @@ _CLASSES: dict[EventTag, EventClass] = {
     EventTag.IDP_TOKEN_ISSUE: EventClass.AUTHENTICATION,
     EventTag.IDP_USER_EVENT: EventClass.ACCOUNT_CHANGE,
     EventTag.IDP_ADMIN_CHANGE: EventClass.ACCOUNT_CHANGE,
+    EventTag.AUDIT_ALERT_RAISE: EventClass.FINDING,
     EventTag.IDP_REALM_APPLY: EventClass.ACCOUNT_CHANGE,
 }
 

@@ -17,9 +17,10 @@ import structlog
 from pydantic import ValidationError
 from redis.exceptions import RedisError, ResponseError
 
+from audit.detection import Detector, Notifier
 from audit.events import AuditEvent
 from audit.store import SqliteEventStore
-from audit.trail import FIELD, STREAM
+from audit.trail import FIELD, STREAM, AuditTrail
 
 _log = structlog.get_logger(__name__)
 
@@ -35,7 +36,13 @@ class StreamIngestor:
         consumer: str = "audit-1",
         batch: int = 500,
         block_ms: int = 500,
+        detector: Detector | None = None,
+        alerts: AuditTrail | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
+        self._detector = detector
+        self._alerts = alerts
+        self._notifier = notifier
         self._redis = client
         self._store = store
         self._consumer = consumer
@@ -78,6 +85,16 @@ class StreamIngestor:
         added = await asyncio.to_thread(self._store.append, events)
         await self._redis.xack(STREAM, GROUP, *ids)
         await self._redis.xdel(STREAM, *ids)
+        if self._detector is not None and self._alerts is not None:
+            for alert in self._detector.observe(events):
+                await self._alerts.record(alert)
+                _log.warning(
+                    "audit.alert",
+                    rule=alert.target.get("rule"),
+                    severity=alert.target.get("severity"),
+                )
+                if self._notifier is not None:
+                    await self._notifier.notify(alert)
         _log.debug("audit.ingested", received=len(ids), added=added)
         return len(ids)
 

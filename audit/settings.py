@@ -32,4 +32,8 @@ class AuditSettings(BaseSettings):
     #: Key of the HMAC that stands in for citizen ID numbers (Decree 13/2023 minimisation).
     pseudonym_key: SecretStr | None = None
 
+    #: Detection rules' thresholds, and where alerts are POSTed (besides the audit log itself).
+    detection_config: Path = Path(__file__).resolve().parent.parent / "policies" / "detection.yaml"
+    alert_webhook_url: str | None = None
+
     json_logs: bool | None = None

@@ -84,7 +84,9 @@ class Stack:
         *,
         checkpoint_interval: float = 30.0,
         revocation_cache_seconds: float = 300.0,
+        alert_webhook_url: str | None = None,
     ) -> None:
+        self.alert_webhook_url = alert_webhook_url
         self.folder = folder.resolve()
         self.checkpoint_interval = checkpoint_interval
         self.revocation_cache_seconds = revocation_cache_seconds
@@ -198,6 +200,11 @@ class Stack:
                 "AUDIT_COLLECTOR_CLIENT_SECRET": self.client_secret("audit-collector"),
                 "AUDIT_PSEUDONYM_KEY": self.secrets.get("audit:pseudonym-key", length=32),
                 "AUDIT_KEYCLOAK_EVENTS_INTERVAL_SECONDS": str(min(self.checkpoint_interval, 5.0)),
+                **(
+                    {"AUDIT_ALERT_WEBHOOK_URL": self.alert_webhook_url}
+                    if self.alert_webhook_url
+                    else {}
+                ),
             },
         )
         progress("Dịch vụ ký số / signing service")

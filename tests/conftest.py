@@ -7,9 +7,13 @@ does, and stops them at the end. Tests that need it carry the markers of the ser
 
 from __future__ import annotations
 
+import json
 import socket
+import threading
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -35,12 +39,48 @@ def free_ports() -> Ports:
     )
 
 
+class AlertInbox:
+    """A real HTTP endpoint on loopback standing for the SOC's webhook: it keeps what it receives."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        inbox = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                inbox.received.append(json.loads(self.rfile.read(length)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def alert_inbox() -> Iterator[AlertInbox]:
+    inbox = AlertInbox()
+    yield inbox
+    inbox.server.shutdown()
+    inbox.server.server_close()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, alert_inbox: AlertInbox) -> Iterator[Stack]:
     folder: Path = tmp_path_factory.mktemp("stack")
     # Checkpoints every second, so that the tests need not wait for them.
     # Revocation is fetched afresh for every verification: the tests revoke and verify at once.
-    test_stack = Stack(folder, free_ports(), checkpoint_interval=1.0, revocation_cache_seconds=0)
+    test_stack = Stack(
+        folder,
+        free_ports(),
+        checkpoint_interval=1.0,
+        revocation_cache_seconds=0,
+        alert_webhook_url=alert_inbox.url,
+    )
     try:
         test_stack.up()
         yield test_stack

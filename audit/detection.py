@@ -1,0 +1,251 @@
+"""Detection rules over the audit stream: each a small unit with its thresholds in
+``policies/detection.yaml``.
+
+A rule sees every stored event once, in order, keeps what it needs in a sliding window, and returns
+alerts. An alert is itself an audit event (``audit:alert:raise``, class finding, with the rule and the
+severity) and is handed to the notification hook. One alert per rule and key per window: a brute-force
+attack raises one alert, not one per attempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict, deque
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal, Protocol
+from zoneinfo import ZoneInfo
+
+import httpx
+import structlog
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from audit.errors import AuditError
+from audit.events import AuditEvent, EventTag, Outcome
+
+_log = structlog.get_logger(__name__)
+
+Severity = Literal["critical", "high", "medium", "low"]
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "policies" / "detection.yaml"
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    severity: Severity
+
+
+class _Windowed(_Rule):
+    threshold: int = Field(ge=1)
+    window_seconds: int = Field(ge=1)
+
+
+class _Hours(_Rule):
+    start_hour: int = Field(ge=0, le=23)
+    end_hour: int = Field(ge=0, le=23)
+    timezone: str = "Asia/Ho_Chi_Minh"
+
+
+class DetectionConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    brute_force_account: _Windowed
+    password_spraying: _Windowed
+    signing_burst: _Windowed
+    verification_failures: _Windowed
+    admin_privilege_grant: _Rule
+    unusual_hour_login: _Hours
+
+
+def load_detection_config(path: Path = DEFAULT_CONFIG) -> DetectionConfig:
+    try:
+        return DetectionConfig.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except (OSError, yaml.YAMLError) as exc:
+        raise AuditError(f"{path}: cannot read ({type(exc).__name__})") from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise AuditError(f"{path}: {problems}") from exc
+
+
+class Notifier(Protocol):
+    async def notify(self, alert: AuditEvent) -> None: ...
+
+
+class WebhookNotifier:
+    """POSTs each alert as JSON to a URL (a chat bot, the SOC's ticketing, an SMS gateway)."""
+
+    def __init__(self, url: str, *, http: httpx.AsyncClient | None = None) -> None:
+        self._url = url
+        self._http = http or httpx.AsyncClient(timeout=5)
+
+    async def notify(self, alert: AuditEvent) -> None:
+        try:
+            await self._http.post(
+                self._url,
+                content=alert.canonical_json(),
+                headers={"Content-Type": "application/json"},
+            )
+        except httpx.HTTPError as exc:
+            # The alert is in the audit log whatever happens here; the hook is best effort.
+            _log.warning("audit.alert_hook_failed", error=type(exc).__name__)
+
+
+class _Window:
+    """Timestamps (and optional values) per key within a sliding window."""
+
+    def __init__(self, seconds: int) -> None:
+        self.span = timedelta(seconds=seconds)
+        self.items: dict[str, deque[tuple[datetime, str]]] = defaultdict(deque)
+
+    def add(self, key: str, when: datetime, value: str = "") -> deque[tuple[datetime, str]]:
+        items = self.items[key]
+        items.append((when, value))
+        while items and when - items[0][0] > self.span:
+            items.popleft()
+        return items
+
+
+class Detector:
+    def __init__(self, config: DetectionConfig) -> None:
+        self.config = config
+        self._windows = {
+            name: _Window(getattr(config, name).window_seconds)
+            for name in (
+                "brute_force_account",
+                "password_spraying",
+                "signing_burst",
+                "verification_failures",
+            )
+        }
+        self._last_alert: dict[tuple[str, str], datetime] = {}
+
+    def _alert(
+        self,
+        rule: str,
+        key: str,
+        event: AuditEvent,
+        severity: str,
+        summary: str,
+        suppress_for: timedelta,
+    ) -> AuditEvent | None:
+        last = self._last_alert.get((rule, key))
+        if last is not None and event.time - last < suppress_for:
+            return None
+        self._last_alert[(rule, key)] = event.time
+        alert_id = hashlib.sha256(f"alert:{rule}:{key}:{event.event_id}".encode()).hexdigest()
+        return AuditEvent(
+            event_id=alert_id[:32],
+            tag=EventTag.AUDIT_ALERT_RAISE,
+            event_class=EventTag.AUDIT_ALERT_RAISE.event_class,
+            time=event.time,
+            service="audit",
+            actor=event.actor,
+            source_ip=event.source_ip,
+            target={
+                "rule": rule,
+                "severity": severity,
+                "key": key[:120],
+                "summary": summary,
+                "trigger_event": event.event_id,
+            },
+            outcome=Outcome.FAILURE,
+            correlation_id=event.correlation_id,
+        )
+
+    def observe(self, events: Iterable[AuditEvent]) -> list[AuditEvent]:
+        alerts: list[AuditEvent] = []
+        for event in events:
+            if event.tag is EventTag.AUDIT_ALERT_RAISE:
+                continue
+            for alert in self._rules(event):
+                if alert is not None:
+                    alerts.append(alert)
+        return alerts
+
+    def _rules(self, event: AuditEvent) -> Iterable[AuditEvent | None]:
+        c = self.config
+        if event.tag is EventTag.IDP_LOGIN_FAILURE:
+            rule = c.brute_force_account
+            hits = self._windows["brute_force_account"].add(event.actor.name, event.time)
+            if len(hits) >= rule.threshold:
+                yield self._alert(
+                    "brute_force_account",
+                    event.actor.name,
+                    event,
+                    rule.severity,
+                    f"{len(hits)} failed logins in {rule.window_seconds} s",
+                    timedelta(seconds=rule.window_seconds),
+                )
+            if event.source_ip:
+                rule = c.password_spraying
+                tried = self._windows["password_spraying"].add(
+                    event.source_ip, event.time, event.actor.name
+                )
+                accounts = {name for _, name in tried}
+                if len(accounts) >= rule.threshold:
+                    yield self._alert(
+                        "password_spraying",
+                        event.source_ip,
+                        event,
+                        rule.severity,
+                        f"{len(accounts)} accounts failed from one address",
+                        timedelta(seconds=rule.window_seconds),
+                    )
+        elif event.tag is EventTag.IDP_LOGIN_SUCCESS:
+            rule_hours = c.unusual_hour_login
+            local = event.time.astimezone(ZoneInfo(rule_hours.timezone))
+            start, end = rule_hours.start_hour, rule_hours.end_hour
+            late = (
+                local.hour >= start or local.hour < end
+                if start > end
+                else start <= local.hour < end
+            )
+            if late:
+                yield self._alert(
+                    "unusual_hour_login",
+                    event.actor.name,
+                    event,
+                    rule_hours.severity,
+                    f"login at {local:%H:%M} local time",
+                    timedelta(hours=1),
+                )
+        elif event.tag is EventTag.SIGNING_DOCUMENT_SIGN:
+            rule = c.signing_burst
+            hits = self._windows["signing_burst"].add(event.actor.name, event.time)
+            if len(hits) >= rule.threshold:
+                yield self._alert(
+                    "signing_burst",
+                    event.actor.name,
+                    event,
+                    rule.severity,
+                    f"{len(hits)} signatures in {rule.window_seconds} s",
+                    timedelta(seconds=rule.window_seconds),
+                )
+        elif event.tag is EventTag.SIGNING_DOCUMENT_VERIFY:
+            if event.target.get("indication") == "TOTAL_FAILED":
+                rule = c.verification_failures
+                document = event.target.get("document_sha256", "")
+                hits = self._windows["verification_failures"].add(document, event.time)
+                if len(hits) >= rule.threshold:
+                    yield self._alert(
+                        "verification_failures",
+                        document,
+                        event,
+                        rule.severity,
+                        f"{len(hits)} failed verifications of one document",
+                        timedelta(seconds=rule.window_seconds),
+                    )
+        elif event.tag is EventTag.IDP_ADMIN_CHANGE and (
+            event.target.get("resource_type", "").endswith("ROLE_MAPPING")
+            and event.target.get("operation") == "CREATE"
+        ):
+            yield self._alert(
+                "admin_privilege_grant",
+                event.target.get("resource_path", ""),
+                event,
+                c.admin_privilege_grant.severity,
+                "role granted through the admin API",
+                timedelta(0),
+            )
