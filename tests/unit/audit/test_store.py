@@ -57,7 +57,7 @@ def test_chain_names_the_first_record_that_was_tampered_with(tmp_path: Path, att
         db.execute("UPDATE events SET seq = seq + 100 WHERE seq >= 5")
         db.execute(
             "INSERT INTO events (seq, event_id, tag, time, actor, outcome, body, chain_hash)"
-            " VALUES (5, 'f' || substr(?, 2), ?, ?, ?, ?, ?, ?)",
+            " VALUES (5, 'inserted-' || ?, ?, ?, ?, ?, ?, ?)",
             row,
         )
     db.close()
