@@ -76,7 +76,7 @@ def stamp_style(font_file: Path = DEFAULT_FONT) -> QRStampStyle:
     return QRStampStyle(
         stamp_text=STAMP_TEXT,
         text_box_style=TextBoxStyle(
-            font=_PrecomposedGlyphFactory(str(font_file), font_size=8), leading=10
+            font=_PrecomposedGlyphFactory(str(font_file), font_size=8), leading=12
         ),
         border_width=1,
         timestamp_format="%d/%m/%Y %H:%M:%S %Z",
