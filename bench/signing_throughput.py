@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import shutil
-import socket
 import tempfile
 import time
 from io import BytesIO
@@ -43,18 +41,6 @@ def ten_page_transcript() -> bytes:
     subjects = "Toan 8.5 Van 7.0 Anh 9.0 Ly 8.0 Hoa 7.5 Sinh 8.0 Su 7.0 Dia 8.5 GDCD 9.0 Tin 9.5"
     lines = [f"Hoc sinh {i:02d}: {subjects} TB 8.2 HK Tot" for i in range(50)]
     return transcript_pdf(["HOC BA DIEN TU - LOP 10A1", *lines], pages=10)
-
-
-def _free_block(size: int = 6) -> int:
-    while True:
-        base = random.randint(20000, 60000)  # noqa: S311 - a port, not a secret
-        try:
-            for port in range(base, base + size):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
 
 
 def naive_pyhanko(stack: Stack, document: bytes, seconds: float) -> float:
@@ -140,7 +126,7 @@ def main() -> None:
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="bench-", dir=ROOT / ".work"))
-    stack = Stack(folder, Ports.consecutive(_free_block()))
+    stack = Stack(folder, Ports.consecutive(Ports.free_block()))
     print("starting the stack…", flush=True)
     info = stack.up()
     try:

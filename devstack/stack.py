@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import socket
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -18,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 
 from audit.checkpoints import TokenCheckpointSigner
 from devstack import keycloak, redis_server, softhsm
+from devstack.errors import StackError
 from devstack.pki import ISSUING, TestPki
 from devstack.process import ManagedProcess, http_ready
 from devstack.secrets_store import SecretStore
@@ -44,6 +47,20 @@ class Ports:
     @classmethod
     def consecutive(cls, base: int) -> Ports:
         return cls(base, base + 1, base + 2, base + 3, base + 4, base + 5)
+
+    @staticmethod
+    def free_block(size: int = 6) -> int:
+        """The first of ``size`` consecutive ports free on loopback now (for tests and benches)."""
+        for _ in range(100):
+            base = random.randint(20000, 60000)  # noqa: S311 - choosing a port, not a secret
+            try:
+                for port in range(base, base + size):
+                    with socket.socket() as sock:
+                        sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return base
+        raise StackError("no block of free ports on loopback")
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,7 @@ again (nothing breaks or doubles), stop it."""
 
 from __future__ import annotations
 
-import random
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,20 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack import Ports
+
 pytestmark = [pytest.mark.keycloak, pytest.mark.redis, pytest.mark.softhsm, pytest.mark.pki]
-
-
-def _free_block(size: int = 6) -> int:
-    for _ in range(50):
-        base = random.randint(20000, 60000)  # noqa: S311 - choosing a port, not a secret
-        try:
-            for port in range(base, base + size):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free block of ports")
 
 
 def _gateway(*args: str) -> subprocess.CompletedProcess[str]:
@@ -42,7 +29,7 @@ def _gateway(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_run_prints_urls_that_answer_and_stop_stops_everything(tmp_path: Path) -> None:
     folder = str(tmp_path / "run")
-    base = _free_block()
+    base = Ports.free_block()
     try:
         first = _gateway("run", "--detach", "--folder", folder, "--base-port", str(base))
         assert first.returncode == 0, first.stdout + first.stderr
