@@ -5,7 +5,7 @@ measure live systems against the same rules. Public surface: :func:`load_rules`,
 :class:`Rule`, :class:`Violation`, :class:`PolicyViolation`.
 """
 
-from policies.engine import default_rules, evaluate_realm, load_rules
+from policies.engine import default_rules, evaluate_realm, evaluate_response, load_rules
 from policies.errors import PolicyError, PolicyFileError, PolicyViolation
 from policies.models import Rule, Severity, Violation
 
@@ -18,5 +18,6 @@ __all__ = [
     "Violation",
     "default_rules",
     "evaluate_realm",
+    "evaluate_response",
     "load_rules",
 ]

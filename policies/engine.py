@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from policies.checks import CHECKS
 from policies.errors import PolicyFileError
 from policies.models import Rule, RuleFile, Violation
+from policies.web_checks import WEB_CHECKS, HttpObservation
 
 RULES_FOLDER = Path(__file__).parent / "rules"
 
@@ -46,7 +47,7 @@ def load_rules(folder: Path = RULES_FOLDER) -> list[Rule]:
                 problems.append(f"{'.'.join(str(p) for p in location)}: {error['msg']}")
             raise PolicyFileError(f"{path}: {'; '.join(problems)}") from exc
         for rule in parsed.rules:
-            if rule.check not in CHECKS:
+            if rule.check not in (CHECKS if rule.target == "realm" else WEB_CHECKS):
                 raise PolicyFileError(
                     f"{path}: rules.{rule.id}.check: unknown check {rule.check!r}"
                 )
@@ -70,7 +71,31 @@ def evaluate_realm(
     """Every violation of ``rules`` (default: the shipped ones) by a realm and its clients."""
     found: list[Violation] = []
     for rule in rules if rules is not None else default_rules():
+        if rule.target != "realm":
+            continue
         for subject, evidence in CHECKS[rule.check](realm, clients, rule.params):
+            found.append(
+                Violation(
+                    rule_id=rule.id,
+                    severity=rule.severity,
+                    subject=subject,
+                    evidence=evidence,
+                    title=rule.title,
+                    remediation=rule.remediation,
+                )
+            )
+    return found
+
+
+def evaluate_response(
+    observation: HttpObservation, rules: tuple[Rule, ...] | list[Rule] | None = None
+) -> list[Violation]:
+    """Every violation of the web rules by one HTTP response of a registered system."""
+    found: list[Violation] = []
+    for rule in rules if rules is not None else default_rules():
+        if rule.target != "web":
+            continue
+        for subject, evidence in WEB_CHECKS[rule.check](observation, rule.params):
             found.append(
                 Violation(
                     rule_id=rule.id,

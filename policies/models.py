@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,6 +29,8 @@ class Rule(BaseModel):
     title: Text
     severity: Severity
     sources: list[str] = Field(min_length=1)
+    #: What the rule judges: a Keycloak realm and its clients, or a web system's HTTP response.
+    target: Literal["realm", "web"] = "realm"
     check: str = Field(pattern=r"^[a-z_]+$")
     params: dict[str, Any] = Field(default_factory=dict)
     remediation: Text
