@@ -87,22 +87,31 @@ class SqliteEventStore:
 
     def append(self, events: Iterable[AuditEvent]) -> int:
         """Store ``events`` in one transaction; return how many were new (duplicates are skipped)."""
-        added = 0
+        batch = list(events)
+        rows: list[tuple[str, str, str, str, str, str, bytes]] = []
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                known: set[str] = set()
+                ids = [event.event_id for event in batch]
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    known.update(
+                        row[0]
+                        for row in self._db.execute(
+                            f"SELECT event_id FROM events WHERE event_id IN ({marks})",  # noqa: S608 - placeholders only
+                            chunk,
+                        )
+                    )
                 head = self._head()
-                for event in events:
-                    exists = self._db.execute(
-                        "SELECT 1 FROM events WHERE event_id = ?", (event.event_id,)
-                    ).fetchone()
-                    if exists:
+                for event in batch:
+                    if event.event_id in known:
                         continue
+                    known.add(event.event_id)  # a duplicate within the batch too
                     body = event.canonical_json()
                     head = chain_step(head, body)
-                    self._db.execute(
-                        "INSERT INTO events (event_id, tag, time, actor, outcome, body, chain_hash)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    rows.append(
                         (
                             event.event_id,
                             event.tag.value,
@@ -111,14 +120,18 @@ class SqliteEventStore:
                             event.outcome.value,
                             body,
                             head,
-                        ),
+                        )
                     )
-                    added += 1
+                self._db.executemany(
+                    "INSERT INTO events (event_id, tag, time, actor, outcome, body, chain_hash)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        return added
+        return len(rows)
 
     def query(
         self,
