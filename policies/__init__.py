@@ -5,7 +5,13 @@ measure live systems against the same rules. Public surface: :func:`load_rules`,
 :class:`Rule`, :class:`Violation`, :class:`PolicyViolation`.
 """
 
-from policies.engine import default_rules, evaluate_realm, evaluate_response, load_rules
+from policies.engine import (
+    default_rules,
+    evaluate_accounts,
+    evaluate_realm,
+    evaluate_response,
+    load_rules,
+)
 from policies.errors import PolicyError, PolicyFileError, PolicyViolation
 from policies.models import Rule, Severity, Violation
 
@@ -17,6 +23,7 @@ __all__ = [
     "Severity",
     "Violation",
     "default_rules",
+    "evaluate_accounts",
     "evaluate_realm",
     "evaluate_response",
     "load_rules",

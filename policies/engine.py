@@ -6,6 +6,7 @@ refused with an error naming the file, the rule and the field (as pyHanko's conf
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from policies.account_checks import ACCOUNT_CHECKS
 from policies.checks import CHECKS
 from policies.errors import PolicyFileError
 from policies.models import Rule, RuleFile, Violation
@@ -47,7 +49,12 @@ def load_rules(folder: Path = RULES_FOLDER) -> list[Rule]:
                 problems.append(f"{'.'.join(str(p) for p in location)}: {error['msg']}")
             raise PolicyFileError(f"{path}: {'; '.join(problems)}") from exc
         for rule in parsed.rules:
-            if rule.check not in (CHECKS if rule.target == "realm" else WEB_CHECKS):
+            registry: dict[str, Collection[str]] = {
+                "realm": CHECKS.keys(),
+                "web": WEB_CHECKS.keys(),
+                "accounts": ACCOUNT_CHECKS.keys(),
+            }
+            if rule.check not in registry[rule.target]:
                 raise PolicyFileError(
                     f"{path}: rules.{rule.id}.check: unknown check {rule.check!r}"
                 )
@@ -96,6 +103,29 @@ def evaluate_response(
         if rule.target != "web":
             continue
         for subject, evidence in WEB_CHECKS[rule.check](observation, rule.params):
+            found.append(
+                Violation(
+                    rule_id=rule.id,
+                    severity=rule.severity,
+                    subject=subject,
+                    evidence=evidence,
+                    title=rule.title,
+                    remediation=rule.remediation,
+                )
+            )
+    return found
+
+
+def evaluate_accounts(
+    accounts: list[dict[str, Any]], rules: tuple[Rule, ...] | list[Rule] | None = None
+) -> list[Violation]:
+    """Every violation of the account rules; each account is ``{"username", "roles",
+    "credential_types", "enabled"}`` as the account-hygiene scanner reads it from Keycloak."""
+    found: list[Violation] = []
+    for rule in rules if rules is not None else default_rules():
+        if rule.target != "accounts":
+            continue
+        for subject, evidence in ACCOUNT_CHECKS[rule.check](accounts, rule.params):
             found.append(
                 Violation(
                     rule_id=rule.id,

@@ -5,6 +5,7 @@ Today: the Keycloak configuration scanner (:func:`scan_realm`) and the HTTP head
 account hygiene come with the compliance issue.
 """
 
+from scanners.account_hygiene import scan_accounts
 from scanners.errors import ScannerError, ScanTargetUnreachable
 from scanners.http_headers import scan_headers
 from scanners.keycloak_config import scan_realm
@@ -15,6 +16,7 @@ __all__ = [
     "ScannerError",
     "TargetNotRegistered",
     "TargetRegistry",
+    "scan_accounts",
     "scan_headers",
     "scan_realm",
 ]

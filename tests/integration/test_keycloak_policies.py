@@ -9,7 +9,7 @@ from devstack import Stack, StackInfo
 from idp_config import admin_client, apply_realm
 from idp_config.model import RealmSpec
 from policies import PolicyViolation
-from scanners import scan_realm
+from scanners import scan_accounts, scan_realm
 
 pytestmark = pytest.mark.keycloak
 
@@ -77,3 +77,20 @@ def test_scanner_on_the_education_realm_reports_only_keycloak_builtins(
     assert not [v for v in findings if v.subject in declared or v.subject == "realm"]
     # Keycloak's own account console ships with a wildcard redirect: a real finding to act on.
     assert any(v.rule_id == "IDP-001" and "account" in v.subject for v in findings)
+
+
+def test_privileged_accounts_without_a_second_factor_are_found(
+    stack: Stack, stack_info: StackInfo
+) -> None:
+    admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
+    findings = {v.subject: v for v in scan_accounts(admin, "education") if v.rule_id == "IDP-008"}
+    # The demo accounts have passwords only: every privileged one is a finding, no one else is.
+    assert set(findings) == {
+        "user demo.quantri",
+        "user demo.antt",
+        "user demo.so",
+        "user demo.phong",
+        "user demo.hieutruong",
+    }
+    assert findings["user demo.quantri"].severity.value == "high"
+    assert "it-admin" in findings["user demo.quantri"].evidence
