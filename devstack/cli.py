@@ -64,6 +64,7 @@ def _print_info(stack: Stack, info: StackInfo) -> None:
     console.print(
         f"Keycloak admin: admin / {stack.secrets.get('keycloak:admin')}\n"
         f"Secrets are kept in {stack.secrets.path} (mode 0600). "
+        f"Sample documents to sign: {stack.folder / 'demo'}. "
         "Stop with Ctrl-C or `gateway stop`. See README.md for a signing example."
     )
 

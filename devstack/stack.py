@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 
 from audit.checkpoints import TokenCheckpointSigner
 from devstack import keycloak, redis_server, softhsm
+from devstack.demo import transcript_pdf
 from devstack.errors import StackError
 from devstack.pki import ISSUING, TestPki
 from devstack.process import ManagedProcess, http_ready
@@ -266,6 +267,7 @@ class Stack:
             seal_certificate=str(seal_cert),
             trust_store=str(self.pki.trust_store),
         )
+        self._seed_demo_documents()
         info.save(self.info_path)
         return info
 
@@ -323,6 +325,19 @@ class Stack:
         finally:
             keystore.close()
         return cert_path
+
+    def _seed_demo_documents(self) -> None:
+        """Sample unsigned documents to try the API with (kept if already there)."""
+        folder = self.folder / "demo"
+        folder.mkdir(exist_ok=True)
+        samples = {
+            "hoc-ba-mau.pdf": ["HOC BA DIEN TU (MAU)", "Lop 10A1 - Nam hoc 2026-2027"],
+            "cong-van-mau.pdf": ["CONG VAN (MAU)", "So GD&DT - Van phong"],
+        }
+        for name, lines in samples.items():
+            path = folder / name
+            if not path.exists():
+                path.write_bytes(transcript_pdf(lines, pages=2))
 
     @property
     def checkpoint_public_key(self) -> Path:

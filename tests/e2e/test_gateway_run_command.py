@@ -39,6 +39,7 @@ def test_run_prints_urls_that_answer_and_stop_stops_everything(tmp_path: Path) -
             response = httpx.get(url, timeout=10, follow_redirects=True)
             assert response.status_code == 200, url
         assert "demo.hieutruong" in first.stdout
+        assert (tmp_path / "run" / "demo" / "hoc-ba-mau.pdf").read_bytes().startswith(b"%PDF-")
 
         again = _gateway("run", "--detach", "--folder", folder, "--base-port", str(base))
         assert again.returncode == 0
