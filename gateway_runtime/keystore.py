@@ -108,10 +108,14 @@ class TokenKeystore:
     ) -> bytes:
         """Sign ``data`` with the token key ``label`` (inside the token)."""
         with self.lock:
-            private = self.session().get_key(
-                object_class=ObjectClass.PRIVATE_KEY, key_type=KeyType.RSA, label=label
-            )
-            return bytes(private.sign(data, mechanism=mechanism))
+            try:
+                private = self.session().get_key(
+                    object_class=ObjectClass.PRIVATE_KEY, key_type=KeyType.RSA, label=label
+                )
+                return bytes(private.sign(data, mechanism=mechanism))
+            except PKCS11Error as exc:
+                _log.error("keystore.sign_failed", key=label, error=type(exc).__name__)
+                raise TokenUnavailable(f"key {label!r}") from exc
 
     def certificate_request(self, label: str, subject: dict[str, str]) -> bytes:
         """A PKCS#10 request for the key ``label``, signed by the token (SHA-256 with RSA).

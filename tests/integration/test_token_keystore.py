@@ -47,3 +47,10 @@ def test_wrong_pin_is_a_clear_error(stack: Stack) -> None:
     with pytest.raises(TokenUnavailable) as info:
         store.session()
     assert "0000" not in str(info.value.envelope())
+
+
+def test_signing_with_a_missing_key_is_a_clear_error(keystore: TokenKeystore) -> None:
+    with pytest.raises(TokenUnavailable) as info:
+        keystore.sign("no-such-key", b"data")
+    assert info.value.code == "key-store-unavailable"
+    assert keystore.has_key(SEAL_KEY)  # the keystore still works afterwards
