@@ -42,7 +42,6 @@ class EventTag(StrEnum):
     IDP_USER_EVENT = "idp:user:event"
     IDP_ADMIN_CHANGE = "idp:admin:change"
     AUDIT_ALERT_RAISE = "audit:alert:raise"
-    IDP_REALM_APPLY = "idp:realm:apply"
 
     @property
     def event_class(self) -> EventClass:
@@ -62,7 +61,6 @@ _CLASSES: dict[EventTag, EventClass] = {
     EventTag.IDP_USER_EVENT: EventClass.ACCOUNT_CHANGE,
     EventTag.IDP_ADMIN_CHANGE: EventClass.ACCOUNT_CHANGE,
     EventTag.AUDIT_ALERT_RAISE: EventClass.FINDING,
-    EventTag.IDP_REALM_APPLY: EventClass.ACCOUNT_CHANGE,
 }
 
 

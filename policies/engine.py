@@ -6,7 +6,7 @@ refused with an error naming the file, the rule and the field (as pyHanko's conf
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,11 @@ from policies.models import Rule, RuleFile, Violation
 from policies.web_checks import WEB_CHECKS, HttpObservation
 
 RULES_FOLDER = Path(__file__).parent / "rules"
+_CHECK_NAMES: dict[str, Collection[str]] = {
+    "realm": CHECKS.keys(),
+    "web": WEB_CHECKS.keys(),
+    "accounts": ACCOUNT_CHECKS.keys(),
+}
 
 
 def load_rules(folder: Path = RULES_FOLDER) -> list[Rule]:
@@ -49,12 +54,7 @@ def load_rules(folder: Path = RULES_FOLDER) -> list[Rule]:
                 problems.append(f"{'.'.join(str(p) for p in location)}: {error['msg']}")
             raise PolicyFileError(f"{path}: {'; '.join(problems)}") from exc
         for rule in parsed.rules:
-            registry: dict[str, Collection[str]] = {
-                "realm": CHECKS.keys(),
-                "web": WEB_CHECKS.keys(),
-                "accounts": ACCOUNT_CHECKS.keys(),
-            }
-            if rule.check not in registry[rule.target]:
+            if rule.check not in _CHECK_NAMES[rule.target]:
                 raise PolicyFileError(
                     f"{path}: rules.{rule.id}.check: unknown check {rule.check!r}"
                 )
@@ -70,50 +70,41 @@ def default_rules() -> tuple[Rule, ...]:
     return tuple(load_rules())
 
 
+def _evaluate(
+    target: str,
+    run: Callable[[Rule], Iterator[tuple[str, str]]],
+    rules: tuple[Rule, ...] | list[Rule] | None,
+) -> list[Violation]:
+    """Run every rule of ``target`` (default: the shipped rules) and collect its violations."""
+    return [
+        Violation(
+            rule_id=rule.id,
+            severity=rule.severity,
+            subject=subject,
+            evidence=evidence,
+            title=rule.title,
+            remediation=rule.remediation,
+        )
+        for rule in (rules if rules is not None else default_rules())
+        if rule.target == target
+        for subject, evidence in run(rule)
+    ]
+
+
 def evaluate_realm(
     realm: dict[str, Any],
     clients: list[dict[str, Any]],
     rules: tuple[Rule, ...] | list[Rule] | None = None,
 ) -> list[Violation]:
-    """Every violation of ``rules`` (default: the shipped ones) by a realm and its clients."""
-    found: list[Violation] = []
-    for rule in rules if rules is not None else default_rules():
-        if rule.target != "realm":
-            continue
-        for subject, evidence in CHECKS[rule.check](realm, clients, rule.params):
-            found.append(
-                Violation(
-                    rule_id=rule.id,
-                    severity=rule.severity,
-                    subject=subject,
-                    evidence=evidence,
-                    title=rule.title,
-                    remediation=rule.remediation,
-                )
-            )
-    return found
+    """Every violation of the identity rules by a realm and its clients."""
+    return _evaluate("realm", lambda rule: CHECKS[rule.check](realm, clients, rule.params), rules)
 
 
 def evaluate_response(
     observation: HttpObservation, rules: tuple[Rule, ...] | list[Rule] | None = None
 ) -> list[Violation]:
     """Every violation of the web rules by one HTTP response of a registered system."""
-    found: list[Violation] = []
-    for rule in rules if rules is not None else default_rules():
-        if rule.target != "web":
-            continue
-        for subject, evidence in WEB_CHECKS[rule.check](observation, rule.params):
-            found.append(
-                Violation(
-                    rule_id=rule.id,
-                    severity=rule.severity,
-                    subject=subject,
-                    evidence=evidence,
-                    title=rule.title,
-                    remediation=rule.remediation,
-                )
-            )
-    return found
+    return _evaluate("web", lambda rule: WEB_CHECKS[rule.check](observation, rule.params), rules)
 
 
 def evaluate_accounts(
@@ -121,19 +112,6 @@ def evaluate_accounts(
 ) -> list[Violation]:
     """Every violation of the account rules; each account is ``{"username", "roles",
     "credential_types", "enabled"}`` as the account-hygiene scanner reads it from Keycloak."""
-    found: list[Violation] = []
-    for rule in rules if rules is not None else default_rules():
-        if rule.target != "accounts":
-            continue
-        for subject, evidence in ACCOUNT_CHECKS[rule.check](accounts, rule.params):
-            found.append(
-                Violation(
-                    rule_id=rule.id,
-                    severity=rule.severity,
-                    subject=subject,
-                    evidence=evidence,
-                    title=rule.title,
-                    remediation=rule.remediation,
-                )
-            )
-    return found
+    return _evaluate(
+        "accounts", lambda rule: ACCOUNT_CHECKS[rule.check](accounts, rule.params), rules
+    )

@@ -45,7 +45,11 @@ from signing_service.keystore import token_pdf_signer
 from signing_service.sandbox import DocumentSandbox, inspect_document
 from signing_service.settings import SigningSettings
 from signing_service.signing import DocumentSigner, SignatureLevel, SignatureRequest
-from signing_service.verification import load_trust_store, verify_document_in_worker
+from signing_service.verification import (
+    VerificationReport,
+    load_trust_store,
+    verify_document_in_worker,
+)
 from signing_service.verify_page import PAGE_HEADERS, error_page, form_page, result_page
 
 SERVICE = "signing"
@@ -104,6 +108,7 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
         )
         app.state.keystore = keystore
         app.state.trust_roots = load_trust_store(settings.trust_store)
+        app.state.trust_roots_der = [root.dump() for root in app.state.trust_roots]
         app.state.document_signer = DocumentSigner(
             signer,
             key_label=settings.key_label,
@@ -372,6 +377,18 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
             raise BatchNotFound(f"document {index} is not signed (yet)")
         return FileResponse(store.output_path(batch_id, index), media_type="application/pdf")
 
+    async def verify_in_sandbox(
+        request: Request, document: UntrustedDocument
+    ) -> VerificationReport:
+        """Verify in a sandboxed worker (trust anchors passed as DER, encoded once at start-up)."""
+        sandbox: DocumentSandbox = request.app.state.sandbox
+        return await sandbox.run(
+            verify_document_in_worker,
+            document,
+            request.app.state.trust_roots_der,
+            settings.revocation_cache_seconds,
+        )
+
     async def _rate_limited(request: Request) -> bool:
         """True if this address made more than ``public_verify_per_minute`` checks this minute."""
         address = request.client.host if request.client else "unknown"
@@ -416,12 +433,8 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
                 headers=PAGE_HEADERS,
             )
         document = UntrustedDocument(await upload.read(settings.max_document_bytes + 1))
-        sandbox: DocumentSandbox = request.app.state.sandbox
-        roots_der = [root.dump() for root in request.app.state.trust_roots]
         try:
-            report = await sandbox.run(
-                verify_document_in_worker, document, roots_der, settings.revocation_cache_seconds
-            )
+            report = await verify_in_sandbox(request, document)
         except SigningError as exc:
             return HTMLResponse(
                 error_page(exc.message_vi, exc.message_en),
@@ -457,11 +470,7 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
     async def verify(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
         principal.require(VERIFY_ROLE)
         document = await read_document(request, settings.max_document_bytes)
-        sandbox: DocumentSandbox = request.app.state.sandbox
-        roots_der = [root.dump() for root in request.app.state.trust_roots]
-        report = await sandbox.run(
-            verify_document_in_worker, document, roots_der, settings.revocation_cache_seconds
-        )
+        report = await verify_in_sandbox(request, document)
         await record(
             request,
             AuditEvent.build(

@@ -83,7 +83,7 @@ def load_trust_store(folder: Path) -> list[asn1_x509.Certificate]:
     return roots
 
 
-def _malformed(field_name: str, is_timestamp: bool, exc: Exception) -> SignatureReport:
+def _malformed(field_name: str, is_timestamp: bool) -> SignatureReport:
     return SignatureReport(
         field_name=field_name,
         kind="document_timestamp" if is_timestamp else "signature",
@@ -216,8 +216,8 @@ async def async_verify_document(
                 status = await async_validate_pdf_signature(
                     embedded, signer_validation_context=context
                 )
-        except SignatureValidationError as exc:
-            reports.append(_malformed(embedded.field_name, is_timestamp, exc))
+        except SignatureValidationError:
+            reports.append(_malformed(embedded.field_name, is_timestamp))
             continue
         indication, sub = _classify(status)
         cert = status.signing_cert
