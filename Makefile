@@ -16,7 +16,8 @@ status:
 	@.venv/bin/gateway status
 
 ## Run the whole test suite against real Keycloak, Redis, SoftHSM2 and the test PKI.
-test: bootstrap
+test:
+	@BOOTSTRAP_FOR=test scripts/bootstrap.sh
 	@.venv/bin/python -m pytest $(PYTEST_ARGS)
 
 lint: bootstrap

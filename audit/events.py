@@ -35,6 +35,11 @@ class EventTag(StrEnum):
     SIGNING_REQUEST_REFUSED = "signing:request:refused"
     SIGNING_BATCH_CREATE = "signing:batch:create"
     SIGNING_BATCH_COMPLETE = "signing:batch:complete"
+    SIGNING_CREDENTIAL_ENROL = "signing:credential:enrol"
+    SIGNING_DEVICE_REGISTER = "signing:device:register"
+    SIGNING_APPROVAL_REQUEST = "signing:approval:request"
+    SIGNING_APPROVAL_DECIDE = "signing:approval:decide"
+    SIGNING_HASH_SIGN = "signing:hash:sign"
     AUDIT_EVENTS_QUERY = "audit:events:query"
     IDP_LOGIN_SUCCESS = "idp:login:success"
     IDP_LOGIN_FAILURE = "idp:login:failure"
@@ -54,6 +59,11 @@ _CLASSES: dict[EventTag, EventClass] = {
     EventTag.SIGNING_REQUEST_REFUSED: EventClass.API_ACTIVITY,
     EventTag.SIGNING_BATCH_CREATE: EventClass.API_ACTIVITY,
     EventTag.SIGNING_BATCH_COMPLETE: EventClass.API_ACTIVITY,
+    EventTag.SIGNING_CREDENTIAL_ENROL: EventClass.ACCOUNT_CHANGE,
+    EventTag.SIGNING_DEVICE_REGISTER: EventClass.ACCOUNT_CHANGE,
+    EventTag.SIGNING_APPROVAL_REQUEST: EventClass.API_ACTIVITY,
+    EventTag.SIGNING_APPROVAL_DECIDE: EventClass.AUTHENTICATION,
+    EventTag.SIGNING_HASH_SIGN: EventClass.API_ACTIVITY,
     EventTag.AUDIT_EVENTS_QUERY: EventClass.API_ACTIVITY,
     EventTag.IDP_LOGIN_SUCCESS: EventClass.AUTHENTICATION,
     EventTag.IDP_LOGIN_FAILURE: EventClass.AUTHENTICATION,

@@ -7,6 +7,7 @@ Served on loopback only, for dev and tests. Run as
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import os
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from devstack.pki import ISSUING, OCSP, ROOT, TSA, TestPki
 
 _MAX_REQUEST = 64 * 1024
+_PKCS10 = "application/pkcs10"
 
 
 def _asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
@@ -37,9 +39,11 @@ async def _body(request: Request) -> bytes:
     return body
 
 
-def create_app(pki: TestPki | None = None) -> FastAPI:
+def create_app(pki: TestPki | None = None, ra_token: str | None = None) -> FastAPI:
     if pki is None:
         pki = TestPki(Path(os.environ["DEVSTACK_PKI_DIR"]), os.environ["DEVSTACK_PKI_URL"])
+    if ra_token is None:
+        ra_token = os.environ.get("DEVSTACK_PKI_RA_TOKEN")
     pki.ensure()
     issuing = pki.certificate(ISSUING)
     issuing_key = pki.private_key(ISSUING)
@@ -138,6 +142,30 @@ def create_app(pki: TestPki | None = None) -> FastAPI:
         signed = builder.sign(responder_key, hashes.SHA256())
         return Response(
             signed.public_bytes(serialization.Encoding.DER), media_type="application/ocsp-response"
+        )
+
+    @app.post("/enrol")
+    async def enrol(request: Request) -> Response:
+        """Certify a PKCS#10 request (DER) for a registration authority holding the RA token.
+
+        The signing service is that RA: it generates the key in its token, proves possession with
+        the CSR and asks here. Without a configured RA token nothing is issued (fail closed).
+        """
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        if (
+            not ra_token
+            or scheme.lower() != "bearer"
+            or not hmac.compare_digest(presented.encode(), ra_token.encode())
+        ):
+            raise HTTPException(401, "registration authority token required")
+        if request.headers.get("content-type", "").split(";")[0].strip() != _PKCS10:
+            raise HTTPException(415, f"send a DER certificate request as {_PKCS10}")
+        try:
+            cert = pki.issue_from_csr(await _body(request))
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        return Response(
+            cert.public_bytes(serialization.Encoding.DER), media_type="application/pkix-cert"
         )
 
     @app.post("/tsa")

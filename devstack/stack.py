@@ -103,8 +103,10 @@ class Stack:
         checkpoint_interval: float = 30.0,
         revocation_cache_seconds: float = 300.0,
         alert_webhook_url: str | None = None,
+        approval_webhook_url: str | None = None,
     ) -> None:
         self.alert_webhook_url = alert_webhook_url
+        self.approval_webhook_url = approval_webhook_url
         self.folder = folder.resolve()
         self.checkpoint_interval = checkpoint_interval
         self.revocation_cache_seconds = revocation_cache_seconds
@@ -175,6 +177,7 @@ class Stack:
             {
                 "DEVSTACK_PKI_DIR": str(self.pki.folder),
                 "DEVSTACK_PKI_URL": pki_url,
+                "DEVSTACK_PKI_RA_TOKEN": self.secrets.get("pki:ra-token", length=24),
             },
         )
 
@@ -241,7 +244,15 @@ class Stack:
                 "SIGNING_CHAIN_PATHS": json.dumps([str(self.pki.cert_path(ISSUING))]),
                 "SIGNING_TRUST_STORE": str(self.pki.trust_store),
                 "SIGNING_TSA_URL": self.pki.urls.tsa,
-                "SIGNING_PUBLIC_URL": f"http://127.0.0.1:{ports.signing}",
+                # "localhost", not an address: the approval page's passkeys are bound to a name.
+                "SIGNING_PUBLIC_URL": f"http://localhost:{ports.signing}",
+                "SIGNING_CA_ENROL_URL": f"{pki_url}/enrol",
+                "SIGNING_CA_ENROL_TOKEN": self.secrets.get("pki:ra-token", length=24),
+                **(
+                    {"SIGNING_APPROVAL_WEBHOOK_URL": self.approval_webhook_url}
+                    if self.approval_webhook_url
+                    else {}
+                ),
                 "SIGNING_BATCH_DIR": str(self.folder / "signing" / "batches"),
                 "SIGNING_AUDIT_SPOOL_DIR": str(self.folder / "signing" / "audit-spool"),
                 "SIGNING_REVOCATION_CACHE_SECONDS": str(self.revocation_cache_seconds),

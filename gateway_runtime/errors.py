@@ -18,6 +18,8 @@ class GatewayError(Exception):
     status_code: ClassVar[int] = 500
     message_vi: ClassVar[str] = "Lỗi nội bộ của hệ thống."
     message_en: ClassVar[str] = "Internal error."
+    #: The OAuth 2.0 error code (RFC 6749 §5.2) for APIs that speak it (the CSC API does).
+    oauth_error: ClassVar[str] = "server_error"
 
     def __init__(self, detail: str | None = None, **fields: Any) -> None:
         # ``detail`` is an operator-facing precision (a field name, a limit); never user data.

@@ -117,11 +117,19 @@ class RequestContextMiddleware:
             )
 
 
-def _error_response(error: GatewayError) -> JSONResponse:
+#: Paths of APIs whose clients read OAuth-style errors (``error``, ``error_description``) as well.
+OAUTH_ERROR_PATHS = ("/csc/",)
+
+
+def _error_response(error: GatewayError, path: str = "") -> JSONResponse:
     headers: dict[str, str] = {}
     if error.status_code == 401:
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-    return JSONResponse(error.envelope(), status_code=error.status_code, headers=headers)
+    body = error.envelope()
+    if path.startswith(OAUTH_ERROR_PATHS):
+        description = f"{error.message_en} ({error.detail})" if error.detail else error.message_en
+        body = {"error": error.oauth_error, "error_description": description, **body}
+    return JSONResponse(body, status_code=error.status_code, headers=headers)
 
 
 async def _on_gateway_error(request: Request, exc: Exception) -> JSONResponse:
@@ -132,7 +140,7 @@ async def _on_gateway_error(request: Request, exc: Exception) -> JSONResponse:
         _log.error("request.failed", code=exc.code, detail=exc.detail)
     else:
         _log.info("request.refused", code=exc.code, detail=exc.detail)
-    return _error_response(exc)
+    return _error_response(exc, request.url.path)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -144,6 +152,9 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
         "message_en": "The request is not valid.",
         "detail": "invalid fields: " + ", ".join(fields),
     }
+    if request.url.path.startswith(OAUTH_ERROR_PATHS):
+        body = {"error": "invalid_request", "error_description": body["detail"], **body}
+        return JSONResponse(body, status_code=400)
     return JSONResponse(body, status_code=422)
 
 

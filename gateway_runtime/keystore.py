@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import pkcs11
 import structlog
+from asn1crypto import algos as asn1_algos
 from asn1crypto import csr as asn1_csr
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
@@ -116,6 +117,17 @@ class TokenKeystore:
             except PKCS11Error as exc:
                 _log.error("keystore.sign_failed", key=label, error=type(exc).__name__)
                 raise TokenUnavailable(f"key {label!r}") from exc
+
+    def sign_digest(self, label: str, digest: bytes, digest_algorithm: str) -> bytes:
+        """RSA PKCS#1 v1.5 signature over a digest computed elsewhere (CSC ``signHash``).
+
+        The token pads a DigestInfo naming ``digest_algorithm`` (``sha256``, ``sha384``,
+        ``sha512``), exactly what a signature with ``SHA256_RSA_PKCS`` over the data would hold.
+        """
+        info = asn1_algos.DigestInfo(
+            {"digest_algorithm": {"algorithm": digest_algorithm}, "digest": digest}
+        )
+        return self.sign(label, info.dump(), mechanism=Mechanism.RSA_PKCS)
 
     def certificate_request(self, label: str, subject: dict[str, str]) -> bytes:
         """A PKCS#10 request for the key ``label``, signed by the token (SHA-256 with RSA).

@@ -36,6 +36,7 @@ class TokenRejected(GatewayError):
     """The bearer token is missing, malformed, expired, or not issued for this service."""
 
     code: ClassVar[str] = "invalid-token"
+    oauth_error: ClassVar[str] = "invalid_token"
     status_code: ClassVar[int] = 401
     message_vi: ClassVar[str] = "Yêu cầu chưa được xác thực hoặc mã truy cập không hợp lệ."
     message_en: ClassVar[str] = "Authentication required, or the access token is not valid."
@@ -50,6 +51,7 @@ class Forbidden(GatewayError):
     """The caller is authenticated but lacks the role the operation requires."""
 
     code: ClassVar[str] = "forbidden"
+    oauth_error: ClassVar[str] = "access_denied"
     status_code: ClassVar[int] = 403
     message_vi: ClassVar[str] = "Tài khoản không có quyền thực hiện thao tác này."
     message_en: ClassVar[str] = "The account is not allowed to perform this operation."
@@ -71,13 +73,39 @@ class Principal:
     @property
     def actor(self) -> str:
         """The name audit events use: the user name, or ``client:<id>`` for a service account."""
-        if self.username and not self.username.startswith("service-account-"):
-            return self.username
+        if self.is_person:
+            return str(self.username)
         return f"client:{self.client_id}"
+
+    @property
+    def is_person(self) -> bool:
+        """True for a person's token (authorization code), false for a service account's."""
+        return bool(self.username) and not str(self.username).startswith("service-account-")
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        """The OAuth scopes granted to this token (its ``scope`` claim)."""
+        return frozenset(str(self.claims.get("scope", "")).split())
+
+    @property
+    def display_name(self) -> str:
+        """The person's full name in Vietnamese order (family name first), else the actor name.
+
+        Keycloak's ``name`` claim puts the given name first ("Hoa Phạm Thị"); a Vietnamese name
+        is written family name first ("Phạm Thị Hoa"), as certificates and stamps must show it.
+        """
+        family, given = self.claims.get("family_name"), self.claims.get("given_name")
+        if family and given:
+            return f"{family} {given}"
+        return str(self.claims.get("name") or self.actor)
 
     def require(self, role: str) -> None:
         if role not in self.roles:
             raise Forbidden(f"missing role {role!r}")
+
+    def require_scope(self, scope: str) -> None:
+        if scope not in self.scopes:
+            raise Forbidden(f"missing scope {scope!r}")
 
 
 class AccessTokenVerifier:

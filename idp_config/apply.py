@@ -19,6 +19,7 @@ from idp_config.model import AccessType, RealmSpec
 from idp_config.plan import Action, desired_state, diff, live_state
 from idp_config.representation import (
     client_representation,
+    client_scope_representation,
     realm_representation,
     user_representation,
 )
@@ -126,6 +127,21 @@ def _apply(
             admin.create_realm_role({"name": role.name, "description": role.description})
             report.created.append(f"role/{role.name}")
 
+    scope_ids = {scope["name"]: scope["id"] for scope in admin.get_client_scopes()}
+    for scope in spec.client_scopes:
+        body = client_scope_representation(scope)
+        if scope.name in scope_ids:
+            if f"client-scope/{scope.name}" in outdated:
+                admin.update_client_scope(scope_ids[scope.name], body)
+                for mapper in admin.get_mappers_from_client_scope(scope_ids[scope.name]):
+                    admin.delete_mapper_from_client_scope(scope_ids[scope.name], mapper["id"])
+                for mapper in body["protocolMappers"]:
+                    admin.add_mapper_to_client_scope(scope_ids[scope.name], mapper)
+                report.updated.append(f"client-scope/{scope.name}")
+        else:
+            scope_ids[scope.name] = admin.create_client_scope(body)
+            report.created.append(f"client-scope/{scope.name}")
+
     internal_ids: dict[str, str] = {}
     for client in spec.clients:
         secret = client_secrets.get(client.client_id)
@@ -144,6 +160,11 @@ def _apply(
             if role_name not in have:
                 admin.create_client_role(internal, {"name": role_name}, skip_exists=True)
                 report.created.append(f"client-role/{client.client_id}:{role_name}")
+        optional = {s["name"] for s in admin.get_client_optional_client_scopes(internal)}
+        for scope_name in client.optional_scopes:
+            if scope_name not in optional:
+                admin.add_client_optional_client_scope(internal, scope_ids[scope_name], {})
+                report.created.append(f"client-scopes/{client.client_id}:{scope_name}")
 
     for client in spec.clients:
         if client.access_type is not AccessType.SERVICE:

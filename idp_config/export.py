@@ -45,6 +45,9 @@ def export_realm(realm_name: str, live: State) -> str:
         }
         if grants:
             entry["service_account_roles"] = grants
+        scopes = live.get(f"client-scopes/{client_id}")
+        if scopes:
+            entry["optional_scopes"] = sorted(scopes["optional"])
         clients.append(entry)
     document: dict[str, Any] = {
         "realm": realm_name,
@@ -68,6 +71,15 @@ def export_realm(realm_name: str, live: State) -> str:
             {"name": key.removeprefix("role/"), "description": value.get("description") or ""}
             for key, value in sorted(live.items())
             if key.startswith("role/")
+        ],
+        "client_scopes": [
+            {
+                "name": key.removeprefix("client-scope/"),
+                "description": value.get("description") or "",
+                **({"audience": value["audience"]} if value.get("audience") else {}),
+            }
+            for key, value in sorted(live.items())
+            if key.startswith("client-scope/")
         ],
         "clients": clients,
         "users": [

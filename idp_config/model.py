@@ -53,6 +53,15 @@ class RoleSpec(_Strict):
     description: str = ""
 
 
+class ClientScopeSpec(_Strict):
+    """An OAuth scope a client may ask for (for example the CSC API's ``service`` and ``credential``)."""
+
+    name: str = Field(pattern=_NAME)
+    description: str = ""
+    #: A client id added to ``aud`` of tokens granted this scope (an audience mapper).
+    audience: str | None = None
+
+
 class ClientSpec(_Strict):
     client_id: str = Field(pattern=_NAME)
     name: str = ""
@@ -62,6 +71,8 @@ class ClientSpec(_Strict):
     web_origins: list[str] = Field(default_factory=list)
     #: Client roles granted to this client's service account, by the client that defines them.
     service_account_roles: dict[str, list[str]] = Field(default_factory=dict)
+    #: Scopes of ``client_scopes`` the client may request (Keycloak "optional client scopes").
+    optional_scopes: list[str] = Field(default_factory=list)
 
 
 class UserSpec(_Strict):
@@ -79,6 +90,7 @@ class RealmSpec(_Strict):
     supported_locales: list[str] = Field(default_factory=lambda: ["vi", "en"])
     security: SecurityBaseline = Field(default_factory=SecurityBaseline)
     roles: list[RoleSpec] = Field(default_factory=list)
+    client_scopes: list[ClientScopeSpec] = Field(default_factory=list)
     clients: list[ClientSpec] = Field(default_factory=list)
     users: list[UserSpec] = Field(default_factory=list)
 
@@ -94,7 +106,19 @@ class RealmSpec(_Strict):
                     raise IdpConfigError(
                         f"users[{user.username}].realm_roles: unknown role {role!r}"
                     )
+        scopes = {s.name for s in self.client_scopes}
+        client_ids = {c.client_id for c in self.clients}
+        for scope in self.client_scopes:
+            if scope.audience is not None and scope.audience not in client_ids:
+                raise IdpConfigError(
+                    f"client_scopes[{scope.name}].audience: unknown client {scope.audience!r}"
+                )
         for client in self.clients:
+            for scope_name in client.optional_scopes:
+                if scope_name not in scopes:
+                    raise IdpConfigError(
+                        f"clients[{client.client_id}].optional_scopes: unknown scope {scope_name!r}"
+                    )
             for owner, roles in client.service_account_roles.items():
                 if client.access_type is not AccessType.SERVICE:
                     raise IdpConfigError(

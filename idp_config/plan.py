@@ -25,7 +25,7 @@ from idp_config.representation import (
 
 State = dict[str, dict[str, Any]]
 #: List fields whose order Keycloak does not keep.
-_UNORDERED = {"redirectUris", "webOrigins", "supportedLocales", "roles"}
+_UNORDERED = {"redirectUris", "webOrigins", "supportedLocales", "roles", "optional"}
 #: Fields never compared or shown (secrets are set on creation, not diffed).
 _IGNORED = {"secret"}
 
@@ -67,7 +67,14 @@ def desired_state(spec: RealmSpec) -> State:
     state: State = {f"realm/{spec.realm}": realm_representation(spec)}
     for role in spec.roles:
         state[f"role/{role.name}"] = {"description": role.description}
+    for scope in spec.client_scopes:
+        state[f"client-scope/{scope.name}"] = {
+            "description": scope.description,
+            "audience": scope.audience,
+        }
     for client in spec.clients:
+        if client.optional_scopes:
+            state[f"client-scopes/{client.client_id}"] = {"optional": list(client.optional_scopes)}
         representation = client_representation(client, None)
         state[f"client/{client.client_id}"] = representation
         for role_name in client.roles:
@@ -94,6 +101,18 @@ def live_state(admin: KeycloakAdmin, spec: RealmSpec) -> State:
     for role in admin.get_realm_roles():
         if role["name"] not in default_roles:
             state[f"role/{role['name']}"] = {"description": role.get("description", "")}
+    declared_scopes = {s.name for s in spec.client_scopes}
+    for scope in admin.get_client_scopes():
+        if scope["name"] in declared_scopes:
+            audiences = [
+                m.get("config", {}).get("included.client.audience")
+                for m in scope.get("protocolMappers", [])
+                if m.get("protocolMapper") == "oidc-audience-mapper"
+            ]
+            state[f"client-scope/{scope['name']}"] = {
+                "description": scope.get("description", ""),
+                "audience": audiences[0] if audiences else None,
+            }
     declared_service = {c.client_id for c in spec.clients if c.access_type is AccessType.SERVICE}
     internal_ids: dict[str, str] = {}
     grant_owners: dict[str, str] = {}
@@ -105,6 +124,13 @@ def live_state(admin: KeycloakAdmin, spec: RealmSpec) -> State:
             continue
         internal_ids[client_id] = client["id"]
         state[f"client/{client_id}"] = client
+        optional = [
+            s["name"]
+            for s in admin.get_client_optional_client_scopes(client["id"])
+            if s["name"] in declared_scopes
+        ]
+        if optional:
+            state[f"client-scopes/{client_id}"] = {"optional": optional}
         for role in admin.get_client_roles(client["id"]):
             state[f"client-role/{client_id}:{role['name']}"] = {}
     for client_id in declared_service & internal_ids.keys():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from idp_config.model import AccessType, ClientSpec, RealmSpec, UserSpec
+from idp_config.model import AccessType, ClientScopeSpec, ClientSpec, RealmSpec, UserSpec
 
 #: Clients and roles Keycloak creates in every realm: never reported as unmanaged.
 BUILTIN_CLIENTS = frozenset(
@@ -84,4 +84,28 @@ def user_representation(user: UserSpec) -> dict[str, Any]:
         "email": user.email,
         "emailVerified": True,
         "enabled": True,
+    }
+
+
+def client_scope_representation(scope: ClientScopeSpec) -> dict[str, Any]:
+    mappers = []
+    if scope.audience is not None:
+        mappers.append(
+            {
+                "name": f"audience-{scope.audience}",
+                "protocol": "openid-connect",
+                "protocolMapper": "oidc-audience-mapper",
+                "config": {
+                    "included.client.audience": scope.audience,
+                    "access.token.claim": "true",
+                    "id.token.claim": "false",
+                },
+            }
+        )
+    return {
+        "name": scope.name,
+        "description": scope.description,
+        "protocol": "openid-connect",
+        "attributes": {"include.in.token.scope": "true", "display.on.consent.screen": "true"},
+        "protocolMappers": mappers,
     }

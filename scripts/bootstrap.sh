@@ -12,6 +12,10 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+# The browser tests (phone approval, WebAuthn) drive Debian's Chromium: only `make test` needs it.
+if [ "${BOOTSTRAP_FOR:-run}" = test ]; then
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   say "Cài gói hệ thống / installing system packages: ${missing[*]}"
   as_root apt-get update -qq

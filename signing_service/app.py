@@ -30,8 +30,12 @@ from gateway_runtime import AccessTokenVerifier, Principal, configure_logging, i
 from gateway_runtime.http import CurrentPrincipal, client_address
 from gateway_runtime.keystore import TokenKeystore
 from gateway_runtime.tokens import Forbidden
+from policies.signing import default_signing_policy
 from signing_service.appearance import VisibleStamp
+from signing_service.approvals import Approvals, LogNotifier, WebhookNotifier
 from signing_service.batches import BatchOwner, BatchRunner, BatchStore
+from signing_service.credentials import CredentialStore, HttpEnrolmentCa
+from signing_service.csc import CscDialect
 from signing_service.documents import UntrustedDocument, sha256_hex
 from signing_service.errors import (
     BatchNotFound,
@@ -41,7 +45,8 @@ from signing_service.errors import (
     TimestampUnavailable,
     UnsupportedMediaType,
 )
-from signing_service.keystore import token_pdf_signer
+from signing_service.keystore import TokenGate, token_pdf_signer
+from signing_service.remote import install_remote_signing
 from signing_service.sandbox import DocumentSandbox, inspect_document
 from signing_service.settings import SigningSettings
 from signing_service.signing import DocumentSigner, SignatureLevel, SignatureRequest
@@ -99,7 +104,8 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
         )
         certificate = _load_certificate(settings.certificate_path)
         chain = [_load_certificate(p) for p in settings.chain_paths]
-        signer = token_pdf_signer(keystore, settings.key_label, certificate, chain)
+        gate = TokenGate(keystore)
+        signer = token_pdf_signer(gate, settings.key_label, certificate, chain)
         client = redis_async.Redis.from_url(
             settings.redis_url,
             password=settings.redis_password.get_secret_value()
@@ -107,6 +113,25 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
             else None,
         )
         app.state.keystore = keystore
+        app.state.gate = gate
+        app.state.chain = chain
+        app.state.signing_policy = default_signing_policy()
+        app.state.certificate_authority = (
+            HttpEnrolmentCa(settings.ca_enrol_url, settings.ca_enrol_token.get_secret_value())
+            if settings.ca_enrol_url and settings.ca_enrol_token
+            else None
+        )
+        app.state.credentials = CredentialStore(client)
+        app.state.csc = CscDialect(max_hashes=settings.max_hashes_per_approval)
+        app.state.approvals = Approvals(
+            client,
+            public_url=settings.public_url,
+            notifier=WebhookNotifier(settings.approval_webhook_url)
+            if settings.approval_webhook_url
+            else LogNotifier(),
+            approval_seconds=settings.approval_seconds,
+            sad_seconds=settings.sad_seconds,
+        )
         app.state.trust_roots = load_trust_store(settings.trust_store)
         app.state.trust_roots_der = [root.dump() for root in app.state.trust_roots]
         app.state.document_signer = DocumentSigner(
@@ -154,6 +179,8 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
     async def record(request: Request, event: AuditEvent) -> None:
         trail: AuditTrail = request.app.state.trail
         await trail.record(event)
+
+    install_remote_signing(app, settings, record)
 
     @app.get("/health", tags=["ops"])
     async def health(request: Request) -> JSONResponse:

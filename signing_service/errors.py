@@ -100,3 +100,80 @@ class DocumentTooComplex(SigningError):
     message_en: ClassVar[str] = (
         "The document is too complex or malformed (it exceeds the memory, time or object limits)."
     )
+
+
+# -- personal credentials, remote signing (CSC) and approvals ---------------------------------
+class CertificateAuthorityUnavailable(SigningError):
+    code: ClassVar[str] = "ca-unavailable"
+    status_code: ClassVar[int] = 503
+    message_vi: ClassVar[str] = "Không nhận được chứng thư số từ tổ chức chứng thực (CA)."
+    message_en: ClassVar[str] = "No certificate could be obtained from the certification authority."
+
+
+class CredentialLimitReached(SigningError):
+    code: ClassVar[str] = "credential-limit"
+    status_code: ClassVar[int] = 409
+    message_vi: ClassVar[str] = "Tài khoản đã có đủ số khoá ký cá nhân cho phép."
+    message_en: ClassVar[str] = "The account already holds the allowed number of signing keys."
+
+
+class CredentialNotFound(SigningError):
+    code: ClassVar[str] = "credential-not-found"
+    status_code: ClassVar[int] = 404
+    oauth_error: ClassVar[str] = "invalid_request"
+    message_vi: ClassVar[str] = "Không tìm thấy khoá ký (hoặc không thuộc quyền của bạn)."
+    message_en: ClassVar[str] = "No such signing credential (or it is not yours)."
+
+
+class InvalidCscRequest(SigningError):
+    code: ClassVar[str] = "invalid-request"
+    status_code: ClassVar[int] = 400
+    oauth_error: ClassVar[str] = "invalid_request"
+    message_vi: ClassVar[str] = "Yêu cầu ký từ xa không hợp lệ."
+    message_en: ClassVar[str] = "The remote signing request is not valid."
+
+
+class NoApprovalDevice(SigningError):
+    code: ClassVar[str] = "no-approval-device"
+    status_code: ClassVar[int] = 409
+    oauth_error: ClassVar[str] = "access_denied"
+    message_vi: ClassVar[str] = (
+        "Chưa đăng ký thiết bị phê duyệt; hãy ghép điện thoại trước khi ký từ xa."
+    )
+    message_en: ClassVar[str] = (
+        "No approval device is registered; pair a phone before signing remotely."
+    )
+
+
+class ApprovalNotFound(SigningError):
+    code: ClassVar[str] = "approval-not-found"
+    status_code: ClassVar[int] = 404
+    message_vi: ClassVar[str] = "Yêu cầu phê duyệt không tồn tại hoặc đã hết hạn."
+    message_en: ClassVar[str] = "No such approval request, or it has expired."
+
+
+class ApprovalRefused(SigningError):
+    code: ClassVar[str] = "approval-refused"
+    status_code: ClassVar[int] = 403
+    oauth_error: ClassVar[str] = "access_denied"
+    message_vi: ClassVar[str] = "Người ký không phê duyệt (từ chối hoặc hết thời gian chờ)."
+    message_en: ClassVar[str] = "The signer did not approve (refused, or the time ran out)."
+
+
+class ApprovalFailed(SigningError):
+    code: ClassVar[str] = "approval-failed"
+    status_code: ClassVar[int] = 400
+    message_vi: ClassVar[str] = "Xác nhận trên thiết bị không hợp lệ."
+    message_en: ClassVar[str] = "The confirmation from the device is not valid."
+
+
+class InvalidActivationData(SigningError):
+    code: ClassVar[str] = "invalid-sad"
+    status_code: ClassVar[int] = 400
+    oauth_error: ClassVar[str] = "invalid_request"
+    message_vi: ClassVar[str] = (
+        "Dữ liệu kích hoạt chữ ký (SAD) không hợp lệ, đã dùng hoặc không bao gồm giá trị băm này."
+    )
+    message_en: ClassVar[str] = (
+        "The signature activation data (SAD) is invalid, used, or does not cover this hash."
+    )

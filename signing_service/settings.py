@@ -38,6 +38,21 @@ class SigningSettings(BaseSettings):
     #: Where audit events wait when Redis cannot take them (replayed when it can).
     audit_spool_dir: Path = Path(".work/run/signing/audit-spool")
 
+    #: Personal signing credentials: the registration endpoint of the CA that certifies keys the
+    #: service generates in its token (a PKCS#10 request in, a DER certificate out), and the
+    #: token that proves the service is a registration authority of that CA. Issued certificates
+    #: chain through ``chain_paths``. Without them, enrolment answers 503.
+    ca_enrol_url: str | None = None
+    ca_enrol_token: SecretStr | None = None
+    #: Remote signing (CSC): how long a signer has to approve on their device, how long the
+    #: activation data (SAD) of an approval lives, and the most hashes one approval may cover.
+    approval_seconds: int = Field(default=120, ge=10, le=900)
+    sad_seconds: int = Field(default=300, ge=10, le=3600)
+    max_hashes_per_approval: int = Field(default=2000, ge=1)
+    #: Where approval requests are announced to the signer's device (push gateway, the citizens'
+    #: app, an SMS gateway); unset: they are only logged (by id, never with the hashes).
+    approval_webhook_url: str | None = None
+
     redis_url: str = "redis://127.0.0.1:6380/0"
     redis_password: SecretStr | None = None
 

@@ -70,7 +70,18 @@ def alert_inbox() -> Iterator[AlertInbox]:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, alert_inbox: AlertInbox) -> Iterator[Stack]:
+def approval_inbox() -> Iterator[AlertInbox]:
+    """Stands for the push gateway that carries approval requests to signers' phones."""
+    inbox = AlertInbox()
+    yield inbox
+    inbox.server.shutdown()
+    inbox.server.server_close()
+
+
+@pytest.fixture(scope="session")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, alert_inbox: AlertInbox, approval_inbox: AlertInbox
+) -> Iterator[Stack]:
     folder: Path = tmp_path_factory.mktemp("stack")
     # Checkpoints every second, so that the tests need not wait for them.
     # Revocation is fetched afresh for every verification: the tests revoke and verify at once.
@@ -80,6 +91,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, alert_inbox: AlertInbox) -> 
         checkpoint_interval=1.0,
         revocation_cache_seconds=0,
         alert_webhook_url=alert_inbox.url,
+        approval_webhook_url=approval_inbox.url,
     )
     try:
         test_stack.up()
@@ -113,6 +125,28 @@ def client_token(stack: Stack, stack_info: StackInfo) -> TokenFactory:
         response.raise_for_status()
         token: str = response.json()["access_token"]
         return token
+
+    return issue
+
+
+PersonTokenFactory = Callable[..., str]
+
+
+@pytest.fixture(scope="session")
+def person_token(stack: Stack, stack_info: StackInfo) -> PersonTokenFactory:
+    """An access token of a demo person, by a real login (authorization code with PKCE)."""
+    from tests.keycloak_login import login
+
+    def issue(username: str, scope: str = "openid", client_id: str = "demo-sign-app") -> str:
+        return login(
+            stack_info.issuer,
+            client_id=client_id,
+            client_secret=stack.client_secret(client_id),
+            redirect_uri="http://localhost:8765/callback",
+            username=username,
+            password=stack.user_password(username),
+            scope=scope,
+        )["access_token"]
 
     return issue
 

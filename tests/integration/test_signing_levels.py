@@ -164,6 +164,7 @@ def test_signature_whose_certificate_is_revoked_no_longer_passes(
         token_pdf_signer,
     )
     from signing_service.documents import UntrustedDocument
+    from signing_service.keystore import TokenGate
 
     keystore = TokenKeystore(
         module=softhsm.module_path(),
@@ -179,7 +180,7 @@ def test_signature_whose_certificate_is_revoked_no_longer_passes(
         cert = stack.pki.issue_from_csr(csr)
         issuing = stack.pki.certificate(ISSUING).public_bytes(serialization.Encoding.DER)
         signer = token_pdf_signer(
-            keystore,
+            TokenGate(keystore),
             "teacher-revoked",
             asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)),
             [asn1_x509.Certificate.load(issuing)],

@@ -1,0 +1,373 @@
+"""Routes for personal keys and remote signing: enrolment, device pairing, approvals and CSC v2.
+
+- ``POST /v1/credentials``: a person enrols a personal signing key (generated in the token,
+  certified by the CA, bound to their Keycloak user id); ``GET /v1/credentials`` lists theirs.
+- ``POST /v1/devices:pair``: a one-time link to register a phone (passkey) for approvals.
+- ``/approve/...``: the phone pages (pairing, approving or refusing one request).
+- ``/csc/v2/...``: the CSC API, see :mod:`signing_service.csc`.
+
+Every enrolment, pairing, approval request, decision and hash signature is an audit event, recorded
+before the answer leaves (fail closed: no audit, no signature).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from asn1crypto import pem
+from fastapi import FastAPI, Request
+from fastapi import Path as FastApiPath
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from audit import Actor, AuditEvent, EventTag, Outcome
+from gateway_runtime.errors import GatewayError
+from gateway_runtime.http import CurrentPrincipal, client_address
+from gateway_runtime.tokens import Forbidden, Principal
+from policies.signing import SigningPolicy, SigningRefused
+from signing_service.approval_page import PAGE_HEADERS, approval_page, gone_page, pairing_page
+from signing_service.approvals import Approvals
+from signing_service.credentials import CertificateAuthority, enrol
+from signing_service.csc import HASH_ALGORITHMS, CscDialect
+from signing_service.errors import (
+    ApprovalNotFound,
+    CertificateAuthorityUnavailable,
+    InvalidCscRequest,
+)
+from signing_service.keystore import TokenGate
+from signing_service.settings import SigningSettings
+
+SERVICE = "signing"
+SERVICE_SCOPE = "service"
+CREDENTIAL_SCOPE = "credential"
+_MAX_JSON = 1024 * 1024
+_ID = r"^[A-Za-z0-9_-]{16,64}$"
+
+Record = Callable[[Request, AuditEvent], Awaitable[None]]
+
+
+async def read_json(request: Request, limit: int = _MAX_JSON) -> dict[str, Any]:
+    """A JSON object body of at most ``limit`` bytes, else a 400/413 with the reason."""
+    size = 0
+    chunks: list[bytes] = []
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise InvalidCscRequest(f"the body is larger than {limit} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks) or b"{}"
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidCscRequest("the body is not JSON") from exc
+    if not isinstance(body, dict):
+        raise InvalidCscRequest("the body must be a JSON object")
+    return body
+
+
+def _actor(principal: Principal) -> Actor:
+    return Actor(name=principal.actor, client_id=principal.client_id, subject=principal.subject)
+
+
+def _person(principal: Principal, *scopes: str) -> None:
+    if not principal.is_person:
+        raise Forbidden("personal keys belong to people; a service account has none")
+    for scope in scopes:
+        principal.require_scope(scope)
+
+
+def install_remote_signing(app: FastAPI, settings: SigningSettings, record: Record) -> None:
+    def event(
+        request: Request,
+        tag: EventTag,
+        actor: Actor,
+        target: dict[str, str],
+        outcome: Outcome = Outcome.SUCCESS,
+        reason: str | None = None,
+    ) -> AuditEvent:
+        return AuditEvent.build(
+            tag=tag,
+            service=SERVICE,
+            actor=actor,
+            outcome=outcome,
+            target=target,
+            reason=reason,
+            source=client_address(request),
+            correlation_id=request.state.request_id,
+        )
+
+    def state(request: Request) -> Any:
+        return request.app.state
+
+    async def check_signer(request: Request, principal: Principal, operation: str) -> None:
+        """SIGN-001: only people in signer roles hold and use personal keys (audited refusal)."""
+        policy: SigningPolicy = state(request).signing_policy
+        try:
+            policy.check_enrolment(principal.realm_roles)
+        except SigningRefused as refusal:
+            await record(
+                request,
+                event(
+                    request,
+                    EventTag.SIGNING_REQUEST_REFUSED,
+                    _actor(principal),
+                    {"operation": operation, "rule": refusal.rule},
+                    Outcome.FAILURE,
+                    refusal.rule,
+                ),
+            )
+            raise
+
+    # -- enrolment ---------------------------------------------------------------------------
+    @app.post("/v1/credentials", tags=["remote signing"], status_code=201)
+    async def enrol_credential(request: Request, principal: CurrentPrincipal) -> JSONResponse:
+        """Enrol a personal signing key for the calling person (key generated in the token)."""
+        _person(principal)
+        await check_signer(request, principal, "enrol")
+        ca: CertificateAuthority | None = state(request).certificate_authority
+        if ca is None:
+            raise CertificateAuthorityUnavailable("no CA registration endpoint is configured")
+        credential = await enrol(principal, state(request).gate, ca, state(request).credentials)
+        cert = credential.certificate
+        await record(
+            request,
+            event(
+                request,
+                EventTag.SIGNING_CREDENTIAL_ENROL,
+                _actor(principal),
+                {
+                    "credential_id": credential.credential_id,
+                    "key_label": credential.key_label,
+                    "certificate_serial": format(cert.serial_number, "x"),
+                    "rule": "SIGN-001",
+                },
+            ),
+        )
+        return JSONResponse(
+            {
+                "credential_id": credential.credential_id,
+                "subject": cert.subject.human_friendly,
+                "serial_number": format(cert.serial_number, "x"),
+                "not_after": cert.not_valid_after.isoformat(),
+                "certificate": pem.armor("CERTIFICATE", credential.certificate_der).decode(),
+            },
+            status_code=201,
+        )
+
+    @app.get("/v1/credentials", tags=["remote signing"])
+    async def list_credentials(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+        _person(principal)
+        credentials = await state(request).credentials.of(principal.subject)
+        return {
+            "credentials": [
+                {
+                    "credential_id": c.credential_id,
+                    "subject": c.certificate.subject.human_friendly,
+                    "not_after": c.certificate.not_valid_after.isoformat(),
+                }
+                for c in credentials
+            ]
+        }
+
+    # -- devices -----------------------------------------------------------------------------
+    @app.post("/v1/devices:pair", tags=["remote signing"])
+    async def pair_device(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+        """A one-time link (five minutes) to open on the phone that will approve signatures."""
+        _person(principal)
+        approvals: Approvals = state(request).approvals
+        code, lifetime = await approvals.start_pairing(principal)
+        return {"pairing_url": f"{approvals.origin}/approve/pair/{code}", "expires_in": lifetime}
+
+    @app.get("/v1/devices", tags=["remote signing"])
+    async def list_devices(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+        _person(principal)
+        devices = await state(request).approvals.devices(principal.subject)
+        return {"devices": [{"label": d.label, "registered_at": d.created_at} for d in devices]}
+
+    def _gone(error: GatewayError) -> HTMLResponse:
+        return HTMLResponse(
+            gone_page(error.message_vi, error.message_en),
+            status_code=error.status_code,
+            headers=PAGE_HEADERS,
+        )
+
+    @app.get("/approve/pair/{code}", response_class=HTMLResponse, include_in_schema=False)
+    async def pairing(
+        request: Request, code: Annotated[str, FastApiPath(pattern=_ID)]
+    ) -> HTMLResponse:
+        try:
+            record_ = await state(request).approvals.pairing(code)
+        except ApprovalNotFound as exc:
+            return _gone(exc)
+        return HTMLResponse(pairing_page(code, record_["name"]), headers=PAGE_HEADERS)
+
+    @app.post("/approve/pair/{code}/options", include_in_schema=False)
+    async def pairing_options(
+        request: Request, code: Annotated[str, FastApiPath(pattern=_ID)]
+    ) -> Response:
+        options = await state(request).approvals.pairing_options(code)
+        return Response(options, media_type="application/json", headers=PAGE_HEADERS)
+
+    @app.post("/approve/pair/{code}", include_in_schema=False, status_code=201)
+    async def pairing_finish(
+        request: Request, code: Annotated[str, FastApiPath(pattern=_ID)]
+    ) -> JSONResponse:
+        body = await read_json(request, 64 * 1024)
+        credential = body.get("credential")
+        if not isinstance(credential, dict):
+            raise InvalidCscRequest("missing credential")
+        device = await state(request).approvals.finish_pairing(
+            code, credential, str(body.get("label") or "")
+        )
+        await record(
+            request,
+            event(
+                request,
+                EventTag.SIGNING_DEVICE_REGISTER,
+                Actor(name="device", subject=device.owner),
+                {"device_id": device.device_id[:64]},
+            ),
+        )
+        return JSONResponse({"status": "paired"}, status_code=201, headers=PAGE_HEADERS)
+
+    # -- approvals ---------------------------------------------------------------------------
+    @app.get("/approve/{approval_id}", response_class=HTMLResponse, include_in_schema=False)
+    async def approval(
+        request: Request, approval_id: Annotated[str, FastApiPath(pattern=_ID)]
+    ) -> HTMLResponse:
+        try:
+            pending = await state(request).approvals.pending(approval_id)
+        except ApprovalNotFound as exc:
+            return _gone(exc)
+        return HTMLResponse(approval_page(pending), headers=PAGE_HEADERS)
+
+    @app.post("/approve/{approval_id}/options", include_in_schema=False)
+    async def approval_options(
+        request: Request, approval_id: Annotated[str, FastApiPath(pattern=_ID)]
+    ) -> Response:
+        options = await state(request).approvals.approval_options(approval_id)
+        return Response(options, media_type="application/json", headers=PAGE_HEADERS)
+
+    async def _decided(request: Request, approval_id: str, approved: bool) -> JSONResponse:
+        approvals: Approvals = state(request).approvals
+        if approved:
+            assertion = await read_json(request, 64 * 1024)
+            decided = await approvals.approve(approval_id, assertion)
+        else:
+            decided = await approvals.deny(approval_id)
+        verdict = "approved" if approved else "refused"
+        await record(
+            request,
+            event(
+                request,
+                EventTag.SIGNING_APPROVAL_DECIDE,
+                Actor(name="device", subject=decided.owner),
+                {
+                    "approval_id": decided.approval_id,
+                    "credential_id": decided.credential_id,
+                    "decision": verdict,
+                    "hashes_sha256": CscDialect.hashes_digest(decided.hashes),
+                },
+                Outcome.SUCCESS if approved else Outcome.FAILURE,
+            ),
+        )
+        return JSONResponse({"status": verdict}, headers=PAGE_HEADERS)
+
+    @app.post("/approve/{approval_id}", include_in_schema=False)
+    async def approve(
+        request: Request, approval_id: Annotated[str, FastApiPath(pattern=_ID)]
+    ) -> JSONResponse:
+        return await _decided(request, approval_id, approved=True)
+
+    @app.post("/approve/{approval_id}/deny", include_in_schema=False)
+    async def deny(
+        request: Request, approval_id: Annotated[str, FastApiPath(pattern=_ID)]
+    ) -> JSONResponse:
+        return await _decided(request, approval_id, approved=False)
+
+    # -- CSC API v2 --------------------------------------------------------------------------
+    @app.post("/csc/v2/info", tags=["CSC API v2"])
+    async def csc_info(request: Request) -> dict[str, Any]:
+        dialect: CscDialect = state(request).csc
+        return dialect.info_response(
+            issuer=settings.keycloak_issuer, public_url=settings.public_url
+        )
+
+    @app.post("/csc/v2/credentials/list", tags=["CSC API v2"])
+    async def csc_list(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+        _person(principal, SERVICE_SCOPE)
+        dialect: CscDialect = state(request).csc
+        query = dialect.list_request(await read_json(request), principal.subject)
+        credentials = await state(request).credentials.of(principal.subject)
+        return dialect.list_response(credentials, query, state(request).chain)
+
+    @app.post("/csc/v2/credentials/info", tags=["CSC API v2"])
+    async def csc_credential_info(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+        _person(principal, SERVICE_SCOPE)
+        dialect: CscDialect = state(request).csc
+        query = dialect.info_request(await read_json(request))
+        credential = await state(request).credentials.owned(principal, query.credential_id)
+        return dialect.credential_info(
+            credential, query.certificates, query.cert_info, state(request).chain
+        )
+
+    @app.post("/csc/v2/credentials/authorize", tags=["CSC API v2"])
+    async def csc_authorize(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+        """SCAL2: wait (up to ``approval_seconds``) for the signer's approval on their device."""
+        _person(principal, CREDENTIAL_SCOPE)
+        await check_signer(request, principal, "authorize")
+        dialect: CscDialect = state(request).csc
+        query = dialect.authorize_request(await read_json(request))
+        credential = await state(request).credentials.owned(principal, query.credential_id)
+        approvals: Approvals = state(request).approvals
+        pending = await approvals.request(
+            principal,
+            credential_id=credential.credential_id,
+            hash_algorithm=query.hash_algorithm,
+            hashes=query.hashes,
+            description=query.description,
+        )
+        target = {
+            "approval_id": pending.approval_id,
+            "credential_id": credential.credential_id,
+            "hash_count": str(len(query.hashes)),
+            "hashes_sha256": CscDialect.hashes_digest(query.hashes),
+        }
+        await record(
+            request, event(request, EventTag.SIGNING_APPROVAL_REQUEST, _actor(principal), target)
+        )
+        sad = await approvals.wait(pending)
+        return {"SAD": sad, "expiresIn": approvals.sad_seconds}
+
+    @app.post("/csc/v2/signatures/signHash", tags=["CSC API v2"])
+    async def csc_sign_hash(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+        _person(principal, CREDENTIAL_SCOPE)
+        dialect: CscDialect = state(request).csc
+        query = dialect.sign_hash_request(await read_json(request))
+        credential = await state(request).credentials.owned(principal, query.credential_id)
+        await state(request).approvals.consume(
+            query.sad,
+            credential_id=credential.credential_id,
+            owner=principal.subject,
+            hash_algorithm=query.hash_algorithm,
+            hashes=query.hashes,
+        )
+        gate: TokenGate = state(request).gate
+        digest_name = HASH_ALGORITHMS[query.hash_algorithm][0]
+        signatures = [
+            await gate.run(gate.keystore.sign_digest, credential.key_label, digest, digest_name)
+            for digest in query.digests
+        ]
+        target = {
+            "credential_id": credential.credential_id,
+            "key_label": credential.key_label,
+            "hash_algorithm": digest_name,
+            "hash_count": str(len(query.hashes)),
+            "hashes_sha256": CscDialect.hashes_digest(query.hashes),
+        }
+        if len(query.hashes) <= 20:
+            target["hashes"] = ",".join(query.hashes)
+        await record(request, event(request, EventTag.SIGNING_HASH_SIGN, _actor(principal), target))
+        return {"signatures": [base64.b64encode(s).decode() for s in signatures]}

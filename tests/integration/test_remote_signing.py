@@ -1,0 +1,295 @@
+"""Personal keys and remote signing (CSC v2, SCAL2) against the real stack.
+
+A teacher logs in through Keycloak (authorization code), enrols a key generated in SoftHSM and
+certified by the test CA, pairs a passkey, and pyHanko's own CSC client signs a PDF through
+``/csc/v2``: every ``credentials/authorize`` waits for the approval on the paired device. The
+device here is a software authenticator; ``tests/e2e/test_phone_approval.py`` does the same with
+Chromium's virtual authenticator.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+import httpx
+import pytest
+from asn1crypto import pem
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from devstack import Stack, StackInfo
+from devstack.pki import ISSUING
+from tests.conftest import AlertInbox, PersonTokenFactory, TokenFactory
+from tests.remote_signing import (
+    Approver,
+    approve_with,
+    bearer,
+    csc_sign_pdf,
+    enrol,
+    pair,
+)
+from tests.soft_authenticator import SoftAuthenticator, other_challenge
+
+pytestmark = [pytest.mark.keycloak, pytest.mark.softhsm, pytest.mark.pki, pytest.mark.redis]
+
+CSC_SCOPES = "openid service credential"
+TEACHER = "demo.giaovien"
+
+
+@pytest.fixture(scope="module")
+def teacher(
+    stack: Stack, stack_info: StackInfo, person_token: PersonTokenFactory
+) -> dict[str, Any]:
+    """The demo teacher with an enrolled key and a paired software passkey."""
+    token = person_token(TEACHER, CSC_SCOPES)
+    base = stack_info.signing_url
+    credential = enrol(base, token)
+    authenticator = SoftAuthenticator(f"http://localhost:{stack.ports.signing}")
+    pair(base, token, authenticator)
+    return {"token": token, "credential": credential, "authenticator": authenticator}
+
+
+def _csc(base: str, endpoint: str, token: str | None, body: dict[str, Any]) -> httpx.Response:
+    headers = bearer(token) if token else {}
+    return httpx.post(f"{base}/csc/v2/{endpoint}", json=body, headers=headers, timeout=150)
+
+
+def _digest(text: str) -> str:
+    return base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+
+
+def test_enrolment_generates_the_key_in_the_token_and_binds_it_to_the_user(
+    stack: Stack, stack_info: StackInfo, teacher: dict[str, Any]
+) -> None:
+    credential = teacher["credential"]
+    _, _, der = pem.unarmor(credential["certificate"].encode())
+    cert = x509.load_der_x509_certificate(der)
+    issuing = stack.pki.certificate(ISSUING)
+    cert.verify_directly_issued_by(issuing)
+    # Vietnamese order, NFC, and the Keycloak user id (never the citizen ID) as the binding.
+    assert cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value == "Phạm Thị Hoa"
+    user_ids = cert.subject.get_attributes_for_oid(x509.NameOID.USER_ID)
+    assert user_ids and len(str(user_ids[0].value)) == 36
+    listed = httpx.get(
+        f"{stack_info.signing_url}/v1/credentials", headers=bearer(teacher["token"]), timeout=10
+    ).json()
+    assert [c["credential_id"] for c in listed["credentials"]] == [credential["credential_id"]]
+
+    from devstack import softhsm
+    from devstack.stack import TOKEN_LABEL
+    from gateway_runtime.keystore import TokenKeystore
+
+    keystore = TokenKeystore(
+        module=softhsm.module_path(),
+        token_label=TOKEN_LABEL,
+        user_pin=stack.secrets.get("hsm:user-pin"),
+    )
+    try:
+        label = f"person-{credential['credential_id']}"
+        assert keystore.has_key(label)
+        token_key = keystore.public_key(label).dump()
+    finally:
+        keystore.close()
+    assert (
+        cert.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        == token_key
+    )
+
+
+def test_pyhanko_csc_client_signs_a_pdf_after_approval_on_the_phone(
+    stack: Stack,
+    stack_info: StackInfo,
+    teacher: dict[str, Any],
+    approval_inbox: AlertInbox,
+    client_token: TokenFactory,
+    demo_pdf: bytes,
+) -> None:
+    base = stack_info.signing_url
+    with Approver(base, approval_inbox, approve_with(base, teacher["authenticator"])) as phone:
+        signed = csc_sign_pdf(
+            base, teacher["token"], teacher["credential"]["credential_id"], demo_pdf
+        )
+    assert phone.response is not None and phone.response.status_code == 200
+    assert phone.announcement is not None
+    assert phone.announcement["documents"] == 1
+    assert phone.announcement["url"].startswith(f"http://localhost:{stack.ports.signing}/approve/")
+
+    report = httpx.post(
+        f"{base}/v1/documents:verify",
+        content=signed,
+        headers={
+            **bearer(client_token("demo-verify-portal")),
+            "content-type": "application/pdf",
+        },
+        timeout=60,
+    ).json()
+    assert report["indication"] == "TOTAL_PASSED", report
+    assert "Phạm Thị Hoa" in report["signatures"][0]["signer"]
+
+
+def test_v2_field_names_and_single_use_of_approved_hashes(
+    stack_info: StackInfo, teacher: dict[str, Any], approval_inbox: AlertInbox
+) -> None:
+    base = stack_info.signing_url
+    token, credential_id = teacher["token"], teacher["credential"]["credential_id"]
+    hashes = [_digest("học bạ 1"), _digest("học bạ 2")]
+    with Approver(base, approval_inbox, approve_with(base, teacher["authenticator"])):
+        authorized = _csc(
+            base,
+            "credentials/authorize",
+            token,
+            {
+                "credentialID": credential_id,
+                "numSignatures": 2,
+                "hashes": hashes,
+                "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1",
+            },
+        )
+    assert authorized.status_code == 200, authorized.text
+    sad = authorized.json()["SAD"]
+    v2_request = {
+        "credentialID": credential_id,
+        "SAD": sad,
+        "hashes": hashes[:1],
+        "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1",
+        "signAlgo": "1.2.840.113549.1.1.1",
+        "operationMode": "S",
+    }
+    first = _csc(base, "signatures/signHash", token, v2_request)
+    assert first.status_code == 200, first.text
+    signature = base64.b64decode(first.json()["signatures"][0])
+    info = _csc(base, "credentials/info", token, {"credentialID": credential_id})
+    cert = asn1_x509.Certificate.load(base64.b64decode(info.json()["cert"]["certificates"][0]))
+    from cryptography.hazmat.primitives import hashes as crypto_hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
+
+    public = x509.load_der_x509_certificate(cert.dump()).public_key()
+    assert isinstance(public, rsa.RSAPublicKey)
+    public.verify(
+        signature,
+        base64.b64decode(hashes[0]),
+        padding.PKCS1v15(),
+        utils.Prehashed(crypto_hashes.SHA256()),
+    )
+    # The same approved hash cannot be signed twice; a hash never approved cannot be signed.
+    again = _csc(base, "signatures/signHash", token, v2_request)
+    assert again.status_code == 400 and again.json()["error"] == "invalid_request"
+    stranger = _csc(base, "signatures/signHash", token, {**v2_request, "hashes": [_digest("x")]})
+    assert stranger.status_code == 400
+    # v1 names (pyHanko's) with a full signature OID spend the other approved hash.
+    v1_request = {
+        "credentialID": credential_id,
+        "SAD": sad,
+        "hash": hashes[1:],
+        "hashAlgo": "2.16.840.1.101.3.4.2.1",
+        "signAlgo": "1.2.840.113549.1.1.11",
+    }
+    assert _csc(base, "signatures/signHash", token, v1_request).status_code == 200
+
+
+def test_refused_or_forged_approvals_give_no_signature(
+    stack_info: StackInfo, teacher: dict[str, Any], approval_inbox: AlertInbox
+) -> None:
+    base = stack_info.signing_url
+    token, credential_id = teacher["token"], teacher["credential"]["credential_id"]
+    request = {"credentialID": credential_id, "numSignatures": 1, "hash": [_digest("điểm 9")]}
+
+    def refuse(approval_id: str, options: dict[str, Any]) -> httpx.Response:
+        return httpx.post(f"{base}/approve/{approval_id}/deny", timeout=10)
+
+    with Approver(base, approval_inbox, refuse) as phone:
+        refused = _csc(base, "credentials/authorize", token, request)
+    assert phone.response is not None and phone.response.status_code == 200
+    assert refused.status_code == 403 and refused.json()["error"] == "access_denied"
+
+    authenticator: SoftAuthenticator = teacher["authenticator"]
+
+    def forge(approval_id: str, options: dict[str, Any]) -> httpx.Response:
+        # An assertion over another challenge (another set of hashes) must not approve this one.
+        forged = authenticator.get(options, challenge=other_challenge())
+        answer = httpx.post(f"{base}/approve/{approval_id}", json=forged, timeout=10)
+        httpx.post(f"{base}/approve/{approval_id}/deny", timeout=10)
+        return answer
+
+    with Approver(base, approval_inbox, forge) as phone:
+        forged = _csc(base, "credentials/authorize", token, request)
+    assert phone.response is not None and phone.response.status_code == 400
+    assert phone.response.json()["code"] == "approval-failed"
+    assert forged.status_code == 403
+
+
+def test_scopes_roles_and_ownership_are_enforced(
+    stack_info: StackInfo,
+    teacher: dict[str, Any],
+    person_token: PersonTokenFactory,
+    client_token: TokenFactory,
+) -> None:
+    base = stack_info.signing_url
+    credential_id = teacher["credential"]["credential_id"]
+    # info needs no token and names the OAuth issuer; everything else needs one.
+    info = _csc(base, "info", None, {})
+    assert info.status_code == 200 and info.json()["oauth2"] == stack_info.issuer
+    assert _csc(base, "credentials/list", None, {}).status_code == 401
+    # A token without the CSC scopes is not for this service at all (no audience).
+    plain = person_token(TEACHER, "openid")
+    assert _csc(base, "credentials/list", plain, {}).status_code == 401
+    # `service` alone lists credentials but cannot ask for an authorization.
+    service_only = person_token(TEACHER, "openid service")
+    listed = _csc(base, "credentials/list", service_only, {"credentialInfo": True})
+    assert listed.status_code == 200
+    assert listed.json()["credentialIDs"] == [credential_id]
+    assert listed.json()["credentialInfos"][0]["SCAL"] == "2"
+    authorize = {"credentialID": credential_id, "numSignatures": 1, "hash": [_digest("a")]}
+    denied = _csc(base, "credentials/authorize", service_only, authorize)
+    assert denied.status_code == 403 and denied.json()["error"] == "access_denied"
+    # Another person sees none of the teacher's credentials.
+    principal = person_token("demo.hieutruong", CSC_SCOPES)
+    assert _csc(base, "credentials/list", principal, {}).json()["credentialIDs"] == []
+    assert (
+        _csc(base, "credentials/info", principal, {"credentialID": credential_id}).status_code
+        == 404
+    )
+    # Students are outside the signing policy (SIGN-001); service accounts hold no personal key.
+    student = person_token("demo.hocsinh", CSC_SCOPES)
+    refused = httpx.post(f"{base}/v1/credentials", headers=bearer(student), timeout=10)
+    assert refused.status_code == 403 and refused.json()["rule"] == "SIGN-001"
+    app = client_token("demo-eoffice")
+    assert httpx.post(f"{base}/v1/credentials", headers=bearer(app), timeout=10).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"credentialID": "x"}, "hashes"),
+        ({"numSignatures": 1, "hash": ["AAAA"]}, "credentialID"),
+        ({"credentialID": "c", "hash": ["not base64!"]}, "base64"),
+        ({"credentialID": "c", "hash": ["AAAA"]}, "hashAlgorithmOID"),
+        ({"credentialID": "c", "hash": [base64.b64encode(bytes(32)).decode()] * 2}, "twice"),
+        ({"credentialID": "c", "numSignatures": 5, "hash": [_digest("a")]}, "numSignatures"),
+    ],
+)
+def test_malformed_authorize_requests_get_a_reason(
+    stack_info: StackInfo, teacher: dict[str, Any], body: dict[str, Any], reason: str
+) -> None:
+    response = _csc(stack_info.signing_url, "credentials/authorize", teacher["token"], body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert reason in response.json()["error_description"]
+
+
+def test_garbage_bodies_are_refused_with_a_reason(
+    stack_info: StackInfo, teacher: dict[str, Any]
+) -> None:
+    base = stack_info.signing_url
+    headers = {**bearer(teacher["token"]), "content-type": "application/json"}
+    for body in (b"{not json", b"[1,2]", b"x" * (2 * 1024 * 1024)):
+        response = httpx.post(
+            f"{base}/csc/v2/signatures/signHash", content=body, headers=headers, timeout=30
+        )
+        assert response.status_code == 400, response.text
+        assert response.json()["error"] == "invalid_request"
