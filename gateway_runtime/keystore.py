@@ -9,6 +9,7 @@ signs its checkpoints with it.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -46,18 +47,33 @@ class TokenKeystore:
         self._session: Any = None
         self.lock = threading.RLock()
 
-    def session(self) -> Any:
+    def session(self, attempts: int = 5) -> Any:
+        """The logged-in session, opened on first use.
+
+        Opening is retried a few times: SoftHSM2 reads its token folder when a process initialises
+        the library, and a read that races another process writing the token's files (two
+        service workers starting together) finds no token. Re-initialising reads it again.
+        """
         with self.lock:
-            if self._session is None:
+            for attempt in range(1, attempts + 1):
+                if self._session is not None:
+                    break
                 try:
                     lib = pkcs11.lib(str(self._module))
+                    if attempt > 1:
+                        lib.reinitialize()
                     token = lib.get_token(token_label=self._token_label)
                     self._session = token.open(rw=True, user_pin=self._pin)
                 except (PKCS11Error, RuntimeError, OSError) as exc:
-                    _log.error(
-                        "keystore.open_failed", token=self._token_label, error=type(exc).__name__
+                    _log.warning(
+                        "keystore.open_failed",
+                        token=self._token_label,
+                        error=type(exc).__name__,
+                        attempt=attempt,
                     )
-                    raise TokenUnavailable(f"token {self._token_label!r}") from exc
+                    if attempt == attempts:
+                        raise TokenUnavailable(f"token {self._token_label!r}") from exc
+                    time.sleep(0.2 * attempt)
             return self._session
 
     def close(self) -> None:

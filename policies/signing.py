@@ -79,10 +79,10 @@ class SigningPolicy(_Strict):
                 raise ValueError(f"document_types.{document.id}: declared twice")
             seen.add(document.id)
             for index, step in enumerate(document.steps):
-                if step.certify and index != len(document.steps) - 1:
+                if step.certify and index != 0:
                     raise ValueError(
-                        f"document_types.{document.id}.steps[{index + 1}]: only the last step "
-                        "may certify (nothing can be signed after a certification)"
+                        f"document_types.{document.id}.steps[{index + 1}]: only the first step "
+                        "may certify (PDF allows a certification only as the first signature)"
                     )
         return self
 

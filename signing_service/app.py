@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -30,7 +31,7 @@ from gateway_runtime import AccessTokenVerifier, Principal, configure_logging, i
 from gateway_runtime.http import CurrentPrincipal, client_address
 from gateway_runtime.keystore import TokenKeystore
 from gateway_runtime.tokens import Forbidden
-from policies.signing import default_signing_policy
+from policies.signing import SEAL, SigningPolicy, SigningRefused, default_signing_policy
 from signing_service.appearance import VisibleStamp
 from signing_service.approvals import Approvals, LogNotifier, WebhookNotifier
 from signing_service.batches import BatchOwner, BatchRunner, BatchStore
@@ -46,7 +47,12 @@ from signing_service.errors import (
     UnsupportedMediaType,
 )
 from signing_service.keystore import TokenGate, token_pdf_signer
-from signing_service.remote import install_remote_signing
+from signing_service.remote import (
+    approve_document,
+    install_remote_signing,
+    person_document_signer,
+    refuse,
+)
 from signing_service.sandbox import DocumentSandbox, inspect_document
 from signing_service.settings import SigningSettings
 from signing_service.signing import DocumentSigner, SignatureLevel, SignatureRequest
@@ -87,6 +93,11 @@ async def read_document(request: Request, limit: int) -> UntrustedDocument:
     return UntrustedDocument(b"".join(chunks))
 
 
+def _level_of_assurance(principal: Principal) -> int:
+    """Keycloak's ACR as a level of assurance (``"1"`` password, ``"2"`` second factor)."""
+    return int(principal.acr) if principal.acr and principal.acr.isdigit() else 0
+
+
 def _actor(principal: Principal) -> Actor:
     return Actor(name=principal.actor, client_id=principal.client_id, subject=principal.subject)
 
@@ -122,6 +133,7 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
             else None
         )
         app.state.credentials = CredentialStore(client)
+        app.state.person_signers = {}
         app.state.csc = CscDialect(max_hashes=settings.max_hashes_per_approval)
         app.state.approvals = Approvals(
             client,
@@ -220,30 +232,90 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
         title: Annotated[str, Query(max_length=80)] = "",
         unit: Annotated[str, Query(max_length=120)] = "",
         page: Annotated[int, Query(ge=-1, le=100_000)] = -1,
+        document_type: Annotated[
+            str | None,
+            Query(
+                pattern=r"^[a-z][a-z0-9-]{1,40}$",
+                description="Loại văn bản trong chính sách ký (policies/signing.yaml)",
+            ),
+        ] = None,
+        credential: Annotated[
+            str | None,
+            Query(
+                pattern=r"^[0-9a-f]{32}$",
+                description="Khoá ký cá nhân (người ký phê duyệt trên điện thoại)",
+            ),
+        ] = None,
     ) -> Response:
+        """Sign a PDF: with the organisation seal (apps), or with a person's own key.
+
+        A person's token must name one of their credentials; the service then waits for their
+        approval on their registered phone, bound to this document's hash (SCAL2). With
+        ``document_type`` the signing policy decides whether this signer may fill the document's
+        next step (counted from the signatures it already holds) and whether that step certifies.
+        """
         source = client_address(request)
-        try:
-            principal.require(SIGN_ROLE)
-        except Forbidden:
-            await record(
-                request,
-                AuditEvent.build(
-                    tag=EventTag.SIGNING_REQUEST_REFUSED,
-                    service=SERVICE,
-                    actor=_actor(principal),
-                    outcome=Outcome.FAILURE,
-                    reason=f"missing role {SIGN_ROLE}",
-                    source=source,
-                    correlation_id=request.state.request_id,
-                ),
-            )
-            raise
+        if principal.is_person:
+            if document_type is None or credential is None:
+                raise Forbidden(
+                    "a person signs with their own key: give document_type and credential"
+                )
+        else:
+            try:
+                principal.require(SIGN_ROLE)
+            except Forbidden:
+                await record(
+                    request,
+                    AuditEvent.build(
+                        tag=EventTag.SIGNING_REQUEST_REFUSED,
+                        service=SERVICE,
+                        actor=_actor(principal),
+                        outcome=Outcome.FAILURE,
+                        reason=f"missing role {SIGN_ROLE}",
+                        source=source,
+                        correlation_id=request.state.request_id,
+                    ),
+                )
+                raise
         signer: DocumentSigner = request.app.state.document_signer
         if not signer.supports(level):
             raise TimestampUnavailable(f"level {level.value} needs a TSA")
         document = await read_document(request, settings.max_document_bytes)
         sandbox: DocumentSandbox = request.app.state.sandbox
-        await sandbox.run(inspect_document, document, settings.max_pdf_objects)
+        facts = await sandbox.run(inspect_document, document, settings.max_pdf_objects)
+        policy_target: dict[str, str] = {}
+        if document_type is not None:
+            policy: SigningPolicy = request.app.state.signing_policy
+            try:
+                step = policy.check_signature(
+                    document_type,
+                    roles=principal.realm_roles if principal.is_person else frozenset({SEAL}),
+                    # A person approves on a registered device with user verification: a second
+                    # factor for the signature act itself (SCAL2).
+                    loa=2 if principal.is_person else _level_of_assurance(principal),
+                    prior_signatures=facts.signatures,
+                )
+            except SigningRefused as refusal:
+                await refuse(request, principal, "sign", refusal, record)
+                raise
+            certify = certify or step.certify
+            policy_target = {
+                "document_type": document_type,
+                "step": str(facts.signatures + 1),
+                "rule": "SIGN-003",
+            }
+        if principal.is_person:
+            assert credential is not None  # noqa: S101 - checked above for people
+            owned, approval_id = await approve_document(
+                request,
+                principal,
+                credential,
+                hashlib.sha256(document).digest(),
+                f"{document_type}: {reason or ''}".strip(": "),
+                record,
+            )
+            signer = person_document_signer(request, owned)
+            policy_target |= {"credential_id": owned.credential_id, "approval_id": approval_id}
         reference = uuid.uuid4().hex
         stamp = (
             VisibleStamp(
@@ -277,6 +349,7 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
                     "field": signed.field_name,
                     "certified": str(signed.certified).lower(),
                     "reference": reference,
+                    **policy_target,
                 },
                 source=source,
                 correlation_id=request.state.request_id,

@@ -29,21 +29,23 @@ from gateway_runtime.tokens import Forbidden, Principal
 from policies.signing import SigningPolicy, SigningRefused
 from signing_service.approval_page import PAGE_HEADERS, approval_page, gone_page, pairing_page
 from signing_service.approvals import Approvals
-from signing_service.credentials import CertificateAuthority, enrol
+from signing_service.credentials import CertificateAuthority, Credential, enrol
 from signing_service.csc import HASH_ALGORITHMS, CscDialect
 from signing_service.errors import (
     ApprovalNotFound,
     CertificateAuthorityUnavailable,
     InvalidCscRequest,
 )
-from signing_service.keystore import TokenGate
+from signing_service.keystore import TokenGate, token_pdf_signer
 from signing_service.settings import SigningSettings
+from signing_service.signing import DocumentSigner
 
 SERVICE = "signing"
 SERVICE_SCOPE = "service"
 CREDENTIAL_SCOPE = "credential"
 _MAX_JSON = 1024 * 1024
 _ID = r"^[A-Za-z0-9_-]{16,64}$"
+SHA256_OID = "2.16.840.1.101.3.4.2.1"
 
 Record = Callable[[Request, AuditEvent], Awaitable[None]]
 
@@ -78,54 +80,136 @@ def _person(principal: Principal, *scopes: str) -> None:
         principal.require_scope(scope)
 
 
-def install_remote_signing(app: FastAPI, settings: SigningSettings, record: Record) -> None:
-    def event(
-        request: Request,
-        tag: EventTag,
-        actor: Actor,
-        target: dict[str, str],
-        outcome: Outcome = Outcome.SUCCESS,
-        reason: str | None = None,
-    ) -> AuditEvent:
-        return AuditEvent.build(
-            tag=tag,
-            service=SERVICE,
-            actor=actor,
-            outcome=outcome,
-            target=target,
-            reason=reason,
-            source=client_address(request),
-            correlation_id=request.state.request_id,
+def event(
+    request: Request,
+    tag: EventTag,
+    actor: Actor,
+    target: dict[str, str],
+    outcome: Outcome = Outcome.SUCCESS,
+    reason: str | None = None,
+) -> AuditEvent:
+    return AuditEvent.build(
+        tag=tag,
+        service=SERVICE,
+        actor=actor,
+        outcome=outcome,
+        target=target,
+        reason=reason,
+        source=client_address(request),
+        correlation_id=request.state.request_id,
+    )
+
+
+def state(request: Request) -> Any:
+    return request.app.state
+
+
+async def refuse(
+    request: Request, principal: Principal, operation: str, refusal: SigningRefused, record: Record
+) -> None:
+    """Record a refusal under the signing policy (the caller re-raises it)."""
+    await record(
+        request,
+        event(
+            request,
+            EventTag.SIGNING_REQUEST_REFUSED,
+            _actor(principal),
+            {"operation": operation, "rule": refusal.rule},
+            Outcome.FAILURE,
+            refusal.rule,
+        ),
+    )
+
+
+async def check_signer(
+    request: Request, principal: Principal, operation: str, record: Record
+) -> None:
+    """SIGN-001: only people in signer roles hold and use personal keys (audited refusal)."""
+    policy: SigningPolicy = state(request).signing_policy
+    try:
+        policy.check_enrolment(principal.realm_roles)
+    except SigningRefused as refusal:
+        await refuse(request, principal, operation, refusal, record)
+        raise
+
+
+async def approve_document(
+    request: Request,
+    principal: Principal,
+    credential_id: str,
+    document_sha256: bytes,
+    description: str,
+    record: Record,
+) -> tuple[Credential, str]:
+    """Sole control for a whole document signed by the service with a person's key.
+
+    The approval covers the SHA-256 of the exact document received; it is spent at once. Returns
+    the credential and the approval id.
+    """
+    _person(principal)
+    await check_signer(request, principal, "sign", record)
+    credential = await state(request).credentials.owned(principal, credential_id)
+    approvals: Approvals = state(request).approvals
+    hashes = [base64.b64encode(document_sha256).decode()]
+    pending = await approvals.request(
+        principal,
+        credential_id=credential.credential_id,
+        hash_algorithm=SHA256_OID,
+        hashes=hashes,
+        description=description,
+    )
+    await record(
+        request,
+        event(
+            request,
+            EventTag.SIGNING_APPROVAL_REQUEST,
+            _actor(principal),
+            {
+                "approval_id": pending.approval_id,
+                "credential_id": credential.credential_id,
+                "document_sha256": document_sha256.hex(),
+            },
+        ),
+    )
+    sad = await approvals.wait(pending)
+    await approvals.consume(
+        sad,
+        credential_id=credential.credential_id,
+        owner=principal.subject,
+        hash_algorithm=SHA256_OID,
+        hashes=hashes,
+    )
+    return credential, pending.approval_id
+
+
+def person_document_signer(request: Request, credential: Credential) -> DocumentSigner:
+    """A document signer over a person's token key (kept per credential, a few hundred at most)."""
+    cache: dict[str, DocumentSigner] = state(request).person_signers
+    signer = cache.get(credential.credential_id)
+    if signer is None:
+        if len(cache) >= 256:
+            cache.pop(next(iter(cache)))
+        seal: DocumentSigner = state(request).document_signer
+        signer = seal.with_signer(
+            token_pdf_signer(
+                state(request).gate,
+                credential.key_label,
+                credential.certificate,
+                state(request).chain,
+            ),
+            key_label=credential.key_label,
         )
+        cache[credential.credential_id] = signer
+    return signer
 
-    def state(request: Request) -> Any:
-        return request.app.state
 
-    async def check_signer(request: Request, principal: Principal, operation: str) -> None:
-        """SIGN-001: only people in signer roles hold and use personal keys (audited refusal)."""
-        policy: SigningPolicy = state(request).signing_policy
-        try:
-            policy.check_enrolment(principal.realm_roles)
-        except SigningRefused as refusal:
-            await record(
-                request,
-                event(
-                    request,
-                    EventTag.SIGNING_REQUEST_REFUSED,
-                    _actor(principal),
-                    {"operation": operation, "rule": refusal.rule},
-                    Outcome.FAILURE,
-                    refusal.rule,
-                ),
-            )
-            raise
-
+def install_remote_signing(app: FastAPI, settings: SigningSettings, record: Record) -> None:
     # -- enrolment ---------------------------------------------------------------------------
     @app.post("/v1/credentials", tags=["remote signing"], status_code=201)
     async def enrol_credential(request: Request, principal: CurrentPrincipal) -> JSONResponse:
         """Enrol a personal signing key for the calling person (key generated in the token)."""
         _person(principal)
-        await check_signer(request, principal, "enrol")
+        await check_signer(request, principal, "enrol", record)
         ca: CertificateAuthority | None = state(request).certificate_authority
         if ca is None:
             raise CertificateAuthorityUnavailable("no CA registration endpoint is configured")
@@ -317,7 +401,7 @@ def install_remote_signing(app: FastAPI, settings: SigningSettings, record: Reco
     async def csc_authorize(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
         """SCAL2: wait (up to ``approval_seconds``) for the signer's approval on their device."""
         _person(principal, CREDENTIAL_SCOPE)
-        await check_signer(request, principal, "authorize")
+        await check_signer(request, principal, "authorize", record)
         dialect: CscDialect = state(request).csc
         query = dialect.authorize_request(await read_json(request))
         credential = await state(request).credentials.owned(principal, query.credential_id)

@@ -103,6 +103,11 @@ class SignedDocument:
     output_sha256: str
 
 
+@dataclass
+class _TsaSession:
+    session: aiohttp.ClientSession | None = None
+
+
 class DocumentSigner:
     """Signs documents with one token key; many documents at once (the signer serialises the token)."""
 
@@ -120,9 +125,21 @@ class DocumentSigner:
         self._trust_roots = trust_roots
         self._tsa_url = tsa_url
         self._tsa_timeout = tsa_timeout
-        # One HTTP session to the TSA for the service's life: a connection per timestamp costs more
-        # than the timestamp.
-        self._tsa_session: aiohttp.ClientSession | None = None
+        # One HTTP session to the TSA for the service's life, shared by every signer made with
+        # :meth:`with_signer`: a connection per timestamp costs more than the timestamp.
+        self._tsa: _TsaSession = _TsaSession()
+
+    def with_signer(self, signer: signers.Signer, *, key_label: str) -> DocumentSigner:
+        """The same signing (trust roots, TSA and its session) with another key."""
+        other = DocumentSigner(
+            signer,
+            key_label=key_label,
+            trust_roots=self._trust_roots,
+            tsa_url=self._tsa_url,
+            tsa_timeout=self._tsa_timeout,
+        )
+        other._tsa = self._tsa
+        return other
 
     @property
     def signer_name(self) -> str:
@@ -130,8 +147,8 @@ class DocumentSigner:
         return str(cert.subject.native.get("common_name", "")) if cert is not None else ""
 
     async def aclose(self) -> None:
-        if self._tsa_session is not None:
-            await self._tsa_session.close()
+        if self._tsa.session is not None:
+            await self._tsa.session.close()
 
     def supports(self, level: SignatureLevel) -> bool:
         return not level.needs_timestamp or self._tsa_url is not None
@@ -168,10 +185,10 @@ class DocumentSigner:
         if level.needs_timestamp:
             if not self._tsa_url:
                 raise TimestampUnavailable("no TSA configured")
-            if self._tsa_session is None or self._tsa_session.closed:
-                self._tsa_session = aiohttp.ClientSession()
+            if self._tsa.session is None or self._tsa.session.closed:
+                self._tsa.session = aiohttp.ClientSession()
             timestamper = HTTPTimeStamper(
-                self._tsa_url, timeout=self._tsa_timeout, session=self._tsa_session
+                self._tsa_url, timeout=self._tsa_timeout, session=self._tsa.session
             )
         field_spec = None
         text_params = None

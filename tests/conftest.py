@@ -138,7 +138,7 @@ def person_token(stack: Stack, stack_info: StackInfo) -> PersonTokenFactory:
     from tests.keycloak_login import login
 
     def issue(username: str, scope: str = "openid", client_id: str = "demo-sign-app") -> str:
-        return login(
+        tokens = login(
             stack_info.issuer,
             client_id=client_id,
             client_secret=stack.client_secret(client_id),
@@ -146,7 +146,8 @@ def person_token(stack: Stack, stack_info: StackInfo) -> PersonTokenFactory:
             username=username,
             password=stack.user_password(username),
             scope=scope,
-        )["access_token"]
+        )
+        return str(tokens["access_token"])
 
     return issue
 

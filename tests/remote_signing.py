@@ -137,6 +137,7 @@ def csc_sign_pdf(base: str, token: str, credential_id: str, pdf: bytes) -> bytes
             output = await signers.async_sign_pdf(
                 writer, signers.PdfSignatureMetadata(field_name="GiaoVienChuNhiem"), signer=signer
             )
-            return output.getvalue()
+            signed: bytes = output.getvalue()
+            return signed
 
     return asyncio.run(run())

@@ -249,7 +249,9 @@ def test_scopes_roles_and_ownership_are_enforced(
     assert denied.status_code == 403 and denied.json()["error"] == "access_denied"
     # Another person sees none of the teacher's credentials.
     principal = person_token("demo.hieutruong", CSC_SCOPES)
-    assert _csc(base, "credentials/list", principal, {}).json()["credentialIDs"] == []
+    assert (
+        credential_id not in _csc(base, "credentials/list", principal, {}).json()["credentialIDs"]
+    )
     assert (
         _csc(base, "credentials/info", principal, {"credentialID": credential_id}).status_code
         == 404
@@ -293,3 +295,104 @@ def test_garbage_bodies_are_refused_with_a_reason(
         )
         assert response.status_code == 400, response.text
         assert response.json()["error"] == "invalid_request"
+
+
+def _sign(base: str, token: str, pdf: bytes, **query: str) -> httpx.Response:
+    return httpx.post(
+        f"{base}/v1/documents:sign",
+        params=query,
+        content=pdf,
+        headers={**bearer(token), "content-type": "application/pdf"},
+        timeout=150,
+    )
+
+
+def test_a_transcript_is_signed_in_policy_order_each_signature_approved_on_a_phone(
+    stack: Stack,
+    stack_info: StackInfo,
+    teacher: dict[str, Any],
+    person_token: PersonTokenFactory,
+    approval_inbox: AlertInbox,
+    client_token: TokenFactory,
+    demo_pdf: bytes,
+) -> None:
+    base = stack_info.signing_url
+    principal_token = person_token("demo.hieutruong", CSC_SCOPES)
+    principal_credential = enrol(base, principal_token)["credential_id"]
+    principal_phone = SoftAuthenticator(f"http://localhost:{stack.ports.signing}")
+    pair(base, principal_token, principal_phone)
+    teacher_credential = teacher["credential"]["credential_id"]
+
+    # Out of order: the principal cannot sign first (refused before anyone is asked to approve).
+    early = _sign(
+        base, principal_token, demo_pdf, document_type="hoc-ba", credential=principal_credential
+    )
+    assert early.status_code == 403 and early.json()["rule"] == "SIGN-003"
+    # An application's seal is not a teacher's signature; a person must say what they sign.
+    app = client_token("demo-eoffice")
+    sealed = _sign(base, app, demo_pdf, document_type="hoc-ba")
+    assert sealed.status_code == 403 and sealed.json()["rule"] == "SIGN-003"
+    assert _sign(base, teacher["token"], demo_pdf).status_code == 403
+
+    with Approver(base, approval_inbox, approve_with(base, teacher["authenticator"])) as phone:
+        first = _sign(
+            base,
+            teacher["token"],
+            demo_pdf,
+            document_type="hoc-ba",
+            credential=teacher_credential,
+            reason="Lớp 10A1",
+        )
+    assert first.status_code == 200, first.text
+    assert phone.announcement is not None and phone.announcement["documents"] == 1
+    # The approval was bound to this very document.
+    approved = base64.b64encode(hashlib.sha256(demo_pdf).digest()).decode()
+    assert phone.announcement["fingerprint"] == _fingerprint([approved])
+
+    with Approver(base, approval_inbox, approve_with(base, principal_phone)):
+        second = _sign(
+            base,
+            principal_token,
+            first.content,
+            document_type="hoc-ba",
+            credential=principal_credential,
+        )
+    assert second.status_code == 200, second.text
+
+    report = httpx.post(
+        f"{base}/v1/documents:verify",
+        content=second.content,
+        headers={
+            **bearer(client_token("demo-verify-portal")),
+            "content-type": "application/pdf",
+        },
+        timeout=60,
+    ).json()
+    assert report["indication"] == "TOTAL_PASSED", report
+    signers = [s["signer"] for s in report["signatures"]]
+    assert "Phạm Thị Hoa" in signers[0] and "Nguyễn Văn Hùng" in signers[1]
+
+    # Both steps are done: a third signature is outside the policy, whoever asks.
+    third = _sign(
+        base,
+        teacher["token"],
+        second.content,
+        document_type="hoc-ba",
+        credential=teacher_credential,
+    )
+    assert third.status_code == 403 and third.json()["rule"] == "SIGN-005"
+
+
+def test_the_seal_signs_routine_documents_without_a_person(
+    stack_info: StackInfo, client_token: TokenFactory, demo_pdf: bytes
+) -> None:
+    app = client_token("demo-eoffice")
+    signed = _sign(stack_info.signing_url, app, demo_pdf, document_type="thong-bao")
+    assert signed.status_code == 200, signed.text
+    unknown = _sign(stack_info.signing_url, app, demo_pdf, document_type="bang-tot-nghiep")
+    assert unknown.status_code == 403 and unknown.json()["rule"] == "SIGN-002"
+
+
+def _fingerprint(hashes: list[str]) -> str:
+    digest = hashlib.sha256("\n".join(hashes).encode()).hexdigest().upper()
+    return f"{digest[:4]}-{digest[4:8]}"
