@@ -30,8 +30,7 @@ from audit.spool import SpoolingAuditTrail
 from gateway_runtime import AccessTokenVerifier, Principal, configure_logging, install_http_runtime
 from gateway_runtime.http import CurrentPrincipal, client_address
 from gateway_runtime.keystore import TokenKeystore
-from gateway_runtime.tokens import Forbidden
-from policies.signing import SEAL, SigningPolicy, SigningRefused, default_signing_policy
+from policies.signing import default_signing_policy
 from signing_service.appearance import VisibleStamp
 from signing_service.approvals import Approvals, LogNotifier, WebhookNotifier
 from signing_service.batches import BatchOwner, BatchRunner, BatchStore
@@ -40,6 +39,7 @@ from signing_service.csc import CscDialect
 from signing_service.documents import UntrustedDocument, sha256_hex
 from signing_service.errors import (
     BatchNotFound,
+    CredentialNotFound,
     DocumentTooLarge,
     InvalidBatch,
     SigningError,
@@ -48,10 +48,10 @@ from signing_service.errors import (
 )
 from signing_service.keystore import TokenGate, token_pdf_signer
 from signing_service.remote import (
-    approve_document,
+    authorise_caller,
+    authorise_signing,
     install_remote_signing,
     person_document_signer,
-    refuse,
 )
 from signing_service.sandbox import DocumentSandbox, inspect_document
 from signing_service.settings import SigningSettings
@@ -91,11 +91,6 @@ async def read_document(request: Request, limit: int) -> UntrustedDocument:
             raise DocumentTooLarge(f"limit is {limit} bytes")
         chunks.append(chunk)
     return UntrustedDocument(b"".join(chunks))
-
-
-def _level_of_assurance(principal: Principal) -> int:
-    """Keycloak's ACR as a level of assurance (``"1"`` password, ``"2"`` second factor)."""
-    return int(principal.acr) if principal.acr and principal.acr.isdigit() else 0
 
 
 def _actor(principal: Principal) -> Actor:
@@ -165,7 +160,19 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
         app.state.token_verifier = AccessTokenVerifier(
             issuer=settings.keycloak_issuer, audience=settings.client_id
         )
-        runner = BatchRunner(app.state.batches, app.state.document_signer, app.state.trail)
+
+        async def personal_signer(credential_id: str) -> DocumentSigner:
+            credential = await app.state.credentials.get(credential_id)
+            if credential is None:
+                raise CredentialNotFound()
+            return person_document_signer(app.state, credential)
+
+        runner = BatchRunner(
+            app.state.batches,
+            app.state.document_signer,
+            app.state.trail,
+            personal_signer=personal_signer,
+        )
         app.state.batch_runner = runner
         runner.start()
         try:
@@ -255,67 +262,28 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
         next step (counted from the signatures it already holds) and whether that step certifies.
         """
         source = client_address(request)
-        if principal.is_person:
-            if document_type is None or credential is None:
-                raise Forbidden(
-                    "a person signs with their own key: give document_type and credential"
-                )
-        else:
-            try:
-                principal.require(SIGN_ROLE)
-            except Forbidden:
-                await record(
-                    request,
-                    AuditEvent.build(
-                        tag=EventTag.SIGNING_REQUEST_REFUSED,
-                        service=SERVICE,
-                        actor=_actor(principal),
-                        outcome=Outcome.FAILURE,
-                        reason=f"missing role {SIGN_ROLE}",
-                        source=source,
-                        correlation_id=request.state.request_id,
-                    ),
-                )
-                raise
+        await authorise_caller(
+            request, principal, document_type=document_type, credential_id=credential, record=record
+        )
         signer: DocumentSigner = request.app.state.document_signer
         if not signer.supports(level):
             raise TimestampUnavailable(f"level {level.value} needs a TSA")
         document = await read_document(request, settings.max_document_bytes)
         sandbox: DocumentSandbox = request.app.state.sandbox
         facts = await sandbox.run(inspect_document, document, settings.max_pdf_objects)
-        policy_target: dict[str, str] = {}
-        if document_type is not None:
-            policy: SigningPolicy = request.app.state.signing_policy
-            try:
-                step = policy.check_signature(
-                    document_type,
-                    roles=principal.realm_roles if principal.is_person else frozenset({SEAL}),
-                    # A person approves on a registered device with user verification: a second
-                    # factor for the signature act itself (SCAL2).
-                    loa=2 if principal.is_person else _level_of_assurance(principal),
-                    prior_signatures=facts.signatures,
-                )
-            except SigningRefused as refusal:
-                await refuse(request, principal, "sign", refusal, record)
-                raise
-            certify = certify or step.certify
-            policy_target = {
-                "document_type": document_type,
-                "step": str(facts.signatures + 1),
-                "rule": "SIGN-003",
-            }
-        if principal.is_person:
-            assert credential is not None  # noqa: S101 - checked above for people
-            owned, approval_id = await approve_document(
-                request,
-                principal,
-                credential,
-                hashlib.sha256(document).digest(),
-                f"{document_type}: {reason or ''}".strip(": "),
-                record,
-            )
-            signer = person_document_signer(request, owned)
-            policy_target |= {"credential_id": owned.credential_id, "approval_id": approval_id}
+        allowed = await authorise_signing(
+            request,
+            principal,
+            document_type=document_type,
+            credential_id=credential,
+            prior_signatures=[facts.signatures],
+            digests=[hashlib.sha256(document).digest()],
+            description=f"{document_type or ''}: {reason or ''}".strip(": "),
+            certify=certify,
+            record=record,
+        )
+        if allowed.credential is not None:
+            signer = person_document_signer(request.app.state, allowed.credential)
         reference = uuid.uuid4().hex
         stamp = (
             VisibleStamp(
@@ -331,7 +299,11 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
         signed = await signer.sign(
             document,
             SignatureRequest(
-                level=level, reason=reason, location=location, certify=certify, stamp=stamp
+                level=level,
+                reason=reason,
+                location=location,
+                certify=allowed.certify,
+                stamp=stamp,
             ),
         )
         await record(
@@ -349,7 +321,7 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
                     "field": signed.field_name,
                     "certified": str(signed.certified).lower(),
                     "reference": reference,
-                    **policy_target,
+                    **allowed.target,
                 },
                 source=source,
                 correlation_id=request.state.request_id,
@@ -375,9 +347,17 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
         level: Annotated[SignatureLevel, Query()] = SignatureLevel.B_B,
         reason: Annotated[str | None, Query(max_length=200)] = None,
         certify: Annotated[bool, Query()] = False,
+        document_type: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9-]{1,40}$")] = None,
+        credential: Annotated[str | None, Query(pattern=r"^[0-9a-f]{32}$")] = None,
     ) -> JSONResponse:
-        """Sign many documents (multipart field ``documents``, one file each) in the background."""
-        principal.require(SIGN_ROLE)
+        """Sign many documents (multipart field ``documents``, one file each) in the background.
+
+        A person's batch (a class's transcripts) is approved once on their phone, the approval
+        covering every document's SHA-256, before it is accepted.
+        """
+        await authorise_caller(
+            request, principal, document_type=document_type, credential_id=credential, record=record
+        )
         store: BatchStore = request.app.state.batches
         owner = BatchOwner(principal.client_id, principal.subject, principal.actor)
         existing = await store.find_by_key(owner, idempotency_key)
@@ -395,6 +375,7 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
         sandbox: DocumentSandbox = request.app.state.sandbox
         documents: list[tuple[str, bytes]] = []
         refused: dict[int, str] = {}
+        prior: dict[int, int] = {}
         seen: set[str] = set()
         for index, upload in enumerate(uploads):
             document_id = Path(upload.filename or "").name[:100] or f"document-{index + 1}"
@@ -408,13 +389,30 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
                 content = b""
             else:
                 try:
-                    await sandbox.run(inspect_document, content, settings.max_pdf_objects)
+                    facts = await sandbox.run(inspect_document, content, settings.max_pdf_objects)
+                    prior[index] = facts.signatures
                 except SigningError as exc:
                     refused[index] = exc.code
             documents.append((document_id, content))
-        batch_request = SignatureRequest(level=level, reason=reason, certify=certify)
+        allowed = await authorise_signing(
+            request,
+            principal,
+            document_type=document_type,
+            credential_id=credential,
+            prior_signatures=list(prior.values()),
+            digests=[hashlib.sha256(documents[i][1]).digest() for i in prior],
+            description=f"{document_type or ''}: {len(prior)} tài liệu {reason or ''}".strip(": "),
+            certify=certify,
+            record=record,
+        )
+        batch_request = SignatureRequest(level=level, reason=reason, certify=allowed.certify)
         batch_id, created = await store.create(
-            owner, idempotency_key, batch_request, documents, refused
+            owner,
+            idempotency_key,
+            batch_request,
+            documents,
+            refused,
+            credential_id=allowed.credential.credential_id if allowed.credential else None,
         )
         if created:
             await record(
@@ -429,6 +427,7 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
                         "documents": str(len(documents)),
                         "refused": str(len(refused)),
                         "level": level.value,
+                        **allowed.target,
                     },
                     source=client_address(request),
                     correlation_id=request.state.request_id,

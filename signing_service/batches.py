@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,6 +89,8 @@ class BatchStore:
         request: SignatureRequest,
         documents: list[tuple[str, bytes]],
         refused: dict[int, str],
+        *,
+        credential_id: str | None = None,
     ) -> tuple[str, bool]:
         """Store a new batch; return ``(batch id, created)`` (not created: the key was used)."""
         batch_id = uuid.uuid4().hex
@@ -119,6 +122,8 @@ class BatchStore:
                     "level": request.level.value,
                     "reason": request.reason or "",
                     "certify": "1" if request.certify else "",
+                    # A person's batch is signed with their key (approved before it was stored).
+                    "credential_id": credential_id or "",
                     "total": str(len(documents)),
                     "status": "running",
                     "created_at": datetime.now(UTC).isoformat(),
@@ -170,10 +175,12 @@ class BatchRunner:
         signer: DocumentSigner,
         trail: AuditTrail,
         *,
+        personal_signer: Callable[[str], Awaitable[DocumentSigner]] | None = None,
         poll_seconds: float = 1.0,
     ) -> None:
         self._store = store
         self._signer = signer
+        self._personal_signer = personal_signer
         self._trail = trail
         self._poll = poll_seconds
         self._wake = asyncio.Event()
@@ -229,6 +236,19 @@ class BatchRunner:
             reason=header["reason"] or None,
             certify=bool(header["certify"]),
         )
+        signer = self._signer
+        if header.get("credential_id"):
+            if self._personal_signer is None:
+                return  # this process cannot sign with personal keys; another one will
+            try:
+                signer = await self._personal_signer(header["credential_id"])
+            except GatewayError as exc:
+                # The key is gone (revoked, removed): its documents fail with the reason.
+                for index, state in enumerate(await self._store.documents(batch_id)):
+                    if state["status"] == "pending":
+                        await self._store.set_document(
+                            batch_id, index, {**state, "status": "failed", "error": exc.code}
+                        )
         documents = await self._store.documents(batch_id)
         pending = [i for i, d in enumerate(documents) if d["status"] == "pending"]
         _log.info("batch.processing", batch_id=batch_id, pending=len(pending))
@@ -236,7 +256,7 @@ class BatchRunner:
 
         async def one(index: int) -> None:
             async with gate:
-                await self._sign_one(batch_id, index, documents[index], owner, request)
+                await self._sign_one(batch_id, index, documents[index], owner, request, signer)
                 await lock.extend(_LOCK_SECONDS, replace_ttl=True)
 
         await asyncio.gather(*(one(i) for i in pending))
@@ -265,12 +285,13 @@ class BatchRunner:
         state: dict[str, Any],
         owner: Actor,
         request: SignatureRequest,
+        signer: DocumentSigner,
     ) -> None:
         output = self._store.output_path(batch_id, index)
         if not output.exists():
             document = UntrustedDocument(self._store.input_path(batch_id, index).read_bytes())
             try:
-                signed = await self._signer.sign(document, request)
+                signed = await signer.sign(document, request)
             except GatewayError as exc:
                 if exc.status_code >= 500:
                     _log.warning("batch.document_retry", batch_id=batch_id, code=exc.code)
@@ -297,7 +318,7 @@ class BatchRunner:
                         "index": str(index),
                         "document_sha256": state["sha256"],
                         "signed_sha256": sha256_hex(content),
-                        "key_label": self._signer.key_label,
+                        "key_label": signer.key_label,
                         "level": request.level.value,
                     },
                     event_id=_event_id(batch_id, index),

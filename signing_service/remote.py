@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from asn1crypto import pem
@@ -26,7 +27,7 @@ from audit import Actor, AuditEvent, EventTag, Outcome
 from gateway_runtime.errors import GatewayError
 from gateway_runtime.http import CurrentPrincipal, client_address
 from gateway_runtime.tokens import Forbidden, Principal
-from policies.signing import SigningPolicy, SigningRefused
+from policies.signing import SEAL, SigningPolicy, SigningRefused
 from signing_service.approval_page import PAGE_HEADERS, approval_page, gone_page, pairing_page
 from signing_service.approvals import Approvals
 from signing_service.credentials import CertificateAuthority, Credential, enrol
@@ -41,6 +42,7 @@ from signing_service.settings import SigningSettings
 from signing_service.signing import DocumentSigner
 
 SERVICE = "signing"
+SIGN_ROLE = "sign"
 SERVICE_SCOPE = "service"
 CREDENTIAL_SCOPE = "credential"
 _MAX_JSON = 1024 * 1024
@@ -133,24 +135,102 @@ async def check_signer(
         raise
 
 
-async def approve_document(
+@dataclass(frozen=True)
+class SigningAuthorisation:
+    """What the policy and the signer's approval allow for one request (a document or a batch)."""
+
+    certify: bool
+    credential: Credential | None
+    #: Audit fields: document type, step, rule, credential and approval ids.
+    target: dict[str, str]
+
+
+async def authorise_caller(
     request: Request,
     principal: Principal,
-    credential_id: str,
-    document_sha256: bytes,
-    description: str,
+    *,
+    document_type: str | None,
+    credential_id: str | None,
     record: Record,
-) -> tuple[Credential, str]:
-    """Sole control for a whole document signed by the service with a person's key.
+) -> None:
+    """Before a document is read: may this caller sign at all? (Audited refusal otherwise.)"""
+    if principal.is_person:
+        if document_type is None or credential_id is None:
+            raise Forbidden("a person signs with their own key: give document_type and credential")
+        await check_signer(request, principal, "sign", record)
+    else:
+        try:
+            principal.require(SIGN_ROLE)
+        except Forbidden:
+            await record(
+                request,
+                event(
+                    request,
+                    EventTag.SIGNING_REQUEST_REFUSED,
+                    _actor(principal),
+                    {"operation": "sign"},
+                    Outcome.FAILURE,
+                    f"missing role {SIGN_ROLE}",
+                ),
+            )
+            raise
 
-    The approval covers the SHA-256 of the exact document received; it is spent at once. Returns
-    the credential and the approval id.
+
+async def authorise_signing(
+    request: Request,
+    principal: Principal,
+    *,
+    document_type: str | None,
+    credential_id: str | None,
+    prior_signatures: list[int],
+    digests: list[bytes],
+    description: str,
+    certify: bool,
+    record: Record,
+) -> SigningAuthorisation:
+    """Apply the signing policy to every document, then, for a person, get their approval.
+
+    Call :func:`authorise_caller` first, before reading the documents. Apps sign with the organisation seal and need the service's ``sign`` role; people sign with
+    their own key (``credential_id``) and must say what they sign (``document_type``). With a
+    document type, each document's next step is counted from the signatures it already holds; one
+    request fills one step. A person's approval on their phone covers the SHA-256 of every
+    document, and is spent at once (SCAL2, sole control).
     """
-    _person(principal)
-    await check_signer(request, principal, "sign", record)
+    target: dict[str, str] = {}
+    if document_type is not None:
+        policy: SigningPolicy = state(request).signing_policy
+        roles = principal.realm_roles if principal.is_person else frozenset({SEAL})
+        # A person approves on a registered device with user verification: a second factor for
+        # the signature act itself (SCAL2). An app counts at its token's ACR.
+        loa = 2 if principal.is_person else level_of_assurance(principal)
+        steps = set()
+        for index, prior in enumerate(prior_signatures):
+            try:
+                step = policy.check_signature(
+                    document_type, roles=roles, loa=loa, prior_signatures=prior
+                )
+            except SigningRefused as refusal:
+                await refuse(request, principal, "sign", refusal, record)
+                if len(prior_signatures) > 1:
+                    raise SigningRefused(
+                        refusal.rule, f"document {index}: {refusal.detail}"
+                    ) from None
+                raise
+            steps.add(prior)
+            certify = certify or step.certify
+        if len(steps) > 1:
+            raise InvalidCscRequest("the documents of one batch must all be at the same step")
+        target = {
+            "document_type": document_type,
+            "step": str(steps.pop() + 1) if steps else "1",
+            "rule": "SIGN-003",
+        }
+    if not principal.is_person:
+        return SigningAuthorisation(certify, None, target)
+    assert credential_id is not None  # noqa: S101 - checked above for people
     credential = await state(request).credentials.owned(principal, credential_id)
     approvals: Approvals = state(request).approvals
-    hashes = [base64.b64encode(document_sha256).decode()]
+    hashes = [base64.b64encode(d).decode() for d in digests]
     pending = await approvals.request(
         principal,
         credential_id=credential.credential_id,
@@ -167,7 +247,8 @@ async def approve_document(
             {
                 "approval_id": pending.approval_id,
                 "credential_id": credential.credential_id,
-                "document_sha256": document_sha256.hex(),
+                "documents": str(len(hashes)),
+                "hashes_sha256": CscDialect.hashes_digest(hashes),
             },
         ),
     )
@@ -179,23 +260,29 @@ async def approve_document(
         hash_algorithm=SHA256_OID,
         hashes=hashes,
     )
-    return credential, pending.approval_id
+    target |= {"credential_id": credential.credential_id, "approval_id": pending.approval_id}
+    return SigningAuthorisation(certify, credential, target)
 
 
-def person_document_signer(request: Request, credential: Credential) -> DocumentSigner:
+def level_of_assurance(principal: Principal) -> int:
+    """Keycloak's ACR as a level of assurance (``"1"`` password, ``"2"`` second factor)."""
+    return int(principal.acr) if principal.acr and principal.acr.isdigit() else 0
+
+
+def person_document_signer(app_state: Any, credential: Credential) -> DocumentSigner:
     """A document signer over a person's token key (kept per credential, a few hundred at most)."""
-    cache: dict[str, DocumentSigner] = state(request).person_signers
+    cache: dict[str, DocumentSigner] = app_state.person_signers
     signer = cache.get(credential.credential_id)
     if signer is None:
         if len(cache) >= 256:
             cache.pop(next(iter(cache)))
-        seal: DocumentSigner = state(request).document_signer
+        seal: DocumentSigner = app_state.document_signer
         signer = seal.with_signer(
             token_pdf_signer(
-                state(request).gate,
+                app_state.gate,
                 credential.key_label,
                 credential.certificate,
-                state(request).chain,
+                app_state.chain,
             ),
             key_label=credential.key_label,
         )

@@ -396,3 +396,50 @@ def test_the_seal_signs_routine_documents_without_a_person(
 def _fingerprint(hashes: list[str]) -> str:
     digest = hashlib.sha256("\n".join(hashes).encode()).hexdigest().upper()
     return f"{digest[:4]}-{digest[4:8]}"
+
+
+def test_a_class_of_transcripts_is_signed_after_one_approval(
+    stack_info: StackInfo,
+    teacher: dict[str, Any],
+    approval_inbox: AlertInbox,
+    client_token: TokenFactory,
+) -> None:
+    from devstack.demo import transcript_pdf
+    from tests.integration.test_batches import _submit, _wait
+
+    pdfs = [(f"hs-{i:02d}.pdf", transcript_pdf([f"HOC BA - hoc sinh {i}"])) for i in range(5)]
+    with Approver(
+        stack_info.signing_url,
+        approval_inbox,
+        approve_with(stack_info.signing_url, teacher["authenticator"]),
+    ) as phone:
+        accepted = _submit(
+            stack_info,
+            teacher["token"],
+            "lop-10a1-hoc-ky-1",
+            pdfs,
+            document_type="hoc-ba",
+            credential=teacher["credential"]["credential_id"],
+        )
+    assert accepted.status_code == 202, accepted.text
+    assert phone.announcement is not None and phone.announcement["documents"] == 5
+    expected = [base64.b64encode(hashlib.sha256(content).digest()).decode() for _, content in pdfs]
+    assert phone.announcement["fingerprint"] == _fingerprint(expected)
+    status = _wait(stack_info, teacher["token"], accepted.json()["batch_id"])
+    assert status["signed"] == 5, status
+    document = httpx.get(
+        f"{stack_info.signing_url}/v1/batches/{status['batch_id']}/documents/4",
+        headers=bearer(teacher["token"]),
+        timeout=10,
+    )
+    report = httpx.post(
+        f"{stack_info.signing_url}/v1/documents:verify",
+        content=document.content,
+        headers={
+            **bearer(client_token("demo-verify-portal")),
+            "content-type": "application/pdf",
+        },
+        timeout=60,
+    ).json()
+    assert report["indication"] == "TOTAL_PASSED"
+    assert "Phạm Thị Hoa" in report["signatures"][0]["signer"]
