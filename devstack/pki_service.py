@@ -84,14 +84,17 @@ def create_app(pki: TestPki | None = None, ra_token: str | None = None) -> FastA
         if name not in {ROOT, ISSUING}:
             raise HTTPException(404, "unknown CRL issuer")
         now = dt.datetime.now(dt.UTC)
+        revoked = pki.revoked() if name == ISSUING else []
+        # Backdated a minute for clock skew, but never to before a revocation it lists.
+        issued = max([now - dt.timedelta(minutes=1), *(when for _, when in revoked)])
         builder = (
             x509.CertificateRevocationListBuilder()
             .issuer_name((root if name == ROOT else issuing).subject)
-            .last_update(now - dt.timedelta(minutes=1))
+            .last_update(issued)
             .next_update(now + dt.timedelta(hours=12))
         )
         # Only the issuing CA revokes end-entity certificates; the root's CRL is empty.
-        for serial, when in pki.revoked() if name == ISSUING else []:
+        for serial, when in revoked:
             builder = builder.add_revoked_certificate(
                 x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
             )
@@ -128,7 +131,10 @@ def create_app(pki: TestPki | None = None, ra_token: str | None = None) -> FastA
             serial_number=req.serial_number,
             algorithm=req.hash_algorithm,
             cert_status=ocsp.OCSPCertStatus.REVOKED if revoked else ocsp.OCSPCertStatus.GOOD,
-            this_update=now - dt.timedelta(minutes=1),
+            # Backdated for clock skew, but never to before the revocation it reports.
+            this_update=max(now - dt.timedelta(minutes=1), when)
+            if revoked and when
+            else now - dt.timedelta(minutes=1),
             next_update=now + dt.timedelta(hours=1),
             revocation_time=when if revoked else None,
             revocation_reason=None,

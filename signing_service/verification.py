@@ -19,16 +19,26 @@ from enum import StrEnum
 from pathlib import Path
 
 from asn1crypto import x509 as asn1_x509
+from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate, AdESPassed
 from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.validation.ades import ades_with_time_validation
 from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.pdf_embedded import (
+    EmbeddedPdfSignature,
     async_validate_pdf_signature,
     async_validate_pdf_timestamp,
 )
+from pyhanko.sign.validation.policy_decl import (
+    RevocationInfoGatheringSpec,
+    SignatureValidationSpec,
+)
 from pyhanko.sign.validation.status import DocumentTimestampStatus, PdfSignatureStatus
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.context import CertValidationPolicySpec
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 from pyhanko_certvalidator.fetchers.api import Fetchers
+from pyhanko_certvalidator.policy_decl import REQUIRE_REVINFO, CertRevTrustPolicy
+from pyhanko_certvalidator.registry import SimpleTrustManager
 
 from signing_service.documents import UntrustedDocument, open_document
 
@@ -121,6 +131,43 @@ def _classify(
     return Indication.TOTAL_PASSED, None
 
 
+#: Point-in-time results that proof of existence (a timestamp, the DSS) may still turn around.
+_NEEDS_POE = {
+    "REVOKED_NO_POE",
+    "REVOKED_CA_NO_POE",
+    "OUT_OF_BOUNDS_NO_POE",
+    "CRYPTO_CONSTRAINTS_FAILURE_NO_POE",
+}
+
+
+async def _with_time_indication(
+    embedded: EmbeddedPdfSignature,
+    trust_roots: list[asn1_x509.Certificate],
+    backend: AIOHttpFetcherBackend | None,
+) -> tuple[Indication, str | None]:
+    """ETSI EN 319 102-1 validation with time and long-term data (§5.5, §5.6.3), as pyHanko
+    implements it: the signature timestamp, the DSS and document timestamps serve as proofs of
+    existence, so a signature made before its certificate was revoked still passes."""
+    spec = SignatureValidationSpec(
+        cert_validation_policy=CertValidationPolicySpec(
+            trust_manager=SimpleTrustManager.build(trust_roots=trust_roots),
+            revinfo_policy=CertRevTrustPolicy(REQUIRE_REVINFO),
+        ),
+        revinfo_gathering_policy=RevocationInfoGatheringSpec(fetcher_backend=backend),
+    )
+    result = await ades_with_time_validation(
+        embedded.signed_data, spec, raw_digest=embedded.compute_digest()
+    )
+    indic = result.ades_subindic
+    if isinstance(indic, AdESPassed):
+        return Indication.TOTAL_PASSED, None
+    if isinstance(indic, AdESFailure):
+        return Indication.TOTAL_FAILED, indic.name
+    if isinstance(indic, AdESIndeterminate):
+        return Indication.INDETERMINATE, indic.name
+    return Indication.INDETERMINATE, str(getattr(indic, "name", indic))
+
+
 _PERMITTED_LEVELS = {
     ModificationLevel.NONE,
     ModificationLevel.LTA_UPDATES,
@@ -139,6 +186,10 @@ class _RevocationCache:
         self._backend: AIOHttpFetcherBackend | None = None
         self._fetchers: Fetchers | None = None
         self._created = 0.0
+
+    @property
+    def backend(self) -> AIOHttpFetcherBackend | None:
+        return self._backend
 
     async def close(self) -> None:
         if self._backend is not None:
@@ -220,6 +271,14 @@ async def async_verify_document(
             reports.append(_malformed(embedded.field_name, is_timestamp))
             continue
         indication, sub = _classify(status)
+        has_poe = getattr(status, "timestamp_validity", None) is not None
+        if sub in _NEEDS_POE and has_poe:
+            # Past signature validation either proves the signature existed in time (PASSED),
+            # finds it definitely bad (FAILED), or leaves the current-time result standing
+            # (EN 319 102-1 §5.6.2.4: "return the current time indication/sub-indication").
+            with_time = await _with_time_indication(embedded, trust_roots, cache.backend)
+            if with_time[0] is not Indication.INDETERMINATE:
+                indication, sub = with_time
         cert = status.signing_cert
         reported = (
             status.timestamp

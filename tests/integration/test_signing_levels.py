@@ -146,8 +146,10 @@ def test_signature_whose_certificate_is_revoked_no_longer_passes(
 ) -> None:
     """Once the signer's certificate is revoked (OCSP and CRL say so), a signature without proof of
     existence before the revocation is INDETERMINATE/REVOKED_NO_POE (ETSI EN 319 102-1 basic
-    validation). A signature timestamp only bounds the signature from above, so a B-T made after
-    the revocation is no different; TOTAL_FAILED/REVOKED needs a content timestamp."""
+    validation). A signature timestamp from before the revocation is that proof: validation with
+    time (§5.5) passes it. A signature timestamp only bounds the signature from above, so a B-T
+    made after the revocation stays REVOKED_NO_POE; TOTAL_FAILED/REVOKED needs a content
+    timestamp."""
     import asyncio
 
     from asn1crypto import x509 as asn1_x509
@@ -185,25 +187,35 @@ def test_signature_whose_certificate_is_revoked_no_longer_passes(
             asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)),
             [asn1_x509.Certificate.load(issuing)],
         )
+        from devstack.pki import ROOT
+
+        root = stack.pki.certificate(ROOT).public_bytes(serialization.Encoding.DER)
         document_signer = DocumentSigner(
-            signer, key_label="teacher-revoked", trust_roots=[], tsa_url=stack.pki.urls.tsa
+            signer,
+            key_label="teacher-revoked",
+            trust_roots=[asn1_x509.Certificate.load(root)],
+            tsa_url=stack.pki.urls.tsa,
         )
 
-        async def sign_before_and_after_revocation() -> tuple[bytes, bytes]:
+        async def sign_before_and_after_revocation() -> tuple[bytes, bytes, bytes]:
             try:
                 before = await document_signer.sign(
                     UntrustedDocument(demo_pdf), SignatureRequest(level=SignatureLevel.B_B)
                 )
                 assert _verify(stack_info, headers, before.content)["indication"] == "TOTAL_PASSED"
+                stamped = await document_signer.sign(
+                    UntrustedDocument(demo_pdf), SignatureRequest(level=SignatureLevel.B_T)
+                )
+                await asyncio.sleep(1.1)  # times have one-second precision
                 stack.pki.revoke(cert.serial_number)
                 after = await document_signer.sign(
                     UntrustedDocument(demo_pdf), SignatureRequest(level=SignatureLevel.B_T)
                 )
             finally:
                 await document_signer.aclose()
-            return before.content, after.content
+            return before.content, stamped.content, after.content
 
-        before, after = asyncio.run(sign_before_and_after_revocation())
+        before, stamped, after = asyncio.run(sign_before_and_after_revocation())
     finally:
         keystore.close()
 
@@ -211,3 +223,7 @@ def test_signature_whose_certificate_is_revoked_no_longer_passes(
     assert (report["indication"], report["subindication"]) == ("INDETERMINATE", "REVOKED_NO_POE")
     report = _verify(stack_info, headers, after)
     assert (report["indication"], report["subindication"]) == ("INDETERMINATE", "REVOKED_NO_POE")
+    # With-time validation (EN 319 102-1 §5.5): the signature timestamp proves the signature
+    # existed before the revocation, so it still passes.
+    report = _verify(stack_info, headers, stamped)
+    assert (report["indication"], report["subindication"]) == ("TOTAL_PASSED", None), report
