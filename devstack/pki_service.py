@@ -9,18 +9,24 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import os
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from asn1crypto import cms, core, tsp
 from asn1crypto import keys as asn1_keys
-from asn1crypto import tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509 import ocsp
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response
+from pyhanko.sign import general
+from pyhanko.sign.general import simple_cms_attribute
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
+from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
 from devstack.pki import ISSUING, OCSP, ROOT, TSA, TestPki
 
@@ -37,6 +43,41 @@ async def _body(request: Request) -> bytes:
     if not body or len(body) > _MAX_REQUEST:
         raise HTTPException(400, "empty or oversized request")
     return body
+
+
+class _TestTimeStamper(DummyTimeStamper):
+    """pyHanko's dummy TSA with its key loaded once and its ESS certificate attribute encoded once.
+
+    The dummy re-parses and re-checks the RSA private key for every timestamp (about 28 ms here),
+    which made the test TSA, not the signing service, the bottleneck of B-T signing.
+    """
+
+    def __init__(self, *, private_key: rsa.RSAPrivateKey, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._private_key = private_key
+        self._ess_der = general.as_signing_certificate(self.tsa_cert).dump()
+
+    def _sign_tst_info(
+        self, tst_info_data: bytes, md_algorithm: str, dt: datetime
+    ) -> tuple[bytes, cms.CMSAttributes]:
+        digest = hashes.Hash(get_pyca_cryptography_hash(md_algorithm))
+        digest.update(tst_info_data)
+        signed_attrs = cms.CMSAttributes(
+            [
+                simple_cms_attribute("content_type", "tst_info"),
+                simple_cms_attribute("signing_time", cms.Time({"utc_time": core.UTCTime(dt)})),
+                simple_cms_attribute(
+                    "signing_certificate", tsp.SigningCertificate.load(self._ess_der)
+                ),
+                simple_cms_attribute("message_digest", digest.finalize()),
+            ]
+        )
+        signature = self._private_key.sign(
+            signed_attrs.dump(),
+            padding.PKCS1v15(),
+            get_pyca_cryptography_hash(md_algorithm.upper()),
+        )
+        return signature, signed_attrs
 
 
 def create_app(pki: TestPki | None = None, ra_token: str | None = None) -> FastAPI:
@@ -57,7 +98,10 @@ def create_app(pki: TestPki | None = None, ra_token: str | None = None) -> FastA
             serialization.NoEncryption(),
         )
     )
-    stamper = DummyTimeStamper(
+    tsa_private_key = pki.private_key(TSA)
+    assert isinstance(tsa_private_key, rsa.RSAPrivateKey)  # noqa: S101 - the test PKI makes RSA keys
+    stamper = _TestTimeStamper(
+        private_key=tsa_private_key,
         tsa_cert=_asn1_cert(tsa_cert),
         tsa_key=tsa_key,
         certs_to_embed=SimpleCertificateStore.from_certs([_asn1_cert(issuing)]),

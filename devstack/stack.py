@@ -297,6 +297,9 @@ class Stack:
                 "127.0.0.1",
                 "--port",
                 str(port),
+                # Nagle off on every connection, also with --workers (see gateway_runtime.serving).
+                "--http",
+                "gateway_runtime.serving:NoDelayH11Protocol",
                 "--no-access-log",
                 "--log-level",
                 "warning",

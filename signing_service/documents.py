@@ -6,10 +6,13 @@ structure and refused encryption. Errors name the problem without echoing the co
 
 from __future__ import annotations
 
+import binascii
 import hashlib
+import re
 from io import BytesIO
-from typing import NewType
+from typing import IO, Any, NewType
 
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 
@@ -38,3 +41,44 @@ def open_document(document: UntrustedDocument) -> PdfFileReader:
     except (PdfError, KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
         raise InvalidDocument(f"unreadable PDF structure ({type(exc).__name__})") from exc
     return reader
+
+
+# -- a faster reader for PDF hex strings ---------------------------------------------------------
+# pyHanko reads a hex string one byte at a time through a Python generator. A signature's /Contents
+# is a hex string of twice the reserved container (48 KiB for B-T and above), so reading it was a
+# third of the time of verifying a document (profiled in-process: 23 of 62 ms). This reader finds
+# the closing '>' in one search and decodes with binascii; anything unusual inside the string (a
+# comment, a byte that is neither hex nor whitespace, no closing '>') goes back to pyHanko's own
+# reader, which keeps its exact behaviour and error messages.
+_ORIGINAL_READ_HEX = generic.read_hex_string_from_stream
+_PLAIN_HEX = re.compile(rb"[0-9A-Fa-f\x00\t\n\x0c\r ]*")
+_WHITESPACE = b"\x00\t\n\x0c\r "
+_CHUNK = 64 * 1024
+
+
+def _read_hex_string(stream: IO[bytes]) -> Any:
+    start = stream.tell()
+    stream.read(1)  # the opening '<'
+    buffered = b""
+    while True:
+        chunk = stream.read(_CHUNK)
+        if not chunk:
+            break
+        buffered += chunk
+        end = buffered.find(b">", len(buffered) - len(chunk))
+        if end >= 0:
+            body = buffered[:end]
+            if _PLAIN_HEX.fullmatch(body):
+                stream.seek(start + 1 + end + 1)
+                digits = body.translate(None, _WHITESPACE)
+                if len(digits) % 2:
+                    digits += b"0"
+                return generic.pdf_string(binascii.unhexlify(digits))
+            break
+        if not _PLAIN_HEX.fullmatch(buffered):
+            break
+    stream.seek(start)
+    return _ORIGINAL_READ_HEX(stream)
+
+
+generic.read_hex_string_from_stream = _read_hex_string

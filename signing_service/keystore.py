@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+from asn1crypto import tsp
 from asn1crypto import x509 as asn1_x509
+from pyhanko.sign.attributes import (
+    CMSAttributeProvider,
+    SignedAttributeProviderSpec,
+    SigningCertificateV2Provider,
+)
+from pyhanko.sign.general import as_signing_certificate_v2
 from pyhanko.sign.pkcs11 import PKCS11Signer
 
 from gateway_runtime.keystore import TokenKeystore
@@ -60,16 +67,56 @@ def token_pdf_signer(
     )
 
 
+class _CachedSigningCertificate(CMSAttributeProvider):
+    """The signing-certificate-v2 attribute, encoded once per key instead of once per signature."""
+
+    attribute_type: str = "signing_certificate_v2"
+
+    def __init__(self, der: bytes) -> None:
+        self._der = der
+
+    async def build_attr_value(self, dry_run: bool = False) -> tsp.SigningCertificateV2:
+        return tsp.SigningCertificateV2.load(self._der)
+
+
+class _CachedCertificateSpec(SignedAttributeProviderSpec):
+    def __init__(self, inner: SignedAttributeProviderSpec, der: bytes) -> None:
+        self._inner = inner
+        self._der = der
+
+    def signed_attr_providers(
+        self, data_digest: bytes, digest_algorithm: str
+    ) -> Iterable[CMSAttributeProvider]:
+        for provider in self._inner.signed_attr_providers(data_digest, digest_algorithm):
+            if isinstance(provider, SigningCertificateV2Provider):
+                yield _CachedSigningCertificate(self._der)
+            else:
+                yield provider
+
+
 class _SessionSerialisedSigner(PKCS11Signer):
     """A PKCS11Signer whose raw signature takes its turn at the :class:`TokenGate`.
 
     Only the raw signature is serialised, so that everything else pyHanko does for a document
     (hashing, building the CMS, fetching a timestamp) runs concurrently.
+
+    It also encodes the signing-certificate-v2 attribute once: pyHanko rebuilds it for every
+    signature from the parsed certificate, and asn1crypto's re-encoding of it (walking the whole
+    parsed certificate for changes) was half the CPU time of a B-B signature (profiled: 5.2 of
+    9.5 ms on this machine).
     """
 
     def __init__(self, gate: TokenGate, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._gate = gate
+        certificate: asn1_x509.Certificate = kwargs["signing_cert"]
+        self._signing_certificate_der = as_signing_certificate_v2(certificate).dump()
+
+    def _signed_attr_provider_spec(self, *args: Any, **kwargs: Any) -> SignedAttributeProviderSpec:
+        # pyHanko's hook for the signed attributes (an internal method; pinned by the tests that
+        # verify every signature this signer makes, including the attribute's certificate hash).
+        spec = super()._signed_attr_provider_spec(*args, **kwargs)
+        return _CachedCertificateSpec(spec, self._signing_certificate_der)
 
     async def async_sign_raw(
         self, data: bytes, digest_algorithm: str, dry_run: bool = False

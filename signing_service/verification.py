@@ -268,7 +268,7 @@ async def async_verify_document(
                     embedded, signer_validation_context=context
                 )
         except SignatureValidationError:
-            reports.append(_malformed(embedded.field_name, is_timestamp))
+            reports.append(_malformed(str(embedded.field_name), is_timestamp))
             continue
         indication, sub = _classify(status)
         has_poe = getattr(status, "timestamp_validity", None) is not None
@@ -287,7 +287,9 @@ async def async_verify_document(
         )
         reports.append(
             SignatureReport(
-                field_name=embedded.field_name,
+                field_name=str(
+                    embedded.field_name
+                ),  # a plain str: pyHanko's keeps a reference to the whole reader
                 kind="document_timestamp" if is_timestamp else "signature",
                 signer=cert.subject.human_friendly if cert is not None else "",
                 signing_time=reported.isoformat() if reported else None,
