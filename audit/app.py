@@ -15,6 +15,7 @@ from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from audit.checkpoints import TokenCheckpointSigner, checkpoint_store, prove_event
+from audit.dashboard import install_dashboard
 from audit.detection import Detector, WebhookNotifier, load_detection_config
 from audit.errors import AuditError, NotCheckpointed
 from audit.events import Actor, AuditEvent, EventTag, Outcome
@@ -128,6 +129,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_http_runtime(app, service=SERVICE)
+    install_dashboard(app, settings)
 
     @app.get("/health", tags=["ops"])
     async def health(request: Request) -> JSONResponse:

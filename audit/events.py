@@ -47,6 +47,9 @@ class EventTag(StrEnum):
     IDP_USER_EVENT = "idp:user:event"
     IDP_ADMIN_CHANGE = "idp:admin:change"
     AUDIT_ALERT_RAISE = "audit:alert:raise"
+    AUDIT_ALERT_TRIAGE = "audit:alert:triage"
+    AUDIT_DASHBOARD_LOGIN = "audit:dashboard:login"
+    AUDIT_REPORT_EXPORT = "audit:report:export"
 
     @property
     def event_class(self) -> EventClass:
@@ -71,6 +74,9 @@ _CLASSES: dict[EventTag, EventClass] = {
     EventTag.IDP_USER_EVENT: EventClass.ACCOUNT_CHANGE,
     EventTag.IDP_ADMIN_CHANGE: EventClass.ACCOUNT_CHANGE,
     EventTag.AUDIT_ALERT_RAISE: EventClass.FINDING,
+    EventTag.AUDIT_ALERT_TRIAGE: EventClass.FINDING,
+    EventTag.AUDIT_DASHBOARD_LOGIN: EventClass.AUTHENTICATION,
+    EventTag.AUDIT_REPORT_EXPORT: EventClass.API_ACTIVITY,
 }
 
 

@@ -36,4 +36,19 @@ class AuditSettings(BaseSettings):
     detection_config: Path = Path(__file__).resolve().parent.parent / "policies" / "detection.yaml"
     alert_webhook_url: str | None = None
 
+    #: The dashboard (``/dashboard``): its client in the realm, the key signing its session cookie,
+    #: and the address officers reach it at (the OIDC redirect goes there). Without the secrets,
+    #: there is no dashboard.
+    dashboard_client_id: str = "audit-dashboard"
+    dashboard_client_secret: SecretStr | None = None
+    session_secret: SecretStr | None = None
+    public_url: str = "http://localhost:8702"
+    #: Session cookies only over HTTPS; turn off only for http://localhost in dev.
+    secure_cookies: bool = True
+
+    #: Signed PDF reports: the signing service, and the service account that seals the reports.
+    signing_url: str | None = None
+    report_signer_client_id: str = "audit-report-signer"
+    report_signer_client_secret: SecretStr | None = None
+
     json_logs: bool | None = None

@@ -61,6 +61,50 @@ def chain_step(previous: bytes, canonical_json: str) -> bytes:
 
 
 @dataclass(frozen=True)
+class EventSearch:
+    """Filters of the dashboard's search; every value is bound, never formatted into SQL."""
+
+    tag: str | None = None
+    actor: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    #: Matches a document's SHA-256 (input or signed output) in the event's target.
+    document: str | None = None
+    #: Free text, matched anywhere in the event's JSON body.
+    text: str | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.tag:
+            clauses.append("tag = ?")
+            params.append(self.tag)
+        if self.actor:
+            clauses.append("actor = ?")
+            params.append(self.actor)
+        if self.outcome:
+            clauses.append("outcome = ?")
+            params.append(self.outcome)
+        if self.since:
+            clauses.append("time >= ?")
+            params.append(self.since.isoformat())
+        if self.until:
+            clauses.append("time < ?")
+            params.append(self.until.isoformat())
+        if self.document:
+            clauses.append(
+                "(json_extract(body, '$.target.document_sha256') = ?"
+                " OR json_extract(body, '$.target.signed_sha256') = ?)"
+            )
+            params.extend([self.document, self.document])
+        if self.text:
+            clauses.append("instr(body, ?) > 0")
+            params.append(self.text)
+        return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
+
+
+@dataclass(frozen=True)
 class StoredEvent:
     seq: int
     chain_hash: str
@@ -161,6 +205,28 @@ class SqliteEventStore:
         with self._lock:
             rows = self._db.execute(sql, (*params, limit)).fetchall()
         return [StoredEvent(seq, bytes(h).hex(), json.loads(body)) for seq, h, body in rows]
+
+    def search(self, search: EventSearch, *, limit: int = 50, offset: int = 0) -> list[StoredEvent]:
+        """Events matching ``search``, newest first (the dashboard's table and exports)."""
+        where, params = search.where()
+        sql = f"SELECT seq, chain_hash, body FROM events {where} ORDER BY seq DESC LIMIT ? OFFSET ?"  # noqa: S608 - clauses are fixed strings; values are bound
+        with self._lock:
+            rows = self._db.execute(sql, (*params, limit, offset)).fetchall()
+        return [StoredEvent(seq, bytes(h).hex(), json.loads(body)) for seq, h, body in rows]
+
+    def histogram(
+        self, tags: Sequence[str], *, since: datetime, bucket: str
+    ) -> dict[tuple[str, str, str], int]:
+        """Counts by (time bucket, tag, outcome) since ``since``; ``bucket`` is ``hour`` or ``day``."""
+        width = {"hour": 13, "day": 10}[bucket]
+        marks = ",".join("?" * len(tags))
+        sql = (
+            f"SELECT substr(time, 1, {width}) AS b, tag, outcome, COUNT(*) FROM events"  # noqa: S608 - width is from a fixed table; values are bound
+            f" WHERE time >= ? AND tag IN ({marks}) GROUP BY b, tag, outcome"
+        )
+        with self._lock:
+            rows = self._db.execute(sql, (since.isoformat(), *tags)).fetchall()
+        return {(b, tag, outcome): int(n) for b, tag, outcome, n in rows}
 
     def count(self) -> int:
         with self._lock:

@@ -40,6 +40,10 @@ def _print_info(stack: Stack, info: StackInfo) -> None:
     table.add_row("Realm issuer", info.issuer)
     table.add_row("Signing service (OpenAPI)", f"{info.signing_url}/docs")
     table.add_row("Audit service (OpenAPI)", f"{info.audit_url}/docs")
+    table.add_row(
+        "Audit dashboard (demo.antt)",
+        f"{info.audit_url.replace('127.0.0.1', 'localhost')}/dashboard",
+    )
     table.add_row("Test PKI (CRL, OCSP, TSA)", info.pki_url)
     table.add_row("Redis", info.redis_url)
     table.add_row("Logs", f"{info.folder}/logs/")

@@ -113,7 +113,9 @@ class Stack:
         self.ports = ports or Ports()
         self.cache = PROJECT_ROOT / ".work" / "cache"
         self.secrets = SecretStore(self.folder / "secrets.json")
-        self.realm_spec = load_realm(DEFAULT_REALM_FILE)
+        self.realm_spec = load_realm(
+            DEFAULT_REALM_FILE, {"AUDIT_PUBLIC_URL": f"http://localhost:{self.ports.audit}"}
+        )
         self.pki = TestPki(self.folder / "pki", f"http://127.0.0.1:{self.ports.pki}")
 
     # -- names -------------------------------------------------------------------------------
@@ -220,6 +222,12 @@ class Stack:
                 "AUDIT_CHECKPOINT_INTERVAL_SECONDS": str(self.checkpoint_interval),
                 "AUDIT_COLLECTOR_CLIENT_SECRET": self.client_secret("audit-collector"),
                 "AUDIT_PSEUDONYM_KEY": self.secrets.get("audit:pseudonym-key", length=32),
+                "AUDIT_DASHBOARD_CLIENT_SECRET": self.client_secret("audit-dashboard"),
+                "AUDIT_SESSION_SECRET": self.secrets.get("audit:session-key", length=32),
+                "AUDIT_PUBLIC_URL": f"http://localhost:{ports.audit}",
+                "AUDIT_SECURE_COOKIES": "false",  # dev serves http://localhost
+                "AUDIT_SIGNING_URL": f"http://127.0.0.1:{ports.signing}",
+                "AUDIT_REPORT_SIGNER_CLIENT_SECRET": self.client_secret("audit-report-signer"),
                 "AUDIT_KEYCLOAK_EVENTS_INTERVAL_SECONDS": str(min(self.checkpoint_interval, 5.0)),
                 **(
                     {"AUDIT_ALERT_WEBHOOK_URL": self.alert_webhook_url}

@@ -8,8 +8,12 @@ breaks them. A client's secret never appears in a file.
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -133,14 +137,46 @@ class RealmSpec(_Strict):
                         )
 
 
-def load_realm(path: Path) -> RealmSpec:
-    """Read and validate a realm file; errors name the file and the field."""
+_VARIABLE = re.compile(r"\$\{([A-Z][A-Z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _substitute(value: Any, variables: Mapping[str, str], where: str) -> Any:
+    """Replace ``${NAME}`` / ``${NAME:-default}`` in every string of the file (addresses that
+    differ per deployment, such as a service's public URL); an unset variable without a default
+    is an error naming it."""
+    if isinstance(value, dict):
+        return {k: _substitute(v, variables, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, variables, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in variables:
+                return variables[name]
+            if default is not None:
+                return default
+            raise IdpConfigError(f"{where.lstrip('.')}: variable {name} is not set")
+
+        return _VARIABLE.sub(replace, value)
+    return value
+
+
+def load_realm(path: Path, variables: Mapping[str, str] | None = None) -> RealmSpec:
+    """Read and validate a realm file; errors name the file and the field.
+
+    ``${NAME:-default}`` in a value takes ``variables[NAME]``, else the environment, else the default.
+    """
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise IdpConfigError(f"{path}: cannot read YAML ({type(exc).__name__})") from exc
     if not isinstance(raw, dict):
         raise IdpConfigError(f"{path}: the top level must be a mapping")
+    try:
+        raw = _substitute(raw, {**os.environ, **(variables or {})}, "")
+    except IdpConfigError as exc:
+        raise IdpConfigError(f"{path}: {exc.detail}") from exc
     try:
         spec = RealmSpec.model_validate(raw)
     except ValidationError as exc:

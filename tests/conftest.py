@@ -152,6 +152,28 @@ def person_token(stack: Stack, stack_info: StackInfo) -> PersonTokenFactory:
     return issue
 
 
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (Debian's ``chromium``, installed by scripts/bootstrap.sh for the tests).
+
+    Per module, not per session: Playwright's sync API runs an event loop in the main thread for as
+    long as it is open, and later tests call ``asyncio.run``.
+    """
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium")
+    assert executable, "Debian's chromium is required (scripts/bootstrap.sh installs it)"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=executable,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        yield chromium
+        chromium.close()
+
+
 @pytest.fixture(scope="session")
 def demo_pdf() -> bytes:
     return transcript_pdf(["HOC BA DIEN TU", "Lop 10A1 - Nam hoc 2026-2027"], pages=2)

@@ -12,15 +12,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import shutil
 import threading
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from devstack import Stack, StackInfo
 from tests.conftest import AlertInbox, TokenFactory
@@ -30,19 +28,6 @@ pytestmark = [pytest.mark.keycloak, pytest.mark.softhsm, pytest.mark.pki, pytest
 
 PRINCIPAL = "demo.hieutruong"
 REDIRECT = "http://localhost:8765/callback"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium")
-    assert executable, "Debian's chromium is required (scripts/bootstrap.sh installs it)"
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=executable,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-        )
-        yield chromium
-        chromium.close()
 
 
 def _phone(browser: Browser) -> Page:

@@ -1,0 +1,181 @@
+"""A security officer reads the audit log in a real browser, behind the SSO.
+
+Headless Chromium logs in through Keycloak's page as the demo security officer, sees the charts, finds the
+verification events of a document and its timeline, closes the alert that three failed verifications of
+that document raised (the triage itself is audited), downloads the CSV export (a user agent crafted as a
+spreadsheet formula comes out inert) and opens the day's report. A teacher is turned away.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import time
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page
+
+from devstack import Stack, StackInfo
+from tests.conftest import TokenFactory
+from tests.pdf_inspection import replace_page_text
+
+pytestmark = [pytest.mark.keycloak, pytest.mark.softhsm, pytest.mark.pki, pytest.mark.redis]
+
+FORMULA = '=HYPERLINK("http://attacker.example/","click")'
+
+
+def _login(page: Page, stack: Stack, username: str) -> None:
+    page.goto(f"http://localhost:{stack.ports.audit}/dashboard")
+    page.fill("#username", username)
+    page.fill("#password", stack.user_password(username))
+    page.click("#kc-login")
+
+
+def _audit_events(stack_info: StackInfo, token: str, tag: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = httpx.get(
+        f"{stack_info.audit_url}/v1/events",
+        params={"tag": tag, "limit": "1000"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    ).json()["events"]
+    return events
+
+
+def _until(check: Any, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.3)
+    raise AssertionError("condition not reached in time")
+
+
+def test_security_officer_reads_triages_and_exports(
+    browser: Browser,
+    stack: Stack,
+    stack_info: StackInfo,
+    client_token: TokenFactory,
+    demo_pdf: bytes,
+) -> None:
+    # A signed transcript whose grade is then changed, and checked three times: an alert.
+    app = client_token("demo-eoffice")
+    signed = httpx.post(
+        f"{stack_info.signing_url}/v1/documents:sign",
+        content=demo_pdf,
+        headers={"Authorization": f"Bearer {app}", "content-type": "application/pdf"},
+        timeout=60,
+    ).content
+    altered = replace_page_text(signed, b"10A1", b"10A9")
+    altered_sha = hashlib.sha256(altered).hexdigest()
+    portal = client_token("demo-verify-portal")
+    for _ in range(3):
+        report = httpx.post(
+            f"{stack_info.signing_url}/v1/documents:verify",
+            content=altered,
+            headers={
+                "Authorization": f"Bearer {portal}",
+                "content-type": "application/pdf",
+                "user-agent": FORMULA,
+            },
+            timeout=60,
+        ).json()
+        assert report["indication"] == "TOTAL_FAILED"
+    reader = client_token("audit-reports")
+    alert = _until(
+        lambda: [
+            a
+            for a in _audit_events(stack_info, reader, "audit:alert:raise")
+            if a["target"].get("key") == altered_sha
+        ]
+    )[0]
+
+    page = browser.new_context(locale="vi-VN", accept_downloads=True).new_page()
+    _login(page, stack, "demo.antt")
+    page.wait_for_url(f"http://localhost:{stack.ports.audit}/dashboard")
+    assert page.locator("svg#chart-logins").count() == 1
+    assert page.locator("svg#chart-signatures rect").count() > 0
+    assert "Vũ Đức Quang" in page.inner_text("header")
+
+    # Search: the failed verifications of the altered document, then its timeline.
+    page.goto(
+        f"http://localhost:{stack.ports.audit}/dashboard/events?tag=signing:document:verify&outcome=success&text={altered_sha}"
+    )
+    rows = page.locator("#events tr")
+    assert rows.count() == 1 + 3
+    page.locator("#events a", has_text="tài liệu / document").first.click()
+    timeline = page.inner_text("#timeline")
+    assert timeline.count("signing:document:verify") == 3
+
+    # Triage: close the alert with a note; the decision is itself an audit event.
+    page.goto(f"http://localhost:{stack.ports.audit}/dashboard/alerts")
+    card = page.locator(f"#alert-{alert['event_id']}")
+    card.locator("select[name=action]").select_option("close")
+    card.locator("input[name=note]").fill("Đã xác minh: học bạ bị sửa sau khi ký, báo trường.")
+    card.locator("button").click()
+
+    def closed() -> bool:
+        page.reload()
+        return "đã đóng" in page.locator(f"#alert-{alert['event_id']} .status").inner_text()
+
+    _until(closed)
+    triage = _until(
+        lambda: [
+            t
+            for t in _audit_events(stack_info, reader, "audit:alert:triage")
+            if t["target"]["alert_id"] == alert["event_id"]
+        ]
+    )
+    assert triage[0]["actor"]["name"] == "demo.antt" and triage[0]["target"]["action"] == "close"
+
+    # Export: the crafted user agent is neutralised in the CSV.
+    page.goto(
+        f"http://localhost:{stack.ports.audit}/dashboard/events?tag=signing:document:verify&text={altered_sha}"
+    )
+    with page.expect_download() as download:
+        page.click("text=Tải CSV / Export CSV")
+    content = download.value.path().read_bytes().decode("utf-8-sig")
+    rows_csv = list(csv.DictReader(io.StringIO(content)))
+    assert len(rows_csv) == 3
+    assert all(r["user_agent"] == "'" + FORMULA for r in rows_csv)
+
+    # The day's report counts what happened.
+    page.goto(f"http://localhost:{stack.ports.audit}/dashboard/report?period=day")
+    assert "signing:document:verify" in page.inner_text("#report-tags")
+    # ... and the PDF of the report comes sealed by the signing service.
+    with page.expect_download() as pdf_download:
+        page.click("#report-pdf")
+    report_pdf = pdf_download.value.path().read_bytes()
+    verified = httpx.post(
+        f"{stack_info.signing_url}/v1/documents:verify",
+        content=report_pdf,
+        headers={"Authorization": f"Bearer {portal}", "content-type": "application/pdf"},
+        timeout=60,
+    ).json()
+    assert verified["indication"] == "TOTAL_PASSED", verified
+    from pdfminer.high_level import extract_text
+
+    assert "Báo cáo nhật ký kiểm toán" in extract_text(io.BytesIO(report_pdf))
+    page.context.close()
+
+
+def test_a_teacher_cannot_open_the_dashboard(browser: Browser, stack: Stack) -> None:
+    page = browser.new_context().new_page()
+    _login(page, stack, "demo.giaovien")
+    page.wait_for_load_state()
+    assert "Chỉ cán bộ an toàn thông tin" in page.inner_text("main")
+    # With the SSO session still open, the next attempt logs in silently and is refused again.
+    page.goto(f"http://localhost:{stack.ports.audit}/dashboard/events")
+    assert "Only security officers may read the audit log." in page.inner_text("main")
+    assert page.locator("#events").count() == 0
+    # Without a dashboard session, a triage POST changes nothing: it is sent to the login.
+    answer = httpx.post(
+        f"http://localhost:{stack.ports.audit}/dashboard/alerts/{'0' * 32}/triage",
+        data={"csrf": "x", "action": "close", "note": "n"},
+        timeout=10,
+    )
+    assert answer.status_code == 303 and answer.headers["location"] == "/dashboard/login"
+    page.context.close()
