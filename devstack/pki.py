@@ -369,3 +369,29 @@ class TestPki:
         }
         self._save_index(index)
         return cert
+
+    def issue_server_certificate(
+        self, address: str, *, days: int = 90
+    ) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+        """A TLS server certificate (and its software key) for an IP address or host name, for
+        test servers that the TLS scanner probes."""
+        import ipaddress
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        try:
+            name: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(address))
+        except ValueError:
+            name = x509.DNSName(address)
+        issuing = self.certificate(ISSUING)
+        issuing_key = self.private_key(ISSUING)
+        builder = (
+            self._builder(_name(address), issuing.subject, key.public_key(), _now(), days=days)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.SubjectAlternativeName([name]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([x509.OID_SERVER_AUTH]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuing_key.public_key()),
+                critical=False,
+            )
+        )
+        return self._with_revocation_pointers(builder).sign(issuing_key, hashes.SHA256()), key

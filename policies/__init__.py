@@ -10,6 +10,7 @@ from policies.engine import (
     evaluate_accounts,
     evaluate_realm,
     evaluate_response,
+    evaluate_tls,
     load_rules,
 )
 from policies.errors import PolicyError, PolicyFileError, PolicyViolation
@@ -26,5 +27,6 @@ __all__ = [
     "evaluate_accounts",
     "evaluate_realm",
     "evaluate_response",
+    "evaluate_tls",
     "load_rules",
 ]

@@ -18,6 +18,7 @@ from policies.account_checks import ACCOUNT_CHECKS
 from policies.checks import CHECKS
 from policies.errors import PolicyFileError
 from policies.models import Rule, RuleFile, Violation
+from policies.tls_checks import TLS_CHECKS, TlsObservation
 from policies.web_checks import WEB_CHECKS, HttpObservation
 
 RULES_FOLDER = Path(__file__).parent / "rules"
@@ -25,6 +26,7 @@ _CHECK_NAMES: dict[str, Collection[str]] = {
     "realm": CHECKS.keys(),
     "web": WEB_CHECKS.keys(),
     "accounts": ACCOUNT_CHECKS.keys(),
+    "tls": TLS_CHECKS.keys(),
 }
 
 
@@ -115,3 +117,10 @@ def evaluate_accounts(
     return _evaluate(
         "accounts", lambda rule: ACCOUNT_CHECKS[rule.check](accounts, rule.params), rules
     )
+
+
+def evaluate_tls(
+    observation: TlsObservation, rules: tuple[Rule, ...] | list[Rule] | None = None
+) -> list[Violation]:
+    """Every violation of the TLS rules by one endpoint, as sslyze measured it."""
+    return _evaluate("tls", lambda rule: TLS_CHECKS[rule.check](observation, rule.params), rules)

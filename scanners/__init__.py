@@ -1,8 +1,8 @@
 """Scanners of live systems against the policies in ``policies/``.
 
-Today: the Keycloak configuration scanner (:func:`scan_realm`) and the HTTP headers scanner
-(:func:`scan_headers`), both restricted to the :class:`TargetRegistry`. TLS (sslyze), OWASP ZAP and
-account hygiene come with the compliance issue.
+The Keycloak configuration (:func:`scan_realm`), account hygiene (:func:`scan_accounts`), HTTP
+security headers and cookies (:func:`scan_headers`) and TLS with sslyze (:func:`scan_tls`), the last
+two restricted to the :class:`TargetRegistry`. OWASP ZAP comes with the compliance issue.
 """
 
 from scanners.account_hygiene import scan_accounts
@@ -10,6 +10,7 @@ from scanners.errors import ScannerError, ScanTargetUnreachable
 from scanners.http_headers import scan_headers
 from scanners.keycloak_config import scan_realm
 from scanners.targets import TargetNotRegistered, TargetRegistry
+from scanners.tls import scan_tls
 
 __all__ = [
     "ScanTargetUnreachable",
@@ -19,4 +20,5 @@ __all__ = [
     "scan_accounts",
     "scan_headers",
     "scan_realm",
+    "scan_tls",
 ]

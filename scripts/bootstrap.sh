@@ -48,6 +48,13 @@ fi
 say "Môi trường Python / Python environment (uv sync --frozen)"
 "${UV[@]}" sync --frozen --quiet "${extras[@]}"
 
+# sslyze (TLS scanner) in its own environment: it pins an older cryptography than pyHanko needs.
+if [ ! -x .work/tools/sslyze/bin/python ] || ! .work/tools/sslyze/bin/python -c "import sslyze" 2>/dev/null; then
+  say "Bộ quét TLS / TLS scanner (sslyze 6.3.1, separate environment)"
+  "${UV[@]}" venv --quiet --python 3.11 .work/tools/sslyze
+  "${UV[@]}" pip install --quiet --python .work/tools/sslyze/bin/python 'sslyze==6.3.1'
+fi
+
 # The Compose specification's JSON schema, for the test that validates compose.yaml.
 schema=.work/cache/compose-spec/compose-spec.json
 if [ ! -f "$schema" ]; then
