@@ -129,7 +129,9 @@ def test_weak_tls_is_caught_rule_by_rule(servers: dict[str, str]) -> None:
     assert "ciphers:" in evidence["TLS-002"] and "tls_curves:" in evidence["TLS-002"]
     assert "does not chain to a trusted root" in evidence["TLS-003"]
     assert "expires in" in evidence["TLS-004"]
-    assert next(f for f in findings if f.rule_id == "TLS-001").remediation.vi.startswith("Tắt SSLv2")
+    assert next(f for f in findings if f.rule_id == "TLS-001").remediation.vi.startswith(
+        "Tắt SSLv2"
+    )
 
 
 def test_sound_tls_has_no_high_or_medium_protocol_or_certificate_finding(
