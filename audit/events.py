@@ -50,6 +50,9 @@ class EventTag(StrEnum):
     AUDIT_ALERT_TRIAGE = "audit:alert:triage"
     AUDIT_DASHBOARD_LOGIN = "audit:dashboard:login"
     AUDIT_REPORT_EXPORT = "audit:report:export"
+    SCAN_FINDING_OPEN = "scan:finding:open"
+    SCAN_FINDING_FIXED = "scan:finding:fixed"
+    SCAN_RUN_COMPLETE = "scan:run:complete"
 
     @property
     def event_class(self) -> EventClass:
@@ -77,6 +80,9 @@ _CLASSES: dict[EventTag, EventClass] = {
     EventTag.AUDIT_ALERT_TRIAGE: EventClass.FINDING,
     EventTag.AUDIT_DASHBOARD_LOGIN: EventClass.AUTHENTICATION,
     EventTag.AUDIT_REPORT_EXPORT: EventClass.API_ACTIVITY,
+    EventTag.SCAN_FINDING_OPEN: EventClass.FINDING,
+    EventTag.SCAN_FINDING_FIXED: EventClass.FINDING,
+    EventTag.SCAN_RUN_COMPLETE: EventClass.FINDING,
 }
 
 

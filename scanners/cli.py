@@ -1,0 +1,235 @@
+"""``gateway-scan``: scan every registered system against the policies, on demand or on a schedule.
+
+One run scans the live realm (identity rules), its accounts (account hygiene), and the HTTP headers and
+TLS of every registered system (the realm's clients and the gateway's own services). Every finding is an
+audit event (``scan:finding:open`` / ``scan:finding:fixed`` / ``scan:run:complete``); the run fails closed
+if they cannot be recorded. ``--sarif`` writes the findings as SARIF 2.1.0.
+
+Connection: ``--stack FOLDER`` (the local gateway) or the environment: ``KEYCLOAK_URL``,
+``KEYCLOAK_ADMIN_USER``, ``KEYCLOAK_ADMIN_PASSWORD``, ``SCAN_REDIS_URL``, ``SCAN_REDIS_PASSWORD`` and
+``SCAN_OWN_SERVICES`` (comma-separated URLs of the gateway's services).
+
+Exit codes: 0 no high or critical finding, 4 high or critical findings, 1 error (nothing recorded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import redis.asyncio as redis_async
+import typer
+from keycloak import KeycloakAdmin
+from rich.console import Console
+from rich.progress import Progress
+
+from audit.events import Actor
+from audit.trail import RedisAuditTrail
+from gateway_runtime.errors import GatewayError
+from idp_config import DEFAULT_REALM_FILE, admin_client, load_realm
+from idp_config.model import RealmSpec
+from policies import Severity, Violation, default_rules
+from scanners.account_hygiene import scan_accounts
+from scanners.findings import ScanResult, to_sarif
+from scanners.http_headers import scan_headers
+from scanners.keycloak_config import scan_realm
+from scanners.targets import TargetRegistry
+from scanners.tls import scan_tls
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Quét tuân thủ / compliance scans"
+)
+console = Console(soft_wrap=True)
+
+
+@app.callback()
+def main() -> None:
+    """Quét tuân thủ các hệ thống đã đăng ký / compliance scans of the registered systems."""
+
+
+@dataclass
+class Connection:
+    admin: KeycloakAdmin
+    realm: RealmSpec
+    registry: TargetRegistry
+    web_targets: list[str]
+    redis_url: str
+    redis_password: str | None
+    state_file: Path
+
+
+def _connect(stack: Path | None) -> Connection:
+    if stack is not None:
+        from devstack import Stack, StackInfo
+
+        local = Stack(stack)
+        info = StackInfo.load(local.info_path)
+        own = [info.signing_url, info.audit_url]
+        spec = local.realm_spec
+        return Connection(
+            admin=admin_client(info.keycloak_url, "admin", local.secrets.get("keycloak:admin")),
+            realm=spec,
+            registry=TargetRegistry.from_realm(spec, own_services=own),
+            web_targets=_targets(spec, own),
+            redis_url=info.redis_url,
+            redis_password=local.secrets.get("redis"),
+            state_file=local.folder / "scans" / "last.json",
+        )
+    try:
+        url = os.environ["KEYCLOAK_URL"]
+        user = os.environ["KEYCLOAK_ADMIN_USER"]
+        password = os.environ["KEYCLOAK_ADMIN_PASSWORD"]
+        redis_url = os.environ["SCAN_REDIS_URL"]
+    except KeyError as missing:
+        console.print(f"set {missing.args[0]} (or pass --stack)")
+        raise typer.Exit(1) from missing
+    own = [u for u in os.environ.get("SCAN_OWN_SERVICES", "").split(",") if u]
+    spec = load_realm(DEFAULT_REALM_FILE)
+    return Connection(
+        admin=admin_client(url, user, password),
+        realm=spec,
+        registry=TargetRegistry.from_realm(spec, own_services=own),
+        web_targets=_targets(spec, own),
+        redis_url=redis_url,
+        redis_password=os.environ.get("SCAN_REDIS_PASSWORD"),
+        state_file=Path(os.environ.get("SCAN_STATE_FILE", ".work/scans/last.json")),
+    )
+
+
+def _targets(spec: RealmSpec, own: list[str]) -> list[str]:
+    """One address per registered origin: the systems' redirect URIs and the gateway's services."""
+    from scanners.targets import origin_of
+
+    seen: dict[str, str] = {}
+    for url in [*own, *(u for c in spec.clients for u in c.redirect_uris)]:
+        origin = origin_of(url)
+        if origin is not None:
+            seen.setdefault(origin, origin + "/")
+    return list(seen.values())
+
+
+async def _scan(connection: Connection, ca_file: Path | None) -> list[ScanResult]:
+    previous: dict[str, list[str]] = (
+        json.loads(connection.state_file.read_text()) if connection.state_file.exists() else {}
+    )
+
+    def result(kind: str, system: str, findings: list[Violation]) -> ScanResult:
+        known = previous.get(f"{kind}|{system}")
+        return ScanResult(system, kind, findings, frozenset(known) if known is not None else None)
+
+    results: list[ScanResult] = []
+    realm = connection.realm.realm
+    steps = 2 + 2 * len(connection.web_targets)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("Quét / scanning", total=steps)
+        results.append(result("realm", f"keycloak:{realm}", scan_realm(connection.admin, realm)))
+        progress.advance(task)
+        results.append(
+            result("accounts", f"keycloak:{realm}", scan_accounts(connection.admin, realm))
+        )
+        progress.advance(task)
+        for url in connection.web_targets:
+            progress.update(task, description=f"HTTP {url}")
+            try:
+                results.append(result("headers", url, await scan_headers(url, connection.registry)))
+            except GatewayError as exc:
+                console.print(f"[yellow]{url}: {exc.message_en} ({exc.detail})[/yellow]")
+            progress.advance(task)
+            if url.startswith("https://"):
+                progress.update(task, description=f"TLS {url}")
+                try:
+                    results.append(
+                        result(
+                            "tls", url, await scan_tls(url, connection.registry, ca_file=ca_file)
+                        )
+                    )
+                except GatewayError as exc:
+                    console.print(f"[yellow]{url}: {exc.message_en} ({exc.detail})[/yellow]")
+            progress.advance(task)
+    return results
+
+
+async def _record(connection: Connection, results: list[ScanResult], scan_id: str) -> None:
+    client = redis_async.Redis.from_url(connection.redis_url, password=connection.redis_password)
+    trail = RedisAuditTrail(client)
+    actor = Actor(name="scanner", client_id="gateway-scan")
+    try:
+        for result in results:
+            for event in result.audit_events(scan_id, actor):
+                await trail.record(event)
+    finally:
+        await client.aclose()
+
+
+def _save_state(connection: Connection, results: list[ScanResult]) -> None:
+    state: dict[str, list[str]] = (
+        json.loads(connection.state_file.read_text()) if connection.state_file.exists() else {}
+    )
+    for result in results:
+        state[f"{result.kind}|{result.system}"] = sorted(result.fingerprints)
+    connection.state_file.parent.mkdir(parents=True, exist_ok=True)
+    connection.state_file.write_text(json.dumps(state, indent=1))
+
+
+def _once(connection: Connection, sarif: Path | None, ca_file: Path | None) -> int:
+    scan_id = uuid.uuid4().hex
+    results = asyncio.run(_scan(connection, ca_file))
+    # Fail closed: a scan whose findings cannot be recorded in the audit log did not happen.
+    asyncio.run(_record(connection, results, scan_id))
+    _save_state(connection, results)
+    if sarif is not None:
+        sarif.write_text(
+            json.dumps(to_sarif(results, default_rules()), ensure_ascii=False, indent=1)
+        )
+    for result in results:
+        console.print(
+            f"{result.kind:8} {result.system:40} điểm/score {result.score:3}  "
+            f"{len(result.findings)} phát hiện/findings, {len(result.new)} mới/new, "
+            f"{len(result.fixed)} đã sửa/fixed"
+        )
+        for finding in result.findings:
+            console.print(f"   {finding.line()}", highlight=False)
+    serious = any(
+        f.severity in {Severity.CRITICAL, Severity.HIGH} for r in results for f in r.findings
+    )
+    console.print(f"scan {scan_id}")
+    return 4 if serious else 0
+
+
+StackOption = Annotated[
+    Path | None, typer.Option("--stack", help="Thư mục của cổng chạy trên máy này, ví dụ .work/run")
+]
+
+
+@app.command("run")
+def run(
+    stack: StackOption = None,
+    sarif: Annotated[Path | None, typer.Option("--sarif", help="Ghi kết quả SARIF 2.1.0")] = None,
+    ca_file: Annotated[
+        Path | None, typer.Option("--ca-file", help="CA bổ sung cho quét TLS (PEM)")
+    ] = None,
+    every: Annotated[
+        float, typer.Option("--every", help="Quét lặp lại mỗi N giây (0: một lần)", min=0)
+    ] = 0,
+) -> None:
+    """Scan every registered system once, or every ``--every`` seconds."""
+    try:
+        connection = _connect(stack)
+        while True:
+            code = _once(connection, sarif, ca_file)
+            if not every:
+                raise typer.Exit(code)
+            time.sleep(every)
+    except GatewayError as exc:
+        console.print(f"[red]{exc.diagnostics()}[/red]")
+        raise typer.Exit(1) from exc
+
+
+if __name__ == "__main__":
+    app()

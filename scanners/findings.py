@@ -1,0 +1,188 @@
+"""What a scan produced, in the forms people and tools read: a score, new and fixed findings since the
+last scan, audit events, and SARIF 2.1.0 (GitHub code scanning, DefectDojo and most security tools
+import it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from audit.events import Actor, AuditEvent, EventTag, Outcome
+from policies import Rule, Severity, Violation
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+TOOL_NAME = "edu-gateway-scanners"
+_LEVEL = {
+    Severity.CRITICAL: "error",
+    Severity.HIGH: "error",
+    Severity.MEDIUM: "warning",
+    Severity.LOW: "note",
+}
+#: Points a finding costs, from 100, in the manner of the Mozilla HTTP Observatory's score.
+_COST = {Severity.CRITICAL: 40, Severity.HIGH: 20, Severity.MEDIUM: 10, Severity.LOW: 3}
+
+
+def score(findings: Iterable[Violation]) -> int:
+    return max(0, 100 - sum(_COST[f.severity] for f in findings))
+
+
+def fingerprint(system: str, finding: Violation) -> str:
+    """Stable identity of a finding across scans: the system, the rule and what broke it."""
+    return hashlib.sha256(f"{system}|{finding.rule_id}|{finding.subject}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    system: str
+    kind: str  # realm, headers, tls, accounts
+    findings: list[Violation]
+    #: Fingerprints of the previous scan of the same system and kind (None: first scan).
+    previous: frozenset[str] | None = None
+
+    @property
+    def fingerprints(self) -> dict[str, Violation]:
+        return {fingerprint(self.system, f): f for f in self.findings}
+
+    @property
+    def new(self) -> list[Violation]:
+        if self.previous is None:
+            return list(self.findings)
+        return [f for key, f in self.fingerprints.items() if key not in self.previous]
+
+    @property
+    def fixed(self) -> list[str]:
+        return sorted((self.previous or frozenset()) - self.fingerprints.keys())
+
+    @property
+    def score(self) -> int:
+        return score(self.findings)
+
+    def audit_events(self, scan_id: str, actor: Actor) -> list[AuditEvent]:
+        """One event per open finding (with its fingerprint), per fixed one, and the run's summary.
+
+        Event ids are derived from the scan and the finding, so a retried recording stores each once.
+        """
+
+        def event_id(*parts: str) -> str:
+            material = "|".join((scan_id, self.kind, self.system, *parts))
+            return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+        events = [
+            AuditEvent.build(
+                tag=EventTag.SCAN_FINDING_OPEN,
+                service="scanners",
+                actor=actor,
+                outcome=Outcome.FAILURE,
+                target={
+                    "system": self.system,
+                    "scan": self.kind,
+                    "scan_id": scan_id,
+                    "rule": finding.rule_id,
+                    "severity": finding.severity.value,
+                    "subject": finding.subject[:200],
+                    "evidence": finding.evidence[:300],
+                    "fingerprint": key,
+                    "new": str(self.previous is None or key not in self.previous).lower(),
+                },
+                event_id=event_id(key),
+            )
+            for key, finding in self.fingerprints.items()
+        ]
+        events += [
+            AuditEvent.build(
+                tag=EventTag.SCAN_FINDING_FIXED,
+                service="scanners",
+                actor=actor,
+                outcome=Outcome.SUCCESS,
+                target={
+                    "system": self.system,
+                    "scan": self.kind,
+                    "scan_id": scan_id,
+                    "fingerprint": key,
+                },
+                event_id=event_id("fixed", key),
+            )
+            for key in self.fixed
+        ]
+        events.append(
+            AuditEvent.build(
+                tag=EventTag.SCAN_RUN_COMPLETE,
+                service="scanners",
+                actor=actor,
+                outcome=Outcome.SUCCESS if not self.findings else Outcome.FAILURE,
+                target={
+                    "system": self.system,
+                    "scan": self.kind,
+                    "scan_id": scan_id,
+                    "findings": str(len(self.findings)),
+                    "new": str(len(self.new)),
+                    "fixed": str(len(self.fixed)),
+                    "score": str(self.score),
+                },
+                event_id=event_id("run"),
+            )
+        )
+        return events
+
+
+def to_sarif(results: Iterable[ScanResult], rules: Iterable[Rule]) -> dict[str, Any]:
+    """A SARIF 2.1.0 log with one run: every rule, and every finding located at its system."""
+    results = list(results)
+    used = {f.rule_id for r in results for f in r.findings}
+    rule_list = [rule for rule in rules if rule.id in used]
+    index = {rule.id: i for i, rule in enumerate(rule_list)}
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": TOOL_NAME,
+                        "informationUri": "https://github.com/",
+                        "rules": [
+                            {
+                                "id": rule.id,
+                                "name": rule.check,
+                                "shortDescription": {"text": rule.title.en},
+                                "fullDescription": {"text": f"{rule.title.vi} / {rule.title.en}"},
+                                "help": {
+                                    "text": f"{rule.remediation.vi}\n{rule.remediation.en}",
+                                },
+                                "defaultConfiguration": {"level": _LEVEL[rule.severity]},
+                                "properties": {
+                                    "security-severity": str(_COST[rule.severity] / 4),
+                                    "severity": rule.severity.value,
+                                    "sources": list(rule.sources),
+                                },
+                            }
+                            for rule in rule_list
+                        ],
+                    }
+                },
+                "results": [
+                    {
+                        "ruleId": finding.rule_id,
+                        "ruleIndex": index[finding.rule_id],
+                        "level": _LEVEL[finding.severity],
+                        "message": {"text": f"{finding.subject}: {finding.evidence}"},
+                        "locations": [
+                            {
+                                "physicalLocation": {"artifactLocation": {"uri": result.system}},
+                                "logicalLocations": [{"name": finding.subject}],
+                            }
+                        ],
+                        "partialFingerprints": {
+                            "gatewayFinding/v1": fingerprint(result.system, finding)
+                        },
+                        "properties": {"scan": result.kind, "new": finding in result.new},
+                    }
+                    for result in results
+                    for finding in result.findings
+                ],
+            }
+        ],
+    }

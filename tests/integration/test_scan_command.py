@@ -1,0 +1,78 @@
+"""``gateway-scan run`` against the running stack: findings recorded as audit events, SARIF written,
+and a second run tells new findings from known ones."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from devstack import Stack, StackInfo
+from tests.conftest import TokenFactory
+
+pytestmark = [pytest.mark.keycloak, pytest.mark.redis]
+
+
+def _scan(stack: Stack, sarif: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scanners.cli",
+            "run",
+            "--stack",
+            str(stack.folder),
+            "--sarif",
+            str(sarif),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def _runs(info: StackInfo, token: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = httpx.get(
+        f"{info.audit_url}/v1/events",
+        params={"tag": "scan:run:complete", "limit": "1000"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    ).json()["events"]
+    return events
+
+
+def test_scan_records_findings_writes_sarif_and_tracks_new_ones(
+    stack: Stack, stack_info: StackInfo, client_token: TokenFactory, tmp_path: Path
+) -> None:
+    first = _scan(stack, tmp_path / "first.sarif")
+    # The demo's privileged accounts have no second factor (IDP-008, high): exit code 4.
+    assert first.returncode == 4, first.stdout + first.stderr
+    sarif = json.loads((tmp_path / "first.sarif").read_text())
+    assert sarif["version"] == "2.1.0"
+    results = sarif["runs"][0]["results"]
+    assert any(r["ruleId"] == "IDP-008" and r["level"] == "error" for r in results)
+    rules = {r["id"] for r in sarif["runs"][0]["tool"]["driver"]["rules"]}
+    assert {r["ruleId"] for r in results} <= rules
+    # The gateway's own services were scanned too (headers), and came out clean of high findings.
+    assert f"headers  {stack_info.signing_url}/" in first.stdout
+
+    reader = client_token("audit-reports")
+    deadline = time.monotonic() + 30
+    while not any(e["target"]["scan"] == "accounts" for e in _runs(stack_info, reader)):
+        assert time.monotonic() < deadline, "the scan's summary never reached the audit log"
+        time.sleep(0.3)
+    accounts_run = next(e for e in _runs(stack_info, reader) if e["target"]["scan"] == "accounts")
+    assert int(accounts_run["target"]["findings"]) >= 1
+    assert int(accounts_run["target"]["score"]) < 100
+
+    second = _scan(stack, tmp_path / "second.sarif")
+    assert second.returncode == 4
+    accounts_line = next(line for line in second.stdout.splitlines() if line.startswith("accounts"))
+    assert "0 mới/new" in accounts_line
