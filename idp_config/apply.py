@@ -16,7 +16,7 @@ from keycloak.exceptions import KeycloakError
 
 from idp_config.errors import KeycloakUnreachable
 from idp_config.model import AccessType, RealmSpec
-from idp_config.plan import Action, desired_state, diff, live_state
+from idp_config.plan import Action, desired_state, diff, group_tree, live_state
 from idp_config.representation import (
     client_representation,
     client_scope_representation,
@@ -126,6 +126,22 @@ def _apply(
         else:
             admin.create_realm_role({"name": role.name, "description": role.description})
             report.created.append(f"role/{role.name}")
+
+    if spec.units:
+        groups = {path: group["id"] for path, group in group_tree(admin).items()}
+        for unit in spec.units:  # parents come before their children
+            group_body = {"name": unit.code, "attributes": unit.attributes()}
+            address = f"group{unit.address}"
+            if unit.address in groups:
+                if address in outdated:
+                    admin.update_group(groups[unit.address], group_body)
+                    report.updated.append(address)
+            else:
+                parent = "/" + "/".join(unit.path[:-1]) if len(unit.path) > 1 else None
+                groups[unit.address] = admin.create_group(
+                    group_body, parent=groups[parent] if parent else None, skip_exists=True
+                )
+                report.created.append(address)
 
     scope_ids = {scope["name"]: scope["id"] for scope in admin.get_client_scopes()}
     for scope in spec.client_scopes:

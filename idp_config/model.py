@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from idp_config.errors import IdpConfigError
+from idp_config.organisation import Unit, load_schools
 
 _NAME = r"^[a-z0-9][a-z0-9._-]{1,62}$"
 
@@ -94,8 +95,12 @@ class RealmSpec(_Strict):
     supported_locales: list[str] = Field(default_factory=lambda: ["vi", "en"])
     security: SecurityBaseline = Field(default_factory=SecurityBaseline)
     roles: list[RoleSpec] = Field(default_factory=list)
+    #: The schools list (CSV, relative to the realm file) the organisation tree is generated from.
+    organisation_file: str | None = None
     client_scopes: list[ClientScopeSpec] = Field(default_factory=list)
     clients: list[ClientSpec] = Field(default_factory=list)
+    #: The organisation tree, read from ``organisation_file`` by :func:`load_realm`.
+    units: list[Unit] = Field(default_factory=list, exclude=True)
     users: list[UserSpec] = Field(default_factory=list)
 
     def check_references(self) -> None:
@@ -188,6 +193,8 @@ def load_realm(path: Path, variables: Mapping[str, str] | None = None) -> RealmS
         spec.check_references()
     except IdpConfigError as exc:
         raise IdpConfigError(f"{path}: {exc.detail}") from exc
+    if spec.organisation_file is not None:
+        spec = spec.model_copy(update={"units": load_schools(path.parent / spec.organisation_file)})
     return spec
 
 

@@ -98,3 +98,30 @@ def test_export_writes_a_realm_file_that_plans_to_nothing(
     spec = load_realm(exported)
     assert {c.client_id for c in spec.clients} == {c.client_id for c in stack.realm_spec.clients}
     assert [c for c in plan(admin, spec) if c.action is not Action.UNMANAGED] == []
+
+
+def test_organisation_tree_is_applied_and_a_renamed_school_is_drift(
+    stack: Stack, stack_info: StackInfo
+) -> None:
+    from idp_config.plan import group_tree
+
+    admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
+    admin.change_current_realm("education")
+    tree = group_tree(admin)
+    school = tree["/so-gddt/phong-760/79760101"]
+    assert school["attributes"]["display_name"] == ["Trường THPT Bùi Thị Xuân"]
+    assert school["attributes"]["unit_level"] == ["thpt"]
+    assert len([p for p in tree if p.count("/") == 3]) == len(
+        [u for u in stack.realm_spec.units if u.level not in {"department", "district"}]
+    )
+    admin.update_group(
+        school["id"],
+        {"name": "79760101", "attributes": {**school["attributes"], "display_name": ["Sửa tay"]}},
+    )
+    changes = {c.address: c for c in plan(admin, stack.realm_spec)}
+    assert changes["group/so-gddt/phong-760/79760101"].action is Action.UPDATE
+    apply_realm(admin, stack.realm_spec, client_secrets={}, user_passwords={})
+    admin.change_current_realm("education")
+    assert group_tree(admin)["/so-gddt/phong-760/79760101"]["attributes"]["display_name"] == [
+        "Trường THPT Bùi Thị Xuân"
+    ]
