@@ -179,3 +179,33 @@ def test_a_teacher_cannot_open_the_dashboard(browser: Browser, stack: Stack) -> 
     )
     assert answer.status_code == 303 and answer.headers["location"] == "/dashboard/login"
     page.context.close()
+
+
+def test_one_login_serves_two_systems(
+    browser: Browser, stack: Stack, stack_info: StackInfo
+) -> None:
+    """SSO: after logging in to one education system, the second gets its code without a password."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.route("http://localhost:8765/**", lambda route: route.fulfill(status=200, body="app"))
+    page.goto(
+        f"{stack_info.issuer}/protocol/openid-connect/auth?client_id=demo-sign-app"
+        "&response_type=code&scope=openid&redirect_uri=http://localhost:8765/callback"
+    )
+    page.fill("#username", "demo.antt")
+    page.fill("#password", stack.user_password("demo.antt"))
+    page.click("#kc-login")
+    page.wait_for_url("http://localhost:8765/callback**")
+    passwords_asked = []
+    page.on(
+        "framenavigated",
+        lambda frame: (
+            passwords_asked.append(frame.url) if "login-actions/authenticate" in frame.url else None
+        ),
+    )
+    page.goto(f"http://localhost:{stack.ports.audit}/dashboard")
+    page.wait_for_url(f"http://localhost:{stack.ports.audit}/dashboard")
+    assert page.locator("#username").count() == 0
+    assert passwords_asked == []
+    assert "Vũ Đức Quang" in page.inner_text("header")
+    context.close()
