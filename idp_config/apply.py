@@ -15,6 +15,7 @@ from keycloak import KeycloakAdmin
 from keycloak.exceptions import KeycloakError
 
 from idp_config.errors import KeycloakUnreachable
+from idp_config.flows import create_step_up_flow, step_up_flow_present
 from idp_config.model import AccessType, RealmSpec
 from idp_config.plan import Action, desired_state, diff, group_tree, live_state
 from idp_config.representation import (
@@ -106,6 +107,8 @@ def _apply(
     admin.change_current_realm("master")
     realms = {r["realm"] for r in admin.get_realms()}
     payload = realm_representation(spec)
+    # The step-up flow must exist before the realm can be bound to it.
+    browser_flow = payload.pop("browserFlow", None)
     if spec.realm in realms:
         if f"realm/{spec.realm}" in outdated:
             admin.update_realm(spec.realm, payload)
@@ -114,6 +117,13 @@ def _apply(
         admin.create_realm(payload, skip_exists=True)
         report.created.append(f"realm/{spec.realm}")
     admin.change_current_realm(spec.realm)
+    if browser_flow is not None:
+        if not step_up_flow_present(admin):
+            create_step_up_flow(admin)
+            report.created.append(f"flow/{browser_flow}")
+        if admin.get_realm(spec.realm).get("browserFlow") != browser_flow:
+            admin.update_realm(spec.realm, {"browserFlow": browser_flow})
+            report.updated.append(f"realm/{spec.realm}:browserFlow")
 
     existing_roles = {r["name"] for r in admin.get_realm_roles()}
     for role in spec.roles:

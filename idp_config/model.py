@@ -51,6 +51,9 @@ class SecurityBaseline(_Strict):
     access_token_lifespan_seconds: int = Field(default=300, ge=60, le=3600)
     sso_session_idle_seconds: int = Field(default=1800, ge=300)
     sso_session_max_seconds: int = Field(default=36000, ge=600)
+    #: Step-up authentication: the browser flow with levels (1 password, 2 OTP); clients that do
+    #: privileged work set ``minimum_acr: "2"`` (see ``idp_config/flows.py``).
+    step_up: bool = True
 
 
 class RoleSpec(_Strict):
@@ -78,6 +81,8 @@ class ClientSpec(_Strict):
     service_account_roles: dict[str, list[str]] = Field(default_factory=dict)
     #: Scopes of ``client_scopes`` the client may request (Keycloak "optional client scopes").
     optional_scopes: list[str] = Field(default_factory=list)
+    #: The lowest authentication level the client accepts ("2": a second factor, for privileged work).
+    minimum_acr: str | None = Field(default=None, pattern="^[12]$")
 
 
 class UserSpec(_Strict):

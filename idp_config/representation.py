@@ -6,8 +6,10 @@ judge them: one translation, used everywhere.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from idp_config.flows import ACR_LOA, FLOW_ALIAS
 from idp_config.model import AccessType, ClientScopeSpec, ClientSpec, RealmSpec, UserSpec
 
 #: Clients and roles Keycloak creates in every realm: never reported as unmanaged.
@@ -49,6 +51,11 @@ def realm_representation(spec: RealmSpec) -> dict[str, Any]:
         "resetPasswordAllowed": True,
         "loginWithEmailAllowed": True,
         "duplicateEmailsAllowed": False,
+        **(
+            {"browserFlow": FLOW_ALIAS, "attributes": {"acr.loa.map": json.dumps(ACR_LOA)}}
+            if sec.step_up
+            else {}
+        ),
     }
 
 
@@ -67,7 +74,10 @@ def client_representation(client: ClientSpec, secret: str | None) -> dict[str, A
         "redirectUris": client.redirect_uris,
         "webOrigins": client.web_origins,
         "fullScopeAllowed": kind is not AccessType.PUBLIC,
-        "attributes": {"pkce.code.challenge.method": "S256"} if kind is AccessType.PUBLIC else {},
+        "attributes": {
+            **({"pkce.code.challenge.method": "S256"} if kind is AccessType.PUBLIC else {}),
+            **({"minimum.acr.value": client.minimum_acr} if client.minimum_acr else {}),
+        },
     }
     if kind is not AccessType.PUBLIC:
         payload["clientAuthenticatorType"] = "client-secret"

@@ -168,7 +168,13 @@ def browser() -> Iterator[Any]:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=executable,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                # The services listen on 127.0.0.1 only; "localhost" must not be tried as ::1.
+                "--host-resolver-rules=MAP localhost 127.0.0.1",
+            ],
         )
         yield chromium
         chromium.close()

@@ -8,6 +8,7 @@ spreadsheet formula comes out inert) and opens the day's report. A teacher is tu
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -17,21 +18,52 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page
+from playwright.sync_api import Error as PlaywrightError
 
 from devstack import Stack, StackInfo
 from tests.conftest import TokenFactory
 from tests.pdf_inspection import replace_page_text
+from tests.totp import totp
 
 pytestmark = [pytest.mark.keycloak, pytest.mark.softhsm, pytest.mark.pki, pytest.mark.redis]
 
 FORMULA = '=HYPERLINK("http://attacker.example/","click")'
 
 
+#: OTP secrets registered during this test session, and the last code used (Keycloak refuses a reuse).
+_OTP: dict[str, str] = {}
+_LAST_CODE: dict[str, str] = {}
+
+
+def _second_factor(page: Page, username: str) -> None:
+    """Answer Keycloak's step-up: register an OTP device the first time, else enter a fresh code."""
+    page.wait_for_selector("#mode-manual, #otp, main, #kc-page-title", timeout=15_000)
+    if page.locator("#mode-manual").count():
+        page.click("#mode-manual")
+        _OTP[username] = page.inner_text("#kc-totp-secret-key")
+        code = totp(_OTP[username])
+        page.fill("#totp", code)
+        page.fill("#userLabel", "Điện thoại thử nghiệm")
+        page.click("#saveTOTPBtn")
+    elif page.locator("#otp").count():
+        code = totp(_OTP[username])
+        while code == _LAST_CODE.get(username):
+            time.sleep(1)
+            code = totp(_OTP[username])
+        page.fill("#otp", code)
+        page.click("#kc-login")
+    else:
+        return
+    _LAST_CODE[username] = code
+
+
 def _login(page: Page, stack: Stack, username: str) -> None:
+    """Log in to the dashboard: password, then the second factor it requires (minimum ACR 2)."""
     page.goto(f"http://localhost:{stack.ports.audit}/dashboard")
     page.fill("#username", username)
     page.fill("#password", stack.user_password(username))
     page.click("#kc-login")
+    _second_factor(page, username)
 
 
 def _audit_events(stack_info: StackInfo, token: str, tag: str) -> list[dict[str, Any]]:
@@ -165,7 +197,7 @@ def test_security_officer_reads_triages_and_exports(
 def test_a_teacher_cannot_open_the_dashboard(browser: Browser, stack: Stack) -> None:
     page = browser.new_context().new_page()
     _login(page, stack, "demo.giaovien")
-    page.wait_for_load_state()
+    page.wait_for_selector("main")
     assert "Chỉ cán bộ an toàn thông tin" in page.inner_text("main")
     # With the SSO session still open, the next attempt logs in silently and is refused again.
     page.goto(f"http://localhost:{stack.ports.audit}/dashboard/events")
@@ -181,31 +213,40 @@ def test_a_teacher_cannot_open_the_dashboard(browser: Browser, stack: Stack) -> 
     page.context.close()
 
 
-def test_one_login_serves_two_systems(
+def test_one_login_serves_two_systems_and_privileged_work_steps_up(
     browser: Browser, stack: Stack, stack_info: StackInfo
 ) -> None:
-    """SSO: after logging in to one education system, the second gets its code without a password."""
+    """SSO: the second education system gets its code without any prompt; the audit dashboard
+    (minimum ACR 2) asks the same session for the second factor only, never the password again."""
     context = browser.new_context()
     page = context.new_page()
     page.route("http://localhost:8765/**", lambda route: route.fulfill(status=200, body="app"))
-    page.goto(
-        f"{stack_info.issuer}/protocol/openid-connect/auth?client_id=demo-sign-app"
-        "&response_type=code&scope=openid&redirect_uri=http://localhost:8765/callback"
-    )
+
+    def authorize(client_id: str, port: int) -> None:
+        page.goto(
+            f"{stack_info.issuer}/protocol/openid-connect/auth?client_id={client_id}"
+            f"&response_type=code&scope=openid&redirect_uri=http://localhost:{port}/callback"
+        )
+
+    authorize("demo-sign-app", 8765)
     page.fill("#username", "demo.antt")
     page.fill("#password", stack.user_password("demo.antt"))
     page.click("#kc-login")
     page.wait_for_url("http://localhost:8765/callback**")
-    passwords_asked = []
-    page.on(
-        "framenavigated",
-        lambda frame: (
-            passwords_asked.append(frame.url) if "login-actions/authenticate" in frame.url else None
-        ),
-    )
+    # The second system: Keycloak answers at once with a redirect carrying a code (nothing listens
+    # on the demo app's port, so the browser stops there; the redirect is what counts).
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    with contextlib.suppress(PlaywrightError):
+        authorize("demo-gradebook", 8766)
+    assert any(u.startswith("http://localhost:8766/callback?") and "code=" in u for u in requests)
+    assert not any("login-actions/authenticate" in u for u in requests)
+
+    page = context.new_page()  # the same browser session (cookies), a fresh tab
     page.goto(f"http://localhost:{stack.ports.audit}/dashboard")
+    page.wait_for_selector("#otp, #mode-manual")
+    assert page.locator("#password").count() == 0
+    _second_factor(page, "demo.antt")
     page.wait_for_url(f"http://localhost:{stack.ports.audit}/dashboard")
-    assert page.locator("#username").count() == 0
-    assert passwords_asked == []
     assert "Vũ Đức Quang" in page.inner_text("header")
     context.close()
