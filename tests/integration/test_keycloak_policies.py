@@ -91,7 +91,7 @@ def test_privileged_accounts_without_a_second_factor_are_found(
     with_otp = {
         name
         for name in privileged
-        if any(c["type"] == "otp" for c in admin.get_credentials(admin.get_user_id(name)))
+        if any(c["type"] == "otp" for c in admin.get_credentials(str(admin.get_user_id(name))))
     }
     assert set(findings) == {f"user {name}" for name in privileged - with_otp}
     assert "user demo.quantri" in findings
