@@ -136,6 +136,19 @@ def _apply(
         else:
             admin.create_realm_role({"name": role.name, "description": role.description})
             report.created.append(f"role/{role.name}")
+    for role in spec.roles:
+        have = {r["name"] for r in admin.get_composite_realm_roles_of_role(role.name)}
+        want = set(role.composites)
+        if want - have:
+            admin.add_composite_realm_roles_to_role(
+                role.name, [admin.get_realm_role(name) for name in sorted(want - have)]
+            )
+            report.updated.append(f"role/{role.name}:composites")
+        if have - want:
+            admin.remove_composite_realm_roles_to_role(
+                role.name, [admin.get_realm_role(name) for name in sorted(have - want)]
+            )
+            report.updated.append(f"role/{role.name}:composites")
 
     if spec.units:
         groups = {path: group["id"] for path, group in group_tree(admin).items()}

@@ -68,7 +68,11 @@ def export_realm(realm_name: str, live: State) -> str:
             "sso_session_max_seconds": int(realm.get("ssoSessionMaxLifespan") or 36000),
         },
         "roles": [
-            {"name": key.removeprefix("role/"), "description": value.get("description") or ""}
+            {
+                "name": key.removeprefix("role/"),
+                "description": value.get("description") or "",
+                **({"composites": sorted(value["composites"])} if value.get("composites") else {}),
+            }
             for key, value in sorted(live.items())
             if key.startswith("role/")
         ],

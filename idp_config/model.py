@@ -59,6 +59,8 @@ class SecurityBaseline(_Strict):
 class RoleSpec(_Strict):
     name: str = Field(pattern=_NAME)
     description: str = ""
+    #: Realm roles this role includes (a homeroom teacher is also a teacher).
+    composites: list[str] = Field(default_factory=list)
 
 
 class ClientScopeSpec(_Strict):
@@ -114,6 +116,12 @@ class RealmSpec(_Strict):
         client_roles = {c.client_id: set(c.roles) for c in self.clients}
         # Keycloak's own realm-management client: the read-only roles a collector may hold.
         client_roles.setdefault("realm-management", {"view-events", "view-users", "view-realm"})
+        for declared in self.roles:
+            for included in declared.composites:
+                if included not in realm_roles or included == declared.name:
+                    raise IdpConfigError(
+                        f"roles[{declared.name}].composites: unknown or self role {included!r}"
+                    )
         for user in self.users:
             for role in user.realm_roles:
                 if role not in realm_roles:

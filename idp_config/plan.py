@@ -25,7 +25,14 @@ from idp_config.representation import (
 
 State = dict[str, dict[str, Any]]
 #: List fields whose order Keycloak does not keep.
-_UNORDERED = {"redirectUris", "webOrigins", "supportedLocales", "roles", "optional"}
+_UNORDERED = {
+    "redirectUris",
+    "webOrigins",
+    "supportedLocales",
+    "roles",
+    "optional",
+    "composites",
+}
 #: Fields never compared or shown (secrets are set on creation, not diffed).
 _IGNORED = {"secret"}
 
@@ -66,7 +73,10 @@ def _normalise(name: str, value: Any) -> Any:
 def desired_state(spec: RealmSpec) -> State:
     state: State = {f"realm/{spec.realm}": realm_representation(spec)}
     for role in spec.roles:
-        state[f"role/{role.name}"] = {"description": role.description}
+        state[f"role/{role.name}"] = {
+            "description": role.description,
+            "composites": list(role.composites),
+        }
     for unit in spec.units:
         state[f"group{unit.address}"] = {"attributes": unit.attributes()}
     for scope in spec.client_scopes:
@@ -102,7 +112,15 @@ def live_state(admin: KeycloakAdmin, spec: RealmSpec) -> State:
     default_roles = {f"default-roles-{spec.realm}", *BUILTIN_REALM_ROLES}
     for role in admin.get_realm_roles():
         if role["name"] not in default_roles:
-            state[f"role/{role['name']}"] = {"description": role.get("description", "")}
+            composites = (
+                [r["name"] for r in admin.get_composite_realm_roles_of_role(role["name"])]
+                if role.get("composite")
+                else []
+            )
+            state[f"role/{role['name']}"] = {
+                "description": role.get("description", ""),
+                "composites": composites,
+            }
     for path, group in group_tree(admin).items():
         state[f"group{path}"] = {"attributes": group.get("attributes", {})}
     declared_scopes = {s.name for s in spec.client_scopes}

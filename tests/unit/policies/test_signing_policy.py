@@ -23,7 +23,7 @@ def test_only_signer_roles_may_hold_a_personal_key() -> None:
 
 def test_transcript_goes_teacher_then_principal_and_the_first_signature_certifies() -> None:
     first = POLICY.check_signature(
-        "hoc-ba", roles=frozenset({"teacher"}), loa=2, prior_signatures=0
+        "hoc-ba", roles=frozenset({"homeroom-teacher", "teacher"}), loa=2, prior_signatures=0
     )
     assert first.certify
     second = POLICY.check_signature(
@@ -35,15 +35,17 @@ def test_transcript_goes_teacher_then_principal_and_the_first_signature_certifie
 @pytest.mark.parametrize(
     ("document", "roles", "loa", "prior", "rule"),
     [
-        # The principal cannot sign before the homeroom teacher, nor the teacher after.
+        # The principal cannot sign before the homeroom teacher, nor the teacher after; a subject
+        # teacher who is not the class's homeroom teacher cannot sign the transcript at all.
         ("hoc-ba", {"principal"}, 2, 0, "SIGN-003"),
-        ("hoc-ba", {"teacher"}, 2, 1, "SIGN-003"),
+        ("hoc-ba", {"homeroom-teacher", "teacher"}, 2, 1, "SIGN-003"),
+        ("hoc-ba", {"teacher"}, 2, 0, "SIGN-003"),
         # An application's seal is not a teacher's signature.
         ("hoc-ba", {SEAL}, 1, 0, "SIGN-003"),
         # The principal's step needs a second factor.
         ("hoc-ba", {"principal"}, 1, 1, "SIGN-004"),
         # Both signatures are there: nothing more.
-        ("hoc-ba", {"principal", "teacher"}, 2, 2, "SIGN-005"),
+        ("hoc-ba", {"principal", "homeroom-teacher"}, 2, 2, "SIGN-005"),
         ("bang-tot-nghiep", {"principal"}, 2, 0, "SIGN-002"),
         # An official letter is signed by an official, then sealed.
         ("cong-van", {SEAL}, 1, 0, "SIGN-003"),
