@@ -36,6 +36,7 @@ from audit.settings import AuditSettings
 from audit.store import EventSearch, SqliteEventStore
 from gateway_runtime.errors import GatewayError
 from gateway_runtime.http import client_address
+from policies.privacy import default_privacy_policy
 
 _log = structlog.get_logger(__name__)
 
@@ -493,9 +494,16 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
         raised = store.search(EventSearch(tag="audit:alert:raise"), limit=200)
         triage = store.search(EventSearch(tag="audit:alert:triage"), limit=5000)
         state: dict[str, dict[str, Any]] = {}
+        breaches: dict[str, dict[str, str]] = {}
         for row in reversed(triage):  # oldest first: the last action wins
             target = row.event.get("target") or {}
-            state[str(target.get("alert_id"))] = {
+            alert_key = str(target.get("alert_id"))
+            if target.get("action") in BREACH_ACTIONS:
+                breaches.setdefault(alert_key, {}).update(
+                    {k: str(v) for k, v in target.items() if k in {"breach_deadline", "action"}}
+                )
+                continue
+            state[alert_key] = {
                 **target,
                 "by": row.event["actor"]["name"],
                 "time": row.event["time"],
@@ -516,10 +524,13 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
                 f'{_e(row.event["actor"]["name"])} · trạng thái / status: <b class="status">{_e(status)}</b>'
                 + (f" ({_e(current.get('by'))}: {_e(current.get('note'))})" if current else "")
                 + "</span>"
-                f'<form method="post" action="/dashboard/alerts/{_e(alert_id)}/triage">'
+                + _breach_line(breaches.get(alert_id))
+                + f'<form method="post" action="/dashboard/alerts/{_e(alert_id)}/triage">'
                 f'<input type="hidden" name="csrf" value="{_e(user["csrf"])}">'
                 '<select name="action"><option value="acknowledge">Tiếp nhận / Acknowledge</option>'
-                '<option value="assign">Giao / Assign</option><option value="close">Đóng / Close</option></select> '
+                '<option value="assign">Giao / Assign</option><option value="close">Đóng / Close</option>'
+                '<option value="declare-breach">Khai báo sự cố dữ liệu cá nhân (NĐ 13) / Declare a personal-data breach</option>'
+                '<option value="breach-notified">Đã thông báo cơ quan chức năng / Authority notified</option></select> '
                 '<input name="assignee" placeholder="Người xử lý / Assignee" maxlength="80"> '
                 '<input name="note" placeholder="Ghi chú / Note" maxlength="500"> '
                 '<button type="submit">Lưu / Save</button></form></div>'
@@ -533,7 +544,9 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
         request: Request,
         alert_id: str,
         csrf: Annotated[str, Form(max_length=100)],
-        action: Annotated[str, Form(pattern="^(acknowledge|assign|close)$")],
+        action: Annotated[
+            str, Form(pattern="^(acknowledge|assign|close|declare-breach|breach-notified)$")
+        ],
         assignee: Annotated[str, Form(max_length=80)] = "",
         note: Annotated[str, Form(max_length=500)] = "",
     ) -> Response:
@@ -562,17 +575,18 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
             )
             response.status_code = 400
             return response
-        await audit(
-            request,
-            user,
-            EventTag.AUDIT_ALERT_TRIAGE,
-            {
-                "alert_id": alert_id,
-                "action": action,
-                "assignee": assignee.strip(),
-                "note": note.strip(),
-            },
-        )
+        details = {
+            "alert_id": alert_id,
+            "action": action,
+            "assignee": assignee.strip(),
+            "note": note.strip(),
+        }
+        if action == "declare-breach":
+            # Decree 13/2023: the authority must be told within the policy's deadline (72 hours).
+            details["breach_deadline"] = (
+                default_privacy_policy().breach_deadline(datetime.now(UTC)).isoformat()
+            )
+        await audit(request, user, EventTag.AUDIT_ALERT_TRIAGE, details)
         return RedirectResponse(f"/dashboard/alerts#alert-{alert_id}", status_code=303)
 
     # -- reports -------------------------------------------------------------------------------
@@ -671,6 +685,29 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
                 "content-disposition": f'attachment; filename="bao-cao-kiem-toan-{period}.pdf"',
             },
         )
+
+
+BREACH_ACTIONS = frozenset({"declare-breach", "breach-notified"})
+
+
+def _breach_line(breach: dict[str, str] | None, now: datetime | None = None) -> str:
+    """The Decree 13 deadline of a declared personal-data breach: time left, met, or overdue."""
+    if not breach or "breach_deadline" not in breach:
+        return ""
+    deadline = datetime.fromisoformat(breach["breach_deadline"])
+    if breach.get("action") == "breach-notified":
+        state, css = "đã thông báo / notified", "success"
+    else:
+        hours = ((deadline - (now or datetime.now(UTC))).total_seconds()) / 3600
+        state, css = (
+            (f"còn / left {hours:.0f} h", "sev-medium")
+            if hours >= 0
+            else (f"QUÁ HẠN / OVERDUE by {-hours:.0f} h", "sev-critical")
+        )
+    return (
+        f'<br><span class="breach {css}">Sự cố dữ liệu cá nhân (NĐ 13/2023): hạn thông báo / '
+        f"notify by {deadline:%Y-%m-%d %H:%M} UTC — {state}</span>"
+    )
 
 
 class ReportSigningUnavailable(GatewayError):

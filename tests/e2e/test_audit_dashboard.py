@@ -142,8 +142,20 @@ def test_security_officer_reads_triages_and_exports(
     timeline = page.inner_text("#timeline")
     assert timeline.count("signing:document:verify") == 3
 
-    # Triage: close the alert with a note; the decision is itself an audit event.
+    # Triage: a changed transcript holds personal data: declare a breach (Decree 13, 72 hours) ...
     page.goto(f"http://localhost:{stack.ports.audit}/dashboard/alerts")
+    card = page.locator(f"#alert-{alert['event_id']}")
+    card.locator("select[name=action]").select_option("declare-breach")
+    card.locator("input[name=note]").fill("Học bạ có dữ liệu cá nhân bị sửa.")
+    card.locator("button").click()
+
+    def breach_declared() -> bool:
+        page.reload()
+        line = page.locator(f"#alert-{alert['event_id']} .breach")
+        return line.count() == 1 and "còn / left 7" in line.inner_text()
+
+    _until(breach_declared)
+    # ... then close the alert with a note; each decision is itself an audit event.
     card = page.locator(f"#alert-{alert['event_id']}")
     card.locator("select[name=action]").select_option("close")
     card.locator("input[name=note]").fill("Đã xác minh: học bạ bị sửa sau khi ký, báo trường.")
@@ -162,6 +174,7 @@ def test_security_officer_reads_triages_and_exports(
         ]
     )
     assert triage[0]["actor"]["name"] == "demo.antt" and triage[0]["target"]["action"] == "close"
+    assert any(t["target"]["action"] == "declare-breach" for t in triage)
 
     # Export: the crafted user agent is neutralised in the CSV.
     page.goto(
