@@ -199,6 +199,19 @@ def _apply(
             if role_name not in have:
                 admin.create_client_role(internal, {"name": role_name}, skip_exists=True)
                 report.created.append(f"client-role/{client.client_id}:{role_name}")
+        if client.visible_roles is not None:
+            seen = {r["name"] for r in admin.get_realm_roles_of_client_scope(internal)}
+            want = set(client.visible_roles)
+            if want - seen:
+                admin.assign_realm_roles_to_client_scope(
+                    internal, [admin.get_realm_role(n) for n in sorted(want - seen)]
+                )
+                report.updated.append(f"client-visible-roles/{client.client_id}")
+            if seen - want:
+                admin.delete_realm_roles_of_client_scope(
+                    internal, [admin.get_realm_role(n) for n in sorted(seen - want)]
+                )
+                report.updated.append(f"client-visible-roles/{client.client_id}")
         optional = {s["name"] for s in admin.get_client_optional_client_scopes(internal)}
         for scope_name in client.optional_scopes:
             if scope_name not in optional:

@@ -45,6 +45,9 @@ def export_realm(realm_name: str, live: State) -> str:
         }
         if grants:
             entry["service_account_roles"] = grants
+        visible = live.get(f"client-visible-roles/{client_id}")
+        if visible:
+            entry["visible_roles"] = sorted(visible["roles"])
         scopes = live.get(f"client-scopes/{client_id}")
         if scopes:
             entry["optional_scopes"] = sorted(scopes["optional"])

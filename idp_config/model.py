@@ -85,6 +85,10 @@ class ClientSpec(_Strict):
     optional_scopes: list[str] = Field(default_factory=list)
     #: The lowest authentication level the client accepts ("2": a second factor, for privileged work).
     minimum_acr: str | None = Field(default=None, pattern="^[12]$")
+    #: Lifetime of this client's access tokens, if shorter or longer than the realm's.
+    access_token_lifespan_seconds: int | None = Field(default=None, ge=60, le=3600)
+    #: The realm roles this client may see in its tokens (least privilege); unset: all of them.
+    visible_roles: list[str] | None = None
 
 
 class UserSpec(_Strict):
@@ -136,6 +140,11 @@ class RealmSpec(_Strict):
                     f"client_scopes[{scope.name}].audience: unknown client {scope.audience!r}"
                 )
         for client in self.clients:
+            for role in client.visible_roles or []:
+                if role not in realm_roles:
+                    raise IdpConfigError(
+                        f"clients[{client.client_id}].visible_roles: unknown role {role!r}"
+                    )
             for scope_name in client.optional_scopes:
                 if scope_name not in scopes:
                     raise IdpConfigError(

@@ -87,6 +87,10 @@ def desired_state(spec: RealmSpec) -> State:
     for client in spec.clients:
         if client.optional_scopes:
             state[f"client-scopes/{client.client_id}"] = {"optional": list(client.optional_scopes)}
+        if client.visible_roles:
+            state[f"client-visible-roles/{client.client_id}"] = {
+                "roles": list(client.visible_roles)
+            }
         representation = client_representation(client, None)
         state[f"client/{client.client_id}"] = representation
         for role_name in client.roles:
@@ -153,6 +157,10 @@ def live_state(admin: KeycloakAdmin, spec: RealmSpec) -> State:
         ]
         if optional:
             state[f"client-scopes/{client_id}"] = {"optional": optional}
+        if not client.get("fullScopeAllowed", True):
+            visible = [r["name"] for r in admin.get_realm_roles_of_client_scope(client["id"])]
+            if visible:
+                state[f"client-visible-roles/{client_id}"] = {"roles": visible}
         for role in admin.get_client_roles(client["id"]):
             state[f"client-role/{client_id}:{role['name']}"] = {}
     for client_id in declared_service & internal_ids.keys():

@@ -73,10 +73,15 @@ def client_representation(client: ClientSpec, secret: str | None) -> dict[str, A
         "serviceAccountsEnabled": kind is AccessType.SERVICE,
         "redirectUris": client.redirect_uris,
         "webOrigins": client.web_origins,
-        "fullScopeAllowed": kind is not AccessType.PUBLIC,
+        "fullScopeAllowed": kind is not AccessType.PUBLIC and client.visible_roles is None,
         "attributes": {
             **({"pkce.code.challenge.method": "S256"} if kind is AccessType.PUBLIC else {}),
             **({"minimum.acr.value": client.minimum_acr} if client.minimum_acr else {}),
+            **(
+                {"access.token.lifespan": str(client.access_token_lifespan_seconds)}
+                if client.access_token_lifespan_seconds
+                else {}
+            ),
         },
     }
     if kind is not AccessType.PUBLIC:

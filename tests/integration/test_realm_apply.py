@@ -125,3 +125,29 @@ def test_organisation_tree_is_applied_and_a_renamed_school_is_drift(
     assert group_tree(admin)["/so-gddt/phong-760/79760101"]["attributes"]["display_name"] == [
         "Trường THPT Bùi Thị Xuân"
     ]
+
+
+def test_each_education_system_sees_only_its_roles_and_the_app_uses_pkce(
+    stack: Stack, stack_info: StackInfo
+) -> None:
+    admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
+    admin.change_current_realm("education")
+    gradebook = admin.get_client(str(admin.get_client_id("e-gradebook")))
+    assert gradebook["fullScopeAllowed"] is False
+    assert gradebook["redirectUris"] == ["https://sodiem.sogddt.example.vn/oidc/callback"]
+    visible = {r["name"] for r in admin.get_realm_roles_of_client_scope(gradebook["id"])}
+    assert visible == {
+        "principal",
+        "vice-principal",
+        "teacher",
+        "homeroom-teacher",
+        "student",
+        "parent",
+    }
+    assert "it-admin" not in visible
+    app = admin.get_client(str(admin.get_client_id("citizen-app-contact-book")))
+    assert app["publicClient"] is True
+    assert app["attributes"]["pkce.code.challenge.method"] == "S256"
+    assert app["directAccessGrantsEnabled"] is False
+    accreditation = admin.get_client(str(admin.get_client_id("accreditation")))
+    assert accreditation["attributes"]["minimum.acr.value"] == "2"
