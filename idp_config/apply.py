@@ -21,6 +21,7 @@ from idp_config.plan import Action, desired_state, diff, group_tree, live_state
 from idp_config.representation import (
     client_representation,
     client_scope_representation,
+    profile_attribute_representation,
     realm_representation,
     user_representation,
 )
@@ -80,7 +81,7 @@ def apply_realm(
         outdated = {
             change.address
             for change in diff(desired_state(spec), live_state(admin, spec))
-            if change.action is Action.UPDATE
+            if change.action in {Action.UPDATE, Action.CREATE}
         }
         _apply(admin, spec, client_secrets, user_passwords, report, outdated)
     except KeycloakError as exc:
@@ -165,6 +166,14 @@ def _apply(
                     group_body, parent=groups[parent] if parent else None, skip_exists=True
                 )
                 report.created.append(address)
+
+    if any(f"user-profile/{a.name}" in outdated for a in spec.user_profile):
+        profile = admin.get_realm_users_profile()
+        declared = {a.name: profile_attribute_representation(a) for a in spec.user_profile}
+        kept = [a for a in profile.get("attributes", []) if a["name"] not in declared]
+        profile["attributes"] = [*kept, *declared.values()]
+        admin.update_realm_users_profile(profile)
+        report.updated.append("user-profile")
 
     scope_ids = {scope["name"]: scope["id"] for scope in admin.get_client_scopes()}
     for scope in spec.client_scopes:

@@ -91,6 +91,24 @@ class ClientSpec(_Strict):
     visible_roles: list[str] | None = None
 
 
+class ProfileAttribute(_Strict):
+    """A declared user attribute (Keycloak's user profile), validated by Keycloak on every write."""
+
+    name: str = Field(pattern=r"^[a-z][a-z_]{1,40}$")
+    display_name: str
+    #: A regular expression the value must match, with the message shown when it does not.
+    pattern: str | None = None
+    pattern_message: str = ""
+    #: The only values allowed (shown as a choice).
+    options: list[str] | None = None
+    #: An ISO 8601 date (YYYY-MM-DD).
+    date: bool = False
+    max_length: int = Field(default=255, ge=1, le=2048)
+    #: Who may see and change it: ``admin`` (administrators and services), ``user`` (the person).
+    view: list[str] = Field(default_factory=lambda: ["admin", "user"])
+    edit: list[str] = Field(default_factory=lambda: ["admin"])
+
+
 class UserSpec(_Strict):
     username: str = Field(pattern=_NAME)
     first_name: str = Field(min_length=1, max_length=100)
@@ -108,6 +126,8 @@ class RealmSpec(_Strict):
     roles: list[RoleSpec] = Field(default_factory=list)
     #: The schools list (CSV, relative to the realm file) the organisation tree is generated from.
     organisation_file: str | None = None
+    #: Declared user attributes (citizen ID, date of birth, unit codes...), validated by Keycloak.
+    user_profile: list[ProfileAttribute] = Field(default_factory=list)
     client_scopes: list[ClientScopeSpec] = Field(default_factory=list)
     clients: list[ClientSpec] = Field(default_factory=list)
     #: The organisation tree, read from ``organisation_file`` by :func:`load_realm`.

@@ -19,6 +19,7 @@ from idp_config.representation import (
     BUILTIN_CLIENTS,
     BUILTIN_REALM_ROLES,
     client_representation,
+    profile_attribute_representation,
     realm_representation,
     user_representation,
 )
@@ -79,6 +80,8 @@ def desired_state(spec: RealmSpec) -> State:
         }
     for unit in spec.units:
         state[f"group{unit.address}"] = {"attributes": unit.attributes()}
+    for attribute in spec.user_profile:
+        state[f"user-profile/{attribute.name}"] = profile_attribute_representation(attribute)
     for scope in spec.client_scopes:
         state[f"client-scope/{scope.name}"] = {
             "description": scope.description,
@@ -127,6 +130,10 @@ def live_state(admin: KeycloakAdmin, spec: RealmSpec) -> State:
             }
     for path, group in group_tree(admin).items():
         state[f"group{path}"] = {"attributes": group.get("attributes", {})}
+    declared_attributes = {a.name for a in spec.user_profile}
+    for attribute in admin.get_realm_users_profile().get("attributes", []):
+        if attribute["name"] in declared_attributes:
+            state[f"user-profile/{attribute['name']}"] = attribute
     declared_scopes = {s.name for s in spec.client_scopes}
     for scope in admin.get_client_scopes():
         if scope["name"] in declared_scopes:

@@ -10,7 +10,14 @@ import json
 from typing import Any
 
 from idp_config.flows import ACR_LOA, FLOW_ALIAS
-from idp_config.model import AccessType, ClientScopeSpec, ClientSpec, RealmSpec, UserSpec
+from idp_config.model import (
+    AccessType,
+    ClientScopeSpec,
+    ClientSpec,
+    ProfileAttribute,
+    RealmSpec,
+    UserSpec,
+)
 
 #: Clients and roles Keycloak creates in every realm: never reported as unmanaged.
 BUILTIN_CLIENTS = frozenset(
@@ -123,4 +130,25 @@ def client_scope_representation(scope: ClientScopeSpec) -> dict[str, Any]:
         "protocol": "openid-connect",
         "attributes": {"include.in.token.scope": "true", "display.on.consent.screen": "true"},
         "protocolMappers": mappers,
+    }
+
+
+def profile_attribute_representation(attribute: ProfileAttribute) -> dict[str, Any]:
+    """One attribute of Keycloak's user-profile configuration (UPConfig)."""
+    validations: dict[str, Any] = {"length": {"max": attribute.max_length}}
+    if attribute.pattern:
+        validations["pattern"] = {
+            "pattern": attribute.pattern,
+            "error-message": attribute.pattern_message or f"{attribute.display_name}: invalid",
+        }
+    if attribute.options:
+        validations["options"] = {"options": list(attribute.options)}
+    if attribute.date:
+        validations["iso-date"] = {}
+    return {
+        "name": attribute.name,
+        "displayName": attribute.display_name,
+        "validations": validations,
+        "permissions": {"view": list(attribute.view), "edit": list(attribute.edit)},
+        "multivalued": False,
     }

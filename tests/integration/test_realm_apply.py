@@ -151,3 +151,25 @@ def test_each_education_system_sees_only_its_roles_and_the_app_uses_pkce(
     assert app["directAccessGrantsEnabled"] is False
     accreditation = admin.get_client(str(admin.get_client_id("accreditation")))
     assert accreditation["attributes"]["minimum.acr.value"] == "2"
+
+
+@pytest.mark.parametrize("bad", ["07920300123", "0792030012345", "07920300123x"])
+def test_user_profile_refuses_a_citizen_id_that_is_not_12_digits(
+    stack: Stack, stack_info: StackInfo, bad: str
+) -> None:
+    from keycloak.exceptions import KeycloakError
+
+    admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
+    admin.change_current_realm("education")
+    user_id = str(admin.get_user_id("demo.hocsinh"))
+    user = admin.get_user(user_id)
+    with pytest.raises(KeycloakError) as refused:
+        admin.update_user(user_id, {**user, "attributes": {"citizen_id": [bad]}})
+    assert refused.value.response_code == 400
+    assert b"12" in (refused.value.response_body or b"")
+    admin.update_user(
+        user_id,
+        {**user, "attributes": {"citizen_id": ["079203001234"], "date_of_birth": ["2009-05-14"]}},
+    )
+    stored = admin.get_user(user_id)["attributes"]
+    assert stored["citizen_id"] == ["079203001234"]
