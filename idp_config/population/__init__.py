@@ -1,8 +1,10 @@
 """Linkage to the national population database (Cơ sở dữ liệu quốc gia về dân cư).
 
-Today: the citizen ID rules (:mod:`~idp_config.population.citizen_id`) and name matching
-(:mod:`~idp_config.population.names`) every adapter and the account issuing rely on. The adapters
-(HTTP verification service, bulk extract, simulator) come with the account-issuing work.
+The citizen ID rules (:mod:`~idp_config.population.citizen_id`), name matching
+(:mod:`~idp_config.population.names`), the registry adapters and the linking decision
+(:mod:`~idp_config.population.registry`: bulk extract, HTTP verification service), and a simulator of a
+synthetic province over the same HTTP contract (:mod:`~idp_config.population.simulator`). Account
+issuing from the sector's records builds on these (not yet written).
 """
 
 from idp_config.population.citizen_id import CitizenId, InvalidCitizenId, parse_citizen_id
