@@ -46,6 +46,7 @@ class EventTag(StrEnum):
     IDP_TOKEN_ISSUE = "idp:token:issue"  # noqa: S105 - an event name, not a credential
     IDP_USER_EVENT = "idp:user:event"
     IDP_ADMIN_CHANGE = "idp:admin:change"
+    IDP_ACCOUNT_ISSUE = "idp:account:issue"
     AUDIT_ALERT_RAISE = "audit:alert:raise"
     AUDIT_ALERT_TRIAGE = "audit:alert:triage"
     AUDIT_DASHBOARD_LOGIN = "audit:dashboard:login"
@@ -76,6 +77,7 @@ _CLASSES: dict[EventTag, EventClass] = {
     EventTag.IDP_TOKEN_ISSUE: EventClass.AUTHENTICATION,
     EventTag.IDP_USER_EVENT: EventClass.ACCOUNT_CHANGE,
     EventTag.IDP_ADMIN_CHANGE: EventClass.ACCOUNT_CHANGE,
+    EventTag.IDP_ACCOUNT_ISSUE: EventClass.ACCOUNT_CHANGE,
     EventTag.AUDIT_ALERT_RAISE: EventClass.FINDING,
     EventTag.AUDIT_ALERT_TRIAGE: EventClass.FINDING,
     EventTag.AUDIT_DASHBOARD_LOGIN: EventClass.AUTHENTICATION,

@@ -8,8 +8,9 @@ done, 1 error, 2 ``drift`` found differences, 3 ``apply`` refused by the policie
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from keycloak import KeycloakAdmin
@@ -121,6 +122,122 @@ def export_command(
     except GatewayError as exc:
         _fail(exc)
     console.print(f"written: {out}")
+
+
+@app.command("issue-accounts")
+def issue_accounts(
+    records_file: Annotated[Path, typer.Argument(help="Danh sách cán bộ (CSV) / staff records")],
+    population: Annotated[
+        Path | None,
+        typer.Option(
+            help="Trích xuất dữ liệu dân cư (CSV/JSON); hoặc POPULATION_URL + POPULATION_API_KEY"
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Chỉ in, không thay đổi")] = False,
+    review_out: Annotated[
+        Path | None, typer.Option(help="Ghi hàng chờ xem xét (CSV) / write the review queue")
+    ] = None,
+    realm_file: RealmFile = DEFAULT_REALM_FILE,
+    stack: StackOption = None,
+) -> None:
+    """Create, move, disable and re-enable accounts from staff records checked against the
+    population database; every change is an audit event when a stack (Redis) is given."""
+    import asyncio
+
+    from rich.progress import Progress
+
+    from idp_config.accounts import execute, parse_records, plan_accounts
+    from idp_config.population.registry import BulkExtract, HttpRegistry, PopulationRegistry
+
+    try:
+        spec = __import__("devstack").Stack(stack).realm_spec if stack else load_realm(realm_file)
+        admin, _, _ = _connect(stack)
+        records, problems = parse_records(records_file.read_text(encoding="utf-8-sig"), spec)
+        for problem in problems:
+            console.print(f"[yellow]{problem}[/yellow]", highlight=False)
+        registry: PopulationRegistry
+        if population is not None:
+            registry = BulkExtract.load(population)
+        else:
+            try:
+                registry = HttpRegistry(
+                    os.environ["POPULATION_URL"], os.environ["POPULATION_API_KEY"]
+                )
+            except KeyError as missing:
+                console.print(f"give --population or set {missing.args[0]}")
+                raise typer.Exit(1) from missing
+        plan = asyncio.run(plan_accounts(admin, spec, records, registry))
+        for action in plan.actions:
+            console.print(
+                f"{action.change.value:8} {action.record.username} {action.detail}", highlight=False
+            )
+        if review_out is not None:
+            review_out.write_text(
+                "record_id,reason\n" + "".join(f"{r},{why}\n" for r, why in plan.review),
+                encoding="utf-8",
+            )
+        if not dry_run:
+            record_change = _audit_recorder(stack)
+            with Progress(console=console, transient=True) as progress:
+                task = progress.add_task("Cấp tài khoản / issuing", total=len(plan.actions))
+
+                def on_change(action: Any) -> None:
+                    record_change(action)
+                    progress.advance(task)
+
+                execute(admin, spec, plan, on_change=on_change)
+    except GatewayError as exc:
+        _fail(exc)
+        return
+    summary = plan.summary()
+    console.print(
+        ("(dry run) " if dry_run else "")
+        + f"created {summary.get('create', 0)}, moved {summary.get('move', 0)}, "
+        f"roles {summary.get('role', 0)}, disabled {summary.get('disable', 0)}, "
+        f"enabled {summary.get('enable', 0)}, to review {summary.get('review', 0)}, "
+        f"bad rows {len(problems)}"
+    )
+
+
+def _audit_recorder(stack: Path | None) -> Callable[[Any], None]:
+    """Record each account change in the audit log (stack's Redis), or do nothing without a stack."""
+    if stack is None:
+        return lambda action: None
+    import asyncio
+
+    import redis.asyncio as redis_async
+
+    from audit.events import Actor, AuditEvent, EventTag, Outcome
+    from audit.trail import RedisAuditTrail
+    from devstack import Stack, StackInfo
+
+    local = Stack(stack)
+    info = StackInfo.load(local.info_path)
+
+    def record(action: Any) -> None:
+        async def send() -> None:
+            client = redis_async.Redis.from_url(info.redis_url, password=local.secrets.get("redis"))
+            try:
+                await RedisAuditTrail(client).record(
+                    AuditEvent.build(
+                        tag=EventTag.IDP_ACCOUNT_ISSUE,
+                        service="idp-config",
+                        actor=Actor(name="account-issuing"),
+                        outcome=Outcome.SUCCESS,
+                        target={
+                            "username": action.record.username,
+                            "change": action.change.value,
+                            "unit_code": action.record.unit_code,
+                            "role": action.record.role,
+                        },
+                    )
+                )
+            finally:
+                await client.aclose()
+
+        asyncio.run(send())
+
+    return record
 
 
 if __name__ == "__main__":

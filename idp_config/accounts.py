@@ -1,0 +1,249 @@
+"""Issuing accounts from the sector's staff records, checked against the population database.
+
+A records file (CSV: ``record_id,citizen_id,full_name,date_of_birth,unit_code,role,status``) lists the
+staff of each unit as school management software exports it. Every row is checked (bad rows are named and
+skipped, the rest processed). Every active person is verified with the population registry before an
+account exists: mismatches, one citizen on two records, and IDs not found go to the review queue with
+the reason, never to an account.
+
+The run is a plan against the live realm, then its execution:
+- **joiner**: a new record creates the account (user name = the sector's record id, never the citizen
+  ID), with its role, its unit's group and its profile attributes;
+- **mover**: a new unit moves the group; a new role replaces the managed role;
+- **leaver** (``status=left``): the account is disabled (never deleted) and its sessions are ended;
+- **returning**: a disabled account with an active record is enabled again.
+Because the plan is recomputed from the live realm each time and user names are deterministic, a run
+that crashed half-way and is run again ends in the same state, with no duplicate and nothing lost.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import unicodedata
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from keycloak import KeycloakAdmin
+
+from idp_config.errors import IdpConfigError
+from idp_config.model import RealmSpec
+from idp_config.population.citizen_id import InvalidCitizenId, parse_citizen_id
+from idp_config.population.registry import Decision, PopulationRegistry, decide
+
+COLUMNS = ("record_id", "citizen_id", "full_name", "date_of_birth", "unit_code", "role", "status")
+MANAGED_ROLES = frozenset(
+    {
+        "teacher",
+        "homeroom-teacher",
+        "principal",
+        "vice-principal",
+        "staff",
+        "district-officer",
+        "department-officer",
+    }
+)
+
+
+@dataclass(frozen=True)
+class StaffRecord:
+    record_id: str
+    citizen_id: str
+    full_name: str
+    date_of_birth: date
+    unit_code: str
+    role: str
+    active: bool
+
+    @property
+    def username(self) -> str:
+        return self.record_id.lower()
+
+
+def parse_records(text: str, spec: RealmSpec) -> tuple[list[StaffRecord], list[str]]:
+    """The valid records, and one message per bad row (its number, field and reason)."""
+    reader = csv.DictReader(io.StringIO(text))
+    if tuple(reader.fieldnames or ()) != COLUMNS:
+        raise IdpConfigError(f"records: the header must be {','.join(COLUMNS)}")
+    units = {u.code for u in spec.units}
+    records: list[StaffRecord] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for number, row in enumerate(reader, start=2):
+        values = {k: unicodedata.normalize("NFC", (row.get(k) or "").strip()) for k in COLUMNS}
+        errors = []
+        if not values["record_id"].isalnum() or not 3 <= len(values["record_id"]) <= 30:
+            errors.append("record_id: letters and digits, 3 to 30")
+        elif values["record_id"].lower() in seen:
+            errors.append("record_id: appears twice")
+        try:
+            born = date.fromisoformat(values["date_of_birth"])
+        except ValueError:
+            errors.append(
+                f"date_of_birth: {values['date_of_birth'][:20]!r} is not a date (YYYY-MM-DD)"
+            )
+            born = date.min
+        try:
+            parse_citizen_id(
+                values["citizen_id"], birth_year=born.year if born != date.min else None
+            )
+        except InvalidCitizenId as exc:
+            errors.append(f"citizen_id: {exc.detail}")
+        if not values["full_name"] or len(values["full_name"]) > 120:
+            errors.append("full_name: empty or too long")
+        if values["unit_code"] not in units:
+            errors.append(f"unit_code: {values['unit_code'][:30]!r} is not a unit of the realm")
+        if values["role"] not in MANAGED_ROLES:
+            errors.append(
+                f"role: {values['role'][:30]!r} is not one of {', '.join(sorted(MANAGED_ROLES))}"
+            )
+        if values["status"] not in {"active", "left"}:
+            errors.append("status: active or left")
+        if errors:
+            problems.extend(f"row {number}: {e}" for e in errors)
+            continue
+        seen.add(values["record_id"].lower())
+        records.append(
+            StaffRecord(
+                record_id=values["record_id"],
+                citizen_id="".join(values["citizen_id"].split()),
+                full_name=values["full_name"],
+                date_of_birth=born,
+                unit_code=values["unit_code"],
+                role=values["role"],
+                active=values["status"] == "active",
+            )
+        )
+    return records, problems
+
+
+class Change(StrEnum):
+    CREATE = "create"
+    MOVE = "move"
+    ROLE = "role"
+    DISABLE = "disable"
+    ENABLE = "enable"
+
+
+@dataclass(frozen=True)
+class AccountAction:
+    change: Change
+    record: StaffRecord
+    detail: str = ""
+
+
+@dataclass
+class IssuePlan:
+    actions: list[AccountAction] = field(default_factory=list)
+    review: list[tuple[str, str]] = field(default_factory=list)  # (record_id, reason)
+
+    def summary(self) -> Counter[str]:
+        counts = Counter(a.change.value for a in self.actions)
+        counts["review"] = len(self.review)
+        return counts
+
+
+def _live_users(admin: KeycloakAdmin) -> dict[str, dict[str, Any]]:
+    return {u["username"]: u for u in admin.get_users({"briefRepresentation": False})}
+
+
+async def plan_accounts(
+    admin: KeycloakAdmin,
+    spec: RealmSpec,
+    records: list[StaffRecord],
+    registry: PopulationRegistry,
+) -> IssuePlan:
+    admin.change_current_realm(spec.realm)
+    live = _live_users(admin)
+    plan = IssuePlan()
+    citizens = Counter(r.citizen_id for r in records if r.active)
+    for record in records:
+        user = live.get(record.username)
+        if not record.active:
+            if user is not None and user.get("enabled", True):
+                plan.actions.append(AccountAction(Change.DISABLE, record, "left"))
+            continue
+        if citizens[record.citizen_id] > 1:
+            plan.review.append((record.record_id, "one citizen on two records"))
+            continue
+        if user is None:
+            verdict = await decide(
+                registry, record.citizen_id, record.full_name, record.date_of_birth
+            )
+            if verdict.decision is Decision.LINK:
+                plan.actions.append(AccountAction(Change.CREATE, record))
+            else:
+                plan.review.append((record.record_id, verdict.reason))
+            continue
+        if not user.get("enabled", True):
+            plan.actions.append(AccountAction(Change.ENABLE, record, "returning"))
+        attributes = user.get("attributes") or {}
+        if attributes.get("unit_code") != [record.unit_code]:
+            plan.actions.append(AccountAction(Change.MOVE, record, f"-> {record.unit_code}"))
+        roles = {r["name"] for r in admin.get_realm_roles_of_user(user["id"])} & MANAGED_ROLES
+        if roles != {record.role}:
+            plan.actions.append(AccountAction(Change.ROLE, record, f"-> {record.role}"))
+    return plan
+
+
+def execute(
+    admin: KeycloakAdmin,
+    spec: RealmSpec,
+    plan: IssuePlan,
+    *,
+    on_change: Callable[[AccountAction], None] = lambda action: None,
+) -> None:
+    """Carry out ``plan``; ``on_change`` is called after each change (audit, progress)."""
+    admin.change_current_realm(spec.realm)
+    groups = {u.code: u.address for u in spec.units}
+
+    def group_id(code: str) -> str:
+        return str(admin.get_group_by_path(groups[code])["id"])
+
+    for action in plan.actions:
+        record = action.record
+        if action.change is Change.CREATE:
+            first, _, last = record.full_name.rpartition(" ")
+            user_id = admin.create_user(
+                {
+                    "username": record.username,
+                    "firstName": last or record.full_name,
+                    "lastName": first or "-",
+                    "enabled": True,
+                    "attributes": {
+                        "citizen_id": [record.citizen_id],
+                        "date_of_birth": [record.date_of_birth.isoformat()],
+                        "unit_code": [record.unit_code],
+                        "personal_identifier": [record.record_id],
+                    },
+                },
+                exist_ok=True,
+            )
+            admin.group_user_add(user_id, group_id(record.unit_code))
+            admin.assign_realm_roles(user_id, [admin.get_realm_role(record.role)])
+        else:
+            user_id = str(admin.get_user_id(record.username))
+            user = admin.get_user(user_id)
+            if action.change is Change.DISABLE:
+                admin.update_user(user_id, {**user, "enabled": False})
+                admin.user_logout(user_id)
+            elif action.change is Change.ENABLE:
+                admin.update_user(user_id, {**user, "enabled": True})
+            elif action.change is Change.MOVE:
+                for group in admin.get_user_groups(user_id):
+                    admin.group_user_remove(user_id, group["id"])
+                admin.group_user_add(user_id, group_id(record.unit_code))
+                attributes = {**(user.get("attributes") or {}), "unit_code": [record.unit_code]}
+                admin.update_user(user_id, {**user, "attributes": attributes})
+            elif action.change is Change.ROLE:
+                held = [
+                    r for r in admin.get_realm_roles_of_user(user_id) if r["name"] in MANAGED_ROLES
+                ]
+                if held:
+                    admin.delete_realm_roles_of_user(user_id, held)
+                admin.assign_realm_roles(user_id, [admin.get_realm_role(record.role)])
+        on_change(action)

@@ -1,0 +1,248 @@
+"""Issuing accounts from staff records checked against the population database, on the real Keycloak.
+
+A small province: the population is a bulk extract of the simulator's citizens; the records list has
+good rows, a name typed without diacritics, one citizen on two records, a malformed row, and then a
+transfer, a leaver and a returning teacher. A crash half-way through a run, then a re-run, ends in the
+same state as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack import Stack, StackInfo
+from idp_config import admin_client
+from idp_config.accounts import COLUMNS, Change, execute, parse_records, plan_accounts
+from idp_config.population.registry import BulkExtract
+from idp_config.population.simulator import synthetic_province
+
+pytestmark = [pytest.mark.keycloak]
+
+PEOPLE = [p for p in synthetic_province(400, seed=11) if 1960 <= p.date_of_birth.year <= 2000][:8]
+
+
+def _bare(name: str) -> str:
+    decomposed = unicodedata.normalize("NFD", name)
+    return "".join(c for c in decomposed if unicodedata.category(c) != "Mn").replace("Đ", "D")
+
+
+def _row(
+    record_id: str,
+    index: int,
+    unit: str,
+    role: str,
+    status: str = "active",
+    name: str | None = None,
+) -> str:
+    p = PEOPLE[index]
+    return f"{record_id},{p.citizen_id},{name or p.full_name},{p.date_of_birth.isoformat()},{unit},{role},{status}"
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> BulkExtract:
+    path = tmp_path_factory.mktemp("population") / "extract.csv"
+    path.write_text(
+        "citizen_id,full_name,date_of_birth,household_id\n"
+        + "".join(
+            f"{p.citizen_id},{p.full_name},{p.date_of_birth.isoformat()},{p.household_id}\n"
+            for p in PEOPLE
+        ),
+        encoding="utf-8",
+    )
+    return BulkExtract.load(path)
+
+
+def _run(
+    stack: Stack,
+    stack_info: StackInfo,
+    registry: BulkExtract,
+    text: str,
+    *,
+    crash_after: int | None = None,
+) -> tuple[dict[str, int], list[tuple[str, str]], list[str]]:
+    admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
+    records, problems = parse_records(text, stack.realm_spec)
+    plan = asyncio.run(plan_accounts(admin, stack.realm_spec, records, registry))
+    done = 0
+
+    def count(_: object) -> None:
+        nonlocal done
+        done += 1
+        if crash_after is not None and done == crash_after:
+            raise RuntimeError("crash injected")
+
+    execute(admin, stack.realm_spec, plan, on_change=count)
+    return dict(plan.summary()), plan.review, problems
+
+
+def test_issue_move_leave_return_and_survive_a_crash(
+    stack: Stack, stack_info: StackInfo, registry: BulkExtract
+) -> None:
+    header = ",".join(COLUMNS)
+    first = (
+        "\n".join(
+            [
+                header,
+                _row("GV100001", 0, "79760101", "teacher"),
+                _row("GV100002", 1, "79760101", "homeroom-teacher"),
+                _row("GV100003", 2, "79760102", "teacher"),
+                _row("HT100004", 3, "79760102", "principal"),
+                _row("GV100005", 4, "79769201", "teacher", name=_bare(PEOPLE[4].full_name)),
+                _row("GV100006", 5, "79769201", "teacher"),
+                _row("GV100007", 5, "79769202", "teacher"),  # the same citizen again
+                "GV100008,07920300123,Lê Văn Lỗi,2003-01-01,79760101,teacher,active",  # 11 digits
+            ]
+        )
+        + "\n"
+    )
+    # A crash after two accounts, then the same run again: everything ends up issued exactly once.
+    with pytest.raises(RuntimeError, match="crash injected"):
+        _run(stack, stack_info, registry, first, crash_after=2)
+    summary, review, problems = _run(stack, stack_info, registry, first)
+    assert summary.get("create") == 2  # the two the crash left undone
+    reasons = dict(review)
+    if _bare(PEOPLE[4].full_name) != PEOPLE[4].full_name:
+        assert reasons["GV100005"] == "name matches only without diacritics"
+    assert reasons["GV100006"] == reasons["GV100007"] == "one citizen on two records"
+    assert len(problems) == 1 and problems[0].startswith("row 9: citizen_id")
+
+    admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
+    admin.change_current_realm("education")
+    user_id = str(admin.get_user_id("gv100002"))
+    groups = [g["path"] for g in admin.get_user_groups(user_id)]
+    assert groups == ["/so-gddt/phong-760/79760101"]
+    roles = {r["name"] for r in admin.get_realm_roles_of_user(user_id)}
+    assert "homeroom-teacher" in roles
+    assert admin.get_user_id("gv100006") is None and admin.get_user_id("gv100007") is None
+
+    # Nothing changed: a second run changes nothing.
+    again, _, _ = _run(stack, stack_info, registry, first)
+    assert {k: v for k, v in again.items() if k != "review"} == {}
+
+    # A transfer, a promotion, a leaver; then the leaver returns.
+    changed = first.replace(
+        _row("GV100001", 0, "79760101", "teacher"), _row("GV100001", 0, "79769202", "teacher")
+    )
+    changed = changed.replace(
+        _row("GV100003", 2, "79760102", "teacher"),
+        _row("GV100003", 2, "79760102", "vice-principal"),
+    )
+    changed = changed.replace(
+        _row("HT100004", 3, "79760102", "principal"),
+        _row("HT100004", 3, "79760102", "principal", "left"),
+    )
+    summary, _, _ = _run(stack, stack_info, registry, changed)
+    assert (
+        summary.get(Change.MOVE.value),
+        summary.get(Change.ROLE.value),
+        summary.get(Change.DISABLE.value),
+    ) == (1, 1, 1)
+    mover = str(admin.get_user_id("gv100001"))
+    assert [g["path"] for g in admin.get_user_groups(mover)] == ["/so-gddt/phong-769/79769202"]
+    assert admin.get_user(mover)["attributes"]["unit_code"] == ["79769202"]
+    leaver = str(admin.get_user_id("ht100004"))
+    assert admin.get_user(leaver)["enabled"] is False  # disabled, never deleted
+    back, _, _ = _run(
+        stack,
+        stack_info,
+        registry,
+        first.replace(
+            _row("GV100001", 0, "79760101", "teacher"), _row("GV100001", 0, "79769202", "teacher")
+        ).replace(
+            _row("GV100003", 2, "79760102", "teacher"),
+            _row("GV100003", 2, "79760102", "vice-principal"),
+        ),
+    )
+    assert back.get(Change.ENABLE.value) == 1
+    assert admin.get_user(leaver)["enabled"] is True
+
+
+def test_a_records_file_with_a_wrong_header_is_refused(stack: Stack) -> None:
+    from idp_config import IdpConfigError
+
+    with pytest.raises(IdpConfigError, match="header"):
+        parse_records("id,name\n1,a\n", stack.realm_spec)
+    _, problems = parse_records(
+        ",".join(COLUMNS) + "\nGV1,079203001234,Tên,2003-02-30,79760101,teacher,active\n",
+        stack.realm_spec,
+    )
+    assert any("date_of_birth" in p for p in problems)
+
+
+def test_issue_accounts_command_dry_run_then_real_run_is_audited(
+    stack: Stack, stack_info: StackInfo, tmp_path: Path, client_token: Any
+) -> None:
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    extract = tmp_path / "extract.csv"
+    extract.write_text(
+        "citizen_id,full_name,date_of_birth,household_id\n"
+        + "".join(
+            f"{p.citizen_id},{p.full_name},{p.date_of_birth.isoformat()},{p.household_id}\n"
+            for p in PEOPLE
+        ),
+        encoding="utf-8",
+    )
+    records = tmp_path / "records.csv"
+    records.write_text(
+        "\n".join(
+            [
+                ",".join(COLUMNS),
+                _row("NV200006", 6, "79783301", "staff"),
+                _row("NV200007", 7, "79783302", "staff", name="Ai Đó Khác"),
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "idp_config.cli",
+        "issue-accounts",
+        str(records),
+        "--population",
+        str(extract),
+        "--stack",
+        str(stack.folder),
+        "--review-out",
+        str(tmp_path / "review.csv"),
+    ]
+    dry = subprocess.run(
+        [*command, "--dry-run"], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "(dry run) created 1" in dry.stdout and "to review 1" in dry.stdout
+    assert (
+        "NV200007,name differs from the population database"
+        in (tmp_path / "review.csv").read_text()
+    )
+    admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
+    admin.change_current_realm("education")
+    assert admin.get_user_id("nv200006") is None  # a dry run changes nothing
+    real = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert real.returncode == 0 and "created 1" in real.stdout, real.stdout + real.stderr
+    assert admin.get_user_id("nv200006") is not None
+    reader = client_token("audit-reports")
+    deadline = time.monotonic() + 30
+    while True:
+        events = httpx.get(
+            f"{stack_info.audit_url}/v1/events",
+            params={"tag": "idp:account:issue", "limit": "100"},
+            headers={"Authorization": f"Bearer {reader}"},
+            timeout=10,
+        ).json()["events"]
+        if any(e["target"]["username"] == "nv200006" for e in events):
+            break
+        assert time.monotonic() < deadline, "the account change never reached the audit log"
+        time.sleep(0.3)
+    assert all(PEOPLE[6].citizen_id not in str(e) for e in events)  # no citizen ID in the log
