@@ -98,6 +98,7 @@ def _page(title: str, body: str, user: dict[str, Any] | None) -> HTMLResponse:
             '<a href="/dashboard/events">Sự kiện / Events</a>'
             '<a href="/dashboard/alerts">Cảnh báo / Alerts</a>'
             '<a href="/dashboard/report">Báo cáo / Reports</a>'
+            '<a href="/dashboard/compliance">Tuân thủ / Compliance</a>'
             f'<span class="who">{_e(user["name"])} · <a href="/dashboard/logout">Đăng xuất</a></span>'
         )
     page = (
@@ -588,6 +589,64 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
             )
         await audit(request, user, EventTag.AUDIT_ALERT_TRIAGE, details)
         return RedirectResponse(f"/dashboard/alerts#alert-{alert_id}", status_code=303)
+
+    # -- compliance ----------------------------------------------------------------------------
+    @app.get("/dashboard/compliance", include_in_schema=False)
+    async def compliance(request: Request) -> Response:
+        """Per system and kind of scan: the latest score, new and fixed findings, and the trend."""
+        user = user_of(request)
+        if user is None:
+            return login_redirect(request)
+        store: SqliteEventStore = request.app.state.store
+        runs = list(reversed(store.search(EventSearch(tag="scan:run:complete"), limit=2000)))
+        by_system: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for row in runs:  # oldest first
+            target = row.event.get("target") or {}
+            by_system.setdefault((str(target.get("system")), str(target.get("scan"))), []).append(
+                {**target, "time": row.event["time"]}
+            )
+        rows = []
+        charts = []
+        for index, ((system, kind), history) in enumerate(sorted(by_system.items())):
+            latest = history[-1]
+            rows.append(
+                f"<tr><td>{_e(system)}</td><td>{_e(kind)}</td><td><b>{_e(latest.get('score'))}</b></td>"
+                f"<td>{_e(latest.get('findings'))}</td><td>{_e(latest.get('new'))}</td>"
+                f"<td>{_e(latest.get('fixed'))}</td><td>{_e(str(latest['time'])[:16])}</td></tr>"
+            )
+            if len(history) > 1:
+                labels = [str(h["time"])[5:16] for h in history[-20:]]
+                series = [
+                    Series(
+                        "điểm / score", [int(h.get("score", 0)) for h in history[-20:]], "#1a73e8"
+                    )
+                ]
+                charts.append(
+                    f"<h2>{_e(system)} · {_e(kind)}</h2>"
+                    + bar_chart(
+                        f"Xu hướng điểm / score trend: {system} {kind}",
+                        labels,
+                        series,
+                        chart_id=f"chart-trend-{index}",
+                    )
+                )
+        await audit(
+            request,
+            user,
+            EventTag.AUDIT_EVENTS_QUERY,
+            {"channel": "dashboard-compliance", "results": str(len(runs))},
+        )
+        body = (
+            '<table id="compliance"><tr><th>Hệ thống / System</th><th>Loại quét / Scan</th><th>Điểm / Score</th>'
+            "<th>Phát hiện / Findings</th><th>Mới / New</th><th>Đã sửa / Fixed</th><th>Lần quét / Scanned</th></tr>"
+            + (
+                "".join(rows)
+                or '<tr><td colspan="7">Chưa có lần quét nào / no scan yet (gateway-scan run).</td></tr>'
+            )
+            + "</table>"
+            + "".join(charts)
+        )
+        return _page("Tuân thủ / Compliance", body, user)
 
     # -- reports -------------------------------------------------------------------------------
     @app.get("/dashboard/report", include_in_schema=False)

@@ -147,7 +147,8 @@ def test_security_officer_reads_triages_and_exports(
     card = page.locator(f"#alert-{alert['event_id']}")
     card.locator("select[name=action]").select_option("declare-breach")
     card.locator("input[name=note]").fill("Học bạ có dữ liệu cá nhân bị sửa.")
-    card.locator("button").click()
+    with page.expect_navigation():  # the POST answers 303 back to the list: wait for it
+        card.locator("button").click()
 
     def breach_declared() -> bool:
         page.reload()
@@ -159,7 +160,8 @@ def test_security_officer_reads_triages_and_exports(
     card = page.locator(f"#alert-{alert['event_id']}")
     card.locator("select[name=action]").select_option("close")
     card.locator("input[name=note]").fill("Đã xác minh: học bạ bị sửa sau khi ký, báo trường.")
-    card.locator("button").click()
+    with page.expect_navigation():  # the POST answers 303 back to the list: wait for it
+        card.locator("button").click()
 
     def closed() -> bool:
         page.reload()
@@ -204,6 +206,25 @@ def test_security_officer_reads_triages_and_exports(
     from pdfminer.high_level import extract_text
 
     assert "Báo cáo nhật ký kiểm toán" in extract_text(io.BytesIO(report_pdf))
+
+    # Compliance: two scans of every registered system, then the view per system with its trend.
+    import subprocess
+    import sys
+
+    for _ in range(2):
+        subprocess.run(
+            [sys.executable, "-m", "scanners.cli", "run", "--stack", str(stack.folder)],
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+
+    def scanned() -> bool:
+        page.goto(f"http://localhost:{stack.ports.audit}/dashboard/compliance")
+        return "keycloak:education" in page.inner_text("#compliance")
+
+    _until(scanned)
+    assert page.locator("svg[id^=chart-trend]").count() >= 1
     page.context.close()
 
 
