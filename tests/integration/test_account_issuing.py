@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,21 @@ def _row(
 ) -> str:
     p = PEOPLE[index]
     return f"{record_id},{p.citizen_id},{name or p.full_name},{p.date_of_birth.isoformat()},{unit},{role},{status}"
+
+
+ISSUED = ["gv100001", "gv100002", "gv100003", "ht100004", "gv100005", "nv200006", "nv200007"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def remove_issued_accounts(stack: Stack, stack_info: StackInfo) -> Iterator[None]:
+    """The accounts these tests issue are removed afterwards: other tests read the same realm."""
+    yield
+    admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
+    admin.change_current_realm("education")
+    for username in ISSUED:
+        user_id = admin.get_user_id(username)
+        if user_id:
+            admin.delete_user(user_id)
 
 
 @pytest.fixture(scope="module")
