@@ -30,3 +30,33 @@ def privileged_second_factor(
                 f"user {account['username']}",
                 f"privileged role(s) {', '.join(sorted(held))} without a second factor",
             )
+
+
+@account_check
+def one_account_per_person(
+    accounts: list[dict[str, Any]], params: dict[str, Any]
+) -> Iterator[Finding]:
+    """Enabled accounts that carry the same citizen ID: one real person, several accounts. The
+    evidence names the accounts, never the citizen ID."""
+    holders: dict[str, list[str]] = {}
+    for account in accounts:
+        citizen = account.get("citizen_id")
+        if citizen and account.get("enabled", True):
+            holders.setdefault(str(citizen), []).append(str(account["username"]))
+    for usernames in holders.values():
+        if len(usernames) > 1:
+            names = ", ".join(sorted(usernames))
+            yield f"users {names}", f"{len(usernames)} enabled accounts share one citizen ID"
+
+
+@account_check
+def no_shared_accounts(accounts: list[dict[str, Any]], params: dict[str, Any]) -> Iterator[Finding]:
+    """Accounts whose name says they belong to an office or a role rather than a person."""
+    generic = [str(word) for word in params.get("generic_names", [])]
+    for account in accounts:
+        name = str(account["username"]).lower()
+        if account.get("enabled", True) and any(
+            name == word or name.startswith(f"{word}.") or name.startswith(f"{word}-")
+            for word in generic
+        ):
+            yield f"user {account['username']}", "a shared (office or role) account, not a person's"

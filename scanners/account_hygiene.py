@@ -1,5 +1,6 @@
-"""Scanner: the accounts of a live realm against the account rules (second factor for privileged
-roles today; inactivity, orphans and duplicate persons with the account-issuing work)."""
+"""Scanner: the accounts of a live realm against the account rules: a second factor for privileged
+roles, one account per person (citizen ID), no shared accounts. The citizen ID is read only to group
+accounts; findings name accounts, never the number."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ def scan_accounts(admin: KeycloakAdmin, realm: str) -> list[Violation]:
                     "enabled": user.get("enabled", True),
                     "roles": roles,
                     "credential_types": credentials,
+                    "citizen_id": ((user.get("attributes") or {}).get("citizen_id") or [None])[0],
                 }
             )
     except KeycloakError as exc:

@@ -97,3 +97,28 @@ def test_privileged_accounts_without_a_second_factor_are_found(
     assert "user demo.quantri" in findings
     assert findings["user demo.quantri"].severity.value == "high"
     assert "it-admin" in findings["user demo.quantri"].evidence
+
+
+def test_two_accounts_of_one_person_are_found(stack: Stack, stack_info: StackInfo) -> None:
+    admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
+    admin.change_current_realm("education")
+    created = []
+    try:
+        for username in ("dup.one", "dup.two"):
+            created.append(
+                admin.create_user(
+                    {
+                        "username": username,
+                        "firstName": "Trùng",
+                        "lastName": "Người",
+                        "enabled": True,
+                        "attributes": {"citizen_id": ["079203004321"]},
+                    }
+                )
+            )
+        findings = [v for v in scan_accounts(admin, "education") if v.rule_id == "IDP-009"]
+        assert [f.subject for f in findings] == ["users dup.one, dup.two"]
+        assert "079203004321" not in findings[0].evidence
+    finally:
+        for user_id in created:
+            admin.delete_user(user_id)
