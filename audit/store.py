@@ -228,6 +228,15 @@ class SqliteEventStore:
             rows = self._db.execute(sql, (since.isoformat(), *tags)).fetchall()
         return {(b, tag, outcome): int(n) for b, tag, outcome, n in rows}
 
+    def positions_between(self, since: datetime, until: datetime) -> tuple[int, int] | None:
+        """The first and last position (seq) of the records with ``since <= time < until``."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT MIN(seq), MAX(seq) FROM events WHERE time >= ? AND time < ?",
+                (since.isoformat(), until.isoformat()),
+            ).fetchone()
+        return (int(row[0]), int(row[1])) if row and row[0] is not None else None
+
     def count(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])

@@ -184,3 +184,38 @@ def test_checkpoint_signed_by_another_key_is_refused(
         hashlib.sha256(b"").hexdigest()[:4] not in result.stdout
     )  # no stray hashes, just the fault
     assert "not this one" in result.stdout
+
+
+def test_a_time_range_verifies_and_a_change_inside_it_is_named(
+    stack: Stack, signed_event: dict[str, Any], tmp_path: Path
+) -> None:
+    copy = _store_copy(stack, tmp_path)
+    db = sqlite3.connect(copy)
+    first_time, last_time = db.execute("SELECT MIN(time), MAX(time) FROM events").fetchone()
+    db.close()
+    since = first_time[:19]
+    key = str(stack.checkpoint_public_key)
+    good = _cli("verify", "--store", str(copy), "--public-key", key, "--since", since)
+    assert good.returncode == 0, good.stdout
+    assert "records between" in good.stdout and "positions 1.." in good.stdout
+    backwards = _cli(
+        "verify",
+        "--store",
+        str(copy),
+        "--public-key",
+        key,
+        "--since",
+        since,
+        "--until",
+        "2000-01-01",
+    )
+    assert backwards.returncode == 2
+    tampered = _open_for_tampering(copy)
+    tampered.execute(
+        "UPDATE events SET body = replace(body, '\"success\"', '\"failure\"') WHERE seq = 3"
+    )
+    tampered.close()
+    bad = _cli("verify", "--store", str(copy), "--public-key", key, "--since", since)
+    assert bad.returncode == 1
+    assert "seq 3" in bad.stdout
+    assert last_time >= first_time
