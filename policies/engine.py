@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from policies.account_checks import ACCOUNT_CHECKS
 from policies.checks import CHECKS
 from policies.errors import PolicyFileError
+from policies.gateway_checks import GATEWAY_CHECKS, GatewayObservation
 from policies.models import Rule, RuleFile, Violation
 from policies.tls_checks import TLS_CHECKS, TlsObservation
 from policies.web_checks import WEB_CHECKS, HttpObservation
@@ -27,6 +28,7 @@ _CHECK_NAMES: dict[str, Collection[str]] = {
     "web": WEB_CHECKS.keys(),
     "accounts": ACCOUNT_CHECKS.keys(),
     "tls": TLS_CHECKS.keys(),
+    "gateway": GATEWAY_CHECKS.keys(),
 }
 
 
@@ -124,3 +126,12 @@ def evaluate_tls(
 ) -> list[Violation]:
     """Every violation of the TLS rules by one endpoint, as sslyze measured it."""
     return _evaluate("tls", lambda rule: TLS_CHECKS[rule.check](observation, rule.params), rules)
+
+
+def evaluate_gateway(
+    observation: GatewayObservation, rules: tuple[Rule, ...] | list[Rule] | None = None
+) -> list[Violation]:
+    """Every violation of the rules on the gateway itself."""
+    return _evaluate(
+        "gateway", lambda rule: GATEWAY_CHECKS[rule.check](observation, rule.params), rules
+    )

@@ -7,6 +7,7 @@ two restricted to the :class:`TargetRegistry`. OWASP ZAP comes with the complian
 
 from scanners.account_hygiene import scan_accounts
 from scanners.errors import ScannerError, ScanTargetUnreachable
+from scanners.gateway import scan_gateway
 from scanners.http_headers import scan_headers
 from scanners.keycloak_config import scan_realm
 from scanners.targets import TargetNotRegistered, TargetRegistry
@@ -18,6 +19,7 @@ __all__ = [
     "TargetNotRegistered",
     "TargetRegistry",
     "scan_accounts",
+    "scan_gateway",
     "scan_headers",
     "scan_realm",
     "scan_tls",

@@ -37,6 +37,7 @@ from idp_config.model import RealmSpec
 from policies import Severity, Violation, default_rules
 from scanners.account_hygiene import scan_accounts
 from scanners.findings import ScanResult, to_sarif
+from scanners.gateway import scan_gateway
 from scanners.http_headers import scan_headers
 from scanners.keycloak_config import scan_realm
 from scanners.targets import TargetRegistry
@@ -62,6 +63,8 @@ class Connection:
     redis_url: str
     redis_password: str | None
     state_file: Path
+    #: The gateway's own services and seal certificate, for the scan of the gateway itself.
+    own: dict[str, str] | None = None
 
 
 def _connect(stack: Path | None) -> Connection:
@@ -80,6 +83,11 @@ def _connect(stack: Path | None) -> Connection:
             redis_url=info.redis_url,
             redis_password=local.secrets.get("redis"),
             state_file=local.folder / "scans" / "last.json",
+            own={
+                "signing": info.signing_url,
+                "audit": info.audit_url,
+                "seal": Path(info.seal_certificate).read_text(encoding="ascii"),
+            },
         )
     try:
         url = os.environ["KEYCLOAK_URL"]
@@ -125,7 +133,7 @@ async def _scan(connection: Connection, ca_file: Path | None) -> list[ScanResult
 
     results: list[ScanResult] = []
     realm = connection.realm.realm
-    steps = 2 + 2 * len(connection.web_targets)
+    steps = 3 + 2 * len(connection.web_targets)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("Quét / scanning", total=steps)
         results.append(result("realm", f"keycloak:{realm}", scan_realm(connection.admin, realm)))
@@ -133,6 +141,21 @@ async def _scan(connection: Connection, ca_file: Path | None) -> list[ScanResult
         results.append(
             result("accounts", f"keycloak:{realm}", scan_accounts(connection.admin, realm))
         )
+        progress.advance(task)
+        if connection.own is not None:
+            progress.update(task, description="gateway")
+            seal = connection.own["seal"].encode("ascii")
+            results.append(
+                result(
+                    "gateway",
+                    "gateway",
+                    await scan_gateway(
+                        signing_url=connection.own["signing"],
+                        audit_url=connection.own["audit"],
+                        seal_certificate_pem=seal,
+                    ),
+                )
+            )
         progress.advance(task)
         for url in connection.web_targets:
             progress.update(task, description=f"HTTP {url}")
