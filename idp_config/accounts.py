@@ -64,7 +64,16 @@ class StaffRecord:
         return self.record_id.lower()
 
 
-def parse_records(text: str, spec: RealmSpec) -> tuple[list[StaffRecord], list[str]]:
+STUDENT_ROLES = frozenset({"student", "parent"})
+
+
+def parse_records(
+    text: str,
+    spec: RealmSpec,
+    *,
+    roles: frozenset[str] = MANAGED_ROLES,
+    unique: bool = True,
+) -> tuple[list[StaffRecord], list[str]]:
     """The valid records, and one message per bad row (its number, field and reason)."""
     reader = csv.DictReader(io.StringIO(text))
     if tuple(reader.fieldnames or ()) != COLUMNS:
@@ -78,7 +87,7 @@ def parse_records(text: str, spec: RealmSpec) -> tuple[list[StaffRecord], list[s
         errors = []
         if not values["record_id"].isalnum() or not 3 <= len(values["record_id"]) <= 30:
             errors.append("record_id: letters and digits, 3 to 30")
-        elif values["record_id"].lower() in seen:
+        elif unique and values["record_id"].lower() in seen:
             errors.append("record_id: appears twice")
         try:
             born = date.fromisoformat(values["date_of_birth"])
@@ -97,15 +106,15 @@ def parse_records(text: str, spec: RealmSpec) -> tuple[list[StaffRecord], list[s
             errors.append("full_name: empty or too long")
         if values["unit_code"] not in units:
             errors.append(f"unit_code: {values['unit_code'][:30]!r} is not a unit of the realm")
-        if values["role"] not in MANAGED_ROLES:
-            errors.append(
-                f"role: {values['role'][:30]!r} is not one of {', '.join(sorted(MANAGED_ROLES))}"
-            )
+        if values["role"] not in roles:
+            errors.append(f"role: {values['role'][:30]!r} is not one of {', '.join(sorted(roles))}")
         if values["status"] not in {"active", "left"}:
             errors.append("status: active or left")
         if errors:
             problems.extend(f"row {number}: {e}" for e in errors)
             continue
+        if values["record_id"].lower() in seen:
+            continue  # the same parent on several rows: one record
         seen.add(values["record_id"].lower())
         records.append(
             StaffRecord(
@@ -184,7 +193,9 @@ async def plan_accounts(
         attributes = user.get("attributes") or {}
         if attributes.get("unit_code") != [record.unit_code]:
             plan.actions.append(AccountAction(Change.MOVE, record, f"-> {record.unit_code}"))
-        roles = {r["name"] for r in admin.get_realm_roles_of_user(user["id"])} & MANAGED_ROLES
+        roles = {r["name"] for r in admin.get_realm_roles_of_user(user["id"])} & (
+            MANAGED_ROLES | STUDENT_ROLES
+        )
         if roles != {record.role}:
             plan.actions.append(AccountAction(Change.ROLE, record, f"-> {record.role}"))
     return plan
@@ -247,3 +258,158 @@ def execute(
                     admin.delete_realm_roles_of_user(user_id, held)
                 admin.assign_realm_roles(user_id, [admin.get_realm_role(record.role)])
         on_change(action)
+
+
+# -- students and their parents ------------------------------------------------------------------
+STUDENT_COLUMNS = (
+    "record_id",
+    "citizen_id",
+    "full_name",
+    "date_of_birth",
+    "unit_code",
+    "parent_record_id",
+    "parent_citizen_id",
+    "parent_full_name",
+    "parent_date_of_birth",
+)
+
+
+@dataclass(frozen=True)
+class ParentLink:
+    parent: StaffRecord
+    children: tuple[str, ...]  # the children's user names
+
+
+@dataclass
+class FamilyPlan:
+    students: IssuePlan
+    parents: list[ParentLink] = field(default_factory=list)
+    review: list[tuple[str, str]] = field(default_factory=list)
+
+
+def parse_student_records(
+    text: str, spec: RealmSpec
+) -> tuple[list[tuple[StaffRecord, StaffRecord]], list[str]]:
+    """Pairs of (student, parent) records; bad rows named with their number and field."""
+    reader = csv.DictReader(io.StringIO(text))
+    if tuple(reader.fieldnames or ()) != STUDENT_COLUMNS:
+        raise IdpConfigError(f"student records: the header must be {','.join(STUDENT_COLUMNS)}")
+    rows = list(reader)
+    student_lines = [",".join(COLUMNS)]
+    parent_lines = [",".join(COLUMNS)]
+    parent_unit = spec.units[0].code if spec.units else "so-gddt"
+    for row in rows:
+        student_lines.append(
+            ",".join(
+                [
+                    row["record_id"],
+                    row["citizen_id"],
+                    row["full_name"],
+                    row["date_of_birth"],
+                    row["unit_code"],
+                    "student",
+                    "active",
+                ]
+            )
+        )
+        parent_lines.append(
+            ",".join(
+                [
+                    row["parent_record_id"],
+                    row["parent_citizen_id"],
+                    row["parent_full_name"],
+                    row["parent_date_of_birth"],
+                    parent_unit,
+                    "parent",
+                    "active",
+                ]
+            )
+        )
+    students, student_problems = parse_records(
+        "\n".join(student_lines) + "\n", spec, roles=STUDENT_ROLES
+    )
+    parents, parent_problems = parse_records(
+        "\n".join(parent_lines) + "\n", spec, roles=STUDENT_ROLES, unique=False
+    )
+    by_student = {s.record_id: s for s in students}
+    by_parent = {p.record_id: p for p in parents}
+    pairs = [
+        (by_student[row["record_id"]], by_parent[row["parent_record_id"]])
+        for row in rows
+        if row["record_id"] in by_student and row["parent_record_id"] in by_parent
+    ]
+    problems = student_problems + [p.replace(":", ": parent", 1) for p in parent_problems]
+    return pairs, problems
+
+
+async def plan_family_accounts(
+    admin: KeycloakAdmin,
+    spec: RealmSpec,
+    pairs: list[tuple[StaffRecord, StaffRecord]],
+    registry: PopulationRegistry,
+) -> FamilyPlan:
+    """Students get accounts as staff do; a parent is linked to a child only when the population
+    database puts both in the same household; otherwise the link goes to review."""
+    students = await plan_accounts(admin, spec, [s for s, _ in pairs], registry)
+    plan = FamilyPlan(students)
+    reviewed = {record_id for record_id, _ in students.review}
+    children: dict[str, list[str]] = {}
+    parents: dict[str, StaffRecord] = {}
+    for student, parent in pairs:
+        if student.record_id in reviewed:
+            continue
+        child = await decide(registry, student.citizen_id, student.full_name, student.date_of_birth)
+        adult = await decide(registry, parent.citizen_id, parent.full_name, parent.date_of_birth)
+        if adult.decision is not Decision.LINK:
+            plan.review.append((parent.record_id, adult.reason))
+        elif not child.household_id or child.household_id != adult.household_id:
+            plan.review.append(
+                (
+                    parent.record_id,
+                    f"relationship to {student.record_id} not confirmed by household data",
+                )
+            )
+        else:
+            parents[parent.record_id] = parent
+            children.setdefault(parent.record_id, []).append(student.username)
+    plan.parents = [ParentLink(parents[k], tuple(sorted(v))) for k, v in sorted(children.items())]
+    return plan
+
+
+def execute_family(
+    admin: KeycloakAdmin,
+    spec: RealmSpec,
+    plan: FamilyPlan,
+    *,
+    on_change: Callable[[AccountAction], None] = lambda action: None,
+) -> None:
+    execute(admin, spec, plan.students, on_change=on_change)
+    for link in plan.parents:
+        record = link.parent
+        user_id = admin.get_user_id(record.username)
+        if user_id is None:
+            first, _, last = record.full_name.rpartition(" ")
+            user_id = admin.create_user(
+                {
+                    "username": record.username,
+                    "firstName": last or record.full_name,
+                    "lastName": first or "-",
+                    "enabled": True,
+                    "attributes": {
+                        "citizen_id": [record.citizen_id],
+                        "date_of_birth": [record.date_of_birth.isoformat()],
+                        "children": list(link.children),
+                    },
+                },
+                exist_ok=True,
+            )
+            admin.assign_realm_roles(user_id, [admin.get_realm_role("parent")])
+            on_change(AccountAction(Change.CREATE, record, "parent"))
+            continue
+        user = admin.get_user(user_id)
+        attributes = user.get("attributes") or {}
+        if sorted(attributes.get("children", [])) != list(link.children):
+            admin.update_user(
+                user_id, {**user, "attributes": {**attributes, "children": list(link.children)}}
+            )
+            on_change(AccountAction(Change.ROLE, record, "children"))

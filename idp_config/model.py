@@ -104,6 +104,8 @@ class ProfileAttribute(_Strict):
     #: An ISO 8601 date (YYYY-MM-DD).
     date: bool = False
     max_length: int = Field(default=255, ge=1, le=2048)
+    #: Several values (a parent's children).
+    multivalued: bool = False
     #: Who may see and change it: ``admin`` (administrators and services), ``user`` (the person).
     view: list[str] = Field(default_factory=lambda: ["admin", "user"])
     edit: list[str] = Field(default_factory=lambda: ["admin"])

@@ -150,5 +150,5 @@ def profile_attribute_representation(attribute: ProfileAttribute) -> dict[str, A
         "displayName": attribute.display_name,
         "validations": validations,
         "permissions": {"view": list(attribute.view), "edit": list(attribute.edit)},
-        "multivalued": False,
+        "multivalued": attribute.multivalued,
     }

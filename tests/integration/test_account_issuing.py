@@ -262,3 +262,82 @@ def test_issue_accounts_command_dry_run_then_real_run_is_audited(
         assert time.monotonic() < deadline, "the account change never reached the audit log"
         time.sleep(0.3)
     assert all(PEOPLE[6].citizen_id not in str(e) for e in events)  # no citizen ID in the log
+
+
+FAMILY = list(synthetic_province(60, seed=23))
+
+
+def test_parents_are_linked_only_to_children_of_their_household(
+    stack: Stack, stack_info: StackInfo, tmp_path: Path
+) -> None:
+    from idp_config.accounts import (
+        STUDENT_COLUMNS,
+        execute_family,
+        parse_student_records,
+        plan_family_accounts,
+    )
+
+    by_household: dict[str, list[Any]] = {}
+    for person in FAMILY:
+        by_household.setdefault(str(person.household_id), []).append(person)
+    homes = [members for members in by_household.values() if len(members) >= 2][:2]
+    (parent_a, child_a), (_, child_b) = homes[0][:2], homes[1][:2]
+    extract = tmp_path / "extract.csv"
+    extract.write_text(
+        "citizen_id,full_name,date_of_birth,household_id\n"
+        + "".join(
+            f"{p.citizen_id},{p.full_name},{p.date_of_birth.isoformat()},{p.household_id}\n"
+            for p in FAMILY
+        ),
+        encoding="utf-8",
+    )
+    registry = BulkExtract.load(extract)
+
+    def line(record: str, child: Any, parent_record: str, parent: Any) -> str:
+        return ",".join(
+            [
+                record,
+                child.citizen_id,
+                child.full_name,
+                child.date_of_birth.isoformat(),
+                "79760101",
+                parent_record,
+                parent.citizen_id,
+                parent.full_name,
+                parent.date_of_birth.isoformat(),
+            ]
+        )
+
+    text = (
+        "\n".join(
+            [
+                ",".join(STUDENT_COLUMNS),
+                line("HS300001", child_a, "PH300101", parent_a),  # same household: linked
+                line("HS300002", child_b, "PH300102", parent_a),  # another household: review
+            ]
+        )
+        + "\n"
+    )
+    admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
+    pairs, problems = parse_student_records(text, stack.realm_spec)
+    assert problems == []
+    try:
+        plan = asyncio.run(plan_family_accounts(admin, stack.realm_spec, pairs, registry))
+        links = {link.parent.record_id: link.children for link in plan.parents}
+        assert links == {"PH300101": ("hs300001",)}
+        assert plan.review == [
+            ("PH300102", "relationship to HS300002 not confirmed by household data")
+        ]
+        execute_family(admin, stack.realm_spec, plan)
+        admin.change_current_realm("education")
+        parent = admin.get_user(str(admin.get_user_id("ph300101")))
+        assert parent["attributes"]["children"] == ["hs300001"]
+        assert {r["name"] for r in admin.get_realm_roles_of_user(parent["id"])} >= {"parent"}
+        again = asyncio.run(plan_family_accounts(admin, stack.realm_spec, pairs, registry))
+        assert again.students.actions == []  # idempotent
+    finally:
+        admin.change_current_realm("education")
+        for username in ("hs300001", "hs300002", "ph300101", "ph300102"):
+            user_id = admin.get_user_id(username)
+            if user_id:
+                admin.delete_user(user_id)
