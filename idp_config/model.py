@@ -70,6 +70,8 @@ class ClientScopeSpec(_Strict):
     description: str = ""
     #: A client id added to ``aud`` of tokens granted this scope (an audience mapper).
     audience: str | None = None
+    #: User-profile attributes put in the access token as claims of the same name (multivalued).
+    attribute_claims: list[str] = Field(default_factory=list)
 
 
 class ClientSpec(_Strict):
@@ -94,7 +96,7 @@ class ClientSpec(_Strict):
 class ProfileAttribute(_Strict):
     """A declared user attribute (Keycloak's user profile), validated by Keycloak on every write."""
 
-    name: str = Field(pattern=r"^[a-z][a-z_]{1,40}$")
+    name: str = Field(pattern=r"^[a-z][a-zA-Z_]{1,40}$")
     display_name: str
     #: A regular expression the value must match, with the message shown when it does not.
     pattern: str | None = None
@@ -103,6 +105,8 @@ class ProfileAttribute(_Strict):
     options: list[str] | None = None
     #: An ISO 8601 date (YYYY-MM-DD).
     date: bool = False
+    #: An e-mail address.
+    email: bool = False
     max_length: int = Field(default=255, ge=1, le=2048)
     #: Several values (a parent's children).
     multivalued: bool = False

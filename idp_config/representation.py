@@ -124,6 +124,23 @@ def client_scope_representation(scope: ClientScopeSpec) -> dict[str, Any]:
                 },
             }
         )
+    for attribute in scope.attribute_claims:
+        mappers.append(
+            {
+                "name": f"attribute-{attribute}",
+                "protocol": "openid-connect",
+                "protocolMapper": "oidc-usermodel-attribute-mapper",
+                "config": {
+                    "user.attribute": attribute,
+                    "claim.name": attribute,
+                    "jsonType.label": "String",
+                    "multivalued": "true",
+                    "access.token.claim": "true",
+                    "id.token.claim": "false",
+                    "userinfo.token.claim": "false",
+                },
+            }
+        )
     return {
         "name": scope.name,
         "description": scope.description,
@@ -145,6 +162,8 @@ def profile_attribute_representation(attribute: ProfileAttribute) -> dict[str, A
         validations["options"] = {"options": list(attribute.options)}
     if attribute.date:
         validations["iso-date"] = {}
+    if attribute.email:
+        validations["email"] = {}
     return {
         "name": attribute.name,
         "displayName": attribute.display_name,

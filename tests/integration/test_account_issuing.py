@@ -333,6 +333,27 @@ def test_parents_are_linked_only_to_children_of_their_household(
         parent = admin.get_user(str(admin.get_user_id("ph300101")))
         assert parent["attributes"]["children"] == ["hs300001"]
         assert {r["name"] for r in admin.get_realm_roles_of_user(parent["id"])} >= {"parent"}
+        # The parent's app (a public client, PKCE) asks for `family` and learns only this child.
+        import base64
+        import json
+
+        from tests.keycloak_login import login
+
+        password = "Phu-huynh-2026-thu"
+        admin.set_user_password(parent["id"], password, temporary=False)
+        tokens = login(
+            stack_info.issuer,
+            client_id="citizen-app-contact-book",
+            client_secret=None,
+            redirect_uri="vn.gov.congdan.soll:/oauth2/callback",
+            username="ph300101",
+            password=password,
+            scope="openid family",
+        )
+        payload = tokens["access_token"].split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        assert claims["children"] == ["hs300001"]
+        assert "citizen_id" not in claims
         again = asyncio.run(plan_family_accounts(admin, stack.realm_spec, pairs, registry))
         assert again.students.actions == []  # idempotent
     finally:
