@@ -657,16 +657,8 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
         user = user_of(request)
         if user is None:
             return login_redirect(request)
-        until = datetime.now(UTC)
-        since = (
-            until
-            - {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30)}[
-                period
-            ]
-        )
-        store: SqliteEventStore = request.app.state.store
-        rows = store.search(EventSearch(since=since, until=until), limit=200_000)
-        summary = ReportSummary.of(since, until, (r.event for r in rows))
+        summary = _period_summary(request.app.state.store, period)
+        since, until = summary.since, summary.until
         await audit(
             request,
             user,
@@ -715,15 +707,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
         user = user_of(request)
         if user is None:
             return login_redirect(request)
-        until = datetime.now(UTC)
-        since = (
-            until
-            - {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30)}[
-                period
-            ]
-        )
-        rows = request.app.state.store.search(EventSearch(since=since, until=until), limit=200_000)
-        summary = ReportSummary.of(since, until, (r.event for r in rows))
+        summary = _period_summary(request.app.state.store, period)
         signed = await sign_report(settings, report_pdf(summary))
         await audit(
             request,
@@ -767,6 +751,17 @@ def _breach_line(breach: dict[str, str] | None, now: datetime | None = None) -> 
         f'<br><span class="breach {css}">Sự cố dữ liệu cá nhân (NĐ 13/2023): hạn thông báo / '
         f"notify by {deadline:%Y-%m-%d %H:%M} UTC — {state}</span>"
     )
+
+
+_PERIODS = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30)}
+
+
+def _period_summary(store: SqliteEventStore, period: str) -> ReportSummary:
+    """The numbers of the report for the last day, week or month (the HTML and the PDF report)."""
+    until = datetime.now(UTC)
+    since = until - _PERIODS[period]
+    rows = store.search(EventSearch(since=since, until=until), limit=200_000)
+    return ReportSummary.of(since, until, (r.event for r in rows))
 
 
 class ReportSigningUnavailable(GatewayError):

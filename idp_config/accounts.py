@@ -201,6 +201,27 @@ async def plan_accounts(
     return plan
 
 
+def _create_user(admin: KeycloakAdmin, record: StaffRecord, **attributes: list[str]) -> str:
+    """The account of a verified person: given name last in Vietnamese order, as Keycloak splits it."""
+    family, _, given = record.full_name.rpartition(" ")
+    return str(
+        admin.create_user(
+            {
+                "username": record.username,
+                "firstName": given or record.full_name,
+                "lastName": family or "-",
+                "enabled": True,
+                "attributes": {
+                    "citizen_id": [record.citizen_id],
+                    "date_of_birth": [record.date_of_birth.isoformat()],
+                    **attributes,
+                },
+            },
+            exist_ok=True,
+        )
+    )
+
+
 def execute(
     admin: KeycloakAdmin,
     spec: RealmSpec,
@@ -218,21 +239,11 @@ def execute(
     for action in plan.actions:
         record = action.record
         if action.change is Change.CREATE:
-            first, _, last = record.full_name.rpartition(" ")
-            user_id = admin.create_user(
-                {
-                    "username": record.username,
-                    "firstName": last or record.full_name,
-                    "lastName": first or "-",
-                    "enabled": True,
-                    "attributes": {
-                        "citizen_id": [record.citizen_id],
-                        "date_of_birth": [record.date_of_birth.isoformat()],
-                        "unit_code": [record.unit_code],
-                        "personal_identifier": [record.record_id],
-                    },
-                },
-                exist_ok=True,
+            user_id = _create_user(
+                admin,
+                record,
+                unit_code=[record.unit_code],
+                personal_identifier=[record.record_id],
             )
             admin.group_user_add(user_id, group_id(record.unit_code))
             admin.assign_realm_roles(user_id, [admin.get_realm_role(record.role)])
@@ -388,21 +399,7 @@ def execute_family(
         record = link.parent
         user_id = admin.get_user_id(record.username)
         if user_id is None:
-            first, _, last = record.full_name.rpartition(" ")
-            user_id = admin.create_user(
-                {
-                    "username": record.username,
-                    "firstName": last or record.full_name,
-                    "lastName": first or "-",
-                    "enabled": True,
-                    "attributes": {
-                        "citizen_id": [record.citizen_id],
-                        "date_of_birth": [record.date_of_birth.isoformat()],
-                        "children": list(link.children),
-                    },
-                },
-                exist_ok=True,
-            )
+            user_id = _create_user(admin, record, children=list(link.children))
             admin.assign_realm_roles(user_id, [admin.get_realm_role("parent")])
             on_change(AccountAction(Change.CREATE, record, "parent"))
             continue

@@ -86,9 +86,6 @@ class SigningPolicy(_Strict):
                     )
         return self
 
-    def title(self, rule_id: str) -> Text:
-        return next(r.title for r in self.rules if r.id == rule_id)
-
     def document_type(self, document_id: str) -> DocumentType:
         for document in self.document_types:
             if document.id == document_id:
