@@ -40,7 +40,10 @@ from pyhanko_certvalidator.fetchers.api import Fetchers
 from pyhanko_certvalidator.policy_decl import REQUIRE_REVINFO, CertRevTrustPolicy
 from pyhanko_certvalidator.registry import SimpleTrustManager
 
+from signing_service import name_matching
 from signing_service.documents import UntrustedDocument, open_document
+
+name_matching.install()
 
 
 class Indication(StrEnum):
@@ -207,6 +210,8 @@ class _RevocationCache:
 
 _WORKER_CACHE = _RevocationCache()
 _WORKER_LOOP: asyncio.AbstractEventLoop | None = None
+#: The trust anchors as parsed in this worker, by their DER: parsed once, not once per document.
+_WORKER_ROOTS: dict[tuple[bytes, ...], list[asn1_x509.Certificate]] = {}
 
 
 def verify_document_in_worker(
@@ -217,7 +222,11 @@ def verify_document_in_worker(
     global _WORKER_LOOP
     if _WORKER_LOOP is None:
         _WORKER_LOOP = asyncio.new_event_loop()
-    roots = [asn1_x509.Certificate.load(der) for der in trust_roots_der]
+    key = tuple(trust_roots_der)
+    roots = _WORKER_ROOTS.get(key)
+    if roots is None:
+        _WORKER_ROOTS.clear()
+        roots = _WORKER_ROOTS[key] = [asn1_x509.Certificate.load(der) for der in key]
     return _WORKER_LOOP.run_until_complete(
         async_verify_document(document, roots, cache=_WORKER_CACHE, cache_seconds=cache_seconds)
     )

@@ -4,13 +4,17 @@ real token key, real TSA, OCSP and CRL from the test PKI, through the running se
 from __future__ import annotations
 
 from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation.dss import DocumentSecurityStore
 
 from devstack import Stack, StackInfo
+from signing_service.verification import load_trust_store
 from tests.conftest import TokenFactory
 from tests.pdf_inspection import annotation_texts, replace_page_text, stamp_fonts
 
@@ -61,6 +65,26 @@ def test_every_level_signs_and_verifies(
     assert ("/ETSI.RFC3161" in subfilters) == (level == "B-LTA")
     report = _verify(stack_info, headers, signed.content)
     assert report["indication"] == "TOTAL_PASSED", report
+
+
+def test_b_lt_is_one_revision_that_validates_offline_from_its_own_dss(
+    stack_info: StackInfo, headers: dict[str, str], demo_pdf: bytes
+) -> None:
+    """The DSS (signer's and TSA's chains and revocation data) is inside the signed revision, so
+    the signature covers the whole file, and a validator with no network finds all it needs."""
+    signed = _sign(stack_info, headers, demo_pdf, level="B-LT")
+    assert signed.status_code == 200, signed.text
+    reader = PdfFileReader(BytesIO(signed.content))
+    [signature] = reader.embedded_signatures
+    assert signature.signed_revision == reader.xrefs.total_revisions - 1
+    assert signature.evaluate_signature_coverage().name == "ENTIRE_FILE"
+    roots = load_trust_store(Path(stack_info.trust_store))
+    offline = DocumentSecurityStore.read_dss(reader).as_validation_context(
+        {"trust_roots": roots, "allow_fetching": False, "revocation_mode": "hard-fail"}
+    )
+    status = validate_pdf_signature(signature, signer_validation_context=offline)
+    assert status.bottom_line, status.pretty_print_details()
+    assert status.timestamp_validity is not None and status.timestamp_validity.trusted
 
 
 def test_visible_stamp_carries_vietnamese_text_that_reads_back(
