@@ -14,6 +14,8 @@ inspection here has shown the document to be safe to open.
 from __future__ import annotations
 
 import asyncio
+import gc
+import importlib
 import resource
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -39,8 +41,21 @@ def _vm_data_bytes() -> int:
     return 0
 
 
-def _limit_memory(budget: int) -> None:
-    """Worker initialiser: allow this process ``budget`` bytes of heap beyond what it has now."""
+#: Young-generation threshold of the cyclic garbage collector in workers (CPython's default: 700).
+#: Reading a PDF allocates hundreds of thousands of short-lived objects; at the default the collector
+#: ran ~6 times per verification and took 15 % of it (profiled in-process, B-LT transcript). The
+#: extra garbage it lets pile up between collections is a few MB, inside the memory budget.
+_GC_YOUNG_THRESHOLD = 50_000
+
+
+def _start_worker(budget: int) -> None:
+    """Worker initialiser: load the verification code, move everything loaded so far out of the
+    collector's sight (``gc.freeze``: it is never garbage), collect less often, then allow this
+    process ``budget`` bytes of heap beyond what it has now."""
+    importlib.import_module("signing_service.verification")
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(_GC_YOUNG_THRESHOLD, 20, 100)
     limit = _vm_data_bytes() + budget
     resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
@@ -72,7 +87,7 @@ def inspect_document(document: UntrustedDocument, max_objects: int) -> DocumentF
 class DocumentSandbox:
     def __init__(self, *, workers: int, memory_budget_bytes: int, timeout_seconds: float) -> None:
         self._pool = ProcessPool(
-            max_workers=workers, initializer=_limit_memory, initargs=(memory_budget_bytes,)
+            max_workers=workers, initializer=_start_worker, initargs=(memory_budget_bytes,)
         )
         self._timeout = timeout_seconds
 
