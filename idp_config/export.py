@@ -20,6 +20,19 @@ def _access_type(client: dict[str, Any]) -> str:
     return "resource-server"
 
 
+def _webauthn_policy(realm: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return {
+        "rp_name": realm.get(f"{prefix}RpEntityName") or "keycloak",
+        "signature_algorithms": list(realm.get(f"{prefix}SignatureAlgorithms") or ["ES256"]),
+        "attestation": realm.get(f"{prefix}AttestationConveyancePreference") or "none",
+        "attachment": realm.get(f"{prefix}AuthenticatorAttachment") or "not specified",
+        "resident_key": realm.get(f"{prefix}RequireResidentKey") or "not specified",
+        "user_verification": realm.get(f"{prefix}UserVerificationRequirement") or "not specified",
+        "timeout_seconds": int(realm.get(f"{prefix}CreateTimeout") or 0),
+        "avoid_same_authenticator": bool(realm.get(f"{prefix}AvoidSameAuthenticatorRegister")),
+    }
+
+
 def export_realm(realm_name: str, live: State) -> str:
     """YAML for the live realm; it loads back with :func:`~idp_config.model.load_realm`."""
     realm = live[f"realm/{realm_name}"]
@@ -69,6 +82,11 @@ def export_realm(realm_name: str, live: State) -> str:
             "access_token_lifespan_seconds": int(realm.get("accessTokenLifespan") or 300),
             "sso_session_idle_seconds": int(realm.get("ssoSessionIdleTimeout") or 1800),
             "sso_session_max_seconds": int(realm.get("ssoSessionMaxLifespan") or 36000),
+            "otp_digits": int(realm.get("otpPolicyDigits") or 6),
+            "otp_period_seconds": int(realm.get("otpPolicyPeriod") or 30),
+            "otp_algorithm": realm.get("otpPolicyAlgorithm") or "HmacSHA1",
+            "webauthn": _webauthn_policy(realm, "webAuthnPolicy"),
+            "webauthn_passwordless": _webauthn_policy(realm, "webAuthnPolicyPasswordless"),
         },
         "roles": [
             {

@@ -39,6 +39,24 @@ class AccessType(StrEnum):
     PUBLIC = "public"
 
 
+class WebAuthnPolicy(_Strict):
+    """Keycloak's WebAuthn policy (security keys and passkeys) for one use: second factor or
+    passwordless. User verification (PIN or biometric) is required by default."""
+
+    rp_name: str = "Sở GD&ĐT"
+    signature_algorithms: list[str] = Field(default_factory=lambda: ["ES256", "RS256"])
+    attestation: str = Field(default="none", pattern="^(none|indirect|direct)$")
+    attachment: str = Field(
+        default="not specified", pattern="^(not specified|platform|cross-platform)$"
+    )
+    resident_key: str = Field(default="not specified", pattern="^(not specified|Yes|No)$")
+    user_verification: str = Field(
+        default="required", pattern="^(required|preferred|discouraged|not specified)$"
+    )
+    timeout_seconds: int = Field(default=120, ge=0, le=600)
+    avoid_same_authenticator: bool = True
+
+
 class SecurityBaseline(_Strict):
     ssl_required: str = Field(default="external", pattern="^(all|external)$")
     brute_force_protected: bool = True
@@ -54,6 +72,15 @@ class SecurityBaseline(_Strict):
     #: Step-up authentication: the browser flow with levels (1 password, 2 OTP); clients that do
     #: privileged work set ``minimum_acr: "2"`` (see ``idp_config/flows.py``).
     step_up: bool = True
+    #: One-time codes (the level-2 factor): TOTP, 6 digits, 30 s.
+    otp_digits: int = Field(default=6, ge=6, le=8)
+    otp_period_seconds: int = Field(default=30, ge=15, le=60)
+    otp_algorithm: str = Field(default="HmacSHA1", pattern="^Hmac(SHA1|SHA256|SHA512)$")
+    #: Security keys as a second factor, and passkeys (passwordless, resident keys).
+    webauthn: WebAuthnPolicy = Field(default_factory=WebAuthnPolicy)
+    webauthn_passwordless: WebAuthnPolicy = Field(
+        default_factory=lambda: WebAuthnPolicy(resident_key="Yes")
+    )
 
 
 class RoleSpec(_Strict):

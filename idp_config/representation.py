@@ -17,6 +17,7 @@ from idp_config.model import (
     ProfileAttribute,
     RealmSpec,
     UserSpec,
+    WebAuthnPolicy,
 )
 
 #: Clients and roles Keycloak creates in every realm: never reported as unmanaged.
@@ -31,6 +32,19 @@ BUILTIN_CLIENTS = frozenset(
     }
 )
 BUILTIN_REALM_ROLES = frozenset({"offline_access", "uma_authorization"})
+
+
+def _webauthn_representation(prefix: str, policy: WebAuthnPolicy) -> dict[str, Any]:
+    return {
+        f"{prefix}RpEntityName": policy.rp_name,
+        f"{prefix}SignatureAlgorithms": list(policy.signature_algorithms),
+        f"{prefix}AttestationConveyancePreference": policy.attestation,
+        f"{prefix}AuthenticatorAttachment": policy.attachment,
+        f"{prefix}RequireResidentKey": policy.resident_key,
+        f"{prefix}UserVerificationRequirement": policy.user_verification,
+        f"{prefix}CreateTimeout": policy.timeout_seconds,
+        f"{prefix}AvoidSameAuthenticatorRegister": policy.avoid_same_authenticator,
+    }
 
 
 def realm_representation(spec: RealmSpec) -> dict[str, Any]:
@@ -58,6 +72,12 @@ def realm_representation(spec: RealmSpec) -> dict[str, Any]:
         "resetPasswordAllowed": True,
         "loginWithEmailAllowed": True,
         "duplicateEmailsAllowed": False,
+        "otpPolicyType": "totp",
+        "otpPolicyDigits": sec.otp_digits,
+        "otpPolicyPeriod": sec.otp_period_seconds,
+        "otpPolicyAlgorithm": sec.otp_algorithm,
+        **_webauthn_representation("webAuthnPolicy", sec.webauthn),
+        **_webauthn_representation("webAuthnPolicyPasswordless", sec.webauthn_passwordless),
         **(
             {"browserFlow": FLOW_ALIAS, "attributes": {"acr.loa.map": json.dumps(ACR_LOA)}}
             if sec.step_up

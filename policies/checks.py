@@ -85,6 +85,29 @@ def access_token_lifespan(
         yield "realm", f"accessTokenLifespan is {lifespan} s"
 
 
+_UV_STRENGTH = {"not specified": 0, "discouraged": 0, "preferred": 1, "required": 2}
+
+
+@check
+def passkeys_verify_the_user(
+    realm: dict[str, Any], clients: list[dict[str, Any]], params: dict[str, Any]
+) -> Iterator[Finding]:
+    # A passkey replaces the password and the second factor at once: only its PIN or biometric
+    # (user verification) makes it two factors.
+    for prefix, label in (
+        ("webAuthnPolicyPasswordless", "passwordless"),
+        ("webAuthnPolicy", "second-factor"),
+    ):
+        required = params.get(f"{label.replace('-', '_')}_user_verification", "required")
+        value = realm.get(f"{prefix}UserVerificationRequirement") or "not specified"
+        if _UV_STRENGTH.get(value, 0) < _UV_STRENGTH.get(required, 2):
+            yield "realm", f"{label} WebAuthn user verification is {value!r}, not {required!r}"
+        allowed = set(params.get("algorithms", ["ES256", "ES384", "ES512", "RS256", "EdDSA"]))
+        for algorithm in realm.get(f"{prefix}SignatureAlgorithms") or []:
+            if algorithm not in allowed:
+                yield "realm", f"{label} WebAuthn allows {algorithm}"
+
+
 @check
 def no_direct_access_grants(
     realm: dict[str, Any], clients: list[dict[str, Any]], params: dict[str, Any]

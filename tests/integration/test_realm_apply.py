@@ -37,6 +37,12 @@ def test_live_realm_has_the_security_baseline(stack: Stack, stack_info: StackInf
     assert realm["defaultLocale"] == "vi"
     assert realm["eventsEnabled"] is True and realm["adminEventsEnabled"] is True
     assert "length(12)" in realm["passwordPolicy"]
+    # Passkeys need the PIN or biometric; security keys as a second factor ask for it too.
+    assert realm["webAuthnPolicyPasswordlessUserVerificationRequirement"] == "required"
+    assert realm["webAuthnPolicyPasswordlessRequireResidentKey"] == "Yes"
+    assert realm["webAuthnPolicyUserVerificationRequirement"] == "required"
+    assert realm["webAuthnPolicyAvoidSameAuthenticatorRegister"] is True
+    assert realm["otpPolicyDigits"] == 6 and realm["otpPolicyType"] == "totp"
     admin.change_current_realm("education")
     declared = {c.client_id for c in stack.realm_spec.clients}
     # Keycloak's built-in account clients keep their "/realms/education/account/*" default here;

@@ -16,6 +16,10 @@ GOOD_REALM: dict[str, Any] = {
     "adminEventsEnabled": True,
     "eventsExpiration": 90 * 86400,
     "accessTokenLifespan": 300,
+    "webAuthnPolicyUserVerificationRequirement": "preferred",
+    "webAuthnPolicySignatureAlgorithms": ["ES256", "RS256"],
+    "webAuthnPolicyPasswordlessUserVerificationRequirement": "required",
+    "webAuthnPolicyPasswordlessSignatureAlgorithms": ["ES256"],
 }
 GOOD_CLIENT = {"clientId": "eoffice", "redirectUris": ["https://vp.sogd.vn/cb"], "webOrigins": []}
 
@@ -45,6 +49,10 @@ def test_a_compliant_realm_has_no_violation() -> None:
         ({}, {"redirectUris": ["https://vp.sogd.vn/*"]}, "IDP-001"),
         ({}, {"webOrigins": ["*"]}, "IDP-001"),
         ({}, {"directAccessGrantsEnabled": True}, "IDP-007"),
+        ({"webAuthnPolicyPasswordlessUserVerificationRequirement": "preferred"}, {}, "IDP-011"),
+        ({"webAuthnPolicyPasswordlessUserVerificationRequirement": None}, {}, "IDP-011"),
+        ({"webAuthnPolicyUserVerificationRequirement": "discouraged"}, {}, "IDP-011"),
+        ({"webAuthnPolicySignatureAlgorithms": ["ES256", "RS1"]}, {}, "IDP-011"),
     ],
 )
 def test_each_rule_catches_its_violation(
