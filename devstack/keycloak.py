@@ -1,9 +1,12 @@
 """Keycloak, fetched from Maven Central with Maven, built once, started in production mode.
 
 The distribution ``org.keycloak:keycloak-quarkus-dist`` (zip) is copied by Maven into the project's work
-folder and unpacked there; ``kc.sh build`` runs once per set of build options (embedded ``dev-file``
-database, health and metrics on, local caches), then every stack starts it with ``start --optimized``
-and its own database folder, ports and bootstrap admin (from the environment, never committed).
+folder and unpacked there; the project's Keycloak extensions (``idp_config/extensions/*``: the
+first-broker-login authenticator that links a national e-ID by citizen ID) are compiled against the
+distribution's own jars into its ``providers`` folder; ``kc.sh build`` runs once per set of build
+options and extension sources (embedded ``dev-file`` database, health and metrics on, local caches),
+then every stack starts it with ``start --optimized`` and its own database folder, ports and bootstrap
+admin (from the environment, never committed).
 """
 
 from __future__ import annotations
@@ -31,11 +34,72 @@ BUILD_OPTIONS = (
 )
 
 
+EXTENSIONS = Path(__file__).resolve().parent.parent / "idp_config" / "extensions"
+
+
+def _extension_sources() -> list[Path]:
+    return sorted(p for p in EXTENSIONS.rglob("*") if p.is_file() and "src" in p.parts)
+
+
+def build_extensions(home: Path, java_home: Path) -> list[Path]:
+    """Compile each extension under ``idp_config/extensions`` into a jar in ``home/providers``."""
+    javac, jar = java_home / "bin" / "javac", java_home / "bin" / "jar"
+    if not javac.exists() or not jar.exists():
+        raise InstallFailed(f"{java_home} has no javac/jar: a JDK (not only a JRE) is needed")
+    built: list[Path] = []
+    for project in sorted(p for p in EXTENSIONS.iterdir() if (p / "src").is_dir()):
+        classes = home / "extensions-build" / project.name
+        shutil.rmtree(classes, ignore_errors=True)
+        classes.mkdir(parents=True)
+        sources = [str(p) for p in sorted((project / "src" / "main" / "java").rglob("*.java"))]
+        classpath = str(home / "lib" / "lib" / "main" / "*")
+        result = subprocess.run(
+            [
+                str(javac),
+                "--release",
+                "21",
+                "-encoding",
+                "UTF-8",
+                "-cp",
+                classpath,
+                "-d",
+                str(classes),
+                *sources,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise InstallFailed(
+                f"extension {project.name} does not compile:\n{result.stderr[-3000:]}"
+            )
+        resources = project / "src" / "main" / "resources"
+        if resources.is_dir():
+            shutil.copytree(resources, classes, dirs_exist_ok=True)
+        target = home / "providers" / f"edu-gateway-{project.name}.jar"
+        result = subprocess.run(
+            [str(jar), "--create", "--file", str(target), "-C", str(classes), "."],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise InstallFailed(
+                f"extension {project.name} could not be packed: {result.stderr[-1000:]}"
+            )
+        built.append(target)
+    return built
+
+
 def install(cache: Path) -> Path:
     """Return the home of a built Keycloak distribution under ``cache``, fetching it if needed."""
     home = cache / f"keycloak-{VERSION}"
     marker = home / ".edu-gateway-build"
-    fingerprint = hashlib.sha256(" ".join(BUILD_OPTIONS).encode()).hexdigest()
+    digest = hashlib.sha256(" ".join(BUILD_OPTIONS).encode())
+    for source in _extension_sources():
+        digest.update(str(source.relative_to(EXTENSIONS)).encode() + b"\0" + source.read_bytes())
+    fingerprint = digest.hexdigest()
     if marker.exists() and marker.read_text() == fingerprint:
         return home
     downloads = cache / "downloads"
@@ -65,7 +129,9 @@ def install(cache: Path) -> Path:
         zf.extractall(cache)
     for script in (home / "bin").glob("*.sh"):
         script.chmod(0o755)
-    env = {**os.environ, "JAVA_HOME": str(find_java_home())}
+    java_home = find_java_home()
+    build_extensions(home, java_home)
+    env = {**os.environ, "JAVA_HOME": str(java_home)}
     result = subprocess.run(
         [str(home / "bin" / "kc.sh"), "build", *BUILD_OPTIONS],
         capture_output=True,

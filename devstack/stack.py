@@ -17,9 +17,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
+from keycloak import KeycloakAdmin
 
 from audit.checkpoints import TokenCheckpointSigner
-from devstack import keycloak, redis_server, softhsm
+from devstack import keycloak, national_id, redis_server, softhsm
 from devstack.demo import transcript_pdf
 from devstack.errors import StackError
 from devstack.pki import ISSUING, TestPki
@@ -90,6 +91,15 @@ class StackInfo:
 Progress = Callable[[str], None]
 
 
+def realm_variables(keycloak_port: int, audit_port: int) -> dict[str, str]:
+    """The realm file's ``${...}`` variables for a stack on this machine at these ports."""
+    return {
+        "AUDIT_PUBLIC_URL": f"http://localhost:{audit_port}",
+        "NATIONAL_ID_ISSUER": national_id.issuer(f"http://localhost:{keycloak_port}"),
+        "NATIONAL_ID_CLIENT_ID": national_id.CLIENT_ID,
+    }
+
+
 def _quiet(_: str) -> None:
     pass
 
@@ -113,12 +123,19 @@ class Stack:
         self.ports = ports or Ports()
         self.cache = PROJECT_ROOT / ".work" / "cache"
         self.secrets = SecretStore(self.folder / "secrets.json")
-        self.realm_spec = load_realm(
-            DEFAULT_REALM_FILE, {"AUDIT_PUBLIC_URL": f"http://localhost:{self.ports.audit}"}
-        )
+        self.realm_spec = load_realm(DEFAULT_REALM_FILE, self.realm_variables)
         self.pki = TestPki(self.folder / "pki", f"http://127.0.0.1:{self.ports.pki}")
 
     # -- names -------------------------------------------------------------------------------
+    @property
+    def realm_variables(self) -> dict[str, str]:
+        """The realm file's ``${...}`` variables for this stack's addresses."""
+        return realm_variables(self.ports.keycloak, self.ports.audit)
+
+    def provider_secret(self, alias: str) -> str:
+        """The secret of the realm's client at the (stand-in) external identity provider."""
+        return self.secrets.get(f"national-id:{alias}", length=24)
+
     @property
     def info_path(self) -> Path:
         return self.folder / "stack.json"
@@ -200,7 +217,12 @@ class Stack:
             user_passwords={
                 u.username: self.user_password(u.username) for u in self.realm_spec.users
             },
+            provider_secrets={
+                p.alias: self.provider_secret(p.alias) for p in self.realm_spec.identity_providers
+            },
         )
+        progress("Keycloak: VNeID mô phỏng / national e-ID stand-in")
+        self._national_id_stand_in(admin, kc.url)
         issuer = kc.issuer(REALM)
 
         progress("Dịch vụ kiểm toán / audit service")
@@ -319,6 +341,35 @@ class Stack:
             ready=http_ready(f"http://127.0.0.1:{port}/health"),
             timeout=60,
         )
+
+    def _national_id_stand_in(self, admin: KeycloakAdmin, keycloak_url: str) -> None:
+        """The second realm playing the national e-ID, and one citizen matching the demo teacher
+        (whose account gets that citizen ID, as account issuing would give it)."""
+        for provider in self.realm_spec.identity_providers:
+            national_id.ensure_realm(
+                admin,
+                keycloak_url=keycloak_url,
+                client_secret=self.provider_secret(provider.alias),
+                broker_realm=REALM,
+                alias=provider.alias,
+            )
+        national_id.ensure_citizen(
+            admin,
+            national_id.Citizen(
+                username="vneid.giaovien",
+                password=self.user_password("vneid.giaovien"),
+                first_name="Thị Lan",
+                last_name="Nguyễn",
+                citizen_id=national_id.DEMO_CITIZEN_ID,
+            ),
+        )
+        admin.change_current_realm(REALM)
+        teacher = admin.get_user_id("demo.giaovien")
+        if teacher:
+            user = admin.get_user(teacher)
+            attributes = {**user.get("attributes", {}), "citizen_id": [national_id.DEMO_CITIZEN_ID]}
+            if user.get("attributes", {}).get("citizen_id") != attributes["citizen_id"]:
+                admin.update_user(teacher, {**user, "attributes": attributes})
 
     def _enrol_seal(self, user_pin: str) -> Path:
         """Generate the organisation seal key in the token (once) and certify it with the test CA."""

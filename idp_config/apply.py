@@ -7,6 +7,7 @@ read from the YAML, and never logged.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -15,12 +16,20 @@ from keycloak import KeycloakAdmin
 from keycloak.exceptions import KeycloakError
 
 from idp_config.errors import KeycloakUnreachable
-from idp_config.flows import create_step_up_flow, step_up_flow_present
+from idp_config.flows import (
+    broker_link_flow_present,
+    create_broker_link_flow,
+    create_step_up_flow,
+    ensure_identity_provider_redirector,
+    step_up_flow_present,
+)
 from idp_config.model import AccessType, RealmSpec
 from idp_config.plan import Action, desired_state, diff, group_tree, live_state
 from idp_config.representation import (
     client_representation,
     client_scope_representation,
+    identity_provider_mapper_representation,
+    identity_provider_representation,
     profile_attribute_representation,
     realm_representation,
     user_representation,
@@ -69,8 +78,12 @@ def apply_realm(
     *,
     client_secrets: Mapping[str, str],
     user_passwords: Mapping[str, str],
+    provider_secrets: Mapping[str, str] | None = None,
 ) -> ApplyReport:
-    """Converge the live realm on ``spec``; refuse (changing nothing) if it breaks a policy."""
+    """Converge the live realm on ``spec``; refuse (changing nothing) if it breaks a policy.
+
+    ``provider_secrets``: the client secret the realm holds at each external identity provider,
+    by alias (set when the provider is created or changed, never diffed or shown)."""
     violations = check_realm(spec)
     if violations:
         _log.warning("idp.realm_refused", realm=spec.realm, rules=[v.rule_id for v in violations])
@@ -84,6 +97,7 @@ def apply_realm(
             if change.action in {Action.UPDATE, Action.CREATE}
         }
         _apply(admin, spec, client_secrets, user_passwords, report, outdated)
+        _apply_identity_providers(admin, spec, provider_secrets or {}, report, outdated)
     except KeycloakError as exc:
         reason = (
             exc.error_message.decode(errors="replace")
@@ -122,6 +136,8 @@ def _apply(
         if not step_up_flow_present(admin):
             create_step_up_flow(admin)
             report.created.append(f"flow/{browser_flow}")
+        elif ensure_identity_provider_redirector(admin):
+            report.updated.append(f"flow/{browser_flow}")
         if admin.get_realm(spec.realm).get("browserFlow") != browser_flow:
             admin.update_realm(spec.realm, {"browserFlow": browser_flow})
             report.updated.append(f"realm/{spec.realm}:browserFlow")
@@ -260,3 +276,46 @@ def _apply(
         missing = [admin.get_realm_role(name) for name in user.realm_roles if name not in have]
         if missing:
             admin.assign_realm_roles(user_id, missing)
+
+
+def _apply_identity_providers(
+    admin: KeycloakAdmin,
+    spec: RealmSpec,
+    secrets: Mapping[str, str],
+    report: ApplyReport,
+    outdated: set[str],
+) -> None:
+    if not spec.identity_providers:
+        return
+    if not broker_link_flow_present(admin):
+        create_broker_link_flow(admin, spec.identity_providers[0].link_attribute)
+        report.created.append("flow/national-id-first-login")
+    existing = {idp["alias"] for idp in admin.get_idps()}
+    for provider in spec.identity_providers:
+        address = f"identity-provider/{provider.alias}"
+        body = identity_provider_representation(provider, secrets.get(provider.alias))
+        if provider.alias in existing:
+            if address in outdated:
+                admin.update_idp(provider.alias, body)
+                report.updated.append(address)
+        else:
+            admin.create_idp(body)
+            report.created.append(address)
+        mapper = identity_provider_mapper_representation(provider)
+        have = {m["name"]: m for m in admin.get_idp_mappers(provider.alias)}
+        if mapper["name"] not in have:
+            admin.add_mapper_to_idp(provider.alias, mapper)
+            report.created.append(f"{address}:mapper/{mapper['name']}")
+        elif f"{address}:mapper/{mapper['name']}" in outdated:
+            mapper_id = have[mapper["name"]]["id"]
+            # python-keycloak's update_mapper_in_idp expects a body in Keycloak's 204 answer.
+            response = admin.connection.raw_put(
+                f"admin/realms/{spec.realm}/identity-provider/instances/{provider.alias}"
+                f"/mappers/{mapper_id}",
+                data=json.dumps({**mapper, "id": mapper_id}),
+            )
+            if response.status_code != 204:
+                raise KeycloakUnreachable(
+                    f"updating mapper {mapper['name']} answered HTTP {response.status_code}"
+                )
+            report.updated.append(f"{address}:mapper/{mapper['name']}")

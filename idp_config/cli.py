@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,7 +20,7 @@ from rich.console import Console
 from gateway_runtime.errors import GatewayError
 from idp_config.apply import admin_client, apply_realm
 from idp_config.export import export_realm
-from idp_config.model import DEFAULT_REALM_FILE, load_realm
+from idp_config.model import DEFAULT_REALM_FILE, RealmSpec, load_realm
 from idp_config.plan import Action, live_state, plan, render
 from policies import PolicyViolation
 
@@ -32,20 +33,42 @@ StackOption = Annotated[
 ]
 
 
-def _connect(stack: Path | None) -> tuple[KeycloakAdmin, dict[str, str], dict[str, str]]:
-    """The admin client, and the client secrets and demo passwords to use (dev stack only)."""
+@dataclass(frozen=True)
+class _Target:
+    """The live Keycloak to work on, the realm file read for it, and the secrets to apply with."""
+
+    admin: KeycloakAdmin
+    spec: RealmSpec
+    client_secrets: dict[str, str]
+    user_passwords: dict[str, str]
+    provider_secrets: dict[str, str]
+
+
+def _connect(stack: Path | None, realm_file: Path = DEFAULT_REALM_FILE) -> _Target:
+    """A stack on this machine (``--stack``: its addresses fill the realm file's variables and its
+    secret store gives the secrets), or the Keycloak named by ``KEYCLOAK_URL`` with the secrets of
+    external identity providers in ``IDP_PROVIDER_SECRET_<ALIAS>``."""
     if stack is not None:
+        from urllib.parse import urlsplit
+
         from devstack import Stack, StackInfo
+        from devstack.stack import realm_variables
 
         local = Stack(stack)
         info = StackInfo.load(local.info_path)
         admin = admin_client(info.keycloak_url, "admin", local.secrets.get("keycloak:admin"))
-        spec = local.realm_spec
-        return (
+        variables = realm_variables(
+            urlsplit(info.keycloak_url).port or 80, urlsplit(info.audit_url).port or 80
+        )
+        spec = load_realm(realm_file, variables)
+        return _Target(
             admin,
+            spec,
             {c.client_id: local.client_secret(c.client_id) for c in spec.clients},
             {u.username: local.user_password(u.username) for u in spec.users},
+            {p.alias: local.provider_secret(p.alias) for p in spec.identity_providers},
         )
+    spec = load_realm(realm_file)
     try:
         url = os.environ["KEYCLOAK_URL"]
         user = os.environ["KEYCLOAK_ADMIN_USER"]
@@ -53,7 +76,12 @@ def _connect(stack: Path | None) -> tuple[KeycloakAdmin, dict[str, str], dict[st
     except KeyError as missing:
         console.print(f"set {missing.args[0]} (or pass --stack)")
         raise typer.Exit(1) from missing
-    return admin_client(url, user, password), {}, {}
+    providers = {
+        p.alias: os.environ[name]
+        for p in spec.identity_providers
+        if (name := f"IDP_PROVIDER_SECRET_{p.alias.upper().replace('-', '_')}") in os.environ
+    }
+    return _Target(admin_client(url, user, password), spec, {}, {}, providers)
 
 
 def _fail(error: GatewayError, code: int = 1) -> None:
@@ -65,9 +93,8 @@ def _fail(error: GatewayError, code: int = 1) -> None:
 def plan_command(realm_file: RealmFile = DEFAULT_REALM_FILE, stack: StackOption = None) -> None:
     """Show what `apply` would change, like `terraform plan`."""
     try:
-        spec = load_realm(realm_file)
-        admin, _, _ = _connect(stack)
-        console.print(render(plan(admin, spec)), highlight=False)
+        target = _connect(stack, realm_file)
+        console.print(render(plan(target.admin, target.spec)), highlight=False)
     except GatewayError as exc:
         _fail(exc)
 
@@ -76,9 +103,8 @@ def plan_command(realm_file: RealmFile = DEFAULT_REALM_FILE, stack: StackOption 
 def drift(realm_file: RealmFile = DEFAULT_REALM_FILE, stack: StackOption = None) -> None:
     """Report what was changed in Keycloak by hand, outside the files (exit 2 if anything)."""
     try:
-        spec = load_realm(realm_file)
-        admin, _, _ = _connect(stack)
-        changes = [c for c in plan(admin, spec) if c.action is not Action.CREATE]
+        target = _connect(stack, realm_file)
+        changes = [c for c in plan(target.admin, target.spec) if c.action is not Action.CREATE]
     except GatewayError as exc:
         _fail(exc)
         return
@@ -94,9 +120,14 @@ def drift(realm_file: RealmFile = DEFAULT_REALM_FILE, stack: StackOption = None)
 def apply_command(realm_file: RealmFile = DEFAULT_REALM_FILE, stack: StackOption = None) -> None:
     """Converge the live realm on the files; refused if they break a policy."""
     try:
-        spec = load_realm(realm_file)
-        admin, secrets, passwords = _connect(stack)
-        report = apply_realm(admin, spec, client_secrets=secrets, user_passwords=passwords)
+        target = _connect(stack, realm_file)
+        report = apply_realm(
+            target.admin,
+            target.spec,
+            client_secrets=target.client_secrets,
+            user_passwords=target.user_passwords,
+            provider_secrets=target.provider_secrets,
+        )
     except PolicyViolation as exc:
         _fail(exc, code=3)
         return
@@ -116,12 +147,35 @@ def export_command(
 ) -> None:
     """Write the live realm back as a realm file."""
     try:
-        spec = load_realm(realm_file)
-        admin, _, _ = _connect(stack)
-        out.write_text(export_realm(spec.realm, live_state(admin, spec)), encoding="utf-8")
+        target = _connect(stack, realm_file)
+        out.write_text(
+            export_realm(target.spec.realm, live_state(target.admin, target.spec)), encoding="utf-8"
+        )
     except GatewayError as exc:
         _fail(exc)
     console.print(f"written: {out}")
+
+
+@app.command("build-extensions")
+def build_extensions_command(
+    out: Annotated[Path, typer.Option(help="Thư mục ghi các tệp jar / folder for the jars")],
+) -> None:
+    """Compile the project's Keycloak extensions (``idp_config/extensions``) against Keycloak's own
+    jars, for the ``providers`` folder of a production Keycloak (see compose.yaml)."""
+    import shutil
+
+    from devstack import keycloak as keycloak_dist
+    from devstack.stack import PROJECT_ROOT
+
+    try:
+        home = keycloak_dist.install(PROJECT_ROOT / ".work" / "cache")
+    except GatewayError as exc:
+        _fail(exc)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for jar in sorted((home / "providers").glob("edu-gateway-*.jar")):
+        shutil.copy2(jar, out / jar.name)
+        console.print(f"written: {out / jar.name}", highlight=False)
 
 
 @app.command("issue-accounts")
@@ -150,8 +204,8 @@ def issue_accounts(
     from idp_config.population.registry import BulkExtract, HttpRegistry, PopulationRegistry
 
     try:
-        spec = __import__("devstack").Stack(stack).realm_spec if stack else load_realm(realm_file)
-        admin, _, _ = _connect(stack)
+        target = _connect(stack, realm_file)
+        admin, spec = target.admin, target.spec
         records, problems = parse_records(records_file.read_text(encoding="utf-8-sig"), spec)
         for problem in problems:
             console.print(f"[yellow]{problem}[/yellow]", highlight=False)

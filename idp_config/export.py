@@ -33,6 +33,51 @@ def _webauthn_policy(realm: dict[str, Any], prefix: str) -> dict[str, Any]:
     }
 
 
+def _profile_attribute(attribute: dict[str, Any]) -> dict[str, Any]:
+    validations = attribute.get("validations") or {}
+    permissions = attribute.get("permissions") or {}
+    entry: dict[str, Any] = {
+        "name": attribute["name"],
+        "display_name": attribute.get("displayName") or attribute["name"],
+    }
+    if "pattern" in validations:
+        entry["pattern"] = validations["pattern"].get("pattern")
+        entry["pattern_message"] = validations["pattern"].get("error-message") or ""
+    if "options" in validations:
+        entry["options"] = list(validations["options"].get("options") or [])
+    if "iso-date" in validations:
+        entry["date"] = True
+    if "email" in validations:
+        entry["email"] = True
+    if "max" in (validations.get("length") or {}):
+        entry["max_length"] = int(validations["length"]["max"])
+    entry["multivalued"] = bool(attribute.get("multivalued"))
+    entry["view"] = list(permissions.get("view") or [])
+    entry["edit"] = list(permissions.get("edit") or [])
+    return entry
+
+
+def _identity_provider(alias: str, provider: dict[str, Any], live: State) -> dict[str, Any]:
+    config = provider.get("config") or {}
+    mapper = (live.get(f"identity-provider/{alias}:mapper/citizen-id") or {}).get("config") or {}
+    entry: dict[str, Any] = {
+        "alias": alias,
+        "display_name": provider.get("displayName") or "",
+        "issuer": config.get("issuer", ""),
+        "authorization_url": config.get("authorizationUrl", ""),
+        "token_url": config.get("tokenUrl", ""),
+        "jwks_url": config.get("jwksUrl", ""),
+        "client_id": config.get("clientId", ""),
+        "scopes": config.get("defaultScope") or "openid",
+        "citizen_id_claim": mapper.get("claim") or "citizen_id",
+        "link_attribute": mapper.get("user.attribute") or "citizen_id",
+        "enabled": bool(provider.get("enabled", True)),
+    }
+    if config.get("logoutUrl"):
+        entry["logout_url"] = config["logoutUrl"]
+    return entry
+
+
 def export_realm(realm_name: str, live: State) -> str:
     """YAML for the live realm; it loads back with :func:`~idp_config.model.load_realm`."""
     realm = live[f"realm/{realm_name}"]
@@ -106,7 +151,17 @@ def export_realm(realm_name: str, live: State) -> str:
             for key, value in sorted(live.items())
             if key.startswith("client-scope/")
         ],
+        "user_profile": [
+            _profile_attribute(value)
+            for key, value in sorted(live.items())
+            if key.startswith("user-profile/")
+        ],
         "clients": clients,
+        "identity_providers": [
+            _identity_provider(key.removeprefix("identity-provider/"), value, live)
+            for key, value in sorted(live.items())
+            if key.startswith("identity-provider/") and ":mapper/" not in key
+        ],
         "users": [
             {
                 "username": key.removeprefix("user/"),
@@ -119,5 +174,5 @@ def export_realm(realm_name: str, live: State) -> str:
             if key.startswith("user/")
         ],
     }
-    RealmSpec.model_validate(document)  # what we write must load back
+    RealmSpec.model_validate(document).check_references()  # what we write must load back
     return yaml.safe_dump(document, allow_unicode=True, sort_keys=False)

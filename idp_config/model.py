@@ -120,6 +120,29 @@ class ClientSpec(_Strict):
     visible_roles: list[str] | None = None
 
 
+class IdentityProviderSpec(_Strict):
+    """An external OpenID Connect provider people may log in with (the national e-ID, VNeID-style).
+
+    Its first login links the external identity to the existing account whose verified citizen ID
+    (``link_attribute``, a declared user-profile attribute) equals the citizen ID the provider
+    asserts (``citizen_id_claim``): never by e-mail or name, and never a new account (the
+    ``citizen-id-link`` authenticator, ``idp_config/extensions/citizen-id-link``).
+    """
+
+    alias: str = Field(pattern=_NAME)
+    display_name: str = ""
+    issuer: str = Field(pattern=r"^https?://")
+    authorization_url: str = Field(pattern=r"^https?://")
+    token_url: str = Field(pattern=r"^https?://")
+    jwks_url: str = Field(pattern=r"^https?://")
+    logout_url: str | None = Field(default=None, pattern=r"^https?://")
+    client_id: str = Field(min_length=1)
+    scopes: str = "openid"
+    citizen_id_claim: str = Field(default="citizen_id", min_length=1)
+    link_attribute: str = Field(default="citizen_id", pattern=_NAME)
+    enabled: bool = True
+
+
 class ProfileAttribute(_Strict):
     """A declared user attribute (Keycloak's user profile), validated by Keycloak on every write."""
 
@@ -163,6 +186,8 @@ class RealmSpec(_Strict):
     user_profile: list[ProfileAttribute] = Field(default_factory=list)
     client_scopes: list[ClientScopeSpec] = Field(default_factory=list)
     clients: list[ClientSpec] = Field(default_factory=list)
+    #: External providers people may log in with, linked to their accounts by citizen ID.
+    identity_providers: list[IdentityProviderSpec] = Field(default_factory=list)
     #: The organisation tree, read from ``organisation_file`` by :func:`load_realm`.
     units: list[Unit] = Field(default_factory=list, exclude=True)
     users: list[UserSpec] = Field(default_factory=list)
@@ -185,6 +210,13 @@ class RealmSpec(_Strict):
                     raise IdpConfigError(
                         f"users[{user.username}].realm_roles: unknown role {role!r}"
                     )
+        declared_attributes = {a.name for a in self.user_profile}
+        for provider in self.identity_providers:
+            if provider.link_attribute not in declared_attributes:
+                raise IdpConfigError(
+                    f"identity_providers[{provider.alias}].link_attribute: "
+                    f"{provider.link_attribute!r} is not a declared user_profile attribute"
+                )
         scopes = {s.name for s in self.client_scopes}
         client_ids = {c.client_id for c in self.clients}
         for scope in self.client_scopes:

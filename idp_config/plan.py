@@ -19,6 +19,8 @@ from idp_config.representation import (
     BUILTIN_CLIENTS,
     BUILTIN_REALM_ROLES,
     client_representation,
+    identity_provider_mapper_representation,
+    identity_provider_representation,
     profile_attribute_representation,
     realm_representation,
     user_representation,
@@ -106,6 +108,14 @@ def desired_state(spec: RealmSpec) -> State:
             **user_representation(user),
             "roles": list(user.realm_roles),
         }
+    for provider in spec.identity_providers:
+        address = f"identity-provider/{provider.alias}"
+        state[address] = identity_provider_representation(provider, None)
+        mapper = identity_provider_mapper_representation(provider)
+        state[f"{address}:mapper/{mapper['name']}"] = {
+            "identityProviderMapper": mapper["identityProviderMapper"],
+            "config": mapper["config"],
+        }
     return state
 
 
@@ -176,6 +186,11 @@ def live_state(admin: KeycloakAdmin, spec: RealmSpec) -> State:
             granted = [r["name"] for r in admin.get_client_roles_of_user(account["id"], owner_id)]
             if granted:
                 state[f"grant/{client_id}->{owner}"] = {"roles": granted}
+    for provider in admin.get_idps():
+        address = f"identity-provider/{provider['alias']}"
+        state[address] = provider
+        for mapper in admin.get_idp_mappers(provider["alias"]):
+            state[f"{address}:mapper/{mapper['name']}"] = mapper
     for user in admin.get_users({"briefRepresentation": False}):
         if user["username"].startswith("service-account-"):
             continue

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from idp_config.flows import ACR_LOA, FLOW_ALIAS
+from idp_config.flows import ACR_LOA, BROKER_LINK_FLOW, FLOW_ALIAS
 from idp_config.model import (
     AccessType,
     ClientScopeSpec,
     ClientSpec,
+    IdentityProviderSpec,
     ProfileAttribute,
     RealmSpec,
     UserSpec,
@@ -190,4 +191,52 @@ def profile_attribute_representation(attribute: ProfileAttribute) -> dict[str, A
         "validations": validations,
         "permissions": {"view": list(attribute.view), "edit": list(attribute.edit)},
         "multivalued": attribute.multivalued,
+    }
+
+
+def identity_provider_representation(
+    provider: IdentityProviderSpec, secret: str | None
+) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "issuer": provider.issuer,
+        "authorizationUrl": provider.authorization_url,
+        "tokenUrl": provider.token_url,
+        "jwksUrl": provider.jwks_url,
+        "useJwksUrl": "true",
+        "validateSignature": "true",
+        "clientId": provider.client_id,
+        "clientAuthMethod": "client_secret_post",
+        "defaultScope": provider.scopes,
+        "pkceEnabled": "true",
+        "pkceMethod": "S256",
+        "syncMode": "IMPORT",
+        "disableUserInfo": "true",
+        **({"logoutUrl": provider.logout_url} if provider.logout_url else {}),
+    }
+    if secret is not None:
+        config["clientSecret"] = secret
+    return {
+        "alias": provider.alias,
+        "displayName": provider.display_name,
+        "providerId": "oidc",
+        "enabled": provider.enabled,
+        # An e-mail from outside proves nothing here; accounts are matched by citizen ID only.
+        "trustEmail": False,
+        "storeToken": False,
+        "linkOnly": False,
+        "firstBrokerLoginFlowAlias": BROKER_LINK_FLOW,
+        "config": config,
+    }
+
+
+def identity_provider_mapper_representation(provider: IdentityProviderSpec) -> dict[str, Any]:
+    return {
+        "name": "citizen-id",
+        "identityProviderAlias": provider.alias,
+        "identityProviderMapper": "oidc-user-attribute-idp-mapper",
+        "config": {
+            "claim": provider.citizen_id_claim,
+            "user.attribute": provider.link_attribute,
+            "syncMode": "INHERIT",
+        },
     }

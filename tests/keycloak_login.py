@@ -76,3 +76,89 @@ def login(
         token.raise_for_status()
         result: dict[str, Any] = token.json()
         return result
+
+
+class BrokerLoginRefused(AssertionError):
+    """The broker answered with a page (an error) instead of sending the person to the client."""
+
+    def __init__(self, status: int, page: str) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.page = page
+
+
+def _cookie_header(jar: httpx.Cookies, url: str) -> str:
+    # Keycloak's cookies are Secure (not sent by httpx over http://localhost) and scoped to their
+    # realm's path: both realms name theirs AUTH_SESSION_ID, so only the matching path's are sent.
+    path = urlsplit(url).path
+    return "; ".join(
+        f"{c.name}={c.value}" for c in jar.jar if path.startswith(c.path.rstrip("/") or "/")
+    )
+
+
+def broker_login(
+    issuer: str,
+    *,
+    provider: str,
+    client_id: str,
+    client_secret: str | None,
+    redirect_uri: str,
+    username: str,
+    password: str,
+) -> dict[str, Any]:
+    """Log in to ``client_id`` through the external identity provider ``provider`` (``kc_idp_hint``):
+    follow the redirects to the provider's login form, fill it in, follow back through the broker;
+    return the client's tokens, or raise :class:`BrokerLoginRefused` with the page shown instead."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    with httpx.Client(timeout=20, follow_redirects=False) as browser:
+        url = str(
+            httpx.URL(
+                f"{issuer}/protocol/openid-connect/auth",
+                params={
+                    "client_id": client_id,
+                    "response_type": "code",
+                    "redirect_uri": redirect_uri,
+                    "scope": "openid",
+                    "state": secrets.token_urlsafe(16),
+                    "code_challenge": challenge.decode(),
+                    "code_challenge_method": "S256",
+                    "kc_idp_hint": provider,
+                },
+            )
+        )
+        method, data, posted = "GET", None, False
+        for _ in range(20):
+            answer = browser.request(
+                method, url, data=data, headers={"cookie": _cookie_header(browser.cookies, url)}
+            )
+            method, data = "GET", None
+            location = answer.headers.get("location")
+            if answer.is_redirect and location:
+                if location.startswith(redirect_uri):
+                    code = parse_qs(urlsplit(location).query)["code"][0]
+                    break
+                url = str(httpx.URL(url).join(location))
+                continue
+            form = _FORM_ACTION.search(answer.text)
+            if answer.status_code == 200 and form is not None and not posted:
+                url, method, posted = html.unescape(form.group(1)), "POST", True
+                data = {"username": username, "password": password, "credentialId": ""}
+                continue
+            raise BrokerLoginRefused(answer.status_code, answer.text)
+        else:
+            raise AssertionError("too many redirects")
+        token = browser.post(
+            f"{issuer}/protocol/openid-connect/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect_uri,
+                "client_id": client_id,
+                "code_verifier": verifier,
+                **({"client_secret": client_secret} if client_secret else {}),
+            },
+        )
+        token.raise_for_status()
+        result: dict[str, Any] = token.json()
+        return result
