@@ -180,13 +180,22 @@ def build_extensions_command(
 
 @app.command("issue-accounts")
 def issue_accounts(
-    records_file: Annotated[Path, typer.Argument(help="Danh sách cán bộ (CSV) / staff records")],
+    records_file: Annotated[
+        Path, typer.Argument(help="Danh sách cán bộ hoặc học sinh (CSV) / staff or student records")
+    ],
     population: Annotated[
         Path | None,
         typer.Option(
             help="Trích xuất dữ liệu dân cư (CSV/JSON); hoặc POPULATION_URL + POPULATION_API_KEY"
         ),
     ] = None,
+    students: Annotated[
+        bool,
+        typer.Option(
+            "--students",
+            help="Danh sách học sinh kèm cha mẹ (liên kết khi cùng hộ) / students with a parent",
+        ),
+    ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Chỉ in, không thay đổi")] = False,
     review_out: Annotated[
         Path | None, typer.Option(help="Ghi hàng chờ xem xét (CSV) / write the review queue")
@@ -194,19 +203,34 @@ def issue_accounts(
     realm_file: RealmFile = DEFAULT_REALM_FILE,
     stack: StackOption = None,
 ) -> None:
-    """Create, move, disable and re-enable accounts from staff records checked against the
-    population database; every change is an audit event when a stack (Redis) is given."""
+    """Create, move, disable and re-enable accounts from staff records (or, with --students,
+    students and their parents) checked against the population database; every change is an
+    audit event when a stack (Redis) is given."""
     import asyncio
 
     from rich.progress import Progress
 
-    from idp_config.accounts import execute, parse_records, plan_accounts
+    from idp_config.accounts import (
+        FamilyPlan,
+        IssuePlan,
+        execute,
+        execute_family,
+        parse_records,
+        parse_student_records,
+        plan_accounts,
+        plan_family_accounts,
+    )
     from idp_config.population.registry import BulkExtract, HttpRegistry, PopulationRegistry
 
+    family: FamilyPlan | None = None
     try:
         target = _connect(stack, realm_file)
         admin, spec = target.admin, target.spec
-        records, problems = parse_records(records_file.read_text(encoding="utf-8-sig"), spec)
+        text = records_file.read_text(encoding="utf-8-sig")
+        if students:
+            pairs, problems = parse_student_records(text, spec)
+        else:
+            records, problems = parse_records(text, spec)
         for problem in problems:
             console.print(f"[yellow]{problem}[/yellow]", highlight=False)
         registry: PopulationRegistry
@@ -220,26 +244,41 @@ def issue_accounts(
             except KeyError as missing:
                 console.print(f"give --population or set {missing.args[0]}")
                 raise typer.Exit(1) from missing
-        plan = asyncio.run(plan_accounts(admin, spec, records, registry))
+        plan: IssuePlan
+        if students:
+            family = asyncio.run(plan_family_accounts(admin, spec, pairs, registry))
+            plan = family.students
+        else:
+            plan = asyncio.run(plan_accounts(admin, spec, records, registry))
         for action in plan.actions:
             console.print(
                 f"{action.change.value:8} {action.record.username} {action.detail}", highlight=False
             )
+        for link in family.parents if family else []:
+            console.print(
+                f"{'parent':8} {link.parent.username} -> {', '.join(link.children)}",
+                highlight=False,
+            )
+        review = [*plan.review, *(family.review if family else [])]
         if review_out is not None:
             review_out.write_text(
-                "record_id,reason\n" + "".join(f"{r},{why}\n" for r, why in plan.review),
+                "record_id,reason\n" + "".join(f"{r},{why}\n" for r, why in review),
                 encoding="utf-8",
             )
         if not dry_run:
             record_change = _audit_recorder(stack)
             with Progress(console=console, transient=True) as progress:
-                task = progress.add_task("Cấp tài khoản / issuing", total=len(plan.actions))
+                total = len(plan.actions) + (len(family.parents) if family else 0)
+                task = progress.add_task("Cấp tài khoản / issuing", total=total)
 
                 def on_change(action: Any) -> None:
                     record_change(action)
                     progress.advance(task)
 
-                execute(admin, spec, plan, on_change=on_change)
+                if family is not None:
+                    execute_family(admin, spec, family, on_change=on_change)
+                else:
+                    execute(admin, spec, plan, on_change=on_change)
     except GatewayError as exc:
         _fail(exc)
         return
@@ -248,8 +287,9 @@ def issue_accounts(
         ("(dry run) " if dry_run else "")
         + f"created {summary.get('create', 0)}, moved {summary.get('move', 0)}, "
         f"roles {summary.get('role', 0)}, disabled {summary.get('disable', 0)}, "
-        f"enabled {summary.get('enable', 0)}, to review {summary.get('review', 0)}, "
-        f"bad rows {len(problems)}"
+        f"enabled {summary.get('enable', 0)}, "
+        + (f"parents linked {len(family.parents)}, " if family else "")
+        + f"to review {len(review)}, bad rows {len(problems)}"
     )
 
 

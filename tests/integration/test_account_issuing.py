@@ -92,7 +92,8 @@ def _run(
         if crash_after is not None and done == crash_after:
             raise RuntimeError("crash injected")
 
-    execute(admin, stack.realm_spec, plan, on_change=count)
+    # Accounts are imported two at a time here, so that the crash falls between two imports.
+    execute(admin, stack.realm_spec, plan, on_change=count, batch_size=2)
     return dict(plan.summary()), plan.review, problems
 
 
@@ -321,6 +322,37 @@ def test_parents_are_linked_only_to_children_of_their_household(
     admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
     pairs, problems = parse_student_records(text, stack.realm_spec)
     assert problems == []
+    # The command line says the same in a dry run (and changes nothing).
+    import subprocess
+    import sys
+
+    records = tmp_path / "students.csv"
+    records.write_text(text, encoding="utf-8")
+    dry = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "idp_config.cli",
+            "issue-accounts",
+            str(records),
+            "--students",
+            "--population",
+            str(extract),
+            "--stack",
+            str(stack.folder),
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "ph300101 -> hs300001" in dry.stdout
+    assert "(dry run) created 2" in dry.stdout and "parents linked 1" in dry.stdout
+    assert "to review 1" in dry.stdout
+    admin.change_current_realm("education")
+    assert admin.get_user_id("hs300001") is None
     try:
         plan = asyncio.run(plan_family_accounts(admin, stack.realm_spec, pairs, registry))
         links = {link.parent.record_id: link.children for link in plan.parents}
