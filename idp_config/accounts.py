@@ -18,6 +18,7 @@ that crashed half-way and is run again ends in the same state, with no duplicate
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import unicodedata
@@ -336,6 +337,42 @@ def execute(
                     admin.delete_realm_roles_of_user(user_id, held)
                 admin.assign_realm_roles(user_id, [admin.get_realm_role(record.role)])
         on_change(action)
+
+
+class AccountAuditTrail:
+    """Records each account change as an ``idp:account:issue`` audit event (without the citizen
+    ID), through one Redis connection kept for the run; a change that cannot be recorded raises,
+    which stops the run (fail closed)."""
+
+    def __init__(self, redis_url: str, password: str | None) -> None:
+        import redis.asyncio as redis_async
+
+        from audit.trail import RedisAuditTrail
+
+        self._loop = asyncio.new_event_loop()
+        self._client = redis_async.Redis.from_url(redis_url, password=password)
+        self._trail = RedisAuditTrail(self._client)
+
+    def record(self, action: AccountAction) -> None:
+        from audit.events import Actor, AuditEvent, EventTag, Outcome
+
+        event = AuditEvent.build(
+            tag=EventTag.IDP_ACCOUNT_ISSUE,
+            service="idp-config",
+            actor=Actor(name="account-issuing"),
+            outcome=Outcome.SUCCESS,
+            target={
+                "username": action.record.username,
+                "change": action.change.value,
+                "unit_code": action.record.unit_code,
+                "role": action.record.role,
+            },
+        )
+        self._loop.run_until_complete(self._trail.record(event))
+
+    def close(self) -> None:
+        self._loop.run_until_complete(self._client.aclose())
+        self._loop.close()
 
 
 # -- students and their parents ------------------------------------------------------------------

@@ -297,41 +297,12 @@ def _audit_recorder(stack: Path | None) -> Callable[[Any], None]:
     """Record each account change in the audit log (stack's Redis), or do nothing without a stack."""
     if stack is None:
         return lambda action: None
-    import asyncio
-
-    import redis.asyncio as redis_async
-
-    from audit.events import Actor, AuditEvent, EventTag, Outcome
-    from audit.trail import RedisAuditTrail
     from devstack import Stack, StackInfo
+    from idp_config.accounts import AccountAuditTrail
 
     local = Stack(stack)
     info = StackInfo.load(local.info_path)
-
-    def record(action: Any) -> None:
-        async def send() -> None:
-            client = redis_async.Redis.from_url(info.redis_url, password=local.secrets.get("redis"))
-            try:
-                await RedisAuditTrail(client).record(
-                    AuditEvent.build(
-                        tag=EventTag.IDP_ACCOUNT_ISSUE,
-                        service="idp-config",
-                        actor=Actor(name="account-issuing"),
-                        outcome=Outcome.SUCCESS,
-                        target={
-                            "username": action.record.username,
-                            "change": action.change.value,
-                            "unit_code": action.record.unit_code,
-                            "role": action.record.role,
-                        },
-                    )
-                )
-            finally:
-                await client.aclose()
-
-        asyncio.run(send())
-
-    return record
+    return AccountAuditTrail(info.redis_url, local.secrets.get("redis")).record
 
 
 if __name__ == "__main__":

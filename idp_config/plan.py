@@ -3,7 +3,9 @@
 Both compare the same two states, resource by resource and field by field, on the fields the files
 manage (Keycloak fills in many others). ``plan`` reads it as what ``apply`` would do; ``drift`` reads it
 as what someone changed in the admin console. Objects that exist in Keycloak but in no file are reported
-as unmanaged (never deleted), Keycloak's built-in clients and roles excepted.
+as unmanaged (never deleted), Keycloak's built-in clients and roles excepted. People's accounts are
+not part of the files: ``issue-accounts`` manages them from the sector's records, so only the users the
+files declare are compared.
 """
 
 from __future__ import annotations
@@ -191,9 +193,15 @@ def live_state(admin: KeycloakAdmin, spec: RealmSpec) -> State:
         state[address] = provider
         for mapper in admin.get_idp_mappers(provider["alias"]):
             state[f"{address}:mapper/{mapper['name']}"] = mapper
-    for user in admin.get_users({"briefRepresentation": False}):
-        if user["username"].startswith("service-account-"):
+    # Only the users the files declare (demo and technical accounts): the people's accounts are
+    # issued from the sector's records by ``issue-accounts`` and would be tens of thousands here.
+    for declared in spec.users:
+        found = admin.get_users(
+            {"username": declared.username, "exact": True, "briefRepresentation": False}
+        )
+        if not found:
             continue
+        user = found[0]
         roles = [r["name"] for r in admin.get_realm_roles_of_user(user["id"])]
         state[f"user/{user['username']}"] = {
             **user,
