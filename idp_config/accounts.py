@@ -34,6 +34,7 @@ from keycloak.exceptions import KeycloakGetError, raise_error_from_response
 
 from idp_config.errors import IdpConfigError
 from idp_config.model import RealmSpec
+from idp_config.plan import group_tree
 from idp_config.population.citizen_id import InvalidCitizenId, parse_citizen_id
 from idp_config.population.registry import Decision, PopulationRegistry, decide
 
@@ -179,8 +180,24 @@ def _pages(admin: KeycloakAdmin, url: str, **query: Any) -> Iterator[dict[str, A
 
 
 def _live_users(admin: KeycloakAdmin) -> dict[str, dict[str, Any]]:
+    # Brief: Keycloak then reads no attributes, which cost one query per user on a cold cache
+    # (25,000 accounts: 89 s with attributes; the units come from group membership instead).
     url = f"admin/realms/{admin.connection.realm_name}/users"
-    return {u["username"]: u for u in _pages(admin, url, briefRepresentation=False)}
+    return {u["username"]: u for u in _pages(admin, url, briefRepresentation=True)}
+
+
+def _units_held(admin: KeycloakAdmin, spec: RealmSpec) -> dict[str, set[str]]:
+    """The units (groups of the organisation tree) each user is a member of, by user id."""
+    tree = group_tree(admin)
+    held: dict[str, set[str]] = {}
+    for unit in spec.units:
+        group = tree.get(unit.address)
+        if group is None:
+            continue
+        url = f"admin/realms/{admin.connection.realm_name}/groups/{group['id']}/members"
+        for user in _pages(admin, url, briefRepresentation=True):
+            held.setdefault(user["id"], set()).add(unit.code)
+    return held
 
 
 def _managed_roles(admin: KeycloakAdmin) -> dict[str, set[str]]:
@@ -203,6 +220,7 @@ async def plan_accounts(
     admin.change_current_realm(spec.realm)
     live = _live_users(admin)
     roles_held = _managed_roles(admin)
+    units_held = _units_held(admin, spec)
     plan = IssuePlan()
     citizens = Counter(r.citizen_id for r in records if r.active)
     for record in records:
@@ -225,8 +243,7 @@ async def plan_accounts(
             continue
         if not user.get("enabled", True):
             plan.actions.append(AccountAction(Change.ENABLE, record, "returning"))
-        attributes = user.get("attributes") or {}
-        if attributes.get("unit_code") != [record.unit_code]:
+        if units_held.get(user["id"], set()) != {record.unit_code}:
             plan.actions.append(AccountAction(Change.MOVE, record, f"-> {record.unit_code}"))
         if roles_held.get(user["id"], set()) != {record.role}:
             plan.actions.append(AccountAction(Change.ROLE, record, f"-> {record.role}"))
