@@ -26,8 +26,10 @@ from idp_config.flows import (
 from idp_config.model import AccessType, RealmSpec
 from idp_config.plan import Action, desired_state, diff, group_tree, live_state
 from idp_config.representation import (
+    ADMIN_CONSOLE,
     client_representation,
     client_scope_representation,
+    evaluated_clients,
     identity_provider_mapper_representation,
     identity_provider_representation,
     profile_attribute_representation,
@@ -67,9 +69,7 @@ def admin_client(server_url: str, username: str, password: str) -> KeycloakAdmin
 
 def check_realm(spec: RealmSpec) -> list[Violation]:
     """The policy violations of ``spec``, judged on exactly what would be sent to Keycloak."""
-    return evaluate_realm(
-        realm_representation(spec), [client_representation(client, None) for client in spec.clients]
-    )
+    return evaluate_realm(realm_representation(spec), evaluated_clients(spec))
 
 
 def apply_realm(
@@ -242,6 +242,16 @@ def _apply(
             if scope_name not in optional:
                 admin.add_client_optional_client_scope(internal, scope_ids[scope_name], {})
                 report.created.append(f"client-scopes/{client.client_id}:{scope_name}")
+
+    console_id = admin.get_client_id(ADMIN_CONSOLE)
+    if console_id and f"admin-console/{ADMIN_CONSOLE}" in outdated:
+        console = admin.get_client(console_id)
+        attributes = {
+            **(console.get("attributes") or {}),
+            "minimum.acr.value": spec.security.admin_console_minimum_acr,
+        }
+        admin.update_client(console_id, {**console, "attributes": attributes})
+        report.updated.append(f"admin-console/{ADMIN_CONSOLE}")
 
     for client in spec.clients:
         if client.access_type is not AccessType.SERVICE:

@@ -127,6 +127,12 @@ def export_realm(realm_name: str, live: State) -> str:
             "access_token_lifespan_seconds": int(realm.get("accessTokenLifespan") or 300),
             "sso_session_idle_seconds": int(realm.get("ssoSessionIdleTimeout") or 1800),
             "sso_session_max_seconds": int(realm.get("ssoSessionMaxLifespan") or 36000),
+            "admin_console_minimum_acr": str(
+                (live.get("admin-console/security-admin-console") or {})
+                .get("attributes", {})
+                .get("minimum.acr.value")
+                or "1"
+            ),
             "otp_digits": int(realm.get("otpPolicyDigits") or 6),
             "otp_period_seconds": int(realm.get("otpPolicyPeriod") or 30),
             "otp_algorithm": realm.get("otpPolicyAlgorithm") or "HmacSHA1",

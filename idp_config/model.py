@@ -72,6 +72,8 @@ class SecurityBaseline(_Strict):
     #: Step-up authentication: the browser flow with levels (1 password, 2 OTP); clients that do
     #: privileged work set ``minimum_acr: "2"`` (see ``idp_config/flows.py``).
     step_up: bool = True
+    #: The level the realm's own admin console (Keycloak's ``security-admin-console``) requires.
+    admin_console_minimum_acr: str = Field(default="2", pattern="^[12]$")
     #: One-time codes (the level-2 factor): TOTP, 6 digits, 30 s.
     otp_digits: int = Field(default=6, ge=6, le=8)
     otp_period_seconds: int = Field(default=30, ge=15, le=60)

@@ -18,8 +18,10 @@ from keycloak import KeycloakAdmin
 
 from idp_config.model import AccessType, RealmSpec
 from idp_config.representation import (
+    ADMIN_CONSOLE,
     BUILTIN_CLIENTS,
     BUILTIN_REALM_ROLES,
+    admin_console_representation,
     client_representation,
     identity_provider_mapper_representation,
     identity_provider_representation,
@@ -91,6 +93,9 @@ def desired_state(spec: RealmSpec) -> State:
             "description": scope.description,
             "audience": scope.audience,
         }
+    state[f"admin-console/{ADMIN_CONSOLE}"] = {
+        "attributes": admin_console_representation(spec)["attributes"]
+    }
     for client in spec.clients:
         if client.optional_scopes:
             state[f"client-scopes/{client.client_id}"] = {"optional": list(client.optional_scopes)}
@@ -165,6 +170,8 @@ def live_state(admin: KeycloakAdmin, spec: RealmSpec) -> State:
         client_id = client["clientId"]
         if client_id == "realm-management":
             grant_owners[client_id] = client["id"]
+        if client_id == ADMIN_CONSOLE:
+            state[f"admin-console/{ADMIN_CONSOLE}"] = {"attributes": client.get("attributes") or {}}
         if client_id in BUILTIN_CLIENTS:
             continue
         internal_ids[client_id] = client["id"]

@@ -240,3 +240,35 @@ def identity_provider_mapper_representation(provider: IdentityProviderSpec) -> d
             "syncMode": "INHERIT",
         },
     }
+
+
+ADMIN_CONSOLE = "security-admin-console"
+
+
+def admin_console_representation(spec: RealmSpec) -> dict[str, Any]:
+    """What the files manage of Keycloak's built-in admin console client: its level of authentication."""
+    return {
+        "clientId": ADMIN_CONSOLE,
+        "standardFlowEnabled": True,
+        "fullScopeAllowed": True,
+        "attributes": {"minimum.acr.value": spec.security.admin_console_minimum_acr},
+    }
+
+
+def evaluated_clients(spec: RealmSpec) -> list[dict[str, Any]]:
+    """The clients as the policies judge them: what would be sent, plus the realm roles each may
+    see (its scope mappings, sent separately) and the admin console's level."""
+    return [
+        *(
+            {
+                **client_representation(client, None),
+                **(
+                    {"scopeRealmRoles": list(client.visible_roles)}
+                    if client.visible_roles is not None
+                    else {}
+                ),
+            }
+            for client in spec.clients
+        ),
+        admin_console_representation(spec),
+    ]

@@ -85,6 +85,31 @@ def access_token_lifespan(
         yield "realm", f"accessTokenLifespan is {lifespan} s"
 
 
+@check
+def privileged_roles_need_second_factor(
+    realm: dict[str, Any], clients: list[dict[str, Any]], params: dict[str, Any]
+) -> Iterator[Finding]:
+    # A client people log in to (standard flow) that puts an administration role in its tokens
+    # must ask for level 2; what a client sees is all realm roles with full scope, else its
+    # scope mappings (``scopeRealmRoles``, added by whoever knows them; unknown: not judged).
+    privileged = set(params.get("roles", ["it-admin", "security-officer"]))
+    exempt = set(params.get("self_service_clients", ["account", "account-console"]))
+    for client in clients:
+        client_id = str(client.get("clientId"))
+        if client_id in exempt or not client.get("standardFlowEnabled"):
+            continue
+        if client.get("fullScopeAllowed", True):
+            sees = privileged
+        elif "scopeRealmRoles" in client:
+            sees = privileged & set(client["scopeRealmRoles"] or [])
+        else:
+            continue
+        acr = str((client.get("attributes") or {}).get("minimum.acr.value") or "1")
+        if sees and (not acr.isdigit() or int(acr) < int(params.get("minimum_level", 2))):
+            roles = ", ".join(sorted(sees))
+            yield f"client {client_id}", f"lets {roles} in with level {acr} (password alone)"
+
+
 _UV_STRENGTH = {"not specified": 0, "discouraged": 0, "preferred": 1, "required": 2}
 
 

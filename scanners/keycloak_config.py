@@ -19,6 +19,12 @@ def scan_realm(admin: KeycloakAdmin, realm: str) -> list[Violation]:
         admin.change_current_realm(realm)
         representation = admin.get_realm(realm)
         clients = admin.get_clients()
+        for client in clients:
+            # What a client may put in its tokens: its scope mappings, when not every role.
+            if not client.get("fullScopeAllowed", True):
+                client["scopeRealmRoles"] = [
+                    role["name"] for role in admin.get_realm_roles_of_client_scope(client["id"])
+                ]
     except KeycloakError as exc:
         raise ScanTargetUnreachable(f"realm {realm!r}: HTTP {exc.response_code}") from exc
     return evaluate_realm(representation, clients)

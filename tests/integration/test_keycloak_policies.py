@@ -66,6 +66,11 @@ def test_scanner_finds_planted_violations_in_a_live_realm(
     assert ("IDP-002", "realm") in found
     assert ("IDP-001", "client weak-portal") in found
     assert ("IDP-007", "client weak-portal") in found
+    # An admin console and a portal that let administrators in with a password alone.
+    assert ("IDP-012", "client weak-portal") in found
+    assert ("IDP-012", "client security-admin-console") in found
+    # Passkeys without user verification (Keycloak's default "not specified").
+    assert ("IDP-011", "realm") in found
 
 
 def test_scanner_on_the_education_realm_reports_only_keycloak_builtins(
@@ -75,6 +80,9 @@ def test_scanner_on_the_education_realm_reports_only_keycloak_builtins(
     findings = scan_realm(admin, "education")
     declared = {f"client {c.client_id}" for c in stack.realm_spec.clients}
     assert not [v for v in findings if v.subject in declared or v.subject == "realm"]
+    # The realm's own admin console asks for the second factor (applied from the baseline).
+    console = [v for v in findings if v.subject == "client security-admin-console"]
+    assert "IDP-012" not in {v.rule_id for v in console}
     # Keycloak's own account console ships with a wildcard redirect: a real finding to act on.
     assert any(v.rule_id == "IDP-001" and "account" in v.subject for v in findings)
 

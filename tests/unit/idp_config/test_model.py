@@ -28,6 +28,7 @@ realm: education
 clients:
   - client_id: eoffice
     access_type: web
+    minimum_acr: "2"
     redirect_uris: ["https://eoffice.example.vn/*"]
 """,
     )

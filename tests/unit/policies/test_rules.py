@@ -21,7 +21,14 @@ GOOD_REALM: dict[str, Any] = {
     "webAuthnPolicyPasswordlessUserVerificationRequirement": "required",
     "webAuthnPolicyPasswordlessSignatureAlgorithms": ["ES256"],
 }
-GOOD_CLIENT = {"clientId": "eoffice", "redirectUris": ["https://vp.sogd.vn/cb"], "webOrigins": []}
+GOOD_CLIENT = {
+    "clientId": "eoffice",
+    "redirectUris": ["https://vp.sogd.vn/cb"],
+    "webOrigins": [],
+    "standardFlowEnabled": True,
+    "fullScopeAllowed": False,
+    "scopeRealmRoles": ["principal", "teacher"],
+}
 
 
 def test_every_shipped_rule_has_vietnamese_and_english_text() -> None:
@@ -53,6 +60,13 @@ def test_a_compliant_realm_has_no_violation() -> None:
         ({"webAuthnPolicyPasswordlessUserVerificationRequirement": None}, {}, "IDP-011"),
         ({"webAuthnPolicyUserVerificationRequirement": "discouraged"}, {}, "IDP-011"),
         ({"webAuthnPolicySignatureAlgorithms": ["ES256", "RS1"]}, {}, "IDP-011"),
+        ({}, {"fullScopeAllowed": True}, "IDP-012"),
+        ({}, {"scopeRealmRoles": ["teacher", "it-admin"]}, "IDP-012"),
+        (
+            {},
+            {"scopeRealmRoles": ["security-officer"], "attributes": {"minimum.acr.value": "1"}},
+            "IDP-012",
+        ),
     ],
 )
 def test_each_rule_catches_its_violation(
@@ -101,3 +115,32 @@ def test_duplicate_rule_id_is_refused(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text(RULE % ("high", "ssl_required"), encoding="utf-8")
     with pytest.raises(PolicyFileError, match="also defined"):
         load_rules(_rules_folder(tmp_path, RULE % ("high", "ssl_required")))
+
+
+def test_a_privileged_client_with_a_second_factor_or_nobody_logging_in_passes() -> None:
+    stepped_up = {**GOOD_CLIENT, "fullScopeAllowed": True, "attributes": {"minimum.acr.value": "2"}}
+    service = {**GOOD_CLIENT, "fullScopeAllowed": True, "standardFlowEnabled": False}
+    own_account = {**GOOD_CLIENT, "clientId": "account-console", "fullScopeAllowed": True}
+    unknown_scope = {k: v for k, v in GOOD_CLIENT.items() if k != "scopeRealmRoles"}
+    for client in (stepped_up, service, own_account, unknown_scope):
+        assert evaluate_realm(GOOD_REALM, [client]) == [], client
+
+
+def test_the_shipped_realm_file_breaks_no_rule() -> None:
+    from idp_config import load_realm
+    from idp_config.apply import check_realm
+    from idp_config.model import DEFAULT_REALM_FILE
+
+    assert check_realm(load_realm(DEFAULT_REALM_FILE)) == []
+
+
+def test_a_realm_file_whose_admin_console_takes_a_password_alone_is_refused() -> None:
+    from idp_config import load_realm
+    from idp_config.apply import check_realm
+    from idp_config.model import DEFAULT_REALM_FILE
+
+    spec = load_realm(DEFAULT_REALM_FILE)
+    weak = spec.model_copy(
+        update={"security": spec.security.model_copy(update={"admin_console_minimum_acr": "1"})}
+    )
+    assert [v.rule_id for v in check_realm(weak)] == ["IDP-012"]
