@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from keycloak import KeycloakAdmin
@@ -70,6 +71,28 @@ class StaffRecord:
 STUDENT_ROLES = frozenset({"student", "parent"})
 
 
+#: The largest records file read (a province's staff is ~25,000 rows; students ~700,000).
+MAX_RECORDS_BYTES = 256 * 1024 * 1024
+
+
+def read_records_file(path: Path) -> str:
+    """The text of a records file (UTF-8, with or without BOM), or a clear error."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_RECORDS_BYTES:
+            raise IdpConfigError(
+                f"{path}: {size // (1024 * 1024)} MiB; records files are limited to "
+                f"{MAX_RECORDS_BYTES // (1024 * 1024)} MiB"
+            )
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise IdpConfigError(
+            f"{path}: not UTF-8 (byte {exc.start}); export the file as UTF-8 CSV"
+        ) from exc
+    except OSError as exc:
+        raise IdpConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+
+
 def parse_records(
     text: str,
     spec: RealmSpec,
@@ -85,7 +108,18 @@ def parse_records(
     records: list[StaffRecord] = []
     problems: list[str] = []
     seen: set[str] = set()
-    for number, row in enumerate(reader, start=2):
+    rows = enumerate(reader, start=2)
+    number = 1
+    while True:
+        try:
+            number, row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a field over the csv module's limit, a NUL byte...
+            raise IdpConfigError(f"records: row {number + 1}: unreadable CSV ({exc})") from exc
+        if None in row:
+            problems.append(f"row {number}: more fields than the header has")
+            continue
         values = {k: unicodedata.normalize("NFC", (row.get(k) or "").strip()) for k in COLUMNS}
         errors = []
         if not values["record_id"].isalnum() or not 3 <= len(values["record_id"]) <= 30:
@@ -426,42 +460,52 @@ def parse_student_records(
     reader = csv.DictReader(io.StringIO(text))
     if tuple(reader.fieldnames or ()) != STUDENT_COLUMNS:
         raise IdpConfigError(f"student records: the header must be {','.join(STUDENT_COLUMNS)}")
-    rows = list(reader)
-    student_lines = [",".join(COLUMNS)]
-    parent_lines = [",".join(COLUMNS)]
+    rows: list[dict[Any, Any]] = []
+    try:
+        for row in reader:
+            rows.append(row)
+    except csv.Error as exc:
+        raise IdpConfigError(
+            f"student records: row {len(rows) + 2}: unreadable CSV ({exc})"
+        ) from exc
     parent_unit = spec.units[0].code if spec.units else "so-gddt"
-    for row in rows:
-        student_lines.append(
-            ",".join(
-                [
-                    row["record_id"],
-                    row["citizen_id"],
-                    row["full_name"],
-                    row["date_of_birth"],
-                    row["unit_code"],
-                    "student",
-                    "active",
-                ]
-            )
+    student_out, parent_out = io.StringIO(), io.StringIO()
+    student_csv, parent_csv = csv.writer(student_out), csv.writer(parent_out)
+    student_csv.writerow(COLUMNS)
+    parent_csv.writerow(COLUMNS)
+    malformed: list[str] = []
+    for number, row in enumerate(rows, start=2):
+        if None in row:
+            # Kept as an empty row, so that the rows after it keep their numbers.
+            malformed.append(f"row {number}: more fields than the header has")
+            student_csv.writerow([""] * len(COLUMNS))
+            parent_csv.writerow([""] * len(COLUMNS))
+            continue
+        student_csv.writerow(
+            [
+                row["record_id"],
+                row["citizen_id"],
+                row["full_name"],
+                row["date_of_birth"],
+                row["unit_code"],
+                "student",
+                "active",
+            ]
         )
-        parent_lines.append(
-            ",".join(
-                [
-                    row["parent_record_id"],
-                    row["parent_citizen_id"],
-                    row["parent_full_name"],
-                    row["parent_date_of_birth"],
-                    parent_unit,
-                    "parent",
-                    "active",
-                ]
-            )
+        parent_csv.writerow(
+            [
+                row["parent_record_id"],
+                row["parent_citizen_id"],
+                row["parent_full_name"],
+                row["parent_date_of_birth"],
+                parent_unit,
+                "parent",
+                "active",
+            ]
         )
-    students, student_problems = parse_records(
-        "\n".join(student_lines) + "\n", spec, roles=STUDENT_ROLES
-    )
+    students, student_problems = parse_records(student_out.getvalue(), spec, roles=STUDENT_ROLES)
     parents, parent_problems = parse_records(
-        "\n".join(parent_lines) + "\n", spec, roles=STUDENT_ROLES, unique=False
+        parent_out.getvalue(), spec, roles=STUDENT_ROLES, unique=False
     )
     by_student = {s.record_id: s for s in students}
     by_parent = {p.record_id: p for p in parents}
@@ -470,7 +514,16 @@ def parse_student_records(
         for row in rows
         if row["record_id"] in by_student and row["parent_record_id"] in by_parent
     ]
-    problems = student_problems + [p.replace(":", ": parent", 1) for p in parent_problems]
+    blank = {m.split(":", 1)[0] for m in malformed}
+    problems = (
+        malformed
+        + [p for p in student_problems if p.split(":", 1)[0] not in blank]
+        + [
+            p.replace(":", ": parent", 1)
+            for p in parent_problems
+            if p.split(":", 1)[0] not in blank
+        ]
+    )
     return pairs, problems
 
 

@@ -219,6 +219,7 @@ def issue_accounts(
         parse_student_records,
         plan_accounts,
         plan_family_accounts,
+        read_records_file,
     )
     from idp_config.population.registry import BulkExtract, HttpRegistry, PopulationRegistry
 
@@ -226,7 +227,7 @@ def issue_accounts(
     try:
         target = _connect(stack, realm_file)
         admin, spec = target.admin, target.spec
-        text = records_file.read_text(encoding="utf-8-sig")
+        text = read_records_file(records_file)
         if students:
             pairs, problems = parse_student_records(text, spec)
         else:

@@ -1,0 +1,167 @@
+"""Records files from school management software: every bad row named, the rest still processed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from idp_config import load_realm
+from idp_config.accounts import (
+    COLUMNS,
+    STUDENT_COLUMNS,
+    parse_records,
+    parse_student_records,
+    read_records_file,
+)
+from idp_config.errors import IdpConfigError
+from idp_config.model import DEFAULT_REALM_FILE
+from idp_config.population.simulator import synthetic_province
+
+SPEC = load_realm(DEFAULT_REALM_FILE)
+UNIT = SPEC.units[-1].code
+PEOPLE = [p for p in synthetic_province(200, seed=5) if 1960 <= p.date_of_birth.year <= 1999][:3]
+
+
+def _row(record_id: str, index: int, **change: str) -> list[str]:
+    p = PEOPLE[index]
+    fields = {
+        "record_id": record_id,
+        "citizen_id": p.citizen_id,
+        "full_name": p.full_name,
+        "date_of_birth": p.date_of_birth.isoformat(),
+        "unit_code": UNIT,
+        "role": "teacher",
+        "status": "active",
+        **change,
+    }
+    return [fields[c] for c in COLUMNS]
+
+
+def _csv(rows: list[list[str]]) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(COLUMNS)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def test_each_bad_row_is_named_and_the_good_ones_are_kept() -> None:
+    good = PEOPLE[0]
+    text = _csv(
+        [
+            _row("GV000001", 0),
+            _row("GV000002", 1, citizen_id=PEOPLE[1].citizen_id[:11]),  # 11 digits
+            _row("GV000003", 1, citizen_id=PEOPLE[1].citizen_id + "7"),  # 13 digits
+            _row("GV000004", 2, date_of_birth="1990-02-30"),  # no such day
+            _row("GV000005", 2, unit_code="99999999"),
+            _row("GV000006", 2, role="hacker"),
+            _row("GV000007", 2, status="maybe"),
+            _row("GV00 0008", 2),
+            _row("GV000001", 1),  # the same record id again
+        ]
+    )
+    records, problems = parse_records(text, SPEC)
+    assert [r.record_id for r in records] == ["GV000001"]
+    assert records[0].citizen_id == good.citizen_id
+    by_row = {p.split(":")[0]: p for p in problems}
+    assert by_row["row 3"].startswith("row 3: citizen_id")
+    assert by_row["row 4"].startswith("row 4: citizen_id")
+    assert "is not a date" in by_row["row 5"]
+    assert "is not a unit of the realm" in by_row["row 6"]
+    assert "role: 'hacker'" in by_row["row 7"]
+    assert "status" in by_row["row 8"]
+    assert "record_id" in by_row["row 9"]
+    assert "appears twice" in by_row["row 10"]
+    # No problem message repeats a citizen ID.
+    assert not any(p.citizen_id[:11] in message for p in PEOPLE for message in problems)
+
+
+def test_a_citizen_id_contradicting_the_birth_year_is_refused_with_the_reason() -> None:
+    other_year = PEOPLE[0].date_of_birth.replace(year=PEOPLE[0].date_of_birth.year - 10)
+    _, problems = parse_records(
+        _csv([_row("GV000001", 0, date_of_birth=other_year.isoformat())]), SPEC
+    )
+    assert len(problems) == 1 and "encodes birth year" in problems[0]
+
+
+def test_rows_with_extra_fields_and_names_with_commas() -> None:
+    quoted = _row("GV000002", 1, full_name="Nguyễn, Văn A")
+    text = (
+        _csv([_row("GV000001", 0)])
+        + "GV000009,1,2,3,4,5,6,7,8\n"
+        + _csv([quoted]).split("\n", 1)[1]
+    )
+    records, problems = parse_records(text, SPEC)
+    assert [r.record_id for r in records] == ["GV000001", "GV000002"]
+    assert records[1].full_name == "Nguyễn, Văn A"
+    assert problems == ["row 3: more fields than the header has"]
+
+
+def test_a_wrong_header_is_refused() -> None:
+    with pytest.raises(IdpConfigError, match="the header must be"):
+        parse_records("id,name\n1,2\n", SPEC)
+
+
+def test_a_field_over_the_csv_limit_is_a_clear_error() -> None:
+    text = ",".join(COLUMNS) + '\n"' + "x" * 200_000 + '",1,2,3,4,5,6\n'
+    with pytest.raises(IdpConfigError, match="row 2: unreadable CSV"):
+        parse_records(text, SPEC)
+
+
+def test_files_in_another_encoding_or_too_large_are_refused(tmp_path: Path) -> None:
+    latin = tmp_path / "staff.csv"
+    latin.write_bytes(
+        (",".join(COLUMNS) + "\nGV1,1,Tr\xe2n,1990-01-01,1,teacher,active\n").encode("cp1258")
+    )
+    with pytest.raises(IdpConfigError, match="not UTF-8"):
+        read_records_file(latin)
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes("\ufeff".encode() + _csv([_row("GV000001", 0)]).encode())
+    records, _ = parse_records(read_records_file(bom), SPEC)
+    assert len(records) == 1
+    from idp_config import accounts
+
+    big = tmp_path / "big.csv"
+    with big.open("wb") as out:
+        out.truncate(accounts.MAX_RECORDS_BYTES + 1)
+    with pytest.raises(IdpConfigError, match="limited to"):
+        read_records_file(big)
+    with pytest.raises(IdpConfigError, match="cannot read"):
+        read_records_file(tmp_path / "missing.csv")
+
+
+def test_student_rows_keep_their_numbers_around_a_malformed_one() -> None:
+    child, parent = PEOPLE[0], PEOPLE[1]
+
+    def line(record: str, parent_record: str, name: str = child.full_name) -> str:
+        return ",".join(
+            [
+                record,
+                child.citizen_id,
+                f'"{name}"',
+                child.date_of_birth.isoformat(),
+                UNIT,
+                parent_record,
+                parent.citizen_id,
+                parent.full_name,
+                parent.date_of_birth.isoformat(),
+            ]
+        )
+
+    text = "\n".join(
+        [
+            ",".join(STUDENT_COLUMNS),
+            line("HS000001", "PH000001", name="Lê, Thị B"),
+            line("HS000002", "PH000001") + ",extra",
+            line("HS0 3", "PH000001"),
+        ]
+    )
+    pairs, problems = parse_student_records(text + "\n", SPEC)
+    assert [(s.record_id, p.record_id) for s, p in pairs] == [("HS000001", "PH000001")]
+    assert pairs[0][0].full_name == "Lê, Thị B"
+    assert problems[0] == "row 3: more fields than the header has"
+    assert any(p.startswith("row 4: record_id") for p in problems)
