@@ -60,3 +60,34 @@ def no_shared_accounts(accounts: list[dict[str, Any]], params: dict[str, Any]) -
             for word in generic
         ):
             yield f"user {account['username']}", "a shared (office or role) account, not a person's"
+
+
+@account_check
+def inactive_accounts(accounts: list[dict[str, Any]], params: dict[str, Any]) -> Iterator[Finding]:
+    """Enabled accounts with no login for ``inactive_days`` (by the realm's login events), counted
+    from their creation when they never logged in. ``now`` and the times are epoch seconds."""
+    days = int(params.get("inactive_days", 90))
+    for account in accounts:
+        now = account.get("now")
+        if now is None or not account.get("enabled", True):
+            continue
+        last = account.get("last_login") or account.get("created")
+        if last is not None and float(now) - float(last) > days * 86400:
+            idle = int((float(now) - float(last)) // 86400)
+            seen = "last login" if account.get("last_login") else "created, never logged in,"
+            yield f"user {account['username']}", f"{seen} {idle} days ago (limit {days})"
+
+
+@account_check
+def accounts_have_records(
+    accounts: list[dict[str, Any]], params: dict[str, Any]
+) -> Iterator[Finding]:
+    """Enabled accounts of people (staff, students, parents) with no record in the sector's files:
+    orphans. Judged only when the scan was given the records (``has_record`` set)."""
+    people = set(params.get("people_roles", []))
+    for account in accounts:
+        has_record = account.get("has_record")
+        if has_record is None or has_record or not account.get("enabled", True):
+            continue
+        if people & set(account.get("roles", [])):
+            yield f"user {account['username']}", "no staff or student record holds this account"

@@ -35,7 +35,7 @@ from gateway_runtime.errors import GatewayError
 from idp_config import DEFAULT_REALM_FILE, admin_client, load_realm
 from idp_config.model import RealmSpec
 from policies import Severity, Violation, default_rules
-from scanners.account_hygiene import scan_accounts
+from scanners.account_hygiene import record_ids, scan_accounts
 from scanners.findings import ScanResult, to_sarif
 from scanners.gateway import scan_gateway
 from scanners.http_headers import scan_headers
@@ -122,7 +122,9 @@ def _targets(spec: RealmSpec, own: list[str]) -> list[str]:
     return list(seen.values())
 
 
-async def _scan(connection: Connection, ca_file: Path | None) -> list[ScanResult]:
+async def _scan(
+    connection: Connection, ca_file: Path | None, records: set[str] | None = None
+) -> list[ScanResult]:
     previous: dict[str, list[str]] = (
         json.loads(connection.state_file.read_text()) if connection.state_file.exists() else {}
     )
@@ -139,7 +141,16 @@ async def _scan(connection: Connection, ca_file: Path | None) -> list[ScanResult
         results.append(result("realm", f"keycloak:{realm}", scan_realm(connection.admin, realm)))
         progress.advance(task)
         results.append(
-            result("accounts", f"keycloak:{realm}", scan_accounts(connection.admin, realm))
+            result(
+                "accounts",
+                f"keycloak:{realm}",
+                scan_accounts(
+                    connection.admin,
+                    realm,
+                    records=records,
+                    declared=[u.username for u in connection.realm.users],
+                ),
+            )
         )
         progress.advance(task)
         if connection.own is not None:
@@ -200,9 +211,16 @@ def _save_state(connection: Connection, results: list[ScanResult]) -> None:
     connection.state_file.write_text(json.dumps(state, indent=1))
 
 
-def _once(connection: Connection, sarif: Path | None, ca_file: Path | None) -> int:
+def _once(
+    connection: Connection,
+    sarif: Path | None,
+    ca_file: Path | None,
+    records_files: list[Path] | None = None,
+) -> int:
     scan_id = uuid.uuid4().hex
-    results = asyncio.run(_scan(connection, ca_file))
+    # Read each time: a scheduled scan sees today's records.
+    records = record_ids(records_files) if records_files else None
+    results = asyncio.run(_scan(connection, ca_file, records))
     # Fail closed: a scan whose findings cannot be recorded in the audit log did not happen.
     asyncio.run(_record(connection, results, scan_id))
     _save_state(connection, results)
@@ -240,12 +258,19 @@ def run(
     every: Annotated[
         float, typer.Option("--every", help="Quét lặp lại mỗi N giây (0: một lần)", min=0)
     ] = 0,
+    records: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--records",
+            help="Hồ sơ cán bộ/học sinh (CSV) để tìm tài khoản không có hồ sơ / records, for orphans",
+        ),
+    ] = None,
 ) -> None:
     """Scan every registered system once, or every ``--every`` seconds."""
     try:
         connection = _connect(stack)
         while True:
-            code = _once(connection, sarif, ca_file)
+            code = _once(connection, sarif, ca_file, records)
             if not every:
                 raise typer.Exit(code)
             time.sleep(every)

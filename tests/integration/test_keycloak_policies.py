@@ -130,3 +130,49 @@ def test_two_accounts_of_one_person_are_found(stack: Stack, stack_info: StackInf
     finally:
         for user_id in created:
             admin.delete_user(user_id)
+
+
+def test_inactive_and_orphan_accounts_are_found(stack: Stack, stack_info: StackInfo) -> None:
+    import time
+
+    admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
+    admin.change_current_realm("education")
+    long_ago = int((time.time() - 200 * 86400) * 1000)
+    # Partial import keeps a creation time: an account made 200 days ago, never used.
+    admin.partial_import_realm(
+        "education",
+        {
+            "ifResourceExists": "SKIP",
+            "users": [
+                {
+                    "username": username,
+                    "enabled": True,
+                    "firstName": "Cũ",
+                    "lastName": "Tài khoản",
+                    "createdTimestamp": created,
+                    "realmRoles": ["teacher"],
+                }
+                for username, created in (("gv.old", long_ago), ("gv.norecord", None))
+            ],
+        },
+    )
+    try:
+        findings = scan_accounts(
+            admin,
+            "education",
+            records={"gv.old"},
+            declared=[u.username for u in stack.realm_spec.users],
+        )
+        inactive = {v.subject for v in findings if v.rule_id == "IDP-013"}
+        orphans = {v.subject for v in findings if v.rule_id == "IDP-014"}
+        assert "user gv.old" in inactive and "user gv.norecord" not in inactive
+        assert "user gv.norecord" in orphans and "user gv.old" not in orphans
+        # The demo accounts are declared in the realm file: not orphans.
+        assert not {f"user {u.username}" for u in stack.realm_spec.users} & orphans
+        # Without the records, orphans are not judged.
+        assert not [v for v in scan_accounts(admin, "education") if v.rule_id == "IDP-014"]
+    finally:
+        for username in ("gv.old", "gv.norecord"):
+            user_id = admin.get_user_id(username)
+            if user_id:
+                admin.delete_user(user_id)
