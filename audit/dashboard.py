@@ -30,6 +30,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
 
 from audit.charts import Series, bar_chart, data_table
+from audit.compliance import compliance_pdf, compliance_summary
 from audit.events import Actor, AuditEvent, EventTag, Outcome
 from audit.exports import ReportSummary, events_csv, report_pdf
 from audit.settings import AuditSettings
@@ -636,7 +637,17 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
             EventTag.AUDIT_EVENTS_QUERY,
             {"channel": "dashboard-compliance", "results": str(len(runs))},
         )
+        summary = compliance_summary(store)
+        schools = "".join(
+            f"<tr><td>{_e(u.unit)}</td><td><b>{u.score}</b></td><td>"
+            + _e(", ".join(f"{s}: {n}" for s, n in sorted(u.by_severity.items())))
+            + "</td></tr>"
+            for u in summary.units
+        )
         body = (
+            '<p><a id="compliance-report" href="/dashboard/compliance/report">Báo cáo tuân thủ / '
+            'Compliance report</a> · <a id="compliance-report-pdf" href="/dashboard/compliance/'
+            'report.pdf">PDF có chữ ký số / signed PDF</a></p>'
             '<table id="compliance"><tr><th>Hệ thống / System</th><th>Loại quét / Scan</th><th>Điểm / Score</th>'
             "<th>Phát hiện / Findings</th><th>Mới / New</th><th>Đã sửa / Fixed</th><th>Lần quét / Scanned</th></tr>"
             + (
@@ -644,9 +655,93 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
                 or '<tr><td colspan="7">Chưa có lần quét nào / no scan yet (gateway-scan run).</td></tr>'
             )
             + "</table>"
+            + (
+                '<h2>Theo trường / Per school (tài khoản / accounts)</h2><table id="compliance-units">'
+                "<tr><th>Đơn vị / Unit</th><th>Điểm / Score</th><th>Phát hiện / Findings</th></tr>"
+                + schools
+                + "</table>"
+                if schools
+                else ""
+            )
             + "".join(charts)
         )
         return _page("Tuân thủ / Compliance", body, user)
+
+    @app.get("/dashboard/compliance/report", include_in_schema=False)
+    async def compliance_report(request: Request) -> Response:
+        """Every system's latest scan with its findings and their remediation, and the schools."""
+        user = user_of(request)
+        if user is None:
+            return login_redirect(request)
+        summary = compliance_summary(request.app.state.store)
+        await audit(
+            request,
+            user,
+            EventTag.AUDIT_REPORT_EXPORT,
+            {"format": "html", "report": "compliance", "rows": str(summary.findings)},
+        )
+        sections = []
+        for status in summary.systems:
+            items = "".join(
+                f'<tr class="sev-{_e(f.severity)}"><td>{_e(f.rule)}</td><td>{_e(f.severity)}</td>'
+                f"<td>{_e(f.subject)}</td><td>{_e(f.evidence)}</td><td>{_e(f.remediation)}</td></tr>"
+                for f in status.findings
+            )
+            sections.append(
+                f"<h2>{_e(status.system)} · {_e(status.scan)} — {status.score}/100</h2>"
+                f"<p>Quét lúc / scanned {_e(status.scanned_at)} · mới / new {status.new} · "
+                f"đã sửa / fixed {status.fixed}</p>"
+                + (
+                    "<table><tr><th>Quy tắc / Rule</th><th>Mức / Severity</th><th>Đối tượng / Subject</th>"
+                    f"<th>Bằng chứng / Evidence</th><th>Khắc phục / Remediation</th></tr>{items}</table>"
+                    if items
+                    else "<p>Không có phát hiện / no finding.</p>"
+                )
+            )
+        units = "".join(f"<tr><td>{_e(u.unit)}</td><td>{u.score}</td></tr>" for u in summary.units)
+        body = (
+            f'<p id="compliance-generated">Lập lúc / generated {summary.generated_at:%Y-%m-%d %H:%M} UTC'
+            f" — {len(summary.systems)} lần quét / scans, {summary.findings} phát hiện / findings.</p>"
+            '<p><a href="/dashboard/compliance/report.pdf">Tải PDF có chữ ký số / Download the '
+            "signed PDF</a></p>"
+            + (
+                "<h2>Theo trường / Per school</h2><table><tr><th>Đơn vị / Unit</th>"
+                f"<th>Điểm / Score</th></tr>{units}</table>"
+                if units
+                else ""
+            )
+            + "".join(sections)
+        )
+        return _page("Báo cáo tuân thủ / Compliance report", body, user)
+
+    @app.get("/dashboard/compliance/report.pdf", include_in_schema=False)
+    async def compliance_report_pdf(request: Request) -> Response:
+        user = user_of(request)
+        if user is None:
+            return login_redirect(request)
+        summary = compliance_summary(request.app.state.store)
+        signed = await sign_report(
+            settings, compliance_pdf(summary), reason="Báo cáo tuân thủ an toàn thông tin"
+        )
+        await audit(
+            request,
+            user,
+            EventTag.AUDIT_REPORT_EXPORT,
+            {
+                "format": "pdf",
+                "report": "compliance",
+                "rows": str(summary.findings),
+                "signed_sha256": hashlib.sha256(signed).hexdigest(),
+            },
+        )
+        return Response(
+            signed,
+            media_type="application/pdf",
+            headers={
+                **PAGE_HEADERS,
+                "content-disposition": 'attachment; filename="bao-cao-tuan-thu.pdf"',
+            },
+        )
 
     # -- reports -------------------------------------------------------------------------------
     @app.get("/dashboard/report", include_in_schema=False)
@@ -773,7 +868,9 @@ class ReportSigningUnavailable(GatewayError):
     )
 
 
-async def sign_report(settings: AuditSettings, pdf: bytes) -> bytes:
+async def sign_report(
+    settings: AuditSettings, pdf: bytes, *, reason: str = "Báo cáo kiểm toán"
+) -> bytes:
     """Seal ``pdf`` through the signing service (document type ``thong-bao``, B-T)."""
     if settings.signing_url is None or settings.report_signer_client_secret is None:
         raise ReportSigningUnavailable("AUDIT_SIGNING_URL / AUDIT_REPORT_SIGNER_CLIENT_SECRET")
@@ -793,7 +890,7 @@ async def sign_report(settings: AuditSettings, pdf: bytes) -> bytes:
                 params={
                     "level": "B-T",
                     "document_type": "thong-bao",
-                    "reason": "Báo cáo kiểm toán",
+                    "reason": reason,
                 },
                 content=pdf,
                 headers={

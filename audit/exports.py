@@ -109,7 +109,7 @@ def report_pdf(summary: ReportSummary, *, organisation: str = "Sở Giáo dục 
     pdf.set_title("Báo cáo nhật ký kiểm toán")
     pdf.set_author(organisation)
     pdf.add_page()
-    pdf.add_font("Noto", fname=str(_NOTO_SANS))
+    pdf.add_font("Noto", fname=str(NOTO_SANS))
     pdf.set_font("Noto", size=16)
     pdf.multi_cell(
         0, 9, "Báo cáo nhật ký kiểm toán / Audit log report", new_x="LMARGIN", new_y="NEXT"
@@ -161,4 +161,4 @@ def _noto_sans() -> Any:
     return Path(fontpkg_noto_sans.ROOT) / "files" / "NotoSans[wdth,wght].ttf"
 
 
-_NOTO_SANS = _noto_sans()
+NOTO_SANS = _noto_sans()

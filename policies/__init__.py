@@ -15,7 +15,7 @@ from policies.engine import (
     load_rules,
 )
 from policies.errors import PolicyError, PolicyFileError, PolicyViolation
-from policies.models import Rule, Severity, Violation
+from policies.models import Rule, Severity, Violation, compliance_score
 
 __all__ = [
     "PolicyError",
@@ -24,6 +24,7 @@ __all__ = [
     "Rule",
     "Severity",
     "Violation",
+    "compliance_score",
     "default_rules",
     "evaluate_accounts",
     "evaluate_gateway",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -13,6 +14,15 @@ class Severity(StrEnum):
     HIGH = "high"
     MEDIUM = "medium"
     LOW = "low"
+
+
+#: Points a finding costs, from 100, in the manner of the Mozilla HTTP Observatory's score.
+SEVERITY_COST = {Severity.CRITICAL: 40, Severity.HIGH: 20, Severity.MEDIUM: 10, Severity.LOW: 3}
+
+
+def compliance_score(severities: Iterable[Severity]) -> int:
+    """A system's (or a school's) score: 100 less the cost of each open finding, at least 0."""
+    return max(0, 100 - sum(SEVERITY_COST[s] for s in severities))
 
 
 class Text(BaseModel):
@@ -53,6 +63,8 @@ class Violation(BaseModel):
     evidence: str
     title: Text
     remediation: Text
+    #: The unit (school, district office) the subject belongs to, where known (accounts).
+    unit: str | None = None
 
     def line(self) -> str:
         return f"{self.rule_id} [{self.severity.value}] {self.subject}: {self.evidence}"

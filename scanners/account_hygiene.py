@@ -78,9 +78,13 @@ def scan_accounts(
             if user_id:
                 last_login[user_id] = max(last_login.get(user_id, 0.0), event["time"] / 1000)
         accounts: list[dict[str, Any]] = []
+        units: dict[str, str] = {}
         for user in _pages(admin, "users", briefRepresentation="false"):
             if user["username"].startswith("service-account-"):
                 continue
+            unit = ((user.get("attributes") or {}).get("unit_code") or [None])[0]
+            if unit:
+                units[user["username"]] = str(unit)
             roles = [r["name"] for r in admin.get_realm_roles_of_user(user["id"])]
             credentials = [c.get("type", "") for c in admin.get_credentials(user["id"])]
             accounts.append(
@@ -100,4 +104,11 @@ def scan_accounts(
             )
     except KeycloakError as exc:
         raise ScanTargetUnreachable(f"realm {realm!r}: HTTP {exc.response_code}") from exc
-    return evaluate_accounts(accounts)
+    return [_with_unit(v, units) for v in evaluate_accounts(accounts)]
+
+
+def _with_unit(violation: Violation, units: dict[str, str]) -> Violation:
+    """The finding tagged with the unit of the (first) account it names, for per-school views."""
+    names = violation.subject.split(" ", 1)[-1].split(", ")
+    unit = next((units[n] for n in names if n in units), None)
+    return violation.model_copy(update={"unit": unit}) if unit else violation

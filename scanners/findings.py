@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from audit.events import Actor, AuditEvent, EventTag, Outcome
-from policies import Rule, Severity, Violation
+from policies import Rule, Severity, Violation, compliance_score
+from policies.models import SEVERITY_COST
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 TOOL_NAME = "edu-gateway-scanners"
@@ -21,12 +22,10 @@ _LEVEL = {
     Severity.MEDIUM: "warning",
     Severity.LOW: "note",
 }
-#: Points a finding costs, from 100, in the manner of the Mozilla HTTP Observatory's score.
-_COST = {Severity.CRITICAL: 40, Severity.HIGH: 20, Severity.MEDIUM: 10, Severity.LOW: 3}
 
 
 def score(findings: Iterable[Violation]) -> int:
-    return max(0, 100 - sum(_COST[f.severity] for f in findings))
+    return compliance_score(f.severity for f in findings)
 
 
 def fingerprint(system: str, finding: Violation) -> str:
@@ -86,6 +85,7 @@ class ScanResult:
                     "evidence": finding.evidence[:300],
                     "fingerprint": key,
                     "new": str(self.previous is None or key not in self.previous).lower(),
+                    **({"unit": finding.unit} if finding.unit else {}),
                 },
                 event_id=event_id(key),
             )
@@ -154,7 +154,7 @@ def to_sarif(results: Iterable[ScanResult], rules: Iterable[Rule]) -> dict[str, 
                                 },
                                 "defaultConfiguration": {"level": _LEVEL[rule.severity]},
                                 "properties": {
-                                    "security-severity": str(_COST[rule.severity] / 4),
+                                    "security-severity": str(SEVERITY_COST[rule.severity] / 4),
                                     "severity": rule.severity.value,
                                     "sources": list(rule.sources),
                                 },

@@ -211,6 +211,22 @@ def test_security_officer_reads_triages_and_exports(
     import subprocess
     import sys
 
+    from idp_config import admin_client
+
+    # A principal of one school, with a password only: an account finding of that school.
+    admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
+    admin.change_current_realm("education")
+    principal = admin.create_user(
+        {
+            "username": "ht.e2e",
+            "enabled": True,
+            "firstName": "Hiệu",
+            "lastName": "Trưởng",
+            "attributes": {"unit_code": ["79760101"]},
+        },
+        exist_ok=True,
+    )
+    admin.assign_realm_roles(principal, [admin.get_realm_role("principal")])
     for _ in range(2):
         subprocess.run(
             [sys.executable, "-m", "scanners.cli", "run", "--stack", str(stack.folder)],
@@ -225,6 +241,25 @@ def test_security_officer_reads_triages_and_exports(
 
     _until(scanned)
     assert page.locator("svg[id^=chart-trend]").count() >= 1
+    assert "79760101" in page.inner_text("#compliance-units")  # per school
+    # The compliance report: each finding with its remediation, then the same as a sealed PDF.
+    page.click("#compliance-report")
+    report_text = page.inner_text("main")
+    assert "IDP-008" in report_text and "ht.e2e" in report_text
+    assert "Yêu cầu người dùng đăng ký OTP" in report_text  # the rule's remediation
+    with page.expect_download() as compliance_download:
+        page.click("text=Tải PDF có chữ ký số")
+    compliance_pdf = compliance_download.value.path().read_bytes()
+    verified = httpx.post(
+        f"{stack_info.signing_url}/v1/documents:verify",
+        content=compliance_pdf,
+        headers={"Authorization": f"Bearer {portal}", "content-type": "application/pdf"},
+        timeout=60,
+    ).json()
+    assert verified["indication"] == "TOTAL_PASSED", verified
+    pdf_text = extract_text(io.BytesIO(compliance_pdf))
+    assert "Báo cáo tuân thủ an toàn thông tin" in pdf_text and "79760101" in pdf_text
+    admin.delete_user(principal)
     page.context.close()
 
 
