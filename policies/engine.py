@@ -19,6 +19,7 @@ from policies.checks import CHECKS
 from policies.errors import PolicyFileError
 from policies.gateway_checks import GATEWAY_CHECKS, GatewayObservation
 from policies.models import Rule, RuleFile, Violation
+from policies.privacy_checks import RECORDS_CHECKS, RecordsObservation
 from policies.tls_checks import TLS_CHECKS, TlsObservation
 from policies.web_checks import WEB_CHECKS, HttpObservation
 
@@ -29,6 +30,7 @@ _CHECK_NAMES: dict[str, Collection[str]] = {
     "accounts": ACCOUNT_CHECKS.keys(),
     "tls": TLS_CHECKS.keys(),
     "gateway": GATEWAY_CHECKS.keys(),
+    "records": RECORDS_CHECKS.keys(),
 }
 
 
@@ -134,4 +136,13 @@ def evaluate_gateway(
     """Every violation of the rules on the gateway itself."""
     return _evaluate(
         "gateway", lambda rule: GATEWAY_CHECKS[rule.check](observation, rule.params), rules
+    )
+
+
+def evaluate_records(
+    observation: RecordsObservation, rules: tuple[Rule, ...] | list[Rule] | None = None
+) -> list[Violation]:
+    """Every violation of the personal-data rules by the audit log and its exports."""
+    return _evaluate(
+        "records", lambda rule: RECORDS_CHECKS[rule.check](observation, rule.params), rules
     )

@@ -40,7 +40,7 @@ class Rule(BaseModel):
     severity: Severity
     sources: list[str] = Field(min_length=1)
     #: What the rule judges: a Keycloak realm and its clients, or a web system's HTTP response.
-    target: Literal["realm", "web", "accounts", "tls", "gateway"] = "realm"
+    target: Literal["realm", "web", "accounts", "tls", "gateway", "records"] = "realm"
     check: str = Field(pattern=r"^[a-z_]+$")
     params: dict[str, Any] = Field(default_factory=dict)
     remediation: Text

@@ -40,6 +40,7 @@ from scanners.findings import ScanResult, to_sarif
 from scanners.gateway import scan_gateway
 from scanners.http_headers import scan_headers
 from scanners.keycloak_config import scan_realm
+from scanners.privacy import scan_records
 from scanners.targets import TargetRegistry
 from scanners.tls import scan_tls
 
@@ -65,6 +66,8 @@ class Connection:
     state_file: Path
     #: The gateway's own services and seal certificate, for the scan of the gateway itself.
     own: dict[str, str] | None = None
+    #: The audit store, read for personal data (Decree 13).
+    audit_store: Path | None = None
 
 
 def _connect(stack: Path | None) -> Connection:
@@ -88,6 +91,7 @@ def _connect(stack: Path | None) -> Connection:
                 "audit": info.audit_url,
                 "seal": Path(info.seal_certificate).read_text(encoding="ascii"),
             },
+            audit_store=local.folder / "audit" / "events.sqlite3",
         )
     try:
         url = os.environ["KEYCLOAK_URL"]
@@ -107,6 +111,9 @@ def _connect(stack: Path | None) -> Connection:
         redis_url=redis_url,
         redis_password=os.environ.get("SCAN_REDIS_PASSWORD"),
         state_file=Path(os.environ.get("SCAN_STATE_FILE", ".work/scans/last.json")),
+        audit_store=Path(os.environ["SCAN_AUDIT_STORE"])
+        if os.environ.get("SCAN_AUDIT_STORE")
+        else None,
     )
 
 
@@ -168,6 +175,9 @@ async def _scan(
                 )
             )
         progress.advance(task)
+        if connection.audit_store is not None:
+            progress.update(task, description="personal data / dữ liệu cá nhân")
+            results.append(result("privacy", "audit-log", scan_records(connection.audit_store)))
         for url in connection.web_targets:
             progress.update(task, description=f"HTTP {url}")
             try:

@@ -62,6 +62,9 @@ def test_scan_records_findings_writes_sarif_and_tracks_new_ones(
     assert {r["ruleId"] for r in results} <= rules
     # The gateway's own services were scanned too (headers), and came out clean of high findings.
     assert f"headers  {stack_info.signing_url}/" in first.stdout
+    # The gateway's own audit log is read for personal data (Decree 13): none there.
+    privacy_line = next(line for line in first.stdout.splitlines() if line.startswith("privacy"))
+    assert "audit-log" in privacy_line and "0 phát hiện/findings" in privacy_line
 
     reader = client_token("audit-reports")
     deadline = time.monotonic() + 30

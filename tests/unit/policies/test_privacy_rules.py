@@ -1,0 +1,63 @@
+"""Personal data in the gateway's own records (Decree 13): the audit log and its exports."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from audit.events import Actor, AuditEvent, EventTag, Outcome
+from audit.store import SqliteEventStore
+from policies import evaluate_records
+from policies.privacy_checks import RecordsObservation
+from scanners.privacy import EXPORTS, scan_records
+
+PERSONAL = frozenset({"full_name", "email", "citizen_id", "date_of_birth", "phone"})
+
+
+def _event(target: dict[str, str]) -> AuditEvent:
+    return AuditEvent.build(
+        tag=EventTag.IDP_ACCOUNT_ISSUE,
+        service="test",
+        actor=Actor(name="account-issuing"),
+        outcome=Outcome.SUCCESS,
+        target=target,
+    )
+
+
+def test_the_audit_log_is_scanned_for_personal_fields_and_citizen_ids(tmp_path: Path) -> None:
+    store = SqliteEventStore(tmp_path / "events.sqlite3")
+    digest = hashlib.sha256(b"079203001234").hexdigest()
+    store.append(
+        [
+            _event({"username": "gv000001", "unit_code": "79760101"}),  # clean
+            _event({"username": "gv000002", "document_sha256": digest}),  # hex: not an ID
+            _event({"username": "gv000003", "note": "CCCD 079203001234 cấp lại"}),  # an ID
+            _event({"username": "gv000004", "email": "lan@truong.vn"}),  # a personal field
+            _event({"username": "gv000005", "serial": "1079203001234"}),  # 13 digits: not an ID
+        ]
+    )
+    store.close()
+    findings = scan_records(tmp_path / "events.sqlite3")
+    by_rule = {(v.rule_id, v.subject) for v in findings}
+    assert by_rule == {("PRIV-002", "audit event #3"), ("PRIV-001", "audit event #4")}
+    assert all("079203001234" not in v.evidence for v in findings)
+    assert next(v for v in findings if v.rule_id == "PRIV-001").evidence.endswith("target.email")
+
+
+def test_the_gateways_exports_are_minimised_and_a_personal_column_is_caught() -> None:
+    clean = RecordsObservation(exports=EXPORTS, personal_fields=PERSONAL)
+    assert evaluate_records(clean) == []
+    leaky = RecordsObservation(
+        exports={"staff list": ["username", "full_name", "unit_code"]}, personal_fields=PERSONAL
+    )
+    [finding] = evaluate_records(leaky)
+    assert finding.rule_id == "PRIV-003" and "full_name" in finding.evidence
+
+
+def test_an_unreadable_store_is_a_clear_error(tmp_path: Path) -> None:
+    import pytest
+
+    from scanners.errors import ScanTargetUnreachable
+
+    with pytest.raises(ScanTargetUnreachable, match="audit store"):
+        scan_records(tmp_path / "missing.sqlite3")
