@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from audit.exports import NOTO_SANS
+from audit.exports import new_report_pdf
 from audit.store import EventSearch, SqliteEventStore
 from policies import Severity, compliance_score, default_rules
 
@@ -122,20 +122,8 @@ def compliance_pdf(
     summary: ComplianceSummary, *, organisation: str = "Sở Giáo dục và Đào tạo"
 ) -> bytes:
     """The compliance report as a PDF in Noto Sans (embedded: the Vietnamese reads back exactly)."""
-    from fpdf import FPDF
-
-    pdf = FPDF(format="A4")
-    pdf.set_title("Báo cáo tuân thủ an toàn thông tin")
-    pdf.set_author(organisation)
-    pdf.add_page()
-    pdf.add_font("Noto", fname=str(NOTO_SANS))
-    pdf.set_font("Noto", size=16)
-    pdf.multi_cell(
-        0,
-        9,
-        "Báo cáo tuân thủ an toàn thông tin / Compliance report",
-        new_x="LMARGIN",
-        new_y="NEXT",
+    pdf = new_report_pdf(
+        "Báo cáo tuân thủ an toàn thông tin", "Compliance report", organisation=organisation
     )
     pdf.set_font("Noto", size=10)
     pdf.multi_cell(

@@ -30,7 +30,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
 
 from audit.charts import Series, bar_chart, data_table
-from audit.compliance import compliance_pdf, compliance_summary
+from audit.compliance import ComplianceSummary, compliance_pdf, compliance_summary
 from audit.events import Actor, AuditEvent, EventTag, Outcome
 from audit.exports import ReportSummary, events_csv, report_pdf
 from audit.settings import AuditSettings
@@ -637,13 +637,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
             EventTag.AUDIT_EVENTS_QUERY,
             {"channel": "dashboard-compliance", "results": str(len(runs))},
         )
-        summary = compliance_summary(store)
-        schools = "".join(
-            f"<tr><td>{_e(u.unit)}</td><td><b>{u.score}</b></td><td>"
-            + _e(", ".join(f"{s}: {n}" for s, n in sorted(u.by_severity.items())))
-            + "</td></tr>"
-            for u in summary.units
-        )
+        schools = _units_table(compliance_summary(store), "compliance-units")
         body = (
             '<p><a id="compliance-report" href="/dashboard/compliance/report">Báo cáo tuân thủ / '
             'Compliance report</a> · <a id="compliance-report-pdf" href="/dashboard/compliance/'
@@ -655,14 +649,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
                 or '<tr><td colspan="7">Chưa có lần quét nào / no scan yet (gateway-scan run).</td></tr>'
             )
             + "</table>"
-            + (
-                '<h2>Theo trường / Per school (tài khoản / accounts)</h2><table id="compliance-units">'
-                "<tr><th>Đơn vị / Unit</th><th>Điểm / Score</th><th>Phát hiện / Findings</th></tr>"
-                + schools
-                + "</table>"
-                if schools
-                else ""
-            )
+            + schools
             + "".join(charts)
         )
         return _page("Tuân thủ / Compliance", body, user)
@@ -698,18 +685,12 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
                     else "<p>Không có phát hiện / no finding.</p>"
                 )
             )
-        units = "".join(f"<tr><td>{_e(u.unit)}</td><td>{u.score}</td></tr>" for u in summary.units)
         body = (
             f'<p id="compliance-generated">Lập lúc / generated {summary.generated_at:%Y-%m-%d %H:%M} UTC'
             f" — {len(summary.systems)} lần quét / scans, {summary.findings} phát hiện / findings.</p>"
             '<p><a href="/dashboard/compliance/report.pdf">Tải PDF có chữ ký số / Download the '
             "signed PDF</a></p>"
-            + (
-                "<h2>Theo trường / Per school</h2><table><tr><th>Đơn vị / Unit</th>"
-                f"<th>Điểm / Score</th></tr>{units}</table>"
-                if units
-                else ""
-            )
+            + _units_table(summary, "compliance-report-units")
             + "".join(sections)
         )
         return _page("Báo cáo tuân thủ / Compliance report", body, user)
@@ -720,30 +701,39 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
         if user is None:
             return login_redirect(request)
         summary = compliance_summary(request.app.state.store)
-        signed = await sign_report(
-            settings, compliance_pdf(summary), reason="Báo cáo tuân thủ an toàn thông tin"
+        return await signed_pdf(
+            request,
+            user,
+            compliance_pdf(summary),
+            reason="Báo cáo tuân thủ an toàn thông tin",
+            filename="bao-cao-tuan-thu.pdf",
+            details={"report": "compliance", "rows": str(summary.findings)},
         )
+
+    # -- reports -------------------------------------------------------------------------------
+    async def signed_pdf(
+        request: Request,
+        user: dict[str, Any],
+        pdf: bytes,
+        *,
+        reason: str,
+        filename: str,
+        details: dict[str, str],
+    ) -> Response:
+        """``pdf`` sealed by the signing service, its download recorded with the sealed hash."""
+        signed = await sign_report(settings, pdf, reason=reason)
         await audit(
             request,
             user,
             EventTag.AUDIT_REPORT_EXPORT,
-            {
-                "format": "pdf",
-                "report": "compliance",
-                "rows": str(summary.findings),
-                "signed_sha256": hashlib.sha256(signed).hexdigest(),
-            },
+            {"format": "pdf", **details, "signed_sha256": hashlib.sha256(signed).hexdigest()},
         )
         return Response(
             signed,
             media_type="application/pdf",
-            headers={
-                **PAGE_HEADERS,
-                "content-disposition": 'attachment; filename="bao-cao-tuan-thu.pdf"',
-            },
+            headers={**PAGE_HEADERS, "content-disposition": f'attachment; filename="{filename}"'},
         )
 
-    # -- reports -------------------------------------------------------------------------------
     @app.get("/dashboard/report", include_in_schema=False)
     async def report(
         request: Request,
@@ -803,26 +793,31 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
         if user is None:
             return login_redirect(request)
         summary = _period_summary(request.app.state.store, period)
-        signed = await sign_report(settings, report_pdf(summary))
-        await audit(
+        return await signed_pdf(
             request,
             user,
-            EventTag.AUDIT_REPORT_EXPORT,
-            {
-                "format": "pdf",
-                "period": period,
-                "rows": str(summary.total),
-                "signed_sha256": hashlib.sha256(signed).hexdigest(),
-            },
+            report_pdf(summary),
+            reason="Báo cáo kiểm toán",
+            filename=f"bao-cao-kiem-toan-{period}.pdf",
+            details={"period": period, "rows": str(summary.total)},
         )
-        return Response(
-            signed,
-            media_type="application/pdf",
-            headers={
-                **PAGE_HEADERS,
-                "content-disposition": f'attachment; filename="bao-cao-kiem-toan-{period}.pdf"',
-            },
-        )
+
+
+def _units_table(summary: ComplianceSummary, table_id: str) -> str:
+    """The schools' scores from their accounts' findings (nothing when no finding names a unit)."""
+    if not summary.units:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(u.unit)}</td><td><b>{u.score}</b></td><td>"
+        + _e(", ".join(f"{s}: {n}" for s, n in sorted(u.by_severity.items())))
+        + "</td></tr>"
+        for u in summary.units
+    )
+    return (
+        f'<h2>Theo trường / Per school (tài khoản / accounts)</h2><table id="{table_id}">'
+        "<tr><th>Đơn vị / Unit</th><th>Điểm / Score</th><th>Phát hiện / Findings</th></tr>"
+        f"{rows}</table>"
+    )
 
 
 BREACH_ACTIONS = frozenset({"declare-breach", "breach-notified"})

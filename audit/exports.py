@@ -101,19 +101,23 @@ class ReportSummary:
         return summary
 
 
-def report_pdf(summary: ReportSummary, *, organisation: str = "Sở Giáo dục và Đào tạo") -> bytes:
-    """The period's report as a PDF in Noto Sans (embedded, so Vietnamese reads back exactly)."""
+def new_report_pdf(title_vi: str, title_en: str, *, organisation: str) -> Any:
+    """An A4 PDF in Noto Sans (embedded: Vietnamese reads back exactly) with the report's title."""
     from fpdf import FPDF
 
     pdf = FPDF(format="A4")
-    pdf.set_title("Báo cáo nhật ký kiểm toán")
+    pdf.set_title(title_vi)
     pdf.set_author(organisation)
     pdf.add_page()
     pdf.add_font("Noto", fname=str(NOTO_SANS))
     pdf.set_font("Noto", size=16)
-    pdf.multi_cell(
-        0, 9, "Báo cáo nhật ký kiểm toán / Audit log report", new_x="LMARGIN", new_y="NEXT"
-    )
+    pdf.multi_cell(0, 9, f"{title_vi} / {title_en}", new_x="LMARGIN", new_y="NEXT")
+    return pdf
+
+
+def report_pdf(summary: ReportSummary, *, organisation: str = "Sở Giáo dục và Đào tạo") -> bytes:
+    """The period's report as a PDF in Noto Sans (embedded, so Vietnamese reads back exactly)."""
+    pdf = new_report_pdf("Báo cáo nhật ký kiểm toán", "Audit log report", organisation=organisation)
     pdf.set_font("Noto", size=10)
     pdf.multi_cell(
         0,

@@ -41,6 +41,14 @@ def _extension_sources() -> list[Path]:
     return sorted(p for p in EXTENSIONS.rglob("*") if p.is_file() and "src" in p.parts)
 
 
+def _tool(failure: str, program: Path, options: list[str], *arguments: str) -> None:
+    result = subprocess.run(
+        [str(program), *options, *arguments], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise InstallFailed(f"{failure}:\n{result.stderr[-3000:]}")
+
+
 def build_extensions(home: Path, java_home: Path) -> list[Path]:
     """Compile each extension under ``idp_config/extensions`` into a jar in ``home/providers``."""
     javac, jar = java_home / "bin" / "javac", java_home / "bin" / "jar"
@@ -53,41 +61,21 @@ def build_extensions(home: Path, java_home: Path) -> list[Path]:
         classes.mkdir(parents=True)
         sources = [str(p) for p in sorted((project / "src" / "main" / "java").rglob("*.java"))]
         classpath = str(home / "lib" / "lib" / "main" / "*")
-        result = subprocess.run(
-            [
-                str(javac),
-                "--release",
-                "21",
-                "-encoding",
-                "UTF-8",
-                "-cp",
-                classpath,
-                "-d",
-                str(classes),
-                *sources,
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
+        _tool(
+            f"extension {project.name} does not compile",
+            javac,
+            ["--release", "21", "-encoding", "UTF-8", "-cp", classpath, "-d", str(classes)],
+            *sources,
         )
-        if result.returncode != 0:
-            raise InstallFailed(
-                f"extension {project.name} does not compile:\n{result.stderr[-3000:]}"
-            )
         resources = project / "src" / "main" / "resources"
         if resources.is_dir():
             shutil.copytree(resources, classes, dirs_exist_ok=True)
         target = home / "providers" / f"edu-gateway-{project.name}.jar"
-        result = subprocess.run(
-            [str(jar), "--create", "--file", str(target), "-C", str(classes), "."],
-            capture_output=True,
-            text=True,
-            check=False,
+        _tool(
+            f"extension {project.name} could not be packed",
+            jar,
+            ["--create", "--file", str(target), "-C", str(classes), "."],
         )
-        if result.returncode != 0:
-            raise InstallFailed(
-                f"extension {project.name} could not be packed: {result.stderr[-1000:]}"
-            )
         built.append(target)
     return built
 

@@ -62,20 +62,35 @@ def login(
             raise AssertionError(f"login of {username} failed: HTTP {answer.status_code}")
         query = parse_qs(urlsplit(location).query)
         assert query["state"] == [state]
-        token = browser.post(
-            f"{issuer}/protocol/openid-connect/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": query["code"][0],
-                "redirect_uri": redirect_uri,
-                "client_id": client_id,
-                "code_verifier": verifier,
-                **({"client_secret": client_secret} if client_secret else {}),
-            },
+        return _exchange(
+            browser, issuer, query["code"][0], redirect_uri, client_id, client_secret, verifier
         )
-        token.raise_for_status()
-        result: dict[str, Any] = token.json()
-        return result
+
+
+def _exchange(
+    browser: httpx.Client,
+    issuer: str,
+    code: str,
+    redirect_uri: str,
+    client_id: str,
+    client_secret: str | None,
+    verifier: str,
+) -> dict[str, Any]:
+    """The tokens for an authorization code (with the PKCE verifier)."""
+    token = browser.post(
+        f"{issuer}/protocol/openid-connect/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "client_id": client_id,
+            "code_verifier": verifier,
+            **({"client_secret": client_secret} if client_secret else {}),
+        },
+    )
+    token.raise_for_status()
+    result: dict[str, Any] = token.json()
+    return result
 
 
 class BrokerLoginRefused(AssertionError):
@@ -148,17 +163,4 @@ def broker_login(
             raise BrokerLoginRefused(answer.status_code, answer.text)
         else:
             raise AssertionError("too many redirects")
-        token = browser.post(
-            f"{issuer}/protocol/openid-connect/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": redirect_uri,
-                "client_id": client_id,
-                "code_verifier": verifier,
-                **({"client_secret": client_secret} if client_secret else {}),
-            },
-        )
-        token.raise_for_status()
-        result: dict[str, Any] = token.json()
-        return result
+        return _exchange(browser, issuer, code, redirect_uri, client_id, client_secret, verifier)

@@ -196,13 +196,7 @@ def test_security_officer_reads_triages_and_exports(
     with page.expect_download() as pdf_download:
         page.click("#report-pdf")
     report_pdf = pdf_download.value.path().read_bytes()
-    verified = httpx.post(
-        f"{stack_info.signing_url}/v1/documents:verify",
-        content=report_pdf,
-        headers={"Authorization": f"Bearer {portal}", "content-type": "application/pdf"},
-        timeout=60,
-    ).json()
-    assert verified["indication"] == "TOTAL_PASSED", verified
+    assert _indication(stack_info, portal, report_pdf) == "TOTAL_PASSED"
     from pdfminer.high_level import extract_text
 
     assert "Báo cáo nhật ký kiểm toán" in extract_text(io.BytesIO(report_pdf))
@@ -250,13 +244,7 @@ def test_security_officer_reads_triages_and_exports(
     with page.expect_download() as compliance_download:
         page.click("text=Tải PDF có chữ ký số")
     compliance_pdf = compliance_download.value.path().read_bytes()
-    verified = httpx.post(
-        f"{stack_info.signing_url}/v1/documents:verify",
-        content=compliance_pdf,
-        headers={"Authorization": f"Bearer {portal}", "content-type": "application/pdf"},
-        timeout=60,
-    ).json()
-    assert verified["indication"] == "TOTAL_PASSED", verified
+    assert _indication(stack_info, portal, compliance_pdf) == "TOTAL_PASSED"
     pdf_text = extract_text(io.BytesIO(compliance_pdf))
     assert "Báo cáo tuân thủ an toàn thông tin" in pdf_text and "79760101" in pdf_text
     admin.delete_user(principal)
@@ -319,3 +307,14 @@ def test_one_login_serves_two_systems_and_privileged_work_steps_up(
     page.wait_for_url(f"http://localhost:{stack.ports.audit}/dashboard")
     assert "Vũ Đức Quang" in page.inner_text("header")
     context.close()
+
+
+def _indication(stack_info: StackInfo, token: str, pdf: bytes) -> str:
+    """The signing service's verdict on ``pdf`` (``TOTAL_PASSED`` for a good seal)."""
+    report = httpx.post(
+        f"{stack_info.signing_url}/v1/documents:verify",
+        content=pdf,
+        headers={"Authorization": f"Bearer {token}", "content-type": "application/pdf"},
+        timeout=60,
+    ).json()
+    return str(report["indication"])
