@@ -134,6 +134,20 @@ def passkeys_verify_the_user(
 
 
 @check
+def session_limits(
+    realm: dict[str, Any], clients: list[dict[str, Any]], params: dict[str, Any]
+) -> Iterator[Finding]:
+    # Keycloak's defaults are 30 minutes idle and 10 hours in all; 0 would mean "no limit".
+    for field, limit in (
+        ("ssoSessionIdleTimeout", int(params.get("max_idle_seconds", 1800))),
+        ("ssoSessionMaxLifespan", int(params.get("max_lifespan_seconds", 36000))),
+    ):
+        value = int(realm.get(field) or 0)
+        if value <= 0 or value > limit:
+            yield "realm", f"{field} is {value} s (at most {limit} s)"
+
+
+@check
 def no_direct_access_grants(
     realm: dict[str, Any], clients: list[dict[str, Any]], params: dict[str, Any]
 ) -> Iterator[Finding]:

@@ -16,6 +16,8 @@ GOOD_REALM: dict[str, Any] = {
     "adminEventsEnabled": True,
     "eventsExpiration": 90 * 86400,
     "accessTokenLifespan": 300,
+    "ssoSessionIdleTimeout": 1800,
+    "ssoSessionMaxLifespan": 36000,
     "webAuthnPolicyUserVerificationRequirement": "preferred",
     "webAuthnPolicySignatureAlgorithms": ["ES256", "RS256"],
     "webAuthnPolicyPasswordlessUserVerificationRequirement": "required",
@@ -61,6 +63,8 @@ def test_a_compliant_realm_has_no_violation() -> None:
         ({"webAuthnPolicyUserVerificationRequirement": "discouraged"}, {}, "IDP-011"),
         ({"webAuthnPolicySignatureAlgorithms": ["ES256", "RS1"]}, {}, "IDP-011"),
         ({}, {"fullScopeAllowed": True}, "IDP-012"),
+        ({"ssoSessionIdleTimeout": 7200}, {}, "IDP-015"),
+        ({"ssoSessionMaxLifespan": 0}, {}, "IDP-015"),
         ({}, {"scopeRealmRoles": ["teacher", "it-admin"]}, "IDP-012"),
         (
             {},
