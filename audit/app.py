@@ -21,6 +21,7 @@ from audit.errors import AuditError, NotCheckpointed
 from audit.events import Actor, AuditEvent, EventTag, Outcome
 from audit.ingest import StreamIngestor
 from audit.keycloak_events import KeycloakEventCollector
+from audit.ocsf import to_ocsf
 from audit.settings import AuditSettings
 from audit.store import SqliteEventStore
 from audit.trail import RedisAuditTrail
@@ -149,7 +150,10 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         since: datetime | None = None,
         correlation_id: Annotated[str | None, Query(max_length=64)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        format: Annotated[str, Query(pattern="^(gateway|ocsf)$")] = "gateway",
     ) -> dict[str, Any]:
+        """Events, newest first: in the gateway's schema, or with ``format=ocsf`` as OCSF 1.3
+        records (Authentication, Account Change, API Activity, Compliance/Detection Finding)."""
         principal.require(READ_ROLE)
         store: SqliteEventStore = request.app.state.store
         rows = store.query(
@@ -173,6 +177,8 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
                 correlation_id=request.state.request_id,
             )
         )
+        if format == "ocsf":
+            return {"events": [to_ocsf(r.event, seq=r.seq) for r in rows]}
         return {
             "events": [{"seq": r.seq, "chain_hash": r.chain_hash, **r.event} for r in rows],
         }

@@ -263,6 +263,16 @@ def test_issue_accounts_command_dry_run_then_real_run_is_audited(
         assert time.monotonic() < deadline, "the account change never reached the audit log"
         time.sleep(0.3)
     assert all(PEOPLE[6].citizen_id not in str(e) for e in events)  # no citizen ID in the log
+    # The same events in OCSF field names, for a SIEM: Account Change, Create, the user named.
+    ocsf = httpx.get(
+        f"{stack_info.audit_url}/v1/events",
+        params={"tag": "idp:account:issue", "limit": "100", "format": "ocsf"},
+        headers={"Authorization": f"Bearer {reader}"},
+        timeout=10,
+    ).json()["events"]
+    created = next(e for e in ocsf if e.get("user", {}).get("name") == "nv200006")
+    assert (created["class_uid"], created["activity_id"], created["type_uid"]) == (3001, 1, 300101)
+    assert created["metadata"]["log_name"] == "idp:account:issue"
 
 
 FAMILY = list(synthetic_province(60, seed=23))
