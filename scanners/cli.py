@@ -130,7 +130,10 @@ def _targets(spec: RealmSpec, own: list[str]) -> list[str]:
 
 
 async def _scan(
-    connection: Connection, ca_file: Path | None, records: set[str] | None = None
+    connection: Connection,
+    ca_file: Path | None,
+    records: set[str] | None = None,
+    budget_seconds: float = 0,
 ) -> list[ScanResult]:
     previous: dict[str, list[str]] = (
         json.loads(connection.state_file.read_text()) if connection.state_file.exists() else {}
@@ -140,6 +143,9 @@ async def _scan(
         known = previous.get(f"{kind}|{system}")
         return ScanResult(system, kind, findings, frozenset(known) if known is not None else None)
 
+    # The realm, accounts, gateway and audit-log scans always run; the web systems share what is
+    # left of the budget, counted from the start of the run.
+    deadline = time.monotonic() + budget_seconds if budget_seconds else None
     results: list[ScanResult] = []
     realm = connection.realm.realm
     steps = 3 + 2 * len(connection.web_targets)
@@ -178,7 +184,15 @@ async def _scan(
         if connection.audit_store is not None:
             progress.update(task, description="personal data / dữ liệu cá nhân")
             results.append(result("privacy", "audit-log", scan_records(connection.audit_store)))
-        for url in connection.web_targets:
+        for index, url in enumerate(connection.web_targets):
+            if deadline is not None and time.monotonic() > deadline:
+                skipped = connection.web_targets[index:]
+                console.print(
+                    f"[yellow]hết thời gian / time budget of {budget_seconds:g} s spent: "
+                    f"{len(skipped)} system(s) not scanned this run: {', '.join(skipped)}[/yellow]",
+                    highlight=False,
+                )
+                break
             progress.update(task, description=f"HTTP {url}")
             try:
                 results.append(result("headers", url, await scan_headers(url, connection.registry)))
@@ -226,11 +240,12 @@ def _once(
     sarif: Path | None,
     ca_file: Path | None,
     records_files: list[Path] | None = None,
+    budget_seconds: float = 0,
 ) -> int:
     scan_id = uuid.uuid4().hex
     # Read each time: a scheduled scan sees today's records.
     records = record_ids(records_files) if records_files else None
-    results = asyncio.run(_scan(connection, ca_file, records))
+    results = asyncio.run(_scan(connection, ca_file, records, budget_seconds))
     # Fail closed: a scan whose findings cannot be recorded in the audit log did not happen.
     asyncio.run(_record(connection, results, scan_id))
     _save_state(connection, results)
@@ -268,6 +283,14 @@ def run(
     every: Annotated[
         float, typer.Option("--every", help="Quét lặp lại mỗi N giây (0: một lần)", min=0)
     ] = 0,
+    budget: Annotated[
+        float,
+        typer.Option(
+            "--budget-seconds",
+            help="Ngân sách thời gian của một lượt quét (0: không giới hạn) / time budget",
+            min=0,
+        ),
+    ] = 0,
     records: Annotated[
         list[Path] | None,
         typer.Option(
@@ -280,7 +303,7 @@ def run(
     try:
         connection = _connect(stack)
         while True:
-            code = _once(connection, sarif, ca_file, records)
+            code = _once(connection, sarif, ca_file, records, budget)
             if not every:
                 raise typer.Exit(code)
             time.sleep(every)
