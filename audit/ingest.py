@@ -74,17 +74,25 @@ class StreamIngestor:
             return 0
         ids: list[bytes] = []
         events: list[AuditEvent] = []
+        bodies: list[str] = []
         for entry_id, fields in entries:
             ids.append(entry_id)
             raw = fields.get(FIELD.encode()) if fields else None
             try:
-                events.append(AuditEvent.model_validate_json(raw or b""))
-            except ValidationError:
+                text = (raw or b"").decode("utf-8")
+                event = AuditEvent.model_validate_json(text)
+            except (UnicodeDecodeError, ValidationError):
                 # Not ours to drop silently, not storable either: keep it visible in the log by id.
                 _log.error("audit.malformed_stream_entry", entry_id=entry_id.decode())
-        added = await asyncio.to_thread(self._store.append, events)
-        await self._redis.xack(STREAM, GROUP, *ids)
-        await self._redis.xdel(STREAM, *ids)
+                continue
+            # Stored and chained as it arrived (a producer's canonical JSON), not re-serialised.
+            events.append(event)
+            bodies.append(text)
+        added = await asyncio.to_thread(self._store.append, events, bodies)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xack(STREAM, GROUP, *ids)
+            pipe.xdel(STREAM, *ids)
+            await pipe.execute()
         if self._detector is not None and self._alerts is not None:
             for alert in self._detector.observe(events):
                 await self._alerts.record(alert)

@@ -129,9 +129,16 @@ class SqliteEventStore:
         row = self._db.execute("SELECT chain_hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
         return bytes(row[0]) if row else GENESIS
 
-    def append(self, events: Iterable[AuditEvent]) -> int:
-        """Store ``events`` in one transaction; return how many were new (duplicates are skipped)."""
+    def append(self, events: Iterable[AuditEvent], bodies: Sequence[str] | None = None) -> int:
+        """Store ``events`` in one transaction; return how many were new (duplicates are skipped).
+
+        ``bodies``: the JSON each event arrived as (the ingestor validated it into the event), stored
+        and chained as it is instead of serialising the event again; by default the canonical JSON.
+        """
         batch = list(events)
+        texts = list(bodies) if bodies is not None else None
+        if texts is not None and len(texts) != len(batch):
+            raise ValueError("one body per event")
         rows: list[tuple[str, str, str, str, str, str, bytes]] = []
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -149,11 +156,11 @@ class SqliteEventStore:
                         )
                     )
                 head = self._head()
-                for event in batch:
+                for position, event in enumerate(batch):
                     if event.event_id in known:
                         continue
                     known.add(event.event_id)  # a duplicate within the batch too
-                    body = event.canonical_json()
+                    body = texts[position] if texts is not None else event.canonical_json()
                     head = chain_step(head, body)
                     rows.append(
                         (

@@ -7,6 +7,10 @@ Starts its own Redis (appendfsync always, as the gateway runs it) in a temporary
   SQLite store with its hash chain — the rate counts only events committed to the store;
 * ``verify_chain`` over the stored events.
 
+The producers run in their own process, as the services that record events do (the signing service,
+the scanners, account issuing); the ingestor runs in this one, as in the audit service. Both measured
+rows use the same producer process.
+
 Run: ``.venv/bin/python -m bench.audit_ingest [--events 50000] [--producers 16]``
 """
 
@@ -14,10 +18,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import secrets
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as redis_async
 
@@ -51,6 +57,46 @@ async def _produce(count: int, producers: int, send: object) -> float:
     return time.perf_counter() - started
 
 
+def _producer_process(
+    url: str, password: str, mode: str, events: int, producers: int, ready: Any, start: Any
+) -> None:
+    """In a child process: send ``events`` (raw XADD or through the trail) from ``producers`` tasks,
+    once the parent says go (the events are built before, outside the measured time)."""
+
+    async def go() -> None:
+        client = redis_async.Redis.from_url(url, password=password)
+        payload = _event(0).canonical_json()
+        trail = RedisAuditTrail(client)
+        prepared = [_event(n) for n in range(events)] if mode == "trail" else []
+
+        async def raw(n: int) -> None:
+            await client.xadd("bench:raw", {"event": payload})
+
+        async def record(n: int) -> None:
+            await trail.record(prepared[n])
+
+        await client.ping()
+        ready.set()
+        await asyncio.to_thread(start.wait)
+        await _produce(events, producers, raw if mode == "raw" else record)
+        await client.aclose()
+
+    asyncio.run(go())
+
+
+async def _spawn(url: str, password: str, mode: str, events: int, producers: int) -> Any:
+    """Start the producer process, wait until it is ready, let it go; the clock starts now."""
+    context = multiprocessing.get_context("spawn")
+    ready, start = context.Event(), context.Event()
+    process = context.Process(
+        target=_producer_process, args=(url, password, mode, events, producers, ready, start)
+    )
+    process.start()
+    await asyncio.to_thread(ready.wait)
+    start.set()
+    return process
+
+
 async def run(events: int, producers: int, folder: Path) -> list[tuple[str, float]]:
     port = Ports.free_block(1)
     password = secrets.token_urlsafe(16)
@@ -58,28 +104,22 @@ async def run(events: int, producers: int, folder: Path) -> list[tuple[str, floa
     client = redis_async.Redis.from_url(url, password=password)
     rows: list[tuple[str, float]] = []
     try:
-        payload = _event(0).canonical_json()
-
-        async def raw(n: int) -> None:
-            await client.xadd("bench:raw", {"event": payload})
-
-        elapsed = await _produce(events, producers, raw)
-        rows.append(("raw XADD (reference)", events / elapsed))
+        process = await _spawn(url, password, "raw", events, producers)
+        started = time.perf_counter()
+        while await client.xlen("bench:raw") < events:  # noqa: ASYNC110 - what is measured
+            await asyncio.sleep(0.01)
+        rows.append(("raw XADD (reference)", events / (time.perf_counter() - started)))
+        await asyncio.to_thread(process.join)
         await client.delete("bench:raw")
 
         store = SqliteEventStore(folder / "events.sqlite3")
         ingestor = StreamIngestor(client, store)
         ingestor.start()
-        trail = RedisAuditTrail(client)
-        prepared = [_event(n) for n in range(events)]
-
-        async def record(n: int) -> None:
-            await trail.record(prepared[n])
-
+        process = await _spawn(url, password, "trail", events, producers)
         started = time.perf_counter()
-        await _produce(events, producers, record)
         while store.count() < events:  # noqa: ASYNC110 - the store count is what is measured
             await asyncio.sleep(0.05)
+        await asyncio.to_thread(process.join)
         rows.append(
             ("trail.record + ingest to SQLite (durable)", events / (time.perf_counter() - started))
         )
