@@ -174,7 +174,8 @@ def compliance_pdf(
             pdf.multi_cell(
                 0,
                 4.3,
-                f"{finding.rule} [{finding.severity}] {finding.subject}: {finding.evidence}\n"
+                f"{finding.rule} [{finding.severity}]{' (mới / new)' if finding.new else ''} "
+                f"{finding.subject}: {finding.evidence}\n"
                 f"    → {finding.remediation}",
                 new_x="LMARGIN",
                 new_y="NEXT",

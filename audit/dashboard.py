@@ -671,7 +671,8 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
         for status in summary.systems:
             items = "".join(
                 f'<tr class="sev-{_e(f.severity)}"><td>{_e(f.rule)}</td><td>{_e(f.severity)}</td>'
-                f"<td>{_e(f.subject)}</td><td>{_e(f.evidence)}</td><td>{_e(f.remediation)}</td></tr>"
+                f"<td>{_e(f.subject)}{' <b>(mới / new)</b>' if f.new else ''}</td><td>{_e(f.evidence)}</td>"
+                f"<td>{_e(f.remediation)}</td></tr>"
                 for f in status.findings
             )
             sections.append(
