@@ -14,7 +14,7 @@ import structlog
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from audit.checkpoints import TokenCheckpointSigner, checkpoint_store, prove_event
+from audit.checkpoints import Checkpointer, TokenCheckpointSigner, prove_event
 from audit.dashboard import install_dashboard
 from audit.detection import Detector, WebhookNotifier, load_detection_config
 from audit.errors import AuditError, NotCheckpointed
@@ -22,8 +22,9 @@ from audit.events import Actor, AuditEvent, EventTag, Outcome
 from audit.ingest import StreamIngestor
 from audit.keycloak_events import KeycloakEventCollector
 from audit.ocsf import to_ocsf
+from audit.retention import apply_retention
 from audit.settings import AuditSettings
-from audit.store import SqliteEventStore
+from audit.store import EventStore, open_store
 from audit.trail import RedisAuditTrail
 from gateway_runtime import AccessTokenVerifier, configure_logging, install_http_runtime
 from gateway_runtime.errors import GatewayError
@@ -37,17 +38,53 @@ READ_ROLE = "read-events"
 
 
 async def _checkpoint_periodically(
-    store: SqliteEventStore, signer: TokenCheckpointSigner, interval: float
+    store: EventStore, signer: TokenCheckpointSigner, interval: float
 ) -> None:
+    checkpointer = Checkpointer(store, signer)
     while True:
         await asyncio.sleep(interval)
         try:
-            checkpoint = await asyncio.to_thread(checkpoint_store, store, signer)
+            checkpoint = await asyncio.to_thread(checkpointer.checkpoint)
         except GatewayError as exc:
+            # A log that fails its checks is never signed over; the checkpointer starts afresh.
             _log.error("audit.checkpoint_failed", code=exc.code)
+            checkpointer = Checkpointer(store, signer)
             continue
         if checkpoint is not None:
             _log.info("audit.checkpoint", tree_size=checkpoint.tree_size)
+
+
+async def _retain_periodically(
+    store: EventStore, trail: RedisAuditTrail, settings: AuditSettings
+) -> None:
+    """Retention once per interval: expired events to archives, each archive an audit event."""
+    while True:
+        await asyncio.sleep(settings.retention_interval_seconds)
+        try:
+            run = await asyncio.to_thread(
+                apply_retention, store, settings.retention(), settings.archive_dir
+            )
+            for archive in run.archives:
+                await trail.record(
+                    AuditEvent.build(
+                        tag=EventTag.AUDIT_LOG_ARCHIVE,
+                        service=SERVICE,
+                        actor=Actor(name="audit-service"),
+                        outcome=Outcome.SUCCESS,
+                        target={
+                            "archive": archive.path.name,
+                            "archive_sha256": archive.sha256,
+                            "records": str(archive.records),
+                            "positions": f"{archive.first_seq}..{archive.last_seq}",
+                        },
+                    )
+                )
+        except GatewayError as exc:
+            # The archives and the store's archive records stand; the event is what is missing.
+            _log.error("audit.retention_failed", code=exc.code)
+            continue
+        if run.archives:
+            _log.info("audit.retention", archived=run.archived, waiting=run.waiting)
 
 
 def create_app(settings: AuditSettings | None = None) -> FastAPI:
@@ -62,7 +99,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
             if settings.redis_password
             else None,
         )
-        store = SqliteEventStore(settings.store_path)
+        store = open_store(settings.store_location())
         trail = RedisAuditTrail(client)
         ingestor = StreamIngestor(
             client,
@@ -108,9 +145,13 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
             checkpointer = asyncio.create_task(
                 _checkpoint_periodically(store, signer, settings.checkpoint_interval_seconds)
             )
+        retention = asyncio.create_task(_retain_periodically(store, trail, settings))
         try:
             yield
         finally:
+            retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retention
             if checkpointer is not None:
                 checkpointer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -155,7 +196,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         """Events, newest first: in the gateway's schema, or with ``format=ocsf`` as OCSF 1.3
         records (Authentication, Account Change, API Activity, Compliance/Detection Finding)."""
         principal.require(READ_ROLE)
-        store: SqliteEventStore = request.app.state.store
+        store: EventStore = request.app.state.store
         rows = store.query(
             tag=tag.value if tag else None,
             actor=actor,
@@ -206,7 +247,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
     @app.get("/v1/chain", tags=["events"])
     async def verify_chain(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
         principal.require(READ_ROLE)
-        store: SqliteEventStore = request.app.state.store
+        store: EventStore = request.app.state.store
         return {"verified_records": store.verify_chain(), "status": "intact"}
 
     return app

@@ -19,11 +19,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from audit.errors import ProofInvalid
+from audit.errors import ChainBroken, ProofInvalid
+from audit.merkle import TreeBuilder, leaf_hash, verify_inclusion
 from gateway_runtime.keystore import TokenKeystore
 
 if TYPE_CHECKING:
-    from audit.store import SqliteEventStore
+    from audit.store import EventStore
 
 _DOMAIN = "edu-gateway/audit-checkpoint/v1"
 
@@ -136,8 +137,6 @@ def proof_document(
 
 def check_proof_document(document: dict[str, Any], public_key_pem: bytes) -> SignedTreeHead:
     """Check an exported inclusion proof offline; return its checkpoint, or raise ProofInvalid."""
-    from audit.merkle import leaf_hash, verify_inclusion
-
     try:
         if document["format"] != "edu-gateway/audit-inclusion-proof/v1":
             raise ProofInvalid("unknown proof format")
@@ -156,23 +155,73 @@ def check_proof_document(document: dict[str, Any], public_key_pem: bytes) -> Sig
     return checkpoint
 
 
-def checkpoint_store(store: SqliteEventStore, signer: CheckpointSigner) -> SignedTreeHead | None:
-    """Sign a checkpoint over everything stored, unless nothing was added since the last one."""
-    from audit.merkle import TreeBuilder
+class Checkpointer:
+    """Signs checkpoints as the log grows, reading only what was added since the last one.
 
-    existing = store.checkpoints()
-    builder = TreeBuilder()
-    builder.extend(body.encode() for body in store.bodies())
-    if builder.size == 0 or (existing and existing[-1].tree_size >= builder.size):
-        return None
-    checkpoint = issue_checkpoint(signer, builder.size, builder.root())
-    store.add_checkpoint(checkpoint)
-    return checkpoint
+    On first use it rebuilds the tree from the stored leaf hashes up to the latest checkpoint and
+    checks that they give its signed root (so they can be trusted); the records added after it are
+    checked (body, leaf hash, chain) before any new checkpoint covers them: a log tampered with is
+    never signed over.
+    """
+
+    def __init__(self, store: EventStore, signer: CheckpointSigner) -> None:
+        self._store = store
+        self._signer = signer
+        self._builder: TreeBuilder | None = None
+        self._head = b""
+
+    def _load(self) -> TreeBuilder:
+        from audit.store import GENESIS
+
+        builder = TreeBuilder()
+        existing = self._store.checkpoints()
+        self._head = GENESIS
+        if existing:
+            latest = existing[-1]
+            for value in self._store.leaf_hashes(latest.tree_size):
+                builder.append_leaf_hash(value)
+            if builder.size != latest.tree_size or builder.root() != latest.root_hash:
+                raise ChainBroken(
+                    f"records 1..{latest.tree_size} differ from the checkpoint signed at "
+                    f"{latest.issued_at}: the log was rewritten"
+                )
+            self._head = self._store.chain_hash_at(latest.tree_size)
+        return builder
+
+    def checkpoint(self) -> SignedTreeHead | None:
+        """Sign a checkpoint over everything stored, unless nothing was added since the last one."""
+        from audit.store import check_records
+
+        if self._builder is None:
+            self._builder = self._load()
+        builder = self._builder
+        size = builder.size
+        added: list[bytes] = []
+        check_records(
+            self._store.records(after=size),
+            self._store,
+            previous=self._head,
+            after=size,
+            on_leaf=added.append,
+        )
+        if not added:
+            return None
+        for value in added:
+            builder.append_leaf_hash(value)
+        self._head = self._store.chain_hash_at(builder.size)
+        checkpoint = issue_checkpoint(self._signer, builder.size, builder.root())
+        self._store.add_checkpoint(checkpoint)
+        return checkpoint
 
 
-def prove_event(store: SqliteEventStore, event_id: str) -> dict[str, Any] | None:
+def checkpoint_store(store: EventStore, signer: CheckpointSigner) -> SignedTreeHead | None:
+    """Sign one checkpoint over everything stored (the command line's way)."""
+    return Checkpointer(store, signer).checkpoint()
+
+
+def prove_event(store: EventStore, event_id: str) -> dict[str, Any] | None:
     """The inclusion proof of ``event_id`` under the latest checkpoint, or None if not covered yet."""
-    from audit.merkle import inclusion_proof, leaf_hash
+    from audit.merkle import inclusion_proof_streamed
 
     located = store.locate(event_id)
     checkpoints = store.checkpoints()
@@ -180,5 +229,5 @@ def prove_event(store: SqliteEventStore, event_id: str) -> dict[str, Any] | None
         return None
     index, body = located
     latest = checkpoints[-1]
-    hashes = [leaf_hash(b.encode()) for b in store.bodies(limit=latest.tree_size)]
-    return proof_document(body, index, inclusion_proof(index, hashes), latest)
+    path = inclusion_proof_streamed(index, latest.tree_size, store.leaf_hashes(latest.tree_size))
+    return proof_document(body, index, path, latest)

@@ -20,8 +20,9 @@ from audit.checkpoints import (
     prove_event,
 )
 from audit.errors import AuditError
+from audit.retention import apply_retention, verify_archive
 from audit.settings import AuditSettings
-from audit.store import SqliteEventStore
+from audit.store import EventStore, open_store
 from audit.verification import verify_log, verify_range
 from gateway_runtime.keystore import TokenKeystore
 
@@ -29,7 +30,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Nhật ký k
 console = Console()
 
 StoreOption = Annotated[
-    Path, typer.Option(exists=True, dir_okay=False, help="Tệp cơ sở dữ liệu nhật ký / store file")
+    str | None,
+    typer.Option(
+        help="Tệp SQLite hoặc URL PostgreSQL của nhật ký / SQLite file or PostgreSQL URL "
+        "(default: AUDIT_DATABASE_URL, else AUDIT_STORE_PATH)"
+    ),
 ]
 KeyOption = Annotated[
     Path,
@@ -39,6 +44,25 @@ KeyOption = Annotated[
 ]
 
 
+def _open(store: str | None) -> EventStore:
+    """The store named on the command line, else the service's own (from the AUDIT_* environment)."""
+    if store is None:
+        location = AuditSettings.model_validate({"keycloak_issuer": "-"}).store_location()
+    else:
+        location = store
+    if (
+        not str(location).startswith(("postgresql://", "postgres://"))
+        and not Path(location).is_file()
+    ):
+        console.print(f"no audit store at {location}")
+        raise typer.Exit(2)
+    try:
+        return open_store(location)
+    except AuditError as exc:
+        console.print(exc.diagnostics())
+        raise typer.Exit(2) from exc
+
+
 def _fail(error: AuditError) -> None:
     console.print(f"[red]KHÔNG HỢP LỆ / FAILED[/red]\n{error.diagnostics()}")
     raise typer.Exit(1)
@@ -46,8 +70,8 @@ def _fail(error: AuditError) -> None:
 
 @app.command()
 def verify(
-    store: StoreOption,
     public_key: KeyOption,
+    store: StoreOption = None,
     since: Annotated[
         datetime | None, typer.Option(help="Chỉ báo cáo từ thời điểm này (UTC) / range start")
     ] = None,
@@ -57,7 +81,7 @@ def verify(
 ) -> None:
     """Prove the whole log (or the records of a time range) intact and complete against its
     signed checkpoints."""
-    events = SqliteEventStore(store)
+    events = _open(store)
     try:
         if since is not None or until is not None:
             start = (since or datetime(1970, 1, 1)).replace(tzinfo=UTC)
@@ -96,7 +120,7 @@ def verify(
 
 
 @app.command()
-def checkpoint(store: StoreOption) -> None:
+def checkpoint(store: StoreOption = None) -> None:
     """Sign a checkpoint now with the token key (settings from the AUDIT_* environment)."""
     settings = AuditSettings.model_validate({"keycloak_issuer": "-"})
     if settings.user_pin is None:
@@ -107,7 +131,7 @@ def checkpoint(store: StoreOption) -> None:
         token_label=settings.token_label,
         user_pin=settings.user_pin.get_secret_value(),
     )
-    events = SqliteEventStore(store)
+    events = _open(store)
     try:
         made = checkpoint_store(
             events, TokenCheckpointSigner(keystore, settings.checkpoint_key_label)
@@ -121,11 +145,11 @@ def checkpoint(store: StoreOption) -> None:
 @app.command()
 def prove(
     event_id: str,
-    store: StoreOption,
     out: Annotated[Path, typer.Option(help="Tệp bằng chứng / proof file to write")],
+    store: StoreOption = None,
 ) -> None:
     """Export the inclusion proof of one event (check it offline with `check-proof`)."""
-    events = SqliteEventStore(store)
+    events = _open(store)
     try:
         proof = prove_event(events, event_id)
     finally:
@@ -135,6 +159,64 @@ def prove(
         raise typer.Exit(2)
     out.write_text(json.dumps(proof, indent=2, ensure_ascii=False), encoding="utf-8")
     console.print(f"proof written to {out}")
+
+
+@app.command()
+def retain(
+    archive_dir: Annotated[
+        Path | None,
+        typer.Option(help="Thư mục lưu trữ / archive folder (default AUDIT_ARCHIVE_DIR)"),
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Archive the events past their class's retention (archives that verify on their own), then
+    empty them in the live log. Retention days: policies/privacy.yaml, AUDIT_RETENTION_DAYS."""
+    settings = AuditSettings.model_validate({"keycloak_issuer": "-"})
+    events = _open(store)
+    try:
+        run = apply_retention(events, settings.retention(), archive_dir or settings.archive_dir)
+    except AuditError as exc:
+        _fail(exc)
+        return
+    finally:
+        events.close()
+    for archive in run.archives:
+        console.print(
+            f"{archive.path}: {archive.records} records (positions {archive.first_seq}.."
+            f"{archive.last_seq}), sha256 {archive.sha256}"
+        )
+    console.print(
+        f"{run.archived} records archived; {run.waiting} expired records wait for the next signed "
+        "checkpoint."
+    )
+
+
+@app.command("verify-archive")
+def verify_archive_command(
+    archive: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    public_key: KeyOption,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            help="Đối chiếu với nhật ký / also compare with the live log (names a record)"
+        ),
+    ] = None,
+) -> None:
+    """Prove an archive's records are those its signed checkpoint committed to (public key only)."""
+    events = _open(store) if store else None
+    try:
+        result = verify_archive(archive, public_key.read_bytes(), store=events)
+    except AuditError as exc:
+        _fail(exc)
+        return
+    finally:
+        if events is not None:
+            events.close()
+    console.print(
+        f"[green]HỢP LỆ / VERIFIED[/green]: {result.records} archived records (positions "
+        f"{result.first_seq}..{result.last_seq}) are in the log signed at "
+        f"{result.checkpoint.issued_at} ({result.checkpoint.tree_size} records)."
+    )
 
 
 @app.command("check-proof")

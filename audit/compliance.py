@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from audit.exports import new_report_pdf
-from audit.store import EventSearch, SqliteEventStore
+from audit.store import EventSearch, EventStore
 from policies import Severity, compliance_score, default_rules
 
 #: How many runs and findings are read back (the latest run of each system comes first).
@@ -68,7 +68,7 @@ class ComplianceSummary:
         return sum(len(s.findings) for s in self.systems)
 
 
-def compliance_summary(store: SqliteEventStore) -> ComplianceSummary:
+def compliance_summary(store: EventStore) -> ComplianceSummary:
     """The latest run of every (system, kind of scan) and its open findings."""
     remediation = {rule.id: rule.remediation.vi for rule in default_rules()}
     latest: dict[tuple[str, str], dict[str, Any]] = {}

@@ -34,7 +34,7 @@ from audit.compliance import ComplianceSummary, compliance_pdf, compliance_summa
 from audit.events import Actor, AuditEvent, EventTag, Outcome
 from audit.exports import ReportSummary, events_csv, report_pdf
 from audit.settings import AuditSettings
-from audit.store import EventSearch, SqliteEventStore
+from audit.store import EventSearch, EventStore
 from gateway_runtime.errors import GatewayError
 from gateway_runtime.http import client_address
 from policies.privacy import default_privacy_policy
@@ -254,7 +254,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
         user = user_of(request)
         if user is None:
             return login_redirect(request)
-        store: SqliteEventStore = request.app.state.store
+        store: EventStore = request.app.state.store
         now = datetime.now(UTC)
         hours = [(now - timedelta(hours=h)).strftime("%Y-%m-%dT%H") for h in range(23, -1, -1)]
         logins = store.histogram(
@@ -363,7 +363,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
         if user is None:
             return login_redirect(request)
         search = search_of(tag, actor_name, outcome, text, since, until, document)
-        store: SqliteEventStore = request.app.state.store
+        store: EventStore = request.app.state.store
         rows = store.search(search, limit=PAGE_SIZE + 1, offset=page * PAGE_SIZE)
         await audit(
             request,
@@ -492,7 +492,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
         user = user_of(request)
         if user is None:
             return login_redirect(request)
-        store: SqliteEventStore = request.app.state.store
+        store: EventStore = request.app.state.store
         raised = store.search(EventSearch(tag="audit:alert:raise"), limit=200)
         triage = store.search(EventSearch(tag="audit:alert:triage"), limit=5000)
         state: dict[str, dict[str, Any]] = {}
@@ -598,7 +598,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
         user = user_of(request)
         if user is None:
             return login_redirect(request)
-        store: SqliteEventStore = request.app.state.store
+        store: EventStore = request.app.state.store
         runs = list(reversed(store.search(EventSearch(tag="scan:run:complete"), limit=2000)))
         by_system: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for row in runs:  # oldest first
@@ -847,7 +847,7 @@ def _breach_line(breach: dict[str, str] | None, now: datetime | None = None) -> 
 _PERIODS = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30)}
 
 
-def _period_summary(store: SqliteEventStore, period: str) -> ReportSummary:
+def _period_summary(store: EventStore, period: str) -> ReportSummary:
     """The numbers of the report for the last day, week or month (the HTML and the PDF report)."""
     until = datetime.now(UTC)
     since = until - _PERIODS[period]

@@ -51,6 +51,7 @@ class EventTag(StrEnum):
     AUDIT_ALERT_TRIAGE = "audit:alert:triage"
     AUDIT_DASHBOARD_LOGIN = "audit:dashboard:login"
     AUDIT_REPORT_EXPORT = "audit:report:export"
+    AUDIT_LOG_ARCHIVE = "audit:log:archive"
     SCAN_FINDING_OPEN = "scan:finding:open"
     SCAN_FINDING_FIXED = "scan:finding:fixed"
     SCAN_RUN_COMPLETE = "scan:run:complete"
@@ -82,6 +83,7 @@ _CLASSES: dict[EventTag, EventClass] = {
     EventTag.AUDIT_ALERT_TRIAGE: EventClass.FINDING,
     EventTag.AUDIT_DASHBOARD_LOGIN: EventClass.AUTHENTICATION,
     EventTag.AUDIT_REPORT_EXPORT: EventClass.API_ACTIVITY,
+    EventTag.AUDIT_LOG_ARCHIVE: EventClass.API_ACTIVITY,
     EventTag.SCAN_FINDING_OPEN: EventClass.FINDING,
     EventTag.SCAN_FINDING_FIXED: EventClass.FINDING,
     EventTag.SCAN_RUN_COMPLETE: EventClass.FINDING,
@@ -118,6 +120,9 @@ class AuditEvent(BaseModel):
     outcome: Outcome
     reason: str | None = Field(default=None, max_length=512)
     correlation_id: str | None = Field(default=None, max_length=64)
+    #: The unit (department, district office or school code) the event belongs to, where the
+    #: producer knows it: a district's security officer sees the events of its units only.
+    unit: str | None = Field(default=None, max_length=64)
 
     @classmethod
     def build(
@@ -132,6 +137,7 @@ class AuditEvent(BaseModel):
         source: dict[str, Any] | None = None,
         correlation_id: str | None = None,
         event_id: str | None = None,
+        unit: str | None = None,
     ) -> AuditEvent:
         """Build an event. Pass a deterministic ``event_id`` where a retry must not record twice
         (the store keeps one event per id)."""
@@ -148,6 +154,7 @@ class AuditEvent(BaseModel):
             source_ip=source.get("ip"),
             user_agent=source.get("user_agent"),
             correlation_id=correlation_id,
+            unit=unit,
         )
 
     def canonical_json(self) -> str:

@@ -19,7 +19,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from audit.detection import Detector, Notifier
 from audit.events import AuditEvent
-from audit.store import SqliteEventStore
+from audit.store import EventStore
 from audit.trail import FIELD, STREAM, AuditTrail
 
 _log = structlog.get_logger(__name__)
@@ -31,7 +31,7 @@ class StreamIngestor:
     def __init__(
         self,
         client: redis_async.Redis,
-        store: SqliteEventStore,
+        store: EventStore,
         *,
         consumer: str = "audit-1",
         batch: int = 500,

@@ -8,6 +8,7 @@ inclusion proof (§2.1.3) shows one event is in it with log2(n) hashes, checkabl
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Iterable, Sequence
 
@@ -113,3 +114,88 @@ def verify_inclusion(
         raise ProofInvalid("proof shorter than the tree is deep")
     if current != root:
         raise ProofInvalid("the proof does not lead to the signed root")
+
+
+def _path_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The leaf ranges whose subtree roots form the audit path of ``index``, leaf to root."""
+    ranges: list[tuple[int, int]] = []
+    lo, hi, m = 0, size, index
+    while hi - lo > 1:
+        k = _split(hi - lo)
+        if m < k:
+            ranges.append((lo + k, hi))
+            hi = lo + k
+        else:
+            ranges.append((lo, lo + k))
+            lo, m = lo + k, m - k
+    return list(reversed(ranges))
+
+
+def roots_of_ranges(ranges: Sequence[tuple[int, int]], leaf_hashes: Iterable[bytes]) -> list[bytes]:
+    """The Merkle roots of disjoint leaf ranges, reading the leaf hashes once, in O(log n) memory."""
+    order = sorted(range(len(ranges)), key=lambda i: ranges[i][0])
+    builders = [TreeBuilder() for _ in ranges]
+    end = max((hi for _, hi in ranges), default=0)
+    cursor = 0
+    for position, value in enumerate(leaf_hashes):
+        if position >= end:
+            break
+        while cursor < len(order) and ranges[order[cursor]][1] <= position:
+            cursor += 1
+        if cursor < len(order) and ranges[order[cursor]][0] <= position:
+            builders[order[cursor]].append_leaf_hash(value)
+    roots = []
+    for (lo, hi), builder in zip(ranges, builders, strict=True):
+        if builder.size != hi - lo:
+            raise ValueError(f"leaves {lo}..{hi} are not all there")
+        roots.append(builder.root())
+    return roots
+
+
+def inclusion_proof_streamed(index: int, size: int, leaf_hashes: Iterable[bytes]) -> list[bytes]:
+    """:func:`inclusion_proof` reading the leaf hashes once as a stream (the log may not fit in memory)."""
+    if not 0 <= index < size:
+        raise ValueError(f"leaf {index} is not in a tree of {size}")
+    return roots_of_ranges(_path_ranges(index, size), leaf_hashes)
+
+
+def subset_ranges(indices: Sequence[int], size: int) -> list[tuple[int, int]]:
+    """The largest subtrees of the tree of ``size`` holding none of the sorted ``indices``: with the
+    leaves at ``indices`` they are exactly what recomputes the root (a compact multi-leaf proof)."""
+    found: list[tuple[int, int]] = []
+
+    def holds(lo: int, hi: int) -> bool:
+        at = bisect.bisect_left(indices, lo)
+        return at < len(indices) and indices[at] < hi
+
+    def walk(lo: int, hi: int) -> None:
+        if not holds(lo, hi):
+            found.append((lo, hi))
+        elif hi - lo > 1:
+            k = _split(hi - lo)
+            walk(lo, lo + k)
+            walk(lo + k, hi)
+
+    walk(0, size)
+    return found
+
+
+def root_from_subset(
+    leaves: dict[int, bytes], nodes: dict[tuple[int, int], bytes], size: int
+) -> bytes:
+    """Recompute the root of the tree of ``size`` from some leaves' hashes and the subtree roots of
+    :func:`subset_ranges`; :class:`ProofInvalid` if something needed is missing."""
+
+    def root(lo: int, hi: int) -> bytes:
+        if (lo, hi) in nodes:
+            return nodes[(lo, hi)]
+        if hi - lo == 1:
+            if lo not in leaves:
+                raise ProofInvalid(f"leaf {lo} is neither archived nor covered by a subtree")
+            return leaves[lo]
+        k = _split(hi - lo)
+        return node_hash(root(lo, lo + k), root(lo + k, hi))
+
+    if size == 0:
+        return EMPTY_ROOT
+    return root(0, size)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +19,9 @@ class AuditSettings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6380/0"
     redis_password: SecretStr | None = None
     store_path: Path = Path(".work/run/audit/events.sqlite3")
+    #: PostgreSQL for production (``postgresql://user:password@host/db``); when set, it is the store
+    #: and ``store_path`` is not used.
+    database_url: SecretStr | None = None
 
     #: Signed checkpoints: the token holding the checkpoint key. Without a PIN, none are made.
     pkcs11_module: Path = Path("/usr/lib/softhsm/libsofthsm2.so")
@@ -31,6 +35,13 @@ class AuditSettings(BaseSettings):
     keycloak_events_interval_seconds: float = Field(default=5.0, gt=0)
     #: Key of the HMAC that stands in for citizen ID numbers (Decree 13/2023 minimisation).
     pseudonym_key: SecretStr | None = None
+
+    #: Retention: days per event class (authentication, api_activity, account_change, finding)
+    #: overriding the personal-data policy's defaults (``policies/privacy.yaml``); at least a year.
+    retention_days: dict[str, Annotated[int, Field(ge=365, le=36500)]] = Field(default_factory=dict)
+    #: Where expired events go (archives that still verify), and how often retention runs.
+    archive_dir: Path = Path(".work/run/audit/archives")
+    retention_interval_seconds: float = Field(default=86400.0, gt=0)
 
     #: Detection rules' thresholds, and where alerts are POSTed (besides the audit log itself).
     detection_config: Path = Path(__file__).resolve().parent.parent / "policies" / "detection.yaml"
@@ -52,3 +63,17 @@ class AuditSettings(BaseSettings):
     report_signer_client_secret: SecretStr | None = None
 
     json_logs: bool | None = None
+
+    def store_location(self) -> str | Path:
+        """Where the events are kept: the PostgreSQL URL if one is set, else the SQLite file."""
+        return self.database_url.get_secret_value() if self.database_url else self.store_path
+
+    def retention(self) -> dict[str, int]:
+        """Days per event class: the policy's defaults, with this deployment's overrides."""
+        from policies.privacy import default_privacy_policy
+
+        days: dict[str, int] = {
+            str(k): v for k, v in default_privacy_policy().audit_retention_days.items()
+        }
+        days.update(self.retention_days)
+        return days

@@ -1,10 +1,14 @@
 """The durable, append-only store of audit events, with a hash chain over every record.
 
-Each record's ``chain_hash`` is ``SHA-256(previous chain_hash || canonical JSON of the event)``, starting
-from 32 zero bytes, so that altering, removing or inserting any record breaks every hash after it.
-SQLite triggers refuse UPDATE and DELETE; an event id is stored once however often it is delivered.
+Each record keeps its RFC 9162 leaf hash, ``SHA-256(0x00 || body)``, and its ``chain_hash``,
+``SHA-256(previous chain_hash || leaf hash)`` starting from 32 zero bytes, so that altering, removing or
+inserting any record breaks every hash after it. Database triggers refuse UPDATE and DELETE, with one
+exception: retention may empty the body of a record that was first archived (``archived`` table), and
+the record's leaf and chain hashes stay, so the log still verifies after old bodies leave it.
 
-This module is the embedded (single machine) store; PostgreSQL for production is the same schema.
+One code, two databases: :class:`SqliteEventStore` (embedded, a single machine) and
+:class:`PostgresEventStore` (production). They differ only in the few lines of SQL that databases
+spell differently (:class:`_Dialect`); :func:`open_store` picks one from a path or a URL.
 """
 
 from __future__ import annotations
@@ -17,47 +21,131 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from audit.checkpoints import SignedTreeHead
-from audit.errors import ChainBroken
+from audit.errors import AuditError, ChainBroken
 from audit.events import AuditEvent
+from audit.merkle import leaf_hash
 
 GENESIS = bytes(32)
+SCHEMA_VERSION = 2
+#: Placeholder for the actor of a record whose body retention removed.
+PRUNED_ACTOR = "-"
 
-_SCHEMA = """
+
+def leaf_of(body: str) -> bytes:
+    """The RFC 9162 leaf hash of a stored event body."""
+    return leaf_hash(body.encode("utf-8"))
+
+
+def chain_step(previous: bytes, leaf: bytes) -> bytes:
+    return hashlib.sha256(previous + leaf).digest()
+
+
+def _document_of(event: AuditEvent) -> str | None:
+    return event.target.get("document_sha256") or event.target.get("signed_sha256") or None
+
+
+@dataclass(frozen=True)
+class _Dialect:
+    name: str
+    blob: str
+    integer_key: str
+    text_contains: str  # one bound value: the text to find in body
+    triggers: str
+
+    def sql(self, statement: str) -> str:
+        return statement if self.name == "sqlite" else statement.replace("?", "%s")
+
+
+_TABLES = """
 CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY,
+    seq {integer_key},
     event_id TEXT NOT NULL UNIQUE,
     tag TEXT NOT NULL,
     time TEXT NOT NULL,
     actor TEXT NOT NULL,
     outcome TEXT NOT NULL,
-    body TEXT NOT NULL,
-    chain_hash BLOB NOT NULL
+    unit TEXT,
+    document TEXT,
+    leaf_hash {blob} NOT NULL,
+    chain_hash {blob} NOT NULL,
+    body TEXT
 );
 CREATE INDEX IF NOT EXISTS events_tag_time ON events(tag, time);
 CREATE INDEX IF NOT EXISTS events_actor_time ON events(actor, time);
-CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+CREATE INDEX IF NOT EXISTS events_time ON events(time);
+CREATE INDEX IF NOT EXISTS events_unit_time ON events(unit, time);
+CREATE INDEX IF NOT EXISTS events_document ON events(document);
+CREATE TABLE IF NOT EXISTS archived (
+    seq {integer_key},
+    archive TEXT NOT NULL,
+    archived_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    tree_size {integer_key},
+    root_hash {blob} NOT NULL,
+    issued_at TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    signature {blob} NOT NULL
+);
+CREATE TABLE IF NOT EXISTS store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+#: The one UPDATE allowed: retention empties a body (and the actor) of a record archived first.
+_PRUNE_ONLY = (
+    "NEW.body IS NULL AND OLD.body IS NOT NULL AND NEW.actor = '-'"
+    " AND NEW.seq = OLD.seq AND NEW.event_id = OLD.event_id AND NEW.tag = OLD.tag"
+    " AND NEW.time = OLD.time AND NEW.outcome = OLD.outcome"
+    " AND NEW.leaf_hash = OLD.leaf_hash AND NEW.chain_hash = OLD.chain_hash"
+    " AND EXISTS (SELECT 1 FROM archived WHERE archived.seq = OLD.seq)"
+)
+
+_SQLITE = _Dialect(
+    name="sqlite",
+    blob="BLOB",
+    integer_key="INTEGER PRIMARY KEY",
+    text_contains="instr(body, ?) > 0",
+    triggers=f"""
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events WHEN NOT ({_PRUNE_ONLY})
 BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
-CREATE TABLE IF NOT EXISTS checkpoints (
-    tree_size INTEGER PRIMARY KEY,
-    root_hash BLOB NOT NULL,
-    issued_at TEXT NOT NULL,
-    key_id TEXT NOT NULL,
-    signature BLOB NOT NULL
-);
+CREATE TRIGGER IF NOT EXISTS archived_no_change BEFORE UPDATE ON archived
+BEGIN SELECT RAISE(ABORT, 'archive records are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS archived_no_delete BEFORE DELETE ON archived
+BEGIN SELECT RAISE(ABORT, 'archive records are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS checkpoints_no_update BEFORE UPDATE ON checkpoints
 BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS checkpoints_no_delete BEFORE DELETE ON checkpoints
 BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
-"""
+""",
+)
 
-
-def chain_step(previous: bytes, canonical_json: str) -> bytes:
-    return hashlib.sha256(previous + canonical_json.encode("utf-8")).digest()
+_POSTGRES = _Dialect(
+    name="postgresql",
+    blob="BYTEA",
+    integer_key="BIGINT PRIMARY KEY",
+    text_contains="strpos(body, ?) > 0",
+    triggers=f"""
+CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION '% are append-only', TG_ARGV[0]; END $$;
+CREATE OR REPLACE FUNCTION audit_events_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'UPDATE' AND ({_PRUNE_ONLY}) THEN RETURN NEW; END IF;
+  RAISE EXCEPTION 'audit events are append-only';
+END $$;
+CREATE OR REPLACE TRIGGER events_no_change BEFORE UPDATE OR DELETE ON events
+FOR EACH ROW EXECUTE FUNCTION audit_events_guard();
+CREATE OR REPLACE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
+FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change('audit events');
+CREATE OR REPLACE TRIGGER archived_no_change BEFORE UPDATE OR DELETE ON archived
+FOR EACH ROW EXECUTE FUNCTION audit_refuse_change('archive records');
+CREATE OR REPLACE TRIGGER checkpoints_no_change BEFORE UPDATE OR DELETE ON checkpoints
+FOR EACH ROW EXECUTE FUNCTION audit_refuse_change('checkpoints');
+""",
+)
 
 
 @dataclass(frozen=True)
@@ -73,34 +161,36 @@ class EventSearch:
     document: str | None = None
     #: Free text, matched anywhere in the event's JSON body.
     text: str | None = None
+    #: Only events of these units (a district officer's scope); ``None`` means every event.
+    units: frozenset[str] | None = None
 
-    def where(self) -> tuple[str, list[Any]]:
+    def where(self, dialect: _Dialect = _SQLITE) -> tuple[str, list[Any]]:
         clauses: list[str] = []
         params: list[Any] = []
-        if self.tag:
-            clauses.append("tag = ?")
-            params.append(self.tag)
-        if self.actor:
-            clauses.append("actor = ?")
-            params.append(self.actor)
-        if self.outcome:
-            clauses.append("outcome = ?")
-            params.append(self.outcome)
+        for column, value in (
+            ("tag", self.tag),
+            ("actor", self.actor),
+            ("outcome", self.outcome),
+            ("document", self.document),
+        ):
+            if value:
+                clauses.append(f"{column} = ?")
+                params.append(value)
         if self.since:
             clauses.append("time >= ?")
             params.append(self.since.isoformat())
         if self.until:
             clauses.append("time < ?")
             params.append(self.until.isoformat())
-        if self.document:
-            clauses.append(
-                "(json_extract(body, '$.target.document_sha256') = ?"
-                " OR json_extract(body, '$.target.signed_sha256') = ?)"
-            )
-            params.extend([self.document, self.document])
         if self.text:
-            clauses.append("instr(body, ?) > 0")
+            clauses.append(dialect.text_contains)
             params.append(self.text)
+        if self.units is not None:
+            if not self.units:
+                clauses.append("1 = 0")  # a scope of no unit sees nothing
+            else:
+                clauses.append(f"unit IN ({','.join('?' * len(self.units))})")
+                params.extend(sorted(self.units))
         return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
 
@@ -111,24 +201,77 @@ class StoredEvent:
     event: dict[str, Any]
 
 
-class SqliteEventStore:
-    """Append-only SQLite store. Thread-safe: one connection, one lock (writes are batched)."""
+@dataclass(frozen=True)
+class LogRecord:
+    """One record as the verifier reads it: the body is ``None`` once retention archived it."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+    seq: int
+    leaf_hash: bytes
+    chain_hash: bytes
+    body: str | None
+
+
+class StoreError(AuditError):
+    code = "audit-store"
+    status_code = 503
+    message_vi = "Kho nhật ký kiểm toán không dùng được."
+    message_en = "The audit store cannot be used."
+
+
+class EventStore:
+    """The append-only store, whatever the database. One connection, one lock (writes are batched).
+
+    Subclasses open the connection and say how their database streams a large result.
+    """
+
+    dialect: ClassVar[_Dialect]
+
+    def __init__(self, connection: Any) -> None:
+        self._db = connection
         self._lock = threading.Lock()
+        with self._lock:
+            self._create_schema()
+
+    # -- the database's own ways ------------------------------------------------------------------
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        if not params:  # no placeholder processing at all (PL/pgSQL bodies hold '%')
+            return self._db.execute(self.dialect.sql(sql))
+        return self._db.execute(self.dialect.sql(sql), tuple(params))
+
+    def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._db.cursor().executemany(self.dialect.sql(sql), rows)
+
+    def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        yield from self._execute(sql, params)
+
+    def _begin_writing(self) -> None:
+        raise NotImplementedError
+
+    def _commit(self) -> None:
+        self._db.commit()
+
+    def _rollback(self) -> None:
+        self._db.rollback()
+
+    def _create_schema(self) -> None:
+        raise NotImplementedError
+
+    def _check_version(self) -> None:
+        row = self._execute("SELECT value FROM store_meta WHERE name = 'schema'").fetchone()
+        if row is None:
+            self._execute(
+                "INSERT INTO store_meta (name, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+            )
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise StoreError(
+                f"the audit store has schema {row[0]}, this version reads {SCHEMA_VERSION}"
+            )
 
     def close(self) -> None:
         self._db.close()
 
-    def _head(self) -> bytes:
-        row = self._db.execute("SELECT chain_hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
-        return bytes(row[0]) if row else GENESIS
-
+    # -- writing ------------------------------------------------------------------------------
     def append(self, events: Iterable[AuditEvent], bodies: Sequence[str] | None = None) -> int:
         """Store ``events`` in one transaction; return how many were new (duplicates are skipped).
 
@@ -139,9 +282,9 @@ class SqliteEventStore:
         texts = list(bodies) if bodies is not None else None
         if texts is not None and len(texts) != len(batch):
             raise ValueError("one body per event")
-        rows: list[tuple[str, str, str, str, str, str, bytes]] = []
+        rows: list[tuple[Any, ...]] = []
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._begin_writing()
             try:
                 known: set[str] = set()
                 ids = [event.event_id for event in batch]
@@ -150,39 +293,101 @@ class SqliteEventStore:
                     marks = ",".join("?" * len(chunk))
                     known.update(
                         row[0]
-                        for row in self._db.execute(
+                        for row in self._execute(
                             f"SELECT event_id FROM events WHERE event_id IN ({marks})",  # noqa: S608 - placeholders only
                             chunk,
                         )
                     )
-                head = self._head()
+                last = self._execute(
+                    "SELECT seq, chain_hash FROM events ORDER BY seq DESC LIMIT 1"
+                ).fetchone()
+                seq, head = (int(last[0]), bytes(last[1])) if last else (0, GENESIS)
                 for position, event in enumerate(batch):
                     if event.event_id in known:
                         continue
                     known.add(event.event_id)  # a duplicate within the batch too
                     body = texts[position] if texts is not None else event.canonical_json()
-                    head = chain_step(head, body)
+                    leaf = leaf_of(body)
+                    head = chain_step(head, leaf)
+                    seq += 1
                     rows.append(
                         (
+                            seq,
                             event.event_id,
                             event.tag.value,
                             event.time.isoformat(),
                             event.actor.name,
                             event.outcome.value,
-                            body,
+                            event.unit,
+                            _document_of(event),
+                            leaf,
                             head,
+                            body,
                         )
                     )
-                self._db.executemany(
-                    "INSERT INTO events (event_id, tag, time, actor, outcome, body, chain_hash)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                self._executemany(
+                    "INSERT INTO events (seq, event_id, tag, time, actor, outcome, unit, document,"
+                    " leaf_hash, chain_hash, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
-                self._db.execute("COMMIT")
+                self._commit()
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
         return len(rows)
+
+    def prune(self, seqs: Sequence[int], archive: str, archived_at: str) -> int:
+        """Record that ``seqs`` are kept in ``archive``, then empty their bodies (retention).
+
+        The leaf and chain hashes stay, so the log keeps verifying; the triggers refuse to empty a
+        body that was not archived first.
+        """
+        with self._lock:
+            self._begin_writing()
+            try:
+                self._executemany(
+                    "INSERT INTO archived (seq, archive, archived_at) VALUES (?, ?, ?)",
+                    [(seq, archive, archived_at) for seq in seqs],
+                )
+                for start in range(0, len(seqs), 500):
+                    chunk = list(seqs[start : start + 500])
+                    marks = ",".join("?" * len(chunk))
+                    self._execute(
+                        f"UPDATE events SET body = NULL, actor = '{PRUNED_ACTOR}'"  # noqa: S608 - placeholders only
+                        f" WHERE seq IN ({marks}) AND body IS NOT NULL",
+                        chunk,
+                    )
+                self._commit()
+            except BaseException:
+                self._rollback()
+                raise
+        return len(seqs)
+
+    def add_checkpoint(self, checkpoint: SignedTreeHead) -> None:
+        with self._lock:
+            self._execute(
+                "INSERT INTO checkpoints (tree_size, root_hash, issued_at, key_id, signature)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (tree_size) DO NOTHING",
+                (
+                    checkpoint.tree_size,
+                    checkpoint.root_hash,
+                    checkpoint.issued_at,
+                    checkpoint.key_id,
+                    checkpoint.signature,
+                ),
+            )
+            self._commit()
+
+    # -- reading ------------------------------------------------------------------------------
+    def _events(self, sql: str, params: Sequence[Any]) -> list[StoredEvent]:
+        with self._lock:
+            rows = self._execute(sql, params).fetchall()
+            self._commit()
+        return [
+            StoredEvent(int(seq), bytes(h).hex(), json.loads(body))
+            for seq, h, body in rows
+            if body is not None
+        ]
 
     def query(
         self,
@@ -193,115 +398,278 @@ class SqliteEventStore:
         correlation_id: str | None = None,
         limit: int = 100,
     ) -> Sequence[StoredEvent]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if tag:
-            clauses.append("tag = ?")
-            params.append(tag)
-        if actor:
-            clauses.append("actor = ?")
-            params.append(actor)
-        if since:
-            clauses.append("time >= ?")
-            params.append(since.isoformat())
-        if correlation_id:
-            clauses.append("json_extract(body, '$.correlation_id') = ?")
-            params.append(correlation_id)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f"SELECT seq, chain_hash, body FROM events {where} ORDER BY seq DESC LIMIT ?"  # noqa: S608 - clauses are fixed strings; values are bound
-        with self._lock:
-            rows = self._db.execute(sql, (*params, limit)).fetchall()
-        return [StoredEvent(seq, bytes(h).hex(), json.loads(body)) for seq, h, body in rows]
+        where, params = EventSearch(tag=tag, actor=actor, since=since, text=correlation_id).where(
+            self.dialect
+        )
+        rows = self._events(
+            f"SELECT seq, chain_hash, body FROM events {where} ORDER BY seq DESC LIMIT ?",  # noqa: S608 - clauses are fixed strings; values are bound
+            (*params, limit if not correlation_id else max(limit, 1000)),
+        )
+        if correlation_id:  # the text match narrows; the field decides
+            rows = [r for r in rows if r.event.get("correlation_id") == correlation_id][:limit]
+        return rows
 
     def search(self, search: EventSearch, *, limit: int = 50, offset: int = 0) -> list[StoredEvent]:
         """Events matching ``search``, newest first (the dashboard's table and exports)."""
-        where, params = search.where()
-        sql = f"SELECT seq, chain_hash, body FROM events {where} ORDER BY seq DESC LIMIT ? OFFSET ?"  # noqa: S608 - clauses are fixed strings; values are bound
-        with self._lock:
-            rows = self._db.execute(sql, (*params, limit, offset)).fetchall()
-        return [StoredEvent(seq, bytes(h).hex(), json.loads(body)) for seq, h, body in rows]
+        where, params = search.where(self.dialect)
+        return self._events(
+            f"SELECT seq, chain_hash, body FROM events {where} ORDER BY seq DESC LIMIT ? OFFSET ?",  # noqa: S608 - clauses are fixed strings; values are bound
+            (*params, limit, offset),
+        )
 
     def histogram(
-        self, tags: Sequence[str], *, since: datetime, bucket: str
+        self,
+        tags: Sequence[str],
+        *,
+        since: datetime,
+        bucket: str,
+        units: frozenset[str] | None = None,
     ) -> dict[tuple[str, str, str], int]:
         """Counts by (time bucket, tag, outcome) since ``since``; ``bucket`` is ``hour`` or ``day``."""
         width = {"hour": 13, "day": 10}[bucket]
-        marks = ",".join("?" * len(tags))
-        sql = (
-            f"SELECT substr(time, 1, {width}) AS b, tag, outcome, COUNT(*) FROM events"  # noqa: S608 - width is from a fixed table; values are bound
-            f" WHERE time >= ? AND tag IN ({marks}) GROUP BY b, tag, outcome"
-        )
-        with self._lock:
-            rows = self._db.execute(sql, (since.isoformat(), *tags)).fetchall()
-        return {(b, tag, outcome): int(n) for b, tag, outcome, n in rows}
+        results: dict[tuple[str, str, str], int] = {}
+        for tag in tags:  # one index range per tag
+            where, params = EventSearch(tag=tag, since=since, units=units).where(self.dialect)
+            sql = (
+                f"SELECT substr(time, 1, {width}) AS b, outcome, COUNT(*) FROM events {where}"  # noqa: S608 - width is from a fixed table; values are bound
+                " GROUP BY b, outcome"
+            )
+            with self._lock:
+                rows = self._execute(sql, params).fetchall()
+                self._commit()
+            for b, outcome, n in rows:
+                results[(str(b), tag, str(outcome))] = int(n)
+        return results
 
     def positions_between(self, since: datetime, until: datetime) -> tuple[int, int] | None:
         """The first and last position (seq) of the records with ``since <= time < until``."""
         with self._lock:
-            row = self._db.execute(
+            row = self._execute(
                 "SELECT MIN(seq), MAX(seq) FROM events WHERE time >= ? AND time < ?",
                 (since.isoformat(), until.isoformat()),
             ).fetchone()
+            self._commit()
         return (int(row[0]), int(row[1])) if row and row[0] is not None else None
 
     def count(self) -> int:
+        """How many records the log holds (its positions run 1..count)."""
         with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+            row = self._execute("SELECT MAX(seq) FROM events").fetchone()
+            self._commit()
+        return int(row[0] or 0)
 
-    def bodies(self, limit: int | None = None) -> Iterator[str]:
-        """Canonical event bodies in store order (the Merkle leaves), the first ``limit`` of them."""
+    def records(self, *, after: int = 0, upto: int | None = None) -> Iterator[LogRecord]:
+        """Records in store order from position ``after + 1`` (to ``upto``), streamed."""
+        sql = "SELECT seq, leaf_hash, chain_hash, body FROM events WHERE seq > ?"
+        params: list[Any] = [after]
+        if upto is not None:
+            sql += " AND seq <= ?"
+            params.append(upto)
         with self._lock:
-            cursor = self._db.execute(
-                "SELECT body FROM events ORDER BY seq LIMIT ?", (-1 if limit is None else limit,)
-            )
-            rows = cursor.fetchall()
-        for (body,) in rows:
-            yield body
+            try:
+                for seq, leaf, chain, body in self._stream(sql + " ORDER BY seq", params):
+                    yield LogRecord(int(seq), bytes(leaf), bytes(chain), body)
+            finally:
+                self._commit()
+
+    def leaf_hashes(self, upto: int) -> Iterator[bytes]:
+        """The Merkle leaf hashes of positions 1..``upto``, streamed (as stored)."""
+        with self._lock:
+            try:
+                for (leaf,) in self._stream(
+                    "SELECT leaf_hash FROM events WHERE seq <= ? ORDER BY seq", (upto,)
+                ):
+                    yield bytes(leaf)
+            finally:
+                self._commit()
+
+    def chain_hash_at(self, seq: int) -> bytes:
+        with self._lock:
+            row = self._execute("SELECT chain_hash FROM events WHERE seq = ?", (seq,)).fetchone()
+            self._commit()
+        if row is None:
+            raise ChainBroken(f"record seq {seq} is missing")
+        return bytes(row[0])
+
+    def archived_positions(self, seqs: Sequence[int]) -> set[int]:
+        """Which of ``seqs`` have an archive record."""
+        found: set[int] = set()
+        with self._lock:
+            for start in range(0, len(seqs), 500):
+                chunk = list(seqs[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    int(row[0])
+                    for row in self._execute(
+                        f"SELECT seq FROM archived WHERE seq IN ({marks})",  # noqa: S608 - placeholders only
+                        chunk,
+                    )
+                )
+            self._commit()
+        return found
+
+    def expired(self, tags: Sequence[str], before: datetime, *, upto: int) -> list[int]:
+        """Positions (≤ ``upto``) of the records of ``tags`` older than ``before`` still holding a body."""
+        marks = ",".join("?" * len(tags))
+        with self._lock:
+            rows = self._execute(
+                f"SELECT seq FROM events WHERE tag IN ({marks}) AND time < ? AND seq <= ?"  # noqa: S608 - placeholders only
+                " AND body IS NOT NULL ORDER BY seq",
+                (*tags, before.isoformat(), upto),
+            ).fetchall()
+            self._commit()
+        return [int(r[0]) for r in rows]
+
+    def bodies_at(self, seqs: Sequence[int]) -> dict[int, str]:
+        found: dict[int, str] = {}
+        with self._lock:
+            for start in range(0, len(seqs), 500):
+                chunk = list(seqs[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                for seq, body in self._execute(
+                    f"SELECT seq, body FROM events WHERE seq IN ({marks}) AND body IS NOT NULL",  # noqa: S608 - placeholders only
+                    chunk,
+                ):
+                    found[int(seq)] = str(body)
+            self._commit()
+        return found
 
     def locate(self, event_id: str) -> tuple[int, str] | None:
-        """(leaf index, canonical body) of an event, or None."""
+        """(leaf index, canonical body) of an event still holding its body, or None."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT seq, body FROM events WHERE event_id = ?", (event_id,)
+            row = self._execute(
+                "SELECT seq, body FROM events WHERE event_id = ? AND body IS NOT NULL", (event_id,)
             ).fetchone()
+            self._commit()
         return (int(row[0]) - 1, str(row[1])) if row else None
-
-    def add_checkpoint(self, checkpoint: SignedTreeHead) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT OR IGNORE INTO checkpoints VALUES (?, ?, ?, ?, ?)",
-                (
-                    checkpoint.tree_size,
-                    checkpoint.root_hash,
-                    checkpoint.issued_at,
-                    checkpoint.key_id,
-                    checkpoint.signature,
-                ),
-            )
 
     def checkpoints(self) -> list[SignedTreeHead]:
         with self._lock:
-            rows = self._db.execute(
+            rows = self._execute(
                 "SELECT tree_size, root_hash, issued_at, key_id, signature FROM checkpoints"
                 " ORDER BY tree_size"
             ).fetchall()
+            self._commit()
         return [
             SignedTreeHead(int(s), bytes(r), str(t), str(k), bytes(sig)) for s, r, t, k, sig in rows
         ]
 
     def verify_chain(self) -> int:
         """Recompute the chain over every record; return the count, or raise :class:`ChainBroken`."""
-        head = GENESIS
-        checked = 0
-        previous_seq = 0
-        with self._lock:
-            cursor = self._db.execute("SELECT seq, body, chain_hash FROM events ORDER BY seq")
-            for seq, body, stored in cursor:
-                if seq != previous_seq + 1:
-                    raise ChainBroken(f"records removed between seq {previous_seq} and seq {seq}")
-                previous_seq = seq
-                head = chain_step(head, body)
-                if head != bytes(stored):
-                    raise ChainBroken(f"first altered record: seq {seq}")
-                checked += 1
-        return checked
+        return check_records(self.records(), self)
+
+
+def check_records(
+    records: Iterable[LogRecord],
+    store: EventStore,
+    *,
+    previous: bytes = GENESIS,
+    after: int = 0,
+    on_leaf: Any = None,
+) -> int:
+    """Check records' positions, leaf hashes (from their bodies) and chain; raise ChainBroken at the
+    first that fails. ``on_leaf(leaf)`` sees every leaf hash in order (the Merkle tree's input)."""
+    head = previous
+    expected = after + 1
+    pruned: list[int] = []
+    for record in records:
+        if record.seq != expected:
+            raise ChainBroken(f"records removed between seq {expected - 1} and seq {record.seq}")
+        if record.body is None:
+            pruned.append(record.seq)
+            leaf = record.leaf_hash
+        else:
+            leaf = leaf_of(record.body)
+            if leaf != record.leaf_hash:
+                raise ChainBroken(f"first altered record: seq {record.seq}")
+        head = chain_step(head, leaf)
+        if head != record.chain_hash:
+            raise ChainBroken(f"first altered record: seq {record.seq}")
+        if on_leaf is not None:
+            on_leaf(leaf)
+        expected += 1
+    if pruned:
+        archived = store.archived_positions(pruned)
+        missing = [seq for seq in pruned if seq not in archived]
+        if missing:
+            raise ChainBroken(f"record seq {missing[0]} lost its body without being archived")
+    return expected - 1 - after
+
+
+class SqliteEventStore(EventStore):
+    """The embedded store: one SQLite file (WAL, full fsync)."""
+
+    dialect = _SQLITE
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        super().__init__(connection)
+
+    def _create_schema(self) -> None:
+        legacy = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'events'"
+            " AND NOT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'store_meta')"
+        ).fetchone()
+        if legacy:
+            raise StoreError("the audit store file has schema 1; this version reads schema 2")
+        self._db.executescript(
+            _TABLES.format(blob="BLOB", integer_key="INTEGER PRIMARY KEY") + _SQLITE.triggers
+        )
+        self._check_version()
+
+    def _begin_writing(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def _commit(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
+
+class PostgresEventStore(EventStore):
+    """The production store: PostgreSQL (``postgresql://`` URL)."""
+
+    dialect = _POSTGRES
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        try:
+            connection = psycopg.connect(url, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"cannot connect to the audit database ({type(exc).__name__})"
+            ) from exc
+        super().__init__(connection)
+
+    def _create_schema(self) -> None:
+        # One schema creation at a time across processes (a transaction-scoped advisory lock).
+        self._db.execute("SELECT pg_advisory_xact_lock(7106001)")
+        self._db.execute(_TABLES.format(blob="BYTEA", integer_key="BIGINT PRIMARY KEY"))
+        self._db.execute(_POSTGRES.triggers)
+        self._check_version()
+        self._db.commit()
+
+    def _begin_writing(self) -> None:
+        # One writer at a time: positions and the chain head are read, then extended.
+        self._db.execute("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE")
+
+    def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        with self._db.cursor(name="audit_stream") as cursor:
+            cursor.itersize = 20_000
+            cursor.execute(self.dialect.sql(sql), tuple(params))
+            yield from cursor
+
+
+def open_store(location: str | Path) -> EventStore:
+    """The store at ``location``: a ``postgresql://`` URL, or the path of an SQLite file."""
+    text = str(location)
+    if text.startswith(("postgresql://", "postgres://")):
+        return PostgresEventStore(text)
+    return SqliteEventStore(Path(text))

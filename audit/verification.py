@@ -15,7 +15,7 @@ from datetime import datetime
 from audit.checkpoints import verify_checkpoint
 from audit.errors import ChainBroken
 from audit.merkle import TreeBuilder
-from audit.store import SqliteEventStore
+from audit.store import EventStore, check_records
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class RangeVerification:
 
 
 def verify_range(
-    store: SqliteEventStore, public_key_pem: bytes, since: datetime, until: datetime
+    store: EventStore, public_key_pem: bytes, since: datetime, until: datetime
 ) -> RangeVerification:
     """Prove the records with ``since <= time < until`` intact and complete.
 
@@ -55,30 +55,37 @@ def verify_range(
     return RangeVerification(last - first + 1, first, last, unsigned)
 
 
-def verify_log(store: SqliteEventStore, public_key_pem: bytes) -> LogVerification:
-    """Return what was proven, or raise :class:`ChainBroken` / ``ProofInvalid`` naming the fault."""
-    records = store.verify_chain()
+def verify_log(store: EventStore, public_key_pem: bytes) -> LogVerification:
+    """Return what was proven, or raise :class:`ChainBroken` / ``ProofInvalid`` naming the fault.
+
+    One pass over the records: each body gives its leaf hash (a record whose body retention
+    archived keeps its leaf hash), the leaves extend the chain and the Merkle tree, and the tree's
+    root is compared with each signed checkpoint as the pass reaches its size.
+    """
     checkpoints = store.checkpoints()
     for checkpoint in checkpoints:
         verify_checkpoint(checkpoint, public_key_pem)
+    builder = TreeBuilder()
+    pending = iter(checkpoints)
+    target = next(pending, None)
+
+    def on_leaf(value: bytes) -> None:
+        nonlocal target
+        builder.append_leaf_hash(value)
+        while target is not None and builder.size == target.tree_size:
+            if builder.root() != target.root_hash:
+                raise ChainBroken(
+                    f"records 1..{target.tree_size} differ from the checkpoint signed at "
+                    f"{target.issued_at}: the log was rewritten"
+                )
+            target = next(pending, None)
+
+    records = check_records(store.records(), store, on_leaf=on_leaf)
     if checkpoints and checkpoints[-1].tree_size > records:
         raise ChainBroken(
             f"records removed: the checkpoint of {checkpoints[-1].issued_at} covers "
             f"{checkpoints[-1].tree_size} records, the log holds {records}"
         )
-    builder = TreeBuilder()
-    pending = iter(checkpoints)
-    target = next(pending, None)
-    if target is not None:
-        for body in store.bodies(limit=checkpoints[-1].tree_size):
-            builder.extend([body.encode()])
-            while target is not None and builder.size == target.tree_size:
-                if builder.root() != target.root_hash:
-                    raise ChainBroken(
-                        f"records 1..{target.tree_size} differ from the checkpoint signed at "
-                        f"{target.issued_at}: the log was rewritten"
-                    )
-                target = next(pending, None)
     return LogVerification(
         records=records,
         checkpoints=len(checkpoints),

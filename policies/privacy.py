@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -20,6 +21,11 @@ class PrivacyPolicy(BaseModel):
     breach_notification_hours: int = Field(ge=1, le=720)
     basic_personal_fields: list[str] = Field(min_length=1)
     sensitive_personal_fields: list[str] = Field(min_length=1)
+    #: Days the audit log keeps each event class before archiving it (at least a year).
+    audit_retention_days: dict[
+        Literal["authentication", "api_activity", "account_change", "finding"],
+        Annotated[int, Field(ge=365, le=36500)],
+    ]
 
     def breach_deadline(self, declared_at: datetime) -> datetime:
         return declared_at + timedelta(hours=self.breach_notification_hours)

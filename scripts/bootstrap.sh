@@ -12,6 +12,10 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+# PostgreSQL is the audit store in production; the tests run the store against a real one too.
+if [ "${BOOTSTRAP_FOR:-run}" = test ]; then
+  compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
+fi
 # The browser tests (phone approval, WebAuthn) drive Debian's Chromium: only `make test` needs it.
 if [ "${BOOTSTRAP_FOR:-run}" = test ]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)

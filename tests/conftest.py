@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
-from devstack import Ports, Stack, StackInfo
+from devstack import Ports, Stack, StackInfo, postgres
 from devstack.demo import transcript_pdf
 
 
@@ -59,6 +60,32 @@ class AlertInbox:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[postgres.Postgres]:
+    """A real PostgreSQL (Debian's package) for the audit store's production path."""
+    server = postgres.start(tmp_path_factory.mktemp("postgres"), port=free_port())
+    yield server
+    server.stop()
+
+
+_DATABASES = iter(range(1, 1_000_000))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a fresh audit store lives: an SQLite file, or a new database of the real PostgreSQL.
+
+    Tests taking it run once per database: the same code must behave the same on both.
+    """
+    if request.param == "sqlite":
+        return str(tmp_path / "events.sqlite3")
+    server: postgres.Postgres = request.getfixturevalue("postgres_server")
+    name = f"audit_test_{next(_DATABASES)}"
+    with psycopg.connect(server.url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return server.url.rsplit("/", 1)[0] + f"/{name}"
 
 
 @pytest.fixture(scope="session")

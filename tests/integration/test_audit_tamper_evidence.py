@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from audit.store import GENESIS, chain_step
+from audit.store import GENESIS, chain_step, leaf_of
 from devstack import Stack, StackInfo
 from tests.conftest import TokenFactory
 
@@ -145,8 +145,12 @@ def test_log_rewritten_with_a_fresh_chain_is_caught_by_the_checkpoints(
     for seq, body in rows:
         if seq == 1:
             body = body.replace('"outcome":"success"', '"outcome":"failure"')
-        head = chain_step(head, body)
-        db.execute("UPDATE events SET body = ?, chain_hash = ? WHERE seq = ?", (body, head, seq))
+        leaf = leaf_of(body)
+        head = chain_step(head, leaf)
+        db.execute(
+            "UPDATE events SET body = ?, leaf_hash = ?, chain_hash = ? WHERE seq = ?",
+            (body, leaf, head, seq),
+        )
     db.close()
     result = _cli("verify", "--store", str(copy), "--public-key", str(stack.checkpoint_public_key))
     assert result.returncode == 1

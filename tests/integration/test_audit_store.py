@@ -1,0 +1,174 @@
+"""The audit store's contract, run against both databases: the embedded SQLite file and the real
+PostgreSQL (same code, same answers)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from audit import Actor, AuditEvent, ChainBroken, EventTag, Outcome
+from audit.checkpoints import SignedTreeHead
+from audit.store import EventSearch, EventStore, StoreError, open_store
+from tests.raw_database import Raw
+
+pytestmark = [pytest.mark.postgres]
+
+
+def _event(n: int, *, unit: str | None = None, at: datetime | None = None) -> AuditEvent:
+    event = AuditEvent.build(
+        tag=EventTag.SIGNING_DOCUMENT_SIGN,
+        service="signing",
+        actor=Actor(name=f"user{n}"),
+        outcome=Outcome.SUCCESS,
+        target={"document_sha256": f"{n:064x}"},
+        unit=unit,
+    )
+    return event.model_copy(update={"time": at}) if at else event
+
+
+@pytest.fixture
+def store(store_location: str) -> Iterator[EventStore]:
+    opened = open_store(store_location)
+    yield opened
+    opened.close()
+
+
+REFUSED = (sqlite3.DatabaseError, psycopg.Error)
+
+
+def test_redelivered_event_is_stored_once(store: EventStore) -> None:
+    events = [_event(i) for i in range(5)]
+    assert store.append(events) == 5
+    assert store.append(events[2:]) == 0
+    again = _event(9)
+    assert store.append([events[0], again, again]) == 1  # a duplicate within one batch too
+    assert store.count() == 6
+    assert store.verify_chain() == 6
+
+
+def test_store_refuses_update_delete_and_unarchived_pruning(
+    store: EventStore, store_location: str
+) -> None:
+    store.append([_event(1), _event(2)])
+    store.add_checkpoint(SignedTreeHead(2, bytes(32), "2026-11-29T00:00:00+00:00", "k", b"sig"))
+    raw = Raw(store_location)
+    for statement in (
+        "UPDATE events SET actor = 'x'",
+        "DELETE FROM events",
+        "UPDATE events SET body = NULL, actor = '-' WHERE seq = 1",  # not archived first
+        "UPDATE checkpoints SET key_id = 'x'",
+    ):
+        with pytest.raises(REFUSED, match="append-only"):
+            raw.run(statement)
+    if raw.postgres:
+        with pytest.raises(psycopg.Error, match="append-only"):
+            raw.run("TRUNCATE events")
+    raw.close()
+    assert store.verify_chain() == 2
+
+
+@pytest.mark.parametrize("attack", ["alter", "remove", "insert", "empty"])
+def test_chain_names_the_first_record_that_was_tampered_with(
+    store: EventStore, store_location: str, attack: str
+) -> None:
+    store.append([_event(i) for i in range(10)])
+    raw = Raw(store_location)
+    raw.drop_guards()
+    if attack == "alter":
+        raw.run("UPDATE events SET body = replace(body, 'user4', 'userX') WHERE seq = 5")
+    elif attack == "remove":
+        raw.run("DELETE FROM events WHERE seq = 5")
+    elif attack == "empty":  # a body removed without going through retention's archive
+        raw.run("UPDATE events SET body = NULL WHERE seq = 5")
+    else:
+        columns = "event_id, tag, time, actor, outcome, leaf_hash, chain_hash, body"
+        row = raw.run(f"SELECT {columns} FROM events WHERE seq = 4").fetchone()  # noqa: S608 - fixed
+        raw.run("UPDATE events SET seq = seq + 100 WHERE seq >= 5")
+        raw.run(
+            f"INSERT INTO events (seq, {columns}) VALUES (5, 'x' || ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - fixed
+            tuple(row),
+        )
+    raw.close()
+    expected = {
+        "alter": "altered record: seq 5",
+        "remove": "between seq 4 and seq 6",
+        "insert": "altered record: seq 5",
+        "empty": "seq 5 lost its body without being archived",
+    }[attack]
+    with pytest.raises(ChainBroken, match=expected):
+        store.verify_chain()
+
+
+def test_search_units_documents_and_histogram(store: EventStore) -> None:
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    store.append(
+        [
+            _event(1, unit="79760101", at=now - timedelta(hours=2)),
+            _event(2, unit="79760102", at=now - timedelta(hours=2)),
+            _event(3, unit="79761201", at=now - timedelta(hours=1)),
+            _event(4, at=now),
+        ]
+    )
+    assert len(store.search(EventSearch())) == 4
+    district = frozenset({"phong-760", "79760101", "79760102"})
+    scoped = store.search(EventSearch(units=district))
+    assert sorted(e.event["actor"]["name"] for e in scoped) == ["user1", "user2"]
+    assert store.search(EventSearch(units=frozenset())) == []  # no unit: nothing
+    assert [e.event["actor"]["name"] for e in store.search(EventSearch(document=f"{3:064x}"))] == [
+        "user3"
+    ]
+    assert store.search(EventSearch(text="' OR 1=1 --")) == []  # a value, never SQL
+    assert len(store.search(EventSearch(text="user3"))) == 1
+    counts = store.histogram(
+        ["signing:document:sign"], since=now - timedelta(days=1), bucket="hour", units=district
+    )
+    hour = (now - timedelta(hours=2)).strftime("%Y-%m-%dT%H")
+    assert counts == {(hour, "signing:document:sign", "success"): 2}
+    assert len(store.query(correlation_id="nothing-like-it")) == 0
+
+
+def test_concurrent_writers_keep_one_unbroken_chain(store_location: str) -> None:
+    """Two services appending at once (two connections): positions and chain stay whole."""
+    first, second = open_store(store_location), open_store(store_location)
+    errors: list[BaseException] = []
+
+    def write(target: EventStore, offset: int) -> None:
+        try:
+            for batch in range(20):
+                target.append([_event(offset + batch * 10 + i) for i in range(10)])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=write, args=(first, 0)),
+        threading.Thread(target=write, args=(second, 10_000)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert first.verify_chain() == 400
+    first.close()
+    second.close()
+
+
+def test_an_old_schema_file_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "old.sqlite3")
+    db.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, body TEXT)")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="schema 1"):
+        open_store(tmp_path / "old.sqlite3")
+
+
+def test_an_unreachable_database_is_a_clear_error() -> None:
+    with pytest.raises(StoreError, match="cannot connect") as caught:
+        open_store("postgresql://audit:s3cret-pw@127.0.0.1:1/audit")
+    assert "s3cret-pw" not in caught.value.diagnostics()
