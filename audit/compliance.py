@@ -68,8 +68,11 @@ class ComplianceSummary:
         return sum(len(s.findings) for s in self.systems)
 
 
-def compliance_summary(store: EventStore) -> ComplianceSummary:
-    """The latest run of every (system, kind of scan) and its open findings."""
+def compliance_summary(
+    store: EventStore, *, units: frozenset[str] | None = None
+) -> ComplianceSummary:
+    """The latest run of every (system, kind of scan) and its open findings; with ``units`` (a
+    district officer's scope) only the findings of those units, and the systems that have any."""
     remediation = {rule.id: rule.remediation.vi for rule in default_rules()}
     latest: dict[tuple[str, str], dict[str, Any]] = {}
     for row in store.search(EventSearch(tag="scan:run:complete"), limit=_RUNS):  # newest first
@@ -77,7 +80,7 @@ def compliance_summary(store: EventStore) -> ComplianceSummary:
         key = (str(target.get("system")), str(target.get("scan")))
         latest.setdefault(key, {**target, "time": row.event["time"]})
     summary = ComplianceSummary(generated_at=datetime.now(UTC))
-    units: dict[str, UnitCompliance] = {}
+    by_unit: dict[str, UnitCompliance] = {}
     for (system, scan), run in sorted(latest.items()):
         status = SystemCompliance(
             system=system,
@@ -88,7 +91,7 @@ def compliance_summary(store: EventStore) -> ComplianceSummary:
             fixed=int(run.get("fixed", 0)),
         )
         rows = store.search(
-            EventSearch(tag="scan:finding:open", text=str(run.get("scan_id"))),
+            EventSearch(tag="scan:finding:open", text=str(run.get("scan_id")), units=units),
             limit=_FINDINGS_PER_RUN,
         )
         for row in rows:
@@ -106,12 +109,13 @@ def compliance_summary(store: EventStore) -> ComplianceSummary:
             )
             status.findings.append(finding)
             if finding.unit:
-                units.setdefault(finding.unit, UnitCompliance(finding.unit)).by_severity[
+                by_unit.setdefault(finding.unit, UnitCompliance(finding.unit)).by_severity[
                     finding.severity
                 ] += 1
         status.findings.sort(key=lambda f: (_RANK.get(f.severity, 9), f.rule, f.subject))
-        summary.systems.append(status)
-    summary.units = sorted(units.values(), key=lambda u: (u.score, u.unit))
+        if units is None or status.findings:
+            summary.systems.append(status)
+    summary.units = sorted(by_unit.values(), key=lambda u: (u.score, u.unit))
     return summary
 
 

@@ -33,6 +33,7 @@ from audit.charts import Series, bar_chart, data_table
 from audit.compliance import ComplianceSummary, compliance_pdf, compliance_summary
 from audit.events import Actor, AuditEvent, EventTag, Outcome
 from audit.exports import ReportSummary, events_csv, report_pdf
+from audit.scope import UnitTree
 from audit.settings import AuditSettings
 from audit.store import EventSearch, EventStore
 from gateway_runtime.errors import GatewayError
@@ -78,6 +79,15 @@ PAGE_HEADERS = {
 #: A search filter from the query string (bounded; every value is bound in SQL, never formatted).
 Filter = Annotated[str | None, Query(max_length=200)]
 ActorFilter = Annotated[str | None, Query(alias="actor", max_length=200)]
+
+
+class OfficerWithoutUnit(GatewayError):
+    code = "forbidden"
+    status_code = 403
+    message_vi = (
+        "Tài khoản cán bộ an toàn thông tin chưa gắn đơn vị (unit_code); liên hệ quản trị hệ thống."
+    )
+    message_en = "The security officer's account has no unit (unit_code); ask the administrator."
 
 
 class NotAnOfficer(GatewayError):
@@ -146,6 +156,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
         client_kwargs={"scope": "openid audit", "code_challenge_method": "S256"},
     )
     public = settings.public_url.rstrip("/")
+    unit_tree = UnitTree.from_schools_file(settings.organisation_file)
 
     def user_of(request: Request) -> dict[str, Any] | None:
         user = request.session.get("user")
@@ -153,13 +164,22 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
             return None
         return user
 
+    def units_of(user: dict[str, Any]) -> frozenset[str] | None:
+        """What the officer may see: ``None`` for the whole sector, else these units only."""
+        units = user.get("units")
+        return None if units is None else frozenset(units)
+
     def actor(user: dict[str, Any]) -> Actor:
         return Actor(
             name=user["actor"], client_id=settings.dashboard_client_id, subject=user["sub"]
         )
 
     async def audit(
-        request: Request, user: dict[str, Any], tag: EventTag, target: dict[str, str]
+        request: Request,
+        user: dict[str, Any],
+        tag: EventTag,
+        target: dict[str, str],
+        unit: str | None = None,
     ) -> None:
         await request.app.state.trail.record(
             AuditEvent.build(
@@ -170,6 +190,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
                 target=target,
                 source=client_address(request),
                 correlation_id=request.state.request_id,
+                unit=unit or user.get("unit"),
             )
         )
 
@@ -198,7 +219,13 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
                 None,
             )
         principal = await request.app.state.token_verifier.verify(token["access_token"])
+        scope = unit_tree.scope_of(principal.claims)
+        refusal: tuple[str, GatewayError] | None = None
         if OFFICER_ROLE not in principal.realm_roles:
+            refusal = (f"missing realm role {OFFICER_ROLE}", NotAnOfficer())
+        elif scope.units == frozenset():  # fail closed: no unit, no scope
+            refusal = ("the officer's unit is missing or unknown", OfficerWithoutUnit())
+        if refusal is not None:
             await request.app.state.trail.record(
                 AuditEvent.build(
                     tag=EventTag.AUDIT_DASHBOARD_LOGIN,
@@ -209,13 +236,13 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
                         subject=principal.subject,
                     ),
                     outcome=Outcome.FAILURE,
-                    reason=f"missing realm role {OFFICER_ROLE}",
+                    reason=refusal[0],
                     source=client_address(request),
                     correlation_id=request.state.request_id,
                 )
             )
             request.session.clear()
-            error = NotAnOfficer()
+            error = refusal[1]
             response = _page(
                 "Không có quyền / Forbidden",
                 f'<p>{_e(error.message_vi)}</p><p class="muted">{_e(error.message_en)}</p>',
@@ -229,6 +256,9 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
             "name": principal.display_name,
             "until": time.time() + SESSION_SECONDS,
             "csrf": secrets.token_urlsafe(24),
+            "unit": scope.unit,
+            "scope_name": scope.name,
+            "units": None if scope.units is None else sorted(scope.units),
         }
         next_url = str(request.session.pop("next", "/dashboard"))
         request.session.clear()
@@ -261,6 +291,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
             ["idp:login:success", "idp:login:failure"],
             since=now - timedelta(hours=24),
             bucket="hour",
+            units=units_of(user),
         )
         ok = [logins.get((h, "idp:login:success", "success"), 0) for h in hours]
         failed = [logins.get((h, "idp:login:failure", "failure"), 0) for h in hours]
@@ -274,6 +305,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
             ["signing:document:sign", "signing:hash:sign", "signing:document:verify"],
             since=now - timedelta(days=14),
             bucket="day",
+            units=units_of(user),
         )
         signed = [
             sum(
@@ -288,15 +320,21 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
             Series("Xác minh / verifications", verified, "#a142f4"),
         ]
         day_labels = [d[5:] for d in days]
-        alerts = store.search(EventSearch(tag="audit:alert:raise"), limit=1000)
+        alerts = store.search(
+            EventSearch(tag="audit:alert:raise", units=units_of(user)), limit=1000
+        )
         severities = Counter(str(a.event["target"].get("severity")) for a in alerts)
         levels = ["critical", "high", "medium", "low"]
         alert_series = [
             Series("Cảnh báo / alerts", [severities.get(s, 0) for s in levels], "#e37400")
         ]
         body = (
-            f'<p class="muted">{store.count()} sự kiện trong nhật ký / events in the log · '
-            f"{now:%Y-%m-%d %H:%M} UTC</p>"
+            (
+                f'<p class="muted">{store.count()} sự kiện trong nhật ký / events in the log · '
+                if units_of(user) is None
+                else f'<p class="muted" id="scope">Phạm vi / scope: {_e(user["scope_name"])} · '
+            )
+            + f"{now:%Y-%m-%d %H:%M} UTC</p>"
             '<div class="card"><h2>Đăng nhập 24 giờ qua / Logins, last 24 hours</h2>'
             + bar_chart(
                 "Đăng nhập theo giờ / Logins per hour",
@@ -327,6 +365,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
 
     # -- search, timelines, export -------------------------------------------------------------
     def search_of(
+        user: dict[str, Any],
         tag: str | None,
         actor_name: str | None,
         outcome: str | None,
@@ -345,6 +384,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
             until=end + timedelta(days=1) if end else None,
             document=document if document and len(document) == 64 else None,
             text=text or None,
+            units=units_of(user),
         )
 
     @app.get("/dashboard/events", include_in_schema=False)
@@ -362,7 +402,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
         user = user_of(request)
         if user is None:
             return login_redirect(request)
-        search = search_of(tag, actor_name, outcome, text, since, until, document)
+        search = search_of(user, tag, actor_name, outcome, text, since, until, document)
         store: EventStore = request.app.state.store
         rows = store.search(search, limit=PAGE_SIZE + 1, offset=page * PAGE_SIZE)
         await audit(
@@ -433,7 +473,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
             return login_redirect(request)
         if not actor_name and not document:
             return RedirectResponse("/dashboard/events", status_code=303)
-        search = EventSearch(actor=actor_name, document=document)
+        search = EventSearch(actor=actor_name, document=document, units=units_of(user))
         rows = list(reversed(request.app.state.store.search(search, limit=500)))
         await audit(
             request,
@@ -468,7 +508,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
         user = user_of(request)
         if user is None:
             return login_redirect(request)
-        search = search_of(tag, actor_name, outcome, text, since, until, document)
+        search = search_of(user, tag, actor_name, outcome, text, since, until, document)
         rows = request.app.state.store.search(search, limit=EXPORT_LIMIT)
         await audit(
             request,
@@ -493,8 +533,10 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
         if user is None:
             return login_redirect(request)
         store: EventStore = request.app.state.store
-        raised = store.search(EventSearch(tag="audit:alert:raise"), limit=200)
-        triage = store.search(EventSearch(tag="audit:alert:triage"), limit=5000)
+        raised = store.search(EventSearch(tag="audit:alert:raise", units=units_of(user)), limit=200)
+        triage = store.search(
+            EventSearch(tag="audit:alert:triage", units=units_of(user)), limit=5000
+        )
         state: dict[str, dict[str, Any]] = {}
         breaches: dict[str, dict[str, str]] = {}
         for row in reversed(triage):  # oldest first: the last action wins
@@ -561,9 +603,14 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
             )
             response.status_code = 403
             return response
-        if len(alert_id) != 32 or not request.app.state.store.search(
-            EventSearch(tag="audit:alert:raise", text=alert_id), limit=1
-        ):
+        found = (
+            request.app.state.store.search(
+                EventSearch(tag="audit:alert:raise", text=alert_id, units=units_of(user)), limit=1
+            )
+            if len(alert_id) == 32
+            else []
+        )
+        if not found:
             response = _page(
                 "Không tìm thấy / Not found", "<p>Không có cảnh báo này / No such alert.</p>", user
             )
@@ -588,7 +635,8 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
             details["breach_deadline"] = (
                 default_privacy_policy().breach_deadline(datetime.now(UTC)).isoformat()
             )
-        await audit(request, user, EventTag.AUDIT_ALERT_TRIAGE, details)
+        # Under the alert's unit, so that its district sees the triage too.
+        await audit(request, user, EventTag.AUDIT_ALERT_TRIAGE, details, found[0].event.get("unit"))
         return RedirectResponse(f"/dashboard/alerts#alert-{alert_id}", status_code=303)
 
     # -- compliance ----------------------------------------------------------------------------
@@ -599,7 +647,11 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
         if user is None:
             return login_redirect(request)
         store: EventStore = request.app.state.store
-        runs = list(reversed(store.search(EventSearch(tag="scan:run:complete"), limit=2000)))
+        runs = (
+            list(reversed(store.search(EventSearch(tag="scan:run:complete"), limit=2000)))
+            if units_of(user) is None
+            else []  # systems' scans are the department's; a district sees its schools below
+        )
         by_system: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for row in runs:  # oldest first
             target = row.event.get("target") or {}
@@ -637,7 +689,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
             EventTag.AUDIT_EVENTS_QUERY,
             {"channel": "dashboard-compliance", "results": str(len(runs))},
         )
-        schools = _units_table(compliance_summary(store), "compliance-units")
+        schools = _units_table(compliance_summary(store, units=units_of(user)), "compliance-units")
         body = (
             '<p><a id="compliance-report" href="/dashboard/compliance/report">Báo cáo tuân thủ / '
             'Compliance report</a> · <a id="compliance-report-pdf" href="/dashboard/compliance/'
@@ -660,7 +712,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
         user = user_of(request)
         if user is None:
             return login_redirect(request)
-        summary = compliance_summary(request.app.state.store)
+        summary = compliance_summary(request.app.state.store, units=units_of(user))
         await audit(
             request,
             user,
@@ -701,7 +753,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
         user = user_of(request)
         if user is None:
             return login_redirect(request)
-        summary = compliance_summary(request.app.state.store)
+        summary = compliance_summary(request.app.state.store, units=units_of(user))
         return await signed_pdf(
             request,
             user,
@@ -743,7 +795,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
         user = user_of(request)
         if user is None:
             return login_redirect(request)
-        summary = _period_summary(request.app.state.store, period)
+        summary = _period_summary(request.app.state.store, period, units_of(user))
         since, until = summary.since, summary.until
         await audit(
             request,
@@ -793,7 +845,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
         user = user_of(request)
         if user is None:
             return login_redirect(request)
-        summary = _period_summary(request.app.state.store, period)
+        summary = _period_summary(request.app.state.store, period, units_of(user))
         return await signed_pdf(
             request,
             user,
@@ -847,11 +899,13 @@ def _breach_line(breach: dict[str, str] | None, now: datetime | None = None) -> 
 _PERIODS = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30)}
 
 
-def _period_summary(store: EventStore, period: str) -> ReportSummary:
+def _period_summary(
+    store: EventStore, period: str, units: frozenset[str] | None = None
+) -> ReportSummary:
     """The numbers of the report for the last day, week or month (the HTML and the PDF report)."""
     until = datetime.now(UTC)
     since = until - _PERIODS[period]
-    rows = store.search(EventSearch(since=since, until=until), limit=200_000)
+    rows = store.search(EventSearch(since=since, until=until, units=units), limit=200_000)
     return ReportSummary.of(since, until, (r.event for r in rows))
 
 

@@ -152,6 +152,7 @@ class Detector:
             },
             outcome=Outcome.FAILURE,
             correlation_id=event.correlation_id,
+            unit=event.unit,
         )
 
     def observe(self, events: Iterable[AuditEvent]) -> list[AuditEvent]:

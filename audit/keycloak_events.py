@@ -1,8 +1,8 @@
 """Pulls Keycloak's login events and admin events into the audit log, continuously.
 
 Keycloak keeps its own events for a while (days) and serves them newest first, a page at a time. The
-collector logs in as the ``audit-collector`` service account (role ``realm-management:view-events``
-only), pages back from the newest event until it reaches what it already took, and records what is new
+collector logs in as the ``audit-collector`` service account (roles ``realm-management:view-events``,
+and ``view-users`` only to read a person's ``unit_code`` for the district scope), pages back from the newest event until it reaches what it already took, and records what is new
 oldest first. The checkpoint (the newest time taken, and the ids seen at that millisecond) lives in
 Redis, so a restart neither repeats nor skips; and each audit event id is derived from Keycloak's own
 event id, so anything delivered twice is stored once.
@@ -36,6 +36,7 @@ from audit.trail import AuditTrail
 _log = structlog.get_logger(__name__)
 
 _PAGE = 200
+_UNIT_CACHE = 100_000
 _CITIZEN_ID = re.compile(r"^\d{12}$")
 _LOGIN_TYPES = {
     "LOGIN": EventTag.IDP_LOGIN_SUCCESS,
@@ -77,6 +78,8 @@ class KeycloakEventCollector:
         self._http = http or httpx.AsyncClient(timeout=10)
         self._token: str | None = None
         self._task: asyncio.Task[None] | None = None
+        self._units: dict[str, str | None] = {}
+        self._units_readable = True
 
     async def _access_token(self) -> str:
         response = await self._http.post(
@@ -91,7 +94,33 @@ class KeycloakEventCollector:
         token: str = response.json()["access_token"]
         return token
 
-    async def _get(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async def _unit_of(self, user_id: object) -> str | None:
+        """The user's ``unit_code`` (cached), so that a district's officer sees its people's logins.
+
+        Needs ``realm-management:view-users``; without it, events are recorded without a unit (the
+        department's officers still see them) and a warning says so once.
+        """
+        if not isinstance(user_id, str) or not user_id or not self._units_readable:
+            return None
+        if user_id in self._units:
+            return self._units[user_id]
+        try:
+            user = await self._get(f"users/{user_id}", {"briefRepresentation": "false"})
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code == 403:
+                self._units_readable = False
+                _log.warning("audit.keycloak_units_unreadable", missing_role="view-users")
+            if exc.response.status_code not in (403, 404):
+                raise
+            return None
+        values = (user.get("attributes") or {}).get("unit_code") if isinstance(user, dict) else None
+        unit = str(values[0]) if isinstance(values, list) and values else None
+        if len(self._units) >= _UNIT_CACHE:
+            self._units.clear()
+        self._units[user_id] = unit
+        return unit
+
+    async def _get(self, path: str, params: dict[str, Any]) -> Any:
         for attempt in range(2):
             if self._token is None:
                 self._token = await self._access_token()
@@ -104,8 +133,7 @@ class KeycloakEventCollector:
                 self._token = None  # expired: log in again once
                 continue
             response.raise_for_status()
-            data: list[dict[str, Any]] = response.json()
-            return data
+            return response.json()
         raise httpx.HTTPError("unreachable")
 
     async def _newer_than(
@@ -116,7 +144,7 @@ class KeycloakEventCollector:
         seen = set(checkpoint.get("ids", []))
         first = 0
         while True:
-            page = await self._get(path, {"first": first, "max": _PAGE})
+            page: list[dict[str, Any]] = await self._get(path, {"first": first, "max": _PAGE})
             for event in page:
                 time_ms = int(event.get("time", 0))
                 if time_ms < since or (time_ms == since and event.get("id") in seen):
@@ -135,7 +163,8 @@ class KeycloakEventCollector:
             checkpoint: dict[str, Any] = json.loads(raw) if raw else {}
             fresh = [event async for event in self._newer_than(path, checkpoint)]
             for event in reversed(fresh):  # oldest first
-                await self._trail.record(self._to_audit(event, kind))
+                unit = await self._unit_of(event.get("userId")) if kind == "login" else None
+                await self._trail.record(self._to_audit(event, kind, unit))
                 recorded += 1
             if fresh:
                 newest = max(int(e.get("time", 0)) for e in fresh)
@@ -147,7 +176,7 @@ class KeycloakEventCollector:
                 await self._redis.set(key, json.dumps({"time": newest, "ids": ids}))
         return recorded
 
-    def _to_audit(self, event: dict[str, Any], kind: str) -> AuditEvent:
+    def _to_audit(self, event: dict[str, Any], kind: str, unit: str | None = None) -> AuditEvent:
         when = datetime.fromtimestamp(int(event.get("time", 0)) / 1000, tz=UTC)
         original_id = str(event.get("id") or json.dumps(event, sort_keys=True))
         event_id = hashlib.sha256(f"keycloak:{kind}:{original_id}".encode()).hexdigest()[:32]
@@ -194,6 +223,7 @@ class KeycloakEventCollector:
             },
             outcome=Outcome.FAILURE if event.get("error") else Outcome.SUCCESS,
             reason=str(event["error"])[:200] if event.get("error") else None,
+            unit=unit,
         )
 
     async def _run(self) -> None:

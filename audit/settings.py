@@ -43,6 +43,11 @@ class AuditSettings(BaseSettings):
     archive_dir: Path = Path(".work/run/audit/archives")
     retention_interval_seconds: float = Field(default=86400.0, gt=0)
 
+    #: The sector's schools list (the realm's organisation): which schools a district officer sees.
+    organisation_file: Path = (
+        Path(__file__).resolve().parent.parent / "idp_config" / "realm" / "schools.csv"
+    )
+
     #: Detection rules' thresholds, and where alerts are POSTed (besides the audit log itself).
     detection_config: Path = Path(__file__).resolve().parent.parent / "policies" / "detection.yaml"
     alert_webhook_url: str | None = None

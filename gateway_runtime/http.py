@@ -192,6 +192,7 @@ async def current_principal(request: Request) -> Principal:
     verifier: AccessTokenVerifier = request.app.state.token_verifier
     principal = await verifier.verify(credentials.strip())
     structlog.contextvars.bind_contextvars(actor=principal.actor, client_id=principal.client_id)
+    request.state.principal_unit = principal.unit  # audit events of this request carry it
     return principal
 
 

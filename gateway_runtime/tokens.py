@@ -78,6 +78,13 @@ class Principal:
         return f"client:{self.client_id}"
 
     @property
+    def unit(self) -> str | None:
+        """The caller's unit (``unit_code`` claim, where the token's scope carries it)."""
+        raw = self.claims.get("unit_code")
+        value = raw[0] if isinstance(raw, list) and len(raw) == 1 else raw
+        return value if isinstance(value, str) and value else None
+
+    @property
     def is_person(self) -> bool:
         """True for a person's token (authorization code), false for a service account's."""
         return bool(self.username) and not str(self.username).startswith("service-account-")

@@ -418,6 +418,7 @@ class AccountAuditTrail:
                 "unit_code": action.record.unit_code,
                 "role": action.record.role,
             },
+            unit=action.record.unit_code,
         )
         self._loop.run_until_complete(self._trail.record(event))
 

@@ -272,6 +272,9 @@ def _apply(
         body = user_representation(user)
         if user_id:
             if f"user/{user.username}" in outdated:
+                # Keycloak replaces the whole attribute map: keep what others set (a citizen ID).
+                live_attributes = admin.get_user(user_id).get("attributes") or {}
+                body["attributes"] = {**live_attributes, **body.get("attributes", {})}
                 admin.update_user(user_id, body)
                 report.updated.append(f"user/{user.username}")
         else:

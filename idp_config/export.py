@@ -175,6 +175,11 @@ def export_realm(realm_name: str, live: State) -> str:
                 "last_name": value.get("lastName") or "-",
                 "email": value.get("email") or f"{key.removeprefix('user/')}@invalid.example",
                 "realm_roles": sorted(value.get("roles") or []),
+                **(
+                    {"unit": units[0]}
+                    if (units := (value.get("attributes") or {}).get("unit_code"))
+                    else {}
+                ),
             }
             for key, value in sorted(live.items())
             if key.startswith("user/")

@@ -173,6 +173,9 @@ class UserSpec(_Strict):
     last_name: str = Field(min_length=1, max_length=100)
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     realm_roles: list[str] = Field(default_factory=list)
+    #: The unit the person belongs to (``so-gddt``, a district office ``phong-760``, a school code):
+    #: the ``unit_code`` attribute, which scopes what a district's security officer sees.
+    unit: str | None = Field(default=None, pattern=r"^[0-9A-Za-z-]{2,31}$")
 
 
 class RealmSpec(_Strict):

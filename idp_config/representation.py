@@ -127,6 +127,7 @@ def user_representation(user: UserSpec) -> dict[str, Any]:
         "email": user.email,
         "emailVerified": True,
         "enabled": True,
+        **({"attributes": {"unit_code": [user.unit]}} if user.unit else {}),
     }
 
 

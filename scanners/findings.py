@@ -88,6 +88,7 @@ class ScanResult:
                     **({"unit": finding.unit} if finding.unit else {}),
                 },
                 event_id=event_id(key),
+                unit=finding.unit,
             )
             for key, finding in self.fingerprints.items()
         ]

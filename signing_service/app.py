@@ -197,6 +197,9 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
 
     async def record(request: Request, event: AuditEvent) -> None:
         trail: AuditTrail = request.app.state.trail
+        unit = getattr(request.state, "principal_unit", None)
+        if unit and event.unit is None:  # the signer's unit: their district's officer sees it
+            event = event.model_copy(update={"unit": unit})
         await trail.record(event)
 
     install_remote_signing(app, settings, record)

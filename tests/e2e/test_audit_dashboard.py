@@ -318,3 +318,92 @@ def _indication(stack_info: StackInfo, token: str, pdf: bytes) -> str:
         timeout=60,
     ).json()
     return str(report["indication"])
+
+
+def test_a_district_officer_sees_the_district_only(
+    browser: Browser,
+    stack: Stack,
+    stack_info: StackInfo,
+    client_token: TokenFactory,
+    person_token: Any,
+) -> None:
+    """demo.antt.q1 (unit phong-760) sees the events of district 760 and its schools: a teacher's
+    login there (unit read from Keycloak by the collector), an account issued there; not an account
+    of district 769, not a service's signature, which belong to no district."""
+    import asyncio
+    import concurrent.futures
+
+    import redis.asyncio as redis_async
+
+    from audit import Actor, AuditEvent, EventTag, Outcome, RedisAuditTrail
+
+    marker = hashlib.sha256(str(time.time()).encode()).hexdigest()[:12]
+
+    async def issue(unit: str, username: str) -> None:
+        client = redis_async.Redis.from_url(
+            stack_info.redis_url, password=stack.secrets.get("redis")
+        )
+        try:
+            await RedisAuditTrail(client).record(
+                AuditEvent.build(
+                    tag=EventTag.IDP_ACCOUNT_ISSUE,
+                    service="idp-config",
+                    actor=Actor(name="account-issuing"),
+                    outcome=Outcome.SUCCESS,
+                    target={"username": username, "change": "create", "marker": marker},
+                    unit=unit,
+                )
+            )
+        finally:
+            await client.aclose()
+
+    # Playwright's sync API owns this thread's event loop: the producer runs in another thread.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, issue("79760102", f"q1.{marker}")).result()
+        pool.submit(asyncio.run, issue("79769201", f"thuduc.{marker}")).result()
+    person_token("demo.giaovien")  # a login of a teacher of school 79760101 (district 760)
+    reader = client_token("audit-reports")
+    _until(
+        lambda: (
+            any(
+                e["actor"]["name"] == "demo.giaovien" and e.get("unit") == "79760101"
+                for e in _audit_events(stack_info, reader, "idp:login:success")
+            )
+            and len(
+                [
+                    e
+                    for e in _audit_events(stack_info, reader, "idp:account:issue")
+                    if e["target"].get("marker") == marker
+                ]
+            )
+            == 2
+        ),
+        timeout=60,
+    )
+
+    page = browser.new_context(locale="vi-VN", accept_downloads=True).new_page()
+    _login(page, stack, "demo.antt.q1")
+    page.wait_for_url(f"http://localhost:{stack.ports.audit}/dashboard")
+    assert "Phòng GD&ĐT Quận 1" in page.inner_text("#scope")
+    base = f"http://localhost:{stack.ports.audit}/dashboard/events"
+    page.goto(f"{base}?text={marker}")
+    shown = page.inner_text("#events")
+    assert f"q1.{marker}" in shown and f"thuduc.{marker}" not in shown
+    page.goto(f"{base}?tag=idp:login:success&actor=demo.giaovien")
+    assert "demo.giaovien" in page.inner_text("#events")
+    page.goto(f"{base}?tag=signing:document:sign")  # services' signatures: the department's
+    assert "Không có sự kiện" in page.inner_text("#events")
+    with page.expect_download() as download:
+        page.goto(f"{base}?text={marker}")
+        page.click("text=Tải CSV / Export CSV")
+    exported = download.value.path().read_text(encoding="utf-8-sig")
+    assert f"q1.{marker}" in exported and f"thuduc.{marker}" not in exported
+    page.context.close()
+
+    # The department's officer sees both districts.
+    page = browser.new_context(locale="vi-VN").new_page()
+    _login(page, stack, "demo.antt")
+    page.goto(f"{base}?text={marker}")
+    shown = page.inner_text("#events")
+    assert f"q1.{marker}" in shown and f"thuduc.{marker}" in shown
+    page.context.close()

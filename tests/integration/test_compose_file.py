@@ -33,6 +33,10 @@ def test_compose_file_is_valid_against_the_specification(compose: dict[str, Any]
 def test_every_component_is_defined(compose: dict[str, Any]) -> None:
     assert set(compose["services"]) >= {"keycloak", "postgres", "redis", "signing", "audit", "zap"}
     assert compose["services"]["keycloak"]["environment"]["KC_DB"] == "postgres"
+    # The audit store runs on its own PostgreSQL in production (SQLite is the embedded default).
+    audit = compose["services"]["audit"]["environment"]
+    assert audit["AUDIT_DATABASE_URL"].startswith("postgresql://audit:")
+    assert "audit-db" in compose["services"]["audit"]["depends_on"]
 
 
 def test_services_wait_for_healthy_dependencies(compose: dict[str, Any]) -> None:
