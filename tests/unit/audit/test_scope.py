@@ -29,12 +29,12 @@ def test_a_school_sees_itself() -> None:
 
 
 def test_no_unknown_or_ambiguous_unit_sees_nothing() -> None:
-    claims: dict[str, object]
-    for claims in (
+    cases: list[dict[str, object]] = [
         {},
         {"unit_code": []},
         {"unit_code": ["x-999"]},
         {"unit_code": ["phong-760", "so-gddt"]},
-    ):
+    ]
+    for claims in cases:
         scope = TREE.scope_of(claims)
         assert scope.units == frozenset() and not scope.allows("79760101")
