@@ -47,6 +47,10 @@ OFFICER_ROLE = "security-officer"
 SESSION_SECONDS = 1800
 PAGE_SIZE = 50
 EXPORT_LIMIT = 10_000
+#: The report lists the accounts with the most failures, this many.
+REPORT_TOP_ACTORS = 20
+#: How far back a free-text search looks when no date, person or document narrows it.
+TEXT_SEARCH_DEFAULT_DAYS = timedelta(days=30)
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:0;color:#202124}
@@ -376,11 +380,16 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
     ) -> EventSearch:
         valid_tags = {t.value for t in EventTag}
         end = _parse_day(until)
+        start = _parse_day(since)
+        if text and start is None and not (actor_name or document):
+            # Free text reads event bodies: without a narrower filter, the last 30 days (a scan
+            # of the whole log takes seconds at 10 million events). A "from" date widens it.
+            start = (end or datetime.now(UTC)) - TEXT_SEARCH_DEFAULT_DAYS
         return EventSearch(
             tag=tag if tag in valid_tags else None,
             actor=actor_name or None,
             outcome=outcome if outcome in {"success", "failure"} else None,
-            since=_parse_day(since),
+            since=start,
             until=end + timedelta(days=1) if end else None,
             document=document if document and len(document) == 64 else None,
             text=text or None,
@@ -447,6 +456,12 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
             '<button type="submit">Tìm / Search</button>'
             f'<a href="/dashboard/export.csv?{_e(urlencode(params))}">Tải CSV / Export CSV</a></form>'
         )
+        if search.text and not since and not (search.actor or search.document):
+            form += (
+                '<p class="muted" id="text-window">Nội dung được tìm trong 30 ngày gần nhất; chọn '
+                "“Từ ngày” để tìm xa hơn / text is searched in the last 30 days; set “From” to "
+                "search further back.</p>"
+            )
         body_rows = "".join(_event_row(r.seq, r.event) for r in rows[:PAGE_SIZE])
         nav = ""
         if page > 0:
@@ -905,8 +920,23 @@ def _period_summary(
     """The numbers of the report for the last day, week or month (the HTML and the PDF report)."""
     until = datetime.now(UTC)
     since = until - _PERIODS[period]
-    rows = store.search(EventSearch(since=since, until=until, units=units), limit=200_000)
-    return ReportSummary.of(since, until, (r.event for r in rows))
+    return period_summary(store, since, until, units)
+
+
+def period_summary(
+    store: EventStore, since: datetime, until: datetime, units: frozenset[str] | None = None
+) -> ReportSummary:
+    """The report's numbers, counted by the store over the whole period (no sample)."""
+    period = EventSearch(since=since, until=until, units=units)
+    failures = EventSearch(since=since, until=until, units=units, outcome="failure")
+    alerts = EventSearch(since=since, until=until, units=units, tag="audit:alert:raise")
+    return ReportSummary.counted(
+        since,
+        until,
+        store.count_by(period, ("tag", "outcome")),
+        store.count_by(failures, ("actor",), limit=REPORT_TOP_ACTORS),
+        (r.event for r in store.search(alerts, limit=EXPORT_LIMIT)),
+    )
 
 
 class ReportSigningUnavailable(GatewayError):

@@ -53,6 +53,8 @@ class _Dialect:
     blob: str
     integer_key: str
     text_contains: str  # one bound value: the text to find in body
+    time_index_hint: str
+    unit_index_hint: str
     triggers: str
 
     def sql(self, statement: str) -> str:
@@ -73,10 +75,10 @@ CREATE TABLE IF NOT EXISTS events (
     chain_hash {blob} NOT NULL,
     body TEXT
 );
-CREATE INDEX IF NOT EXISTS events_tag_time ON events(tag, time);
+CREATE INDEX IF NOT EXISTS events_tag_time ON events(tag, time, outcome);
 CREATE INDEX IF NOT EXISTS events_actor_time ON events(actor, time);
-CREATE INDEX IF NOT EXISTS events_time ON events(time);
-CREATE INDEX IF NOT EXISTS events_unit_time ON events(unit, time);
+CREATE INDEX IF NOT EXISTS events_time ON events(time, tag, outcome, actor);
+CREATE INDEX IF NOT EXISTS events_unit_tag_time ON events(unit, tag, time);
 CREATE INDEX IF NOT EXISTS events_document ON events(document);
 CREATE TABLE IF NOT EXISTS archived (
     seq {integer_key},
@@ -107,6 +109,8 @@ _SQLITE = _Dialect(
     blob="BLOB",
     integer_key="INTEGER PRIMARY KEY",
     text_contains="instr(body, ?) > 0",
+    time_index_hint="INDEXED BY events_time",
+    unit_index_hint="INDEXED BY events_unit_tag_time",
     triggers=f"""
 CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events WHEN NOT ({_PRUNE_ONLY})
 BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
@@ -128,6 +132,8 @@ _POSTGRES = _Dialect(
     blob="BYTEA",
     integer_key="BIGINT PRIMARY KEY",
     text_contains="strpos(body, ?) > 0",
+    time_index_hint="",
+    unit_index_hint="",
     triggers=f"""
 CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION '% are append-only', TG_ARGV[0]; END $$;
@@ -146,6 +152,9 @@ CREATE OR REPLACE TRIGGER checkpoints_no_change BEFORE UPDATE OR DELETE ON check
 FOR EACH ROW EXECUTE FUNCTION audit_refuse_change('checkpoints');
 """,
 )
+
+
+_GROUPABLE = frozenset({"tag", "outcome", "actor", "unit"})
 
 
 @dataclass(frozen=True)
@@ -440,6 +449,29 @@ class EventStore:
             for b, outcome, n in rows:
                 results[(str(b), tag, str(outcome))] = int(n)
         return results
+
+    def count_by(
+        self, search: EventSearch, columns: Sequence[str], *, limit: int | None = None
+    ) -> list[tuple[tuple[str, ...], int]]:
+        """Counts of the events matching ``search`` grouped by ``columns`` (of tag, outcome, actor,
+        unit), largest first: the reports' numbers, counted by the database, not by reading events."""
+        if not columns or any(c not in _GROUPABLE for c in columns):
+            raise ValueError(f"group by {', '.join(sorted(_GROUPABLE))} only")
+        where, params = search.where(self.dialect)
+        group = ", ".join(columns)
+        # A period's counts read the (time, tag, outcome, actor) index alone; SQLite's planner
+        # prefers a skip-scan of the actor index for them, 20 times slower on 10 million events.
+        hint = ""
+        if search.since and not (search.actor or search.document):
+            hint = self.dialect.unit_index_hint if search.units else self.dialect.time_index_hint
+        sql = (
+            f"SELECT {group}, COUNT(*) AS n FROM events {hint} {where} GROUP BY {group} ORDER BY n DESC"  # noqa: S608 - columns from a fixed set; values are bound
+            + (" LIMIT ?" if limit else "")
+        )
+        with self._lock:
+            rows = self._execute(sql, (*params, limit) if limit else params).fetchall()
+            self._commit()
+        return [(tuple(str(v) for v in row[:-1]), int(row[-1])) for row in rows]
 
     def positions_between(self, since: datetime, until: datetime) -> tuple[int, int] | None:
         """The first and last position (seq) of the records with ``since <= time < until``."""

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from audit.checkpoints import issue_checkpoint, key_id_of
+from audit.dashboard import period_summary
 from audit.merkle import TreeBuilder
 from audit.store import GENESIS, EventSearch, EventStore, chain_step, leaf_of, open_store
 from audit.verification import verify_log
@@ -202,7 +203,8 @@ def _timed(run: Callable[[], object], repeat: int = 3) -> tuple[float, object]:
 def queries(store: EventStore) -> list[tuple[str, Callable[[], object]]]:
     now = END
     district = frozenset({DISTRICTS[0], *(s for s in SCHOOLS if s.startswith("79760"))})
-    some_document = hashlib.sha256(b"doc1234").hexdigest()
+    signed = store.search(EventSearch(tag="signing:document:sign"), limit=1)
+    some_document = signed[0].event["target"]["document_sha256"] if signed else "0" * 64
     return [
         (
             "overview: logins per hour, 24 h",
@@ -280,6 +282,25 @@ def queries(store: EventStore) -> list[tuple[str, Callable[[], object]]]:
                 bucket="hour",
                 units=district,
             ),
+        ),
+        (
+            "report: last 30 days (counted, no sample)",
+            lambda: period_summary(store, now - timedelta(days=30), now).total,
+        ),
+        (
+            "report: last 7 days, a district",
+            lambda: period_summary(store, now - timedelta(days=7), now, district).total,
+        ),
+        (
+            "free text, last 30 days (the dashboard's default for text)",
+            lambda: store.search(
+                EventSearch(text="no-such-text-anywhere", since=now - timedelta(days=30)),
+                limit=51,
+            ),
+        ),
+        (
+            "free text over the whole log (not indexed: a full scan)",
+            lambda: store.search(EventSearch(text="no-such-text-anywhere"), limit=51),
         ),
         (
             "district officer: failures by tag",

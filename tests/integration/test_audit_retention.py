@@ -12,35 +12,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from audit import Actor, AuditEvent, ChainBroken, EventTag, Outcome
-from audit.checkpoints import Checkpointer, key_id_of
+from audit.checkpoints import Checkpointer
 from audit.errors import ProofInvalid
 from audit.retention import apply_retention, verify_archive
 from audit.store import EventSearch, EventStore, open_store
 from audit.verification import verify_log
+from tests.checkpoint_key import KeySigner
 from tests.raw_database import Raw
 
 pytestmark = [pytest.mark.postgres]
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 POLICY = {"authentication": 365, "api_activity": 3650, "account_change": 1825, "finding": 1095}
-
-
-class KeySigner:
-    """A checkpoint key held in memory (the service's is in the token; the format is the same)."""
-
-    def __init__(self) -> None:
-        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.public_key_pem = self._key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        self.key_id = key_id_of(self.public_key_pem)
-
-    def sign(self, message: bytes) -> bytes:
-        return self._key.sign(message, padding.PKCS1v15(), hashes.SHA256())
 
 
 def _event(tag: EventTag, n: int, days_ago: float) -> AuditEvent:

@@ -13,8 +13,14 @@ import psycopg
 import pytest
 
 from audit import Actor, AuditEvent, ChainBroken, EventTag, Outcome
-from audit.checkpoints import SignedTreeHead
+from audit.checkpoints import (
+    Checkpointer,
+    SignedTreeHead,
+    check_proof_document,
+    prove_event,
+)
 from audit.store import EventSearch, EventStore, StoreError, open_store
+from tests.checkpoint_key import KeySigner
 from tests.raw_database import Raw
 
 pytestmark = [pytest.mark.postgres]
@@ -172,3 +178,31 @@ def test_an_unreachable_database_is_a_clear_error() -> None:
     with pytest.raises(StoreError, match="cannot connect") as caught:
         open_store("postgresql://audit:s3cret-pw@127.0.0.1:1/audit")
     assert "s3cret-pw" not in caught.value.diagnostics()
+
+
+def test_checkpoints_are_incremental_and_never_sign_over_a_tampered_log(
+    store: EventStore, store_location: str
+) -> None:
+    signer = KeySigner()
+    checkpointer = Checkpointer(store, signer)
+    store.append([_event(i) for i in range(5)])
+    assert checkpointer.checkpoint().tree_size == 5  # type: ignore[union-attr]
+    assert checkpointer.checkpoint() is None  # nothing new
+    # An event's proof (the leaf hashes streamed, not loaded) checks offline with the public key.
+    first = store.search(EventSearch(actor="user3"))[0].event["event_id"]
+    proof = prove_event(store, first)
+    assert proof is not None and proof["leaf_index"] == 3
+    assert check_proof_document(proof, signer.public_key_pem).tree_size == 5
+    store.append([_event(i) for i in range(5, 8)])
+    raw = Raw(store_location)
+    raw.drop_guards()
+    raw.run("UPDATE events SET body = replace(body, 'user6', 'userX') WHERE seq = 7")
+    with pytest.raises(ChainBroken, match="seq 7"):
+        checkpointer.checkpoint()
+    # Altered below the last checkpoint: a fresh checkpointer finds the root no longer matches.
+    raw.run("UPDATE events SET body = replace(body, 'user6', 'user6') WHERE seq = 7")
+    raw.run("UPDATE events SET leaf_hash = chain_hash WHERE seq = 2")
+    raw.close()
+    with pytest.raises(ChainBroken, match="rewritten"):
+        Checkpointer(store, signer).checkpoint()
+    assert [c.tree_size for c in store.checkpoints()] == [5]

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from audit.charts import Series, bar_chart
+from audit.dashboard import period_summary
 from audit.events import Actor, AuditEvent, EventTag, Outcome
-from audit.exports import ReportSummary, events_csv, safe_cell
+from audit.exports import events_csv, safe_cell
 from audit.store import EventSearch, SqliteEventStore
 
 
@@ -107,9 +108,7 @@ def test_search_binds_every_value_and_histogram_counts(tmp_path: Path) -> None:
     )
     hour = (now - timedelta(hours=2)).strftime("%Y-%m-%dT%H")
     assert counts[(hour, "idp:login:failure", "failure")] == 2
-    summary = ReportSummary.of(
-        now - timedelta(days=1), now, (r.event for r in store.search(EventSearch()))
-    )
+    summary = period_summary(store, now - timedelta(days=1), now + timedelta(seconds=1))
     assert summary.total == 4 and summary.signatures == 1
     assert summary.failures_by_actor["lan"] == 2
     store.close()
