@@ -139,15 +139,21 @@ def test_nothing_is_archived_from_a_log_that_no_longer_matches_its_checkpoint(
     assert len(store.search(EventSearch(), limit=1000)) == 120
 
 
-def test_the_command_line_archives_and_verifies(tmp_path: Path) -> None:
+def test_the_command_line_archives_and_verifies(store_location: str, tmp_path: Path) -> None:
+    """The same commands on both databases; PostgreSQL's URL comes from the environment (never on
+    the command line, where other users of the machine would see its password)."""
     signer = KeySigner()
-    location = tmp_path / "events.sqlite3"
-    store = open_store(location)
+    store = open_store(store_location)
     _fill(store)
     Checkpointer(store, signer).checkpoint()
     store.close()
     key = tmp_path / "checkpoint.pem"
     key.write_bytes(signer.public_key_pem)
+    where = (
+        {"AUDIT_DATABASE_URL": store_location}
+        if store_location.startswith("postgresql://")
+        else {"AUDIT_STORE_PATH": store_location}
+    )
 
     def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -156,21 +162,22 @@ def test_the_command_line_archives_and_verifies(tmp_path: Path) -> None:
             text=True,
             timeout=120,
             check=False,
-            env={"COLUMNS": "200", **(env or {})},
+            env={"COLUMNS": "200", **where, **(env or {})},
         )
 
     # Retention is a year at least: a shorter setting is refused, nothing archived.
     short = cli(
-        "retain", "--store", str(location), "--archive-dir", str(tmp_path / "a"),
+        "retain", "--archive-dir", str(tmp_path / "a"),
         env={"AUDIT_RETENTION_DAYS": '{"authentication": 30}'},
     )  # fmt: skip
     assert short.returncode != 0 and "365" in short.stdout + short.stderr
-    done = cli("retain", "--store", str(location), "--archive-dir", str(tmp_path / "a"))
+    done = cli("retain", "--archive-dir", str(tmp_path / "a"))
     assert done.returncode == 0, done.stdout + done.stderr
     # The real clock: the fixture's events are 400 days old, the policy's logins 365.
     assert "40 records archived" in done.stdout
     [archive] = (tmp_path / "a").iterdir()
     checked = cli("verify-archive", str(archive), "--public-key", str(key))
     assert checked.returncode == 0 and "VERIFIED" in checked.stdout, checked.stdout
-    whole = cli("verify", "--store", str(location), "--public-key", str(key))
+    whole = cli("verify", "--public-key", str(key))
     assert whole.returncode == 0 and "120 records" in whole.stdout, whole.stdout
+    assert store_location.split("@")[0] not in whole.stdout + whole.stderr
