@@ -19,7 +19,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -421,6 +421,16 @@ class EventStore:
     def search(self, search: EventSearch, *, limit: int = 50, offset: int = 0) -> list[StoredEvent]:
         """Events matching ``search``, newest first (the dashboard's table and exports)."""
         where, params = search.where(self.dialect)
+        if search.text and search.since and not (search.tag or search.actor or search.document):
+            # Text is matched in bodies: read the period's stretch of the table in order (positions
+            # follow time closely) instead of looking each row up from the time index, 5x slower.
+            span = self.positions_between(
+                search.since, search.until or datetime.max.replace(tzinfo=UTC)
+            )
+            if span is None:
+                return []
+            where += " AND seq >= ? AND seq <= ?"
+            params += [span[0], span[1]]
         return self._events(
             f"SELECT seq, chain_hash, body FROM events {where} ORDER BY seq DESC LIMIT ? OFFSET ?",  # noqa: S608 - clauses are fixed strings; values are bound
             (*params, limit, offset),
