@@ -98,6 +98,21 @@ class TokenCheckpointSigner:
         return self._keystore.sign(self._label, message)
 
 
+class MemoryCheckpointSigner:
+    """A checkpoint key generated in memory: for tests and benchmarks of the log's structure. The
+    service signs in the token (:class:`TokenCheckpointSigner`); the signed format is the same."""
+
+    def __init__(self) -> None:
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.public_key_pem = self._key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        self.key_id = key_id_of(self.public_key_pem)
+
+    def sign(self, message: bytes) -> bytes:
+        return self._key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+
+
 def issue_checkpoint(signer: CheckpointSigner, tree_size: int, root_hash: bytes) -> SignedTreeHead:
     issued_at = datetime.now(UTC).isoformat(timespec="seconds")
     message = SignedTreeHead.message(tree_size, root_hash, issued_at, signer.key_id)

@@ -658,7 +658,8 @@ class SqliteEventStore(EventStore):
         if legacy:
             raise StoreError("the audit store file has schema 1; this version reads schema 2")
         self._db.executescript(
-            _TABLES.format(blob="BLOB", integer_key="INTEGER PRIMARY KEY") + _SQLITE.triggers
+            _TABLES.format(blob=self.dialect.blob, integer_key=self.dialect.integer_key)
+            + _SQLITE.triggers
         )
         self._check_version()
 
@@ -693,7 +694,9 @@ class PostgresEventStore(EventStore):
     def _create_schema(self) -> None:
         # One schema creation at a time across processes (a transaction-scoped advisory lock).
         self._db.execute("SELECT pg_advisory_xact_lock(7106001)")
-        self._db.execute(_TABLES.format(blob="BYTEA", integer_key="BIGINT PRIMARY KEY"))
+        self._db.execute(
+            _TABLES.format(blob=self.dialect.blob, integer_key=self.dialect.integer_key)
+        )
         self._db.execute(_POSTGRES.triggers)
         self._check_version()
         self._db.commit()

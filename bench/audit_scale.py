@@ -31,10 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
-from audit.checkpoints import issue_checkpoint, key_id_of
+from audit.checkpoints import MemoryCheckpointSigner, issue_checkpoint
 from audit.dashboard import period_summary
 from audit.merkle import TreeBuilder
 from audit.store import GENESIS, EventSearch, EventStore, chain_step, leaf_of, open_store
@@ -57,18 +54,6 @@ MIX = [
     ("scan:finding:open", "finding", 0.015, 1.0),
     ("audit:alert:raise", "finding", 0.005, 1.0),
 ]
-
-
-class KeySigner:
-    def __init__(self) -> None:
-        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.public_key_pem = self._key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        self.key_id = key_id_of(self.public_key_pem)
-
-    def sign(self, message: bytes) -> bytes:
-        return self._key.sign(message, padding.PKCS1v15(), hashes.SHA256())
 
 
 def _bodies(
@@ -121,7 +106,7 @@ def _bodies(
         yield event_id, tag, when, person, outcome, school, document, body
 
 
-def build(location: str, count: int, signer: KeySigner) -> None:
+def build(location: str, count: int, signer: MemoryCheckpointSigner) -> None:
     """Write ``count`` events straight into the store's tables (as ``append`` would, in bulk)."""
     store = open_store(location)
     store.close()
@@ -139,7 +124,8 @@ def build(location: str, count: int, signer: KeySigner) -> None:
     indexes = db.execute(
         "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL"
         if sqlite
-        else "SELECT indexdef FROM pg_indexes WHERE tablename = 'events' AND indexname LIKE 'events_%'"
+        else "SELECT indexdef FROM pg_indexes WHERE tablename = 'events'"
+        " AND indexname NOT LIKE '%pkey' AND indexname NOT LIKE '%key'"
     ).fetchall()
     for (sql,) in indexes:  # rebuilt after the bulk load
         name = sql.split(" ON ")[0].split()[-1]
@@ -317,7 +303,7 @@ def main() -> None:
     args = parser.parse_args()
 
     CACHE.mkdir(parents=True, exist_ok=True)
-    signer = KeySigner()
+    signer = MemoryCheckpointSigner()
     pg = None
     if args.database == "sqlite":
         location = str(CACHE / f"audit-{args.events}.sqlite3")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from audit import Actor, AuditEvent, ChainBroken, EventTag, Outcome
-from audit.checkpoints import Checkpointer
+from audit.checkpoints import Checkpointer, MemoryCheckpointSigner
 from audit.errors import ProofInvalid
 from audit.retention import apply_retention, verify_archive
 from audit.store import EventSearch, EventStore, open_store
 from audit.verification import verify_log
-from tests.checkpoint_key import KeySigner
+from tests.audit_cli import run_audit_cli
 from tests.raw_database import Raw
 
 pytestmark = [pytest.mark.postgres]
@@ -56,7 +55,7 @@ def _fill(store: EventStore) -> None:
 def test_expired_events_move_to_archives_that_verify_and_the_log_still_verifies(
     store: EventStore, tmp_path: Path
 ) -> None:
-    signer = KeySigner()
+    signer = MemoryCheckpointSigner()
     _fill(store)
     Checkpointer(store, signer).checkpoint()
     store.append([_event(EventTag.IDP_LOGIN_FAILURE, 999, 500)])  # expired, not yet signed over
@@ -94,7 +93,7 @@ def _rewrite(path: Path, change: object) -> Path:
 def test_an_archive_altered_or_cut_short_fails_and_the_log_names_the_record(
     store: EventStore, tmp_path: Path
 ) -> None:
-    signer = KeySigner()
+    signer = MemoryCheckpointSigner()
     _fill(store)
     Checkpointer(store, signer).checkpoint()
     [archive] = apply_retention(store, POLICY, tmp_path, now=NOW).archives
@@ -116,7 +115,7 @@ def test_an_archive_altered_or_cut_short_fails_and_the_log_names_the_record(
     with pytest.raises(ProofInvalid):
         verify_archive(_rewrite(archive.path, drop), signer.public_key_pem)
     with pytest.raises(ProofInvalid, match="not this one"):
-        verify_archive(archive.path, KeySigner().public_key_pem)
+        verify_archive(archive.path, MemoryCheckpointSigner().public_key_pem)
     garbage = tmp_path / "garbage.jsonl.gz"
     garbage.write_bytes(b"\x1f\x8b not gzip at all")
     with pytest.raises(ProofInvalid, match="not a readable archive"):
@@ -126,7 +125,7 @@ def test_an_archive_altered_or_cut_short_fails_and_the_log_names_the_record(
 def test_nothing_is_archived_from_a_log_that_no_longer_matches_its_checkpoint(
     store: EventStore, store_location: str, tmp_path: Path
 ) -> None:
-    signer = KeySigner()
+    signer = MemoryCheckpointSigner()
     _fill(store)
     Checkpointer(store, signer).checkpoint()
     raw = Raw(store_location)
@@ -142,7 +141,7 @@ def test_nothing_is_archived_from_a_log_that_no_longer_matches_its_checkpoint(
 def test_the_command_line_archives_and_verifies(store_location: str, tmp_path: Path) -> None:
     """The same commands on both databases; PostgreSQL's URL comes from the environment (never on
     the command line, where other users of the machine would see its password)."""
-    signer = KeySigner()
+    signer = MemoryCheckpointSigner()
     store = open_store(store_location)
     _fill(store)
     Checkpointer(store, signer).checkpoint()
@@ -156,14 +155,7 @@ def test_the_command_line_archives_and_verifies(store_location: str, tmp_path: P
     )
 
     def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "audit", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            env={"COLUMNS": "200", **where, **(env or {})},
-        )
+        return run_audit_cli(*args, env={**where, **(env or {})})
 
     # Retention is a year at least: a shorter setting is refused, nothing archived.
     short = cli(

@@ -15,12 +15,12 @@ import pytest
 from audit import Actor, AuditEvent, ChainBroken, EventTag, Outcome
 from audit.checkpoints import (
     Checkpointer,
+    MemoryCheckpointSigner,
     SignedTreeHead,
     check_proof_document,
     prove_event,
 )
 from audit.store import EventSearch, EventStore, StoreError, open_store
-from tests.checkpoint_key import KeySigner
 from tests.raw_database import Raw
 
 pytestmark = [pytest.mark.postgres]
@@ -183,7 +183,7 @@ def test_an_unreachable_database_is_a_clear_error() -> None:
 def test_checkpoints_are_incremental_and_never_sign_over_a_tampered_log(
     store: EventStore, store_location: str
 ) -> None:
-    signer = KeySigner()
+    signer = MemoryCheckpointSigner()
     checkpointer = Checkpointer(store, signer)
     store.append([_event(i) for i in range(5)])
     assert checkpointer.checkpoint().tree_size == 5  # type: ignore[union-attr]

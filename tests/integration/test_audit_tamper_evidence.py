@@ -6,8 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,20 +15,10 @@ import pytest
 
 from audit.store import GENESIS, chain_step, leaf_of
 from devstack import Stack, StackInfo
+from tests.audit_cli import run_audit_cli
 from tests.conftest import TokenFactory
 
 pytestmark = [pytest.mark.keycloak, pytest.mark.redis, pytest.mark.softhsm]
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "audit", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={"COLUMNS": "200"},
-    )
 
 
 def _store_copy(stack: Stack, tmp_path: Path) -> Path:
@@ -86,7 +74,7 @@ def test_exported_proof_checks_offline_and_a_doctored_one_does_not(
     proof_file = tmp_path / "proof.json"
     proof_file.write_text(json.dumps(signed_event["proof"]))
     key = str(stack.checkpoint_public_key)
-    ok = _cli("check-proof", str(proof_file), "--public-key", key)
+    ok = run_audit_cli("check-proof", str(proof_file), "--public-key", key)
     assert ok.returncode == 0, ok.stdout
     assert signed_event["event"]["event_id"] in ok.stdout
 
@@ -98,13 +86,13 @@ def test_exported_proof_checks_offline_and_a_doctored_one_does_not(
         body, sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
     proof_file.write_text(json.dumps(doctored))
-    bad = _cli("check-proof", str(proof_file), "--public-key", key)
+    bad = run_audit_cli("check-proof", str(proof_file), "--public-key", key)
     assert bad.returncode == 1
     assert "does not lead to the signed root" in bad.stdout
 
 
 def test_live_log_verifies(stack: Stack, signed_event: dict[str, Any], tmp_path: Path) -> None:
-    result = _cli(
+    result = run_audit_cli(
         "verify",
         "--store",
         str(_store_copy(stack, tmp_path)),
@@ -130,7 +118,9 @@ def test_altered_record_is_named(
     db.execute("UPDATE events SET body = replace(body, '\"success\"', '\"failure\"') WHERE seq = 2")
     assert db.total_changes == 1
     db.close()
-    result = _cli("verify", "--store", str(copy), "--public-key", str(stack.checkpoint_public_key))
+    result = run_audit_cli(
+        "verify", "--store", str(copy), "--public-key", str(stack.checkpoint_public_key)
+    )
     assert result.returncode == 1
     assert "seq 2" in result.stdout
 
@@ -152,7 +142,9 @@ def test_log_rewritten_with_a_fresh_chain_is_caught_by_the_checkpoints(
             (body, leaf, head, seq),
         )
     db.close()
-    result = _cli("verify", "--store", str(copy), "--public-key", str(stack.checkpoint_public_key))
+    result = run_audit_cli(
+        "verify", "--store", str(copy), "--public-key", str(stack.checkpoint_public_key)
+    )
     assert result.returncode == 1
     assert "rewritten" in result.stdout
 
@@ -164,7 +156,9 @@ def test_records_cut_off_below_a_checkpoint_are_reported_removed(
     db = _open_for_tampering(copy)
     db.execute("DELETE FROM events WHERE seq > 1")
     db.close()
-    result = _cli("verify", "--store", str(copy), "--public-key", str(stack.checkpoint_public_key))
+    result = run_audit_cli(
+        "verify", "--store", str(copy), "--public-key", str(stack.checkpoint_public_key)
+    )
     assert result.returncode == 1
     assert "records removed" in result.stdout
 
@@ -182,7 +176,9 @@ def test_checkpoint_signed_by_another_key_is_refused(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
-    result = _cli("verify", "--store", str(_store_copy(stack, tmp_path)), "--public-key", str(key))
+    result = run_audit_cli(
+        "verify", "--store", str(_store_copy(stack, tmp_path)), "--public-key", str(key)
+    )
     assert result.returncode == 1
     assert (
         hashlib.sha256(b"").hexdigest()[:4] not in result.stdout
@@ -199,10 +195,10 @@ def test_a_time_range_verifies_and_a_change_inside_it_is_named(
     db.close()
     since = first_time[:19]
     key = str(stack.checkpoint_public_key)
-    good = _cli("verify", "--store", str(copy), "--public-key", key, "--since", since)
+    good = run_audit_cli("verify", "--store", str(copy), "--public-key", key, "--since", since)
     assert good.returncode == 0, good.stdout
     assert "records between" in good.stdout and "positions 1.." in good.stdout
-    backwards = _cli(
+    backwards = run_audit_cli(
         "verify",
         "--store",
         str(copy),
@@ -219,7 +215,7 @@ def test_a_time_range_verifies_and_a_change_inside_it_is_named(
         "UPDATE events SET body = replace(body, '\"success\"', '\"failure\"') WHERE seq = 3"
     )
     tampered.close()
-    bad = _cli("verify", "--store", str(copy), "--public-key", key, "--since", since)
+    bad = run_audit_cli("verify", "--store", str(copy), "--public-key", key, "--since", since)
     assert bad.returncode == 1
     assert "seq 3" in bad.stdout
     assert last_time >= first_time
