@@ -36,6 +36,10 @@ ARCHIVE_FORMAT = "edu-gateway/audit-archive/v1"
 ARCHIVE_RECORDS = 200_000
 #: An archive file larger than this is refused before it is read.
 MAX_ARCHIVE_BYTES = 4 * 1024**3
+#: An archive line is one event (a few hundred characters) or one hash: far below this.
+MAX_LINE_CHARS = 1024 * 1024
+#: What an archive of ARCHIVE_RECORDS events and their proof may unpack to, with a wide margin.
+MAX_UNPACKED_CHARS = 8 * 1024**3
 
 
 @dataclass(frozen=True)
@@ -174,11 +178,21 @@ class ArchiveVerification:
 
 
 def _read_archive(path: Path) -> Iterator[dict[str, Any]]:
+    """The archive's JSON objects, one per line, within bounds: a hostile file (a gzip bomb, a
+    line without end) is refused before it fills the memory."""
     if path.stat().st_size > MAX_ARCHIVE_BYTES:
         raise ProofInvalid(f"{path.name} is larger than {MAX_ARCHIVE_BYTES} bytes")
+    unpacked = 0
     try:
         with gzip.open(path, "rt", encoding="utf-8") as lines:
-            for number, line in enumerate(lines, start=1):
+            number = 0
+            while line := lines.readline(MAX_LINE_CHARS + 1):
+                number += 1
+                unpacked += len(line)
+                if len(line) > MAX_LINE_CHARS:
+                    raise ProofInvalid(f"{path.name} line {number} is longer than {MAX_LINE_CHARS}")
+                if unpacked > MAX_UNPACKED_CHARS:
+                    raise ProofInvalid(f"{path.name} unpacks to more than {MAX_UNPACKED_CHARS}")
                 value = json.loads(line)
                 if not isinstance(value, dict):
                     raise ProofInvalid(f"{path.name} line {number} is not an object")

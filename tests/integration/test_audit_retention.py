@@ -116,6 +116,10 @@ def test_an_archive_altered_or_cut_short_fails_and_the_log_names_the_record(
         verify_archive(_rewrite(archive.path, drop), signer.public_key_pem)
     with pytest.raises(ProofInvalid, match="not this one"):
         verify_archive(archive.path, MemoryCheckpointSigner().public_key_pem)
+    bomb = tmp_path / "bomb.jsonl.gz"  # 64 MiB of one line, 64 KiB on disk
+    bomb.write_bytes(gzip.compress(b"[" * (64 * 1024 * 1024)))
+    with pytest.raises(ProofInvalid, match="longer than"):
+        verify_archive(bomb, signer.public_key_pem)
     garbage = tmp_path / "garbage.jsonl.gz"
     garbage.write_bytes(b"\x1f\x8b not gzip at all")
     with pytest.raises(ProofInvalid, match="not a readable archive"):
