@@ -41,7 +41,7 @@ def _print_info(stack: Stack, info: StackInfo) -> None:
     table.add_row("Signing service (OpenAPI)", f"{info.signing_url}/docs")
     table.add_row("Audit service (OpenAPI)", f"{info.audit_url}/docs")
     table.add_row(
-        "Audit dashboard (demo.antt)",
+        "Audit dashboard (demo.antt; district: demo.antt.q1)",
         f"{info.audit_url.replace('127.0.0.1', 'localhost')}/dashboard",
     )
     table.add_row("Test PKI (CRL, OCSP, TSA)", info.pki_url)
