@@ -645,6 +645,7 @@ class SqliteEventStore(EventStore):
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
         connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
@@ -656,7 +657,10 @@ class SqliteEventStore(EventStore):
             " AND NOT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'store_meta')"
         ).fetchone()
         if legacy:
-            raise StoreError("the audit store file has schema 1; this version reads schema 2")
+            raise StoreError(
+                f"the audit store {self._path} has schema 1 and this version reads schema 2: keep it "
+                "(verify it with the release that wrote it), move it aside, and a new log starts"
+            )
         self._db.executescript(
             _TABLES.format(blob=self.dialect.blob, integer_key=self.dialect.integer_key)
             + _SQLITE.triggers
