@@ -50,7 +50,7 @@ EXPORT_LIMIT = 10_000
 #: The report lists the accounts with the most failures, this many.
 REPORT_TOP_ACTORS = 20
 #: How far back a free-text search looks when no date, person or document narrows it.
-TEXT_SEARCH_DEFAULT_DAYS = timedelta(days=30)
+TEXT_SEARCH_DEFAULT_DAYS = timedelta(days=7)
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:0;color:#202124}
@@ -382,7 +382,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
         end = _parse_day(until)
         start = _parse_day(since)
         if text and start is None and not (actor_name or document):
-            # Free text reads event bodies: without a narrower filter, the last 30 days (a scan
+            # Free text reads event bodies: without a narrower filter, the last 7 days (a scan
             # of the whole log takes seconds at 10 million events). A "from" date widens it.
             start = (end or datetime.now(UTC)) - TEXT_SEARCH_DEFAULT_DAYS
         return EventSearch(
@@ -458,8 +458,8 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
         )
         if search.text and not since and not (search.actor or search.document):
             form += (
-                '<p class="muted" id="text-window">Nội dung được tìm trong 30 ngày gần nhất; chọn '
-                "“Từ ngày” để tìm xa hơn / text is searched in the last 30 days; set “From” to "
+                '<p class="muted" id="text-window">Nội dung được tìm trong 7 ngày gần nhất; chọn '
+                "“Từ ngày” để tìm xa hơn / text is searched in the last 7 days; set “From” to "
                 "search further back.</p>"
             )
         body_rows = "".join(_event_row(r.seq, r.event) for r in rows[:PAGE_SIZE])

@@ -278,7 +278,14 @@ def queries(store: EventStore) -> list[tuple[str, Callable[[], object]]]:
             lambda: period_summary(store, now - timedelta(days=7), now, district).total,
         ),
         (
-            "free text, last 30 days (the dashboard's default for text)",
+            "free text, last 7 days (the dashboard's default for text)",
+            lambda: store.search(
+                EventSearch(text="no-such-text-anywhere", since=now - timedelta(days=7)),
+                limit=51,
+            ),
+        ),
+        (
+            "free text, last 30 days",
             lambda: store.search(
                 EventSearch(text="no-such-text-anywhere", since=now - timedelta(days=30)),
                 limit=51,
