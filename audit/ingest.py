@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError, ResponseError
 
 from audit.detection import Detector, Notifier
+from audit.errors import AuditError
 from audit.events import AuditEvent
 from audit.store import EventStore
 from audit.trail import FIELD, STREAM, AuditTrail
@@ -34,6 +35,7 @@ class StreamIngestor:
         store: EventStore,
         *,
         consumer: str = "audit-1",
+        stream: str = STREAM,
         # Up to 2,000 events per transaction: the store's indexes cost per page written, and a
         # bigger batch writes each page once for more events (500: 25k/s, 2,000: 39k/s into SQLite).
         # Under light load a read returns what is there at once: no added latency.
@@ -49,6 +51,7 @@ class StreamIngestor:
         self._redis = client
         self._store = store
         self._consumer = consumer
+        self._stream = stream
         self._batch = batch
         self._block_ms = block_ms
         self._task: asyncio.Task[None] | None = None
@@ -56,28 +59,24 @@ class StreamIngestor:
 
     async def ensure_group(self) -> None:
         try:
-            await self._redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+            await self._redis.xgroup_create(self._stream, GROUP, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def drain_once(self, *, pending: bool = False) -> int:
-        """Read one batch (the unacknowledged backlog if ``pending``), store it, ack it."""
+    async def _read(self, *, pending: bool) -> tuple[list[bytes], list[AuditEvent], list[str]]:
+        """One batch from the stream (the unacknowledged backlog if ``pending``), validated."""
         response: Any = await self._redis.xreadgroup(
             GROUP,
             self._consumer,
-            {STREAM: "0" if pending else ">"},
+            {self._stream: "0" if pending else ">"},
             count=self._batch,
             block=None if pending else self._block_ms,
         )
-        if not response:
-            return 0
-        entries = response[0][1]
-        if not entries:
-            return 0
         ids: list[bytes] = []
         events: list[AuditEvent] = []
         bodies: list[str] = []
+        entries = response[0][1] if response else []
         for entry_id, fields in entries:
             ids.append(entry_id)
             raw = fields.get(FIELD.encode()) if fields else None
@@ -91,10 +90,14 @@ class StreamIngestor:
             # Stored and chained as it arrived (a producer's canonical JSON), not re-serialised.
             events.append(event)
             bodies.append(text)
+        return ids, events, bodies
+
+    async def _commit(self, ids: list[bytes], events: list[AuditEvent], bodies: list[str]) -> None:
+        """Commit a batch to the store, then acknowledge and remove it, then run detection."""
         added = await asyncio.to_thread(self._store.append, events, bodies)
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.xack(STREAM, GROUP, *ids)
-            pipe.xdel(STREAM, *ids)
+            pipe.xack(self._stream, GROUP, *ids)
+            pipe.xdel(self._stream, *ids)
             await pipe.execute()
         if self._detector is not None and self._alerts is not None:
             for alert in self._detector.observe(events):
@@ -107,7 +110,33 @@ class StreamIngestor:
                 if self._notifier is not None:
                     await self._notifier.notify(alert)
         _log.debug("audit.ingested", received=len(ids), added=added)
+
+    async def drain_once(self, *, pending: bool = False) -> int:
+        """Read one batch (the unacknowledged backlog if ``pending``), store it, ack it."""
+        ids, events, bodies = await self._read(pending=pending)
+        if ids:
+            await self._commit(ids, events, bodies)
         return len(ids)
+
+    async def _pump(self) -> None:
+        """New entries, with one batch being stored while the next is read and validated: the
+        store's commit (an fsync) and Redis's reply overlap instead of taking turns. Batches are
+        still stored in stream order, each acknowledged only after its commit."""
+        storing: asyncio.Task[None] | None = None
+        try:
+            while True:
+                ids, events, bodies = await self._read(pending=False)
+                if storing is not None:
+                    await storing
+                    storing = None
+                if ids:
+                    storing = asyncio.create_task(self._commit(ids, events, bodies))
+        finally:
+            if storing is not None:
+                # Let a commit under way finish (its thread would run on anyway), so the store is
+                # not closed beneath it; what it did not acknowledge is read again on restart.
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(storing)
 
     async def run(self) -> None:
         while True:
@@ -116,11 +145,12 @@ class StreamIngestor:
                 while await self.drain_once(pending=True):
                     pass
                 self.healthy = True
-                while True:
-                    await self.drain_once()
+                await self._pump()
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError) as exc:
+            except (RedisError, OSError, AuditError) as exc:
+                # Redis or the store unreachable: nothing was acknowledged that is not stored; the
+                # unacknowledged batches are read again (the backlog) once both answer.
                 self.healthy = False
                 _log.warning("audit.ingest_retry", error=type(exc).__name__)
                 await asyncio.sleep(1.0)

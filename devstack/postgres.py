@@ -14,7 +14,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +41,15 @@ class Postgres:
     url: str
     data_dir: Path
     process: ManagedProcess
+    argv: tuple[str, ...]
+    ready: Callable[[], bool]
+
+    def halt(self) -> None:
+        """Stop the server, keeping its data (a crash or a restart, in a test)."""
+        self.process.stop()
+
+    def resume(self, timeout: float = 60.0) -> None:
+        self.process.start(self.argv, ready=self.ready, timeout=timeout)
 
     def stop(self) -> None:
         self.process.stop()
@@ -103,7 +112,7 @@ def start(
             return False
 
     process = ManagedProcess("postgres", stack_dir)
-    process.start(
+    argv = tuple(
         _as_cluster_owner(
             [
                 _binary("postgres"),
@@ -120,14 +129,15 @@ def start(
                 "-c",
                 "synchronous_commit=on",
             ]
-        ),
-        ready=ready,
-        timeout=timeout,
+        )
     )
+    process.start(argv, ready=ready, timeout=timeout)
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{database}"')
     return Postgres(
         url=f"postgresql://audit:{password}@127.0.0.1:{port}/{database}",
         data_dir=data,
         process=process,
+        argv=argv,
+        ready=ready,
     )

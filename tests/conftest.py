@@ -81,7 +81,11 @@ def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """
     if request.param == "sqlite":
         return str(tmp_path / "events.sqlite3")
-    server: postgres.Postgres = request.getfixturevalue("postgres_server")
+    return new_postgres_database(request.getfixturevalue("postgres_server"))
+
+
+def new_postgres_database(server: postgres.Postgres) -> str:
+    """The URL of a new, empty database on the test PostgreSQL."""
     name = f"audit_test_{next(_DATABASES)}"
     with psycopg.connect(server.url, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')

@@ -1,0 +1,91 @@
+"""The ingestor against the real Redis and the real PostgreSQL store: the database goes down in the
+middle of the stream and comes back; every event recorded is stored exactly once, none is acknowledged
+before it is stored, and the log verifies."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import psycopg
+import pytest
+import redis.asyncio as redis_async
+
+from audit import Actor, AuditEvent, EventTag, Outcome, RedisAuditTrail
+from audit.ingest import GROUP, StreamIngestor
+from audit.store import open_store
+from devstack import Stack, StackInfo, postgres
+from tests.conftest import new_postgres_database
+
+pytestmark = [pytest.mark.redis, pytest.mark.postgres]
+
+
+def _event(n: int) -> AuditEvent:
+    return AuditEvent.build(
+        tag=EventTag.SIGNING_DOCUMENT_SIGN,
+        service="test",
+        actor=Actor(name=f"restart-{n % 7}"),
+        outcome=Outcome.SUCCESS,
+        target={"n": str(n)},
+    )
+
+
+def test_the_database_going_down_mid_stream_loses_and_repeats_nothing(
+    stack: Stack,
+    stack_info: StackInfo,
+    postgres_server: postgres.Postgres,
+) -> None:
+    store_location = new_postgres_database(postgres_server)
+    stream = f"test:ingest-restart:{time.monotonic_ns()}"
+    store = open_store(store_location)
+
+    async def run() -> tuple[int, int]:
+        client = redis_async.Redis.from_url(
+            stack_info.redis_url, password=stack.secrets.get("redis")
+        )
+        trail = RedisAuditTrail(client, stream=stream)
+        ingestor = StreamIngestor(client, store, stream=stream, consumer="restart-test", batch=50)
+        ingestor.start()
+        try:
+            for n in range(300):
+                await trail.record(_event(n))
+            await _until(lambda: store.count() == 300)
+            postgres_server.halt()  # the database is gone; producers go on
+            for n in range(300, 800):
+                await trail.record(_event(n))
+            await asyncio.sleep(2.5)  # the ingestor tries, fails, keeps the batches unacknowledged
+            unacknowledged = (await client.xpending(stream, GROUP))["pending"]
+            await asyncio.to_thread(postgres_server.resume)
+            await _until(lambda: store.count() == 800, seconds=60)
+            await _until(lambda: ingestor.healthy)
+            left = await client.xlen(stream)
+            return int(unacknowledged), int(left)
+        finally:
+            await ingestor.stop()
+            await client.delete(stream)
+            await client.aclose()
+
+    try:
+        unacknowledged, left = asyncio.run(run())
+    finally:
+        if not postgres_server.process.running():
+            postgres_server.resume()
+    assert unacknowledged > 0  # read while the database was down, and not acknowledged
+    assert left == 0  # everything acknowledged and removed once stored
+    assert store.verify_chain() == 800
+    with psycopg.connect(store_location) as db:
+        numbers = sorted(
+            int(n)
+            for (n,) in db.execute("SELECT body::json -> 'target' ->> 'n' FROM events").fetchall()
+        )
+    assert numbers == list(range(800))  # each exactly once
+    store.close()
+
+
+async def _until(check: object, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not reached in time")
