@@ -41,6 +41,7 @@ class StreamIngestor:
         # Under light load a read returns what is there at once: no added latency.
         batch: int = 2000,
         block_ms: int = 500,
+        gather_seconds: float = 0.02,
         detector: Detector | None = None,
         alerts: AuditTrail | None = None,
         notifier: Notifier | None = None,
@@ -54,7 +55,9 @@ class StreamIngestor:
         self._stream = stream
         self._batch = batch
         self._block_ms = block_ms
+        self._gather_seconds = gather_seconds
         self._task: asyncio.Task[None] | None = None
+        self._stop_requested = asyncio.Event()
         self.healthy = False
 
     async def ensure_group(self) -> None:
@@ -118,34 +121,22 @@ class StreamIngestor:
             await self._commit(ids, events, bodies)
         return len(ids)
 
-    async def _pump(self) -> None:
-        """New entries, with one batch being stored while the next is read and validated: the
-        store's commit (an fsync) and Redis's reply overlap instead of taking turns. Batches are
-        still stored in stream order, each acknowledged only after its commit."""
-        storing: asyncio.Task[None] | None = None
-        try:
-            while True:
-                ids, events, bodies = await self._read(pending=False)
-                if storing is not None:
-                    await storing
-                    storing = None
-                if ids:
-                    storing = asyncio.create_task(self._commit(ids, events, bodies))
-        finally:
-            if storing is not None:
-                # Let a commit under way finish (its thread would run on anyway), so the store is
-                # not closed beneath it; what it did not acknowledge is read again on restart.
-                with contextlib.suppress(BaseException):
-                    await asyncio.shield(storing)
-
     async def run(self) -> None:
-        while True:
+        while not self._stop_requested.is_set():
             try:
                 await self.ensure_group()
-                while await self.drain_once(pending=True):
+                while not self._stop_requested.is_set() and await self.drain_once(pending=True):
                     pass
                 self.healthy = True
-                await self._pump()
+                # One batch at a time: while a batch commits, the stream fills, and the next read
+                # takes a bigger batch (reading the next batch during the commit was tried: smaller
+                # batches, more commits, 10-15% fewer events/s end to end).
+                while not self._stop_requested.is_set():
+                    taken = await self.drain_once()
+                    if 0 < taken < self._batch // 4:
+                        # A small batch: let the stream fill a little (20 ms) so the next commit
+                        # carries more events (fewer fsyncs and index writes per event).
+                        await asyncio.sleep(self._gather_seconds)
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError, AuditError) as exc:
@@ -158,8 +149,23 @@ class StreamIngestor:
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="audit-ingest")
 
-    async def stop(self) -> None:
-        if self._task:
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        """Finish the batch under way (stored and acknowledged), then stop reading.
+
+        The loop sees the flag between batches (a read blocks at most ``block_ms``). Cancelling
+        a read inside redis-py instead was seen to leave the task waiting forever on a future
+        (and a commit cut short leaves its thread writing to a store about to close); after
+        ``grace_seconds`` the task is cancelled all the same, and abandoned if it still does not end.
+        """
+        if self._task is None:
+            return
+        self._stop_requested.set()
+        done, _ = await asyncio.wait({self._task}, timeout=grace_seconds)
+        if not done:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            done, _ = await asyncio.wait({self._task}, timeout=1.0)
+            if not done:
+                _log.error("audit.ingest_stop_abandoned")
+                return
+        with contextlib.suppress(asyncio.CancelledError):
+            self._task.result()
