@@ -79,9 +79,11 @@ async def _retain_periodically(
                         },
                     )
                 )
-        except GatewayError as exc:
-            # The archives and the store's archive records stand; the event is what is missing.
-            _log.error("audit.retention_failed", code=exc.code)
+        except (GatewayError, OSError) as exc:
+            # Nothing is emptied before its archive is on disk; the next run tries again.
+            _log.error(
+                "audit.retention_failed", code=getattr(exc, "code", None) or type(exc).__name__
+            )
             continue
         if run.archives:
             _log.info("audit.retention", archived=run.archived, waiting=run.waiting)
