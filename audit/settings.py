@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,7 +38,10 @@ class AuditSettings(BaseSettings):
 
     #: Retention: days per event class (authentication, api_activity, account_change, finding)
     #: overriding the personal-data policy's defaults (``policies/privacy.yaml``); at least a year.
-    retention_days: dict[str, Annotated[int, Field(ge=365, le=36500)]] = Field(default_factory=dict)
+    retention_days: dict[
+        Literal["authentication", "api_activity", "account_change", "finding"],
+        Annotated[int, Field(ge=365, le=36500)],
+    ] = Field(default_factory=dict)
     #: Where expired events go (archives that still verify), and how often retention runs.
     archive_dir: Path = Path(".work/run/audit/archives")
     retention_interval_seconds: float = Field(default=86400.0, gt=0)
@@ -80,5 +83,5 @@ class AuditSettings(BaseSettings):
         days: dict[str, int] = {
             str(k): v for k, v in default_privacy_policy().audit_retention_days.items()
         }
-        days.update(self.retention_days)
+        days.update({str(k): v for k, v in self.retention_days.items()})
         return days

@@ -167,6 +167,12 @@ def test_the_command_line_archives_and_verifies(store_location: str, tmp_path: P
         env={"AUDIT_RETENTION_DAYS": '{"authentication": 30}'},
     )  # fmt: skip
     assert short.returncode != 0 and "365" in short.stdout + short.stderr
+    typo = cli(
+        "retain", "--archive-dir", str(tmp_path / "a"),
+        env={"AUDIT_RETENTION_DAYS": '{"authentification": 400}'},
+    )  # fmt: skip
+    assert typo.returncode != 0 and "authentication" in typo.stdout + typo.stderr
+    assert not (tmp_path / "a").exists()
     done = cli("retain", "--archive-dir", str(tmp_path / "a"))
     assert done.returncode == 0, done.stdout + done.stderr
     # The real clock: the fixture's events are 400 days old, the policy's logins 365.

@@ -206,3 +206,17 @@ def test_checkpoints_are_incremental_and_never_sign_over_a_tampered_log(
     with pytest.raises(ChainBroken, match="rewritten"):
         Checkpointer(store, signer).checkpoint()
     assert [c.tree_size for c in store.checkpoints()] == [5]
+
+
+def test_reading_the_whole_log_does_not_hold_up_the_writer(store: EventStore) -> None:
+    """``audit verify`` streams 10 million records: the ingestor must go on appending meanwhile."""
+    store.append([_event(i) for i in range(50)])
+    reading = store.records()
+    assert next(reading).seq == 1  # a long read under way
+    written: list[int] = []
+    writer = threading.Thread(target=lambda: written.append(store.append([_event(99)])))
+    writer.start()
+    writer.join(timeout=10)
+    assert written == [1]
+    assert sum(1 for _ in reading) == 49  # the reader's snapshot: what was there when it began
+    assert store.verify_chain() == 51
