@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -54,12 +54,19 @@ class Step(_Strict):
     min_loa: int = Field(default=1, ge=0, le=4)
     #: The step locks the document (a certification signature, DocMDP).
     certify: bool = False
+    #: What the signature locks for later revisions: ``fields`` (every form field as the signer saw
+    #: it, FieldMDP), ``document`` (everything: DocMDP P=1 through the field's lock, only the last
+    #: step), or ``none``.
+    lock: Literal["none", "fields", "document"] = "fields"
 
 
 class DocumentType(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")
     title: Text
     steps: list[Step] = Field(min_length=1)
+    #: Documents with JavaScript, launch actions or embedded programs: ``refuse`` (the default) or
+    #: ``allow`` (say why in the file).
+    active_content: Literal["refuse", "allow"] = "refuse"
 
 
 class SigningPolicy(_Strict):
@@ -79,6 +86,11 @@ class SigningPolicy(_Strict):
                 raise ValueError(f"document_types.{document.id}: declared twice")
             seen.add(document.id)
             for index, step in enumerate(document.steps):
+                if step.lock == "document" and index != len(document.steps) - 1:
+                    raise ValueError(
+                        f"document_types.{document.id}.steps[{index + 1}]: only the last step "
+                        "may lock the document (nothing but validation data can follow it)"
+                    )
                 if step.certify and index != 0:
                     raise ValueError(
                         f"document_types.{document.id}.steps[{index + 1}]: only the first step "

@@ -103,6 +103,14 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The document workers first: their fork server starts before the token and the
+        # connections exist, and they are warm before the service says it is ready.
+        app.state.sandbox = DocumentSandbox(
+            workers=settings.document_workers,
+            memory_budget_bytes=settings.document_memory_budget_bytes,
+            timeout_seconds=settings.document_timeout_seconds,
+        )
+        await app.state.sandbox.warm_up()
         keystore = TokenKeystore(
             module=settings.pkcs11_module,
             token_label=settings.token_label,
@@ -145,17 +153,14 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
             signer,
             key_label=settings.key_label,
             trust_roots=app.state.trust_roots,
+            sandbox=app.state.sandbox,
+            max_objects=settings.max_pdf_objects,
             tsa_url=settings.tsa_url,
         )
         trail = SpoolingAuditTrail(RedisAuditTrail(client), settings.audit_spool_dir)
         app.state.trail = trail
         trail.start()
         app.state.batches = BatchStore(client, settings.batch_dir)
-        app.state.sandbox = DocumentSandbox(
-            workers=settings.document_workers,
-            memory_budget_bytes=settings.document_memory_budget_bytes,
-            timeout_seconds=settings.document_timeout_seconds,
-        )
         app.state.redis = client
         app.state.token_verifier = AccessTokenVerifier(
             issuer=settings.keycloak_issuer, audience=settings.client_id
@@ -217,9 +222,12 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
             checks["audit_stream"] = "up"
         except Exception:  # noqa: BLE001 - a health probe reports, it does not raise
             checks["audit_stream"] = "down"
+        sandbox: DocumentSandbox = request.app.state.sandbox
+        checks["document_workers"] = "up" if sandbox.healthy else "down"
         ok = all(v == "up" for v in checks.values())
         return JSONResponse(
-            {"status": "ok" if ok else "degraded", **checks}, status_code=200 if ok else 503
+            {"status": "ok" if ok else "degraded", **checks, "sandbox": sandbox.status()},
+            status_code=200 if ok else 503,
         )
 
     @app.post(
@@ -306,6 +314,8 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
                 reason=reason,
                 location=location,
                 certify=allowed.certify,
+                lock=allowed.lock,
+                allow_active_content=allowed.allow_active_content,
                 stamp=stamp,
             ),
         )
@@ -408,7 +418,13 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
             certify=certify,
             record=record,
         )
-        batch_request = SignatureRequest(level=level, reason=reason, certify=allowed.certify)
+        batch_request = SignatureRequest(
+            level=level,
+            reason=reason,
+            certify=allowed.certify,
+            lock=allowed.lock,
+            allow_active_content=allowed.allow_active_content,
+        )
         batch_id, created = await store.create(
             owner,
             idempotency_key,

@@ -36,6 +36,7 @@ from redis.exceptions import LockError, RedisError
 from audit import Actor, AuditEvent, AuditTrail, AuditUnavailable, EventTag, Outcome
 from gateway_runtime.errors import GatewayError
 from signing_service.documents import UntrustedDocument, sha256_hex
+from signing_service.preparation import FieldLock
 from signing_service.signing import DocumentSigner, SignatureLevel, SignatureRequest
 
 _log = structlog.get_logger(__name__)
@@ -122,6 +123,8 @@ class BatchStore:
                     "level": request.level.value,
                     "reason": request.reason or "",
                     "certify": "1" if request.certify else "",
+                    "lock": request.lock.value,
+                    "active_content": "1" if request.allow_active_content else "",
                     # A person's batch is signed with their key (approved before it was stored).
                     "credential_id": credential_id or "",
                     "total": str(len(documents)),
@@ -235,6 +238,8 @@ class BatchRunner:
             level=SignatureLevel(header["level"]),
             reason=header["reason"] or None,
             certify=bool(header["certify"]),
+            lock=FieldLock(header.get("lock") or FieldLock.FIELDS),
+            allow_active_content=bool(header.get("active_content")),
         )
         signer = self._signer
         if header.get("credential_id"):

@@ -53,6 +53,13 @@ class TimestampUnavailable(SigningError):
     message_en: ClassVar[str] = "The timestamp authority (TSA) did not answer."
 
 
+class DocumentWorkerLost(SigningError):
+    code: ClassVar[str] = "document-worker-lost"
+    status_code: ClassVar[int] = 503
+    message_vi: ClassVar[str] = "Tiến trình đọc tài liệu bị dừng giữa chừng; vui lòng gửi lại."
+    message_en: ClassVar[str] = "The process reading the document stopped; please send it again."
+
+
 class BatchNotFound(SigningError):
     code: ClassVar[str] = "batch-not-found"
     status_code: ClassVar[int] = 404

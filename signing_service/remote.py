@@ -38,6 +38,7 @@ from signing_service.errors import (
     InvalidCscRequest,
 )
 from signing_service.keystore import TokenGate, token_pdf_signer
+from signing_service.preparation import FieldLock
 from signing_service.settings import SigningSettings
 from signing_service.signing import DocumentSigner
 
@@ -143,6 +144,9 @@ class SigningAuthorisation:
     credential: Credential | None
     #: Audit fields: document type, step, rule, credential and approval ids.
     target: dict[str, str]
+    #: What the signature locks, and whether active content may be signed (the step's policy).
+    lock: FieldLock = FieldLock.FIELDS
+    allow_active_content: bool = False
 
 
 async def authorise_caller(
@@ -197,6 +201,8 @@ async def authorise_signing(
     document, and is spent at once (SCAL2, sole control).
     """
     target: dict[str, str] = {}
+    lock = FieldLock.FIELDS
+    allow_active_content = False
     if document_type is not None:
         policy: SigningPolicy = state(request).signing_policy
         roles = principal.realm_roles if principal.is_person else frozenset({SEAL})
@@ -218,6 +224,8 @@ async def authorise_signing(
                 raise
             steps.add(prior)
             certify = certify or step.certify
+            lock = FieldLock(step.lock)
+        allow_active_content = policy.document_type(document_type).active_content == "allow"
         if len(steps) > 1:
             raise InvalidCscRequest("the documents of one batch must all be at the same step")
         target = {
@@ -226,7 +234,7 @@ async def authorise_signing(
             "rule": "SIGN-003",
         }
     if not principal.is_person:
-        return SigningAuthorisation(certify, None, target)
+        return SigningAuthorisation(certify, None, target, lock, allow_active_content)
     assert credential_id is not None  # noqa: S101 - checked above for people
     credential = await state(request).credentials.owned(principal, credential_id)
     approvals: Approvals = state(request).approvals
@@ -261,7 +269,7 @@ async def authorise_signing(
         hashes=hashes,
     )
     target |= {"credential_id": credential.credential_id, "approval_id": pending.approval_id}
-    return SigningAuthorisation(certify, credential, target)
+    return SigningAuthorisation(certify, credential, target, lock, allow_active_content)
 
 
 def level_of_assurance(principal: Principal) -> int:

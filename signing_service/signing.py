@@ -8,65 +8,34 @@ revocation data embedded in a DSS), B-LTA (plus a document timestamp over all of
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 from io import BytesIO
-from typing import Any
 
 import aiohttp
 import structlog
 from asn1crypto import x509 as asn1_x509
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.layout import LayoutError
-from pyhanko.sign import fields, signers
-from pyhanko.sign.general import SigningError as PyHankoSigningError
-from pyhanko.sign.signers.pdf_signer import DSSContentSettings, SigDSSPlacementPreference
+from pyhanko.sign import signers
+from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimestampRequestError
-from pyhanko_certvalidator import ValidationContext
-from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError
 
 from signing_service import name_matching
-from signing_service.appearance import VisibleStamp, stamp_box, stamp_style
-from signing_service.documents import UntrustedDocument, open_document, sha256_hex
-from signing_service.errors import (
-    DocumentNotSignable,
-    RevocationUnavailable,
-    SigningFailed,
-    TimestampUnavailable,
+from signing_service.appearance import VisibleStamp
+from signing_service.documents import UntrustedDocument, sha256_hex
+from signing_service.errors import SigningFailed, TimestampUnavailable
+from signing_service.preparation import (
+    FieldLock,
+    PreparedSignature,
+    SignaturePlan,
+    extend_signature,
+    prepare_signature,
 )
+from signing_service.sandbox import DocumentSandbox
 
 _log = structlog.get_logger(__name__)
 
-
-#: pyHanko's refusals that come from the document's own state (its locks and seed values), not from us.
-_DOCUMENT_STATE_REFUSALS = (
-    "Certification signatures must be the first",
-    "Author signature forbids all changes",
-    "Inconsistency in form field data",
-    "Failed to read /Lock",
-    "The seed value dictionary",
-    "Attempting to sign document with hybrid",
-)
-
-
-def _media_box(page: Any) -> tuple[float, float, float, float]:
-    """A page's /MediaBox, inherited from its parents if need be (A4 if none says)."""
-    node = page
-    for _ in range(32):
-        if "/MediaBox" in node:
-            x0, y0, x1, y1 = (float(v) for v in node["/MediaBox"])
-            return (x0, y0, x1, y1)
-        if "/Parent" not in node:
-            break
-        node = node["/Parent"]
-    return (0.0, 0.0, 595.0, 842.0)
-
-
 name_matching.install()
-
-_DSS_IN_SIGNED_REVISION = DSSContentSettings(
-    placement=SigDSSPlacementPreference.TOGETHER_WITH_SIGNATURE, include_vri=False
-)
 
 
 class SignatureLevel(StrEnum):
@@ -99,6 +68,10 @@ class SignatureRequest:
     #: A certification (DocMDP) signature: the document may afterwards only get form filling and
     #: further signatures; anything else breaks it. Only the first signature of a document can certify.
     certify: bool = False
+    #: What the signature locks (the signing policy decides per document type and step).
+    lock: FieldLock = FieldLock.FIELDS
+    #: Documents with JavaScript, launch actions or embedded programs are refused unless allowed.
+    allow_active_content: bool = False
     stamp: VisibleStamp | None = None
 
 
@@ -118,7 +91,12 @@ class _TsaSession:
 
 
 class DocumentSigner:
-    """Signs documents with one token key; many documents at once (the signer serialises the token)."""
+    """Signs documents with one token key; many documents at once (the signer serialises the token).
+
+    Everything that reads the document runs in the sandbox (:mod:`signing_service.preparation`):
+    here, only the CMS signature over the prepared digest is made (the key stays in the token) and
+    written into the placeholder the worker left for it.
+    """
 
     def __init__(
         self,
@@ -126,27 +104,39 @@ class DocumentSigner:
         *,
         key_label: str,
         trust_roots: list[asn1_x509.Certificate],
+        sandbox: DocumentSandbox,
+        max_objects: int = 200_000,
         tsa_url: str | None = None,
         tsa_timeout: float = 10.0,
     ) -> None:
         self._signer = signer
         self.key_label = key_label
-        self._trust_roots = trust_roots
+        self._trust_roots_der = [root.dump() for root in trust_roots]
+        self._sandbox = sandbox
+        self._max_objects = max_objects
         self._tsa_url = tsa_url
         self._tsa_timeout = tsa_timeout
+        cert = signer.signing_cert
+        if cert is None:
+            raise SigningFailed("the signer has no certificate")
+        self._certificate = cert.dump()
+        self._chain = tuple(c.dump() for c in signer.cert_registry if c.dump() != self._certificate)
         # One HTTP session to the TSA for the service's life, shared by every signer made with
         # :meth:`with_signer`: a connection per timestamp costs more than the timestamp.
         self._tsa: _TsaSession = _TsaSession()
 
     def with_signer(self, signer: signers.Signer, *, key_label: str) -> DocumentSigner:
-        """The same signing (trust roots, TSA and its session) with another key."""
+        """The same signing (trust roots, TSA and its session, sandbox) with another key."""
         other = DocumentSigner(
             signer,
             key_label=key_label,
-            trust_roots=self._trust_roots,
+            trust_roots=[],
+            sandbox=self._sandbox,
+            max_objects=self._max_objects,
             tsa_url=self._tsa_url,
             tsa_timeout=self._tsa_timeout,
         )
+        other._trust_roots_der = self._trust_roots_der
         other._tsa = self._tsa
         return other
 
@@ -162,106 +152,71 @@ class DocumentSigner:
     def supports(self, level: SignatureLevel) -> bool:
         return not level.needs_timestamp or self._tsa_url is not None
 
-    def _validation_context(self) -> ValidationContext:
-        # Fetching is on: B-LT embeds the OCSP responses and CRLs it fetches now.
-        return ValidationContext(
-            trust_roots=self._trust_roots, allow_fetching=True, revocation_mode="require"
-        )
+    def _timestamper(self) -> HTTPTimeStamper:
+        if not self._tsa_url:
+            raise TimestampUnavailable("no TSA configured")
+        if self._tsa.session is None or self._tsa.session.closed:
+            self._tsa.session = aiohttp.ClientSession()
+        return HTTPTimeStamper(self._tsa_url, timeout=self._tsa_timeout, session=self._tsa.session)
 
     async def sign(self, document: UntrustedDocument, request: SignatureRequest) -> SignedDocument:
-        reader = open_document(document)
-        if request.certify and reader.embedded_signatures:
-            raise DocumentNotSignable("a certification signature must be the document's first")
-        existing = {name for name, _, _ in fields.enumerate_sig_fields(reader)}
-        number = len(existing) + 1
-        while f"Signature{number}" in existing:
-            number += 1
-        field_name = f"Signature{number}"
         level = request.level
-        meta = signers.PdfSignatureMetadata(
-            field_name=field_name,
-            md_algorithm="sha256",
-            subfilter=fields.SigSeedSubFilter.PADES,
+        timestamper = self._timestamper() if level.needs_timestamp else None
+        plan = SignaturePlan(
+            field_name_prefix="Signature",
+            certificate=self._certificate,
+            chain=self._chain,
+            reserved_bytes=level.reserved_bytes,
+            max_objects=self._max_objects,
             reason=request.reason,
             location=request.location,
             certify=request.certify,
-            docmdp_permissions=fields.MDPPerm.FILL_FORMS,
-            embed_validation_info=level.embeds_revocation,
-            validation_context=self._validation_context() if level.embeds_revocation else None,
-            use_pades_lta=level is SignatureLevel.B_LTA,
-            # The validation data (the signer's and the TSA's, gathered before signing) goes into
-            # the signed revision itself: a B-LT document of one revision, which validators without
-            # incremental-update analysis accept, and which a verifier checks without diffing a
-            # DSS-only update (measured in bench/signing_throughput.py).
-            dss_settings=_DSS_IN_SIGNED_REVISION,
+            lock=request.lock,
+            allow_active_content=request.allow_active_content,
+            stamp=request.stamp,
         )
-        timestamper = None
-        if level.needs_timestamp:
-            if not self._tsa_url:
-                raise TimestampUnavailable("no TSA configured")
-            if self._tsa.session is None or self._tsa.session.closed:
-                self._tsa.session = aiohttp.ClientSession()
-            timestamper = HTTPTimeStamper(
-                self._tsa_url, timeout=self._tsa_timeout, session=self._tsa.session
-            )
-        field_spec = None
-        text_params = None
-        style = None
-        if request.stamp is not None:
-            pages = reader.root["/Pages"]["/Count"]
-            page = request.stamp.page
-            index = pages - 1 if page == -1 else page - 1
-            if not 0 <= index < pages:
-                raise DocumentNotSignable(f"page {page} does not exist (the document has {pages})")
-            media_box = _media_box(reader.find_page_for_modification(index)[0].get_object())
-            field_spec = fields.SigFieldSpec(
-                field_name,
-                on_page=index,
-                box=stamp_box(media_box),
-            )
-            text_params = request.stamp.text_params()
-            style = stamp_style()
-        pdf_signer = signers.PdfSigner(
-            meta,
-            signer=self._signer,
-            timestamper=timestamper,
-            stamp_style=style,
-            new_field_spec=field_spec,
-        )
-        writer = IncrementalPdfFileWriter(BytesIO(document), strict=False)
-        output = BytesIO()
+        prepared: PreparedSignature = await self._sandbox.run(prepare_signature, document, plan)
         try:
-            await pdf_signer.async_sign_pdf(
-                writer,
-                output=output,
-                appearance_text_params=text_params,
-                # Reserving the signature container's size up front saves pyHanko a dry-run
-                # signature per document (its way of measuring the container).
-                bytes_reserved=level.reserved_bytes,
+            cms = await self._signer.async_sign(
+                prepared.digest.document_digest,
+                prepared.md_algorithm,
+                use_pades=True,
+                timestamper=timestamper,
+                signed_attr_settings=PdfCMSSignedAttributes(signing_time=prepared.signing_time),
             )
         except (TimestampRequestError, aiohttp.ClientError, TimeoutError) as exc:
             _log.error("signing.tsa_failed", error=type(exc).__name__)
             raise TimestampUnavailable() from exc
-        except (PathBuildingError, PathValidationError) as exc:
-            _log.error("signing.revocation_failed", error=type(exc).__name__)
-            raise RevocationUnavailable() from exc
-        except LayoutError as exc:
-            raise DocumentNotSignable("the visible stamp does not fit on the page") from exc
-        except PyHankoSigningError as exc:
-            if isinstance(exc.__cause__, PathBuildingError | PathValidationError):
-                _log.error("signing.chain_invalid", error=type(exc.__cause__).__name__)
-                raise RevocationUnavailable() from exc
-            message = str(exc)
-            if message.startswith(_DOCUMENT_STATE_REFUSALS):
-                raise DocumentNotSignable(message[:200]) from exc
-            _log.error("signing.failed", error=type(exc).__name__, detail=message[:200])
-            raise SigningFailed() from exc
+        output = BytesIO(prepared.content)
+        try:
+            prepared.digest.fill_with_cms(output, cms)
+        except ValueError as exc:
+            _log.error("signing.container_too_large", error=str(exc)[:120])
+            raise SigningFailed("the signature container is larger than the room reserved") from exc
         content = output.getvalue()
+        if level.embeds_revocation:
+            content = await self._sandbox.run(
+                extend_signature,
+                content,
+                prepared.field_name,
+                self._trust_roots_der,
+                self._tsa_url,
+                level is SignatureLevel.B_LTA,
+            )
         return SignedDocument(
             content=content,
-            field_name=field_name,
+            field_name=prepared.field_name,
             level=level,
             certified=request.certify,
             input_sha256=sha256_hex(document),
-            output_sha256=sha256_hex(content),
+            output_sha256=hashlib.sha256(content).hexdigest(),
         )
+
+
+__all__ = [
+    "DocumentSigner",
+    "FieldLock",
+    "SignatureLevel",
+    "SignatureRequest",
+    "SignedDocument",
+]

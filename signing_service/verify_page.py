@@ -13,7 +13,7 @@ import hashlib
 import html
 import re
 
-from signing_service.verification import Indication, VerificationReport
+from signing_service.verification import Indication, SignatureReport, VerificationReport
 
 _VERDICT = {
     Indication.TOTAL_PASSED: (
@@ -85,14 +85,45 @@ def form_page(reference: str | None) -> str:
     )
 
 
+#: What a failed or undetermined signature's sub-indication means, in words (ETSI code kept beside).
+_REASONS_VI = {
+    "MODIFIED_AFTER_SIGNING": "Tài liệu đã bị sửa đổi sau khi ký",
+    "HASH_FAILURE": "Nội dung không khớp với chữ ký",
+    "SIG_CRYPTO_FAILURE": "Chữ ký không đúng về mặt mật mã",
+    "FORMAT_FAILURE": "Chữ ký sai định dạng hoặc không đọc được",
+    "SIG_CONSTRAINTS_FAILURE": "Dấu thời gian của chữ ký không hợp lệ",
+    "REVOKED": "Chứng thư số của người ký đã bị thu hồi",
+    "REVOKED_NO_POE": "Chứng thư số đã bị thu hồi, không chứng minh được chữ ký có trước đó",
+    "NO_CERTIFICATE_CHAIN_FOUND": "Người ký không thuộc hệ thống chứng thư được tin cậy",
+    "TRY_LATER": "Chưa kiểm tra được tình trạng chứng thư; thử lại sau",
+}
+
+
+def _result(signature: SignatureReport) -> str:
+    code = signature.subindication
+    words = _REASONS_VI.get(code or "", "") if code else "Hợp lệ"
+    detail = f" <small>({html.escape(signature.indication.value)}"
+    detail += f" / {html.escape(code)})</small>" if code else ")</small>"
+    return f"{html.escape(words)}{detail}"
+
+
+def _warnings(report: VerificationReport) -> str:
+    if not report.warnings:
+        return ""
+    items = "".join(
+        f"<li>{html.escape(w.message_vi)}<br><small>{html.escape(w.message_en)}</small></li>"
+        for w in report.warnings
+    )
+    return f"<h2>Lưu ý / Notes</h2><ul>{items}</ul>"
+
+
 def result_page(report: VerificationReport) -> str:
     css, verdict, explanation, english = _VERDICT[report.indication]
     rows = "".join(
         "<tr>"
         f"<td>{html.escape(s.signer or '-')}</td>"
         f"<td>{html.escape(s.signing_time or '-')}</td>"
-        f"<td>{html.escape(s.indication.value)}"
-        f"{' / ' + html.escape(s.subindication) if s.subindication else ''}</td>"
+        f"<td>{_result(s)}</td>"
         "</tr>"
         for s in report.signatures
     )
@@ -105,7 +136,7 @@ def result_page(report: VerificationReport) -> str:
     return _page(
         verdict,
         f'<div class="verdict {css}"><h1>{verdict}</h1><p>{explanation}</p>'
-        f"<p><small>{english}</small></p></div>{table}"
+        f"<p><small>{english}</small></p></div>{table}{_warnings(report)}"
         '<p><a href="/verify">Xác minh tài liệu khác / Verify another</a></p>',
     )
 

@@ -191,6 +191,7 @@ def test_signature_whose_certificate_is_revoked_no_longer_passes(
     )
     from signing_service.documents import UntrustedDocument
     from signing_service.keystore import TokenGate
+    from signing_service.sandbox import DocumentSandbox
 
     keystore = TokenKeystore(
         module=softhsm.module_path(),
@@ -214,10 +215,14 @@ def test_signature_whose_certificate_is_revoked_no_longer_passes(
         from devstack.pki import ROOT
 
         root = stack.pki.certificate(ROOT).public_bytes(serialization.Encoding.DER)
+        sandbox = DocumentSandbox(
+            workers=1, memory_budget_bytes=256 * 1024 * 1024, timeout_seconds=30
+        )
         document_signer = DocumentSigner(
             signer,
             key_label="teacher-revoked",
             trust_roots=[asn1_x509.Certificate.load(root)],
+            sandbox=sandbox,
             tsa_url=stack.pki.urls.tsa,
         )
 
@@ -237,6 +242,7 @@ def test_signature_whose_certificate_is_revoked_no_longer_passes(
                 )
             finally:
                 await document_signer.aclose()
+                sandbox.close()
             return before.content, stamped.content, after.content
 
         before, stamped, after = asyncio.run(sign_before_and_after_revocation())

@@ -1,0 +1,173 @@
+"""Form fields as a signer saw them, and as they are now.
+
+DocMDP's "form filling" permission (and pyHanko's difference analysis with it) lets any field's value
+change after a signature. A transcript's grade in a text field, filled and visible when the teacher
+signed, must not: :func:`changed_fields` compares what each field showed in a signed revision (its
+value, its appearance streams, where and whether it is displayed) with what it shows now, so that the
+verifier can tell *refilling* what the signer saw from *filling* an empty field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pyhanko.pdf_utils import generic
+
+#: Field trees deeper than this, or with more fields, are not compared field by field; the caller
+#: treats that as "cannot tell" (a change is then assumed).
+_MAX_DEPTH = 32
+_MAX_FIELDS = 10_000
+#: What a field shows: its value, its appearance, where and whether it is displayed.
+_SHOWN = ("/V", "/AP", "/AS", "/Rect", "/F", "/MK", "/Opt")
+
+
+class FieldTreeTooLarge(Exception):
+    """The form is too deep or too large to compare field by field."""
+
+
+@dataclass(frozen=True)
+class FieldState:
+    name: str
+    field_type: str | None
+    filled: bool
+    #: SHA-256 over everything the field shows (value, appearance streams' bytes, rectangle, flags).
+    shown: bytes
+
+
+def _is_filled(value: Any) -> bool:
+    if value is None or isinstance(value, generic.NullObject):
+        return False
+    if isinstance(value, generic.NameObject):
+        return value != "/Off"
+    if isinstance(value, (generic.TextStringObject, generic.ByteStringObject, str, bytes)):
+        return len(value) > 0
+    if isinstance(value, generic.ArrayObject):
+        return len(value) > 0
+    return True
+
+
+def _fingerprint(value: Any, digest: Any, seen: set[tuple[int, int]], depth: int) -> None:
+    """Feed a canonical reading of ``value`` (indirect objects followed) into ``digest``."""
+    if depth > _MAX_DEPTH:
+        raise FieldTreeTooLarge()
+    if isinstance(value, generic.IndirectObject):
+        key = (value.idnum, value.generation)
+        if key in seen:
+            digest.update(b"R%d" % value.idnum)
+            return
+        seen.add(key)
+        value = value.get_object()
+    if isinstance(value, generic.StreamObject):
+        digest.update(b"S")
+        digest.update(hashlib.sha256(value.encoded_data or b"").digest())
+        for key in sorted(value):
+            if key not in {"/Length", "/Filter", "/DecodeParms"}:
+                digest.update(str(key).encode())
+                _fingerprint(value.raw_get(key), digest, seen, depth + 1)
+    elif isinstance(value, generic.DictionaryObject):
+        digest.update(b"D")
+        for key in sorted(value):
+            if key in {"/P", "/Parent"}:  # back-pointers: the page and the parent field
+                continue
+            digest.update(str(key).encode())
+            _fingerprint(value.raw_get(key), digest, seen, depth + 1)
+        digest.update(b"E")
+    elif isinstance(value, generic.ArrayObject):
+        digest.update(b"A")
+        for item in value:
+            _fingerprint(item, digest, seen, depth + 1)
+        digest.update(b"E")
+    else:
+        digest.update(type(value).__name__.encode() + b":" + repr(value).encode())
+
+
+def _shown(field: generic.DictionaryObject, widgets: list[generic.DictionaryObject]) -> bytes:
+    digest = hashlib.sha256()
+    seen: set[tuple[int, int]] = set()
+    for part in [field, *widgets]:
+        for key in _SHOWN:
+            if key in part:
+                digest.update(key.encode())
+                _fingerprint(part.raw_get(key), digest, seen, 0)
+        digest.update(b"|")
+    return digest.digest()
+
+
+def field_states(root: generic.DictionaryObject) -> dict[str, FieldState]:
+    """Every terminal field of the document catalogue ``root``'s form, by fully qualified name."""
+    try:
+        fields = root["/AcroForm"]["/Fields"]
+    except (KeyError, TypeError):
+        return {}
+    if not isinstance(fields, generic.ArrayObject):
+        return {}
+    states: dict[str, FieldState] = {}
+    for name, field, widgets, inherited_type in _walk(fields, "", None, set(), 0):
+        field_type = field.get("/FT", inherited_type)
+        states[name] = FieldState(
+            name=name,
+            field_type=str(field_type) if field_type is not None else None,
+            filled=_is_filled(field.get("/V")),
+            shown=_shown(field, widgets),
+        )
+        if len(states) > _MAX_FIELDS:
+            raise FieldTreeTooLarge()
+    return states
+
+
+def _walk(
+    kids: generic.ArrayObject,
+    prefix: str,
+    inherited_type: Any,
+    seen: set[tuple[int, int]],
+    depth: int,
+) -> Iterator[tuple[str, generic.DictionaryObject, list[generic.DictionaryObject], Any]]:
+    if depth > _MAX_DEPTH:
+        raise FieldTreeTooLarge()
+    for entry in kids:
+        if isinstance(entry, generic.IndirectObject):
+            key = (entry.idnum, entry.generation)
+            if key in seen:
+                continue
+            seen.add(key)
+        field = entry.get_object()
+        if not isinstance(field, generic.DictionaryObject):
+            continue
+        partial = field.get("/T")
+        name = f"{prefix}.{partial}" if prefix and partial is not None else str(partial or prefix)
+        field_type = field.get("/FT", inherited_type)
+        children = field.get("/Kids")
+        child_fields: list[generic.DictionaryObject] = []
+        widgets: list[generic.DictionaryObject] = []
+        if isinstance(children, generic.ArrayObject):
+            for child in children:
+                child_obj = child.get_object()
+                if isinstance(child_obj, generic.DictionaryObject):
+                    (child_fields if "/T" in child_obj else widgets).append(child_obj)
+        if child_fields and isinstance(children, generic.ArrayObject):
+            yield from _walk(children, name, field_type, seen, depth + 1)
+        else:
+            yield name, field, widgets, field_type
+
+
+def changed_fields(
+    signed: dict[str, FieldState], now: dict[str, FieldState]
+) -> tuple[list[str], list[str]]:
+    """``(refilled, filled)``: fields that were filled when signed and show something else now
+    (or are gone), and fields that were empty when signed and are filled now. Signature fields are
+    judged by the signature validation itself and left out here."""
+    refilled: list[str] = []
+    filled: list[str] = []
+    for name, before in signed.items():
+        if before.field_type == "/Sig":
+            continue
+        after = now.get(name)
+        if before.filled:
+            if after is None or after.shown != before.shown:
+                refilled.append(name)
+        elif after is not None and after.shown != before.shown:
+            filled.append(name)
+    return sorted(refilled), sorted(filled)

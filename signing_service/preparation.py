@@ -1,0 +1,294 @@
+"""The parts of signing that read the uploaded document, run in the sandbox's worker processes.
+
+Signing a PDF means parsing it (to find its pages, fields and signatures), writing the new revision
+with the signature's placeholder and appearance, and, for B-LT and B-LTA, reading the signed result
+again to add the validation data and a document timestamp. All of that parses untrusted bytes, so it
+happens here, under the sandbox's memory and time limits; the service process only computes the CMS
+signature over a digest (with the key in the token) and writes it into the placeholder, which is
+byte arithmetic, not parsing. No key material ever enters these functions: they see the signer's
+certificates only.
+
+Each function takes and returns plain, picklable values, and raises only the signing service's
+errors (which cross the process boundary with their detail).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from io import BytesIO
+from typing import Any
+
+import aiohttp
+from asn1crypto import x509 as asn1_x509
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.layout import LayoutError
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.sign import fields, signers
+from pyhanko.sign.general import SigningError as PyHankoSigningError
+from pyhanko.sign.signers.pdf_byterange import PreparedByteRangeDigest
+from pyhanko.sign.timestamps import HTTPTimeStamper, TimestampRequestError
+from pyhanko.sign.validation.dss import async_add_validation_info
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+from signing_service.active_content import find_active_content
+from signing_service.appearance import VisibleStamp, stamp_box, stamp_style
+from signing_service.documents import UntrustedDocument, open_document
+from signing_service.errors import (
+    DocumentNotSignable,
+    DocumentTooComplex,
+    RevocationUnavailable,
+    SigningFailed,
+    TimestampUnavailable,
+)
+from signing_service.sandbox import worker_loop
+
+#: pyHanko's refusals that come from the document's own state (its locks and seed values), not from us.
+_DOCUMENT_STATE_REFUSALS = (
+    "Certification signatures must be the first",
+    "Author signature forbids all changes",
+    "Inconsistency in form field data",
+    "Failed to read /Lock",
+    "The seed value dictionary",
+    "Attempting to sign document with hybrid",
+)
+#: Visible stamp text longer than this is refused before any layout is tried.
+MAX_STAMP_FIELD = 80
+
+
+class FieldLock(StrEnum):
+    """What a signature locks for later revisions (ISO 32000-2 §12.8.2.4, FieldMDP and /Lock /P)."""
+
+    #: Nothing beyond the document's own DocMDP level.
+    NONE = "none"
+    #: Every form field, as the signer saw it (FieldMDP /All): later form filling breaks it.
+    FIELDS = "fields"
+    #: The whole document (FieldMDP /All and DocMDP P=1): only validation data may follow.
+    DOCUMENT = "document"
+
+
+@dataclass(frozen=True)
+class SignaturePlan:
+    """Everything a worker needs to prepare one signature: no key, only certificates (DER)."""
+
+    field_name_prefix: str
+    certificate: bytes
+    chain: tuple[bytes, ...]
+    reserved_bytes: int
+    max_objects: int
+    reason: str | None = None
+    location: str | None = None
+    certify: bool = False
+    lock: FieldLock = FieldLock.FIELDS
+    allow_active_content: bool = False
+    stamp: VisibleStamp | None = None
+
+
+@dataclass(frozen=True)
+class PreparedSignature:
+    """The document with its signature placeholder, and the digest the CMS must sign."""
+
+    content: bytes
+    digest: PreparedByteRangeDigest
+    md_algorithm: str
+    signing_time: datetime
+    field_name: str
+
+
+def _media_box(page: Any) -> tuple[float, float, float, float]:
+    """A page's /MediaBox, inherited from its parents if need be (A4 if none says)."""
+    node = page
+    for _ in range(32):
+        if "/MediaBox" in node:
+            box = node["/MediaBox"]
+            try:
+                values = [float(v) for v in box]
+            except (TypeError, ValueError) as exc:
+                raise DocumentNotSignable("the page's /MediaBox is not four numbers") from exc
+            if len(values) != 4 or values[2] - values[0] < 1 or values[3] - values[1] < 1:
+                raise DocumentNotSignable("the page's /MediaBox is not a rectangle")
+            return (values[0], values[1], values[2], values[3])
+        if "/Parent" not in node:
+            break
+        node = node["/Parent"]
+    return (0.0, 0.0, 595.0, 842.0)
+
+
+def _check_stamp(stamp: VisibleStamp) -> None:
+    for name, value in (("title", stamp.title), ("unit", stamp.unit), ("signer", stamp.signer)):
+        if len(value) > MAX_STAMP_FIELD:
+            raise DocumentNotSignable(f"{name} longer than {MAX_STAMP_FIELD} characters")
+
+
+def _field_spec(plan: SignaturePlan, field_name: str, reader: Any) -> fields.SigFieldSpec:
+    lock = None if plan.lock is FieldLock.NONE else fields.FieldMDPSpec(fields.FieldMDPAction.ALL)
+    update = fields.MDPPerm.NO_CHANGES if plan.lock is FieldLock.DOCUMENT else None
+    if plan.stamp is None:
+        return fields.SigFieldSpec(field_name, field_mdp_spec=lock, doc_mdp_update_value=update)
+    _check_stamp(plan.stamp)
+    pages = int(reader.root["/Pages"]["/Count"])
+    page = plan.stamp.page
+    index = pages - 1 if page == -1 else page - 1
+    if not 0 <= index < pages:
+        raise DocumentNotSignable(f"page {page} does not exist (the document has {pages})")
+    try:
+        page_object = reader.find_page_for_modification(index)[0].get_object()
+    except (PdfError, KeyError, IndexError, TypeError, RecursionError) as exc:
+        raise DocumentNotSignable(f"page {page} cannot be read ({type(exc).__name__})") from exc
+    return fields.SigFieldSpec(
+        field_name,
+        on_page=index,
+        box=stamp_box(_media_box(page_object)),
+        field_mdp_spec=lock,
+        doc_mdp_update_value=update,
+    )
+
+
+def _unsigned_signer(plan: SignaturePlan) -> signers.ExternalSigner:
+    """A pyHanko signer that knows the certificates and no key: enough to lay out the signature and
+    to compute the digest; the CMS is made in the service process with the token's key."""
+    certificate = asn1_x509.Certificate.load(plan.certificate)
+    registry = SimpleCertificateStore.from_certs(
+        [asn1_x509.Certificate.load(der) for der in plan.chain]
+    )
+    return signers.ExternalSigner(certificate, registry, signature_value=256)
+
+
+async def _prepare(document: UntrustedDocument, plan: SignaturePlan) -> PreparedSignature:
+    reader = open_document(document)
+    xrefs = reader.xrefs
+    objects = sum(len(xrefs.explicit_refs_in_revision(r)) for r in range(xrefs.total_revisions))
+    if objects > plan.max_objects:
+        raise DocumentTooComplex(f"{objects} objects; the limit is {plan.max_objects}")
+    if plan.certify and reader.embedded_signatures:
+        raise DocumentNotSignable("a certification signature must be the document's first")
+    if not plan.allow_active_content:
+        active = [c for c in find_active_content(reader.root) if c.kind.runs_code]
+        if active:
+            kinds = ", ".join(sorted({c.kind.value for c in active}))
+            raise DocumentNotSignable(
+                f"the document contains active content ({kinds}); "
+                "the signing policy of this document type does not allow it"
+            )
+    existing = {name for name, _, _ in fields.enumerate_sig_fields(reader)}
+    number = len(existing) + 1
+    while f"{plan.field_name_prefix}{number}" in existing:
+        number += 1
+    field_name = f"{plan.field_name_prefix}{number}"
+    meta = signers.PdfSignatureMetadata(
+        field_name=field_name,
+        md_algorithm="sha256",
+        subfilter=fields.SigSeedSubFilter.PADES,
+        reason=plan.reason,
+        location=plan.location,
+        certify=plan.certify,
+        docmdp_permissions=fields.MDPPerm.NO_CHANGES
+        if plan.lock is FieldLock.DOCUMENT
+        else fields.MDPPerm.FILL_FORMS,
+    )
+    pdf_signer = signers.PdfSigner(
+        meta,
+        signer=_unsigned_signer(plan),
+        stamp_style=stamp_style() if plan.stamp is not None else None,
+        new_field_spec=_field_spec(plan, field_name, reader),
+    )
+    writer = IncrementalPdfFileWriter(BytesIO(document), strict=False)
+    session = pdf_signer.init_signing_session(writer)
+    tbs = session.prepare_tbs_document(
+        validation_info=None,
+        bytes_reserved=plan.reserved_bytes,
+        appearance_text_params=plan.stamp.text_params() if plan.stamp is not None else None,
+    )
+    output = BytesIO()
+    digest, _ = tbs.digest_tbs_document(output=output)
+    return PreparedSignature(
+        content=output.getvalue(),
+        digest=digest,
+        md_algorithm=session.md_algorithm,
+        signing_time=session.system_time,
+        field_name=field_name,
+    )
+
+
+def prepare_signature(document: UntrustedDocument, plan: SignaturePlan) -> PreparedSignature:
+    """Lay out a new signature on ``document`` (field, lock, appearance, placeholder) and compute
+    the digest to sign. Runs in a sandbox worker."""
+    try:
+        return worker_loop().run_until_complete(_prepare(document, plan))
+    except LayoutError as exc:
+        raise DocumentNotSignable("the visible stamp does not fit on the page") from exc
+    except PyHankoSigningError as exc:
+        message = str(exc)
+        if message.startswith(_DOCUMENT_STATE_REFUSALS):
+            raise DocumentNotSignable(message[:200]) from exc
+        raise DocumentNotSignable(
+            f"the document cannot take a signature ({message[:120]})"
+        ) from exc
+
+
+async def _extend(
+    signed: bytes,
+    field_name: str,
+    trust_roots_der: list[bytes],
+    tsa_url: str | None,
+    archive_timestamp: bool,
+) -> bytes:
+    reader = open_document(UntrustedDocument(signed))
+    embedded = next((e for e in reader.embedded_signatures if e.field_name == field_name), None)
+    if embedded is None:
+        raise SigningFailed(f"signature {field_name} not found after signing")
+    context = ValidationContext(
+        trust_roots=[asn1_x509.Certificate.load(der) for der in trust_roots_der],
+        allow_fetching=True,
+        revocation_mode="require",
+    )
+    # The validation data (the signer's chain and the signature timestamp's, with OCSP responses
+    # and CRLs) goes in a revision of its own after the signature, as EN 319 142-1 lays out B-LT:
+    # EU DSS links a DSS to a signature only when it comes in a later revision.
+    output = BytesIO()
+    await async_add_validation_info(
+        embedded,
+        context,
+        skip_timestamp=False,
+        add_vri_entry=False,
+        force_write=True,
+        output=output,
+    )
+    if not archive_timestamp:
+        return output.getvalue()
+    if not tsa_url:
+        raise TimestampUnavailable("no TSA configured")
+    async with aiohttp.ClientSession() as session:
+        stamper = signers.PdfTimeStamper(HTTPTimeStamper(tsa_url, timeout=10, session=session))
+        writer = IncrementalPdfFileWriter(BytesIO(output.getvalue()), strict=False)
+        stamped = BytesIO()
+        await stamper.async_timestamp_pdf(
+            writer, "sha256", bytes_reserved=16 * 1024, output=stamped
+        )
+    return stamped.getvalue()
+
+
+def extend_signature(
+    signed: bytes,
+    field_name: str,
+    trust_roots_der: list[bytes],
+    tsa_url: str | None,
+    archive_timestamp: bool,
+) -> bytes:
+    """B-LT: add the validation data in a revision of its own; B-LTA: then a document timestamp.
+    Runs in a sandbox worker (the signed document still carries the uploaded content)."""
+    try:
+        return worker_loop().run_until_complete(
+            _extend(signed, field_name, trust_roots_der, tsa_url, archive_timestamp)
+        )
+    except (TimestampRequestError, aiohttp.ClientError, TimeoutError) as exc:
+        raise TimestampUnavailable() from exc
+    except (PathBuildingError, PathValidationError) as exc:
+        raise RevocationUnavailable() from exc
+    except PyHankoSigningError as exc:
+        if isinstance(exc.__cause__, PathBuildingError | PathValidationError):
+            raise RevocationUnavailable() from exc
+        raise SigningFailed(f"validation data could not be added ({type(exc).__name__})") from exc

@@ -1,0 +1,293 @@
+"""Every byte after a signature accounted for: the incremental updates of a signed PDF, read strictly.
+
+A signature covers its revision up to the ``%%EOF`` that ends it. What may follow is incremental updates
+(RFC-like strictness of ISO 32000-2 §7.5.6), each of which pyHanko's difference analysis then judges.
+Bytes that are not such an update — objects that no cross-reference section lists, a section with no
+entries, a ``startxref`` that points nowhere, an object defined twice, junk after ``%%EOF`` — are
+skipped by a reader that follows the cross-reference chain and shown by a viewer that rebuilds the
+table by scanning the file (poppler, Ghostscript, pdf.js on a broken file): the *Incremental Saving
+Attack*. A signature is only as good as the guarantee that what follows it was analysed.
+
+This module reads the bytes after an offset as a strict writer produces them and says where they stop
+being accounted for (:func:`analyse_updates`), and reads the whole file as a rebuilding viewer would
+(:func:`rebuilt_view`), so that the verifier judges what a viewer shows. It never repairs anything.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from io import BytesIO
+from typing import Any
+
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.xref import XRefType, parse_xref_stream, parse_xref_table
+
+_WHITESPACE = b"\x00\t\n\x0c\r "
+_OBJECT_HEADER = re.compile(rb"(\d{1,10})[\x00\t\n\x0c\r ]+(\d{1,5})[\x00\t\n\x0c\r ]+obj")
+_START_XREF = re.compile(
+    rb"startxref[\x00\t\n\x0c\r ]+(\d{1,12})[\x00\t\n\x0c\r ]+%%EOF(\r\n|\r|\n)?"
+)
+#: What a rebuilding viewer looks for: an object header at the start of a line.
+_LINE_OBJECT_HEADER = re.compile(
+    rb"(?:^|(?<=[\r\n]))[\x00\t\x0c ]*(\d{1,10})[\x00\t\n\x0c\r ]+(\d{1,5})[\x00\t\n\x0c\r ]+obj\b"
+)
+_TRAILING_START_XREF = re.compile(
+    rb"startxref[\x00\t\n\x0c\r ]+(\d{1,12})[\x00\t\n\x0c\r ]+%%EOF[\x00\t\n\x0c\r ]*$"
+)
+
+
+@dataclass(frozen=True)
+class Update:
+    """One incremental update: its bytes ``[start, end)``, where its cross-reference section
+    starts, and where each object it defines starts (object number -> offset of ``N G obj``)."""
+
+    start: int
+    end: int
+    xref_offset: int
+    objects: dict[int, int]
+
+
+@dataclass(frozen=True)
+class UpdateAnalysis:
+    """The updates after an offset that are well formed, and where the bytes stop being so.
+
+    ``accounted_until == len(document)`` when every byte is accounted for; otherwise ``problem``
+    says what was found at that offset (in English, for the report and the log; never content)."""
+
+    updates: list[Update]
+    accounted_until: int
+    problem: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.problem is None
+
+
+class _Unaccounted(Exception):
+    def __init__(self, offset: int, problem: str) -> None:
+        super().__init__(problem)
+        self.offset = offset
+        self.problem = problem
+
+
+@dataclass
+class _Cursor:
+    data: bytes
+    pos: int
+
+    def skip_whitespace(self) -> None:
+        while self.pos < len(self.data) and self.data[self.pos] in _WHITESPACE:
+            self.pos += 1
+
+    def at(self, keyword: bytes) -> bool:
+        return self.data.startswith(keyword, self.pos)
+
+
+@dataclass
+class _UpdateParts:
+    start: int
+    objects: dict[int, tuple[int, int]] = field(
+        default_factory=dict
+    )  # number -> (generation, offset)
+    object_streams: set[int] = field(default_factory=set)
+    xref_offset: int | None = None
+    entries: list[Any] = field(default_factory=list)
+    trailer: generic.DictionaryObject | None = None
+
+
+def previous_start_xref(document: bytes, end: int) -> int | None:
+    """The ``startxref`` value of the revision that ends at ``end`` (``None`` if none ends there)."""
+    window = document[max(0, end - 64) : end]
+    match = _TRAILING_START_XREF.search(window)
+    return int(match.group(1)) if match else None
+
+
+def _read_object(cursor: _Cursor, handler: Any, parts: _UpdateParts) -> generic.PdfObject:
+    match = _OBJECT_HEADER.match(cursor.data, cursor.pos)
+    if match is None:
+        raise _Unaccounted(cursor.pos, "bytes that are no object, xref section or trailer")
+    number, generation = int(match.group(1)), int(match.group(2))
+    offset = cursor.pos
+    if number in parts.objects:
+        raise _Unaccounted(offset, f"object {number} defined twice in one update")
+    stream = BytesIO(cursor.data)
+    stream.seek(match.end())
+    try:
+        _skip(stream)
+        value = generic.read_object(stream, generic.Reference(number, generation, pdf=handler))
+        if isinstance(value, generic.StreamObject):
+            _check_stream_extent(cursor.data, value, handler, offset)
+        rest = _Cursor(cursor.data, stream.tell())
+        rest.skip_whitespace()
+        if not rest.at(b"endobj"):
+            raise _Unaccounted(rest.pos, f"object {number} is not closed by endobj")
+    except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise _Unaccounted(
+            offset, f"object {number} cannot be read ({type(exc).__name__})"
+        ) from exc
+    cursor.pos = rest.pos + len(b"endobj")
+    parts.objects[number] = (generation, offset)
+    if isinstance(value, generic.StreamObject) and value.get("/Type") == "/ObjStm":
+        parts.object_streams.add(number)
+    return value
+
+
+def _skip(stream: BytesIO) -> None:
+    """Move ``stream`` past whitespace (pyHanko's object reader starts on a token)."""
+    data = stream.getbuffer()
+    pos = stream.tell()
+    while pos < len(data) and data[pos] in _WHITESPACE:
+        pos += 1
+    del data
+    stream.seek(pos)
+
+
+def _check_stream_extent(data: bytes, value: generic.StreamObject, handler: Any, at: int) -> None:
+    """pyHanko forgives a stream ``/Length`` one byte too long; a strict reading does not, or a
+    viewer and we would disagree on where the stream ends."""
+    length = value.raw_get("/Length")
+    if isinstance(length, generic.IndirectObject):
+        length = handler.get_object(length)
+    if int(length) != len(value.encoded_data):
+        raise _Unaccounted(at, "a stream whose /Length does not match its data")
+
+
+def _read_xref_table(cursor: _Cursor, handler: Any, parts: _UpdateParts) -> None:
+    parts.xref_offset = cursor.pos
+    stream = BytesIO(cursor.data)
+    stream.seek(cursor.pos + len(b"xref"))
+    try:
+        # pyHanko's table reader consumes the ``trailer`` keyword that ends the table.
+        parts.entries = list(parse_xref_table(stream, strict=True))
+        trailer = generic.read_object(stream, generic.TrailerReference(handler))
+    except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise _Unaccounted(cursor.pos, f"an unreadable xref table ({type(exc).__name__})") from exc
+    if not isinstance(trailer, generic.DictionaryObject):
+        raise _Unaccounted(cursor.pos, "a trailer that is no dictionary")
+    parts.trailer = trailer
+    cursor.pos = stream.tell()
+
+
+def _read_update(cursor: _Cursor, handler: Any, previous_xref: int | None) -> Update:
+    parts = _UpdateParts(start=cursor.pos)
+    while True:
+        cursor.skip_whitespace()
+        if cursor.pos >= len(cursor.data):
+            raise _Unaccounted(parts.start, "an update that ends without startxref and %%EOF")
+        if cursor.at(b"xref"):
+            if parts.xref_offset is not None:
+                raise _Unaccounted(cursor.pos, "two cross-reference sections in one update")
+            _read_xref_table(cursor, handler, parts)
+            continue
+        if cursor.at(b"startxref"):
+            break
+        if parts.xref_offset is not None:
+            raise _Unaccounted(
+                cursor.pos, "bytes between the cross-reference section and startxref"
+            )
+        offset = cursor.pos
+        value = _read_object(cursor, handler, parts)
+        if isinstance(value, generic.StreamObject) and value.get("/Type") == "/XRef":
+            parts.xref_offset = offset
+            parts.trailer = value
+            try:
+                parts.entries = list(parse_xref_stream(value, strict=True))
+            except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
+                raise _Unaccounted(
+                    offset, f"an unreadable xref stream ({type(exc).__name__})"
+                ) from exc
+    match = _START_XREF.match(cursor.data, cursor.pos)
+    if match is None:
+        raise _Unaccounted(cursor.pos, "startxref not followed by an offset and %%EOF")
+    if parts.xref_offset is None or parts.trailer is None:
+        raise _Unaccounted(cursor.pos, "an update without a cross-reference section")
+    if int(match.group(1)) != parts.xref_offset:
+        raise _Unaccounted(cursor.pos, "startxref does not point at the update's xref section")
+    _check_entries(parts, previous_xref)
+    cursor.pos = match.end()
+    return Update(
+        start=parts.start,
+        end=cursor.pos,
+        xref_offset=parts.xref_offset,
+        objects={number: offset for number, (_, offset) in parts.objects.items()},
+    )
+
+
+def _check_entries(parts: _UpdateParts, previous_xref: int | None) -> None:
+    """Each object the update defines is listed at its offset; each listed object is defined here."""
+    assert parts.trailer is not None and parts.xref_offset is not None  # noqa: S101 - checked above
+    prev = parts.trailer.raw_get("/Prev") if "/Prev" in parts.trailer else None
+    if previous_xref is None or prev is None or int(prev) != previous_xref:
+        raise _Unaccounted(parts.start, "an update whose /Prev does not name the revision before")
+    if not parts.entries and not parts.objects:
+        raise _Unaccounted(parts.xref_offset, "an empty update")
+    listed: set[int] = set()
+    for entry in parts.entries:
+        if entry.idnum == 0:
+            continue
+        if entry.xref_type == XRefType.STANDARD:
+            defined = parts.objects.get(entry.idnum)
+            if defined != (entry.generation, entry.location):
+                raise _Unaccounted(
+                    parts.xref_offset,
+                    f"the xref lists object {entry.idnum} where it is not defined",
+                )
+            listed.add(entry.idnum)
+        elif entry.xref_type == XRefType.IN_OBJ_STREAM:
+            if entry.location.obj_stream_id not in parts.object_streams:
+                raise _Unaccounted(
+                    parts.xref_offset,
+                    f"object {entry.idnum} listed in an object stream this update does not define",
+                )
+            listed.add(entry.idnum)
+    xref_stream = next(
+        (n for n, (_, offset) in parts.objects.items() if offset == parts.xref_offset), None
+    )
+    unlisted = set(parts.objects) - listed - {xref_stream}
+    if unlisted:
+        number = min(unlisted)
+        raise _Unaccounted(
+            parts.objects[number][1], f"object {number} defined but not in the xref section"
+        )
+
+
+def analyse_updates(document: bytes, start: int, handler: Any) -> UpdateAnalysis:
+    """Read ``document[start:]`` as a sequence of well-formed incremental updates.
+
+    ``start`` is the end of a signed revision (the end of a signature's byte range); ``handler`` is
+    the pyHanko reader of the whole document (it resolves indirect stream lengths)."""
+    cursor = _Cursor(document, start)
+    updates: list[Update] = []
+    previous_xref = previous_start_xref(document, start)
+    while True:
+        cursor.skip_whitespace()
+        if cursor.pos >= len(document):
+            return UpdateAnalysis(updates, len(document))
+        try:
+            update = _read_update(cursor, handler, previous_xref)
+        except _Unaccounted as unaccounted:
+            return UpdateAnalysis(updates, unaccounted.offset, unaccounted.problem)
+        updates.append(update)
+        previous_xref = update.xref_offset
+
+
+def rebuilt_view(document: bytes) -> dict[int, int]:
+    """Where a viewer that rebuilds the cross-reference table finds each object: the last
+    ``N G obj`` at the start of a line, wherever it is (stream data included)."""
+    found: dict[int, int] = {}
+    for match in _LINE_OBJECT_HEADER.finditer(document):
+        found[int(match.group(1))] = match.start(1)
+    return found
+
+
+def hidden_definitions(document: bytes, after: int, analysis: UpdateAnalysis) -> list[int]:
+    """Offsets after ``after`` where a rebuilding viewer finds an object definition that the
+    strict reading did not account for as an object of an update (e.g. hidden in stream data)."""
+    accounted = {offset for update in analysis.updates for offset in update.objects.values()}
+    return [
+        match.start(1)
+        for match in _LINE_OBJECT_HEADER.finditer(document, after, analysis.accounted_until)
+        if match.start(1) not in accounted
+    ]

@@ -1,0 +1,522 @@
+"""Manipulations of signed PDFs, one function per attack class, applied to documents the tests have
+just signed (fresh signatures, fresh PKI).
+
+Each takes the signed bytes and returns the manipulated bytes; none of them can re-sign, so any verdict
+other than a failure means the verifier was fooled. The classes follow the literature on PDF signature
+attacks (Mladenov et al., "1 Trillion Dollar Refund", CCS 2019: incremental saving, signature wrapping,
+universal signature forgery; Mainka et al., "Shadow attacks", NDSS 2021) and the ETSI plugtests.
+"""
+
+from __future__ import annotations
+
+import re
+from io import BytesIO
+
+from asn1crypto import cms, core, tsp
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+
+_START_XREF = re.compile(rb"startxref\s+(\d+)\s+%%EOF\s*$")
+
+
+def last_startxref(pdf: bytes) -> int:
+    match = _START_XREF.search(pdf[-64:])
+    assert match, "not a PDF ending in startxref/%%EOF"
+    return int(match.group(1))
+
+
+def content_stream_ref(pdf: bytes, page: int = 0) -> tuple[int, bytes]:
+    """The object number of page ``page``'s content stream, and its decoded text."""
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    page_obj = reader.root["/Pages"]["/Kids"][page]
+    reference = page_obj.raw_get("/Contents")
+    assert isinstance(reference, generic.IndirectObject)
+    stream = reference.get_object()
+    assert isinstance(stream, generic.StreamObject)
+    return reference.idnum, stream.data
+
+
+def _stream_object(number: int, data: bytes) -> bytes:
+    return (
+        b"%d 0 obj\n<< /Length %d >>\nstream\n" % (number, len(data))
+        + data
+        + b"\nendstream\nendobj\n"
+    )
+
+
+def _forged_content(pdf: bytes, old: bytes, new: bytes) -> tuple[int, bytes]:
+    number, text = content_stream_ref(pdf)
+    assert old in text, f"{old!r} is not on the signed page"
+    return number, _stream_object(number, text.replace(old, new))
+
+
+# -- Incremental Saving Attack (ISA) ---------------------------------------------------------------
+
+
+def isa_behind_empty_xref(pdf: bytes, old: bytes, new: bytes) -> bytes:
+    """ISA: the page's content redefined after ``%%EOF``, behind an xref section with no entries.
+
+    A reader that trusts the xref sees "a later revision without changes"; a viewer that rebuilds the
+    cross-reference table (it finds an object the table does not list) shows the forged content."""
+    number, body = _forged_content(pdf, old, new)
+    prev = last_startxref(pdf)
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    size = int(reader.trailer["/Size"])
+    tail = bytearray(b"\n")
+    tail += body
+    xref_at = len(pdf) + len(tail)
+    tail += b"xref\ntrailer\n<< /Size %d /Root %d 0 R /Prev %d >>\n" % (
+        size,
+        reader.root_ref.idnum,
+        prev,
+    )
+    tail += b"startxref\n%d\n%%%%EOF\n" % xref_at
+    del number
+    return pdf + bytes(tail)
+
+
+def isa_without_xref(pdf: bytes, old: bytes, new: bytes) -> bytes:
+    """ISA: the forged object appended with no cross-reference section and no trailer at all."""
+    _, body = _forged_content(pdf, old, new)
+    return pdf + b"\n" + body
+
+
+def isa_dangling_startxref(pdf: bytes, old: bytes, new: bytes) -> bytes:
+    """ISA: the forged object, then a ``startxref`` that points nowhere: a reader that falls back to
+    the previous table sees nothing new, a viewer that rebuilds sees the forgery."""
+    _, body = _forged_content(pdf, old, new)
+    return pdf + b"\n" + body + b"startxref\n%d\n%%%%EOF\n" % (len(pdf) * 3 + 12345)
+
+
+def isa_unlisted_object_in_update(pdf: bytes, old: bytes, new: bytes) -> bytes:
+    """ISA: a well-formed incremental update (an innocent object, listed in its xref) that also
+    carries the forged page content, not listed."""
+    number, body = _forged_content(pdf, old, new)
+    prev = last_startxref(pdf)
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    size = int(reader.trailer["/Size"])
+    tail = bytearray(b"\n")
+    tail += body
+    innocent_at = len(pdf) + len(tail)
+    tail += b"%d 0 obj\n(nothing to see)\nendobj\n" % size
+    xref_at = len(pdf) + len(tail)
+    tail += b"xref\n%d 1\n%010d 00000 n \n" % (size, innocent_at)
+    tail += b"trailer\n<< /Size %d /Root %d 0 R /Prev %d >>\n" % (
+        size + 1,
+        reader.root_ref.idnum,
+        prev,
+    )
+    tail += b"startxref\n%d\n%%%%EOF\n" % xref_at
+    del number
+    return pdf + bytes(tail)
+
+
+def isa_object_defined_twice(pdf: bytes, old: bytes, new: bytes) -> bytes:
+    """ISA: an update whose xref lists the page content at its first definition (unchanged), while a
+    second definition of the same object follows (the one a rebuilding viewer keeps)."""
+    number, forged = _forged_content(pdf, old, new)
+    _, text = content_stream_ref(pdf)
+    prev = last_startxref(pdf)
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    size = int(reader.trailer["/Size"])
+    tail = bytearray(b"\n")
+    listed_at = len(pdf) + len(tail)
+    tail += _stream_object(number, text)
+    tail += forged
+    xref_at = len(pdf) + len(tail)
+    tail += b"xref\n%d 1\n%010d 00000 n \n" % (number, listed_at)
+    tail += b"trailer\n<< /Size %d /Root %d 0 R /Prev %d >>\n" % (
+        size,
+        reader.root_ref.idnum,
+        prev,
+    )
+    tail += b"startxref\n%d\n%%%%EOF\n" % xref_at
+    return pdf + bytes(tail)
+
+
+def trailing_garbage(pdf: bytes) -> bytes:
+    """Bytes after the last ``%%EOF`` that are no PDF structure at all."""
+    return pdf + b"\x00\x01garbage after the end of the file\xff" * 4
+
+
+def honest_content_change(pdf: bytes, old: bytes, new: bytes) -> bytes:
+    """Control: the page content changed in a well-formed incremental update (no trickery). Every
+    verifier must fail it; the ISA variants above must fail the same way."""
+    number, text = content_stream_ref(pdf)
+    writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
+    stream = generic.StreamObject(stream_data=text.replace(old, new))
+    writer.mark_update(generic.Reference(number, 0, writer))
+    writer.objects[(0, number)] = stream
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+# -- timestamps --------------------------------------------------------------------------------------
+
+
+def _signature_contents(pdf: bytes, index: int = -1) -> tuple[int, int, bytes]:
+    """Where the hex ``/Contents`` of signature ``index`` sits in the file, and its DER."""
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    embedded = reader.embedded_signatures[index]
+    byte_range = [int(v) for v in embedded.sig_object["/ByteRange"]]
+    start, end = byte_range[1] + 1, byte_range[2] - 1  # inside the < >
+    der = bytes.fromhex(pdf[start:end].decode("ascii"))
+    content_info = cms.ContentInfo.load(der)
+    return start, end, content_info.dump()
+
+
+def _replace_contents(pdf: bytes, index: int, new_der: bytes) -> bytes:
+    start, end, _ = _signature_contents(pdf, index)
+    hex_der = new_der.hex().encode()
+    assert len(hex_der) <= end - start, "the new container does not fit the reserved space"
+    return pdf[:start] + hex_der.ljust(end - start, b"0") + pdf[end:]
+
+
+def _with_signature_timestamp(pdf: bytes, index: int, edit: object) -> bytes:
+    _, _, der = _signature_contents(pdf, index)
+    content_info = cms.ContentInfo.load(der)
+    signer_info = content_info["content"]["signer_infos"][0]
+    unsigned = signer_info["unsigned_attrs"]
+    for attribute in unsigned:
+        if attribute["type"].native == "signature_time_stamp_token":
+            token = attribute["values"][0]
+            new_token = edit(token)  # type: ignore[operator]
+            attribute["values"] = cms.SetOfContentInfo([new_token])
+            break
+    else:
+        raise AssertionError("the signature carries no timestamp token")
+    return _replace_contents(pdf, index, cms.ContentInfo.load(content_info.dump(force=True)).dump())
+
+
+def timestamp_gentime_edited(pdf: bytes, index: int = -1) -> bytes:
+    """The signature timestamp's ``genTime`` moved a year back. The token is an unsigned attribute of
+    the signature, so the document digest is unaffected; only the token's own signature breaks."""
+
+    def edit(token: cms.ContentInfo) -> cms.ContentInfo:
+        signed = token["content"]
+        info = tsp.TSTInfo.load(signed["encap_content_info"]["content"].parsed.dump())
+        gen_time = info["gen_time"].native
+        info["gen_time"] = gen_time.replace(year=gen_time.year - 1)
+        signed["encap_content_info"]["content"] = core.ParsableOctetString(info.dump(force=True))
+        return cms.ContentInfo.load(token.dump(force=True))
+
+    return _with_signature_timestamp(pdf, index, edit)
+
+
+def timestamp_signature_broken(pdf: bytes, index: int = -1) -> bytes:
+    """The signature timestamp token's own signature value with one bit flipped."""
+
+    def edit(token: cms.ContentInfo) -> cms.ContentInfo:
+        signer = token["content"]["signer_infos"][0]
+        value = bytearray(signer["signature"].native)
+        value[len(value) // 2] ^= 0x01
+        signer["signature"] = bytes(value)
+        return cms.ContentInfo.load(token.dump(force=True))
+
+    return _with_signature_timestamp(pdf, index, edit)
+
+
+def timestamp_copied_from(pdf: bytes, donor: bytes, index: int = -1) -> bytes:
+    """The signature timestamp replaced by the (valid) token of another signature: its message
+    imprint is the digest of the other signature's value."""
+    _, _, donor_der = _signature_contents(donor, -1)
+    donor_signer = cms.ContentInfo.load(donor_der)["content"]["signer_infos"][0]
+    donor_token = next(
+        a["values"][0]
+        for a in donor_signer["unsigned_attrs"]
+        if a["type"].native == "signature_time_stamp_token"
+    )
+
+    def edit(_: cms.ContentInfo) -> cms.ContentInfo:
+        return cms.ContentInfo.load(donor_token.dump())
+
+    return _with_signature_timestamp(pdf, index, edit)
+
+
+# -- the CMS container ------------------------------------------------------------------------------
+
+
+def signed_attributes_not_der(pdf: bytes, index: int = -1) -> bytes:
+    """The signed attributes stored out of DER's SET OF order, the signature value kept.
+
+    A verifier that hashes the attributes as they are stored finds the signature valid; CMS (RFC 5652
+    §5.4) signs their DER encoding, over which the value does not verify."""
+    _, _, der = _signature_contents(pdf, index)
+    signer_info = cms.ContentInfo.load(der)["content"]["signer_infos"][0]
+    stored = signer_info["signed_attrs"].dump()
+    encoded = [attribute.dump() for attribute in signer_info["signed_attrs"]]
+    assert encoded == sorted(encoded), "pyHanko writes DER order"
+    body = b"".join(encoded)
+    reordered = stored[: len(stored) - len(body)] + b"".join(reversed(encoded))
+    assert der.count(stored) == 1
+    return _replace_contents(pdf, index, der.replace(stored, reordered))
+
+
+def isa_behind_empty_xref_stream(pdf: bytes, old: bytes, new: bytes) -> bytes:
+    """ISA: the page's content redefined after ``%%EOF``, behind a cross-reference *stream* that
+    lists no object (``/Index []``): the update is well formed to a reader that follows the chain and
+    "changes nothing"; a viewer that rebuilds the table shows the forgery."""
+    _, body = _forged_content(pdf, old, new)
+    prev = last_startxref(pdf)
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    size = int(reader.trailer["/Size"])
+    tail = bytearray(b"\n")
+    tail += body
+    xref_at = len(pdf) + len(tail)
+    tail += (
+        b"%d 0 obj\n<< /Type /XRef /Size %d /W [1 4 2] /Index [] /Root %d 0 R /Prev %d"
+        b" /Length 0 >>\nstream\n\nendstream\nendobj\n"
+        % (size, size + 1, reader.root_ref.idnum, prev)
+    )
+    tail += b"startxref\n%d\n%%%%EOF\n" % xref_at
+    return pdf + bytes(tail)
+
+
+def document_timestamp_broken(pdf: bytes) -> bytes:
+    """The B-LTA document timestamp's own signature value with one bit flipped."""
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    index = next(
+        i for i, e in enumerate(reader.embedded_signatures) if e.sig_object_type == "/DocTimeStamp"
+    )
+    _, _, der = _signature_contents(pdf, index)
+    token = cms.ContentInfo.load(der)
+    signer = token["content"]["signer_infos"][0]
+    value = bytearray(signer["signature"].native)
+    value[len(value) // 2] ^= 0x01
+    signer["signature"] = bytes(value)
+    return _replace_contents(pdf, index, token.dump(force=True))
+
+
+# -- removing or hiding signatures -------------------------------------------------------------------
+
+
+def _update_catalog(pdf: bytes, edit: object) -> bytes:
+    writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
+    edit(writer)  # type: ignore[operator]
+    writer.update_root()
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def acroform_removed(pdf: bytes) -> bytes:
+    """The ``/AcroForm`` dictionary removed from the catalogue in a later update: a reader that finds
+    signatures through the form sees an unsigned document."""
+
+    def edit(writer: IncrementalPdfFileWriter) -> None:
+        del writer.root["/AcroForm"]
+
+    return _update_catalog(pdf, edit)
+
+
+def signature_field_dropped(pdf: bytes) -> bytes:
+    """The last signature's field taken out of ``/AcroForm /Fields`` in a later update."""
+
+    def edit(writer: IncrementalPdfFileWriter) -> None:
+        form = writer.root["/AcroForm"]
+        fields = form["/Fields"]
+        kept = generic.ArrayObject(list(fields)[:-1])
+        form[generic.pdf_name("/Fields")] = kept
+        form_ref = writer.root.raw_get("/AcroForm")
+        if isinstance(form_ref, generic.IndirectObject):
+            writer.mark_update(form_ref)
+
+    return _update_catalog(pdf, edit)
+
+
+def subfilter_renamed(pdf: bytes) -> bytes:
+    """The signature's ``/SubFilter`` renamed in place (same length): pyHanko skips signatures of an
+    unknown format, so the document would read as unsigned."""
+    marker = b"/SubFilter /ETSI.CAdES.detached"
+    assert marker in pdf
+    return pdf.replace(marker, b"/SubFilter /ETSI.CAdES.detachex", 1)
+
+
+def empty_signature_field_added(pdf: bytes) -> bytes:
+    """A well-formed update that only adds an empty signature placeholder (legitimate: a field for
+    the next signer). Verification must report the real signatures and the empty field."""
+    from pyhanko.sign import fields
+
+    writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
+    fields.append_signature_field(
+        writer, fields.SigFieldSpec("ChoNguoiKyTiepTheo", on_page=0, box=(300, 60, 500, 120))
+    )
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+# -- documents with form fields ----------------------------------------------------------------------
+
+_n = generic.pdf_name
+
+
+def _appearance(writer: object, text: str) -> generic.IndirectObject:
+    data = b"/Tx BMC BT /Helv 12 Tf 2 6 Td (" + text.encode("latin-1") + b") Tj ET EMC"
+    return writer.add_object(  # type: ignore[attr-defined, no-any-return]
+        generic.StreamObject(
+            {
+                _n("/Type"): _n("/XObject"),
+                _n("/Subtype"): _n("/Form"),
+                _n("/BBox"): generic.ArrayObject(
+                    [generic.NumberObject(v) for v in (0, 0, 100, 20)]
+                ),
+            },
+            stream_data=data,
+        )
+    )
+
+
+def form_pdf(fields: dict[str, str | None]) -> bytes:
+    """A one-page transcript with text fields (``None``: left empty), each with its appearance."""
+    from pyhanko.pdf_utils.writer import PdfFileWriter
+
+    writer = PdfFileWriter()
+    font = writer.add_object(
+        generic.DictionaryObject(
+            {
+                _n("/Type"): _n("/Font"),
+                _n("/Subtype"): _n("/Type1"),
+                _n("/BaseFont"): _n("/Helvetica"),
+            }
+        )
+    )
+    content = writer.add_object(
+        generic.StreamObject(stream_data=b"BT /F1 12 Tf 72 770 Td (HOC BA - Bang diem) Tj ET")
+    )
+    page = generic.DictionaryObject(
+        {
+            _n("/Type"): _n("/Page"),
+            _n("/MediaBox"): generic.ArrayObject(
+                [generic.NumberObject(v) for v in (0, 0, 595, 842)]
+            ),
+            _n("/Contents"): content,
+            _n("/Resources"): generic.DictionaryObject(
+                {_n("/Font"): generic.DictionaryObject({_n("/F1"): font})}
+            ),
+        }
+    )
+    page_ref = writer.insert_page(page)
+    annotations = generic.ArrayObject()
+    y = 700
+    for name, value in fields.items():
+        widget = generic.DictionaryObject(
+            {
+                _n("/FT"): _n("/Tx"),
+                _n("/T"): generic.TextStringObject(name),
+                _n("/Type"): _n("/Annot"),
+                _n("/Subtype"): _n("/Widget"),
+                _n("/Rect"): generic.ArrayObject(
+                    [generic.NumberObject(v) for v in (72, y, 172, y + 20)]
+                ),
+                _n("/P"): page_ref,
+                _n("/F"): generic.NumberObject(4),
+                _n("/DA"): generic.TextStringObject("/Helv 12 Tf 0 g"),
+            }
+        )
+        if value is not None:
+            widget[_n("/V")] = generic.TextStringObject(value)
+            widget[_n("/AP")] = generic.DictionaryObject({_n("/N"): _appearance(writer, value)})
+        annotations.append(writer.add_object(widget))
+        y -= 40
+    page_ref.get_object()[_n("/Annots")] = annotations
+    helvetica = writer.add_object(
+        generic.DictionaryObject(
+            {
+                _n("/Type"): _n("/Font"),
+                _n("/Subtype"): _n("/Type1"),
+                _n("/BaseFont"): _n("/Helvetica"),
+            }
+        )
+    )
+    writer.root[_n("/AcroForm")] = writer.add_object(
+        generic.DictionaryObject(
+            {
+                _n("/Fields"): generic.ArrayObject(list(annotations)),
+                _n("/DR"): generic.DictionaryObject(
+                    {_n("/Font"): generic.DictionaryObject({_n("/Helv"): helvetica})}
+                ),
+            }
+        )
+    )
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def refill_field(pdf: bytes, name: str, value: str, *, value_too: bool = True) -> bytes:
+    """Form-field refill: field ``name`` given a new appearance (and, with ``value_too``, a new
+    value) in a well-formed incremental update, as form-filling software would."""
+    writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
+    for reference in writer.root["/AcroForm"]["/Fields"]:
+        field = reference.get_object()
+        if field["/T"] == name:
+            if value_too:
+                field[_n("/V")] = generic.TextStringObject(value)
+            field[_n("/AP")] = generic.DictionaryObject({_n("/N"): _appearance(writer, value)})
+            writer.mark_update(reference)
+            break
+    else:
+        raise AssertionError(f"no field {name!r}")
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+# -- active content ----------------------------------------------------------------------------------
+
+
+def with_open_action_javascript(pdf: bytes) -> bytes:
+    """A document that runs JavaScript when opened (``/OpenAction``), as a fresh (unsigned) file."""
+    writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
+    action = writer.add_object(
+        generic.DictionaryObject(
+            {
+                _n("/Type"): _n("/Action"),
+                _n("/S"): _n("/JavaScript"),
+                _n("/JS"): generic.TextStringObject("app.alert('diem da sua');"),
+            }
+        )
+    )
+    writer.root[_n("/OpenAction")] = action
+    writer.update_root()
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def with_executable_attachment(pdf: bytes) -> bytes:
+    """A document carrying an embedded Windows program (``/EmbeddedFiles``)."""
+    writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
+    program = writer.add_object(
+        generic.StreamObject(
+            {_n("/Type"): _n("/EmbeddedFile")}, stream_data=b"MZ\x90\x00" + bytes(60)
+        )
+    )
+    spec = writer.add_object(
+        generic.DictionaryObject(
+            {
+                _n("/Type"): _n("/Filespec"),
+                _n("/F"): generic.TextStringObject("bang-diem.exe"),
+                _n("/EF"): generic.DictionaryObject({_n("/F"): program}),
+            }
+        )
+    )
+    names = generic.DictionaryObject(
+        {
+            _n("/EmbeddedFiles"): generic.DictionaryObject(
+                {
+                    _n("/Names"): generic.ArrayObject(
+                        [generic.TextStringObject("bang-diem.exe"), spec]
+                    )
+                }
+            )
+        }
+    )
+    writer.root[_n("/Names")] = names
+    writer.update_root()
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
