@@ -15,6 +15,8 @@ from typing import Any
 
 from pyhanko.pdf_utils import generic
 
+from signing_service.documents import entry
+
 #: Reachable objects read at most; the sandbox's object limit bounds documents well below it.
 _MAX_OBJECTS = 500_000
 _EXECUTABLE_SUFFIXES = (
@@ -58,7 +60,7 @@ _ACTIONS = {
 
 def _file_name(spec: generic.DictionaryObject) -> str:
     for key in ("/UF", "/F", "/Unix", "/DOS", "/Mac"):
-        value = spec.get(key)
+        value = entry(spec, key)
         if isinstance(value, (str, bytes)):
             return value.decode("latin-1") if isinstance(value, bytes) else value
     return ""
@@ -67,10 +69,10 @@ def _file_name(spec: generic.DictionaryObject) -> str:
 def _is_executable(spec: generic.DictionaryObject) -> bool:
     if _file_name(spec).lower().endswith(_EXECUTABLE_SUFFIXES):
         return True
-    embedded = spec.get("/EF")
+    embedded = entry(spec, "/EF")
     if isinstance(embedded, generic.DictionaryObject):
         for key in ("/F", "/UF"):
-            stream = embedded.get(key)
+            stream = entry(embedded, key)
             if isinstance(stream, generic.StreamObject):
                 head = (stream.encoded_data or b"")[:4]
                 # Unencoded program headers (PE, ELF, Mach-O, shebang) are enough to tell.
@@ -81,16 +83,16 @@ def _is_executable(spec: generic.DictionaryObject) -> bool:
 
 def _inspect(obj: generic.DictionaryObject) -> list[ActiveKind]:
     found: list[ActiveKind] = []
-    action = obj.get("/S")
+    action = entry(obj, "/S")
     if isinstance(action, generic.NameObject) and action in _ACTIONS:
         found.append(_ACTIONS[action])
     if "/JS" in obj:
         found.append(ActiveKind.JAVASCRIPT)
-    if obj.get("/Subtype") in ("/RichMedia", "/Screen", "/Movie", "/Sound", "/3D"):
+    if entry(obj, "/Subtype") in ("/RichMedia", "/Screen", "/Movie", "/Sound", "/3D"):
         found.append(ActiveKind.RICH_MEDIA)
     if "/XFA" in obj:
         found.append(ActiveKind.XFA)
-    if obj.get("/Type") in ("/Filespec", "/F") or "/EF" in obj:
+    if entry(obj, "/Type") in ("/Filespec", "/F") or "/EF" in obj:
         found.append(
             ActiveKind.EXECUTABLE_ATTACHMENT if _is_executable(obj) else ActiveKind.ATTACHMENT
         )

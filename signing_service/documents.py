@@ -21,6 +21,17 @@ from signing_service.errors import EncryptedDocument, InvalidDocument
 UntrustedDocument = NewType("UntrustedDocument", bytes)
 
 
+def entry(dictionary: Any, key: str, default: Any = None) -> Any:
+    """``dictionary[key]`` with indirect references followed (pyHanko's ``get`` does not follow
+    them), or ``default`` when the key is absent or the value cannot be resolved."""
+    if not isinstance(dictionary, generic.DictionaryObject) or key not in dictionary:
+        return default
+    try:
+        return dictionary[key]
+    except (PdfError, KeyError, ValueError, TypeError, IndexError):
+        return default
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -16,6 +16,8 @@ from typing import Any
 
 from pyhanko.pdf_utils import generic
 
+from signing_service.documents import entry
+
 #: Field trees deeper than this, or with more fields, are not compared field by field; the caller
 #: treats that as "cannot tell" (a change is then assumed).
 _MAX_DEPTH = 32
@@ -106,11 +108,11 @@ def field_states(root: generic.DictionaryObject) -> dict[str, FieldState]:
         return {}
     states: dict[str, FieldState] = {}
     for name, field, widgets, inherited_type in _walk(fields, "", None, set(), 0):
-        field_type = field.get("/FT", inherited_type)
+        field_type = entry(field, "/FT", inherited_type)
         states[name] = FieldState(
             name=name,
             field_type=str(field_type) if field_type is not None else None,
-            filled=_is_filled(field.get("/V")),
+            filled=_is_filled(entry(field, "/V")),
             shown=_shown(field, widgets),
         )
         if len(states) > _MAX_FIELDS:
@@ -127,19 +129,19 @@ def _walk(
 ) -> Iterator[tuple[str, generic.DictionaryObject, list[generic.DictionaryObject], Any]]:
     if depth > _MAX_DEPTH:
         raise FieldTreeTooLarge()
-    for entry in kids:
-        if isinstance(entry, generic.IndirectObject):
-            key = (entry.idnum, entry.generation)
+    for kid in kids:
+        if isinstance(kid, generic.IndirectObject):
+            key = (kid.idnum, kid.generation)
             if key in seen:
                 continue
             seen.add(key)
-        field = entry.get_object()
+        field = kid.get_object()
         if not isinstance(field, generic.DictionaryObject):
             continue
-        partial = field.get("/T")
+        partial = entry(field, "/T")
         name = f"{prefix}.{partial}" if prefix and partial is not None else str(partial or prefix)
-        field_type = field.get("/FT", inherited_type)
-        children = field.get("/Kids")
+        field_type = entry(field, "/FT", inherited_type)
+        children = entry(field, "/Kids")
         child_fields: list[generic.DictionaryObject] = []
         widgets: list[generic.DictionaryObject] = []
         if isinstance(children, generic.ArrayObject):

@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 from asn1crypto import x509 as asn1_x509
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.layout import LayoutError
 from pyhanko.pdf_utils.misc import PdfError
@@ -36,14 +37,16 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing_service.active_content import find_active_content
 from signing_service.appearance import VisibleStamp, stamp_box, stamp_style
-from signing_service.documents import UntrustedDocument, open_document
+from signing_service.documents import UntrustedDocument, entry, open_document
 from signing_service.errors import (
     DocumentNotSignable,
     DocumentTooComplex,
+    InvalidDocument,
     RevocationUnavailable,
     SigningFailed,
     TimestampUnavailable,
 )
+from signing_service.form_fields import FieldTreeTooLarge, field_states
 from signing_service.sandbox import worker_loop
 
 #: pyHanko's refusals that come from the document's own state (its locks and seed values), not from us.
@@ -98,7 +101,7 @@ class PreparedSignature:
     field_name: str
 
 
-def _media_box(page: Any) -> tuple[float, float, float, float]:
+def _media_box(page: Any, number: int) -> tuple[float, float, float, float]:
     """A page's /MediaBox, inherited from its parents if need be (A4 if none says)."""
     node = page
     for _ in range(32):
@@ -107,14 +110,69 @@ def _media_box(page: Any) -> tuple[float, float, float, float]:
             try:
                 values = [float(v) for v in box]
             except (TypeError, ValueError) as exc:
-                raise DocumentNotSignable("the page's /MediaBox is not four numbers") from exc
-            if len(values) != 4 or values[2] - values[0] < 1 or values[3] - values[1] < 1:
-                raise DocumentNotSignable("the page's /MediaBox is not a rectangle")
+                raise InvalidDocument(f"page {number}'s /MediaBox is not four numbers") from exc
+            if len(values) != 4:
+                raise InvalidDocument(f"page {number}'s /MediaBox is not four numbers")
+            if values[2] - values[0] < 1 or values[3] - values[1] < 1:
+                raise InvalidDocument(f"page {number}'s /MediaBox is not a rectangle")
             return (values[0], values[1], values[2], values[3])
         if "/Parent" not in node:
             break
         node = node["/Parent"]
     return (0.0, 0.0, 595.0, 842.0)
+
+
+#: Page trees deeper than this are refused (real documents have a handful of levels).
+_MAX_PAGE_TREE_DEPTH = 64
+
+
+def check_structure(reader: Any) -> int:
+    """Check what signing relies on — the page tree and the form — and say what is wrong in
+    words; return the number of pages."""
+    try:
+        root_node = reader.root["/Pages"]
+    except (KeyError, TypeError, PdfError) as exc:
+        raise InvalidDocument("the document has no page tree") from exc
+    seen: set[int] = set()
+    leaves = 0
+    stack: list[tuple[Any, int]] = [(reader.root.raw_get("/Pages"), 0)]
+    while stack:
+        reference, depth = stack.pop()
+        if depth > _MAX_PAGE_TREE_DEPTH:
+            raise InvalidDocument(f"the page tree is more than {_MAX_PAGE_TREE_DEPTH} levels deep")
+        if isinstance(reference, generic.IndirectObject):
+            if reference.idnum in seen:
+                raise InvalidDocument(
+                    f"the page tree refers back to itself (object {reference.idnum})"
+                )
+            seen.add(reference.idnum)
+        node = reference.get_object()
+        if not isinstance(node, generic.DictionaryObject):
+            raise InvalidDocument("a page tree node is not a dictionary")
+        if entry(node, "/Type") == "/Page" or "/Kids" not in node:
+            leaves += 1
+            continue
+        kids = node.raw_get("/Kids")
+        kids = kids.get_object() if isinstance(kids, generic.IndirectObject) else kids
+        if not isinstance(kids, generic.ArrayObject):
+            raise InvalidDocument("a page tree node's /Kids is not an array")
+        stack.extend((kid, depth + 1) for kid in kids)
+    declared = entry(root_node, "/Count")
+    if not isinstance(declared, int) or int(declared) != leaves:
+        raise InvalidDocument(f"the page tree says it has {declared} pages and holds {leaves}")
+    form = entry(reader.root, "/AcroForm")
+    if form is not None:
+        if not isinstance(form, generic.DictionaryObject):
+            raise InvalidDocument("the form (/AcroForm) is not a dictionary")
+        if "/Fields" in form and not isinstance(entry(form, "/Fields"), generic.ArrayObject):
+            raise InvalidDocument("the form's /Fields is not an array")
+    return leaves
+
+
+def _check_annotations(page: Any, number: int) -> None:
+    annotations = entry(page, "/Annots")
+    if annotations is not None and not isinstance(annotations, generic.ArrayObject):
+        raise InvalidDocument(f"page {number}'s /Annots is not an array")
 
 
 def _check_stamp(stamp: VisibleStamp) -> None:
@@ -123,25 +181,50 @@ def _check_stamp(stamp: VisibleStamp) -> None:
             raise DocumentNotSignable(f"{name} longer than {MAX_STAMP_FIELD} characters")
 
 
-def _field_spec(plan: SignaturePlan, field_name: str, reader: Any) -> fields.SigFieldSpec:
-    lock = None if plan.lock is FieldLock.NONE else fields.FieldMDPSpec(fields.FieldMDPAction.ALL)
+def _field_lock(lock: FieldLock, reader: Any) -> fields.FieldMDPSpec | None:
+    """FieldMDP for ``lock``: the fields that exist now, as the signer sees them (/Include: the
+    signatures that come after this one create fields of their own, which an /All lock would
+    forbid), or every field when the whole document is locked."""
+    if lock is FieldLock.DOCUMENT:
+        return fields.FieldMDPSpec(fields.FieldMDPAction.ALL)
+    if lock is FieldLock.NONE:
+        return None
+    try:
+        names = sorted(field_states(reader.root))
+    except FieldTreeTooLarge as exc:
+        raise DocumentTooComplex("the form has too many fields to lock") from exc
+    if not names:
+        return None
+    return fields.FieldMDPSpec(fields.FieldMDPAction.INCLUDE, fields=names)
+
+
+def _page(reader: Any, index: int) -> Any:
+    try:
+        return reader.find_page_for_modification(index)[0].get_object()
+    except (PdfError, KeyError, IndexError, TypeError, RecursionError) as exc:
+        raise InvalidDocument(f"page {index + 1} cannot be read ({type(exc).__name__})") from exc
+
+
+def _field_spec(
+    plan: SignaturePlan, field_name: str, reader: Any, pages: int
+) -> fields.SigFieldSpec:
+    lock = _field_lock(plan.lock, reader)
     update = fields.MDPPerm.NO_CHANGES if plan.lock is FieldLock.DOCUMENT else None
     if plan.stamp is None:
+        # An invisible signature's widget goes on the first page.
+        _check_annotations(_page(reader, 0), 1)
         return fields.SigFieldSpec(field_name, field_mdp_spec=lock, doc_mdp_update_value=update)
     _check_stamp(plan.stamp)
-    pages = int(reader.root["/Pages"]["/Count"])
     page = plan.stamp.page
     index = pages - 1 if page == -1 else page - 1
     if not 0 <= index < pages:
         raise DocumentNotSignable(f"page {page} does not exist (the document has {pages})")
-    try:
-        page_object = reader.find_page_for_modification(index)[0].get_object()
-    except (PdfError, KeyError, IndexError, TypeError, RecursionError) as exc:
-        raise DocumentNotSignable(f"page {page} cannot be read ({type(exc).__name__})") from exc
+    page_object = _page(reader, index)
+    _check_annotations(page_object, index + 1)
     return fields.SigFieldSpec(
         field_name,
         on_page=index,
-        box=stamp_box(_media_box(page_object)),
+        box=stamp_box(_media_box(page_object, index + 1)),
         field_mdp_spec=lock,
         doc_mdp_update_value=update,
     )
@@ -163,6 +246,7 @@ async def _prepare(document: UntrustedDocument, plan: SignaturePlan) -> Prepared
     objects = sum(len(xrefs.explicit_refs_in_revision(r)) for r in range(xrefs.total_revisions))
     if objects > plan.max_objects:
         raise DocumentTooComplex(f"{objects} objects; the limit is {plan.max_objects}")
+    pages = check_structure(reader)
     if plan.certify and reader.embedded_signatures:
         raise DocumentNotSignable("a certification signature must be the document's first")
     if not plan.allow_active_content:
@@ -193,7 +277,7 @@ async def _prepare(document: UntrustedDocument, plan: SignaturePlan) -> Prepared
         meta,
         signer=_unsigned_signer(plan),
         stamp_style=stamp_style() if plan.stamp is not None else None,
-        new_field_spec=_field_spec(plan, field_name, reader),
+        new_field_spec=_field_spec(plan, field_name, reader, pages),
     )
     writer = IncrementalPdfFileWriter(BytesIO(document), strict=False)
     session = pdf_signer.init_signing_session(writer)

@@ -24,6 +24,8 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.xref import XRefType, parse_xref_stream, parse_xref_table
 
+from signing_service.documents import entry
+
 _WHITESPACE = b"\x00\t\n\x0c\r "
 _OBJECT_HEADER = re.compile(rb"(\d{1,10})[\x00\t\n\x0c\r ]+(\d{1,5})[\x00\t\n\x0c\r ]+obj")
 _START_XREF = re.compile(
@@ -129,7 +131,7 @@ def _read_object(cursor: _Cursor, handler: Any, parts: _UpdateParts) -> generic.
         ) from exc
     cursor.pos = rest.pos + len(b"endobj")
     parts.objects[number] = (generation, offset)
-    if isinstance(value, generic.StreamObject) and value.get("/Type") == "/ObjStm":
+    if isinstance(value, generic.StreamObject) and entry(value, "/Type") == "/ObjStm":
         parts.object_streams.add(number)
     return value
 
@@ -189,7 +191,7 @@ def _read_update(cursor: _Cursor, handler: Any, previous_xref: int | None) -> Up
             )
         offset = cursor.pos
         value = _read_object(cursor, handler, parts)
-        if isinstance(value, generic.StreamObject) and value.get("/Type") == "/XRef":
+        if isinstance(value, generic.StreamObject) and entry(value, "/Type") == "/XRef":
             parts.xref_offset = offset
             parts.trailer = value
             try:
@@ -224,24 +226,24 @@ def _check_entries(parts: _UpdateParts, previous_xref: int | None) -> None:
     if not parts.entries and not parts.objects:
         raise _Unaccounted(parts.xref_offset, "an empty update")
     listed: set[int] = set()
-    for entry in parts.entries:
-        if entry.idnum == 0:
+    for xref_entry in parts.entries:
+        if xref_entry.idnum == 0:
             continue
-        if entry.xref_type == XRefType.STANDARD:
-            defined = parts.objects.get(entry.idnum)
-            if defined != (entry.generation, entry.location):
+        if xref_entry.xref_type == XRefType.STANDARD:
+            defined = parts.objects.get(xref_entry.idnum)
+            if defined != (xref_entry.generation, xref_entry.location):
                 raise _Unaccounted(
                     parts.xref_offset,
-                    f"the xref lists object {entry.idnum} where it is not defined",
+                    f"the xref lists object {xref_entry.idnum} where it is not defined",
                 )
-            listed.add(entry.idnum)
-        elif entry.xref_type == XRefType.IN_OBJ_STREAM:
-            if entry.location.obj_stream_id not in parts.object_streams:
+            listed.add(xref_entry.idnum)
+        elif xref_entry.xref_type == XRefType.IN_OBJ_STREAM:
+            if xref_entry.location.obj_stream_id not in parts.object_streams:
                 raise _Unaccounted(
                     parts.xref_offset,
-                    f"object {entry.idnum} listed in an object stream this update does not define",
+                    f"object {xref_entry.idnum} listed in an object stream this update does not define",
                 )
-            listed.add(entry.idnum)
+            listed.add(xref_entry.idnum)
     xref_stream = next(
         (n for n, (_, offset) in parts.objects.items() if offset == parts.xref_offset), None
     )

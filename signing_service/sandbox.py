@@ -200,6 +200,9 @@ class DocumentSandbox:
         except asyncio.CancelledError:
             future.cancel()
             raise
+        except RecursionError as exc:
+            _log.warning("document.too_deep", function=function.__name__)
+            raise InvalidDocument("objects nested too deeply to read") from exc
         except Exception as exc:
             # Only the untrusted document is read here, so any other failure (pyHanko's own
             # assertions on impossible structures, recursion in a cyclic page tree) means the

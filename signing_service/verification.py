@@ -81,7 +81,7 @@ from pyhanko_certvalidator.registry import SimpleTrustManager
 
 from signing_service import name_matching
 from signing_service.active_content import find_active_content
-from signing_service.documents import UntrustedDocument, open_document
+from signing_service.documents import UntrustedDocument, entry, open_document
 from signing_service.errors import InvalidDocument
 from signing_service.form_fields import FieldTreeTooLarge, changed_fields, field_states
 from signing_service.revisions import UpdateAnalysis, analyse_updates, hidden_definitions
@@ -203,7 +203,7 @@ def _open(document: UntrustedDocument) -> _Opened:
 
 
 def _signed_end(embedded: EmbeddedPdfSignature) -> int:
-    byte_range = embedded.sig_object.get("/ByteRange")
+    byte_range = entry(embedded.sig_object, "/ByteRange")
     if not isinstance(byte_range, generic.ArrayObject) or len(byte_range) != 4:
         raise SignatureValidationError("malformed /ByteRange")
     return int(byte_range[2]) + int(byte_range[3])
@@ -653,7 +653,7 @@ def _signature_fields(reader: PdfFileReader) -> tuple[list[str], list[tuple[str,
         if value is None:
             empty.append(str(name))
             continue
-        subfilter = value.get_object().get("/SubFilter")
+        subfilter = entry(value.get_object(), "/SubFilter")
         if subfilter not in known:
             unsupported.append((str(name), str(subfilter)))
     return empty, unsupported

@@ -22,9 +22,8 @@ def _body(objects: list[bytes]) -> tuple[bytes, list[int]]:
     return bytes(out), offsets
 
 
-def many_objects(count: int) -> bytes:
-    """A valid one-page PDF with ``count`` extra (unreferenced) objects and a classic xref table."""
-    objects = _PAGE_OBJECTS + [b"(filler %d)" % i for i in range(count)]
+def pdf_of(objects: list[bytes]) -> bytes:
+    """A PDF of ``objects`` (object 1 is the catalogue) with a correct classic xref table."""
     body, offsets = _body(objects)
     xref = bytearray(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
     for offset in offsets:
@@ -34,6 +33,76 @@ def many_objects(count: int) -> bytes:
         len(body),
     )
     return body + bytes(xref) + trailer
+
+
+def many_objects(count: int) -> bytes:
+    """A valid one-page PDF with ``count`` extra (unreferenced) objects and a classic xref table."""
+    return pdf_of(_PAGE_OBJECTS + [b"(filler %d)" % i for i in range(count)])
+
+
+def cyclic_page_tree() -> bytes:
+    """A page tree whose node lists itself among its kids (a reader that recurses never ends)."""
+    return pdf_of(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>",
+        ]
+    )
+
+
+def deeply_nested_annotations(depth: int = 20_000) -> bytes:
+    """A page whose /Annots is an array nested ``depth`` deep (a recursive parser overflows)."""
+    nested = b"[" * depth + b"]" * depth
+    return pdf_of(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Annots " + nested + b" >>",
+        ]
+    )
+
+
+def annotations_not_an_array() -> bytes:
+    return pdf_of(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Annots 42 >>",
+        ]
+    )
+
+
+def fields_not_an_array() -> bytes:
+    return pdf_of(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields /Nothing >> >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>",
+        ]
+    )
+
+
+def media_box(value: bytes) -> bytes:
+    """A one-page PDF whose page has ``/MediaBox value`` (names, three numbers, ...)."""
+    return pdf_of(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox " + value + b" >>",
+        ]
+    )
+
+
+def page_count_lies(count: int = 5) -> bytes:
+    """A page tree that claims ``count`` pages and holds one."""
+    return pdf_of(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count %d >>" % count,
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>",
+        ]
+    )
 
 
 def xref_stream_bomb(decompressed_bytes: int) -> bytes:

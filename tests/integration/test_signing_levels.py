@@ -67,17 +67,20 @@ def test_every_level_signs_and_verifies(
     assert report["indication"] == "TOTAL_PASSED", report
 
 
-def test_b_lt_is_one_revision_that_validates_offline_from_its_own_dss(
+def test_b_lt_adds_its_dss_in_a_later_revision_that_validates_offline(
     stack_info: StackInfo, headers: dict[str, str], demo_pdf: bytes
 ) -> None:
-    """The DSS (signer's and TSA's chains and revocation data) is inside the signed revision, so
-    the signature covers the whole file, and a validator with no network finds all it needs."""
+    """The DSS (signer's and TSA's chains and revocation data) comes in a revision of its own after
+    the signed one, as EN 319 142-1 lays out B-LT (and as EU DSS recognises it), and a validator
+    with no network finds in it all it needs."""
     signed = _sign(stack_info, headers, demo_pdf, level="B-LT")
     assert signed.status_code == 200, signed.text
     reader = PdfFileReader(BytesIO(signed.content))
     [signature] = reader.embedded_signatures
-    assert signature.signed_revision == reader.xrefs.total_revisions - 1
-    assert signature.evaluate_signature_coverage().name == "ENTIRE_FILE"
+    assert signature.signed_revision == reader.xrefs.total_revisions - 2
+    assert "/DSS" not in reader.get_historical_root(signature.signed_revision)
+    assert "/DSS" in reader.root
+    assert signature.evaluate_signature_coverage().name == "ENTIRE_REVISION"
     roots = load_trust_store(Path(stack_info.trust_store))
     offline = DocumentSecurityStore.read_dss(reader).as_validation_context(
         {"trust_roots": roots, "allow_fetching": False, "revocation_mode": "hard-fail"}
