@@ -212,18 +212,18 @@ def _signed_end(embedded: EmbeddedPdfSignature) -> int:
 # -- the CMS container -------------------------------------------------------------------------------
 
 
-def _signed_attributes_problem(signed_data: cms.SignedData) -> str | None:
+def _signed_attributes_problem(signed_data: cms.SignedData) -> tuple[str, str] | None:
     """PAdES (EN 319 142-1 §6.3) requires signed attributes; CMS (RFC 5652 §5.4) signs their DER
     encoding. A verifier that hashes them as stored accepts a signature over a BER encoding that a
     DER-conformant verifier (EU DSS) rejects; we reject it too."""
     signer_info = signed_data["signer_infos"][0]
     attributes = signer_info["signed_attrs"]
     if not attributes:
-        return "the signature has no signed attributes (PAdES requires them)"
+        return "FORMAT_FAILURE", "the signature has no signed attributes (PAdES requires them)"
     stored = attributes.dump()  # as found in the file, with its [0] IMPLICIT tag
     canonical = cms.CMSAttributes.load(b"\x31" + stored[1:]).dump(force=True)
     if canonical[1:] != stored[1:]:
-        return "the signed attributes are not DER-encoded"
+        return "SIG_CRYPTO_FAILURE", "the signed attributes are not DER-encoded"
     return None
 
 
@@ -542,7 +542,7 @@ async def _verify_one(
     if not is_timestamp:
         problem = _signed_attributes_problem(embedded.signed_data)
         if problem is not None:
-            verdict.fail("SIG_CRYPTO_FAILURE", problem)
+            verdict.fail(*problem)
 
     if (
         structure.unaccounted_from is not None

@@ -13,6 +13,8 @@ import re
 from io import BytesIO
 
 from asn1crypto import cms, core, tsp
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -520,3 +522,40 @@ def with_executable_attachment(pdf: bytes) -> bytes:
     out = BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+# -- signatures made by a valid key over a malformed container -----------------------------------
+
+
+def _byte_range_content(pdf: bytes, index: int = -1) -> bytes:
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    a, b, c, d = (int(v) for v in reader.embedded_signatures[index].sig_object["/ByteRange"])
+    return pdf[a : a + b] + pdf[c : c + d]
+
+
+def resign_over_ber_signed_attributes(pdf: bytes, key: rsa.RSAPrivateKey) -> bytes:
+    """BER signed attributes: the signer (holding a valid, trusted key) stores its signed attributes
+    out of DER order and signs exactly those bytes. A verifier that hashes the stored encoding finds
+    it valid; CMS signs the DER encoding (RFC 5652 §5.4), and EU DSS rejects it."""
+    _, _, der = _signature_contents(pdf, -1)
+    signer_info = cms.ContentInfo.load(der)["content"]["signer_infos"][0]
+    stored = signer_info["signed_attrs"].dump()
+    encoded = [attribute.dump() for attribute in signer_info["signed_attrs"]]
+    reordered = stored[: len(stored) - len(b"".join(encoded))] + b"".join(reversed(encoded))
+    signature = key.sign(b"\x31" + reordered[1:], padding.PKCS1v15(), hashes.SHA256())
+    old = signer_info["signature"].native
+    assert len(signature) == len(old) and der.count(old) == 1
+    return _replace_contents(pdf, -1, der.replace(stored, reordered).replace(old, signature))
+
+
+def resign_without_signed_attributes(pdf: bytes, key: rsa.RSAPrivateKey) -> bytes:
+    """No signed attributes: the signature value is made directly over the signed bytes, as plain
+    CMS allows. PAdES requires signed attributes (the signing certificate among them)."""
+    _, _, der = _signature_contents(pdf, -1)
+    content_info = cms.ContentInfo.load(der)
+    signer_info = content_info["content"]["signer_infos"][0]
+    signer_info["signed_attrs"] = None
+    signer_info["signature"] = key.sign(
+        _byte_range_content(pdf), padding.PKCS1v15(), hashes.SHA256()
+    )
+    return _replace_contents(pdf, -1, content_info.dump(force=True))

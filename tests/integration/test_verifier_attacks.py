@@ -1,0 +1,474 @@
+"""Attack suite: the verifier's verdict under every known class of PDF signature attack.
+
+Every case starts from a document the running service signed in this test run (keys in the test
+token, the session's fresh test PKI), manipulates it as an attacker would (``tests/pdf_attacks.py``,
+one function per attack class), and checks the verdict through the API and through the public page.
+None of the manipulations can re-sign with the service's key, so anything better than the expected
+verdict means the verifier was fooled.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Any
+
+import httpx
+import pytest
+from asn1crypto import keys as asn1_keys
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import fields, signers
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+from devstack import Stack, StackInfo, softhsm
+from devstack.demo import transcript_pdf
+from devstack.pki import ISSUING, ROOT
+from devstack.stack import TOKEN_LABEL
+from gateway_runtime.keystore import TokenKeystore
+from signing_service.keystore import TokenGate, token_pdf_signer
+from signing_service.preparation import FieldLock
+from signing_service.sandbox import DocumentSandbox
+from signing_service.signing import DocumentSigner, SignatureLevel, SignatureRequest
+from tests import pdf_attacks as attack
+from tests.conftest import TokenFactory
+from tests.signing_app import der_certificate, seal_signer, sign_with
+
+pytestmark = [pytest.mark.keycloak, pytest.mark.redis, pytest.mark.softhsm, pytest.mark.pki]
+
+PAGE_VERDICTS = {
+    "TOTAL_PASSED": "Chữ ký hợp lệ",
+    "INDETERMINATE": "Chưa xác định được",
+    "TOTAL_FAILED": "Chữ ký KHÔNG hợp lệ",
+}
+
+
+@pytest.fixture(scope="module")
+def headers(client_token: TokenFactory) -> dict[str, str]:
+    return {
+        "Authorization": f"Bearer {client_token('demo-eoffice')}",
+        "Content-Type": "application/pdf",
+    }
+
+
+def _sign(info: StackInfo, headers: dict[str, str], pdf: bytes, **params: str) -> bytes:
+    response = httpx.post(
+        f"{info.signing_url}/v1/documents:sign",
+        params=params,
+        content=pdf,
+        headers=headers,
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    return response.content
+
+
+def verify(info: StackInfo, headers: dict[str, str], pdf: bytes) -> dict[str, Any]:
+    response = httpx.post(
+        f"{info.signing_url}/v1/documents:verify", content=pdf, headers=headers, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    report: dict[str, Any] = response.json()
+    return report
+
+
+def page(info: StackInfo, pdf: bytes) -> httpx.Response:
+    return httpx.post(
+        f"{info.signing_url}/verify",
+        files={"document": ("hoc-ba.pdf", pdf, "application/pdf")},
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def signed(stack_info: StackInfo, headers: dict[str, str]) -> dict[str, bytes]:
+    """Fresh documents signed by the service: a transcript at each level with a grade on it."""
+    transcript = transcript_pdf(["HOC BA DIEN TU", "Diem Toan: 7"], pages=1)
+    documents = {
+        level: _sign(stack_info, headers, transcript, level=level)
+        for level in ("B-B", "B-T", "B-LT", "B-LTA")
+    }
+    documents["other-B-T"] = _sign(
+        stack_info, headers, transcript_pdf(["CONG VAN", "So 12"]), level="B-T"
+    )
+    documents["form"] = _sign(
+        stack_info, headers, attack.form_pdf({"diem_toan": "7", "ghi_chu": None}), level="B-T"
+    )
+    return documents
+
+
+@dataclass(frozen=True)
+class Case:
+    attack_class: str
+    base: str
+    manipulate: Callable[[dict[str, bytes]], bytes]
+    indication: str
+    subindication: str | None
+
+
+GRADE = (b"Diem Toan: 7", b"Diem Toan: 10")
+CASES = {
+    "isa-empty-xref-stream": Case(
+        "Incremental Saving Attack (objects behind an xref stream with no entries)",
+        "B-T",
+        lambda d: attack.isa_behind_empty_xref_stream(d["B-T"], *GRADE),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "isa-empty-xref-table": Case(
+        "Incremental Saving Attack (objects behind an empty xref table)",
+        "B-T",
+        lambda d: attack.isa_behind_empty_xref(d["B-T"], *GRADE),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "isa-no-xref": Case(
+        "Incremental Saving Attack (objects with no xref section at all)",
+        "B-T",
+        lambda d: attack.isa_without_xref(d["B-T"], *GRADE),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "isa-dangling-startxref": Case(
+        "Incremental Saving Attack (startxref pointing nowhere)",
+        "B-T",
+        lambda d: attack.isa_dangling_startxref(d["B-T"], *GRADE),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "isa-unlisted-object": Case(
+        "Incremental Saving Attack (an object the update's xref does not list)",
+        "B-T",
+        lambda d: attack.isa_unlisted_object_in_update(d["B-T"], *GRADE),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "isa-defined-twice": Case(
+        "Incremental Saving Attack (one object defined twice; the viewer keeps the second)",
+        "B-T",
+        lambda d: attack.isa_object_defined_twice(d["B-T"], *GRADE),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "isa-after-b-lta": Case(
+        "Incremental Saving Attack on a B-LTA document (after the archive timestamp)",
+        "B-LTA",
+        lambda d: attack.isa_behind_empty_xref_stream(d["B-LTA"], *GRADE),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "trailing-garbage": Case(
+        "Bytes after %%EOF that are no PDF structure",
+        "B-B",
+        lambda d: attack.trailing_garbage(d["B-B"]),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "content-changed": Case(
+        "Page content changed in a well-formed incremental update (control)",
+        "B-LT",
+        lambda d: attack.honest_content_change(d["B-LT"], *GRADE),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "timestamp-gentime-edited": Case(
+        "Signature timestamp with an edited genTime",
+        "B-T",
+        lambda d: attack.timestamp_gentime_edited(d["B-T"]),
+        "INDETERMINATE",
+        "SIG_CONSTRAINTS_FAILURE",
+    ),
+    "timestamp-signature-broken": Case(
+        "Signature timestamp whose own CMS signature is broken",
+        "B-T",
+        lambda d: attack.timestamp_signature_broken(d["B-T"]),
+        "INDETERMINATE",
+        "SIG_CONSTRAINTS_FAILURE",
+    ),
+    "timestamp-copied": Case(
+        "Signature timestamp copied from another signature (wrong message imprint)",
+        "B-T",
+        lambda d: attack.timestamp_copied_from(d["B-T"], d["other-B-T"]),
+        "INDETERMINATE",
+        "SIG_CONSTRAINTS_FAILURE",
+    ),
+    "archive-timestamp-broken": Case(
+        "B-LTA document timestamp whose signature is broken",
+        "B-LTA",
+        lambda d: attack.document_timestamp_broken(d["B-LTA"]),
+        "TOTAL_FAILED",
+        "SIG_CRYPTO_FAILURE",
+    ),
+    "acroform-removed": Case(
+        "/AcroForm removed after signing (signature stripping)",
+        "B-T",
+        lambda d: attack.acroform_removed(d["B-T"]),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "signature-field-dropped": Case(
+        "Signature field taken out of /Fields after signing (signature stripping)",
+        "B-T",
+        lambda d: attack.signature_field_dropped(d["B-T"]),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "subfilter-renamed": Case(
+        "Signature hidden behind an unknown /SubFilter",
+        "B-T",
+        lambda d: attack.subfilter_renamed(d["B-T"]),
+        "TOTAL_FAILED",
+        "FORMAT_FAILURE",
+    ),
+    "form-field-refilled": Case(
+        "Form field that was filled when signed given a new value and appearance",
+        "form",
+        lambda d: attack.refill_field(d["form"], "diem_toan", "10"),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "form-field-appearance-only": Case(
+        "Form field that was filled when signed given a new appearance only",
+        "form",
+        lambda d: attack.refill_field(d["form"], "diem_toan", "10", value_too=False),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "locked-empty-field-filled": Case(
+        "Empty form field filled after a signature that locked the fields (FieldMDP)",
+        "form",
+        lambda d: attack.refill_field(d["form"], "ghi_chu", "ky luat"),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "javascript-added": Case(
+        "JavaScript /OpenAction added after signing",
+        "B-T",
+        lambda d: attack.with_open_action_javascript(d["B-T"]),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_attack_is_not_a_pass(
+    stack_info: StackInfo, headers: dict[str, str], signed: dict[str, bytes], name: str
+) -> None:
+    case = CASES[name]
+    assert verify(stack_info, headers, signed[case.base])["indication"] == "TOTAL_PASSED"
+    manipulated = case.manipulate(signed)
+    report = verify(stack_info, headers, manipulated)
+    assert (report["indication"], report["subindication"]) == (
+        case.indication,
+        case.subindication,
+    ), f"{case.attack_class}: {report}"
+    answer = page(stack_info, manipulated)
+    assert answer.status_code == 200
+    assert PAGE_VERDICTS[case.indication] in answer.text, case.attack_class
+    assert PAGE_VERDICTS["TOTAL_PASSED"] not in answer.text
+
+
+def test_broken_timestamp_is_reported_and_proves_nothing(
+    stack_info: StackInfo, headers: dict[str, str], signed: dict[str, bytes]
+) -> None:
+    """Timestamp forgery: the token is reported as failed, and the signature is not timestamped."""
+    report = verify(stack_info, headers, attack.timestamp_gentime_edited(signed["B-T"]))
+    [signature] = report["signatures"]
+    assert signature["timestamped"] is False
+    assert signature["timestamp"]["indication"] == "TOTAL_FAILED"
+    assert signature["problems"], signature
+
+
+def test_signature_placeholder_is_reported_beside_the_real_signature(
+    stack_info: StackInfo, headers: dict[str, str], signed: dict[str, bytes]
+) -> None:
+    """One empty signature field (for the next signer) does not spoil the real signature."""
+    document = attack.empty_signature_field_added(signed["B-T"])
+    report = verify(stack_info, headers, document)
+    assert report["indication"] == "TOTAL_PASSED", report
+    assert [s["field_name"] for s in report["signatures"]] == ["Signature1"]
+    assert {(w["code"], w["subject"]) for w in report["warnings"]} >= {
+        ("unsigned-signature-field", "ChoNguoiKyTiepTheo")
+    }
+    answer = page(stack_info, document)
+    assert "ChoNguoiKyTiepTheo" in answer.text and "chưa được ký" in answer.text
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (attack.with_open_action_javascript, "javascript"),
+        (attack.with_executable_attachment, "executable-attachment"),
+    ],
+)
+def test_active_content_is_refused_by_the_seal(
+    stack_info: StackInfo, headers: dict[str, str], make: Callable[[bytes], bytes], kind: str
+) -> None:
+    response = httpx.post(
+        f"{stack_info.signing_url}/v1/documents:sign",
+        content=make(transcript_pdf(["THONG BAO"])),
+        headers=headers,
+        timeout=60,
+    )
+    assert response.status_code == 409, response.text
+    assert kind in response.json()["detail"]
+
+
+def test_active_content_signed_where_allowed_is_named_in_the_verdict(
+    stack: Stack, stack_info: StackInfo, headers: dict[str, str]
+) -> None:
+    with seal_signer(stack, stack_info) as signer:
+        document = sign_with(
+            signer,
+            attack.with_open_action_javascript(transcript_pdf(["THONG BAO"])),
+            SignatureRequest(allow_active_content=True),
+        )
+    report = verify(stack_info, headers, document)
+    assert report["indication"] == "TOTAL_PASSED"
+    warnings = [w for w in report["warnings"] if w["code"] == "active-content"]
+    assert warnings and "javascript" in warnings[0]["message_en"]
+    assert "nội dung chủ động" in page(stack_info, document).text
+
+
+def test_filling_an_empty_field_is_permitted_and_said_where_nothing_is_locked(
+    stack: Stack, stack_info: StackInfo, headers: dict[str, str]
+) -> None:
+    """Form filling (what DocMDP P=2 allows) stays a pass, with a warning; refilling what the
+    signer saw fails even when the signature locks nothing."""
+    form = attack.form_pdf({"diem_toan": "7", "ghi_chu": None})
+    with seal_signer(stack, stack_info) as signer:
+        document = sign_with(
+            signer, form, SignatureRequest(level=SignatureLevel.B_B, lock=FieldLock.NONE)
+        )
+    filled = verify(stack_info, headers, attack.refill_field(document, "ghi_chu", "da xem"))
+    assert filled["indication"] == "TOTAL_PASSED", filled
+    assert ("field-filled-after-signing", "ghi_chu") in {
+        (w["code"], w["subject"]) for w in filled["warnings"]
+    }
+    refilled = verify(stack_info, headers, attack.refill_field(document, "diem_toan", "10"))
+    assert (refilled["indication"], refilled["subindication"]) == (
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    )
+
+
+def test_revoked_signer_with_a_forged_timestamp_does_not_pass(
+    stack: Stack, stack_info: StackInfo, headers: dict[str, str]
+) -> None:
+    """A timestamp is proof of existence only if it validates: a forged one must not turn a revoked
+    certificate (REVOKED_NO_POE) into a pass."""
+    keystore = TokenKeystore(
+        module=softhsm.module_path(),
+        token_label=TOKEN_LABEL,
+        user_pin=stack.secrets.get("hsm:user-pin"),
+    )
+    sandbox = DocumentSandbox(workers=1, memory_budget_bytes=256 << 20, timeout_seconds=30)
+    try:
+        label = "attack-suite-revoked"
+        if not keystore.has_key(label):
+            keystore.generate_rsa_key(label)
+        cert = stack.pki.issue_from_csr(
+            keystore.certificate_request(label, {"common_name": "Giáo viên bị thu hồi (attack)"})
+        )
+        signer = DocumentSigner(
+            token_pdf_signer(
+                TokenGate(keystore),
+                label,
+                asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)),
+                [der_certificate(stack.pki.cert_path(ISSUING))],
+            ),
+            key_label=label,
+            trust_roots=[der_certificate(stack.pki.cert_path(ROOT))],
+            sandbox=sandbox,
+            tsa_url=stack.pki.urls.tsa,
+        )
+        stamped = sign_with(
+            signer, transcript_pdf(["HOC BA"]), SignatureRequest(level=SignatureLevel.B_T)
+        )
+    finally:
+        sandbox.close()
+        keystore.close()
+    time.sleep(1.1)  # revocation times have one-second precision
+    stack.pki.revoke(cert.serial_number)
+    honest = verify(stack_info, headers, stamped)
+    assert honest["indication"] == "TOTAL_PASSED", honest  # proof of existence before revocation
+    for forged in (
+        attack.timestamp_gentime_edited(stamped),
+        attack.timestamp_signature_broken(stamped),
+    ):
+        report = verify(stack_info, headers, forged)
+        assert report["indication"] != "TOTAL_PASSED", report
+        assert report["signatures"][0]["timestamped"] is False
+
+
+@pytest.fixture(scope="module")
+def software_signer(stack: Stack) -> tuple[rsa.RSAPrivateKey, Any]:
+    """A key outside the token with a certificate from the session's (trusted) test CA: the
+    attacker here is a legitimate signer whose software builds a malformed container."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Phần mềm ký lỗi")]))
+        .sign(key, hashes.SHA256())
+    )
+    cert = stack.pki.issue_from_csr(csr.public_bytes(serialization.Encoding.DER))
+    signer = signers.SimpleSigner(
+        signing_cert=asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)),
+        signing_key=asn1_keys.PrivateKeyInfo.load(
+            key.private_bytes(
+                serialization.Encoding.DER,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        ),
+        cert_registry=SimpleCertificateStore.from_certs(
+            [der_certificate(stack.pki.cert_path(ISSUING))]
+        ),
+    )
+    return key, signer
+
+
+def _software_signed(signer: Any) -> bytes:
+    writer = IncrementalPdfFileWriter(BytesIO(transcript_pdf(["HOC BA", "Diem Toan: 7"])))
+    output = signers.sign_pdf(
+        writer,
+        signers.PdfSignatureMetadata(
+            field_name="Signature1", subfilter=fields.SigSeedSubFilter.PADES
+        ),
+        signer=signer,
+    )
+    return bytes(output.getvalue())
+
+
+@pytest.mark.parametrize(
+    ("manipulate", "subindication"),
+    [
+        (attack.resign_over_ber_signed_attributes, "SIG_CRYPTO_FAILURE"),
+        (attack.resign_without_signed_attributes, "FORMAT_FAILURE"),
+    ],
+    ids=["ber-signed-attributes", "no-signed-attributes"],
+)
+def test_malformed_signer_info_fails(
+    stack_info: StackInfo,
+    headers: dict[str, str],
+    software_signer: tuple[rsa.RSAPrivateKey, Any],
+    manipulate: Callable[[bytes, rsa.RSAPrivateKey], bytes],
+    subindication: str,
+) -> None:
+    """Signed attributes not DER-encoded (the ETSI plugtests expect a failure; EU DSS says
+    SIG_CRYPTO_FAILURE) and signatures without signed attributes fail, though the key is trusted
+    and the value verifies over what is stored."""
+    key, signer = software_signer
+    document = _software_signed(signer)
+    assert verify(stack_info, headers, document)["indication"] == "TOTAL_PASSED"
+    report = verify(stack_info, headers, manipulate(document, key))
+    assert (report["indication"], report["subindication"]) == ("TOTAL_FAILED", subindication), (
+        report
+    )
