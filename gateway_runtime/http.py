@@ -145,7 +145,12 @@ async def _on_gateway_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type only
-    fields = [".".join(str(p) for p in err.get("loc", ())) for err in exc.errors()]
+    # The field and the rule it broke ("String should have at most 80 characters"), never the
+    # value that was sent.
+    fields = [
+        f"{'.'.join(str(p) for p in err.get('loc', ()))} ({err.get('msg', 'invalid')})"
+        for err in exc.errors()
+    ]
     body = {
         "code": "invalid-request",
         "message": "Yêu cầu không hợp lệ.",

@@ -542,15 +542,16 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
                 status_code=413,
                 headers=PAGE_HEADERS,
             )
-        form = await request.form(max_files=1, max_fields=2)
-        upload = form.get("document")
-        if not isinstance(upload, UploadFile):
-            return HTMLResponse(
-                error_page("Chưa chọn tệp PDF.", "No PDF file was chosen."),
-                status_code=400,
-                headers=PAGE_HEADERS,
-            )
-        document = UntrustedDocument(await upload.read(settings.max_document_bytes + 1))
+        async with request.form(max_files=1, max_fields=2) as form:
+            upload = form.get("document")
+            reference = str(form.get("ref") or "")[:32]
+            if not isinstance(upload, UploadFile):
+                return HTMLResponse(
+                    error_page("Chưa chọn tệp PDF.", "No PDF file was chosen."),
+                    status_code=400,
+                    headers=PAGE_HEADERS,
+                )
+            document = UntrustedDocument(await upload.read(settings.max_document_bytes + 1))
         try:
             report = await verify_in_sandbox(request, document)
         except SigningError as exc:
@@ -570,7 +571,7 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
                     "document_sha256": sha256_hex(document),
                     "indication": report.indication.value,
                     "channel": "public-page",
-                    "reference": str(form.get("ref") or "")[:32],
+                    "reference": reference,
                 },
                 source=client_address(request),
                 correlation_id=request.state.request_id,

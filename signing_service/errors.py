@@ -53,6 +53,13 @@ class TimestampUnavailable(SigningError):
     message_en: ClassVar[str] = "The timestamp authority (TSA) did not answer."
 
 
+class StampTextTooLong(SigningError):
+    code: ClassVar[str] = "stamp-text-too-long"
+    status_code: ClassVar[int] = 422
+    message_vi: ClassVar[str] = "Nội dung hiển thị trên dấu chữ ký quá dài."
+    message_en: ClassVar[str] = "The text of the visible stamp is too long."
+
+
 class DocumentWorkerLost(SigningError):
     code: ClassVar[str] = "document-worker-lost"
     status_code: ClassVar[int] = 503

@@ -44,6 +44,7 @@ from signing_service.errors import (
     InvalidDocument,
     RevocationUnavailable,
     SigningFailed,
+    StampTextTooLong,
     TimestampUnavailable,
 )
 from signing_service.form_fields import FieldTreeTooLarge, field_states
@@ -58,8 +59,8 @@ _DOCUMENT_STATE_REFUSALS = (
     "The seed value dictionary",
     "Attempting to sign document with hybrid",
 )
-#: Visible stamp text longer than this is refused before any layout is tried.
-MAX_STAMP_FIELD = 80
+#: Visible stamp text longer than this is refused before any layout is tried (the API's limits).
+MAX_STAMP_TEXT = {"signer": 120, "title": 80, "unit": 120}
 
 
 class FieldLock(StrEnum):
@@ -177,8 +178,8 @@ def _check_annotations(page: Any, number: int) -> None:
 
 def _check_stamp(stamp: VisibleStamp) -> None:
     for name, value in (("title", stamp.title), ("unit", stamp.unit), ("signer", stamp.signer)):
-        if len(value) > MAX_STAMP_FIELD:
-            raise DocumentNotSignable(f"{name} longer than {MAX_STAMP_FIELD} characters")
+        if len(value) > MAX_STAMP_TEXT[name]:
+            raise StampTextTooLong(f"{name} longer than {MAX_STAMP_TEXT[name]} characters")
 
 
 def _field_lock(lock: FieldLock, reader: Any) -> fields.FieldMDPSpec | None:

@@ -29,9 +29,7 @@ pytestmark = [pytest.mark.keycloak, pytest.mark.redis, pytest.mark.softhsm, pyte
 
 @pytest.fixture(scope="module")
 def client(stack: Stack, stack_info: StackInfo) -> Iterator[TestClient]:
-    settings = app_settings(
-        stack, stack_info, document_workers=2, public_verify_per_minute=10_000
-    )
+    settings = app_settings(stack, stack_info, document_workers=2, public_verify_per_minute=10_000)
     with TestClient(create_app(settings)) as test_client:
         yield test_client
 
@@ -91,11 +89,12 @@ def test_stamp_text_too_long_is_refused_with_the_limit(
 ) -> None:
     response = client.post(
         "/v1/documents:sign",
-        params={"visible": "true", "unit": "Trường " * 16},
+        params={"visible": "true", "title": "Hiệu trưởng " * 8},
         content=transcript_pdf(["HOC BA"]),
         headers=_headers(client_token("demo-eoffice")),
     )
     assert response.status_code == 422, response.text
+    assert "title" in response.text and "80 characters" in response.text
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE | STAMP_ONLY))
@@ -107,9 +106,7 @@ def test_hostile_structure_is_never_a_5xx_on_verification(
         "/v1/documents:verify", content=document, headers=_headers(client_token("demo-eoffice"))
     )
     assert api.status_code in {200, 422}, api.text
-    public = client.post(
-        "/verify", files={"document": ("x.pdf", document, "application/pdf")}
-    )
+    public = client.post("/verify", files={"document": ("x.pdf", document, "application/pdf")})
     assert public.status_code in {200, 422}, public.text
     assert "Không xác minh được" in public.text or "không có chữ ký" in public.text
 
@@ -154,7 +151,7 @@ def test_service_answers_health_while_hostile_documents_are_parsed(
 
 def _worker_pids() -> list[int]:
     """The sandbox workers of this process: children of multiprocessing's fork server."""
-    server = forkserver._forkserver._forkserver_pid
+    server = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]  # private: no API names it
     assert server, "no fork server in this process"
     children = Path(f"/proc/{server}/task/{server}/children").read_text().split()
     return [int(pid) for pid in children]
@@ -185,7 +182,9 @@ def test_a_killed_worker_costs_its_request_a_503_and_the_service_goes_on(
         assert victims
         os.kill(victims[0], signal.SIGKILL)
         statuses = [f.result(timeout=120) for f in futures]
-    assert set(statuses) <= {200, 503}, statuses
+    # The killed worker was busy (each slow verification takes seconds): its request, and only
+    # requests, got a 503; none got a 500 or a 422 blaming the document.
+    assert set(statuses) <= {200, 503} and 503 in statuses, statuses
     # The pool goes on: every later request is served.
     for _ in range(3):
         assert sign() == 200
@@ -194,5 +193,4 @@ def test_a_killed_worker_costs_its_request_a_503_and_the_service_goes_on(
     assert health.status_code == 200, health.text
     body = health.json()
     assert body["document_workers"] == "up"
-    if 503 in statuses:
-        assert body["sandbox"]["lost_workers"] >= 1
+    assert body["sandbox"]["lost_workers"] >= 1
