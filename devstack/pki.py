@@ -166,6 +166,7 @@ class TestPki:
                     f"the test PKI in {self.folder} was made for {made_for}, not {self.urls.base}; "
                     "start the stack with the same ports or remove its folder"
                 )
+            self._register_service_certificates()
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         now = _now()
@@ -261,6 +262,23 @@ class TestPki:
         self.trust_store.mkdir(exist_ok=True)
         (self.trust_store / f"{ROOT}.pem").write_bytes(self.cert_path(ROOT).read_bytes())
         self._save_index({})
+        self._register_service_certificates()
+
+    def _register_service_certificates(self) -> None:
+        """The TSA's and the OCSP responder's certificates are issued by this CA too: the OCSP
+        responder answers for them (the TSA's AIA points to it) instead of UNAUTHORIZED."""
+        index = self._index()
+        for name in (TSA, OCSP):
+            cert = self.certificate(name)
+            index.setdefault(
+                str(cert.serial_number),
+                {
+                    "subject": cert.subject.rfc4514_string(),
+                    "not_after": cert.not_valid_after_utc.isoformat(),
+                    "revoked_at": None,
+                },
+            )
+        self._save_index(index)
 
     @staticmethod
     def _builder(

@@ -4,7 +4,8 @@ A sealed document with JavaScript in its ``/OpenAction`` carries the department'
 can change what the reader sees, submit the form elsewhere or start a program. Signing refuses such a
 document unless the document type's policy allows it; verification names what it found. The search
 walks every object reachable from the document catalogue (pages, annotations, form fields, name trees,
-actions), reading dictionaries only — content streams are never decoded here.
+actions), reading dictionaries only; it skips what a page merely shows (content streams, fonts, images)
+and validation data, where nothing is ever run.
 """
 
 from __future__ import annotations
@@ -99,6 +100,18 @@ def _inspect(obj: generic.DictionaryObject) -> list[ActiveKind]:
     return found
 
 
+#: Entries that hold what a page shows (content, fonts, images, colour spaces), the structure tree,
+#: metadata and validation data: nothing there is ever run, so the walk does not descend into them
+#: (on a ten-page transcript they are most of the objects).
+_INERT_KEYS = frozenset(
+    {
+        "/Contents", "/Resources", "/Font", "/XObject", "/ColorSpace", "/Pattern", "/Shading",
+        "/ExtGState", "/Properties", "/Metadata", "/StructTreeRoot", "/Thumb", "/DSS",
+        "/ByteRange", "/Widths", "/FontDescriptor", "/ToUnicode", "/Encoding",
+    }
+)  # fmt: skip
+
+
 def find_active_content(root: generic.DictionaryObject) -> list[ActiveContent]:
     """Active content reachable from the catalogue ``root`` (each kind once per object)."""
     found: list[ActiveContent] = []
@@ -122,7 +135,7 @@ def find_active_content(root: generic.DictionaryObject) -> list[ActiveContent]:
                 if ActiveContent(kind, number) not in found:
                     found.append(ActiveContent(kind, number))
             for key in value:
-                if key in ("/Parent", "/P"):
+                if key in ("/Parent", "/P") or key in _INERT_KEYS:
                     continue  # back-pointers lead to objects reached anyway
                 stack.append((value.raw_get(key), number))
         elif isinstance(value, generic.ArrayObject):

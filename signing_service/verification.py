@@ -81,6 +81,7 @@ from pyhanko_certvalidator.registry import SimpleTrustManager
 
 from signing_service import name_matching
 from signing_service.active_content import find_active_content
+from signing_service.der import NotDer, check_der
 from signing_service.documents import UntrustedDocument, entry, open_document
 from signing_service.errors import InvalidDocument
 from signing_service.form_fields import FieldTreeTooLarge, changed_fields, field_states
@@ -220,9 +221,9 @@ def _signed_attributes_problem(signed_data: cms.SignedData) -> tuple[str, str] |
     attributes = signer_info["signed_attrs"]
     if not attributes:
         return "FORMAT_FAILURE", "the signature has no signed attributes (PAdES requires them)"
-    stored = attributes.dump()  # as found in the file, with its [0] IMPLICIT tag
-    canonical = cms.CMSAttributes.load(b"\x31" + stored[1:]).dump(force=True)
-    if canonical[1:] != stored[1:]:
+    try:
+        check_der(attributes.dump())  # as found in the file, with its [0] IMPLICIT tag
+    except NotDer:
         return "SIG_CRYPTO_FAILURE", "the signed attributes are not DER-encoded"
     return None
 

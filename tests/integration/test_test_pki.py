@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
 from devstack import Stack, StackInfo
-from devstack.pki import ISSUING, ROOT
+from devstack.pki import ISSUING, ROOT, TSA
 
 pytestmark = pytest.mark.pki
 
@@ -51,6 +51,17 @@ def test_ocsp_and_crl_follow_revocation(stack: Stack, stack_info: StackInfo) -> 
     )
     assert crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
     assert crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
+
+
+def test_ocsp_answers_for_the_tsa_certificate_its_aia_points_to(
+    stack: Stack, stack_info: StackInfo
+) -> None:
+    """The TSA's certificate names this responder in its AIA: the responder knows it (GOOD), rather
+    than answering UNAUTHORIZED, so B-LT validation data covers the timestamp's chain too."""
+    tsa = stack.pki.certificate(TSA)
+    aia = tsa.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    assert any(d.access_location.value == f"{stack_info.pki_url}/ocsp" for d in aia)
+    assert _ocsp_status(stack_info, tsa, stack.pki.certificate(ISSUING)) == ocsp.OCSPCertStatus.GOOD
 
 
 def test_csr_with_a_bad_signature_is_not_certified(stack: Stack) -> None:
