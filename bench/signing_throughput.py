@@ -99,17 +99,15 @@ def checks_cost(stack: Stack, signed: bytes, seconds: float) -> tuple[float, flo
     from pyhanko.sign.validation.pdf_embedded import async_validate_pdf_signature
 
     from signing_service.documents import UntrustedDocument, open_document
-    from signing_service.verification import (
-        DIFF_POLICY,
-        _RevocationCache,
-        async_verify_document,
-    )
+    from signing_service.integrity import DIFF_POLICY
+    from signing_service.revocation import RevocationCache
+    from signing_service.verification import async_verify_document
 
     roots = [load_cert_from_pemder(str(stack.pki.cert_path(ROOT_CA)))]
     document = UntrustedDocument(signed)
 
     async def rate(once: object) -> float:
-        cache = _RevocationCache()
+        cache = RevocationCache()
         count = 0
         try:
             await once(cache)  # type: ignore[operator]
@@ -121,11 +119,11 @@ def checks_cost(stack: Stack, signed: bytes, seconds: float) -> tuple[float, flo
         finally:
             await cache.close()
 
-    async def full(cache: _RevocationCache) -> None:
+    async def full(cache: RevocationCache) -> None:
         report = await async_verify_document(document, roots, cache=cache, cache_seconds=300)
         assert report.indication == "TOTAL_PASSED", report
 
-    async def pyhanko_only(cache: _RevocationCache) -> None:
+    async def pyhanko_only(cache: RevocationCache) -> None:
         fetchers = await cache.fetchers(300, 5)
         reader = open_document(document)
         for embedded in reader.embedded_signatures:

@@ -7,9 +7,10 @@ and :func:`verify_document`.
 
 from signing_service.app import create_app
 from signing_service.keystore import token_pdf_signer
+from signing_service.reports import Indication, VerificationReport
 from signing_service.settings import SigningSettings
 from signing_service.signing import DocumentSigner, SignatureLevel, SignatureRequest
-from signing_service.verification import Indication, VerificationReport, verify_document
+from signing_service.verification import verify_document
 
 __all__ = [
     "DocumentSigner",

@@ -53,14 +53,12 @@ from signing_service.remote import (
     install_remote_signing,
     person_document_signer,
 )
+from signing_service.reports import VerificationReport
+from signing_service.revocation import load_trust_store
 from signing_service.sandbox import DocumentSandbox, inspect_document
 from signing_service.settings import SigningSettings
 from signing_service.signing import DocumentSigner, SignatureLevel, SignatureRequest
-from signing_service.verification import (
-    VerificationReport,
-    load_trust_store,
-    verify_document_in_worker,
-)
+from signing_service.verification import verify_document_in_worker
 from signing_service.verify_page import PAGE_HEADERS, error_page, form_page, result_page
 
 SERVICE = "signing"

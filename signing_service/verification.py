@@ -28,34 +28,16 @@ signing) go with the report, for the API and the public page.
 from __future__ import annotations
 
 import asyncio
-import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
-from pathlib import Path
-from typing import Any
 
 from asn1crypto import cms
 from asn1crypto import x509 as asn1_x509
-from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate, AdESPassed
 from pyhanko.sign.diff_analysis import (
-    CatalogModificationRule,
-    DocInfoRule,
-    DSSCompareRule,
-    FormUpdatingRule,
-    GenericFieldModificationRule,
-    MetadataUpdateRule,
     ModificationLevel,
-    ObjectStreamRule,
-    SigFieldCreationRule,
-    SigFieldModificationRule,
-    StandardDiffPolicy,
-    XrefStreamRule,
 )
-from pyhanko.sign.fields import enumerate_sig_fields
 from pyhanko.sign.validation.ades import ades_with_time_validation
 from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.pdf_embedded import (
@@ -75,140 +57,44 @@ from pyhanko.sign.validation.status import (
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.context import CertValidationPolicySpec
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
-from pyhanko_certvalidator.fetchers.api import Fetchers
 from pyhanko_certvalidator.policy_decl import REQUIRE_REVINFO, CertRevTrustPolicy
 from pyhanko_certvalidator.registry import SimpleTrustManager
 
 from signing_service import name_matching
-from signing_service.active_content import find_active_content
 from signing_service.der import NotDer, check_der
-from signing_service.documents import UntrustedDocument, entry, open_document
+from signing_service.documents import UntrustedDocument
 from signing_service.errors import InvalidDocument
-from signing_service.form_fields import FieldTreeTooLarge, changed_fields, field_states
-from signing_service.revisions import UpdateAnalysis, analyse_updates, hidden_definitions
+from signing_service.integrity import (
+    DIFF_POLICY,
+    Structure,
+    analyse_structure,
+    document_warnings,
+    later_changes_warning,
+    open_for_verification,
+    refilled_fields,
+    removed_signatures,
+    signature_fields,
+    signed_end,
+)
+from signing_service.reports import (
+    SEVERITY,
+    Indication,
+    SignatureReport,
+    TimestampReport,
+    VerificationReport,
+    Warning,
+    failed_report,
+)
+from signing_service.revocation import (
+    RevocationCache,
+    worker_roots,
+)
 from signing_service.sandbox import worker_loop
 
 name_matching.install()
 
 
-class Indication(StrEnum):
-    TOTAL_PASSED = "TOTAL_PASSED"
-    INDETERMINATE = "INDETERMINATE"
-    TOTAL_FAILED = "TOTAL_FAILED"
-
-
-_SEVERITY = {Indication.TOTAL_PASSED: 0, Indication.INDETERMINATE: 1, Indication.TOTAL_FAILED: 2}
-
-
-@dataclass(frozen=True)
-class Warning:
-    """Something a reader of the verdict should know, even when it passes."""
-
-    code: str
-    message_vi: str
-    message_en: str
-    #: The field, object or signature the warning is about, where there is one.
-    subject: str | None = None
-
-
-@dataclass(frozen=True)
-class TimestampReport:
-    """The signature timestamp token (RFC 3161) of a signature, validated on its own."""
-
-    indication: Indication
-    subindication: str | None
-    time: str | None
-    authority: str
-
-
-@dataclass(frozen=True)
-class SignatureReport:
-    field_name: str
-    #: ``signature`` or ``document_timestamp`` (the B-LTA archive timestamp).
-    kind: str
-    signer: str
-    signing_time: str | None
-    #: A signature timestamp that validated: proof that the signature existed at its time.
-    timestamped: bool
-    intact: bool
-    valid: bool
-    trusted: bool
-    coverage: str
-    modification_level: str | None
-    indication: Indication
-    subindication: str | None
-    timestamp: TimestampReport | None = None
-    #: Why the signature did not pass, in English words for the operator (never document content).
-    problems: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class VerificationReport:
-    indication: Indication
-    subindication: str | None
-    signatures: list[SignatureReport] = field(default_factory=list)
-    warnings: list[Warning] = field(default_factory=list)
-
-
-def load_trust_store(folder: Path) -> list[asn1_x509.Certificate]:
-    """Every certificate (PEM or DER) in ``folder``: the trust anchors of verification."""
-    roots: list[asn1_x509.Certificate] = []
-    for path in sorted(folder.iterdir()):
-        if path.suffix.lower() not in {".pem", ".crt", ".cer"}:
-            continue
-        data = path.read_bytes()
-        if b"-----BEGIN" in data:
-            from asn1crypto import pem
-
-            for _, _, der in pem.unarmor(data, multiple=True):
-                roots.append(asn1_x509.Certificate.load(der))
-        else:
-            roots.append(asn1_x509.Certificate.load(data))
-    return roots
-
-
 # -- the document's structure ----------------------------------------------------------------------
-
-_EOF = re.compile(rb"%%EOF(\r\n|\r|\n)?")
-#: How many earlier ``%%EOF`` markers are tried when the whole file cannot be read.
-_SALVAGE_ATTEMPTS = 8
-
-
-@dataclass(frozen=True)
-class _Opened:
-    reader: PdfFileReader
-    data: bytes
-    #: Where the readable part ends when what follows could not be read at all (else ``None``).
-    unreadable_from: int | None = None
-
-
-def _open(document: UntrustedDocument) -> _Opened:
-    """Open the document; if it cannot be read as a whole, open its longest prefix that ends a
-    revision and has signatures, so that those signatures are reported as modified rather than
-    the file as unreadable (bytes appended after a signature must fail it, not hide it)."""
-    try:
-        return _Opened(open_document(document), document)
-    except InvalidDocument as whole_error:
-        ends = [m.end() for m in _EOF.finditer(document)]
-        for end in reversed(ends[-_SALVAGE_ATTEMPTS:]):
-            if end >= len(document):
-                continue
-            prefix = UntrustedDocument(document[:end])
-            try:
-                reader = open_document(prefix)
-                if any(True for _ in enumerate_sig_fields(reader, filled_status=True)):
-                    return _Opened(reader, prefix, unreadable_from=end)
-            except (InvalidDocument, SignatureValidationError, KeyError, TypeError, ValueError):
-                continue
-        raise whole_error
-
-
-def _signed_end(embedded: EmbeddedPdfSignature) -> int:
-    byte_range = entry(embedded.sig_object, "/ByteRange")
-    if not isinstance(byte_range, generic.ArrayObject) or len(byte_range) != 4:
-        raise SignatureValidationError("malformed /ByteRange")
-    return int(byte_range[2]) + int(byte_range[3])
-
 
 # -- the CMS container -------------------------------------------------------------------------------
 
@@ -249,28 +135,6 @@ def _timestamp_report(status: TimestampSignatureStatus) -> TimestampReport:
 
 # -- verdicts ----------------------------------------------------------------------------------------
 
-#: pyHanko's default difference policy, without in-place rewrites of appearance streams: an
-#: appearance stream overwritten under its old object number is never "form filling" here (pyHanko's
-#: own warning calls such updates inherently risky), and pyHanko's check of them misreads streams
-#: made before the signed revision as updated, which broke every locked form's B-LT document.
-DIFF_POLICY = StandardDiffPolicy(
-    global_rules=[
-        CatalogModificationRule(),
-        DocInfoRule().as_qualified(ModificationLevel.LTA_UPDATES),
-        XrefStreamRule().as_qualified(ModificationLevel.LTA_UPDATES),
-        ObjectStreamRule().as_qualified(ModificationLevel.LTA_UPDATES),
-        DSSCompareRule().as_qualified(ModificationLevel.LTA_UPDATES),
-        MetadataUpdateRule().as_qualified(ModificationLevel.LTA_UPDATES),
-    ],
-    form_rule=FormUpdatingRule(
-        field_rules=[
-            SigFieldCreationRule(),
-            SigFieldModificationRule(allow_in_place_appearance_stream_changes=False),
-            GenericFieldModificationRule(allow_in_place_appearance_stream_changes=False),
-        ],
-    ),
-)
-
 _PERMITTED_LEVELS = {
     ModificationLevel.NONE,
     ModificationLevel.LTA_UPDATES,
@@ -307,12 +171,6 @@ def _classify(
     return Indication.TOTAL_PASSED, None
 
 
-def _worse(
-    current: tuple[Indication, str | None], candidate: tuple[Indication, str | None]
-) -> tuple[Indication, str | None]:
-    return candidate if _SEVERITY[candidate[0]] > _SEVERITY[current[0]] else current
-
-
 async def _with_time_indication(
     embedded: EmbeddedPdfSignature,
     trust_roots: list[asn1_x509.Certificate],
@@ -341,48 +199,7 @@ async def _with_time_indication(
     return Indication.INDETERMINATE, str(getattr(indic, "name", indic))
 
 
-class _RevocationCache:
-    """OCSP responses, CRLs and issuer certificates fetched by one worker process, kept ``ttl`` s.
-
-    pyHanko's fetchers remember what they fetched for as long as they live; renewing them after
-    ``ttl`` bounds how stale a cached "good" answer can be. ``ttl`` 0 fetches afresh every time.
-    """
-
-    def __init__(self) -> None:
-        self._backend: AIOHttpFetcherBackend | None = None
-        self._fetchers: Fetchers | None = None
-        self._created = 0.0
-
-    @property
-    def backend(self) -> AIOHttpFetcherBackend | None:
-        return self._backend
-
-    async def close(self) -> None:
-        if self._backend is not None:
-            await self._backend.close()
-        self._backend = self._fetchers = None
-
-    async def fetchers(self, ttl: float, request_timeout: float) -> Fetchers:
-        if self._fetchers is None or time.monotonic() - self._created >= ttl:
-            await self.close()
-            self._backend = AIOHttpFetcherBackend(per_request_timeout=request_timeout)
-            self._fetchers = self._backend.get_fetchers()
-            self._created = time.monotonic()
-        return self._fetchers
-
-
-_WORKER_CACHE = _RevocationCache()
-#: The trust anchors as parsed in this worker, by their DER: parsed once, not once per document.
-_WORKER_ROOTS: dict[tuple[bytes, ...], list[asn1_x509.Certificate]] = {}
-
-
-def worker_roots(trust_roots_der: list[bytes]) -> list[asn1_x509.Certificate]:
-    key = tuple(trust_roots_der)
-    roots = _WORKER_ROOTS.get(key)
-    if roots is None:
-        _WORKER_ROOTS.clear()
-        roots = _WORKER_ROOTS[key] = [asn1_x509.Certificate.load(der) for der in key]
-    return roots
+_WORKER_CACHE = RevocationCache()
 
 
 def verify_document_in_worker(
@@ -406,7 +223,7 @@ def verify_document(
     """Validate every signature of ``document`` against ``trust_roots`` (fresh revocation data)."""
 
     async def run() -> VerificationReport:
-        cache = _RevocationCache()
+        cache = RevocationCache()
         try:
             return await async_verify_document(document, trust_roots, cache=cache)
         finally:
@@ -416,83 +233,6 @@ def verify_document(
 
 
 # -- the verifier ------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Structure:
-    """What the strict reading of the document found, shared by every signature's verdict."""
-
-    opened: _Opened
-    analysis: UpdateAnalysis | None
-    #: The first offset after which something was not accounted for (``None``: all accounted).
-    unaccounted_from: int | None
-    problem: str | None
-    #: Field states per signed revision, computed once per revision.
-    fields_at: dict[int, Any] = field(default_factory=dict)
-
-
-def _analyse_structure(opened: _Opened, embedded: list[EmbeddedPdfSignature]) -> _Structure:
-    data = opened.data
-    if opened.unreadable_from is not None:
-        return _Structure(
-            opened,
-            None,
-            opened.unreadable_from,
-            f"bytes after offset {opened.unreadable_from} are not a readable PDF revision",
-        )
-    ends = []
-    for signature in embedded:
-        try:
-            ends.append(_signed_end(signature))
-        except (SignatureValidationError, ValueError, TypeError):
-            continue
-    if not ends:
-        return _Structure(opened, None, None, None)
-    start = min(ends)
-    analysis = analyse_updates(data, start, opened.reader)
-    if not analysis.complete:
-        return _Structure(
-            opened,
-            analysis,
-            analysis.accounted_until,
-            f"{analysis.problem} (offset {analysis.accounted_until})",
-        )
-    hidden = hidden_definitions(data, start, analysis)
-    if hidden:
-        return _Structure(
-            opened,
-            analysis,
-            hidden[0],
-            f"an object definition hidden in the data of another object (offset {hidden[0]})",
-        )
-    return _Structure(opened, analysis, None, None)
-
-
-def _field_states_at(structure: _Structure, revision: int | None) -> Any:
-    """Field states of a historical revision (``None``: the document as it is now)."""
-    key = -1 if revision is None else revision
-    if key not in structure.fields_at:
-        reader = structure.opened.reader
-        root = reader.root if revision is None else reader.get_historical_root(revision)
-        try:
-            structure.fields_at[key] = field_states(root)
-        except FieldTreeTooLarge:
-            structure.fields_at[key] = None
-    return structure.fields_at[key]
-
-
-def _refilled_fields(
-    structure: _Structure, embedded: EmbeddedPdfSignature
-) -> tuple[list[str], list[str]] | None:
-    """Fields refilled and filled since ``embedded``'s revision (``None``: cannot tell)."""
-    signed_revision = embedded.signed_revision
-    if signed_revision == structure.opened.reader.xrefs.total_revisions - 1:
-        return [], []
-    before = _field_states_at(structure, signed_revision)
-    now = _field_states_at(structure, None)
-    if before is None or now is None:
-        return None
-    return changed_fields(before, now)
 
 
 @dataclass
@@ -514,10 +254,10 @@ class _Verdict:
 
 async def _verify_one(
     embedded: EmbeddedPdfSignature,
-    structure: _Structure,
+    structure: Structure,
     trust_roots: list[asn1_x509.Certificate],
     context: Callable[[], ValidationContext],
-    cache: _RevocationCache,
+    cache: RevocationCache,
     warnings: list[Warning],
 ) -> SignatureReport:
     is_timestamp = embedded.sig_object_type == "/DocTimeStamp"
@@ -547,7 +287,7 @@ async def _verify_one(
 
     if (
         structure.unaccounted_from is not None
-        and _signed_end(embedded) <= structure.unaccounted_from
+        and signed_end(embedded) <= structure.unaccounted_from
     ):
         verdict.fail(
             "MODIFIED_AFTER_SIGNING",
@@ -555,7 +295,7 @@ async def _verify_one(
             f"{structure.problem}",
         )
 
-    changes = _refilled_fields(structure, embedded)
+    changes = refilled_fields(structure, embedded)
     if changes is None:
         verdict.fail("MODIFIED_AFTER_SIGNING", "the form is too large to compare field by field")
     else:
@@ -624,95 +364,6 @@ async def _verify_one(
     )
 
 
-def _failed_report(
-    field_name: str, kind: str, subindication: str, problem: str, signer: str = ""
-) -> SignatureReport:
-    return SignatureReport(
-        field_name=field_name,
-        kind=kind,
-        signer=signer,
-        signing_time=None,
-        timestamped=False,
-        intact=False,
-        valid=False,
-        trusted=False,
-        coverage="UNKNOWN",
-        modification_level=None,
-        indication=Indication.TOTAL_FAILED,
-        subindication=subindication,
-        problems=[problem],
-    )
-
-
-def _signature_fields(reader: PdfFileReader) -> tuple[list[str], list[tuple[str, str]]]:
-    """``(empty, unsupported)``: empty signature fields, and filled ones whose /SubFilter pyHanko
-    does not recognise (pyHanko skips those silently; a verifier must not)."""
-    empty: list[str] = []
-    unsupported: list[tuple[str, str]] = []
-    known = {"/adbe.pkcs7.detached", "/ETSI.CAdES.detached", "/ETSI.RFC3161", "/adbe.pkcs7.sha1"}
-    for name, value, _ in enumerate_sig_fields(reader):
-        if value is None:
-            empty.append(str(name))
-            continue
-        subfilter = entry(value.get_object(), "/SubFilter")
-        if subfilter not in known:
-            unsupported.append((str(name), str(subfilter)))
-    return empty, unsupported
-
-
-def _removed_signatures(reader: PdfFileReader, present: set[str]) -> list[str]:
-    """Signature fields that held a signature in some earlier revision and are gone now (the
-    field, its value or the whole ``/AcroForm`` removed after signing)."""
-    removed: set[str] = set()
-    for revision in range(reader.xrefs.total_revisions - 1):
-        resolver = reader.get_historical_resolver(revision)
-        try:
-            for name, value, _ in enumerate_sig_fields(resolver, filled_status=True):
-                if value is not None and str(name) not in present:
-                    removed.add(str(name))
-        except (KeyError, TypeError, ValueError, AttributeError):
-            continue
-    return sorted(removed)
-
-
-_LEVEL_VI = {"FORM_FILLING": "điền biểu mẫu, thêm chữ ký", "ANNOTATIONS": "thêm chú thích"}
-
-
-def _document_warnings(
-    structure: _Structure,
-    embedded: list[EmbeddedPdfSignature],
-    empty_fields: list[str],
-) -> list[Warning]:
-    warnings: list[Warning] = []
-    reader = structure.opened.reader
-    last_signed = max((e.signed_revision for e in embedded), default=-1)
-    for content in find_active_content(reader.root):
-        signed = content.object_number and (
-            reader.xrefs.get_last_change(generic.Reference(content.object_number, 0, reader))
-            <= last_signed
-        )
-        warnings.append(
-            Warning(
-                "active-content",
-                f"Tài liệu chứa nội dung chủ động ({content.kind.value})"
-                + (" trong phần đã ký." if signed else "."),
-                f"The document contains active content ({content.kind.value})"
-                + (" in its signed part." if signed else "."),
-                subject=f"object {content.object_number}" if content.object_number else None,
-            )
-        )
-    for name in empty_fields:
-        warnings.append(
-            Warning(
-                "unsigned-signature-field",
-                f"Ô chữ ký {name!r} chưa được ký.",
-                f"Signature field {name!r} is empty (not signed).",
-                subject=name,
-            )
-        )
-    return warnings
-
-
 def _collect_embedded(reader: PdfFileReader) -> list[EmbeddedPdfSignature]:
     try:
         return list(reader.embedded_signatures)
@@ -724,15 +375,15 @@ async def async_verify_document(
     document: UntrustedDocument,
     trust_roots: list[asn1_x509.Certificate],
     *,
-    cache: _RevocationCache,
+    cache: RevocationCache,
     cache_seconds: float = 0.0,
     revocation_timeout: float = 5.0,
 ) -> VerificationReport:
-    opened = _open(document)
+    opened = open_for_verification(document)
     reader = opened.reader
     embedded = _collect_embedded(reader)
-    empty_fields, unsupported = _signature_fields(reader)
-    structure = _analyse_structure(opened, embedded)
+    empty_fields, unsupported = signature_fields(reader)
+    structure = analyse_structure(opened, embedded)
     fetchers = await cache.fetchers(cache_seconds, revocation_timeout)
 
     def context() -> ValidationContext:
@@ -745,7 +396,7 @@ async def async_verify_document(
             fetchers=fetchers,
         )
 
-    warnings = _document_warnings(structure, embedded, empty_fields)
+    warnings = document_warnings(structure, embedded, empty_fields)
     reports: list[SignatureReport] = []
     for signature in embedded:
         is_timestamp = signature.sig_object_type == "/DocTimeStamp"
@@ -756,7 +407,7 @@ async def async_verify_document(
             )
         except (SignatureValidationError, ValueError, TypeError, KeyError) as exc:
             reports.append(
-                _failed_report(
+                failed_report(
                     str(signature.field_name),
                     kind,
                     "FORMAT_FAILURE",
@@ -765,7 +416,7 @@ async def async_verify_document(
             )
     for name, subfilter in unsupported:
         reports.append(
-            _failed_report(
+            failed_report(
                 name,
                 "signature",
                 "FORMAT_FAILURE",
@@ -773,9 +424,9 @@ async def async_verify_document(
             )
         )
     present = {r.field_name for r in reports}
-    for name in _removed_signatures(reader, present):
+    for name in removed_signatures(reader, present):
         reports.append(
-            _failed_report(
+            failed_report(
                 name,
                 "signature",
                 "MODIFIED_AFTER_SIGNING",
@@ -788,16 +439,8 @@ async def async_verify_document(
             (r.modification_level for r in reports if r.field_name == str(last.field_name)), None
         )
         if level not in (None, "NONE", "LTA_UPDATES"):
-            warnings.append(
-                Warning(
-                    "later-revisions",
-                    "Tài liệu có thay đổi sau chữ ký cuối cùng mà chữ ký cho phép "
-                    f"({_LEVEL_VI.get(level, level)}).",
-                    f"The document was changed after its last signature in ways the signature "
-                    f"permits ({level.lower().replace('_', ' ')}).",
-                )
-            )
+            warnings.append(later_changes_warning(str(level)))
     if not reports:
         return VerificationReport(Indication.INDETERMINATE, "SIGNED_DATA_NOT_FOUND", [], warnings)
-    worst = max(reports, key=lambda r: _SEVERITY[r.indication])
+    worst = max(reports, key=lambda r: SEVERITY[r.indication])
     return VerificationReport(worst.indication, worst.subindication, reports, warnings)

@@ -13,7 +13,7 @@ import hashlib
 import html
 import re
 
-from signing_service.verification import Indication, SignatureReport, VerificationReport
+from signing_service.reports import Indication, SignatureReport, VerificationReport
 
 _VERDICT = {
     Indication.TOTAL_PASSED: (

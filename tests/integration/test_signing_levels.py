@@ -14,7 +14,7 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
 from devstack import Stack, StackInfo
-from signing_service.verification import load_trust_store
+from signing_service.revocation import load_trust_store
 from tests.conftest import TokenFactory
 from tests.pdf_inspection import annotation_texts, replace_page_text, stamp_fonts
 

@@ -1,0 +1,259 @@
+"""What happened to a signed document after each signature: the strict reading of its later bytes,
+the form fields it showed, signatures that were there and are gone.
+
+The verifier (:mod:`signing_service.verification`) asks these questions once per document
+(:func:`analyse_structure`) and per signature; each answer is a fact, the verdict is the verifier's.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.diff_analysis import (
+    CatalogModificationRule,
+    DocInfoRule,
+    DSSCompareRule,
+    FormUpdatingRule,
+    GenericFieldModificationRule,
+    MetadataUpdateRule,
+    ModificationLevel,
+    ObjectStreamRule,
+    SigFieldCreationRule,
+    SigFieldModificationRule,
+    StandardDiffPolicy,
+    XrefStreamRule,
+)
+from pyhanko.sign.fields import enumerate_sig_fields
+from pyhanko.sign.validation.errors import SignatureValidationError
+from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
+
+from signing_service.active_content import find_active_content
+from signing_service.documents import UntrustedDocument, entry, open_document
+from signing_service.errors import InvalidDocument
+from signing_service.form_fields import FieldTreeTooLarge, changed_fields, field_states
+from signing_service.reports import Warning
+from signing_service.revisions import UpdateAnalysis, analyse_updates, hidden_definitions
+
+_EOF = re.compile(rb"%%EOF(\r\n|\r|\n)?")
+#: How many earlier ``%%EOF`` markers are tried when the whole file cannot be read.
+_SALVAGE_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class OpenedDocument:
+    reader: PdfFileReader
+    data: bytes
+    #: Where the readable part ends when what follows could not be read at all (else ``None``).
+    unreadable_from: int | None = None
+
+
+def open_for_verification(document: UntrustedDocument) -> OpenedDocument:
+    """Open the document; if it cannot be read as a whole, open its longest prefix that ends a
+    revision and has signatures, so that those signatures are reported as modified rather than
+    the file as unreadable (bytes appended after a signature must fail it, not hide it)."""
+    try:
+        return OpenedDocument(open_document(document), document)
+    except InvalidDocument as whole_error:
+        ends = [m.end() for m in _EOF.finditer(document)]
+        for end in reversed(ends[-_SALVAGE_ATTEMPTS:]):
+            if end >= len(document):
+                continue
+            prefix = UntrustedDocument(document[:end])
+            try:
+                reader = open_document(prefix)
+                if any(True for _ in enumerate_sig_fields(reader, filled_status=True)):
+                    return OpenedDocument(reader, prefix, unreadable_from=end)
+            except (InvalidDocument, SignatureValidationError, KeyError, TypeError, ValueError):
+                continue
+        raise whole_error
+
+
+def signed_end(embedded: EmbeddedPdfSignature) -> int:
+    byte_range = entry(embedded.sig_object, "/ByteRange")
+    if not isinstance(byte_range, generic.ArrayObject) or len(byte_range) != 4:
+        raise SignatureValidationError("malformed /ByteRange")
+    return int(byte_range[2]) + int(byte_range[3])
+
+
+@dataclass
+class Structure:
+    """What the strict reading of the document found, shared by every signature's verdict."""
+
+    opened: OpenedDocument
+    analysis: UpdateAnalysis | None
+    #: The first offset after which something was not accounted for (``None``: all accounted).
+    unaccounted_from: int | None
+    problem: str | None
+    #: Field states per signed revision, computed once per revision.
+    fields_at: dict[int, Any] = field(default_factory=dict)
+
+
+def analyse_structure(opened: OpenedDocument, embedded: list[EmbeddedPdfSignature]) -> Structure:
+    data = opened.data
+    if opened.unreadable_from is not None:
+        return Structure(
+            opened,
+            None,
+            opened.unreadable_from,
+            f"bytes after offset {opened.unreadable_from} are not a readable PDF revision",
+        )
+    ends = []
+    for signature in embedded:
+        try:
+            ends.append(signed_end(signature))
+        except (SignatureValidationError, ValueError, TypeError):
+            continue
+    if not ends:
+        return Structure(opened, None, None, None)
+    start = min(ends)
+    analysis = analyse_updates(data, start, opened.reader)
+    if not analysis.complete:
+        return Structure(
+            opened,
+            analysis,
+            analysis.accounted_until,
+            f"{analysis.problem} (offset {analysis.accounted_until})",
+        )
+    hidden = hidden_definitions(data, start, analysis)
+    if hidden:
+        return Structure(
+            opened,
+            analysis,
+            hidden[0],
+            f"an object definition hidden in the data of another object (offset {hidden[0]})",
+        )
+    return Structure(opened, analysis, None, None)
+
+
+def _field_states_at(structure: Structure, revision: int | None) -> Any:
+    """Field states of a historical revision (``None``: the document as it is now)."""
+    key = -1 if revision is None else revision
+    if key not in structure.fields_at:
+        reader = structure.opened.reader
+        root = reader.root if revision is None else reader.get_historical_root(revision)
+        try:
+            structure.fields_at[key] = field_states(root)
+        except FieldTreeTooLarge:
+            structure.fields_at[key] = None
+    return structure.fields_at[key]
+
+
+def refilled_fields(
+    structure: Structure, embedded: EmbeddedPdfSignature
+) -> tuple[list[str], list[str]] | None:
+    """Fields refilled and filled since ``embedded``'s revision (``None``: cannot tell)."""
+    signed_revision = embedded.signed_revision
+    if signed_revision == structure.opened.reader.xrefs.total_revisions - 1:
+        return [], []
+    before = _field_states_at(structure, signed_revision)
+    now = _field_states_at(structure, None)
+    if before is None or now is None:
+        return None
+    return changed_fields(before, now)
+
+
+def signature_fields(reader: PdfFileReader) -> tuple[list[str], list[tuple[str, str]]]:
+    """``(empty, unsupported)``: empty signature fields, and filled ones whose /SubFilter pyHanko
+    does not recognise (pyHanko skips those silently; a verifier must not)."""
+    empty: list[str] = []
+    unsupported: list[tuple[str, str]] = []
+    known = {"/adbe.pkcs7.detached", "/ETSI.CAdES.detached", "/ETSI.RFC3161", "/adbe.pkcs7.sha1"}
+    for name, value, _ in enumerate_sig_fields(reader):
+        if value is None:
+            empty.append(str(name))
+            continue
+        subfilter = entry(value.get_object(), "/SubFilter")
+        if subfilter not in known:
+            unsupported.append((str(name), str(subfilter)))
+    return empty, unsupported
+
+
+def removed_signatures(reader: PdfFileReader, present: set[str]) -> list[str]:
+    """Signature fields that held a signature in some earlier revision and are gone now (the
+    field, its value or the whole ``/AcroForm`` removed after signing)."""
+    removed: set[str] = set()
+    for revision in range(reader.xrefs.total_revisions - 1):
+        resolver = reader.get_historical_resolver(revision)
+        try:
+            for name, value, _ in enumerate_sig_fields(resolver, filled_status=True):
+                if value is not None and str(name) not in present:
+                    removed.add(str(name))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+    return sorted(removed)
+
+
+#: pyHanko's default difference policy, without in-place rewrites of appearance streams: an
+#: appearance stream overwritten under its old object number is never "form filling" here (pyHanko's
+#: own warning calls such updates inherently risky), and pyHanko's check of them misreads streams
+#: made before the signed revision as updated, which broke every locked form's B-LT document.
+DIFF_POLICY = StandardDiffPolicy(
+    global_rules=[
+        CatalogModificationRule(),
+        DocInfoRule().as_qualified(ModificationLevel.LTA_UPDATES),
+        XrefStreamRule().as_qualified(ModificationLevel.LTA_UPDATES),
+        ObjectStreamRule().as_qualified(ModificationLevel.LTA_UPDATES),
+        DSSCompareRule().as_qualified(ModificationLevel.LTA_UPDATES),
+        MetadataUpdateRule().as_qualified(ModificationLevel.LTA_UPDATES),
+    ],
+    form_rule=FormUpdatingRule(
+        field_rules=[
+            SigFieldCreationRule(),
+            SigFieldModificationRule(allow_in_place_appearance_stream_changes=False),
+            GenericFieldModificationRule(allow_in_place_appearance_stream_changes=False),
+        ],
+    ),
+)
+
+
+_LEVEL_VI = {"FORM_FILLING": "điền biểu mẫu, thêm chữ ký", "ANNOTATIONS": "thêm chú thích"}
+
+
+def document_warnings(
+    structure: Structure,
+    embedded: list[EmbeddedPdfSignature],
+    empty_fields: list[str],
+) -> list[Warning]:
+    warnings: list[Warning] = []
+    reader = structure.opened.reader
+    last_signed = max((e.signed_revision for e in embedded), default=-1)
+    for content in find_active_content(reader.root):
+        signed = content.object_number and (
+            reader.xrefs.get_last_change(generic.Reference(content.object_number, 0, reader))
+            <= last_signed
+        )
+        warnings.append(
+            Warning(
+                "active-content",
+                f"Tài liệu chứa nội dung chủ động ({content.kind.value})"
+                + (" trong phần đã ký." if signed else "."),
+                f"The document contains active content ({content.kind.value})"
+                + (" in its signed part." if signed else "."),
+                subject=f"object {content.object_number}" if content.object_number else None,
+            )
+        )
+    for name in empty_fields:
+        warnings.append(
+            Warning(
+                "unsigned-signature-field",
+                f"Ô chữ ký {name!r} chưa được ký.",
+                f"Signature field {name!r} is empty (not signed).",
+                subject=name,
+            )
+        )
+    return warnings
+
+
+def later_changes_warning(level: str) -> Warning:
+    """What the changes after the last signature were, when it permits them (form filling...)."""
+    return Warning(
+        "later-revisions",
+        "Tài liệu có thay đổi sau chữ ký cuối cùng mà chữ ký cho phép "
+        f"({_LEVEL_VI.get(level, level)}).",
+        "The document was changed after its last signature in ways the signature permits "
+        f"({level.lower().replace('_', ' ')}).",
+    )
