@@ -11,6 +11,8 @@ import eu.europa.esig.dss.diagnostic.jaxb.XmlObjectModification;
 import eu.europa.esig.dss.model.InMemoryDocument;
 import eu.europa.esig.dss.model.x509.CertificateToken;
 import eu.europa.esig.dss.pades.validation.PDFDocumentValidator;
+import eu.europa.esig.dss.pdf.modifications.DefaultPdfDifferencesFinder;
+import eu.europa.esig.dss.pdf.pdfbox.PdfBoxDefaultObjectFactory;
 import eu.europa.esig.dss.service.crl.OnlineCRLSource;
 import eu.europa.esig.dss.service.http.commons.CommonsDataLoader;
 import eu.europa.esig.dss.service.http.commons.OCSPDataLoader;
@@ -71,11 +73,15 @@ public final class DssValidatorServer {
     private final CommonCertificateVerifier verifier;
     private final int trustAnchors;
     private final int maxBytes;
+    /** Pages DSS renders to compare the signed revision with the final one; null: DSS's default. */
+    private final Integer visualComparisonPages;
 
-    private DssValidatorServer(CommonCertificateVerifier verifier, int trustAnchors, int maxBytes) {
+    private DssValidatorServer(CommonCertificateVerifier verifier, int trustAnchors, int maxBytes,
+                               Integer visualComparisonPages) {
         this.verifier = verifier;
         this.trustAnchors = trustAnchors;
         this.maxBytes = maxBytes;
+        this.visualComparisonPages = visualComparisonPages;
     }
 
     public static void main(String[] args) throws Exception {
@@ -84,12 +90,15 @@ public final class DssValidatorServer {
         Path trust = Path.of(required(options, "trust"));
         int threads = Integer.parseInt(options.getOrDefault("threads", "2"));
         int maxBytes = Integer.parseInt(options.getOrDefault("max-bytes", String.valueOf(DEFAULT_MAX_BYTES)));
+        Integer visualComparisonPages = options.containsKey("visual-comparison-pages")
+                ? Integer.valueOf(options.get("visual-comparison-pages")) : null;
 
         List<X509Certificate> anchors = loadTrustAnchors(trust);
         if (anchors.isEmpty()) {
             throw new IllegalArgumentException("no PEM certificate in " + trust + ": nothing to trust");
         }
-        DssValidatorServer service = new DssValidatorServer(certificateVerifier(anchors), anchors.size(), maxBytes);
+        DssValidatorServer service = new DssValidatorServer(
+                certificateVerifier(anchors), anchors.size(), maxBytes, visualComparisonPages);
 
         HttpServer server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 16);
         ExecutorService pool = Executors.newFixedThreadPool(threads);
@@ -110,7 +119,8 @@ public final class DssValidatorServer {
         for (int i = 0; i < args.length; i++) {
             if (!args[i].startsWith("--") || i + 1 >= args.length) {
                 throw new IllegalArgumentException(
-                        "usage: --port N --trust FOLDER_OF_PEM_ROOTS [--threads N] [--max-bytes N]");
+                        "usage: --port N --trust FOLDER_OF_PEM_ROOTS [--threads N] [--max-bytes N]"
+                                + " [--visual-comparison-pages N]");
             }
             options.put(args[i].substring(2), args[++i]);
         }
@@ -185,6 +195,7 @@ public final class DssValidatorServer {
             Map<String, Object> body = new LinkedHashMap<>();
             body.put("status", "ready");
             body.put("trustAnchors", trustAnchors);
+        body.put("visualComparisonPages", visualComparisonPages);
             send(exchange, 200, body);
         }
     }
@@ -247,6 +258,14 @@ public final class DssValidatorServer {
         validator.setCertificateVerifier(verifier);
         validator.setEnableEtsiValidationReport(false); // not used here; spares its cost
         validator.setLocale(Locale.ENGLISH);
+        if (visualComparisonPages != null) {
+            // Rendering pages for the visual comparison is most of DSS's time on a clean document.
+            DefaultPdfDifferencesFinder differences = new DefaultPdfDifferencesFinder();
+            differences.setMaximalPagesAmountForVisualComparison(visualComparisonPages);
+            PdfBoxDefaultObjectFactory factory = new PdfBoxDefaultObjectFactory();
+            factory.setPdfDifferencesFinder(differences);
+            validator.setPdfObjFactory(factory);
+        }
         Reports reports = validator.validateDocument(); // DSS's default policy
         SimpleReport simple = reports.getSimpleReport();
         DiagnosticData diagnostic = reports.getDiagnosticData();
@@ -268,8 +287,7 @@ public final class DssValidatorServer {
         answer.put("validSignaturesCount", simple.getValidSignaturesCount());
         answer.put("timestampsCount", diagnostic.getTimestampList().size());
         answer.put("documentTimestampsCount", diagnostic.getTimestampList().stream()
-                .filter(t -> t.getType() != null && t.getType().isDocumentTimestamp()
-                        || t.getArchiveTimestampType() != null && t.getPDFRevision() != null)
+                .filter(t -> t.getType() != null && t.getType().isDocumentTimestamp())
                 .count());
         answer.put("signatures", signatures);
         answer.put("timestamps", timestamps);
