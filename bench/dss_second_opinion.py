@@ -28,6 +28,7 @@ from bench.signing_throughput import ROOT, token_for
 from devstack import Ports, Stack
 from devstack.demo import transcript_pdf
 from devstack.dss_validator import install, start_dss_validator
+from devstack.process import ManagedProcess
 
 LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
 
@@ -56,24 +57,24 @@ def main() -> None:
     stack = Stack(folder, Ports.consecutive(Ports.free_block()))
     print("starting the stack…", flush=True)
     info = stack.up()
-    started = time.perf_counter()
-    install(stack.cache)
-    build_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    dss = start_dss_validator(
-        stack.cache, folder, port=Ports.free_block(1), trust_anchors=stack.pki.trust_store
-    )
-    start_seconds = time.perf_counter() - started
-    no_visual = start_dss_validator(
-        stack.cache,
-        folder,
-        port=Ports.free_block(1),
-        trust_anchors=stack.pki.trust_store,
-        visual_comparison_pages=0,
-        name="dss-validator-no-visual",
-    )
-    rows: list[tuple[str, float, float, float, float, float]] = []
     try:
+        started = time.perf_counter()
+        install(stack.cache)
+        build_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        dss = start_dss_validator(
+            stack.cache, folder, port=Ports.free_block(1), trust_anchors=stack.pki.trust_store
+        )
+        start_seconds = time.perf_counter() - started
+        no_visual = start_dss_validator(
+            stack.cache,
+            folder,
+            port=Ports.free_block(1),
+            trust_anchors=stack.pki.trust_store,
+            visual_comparison_pages=0,
+            name="dss-validator-no-visual",
+        )
+        rows: list[tuple[str, float, float, float, float, float]] = []
         subjects = "Toan 8.5 Van 7.0 Anh 9.0 Ly 8.0 Hoa 7.5 Sinh 8.0 Su 7.0 Dia 8.5 GDCD 9.0"
         lines = [f"Hoc sinh {i:02d}: {subjects} TB 8.2 HK Tot" for i in range(50)]
         document = transcript_pdf(["HOC BA DIEN TU - LOP 10A1", *lines], pages=args.pages)
@@ -140,8 +141,8 @@ def main() -> None:
         assert pid is not None
         rss, peak = _memory_kib(pid)
     finally:
-        dss.stop()
-        no_visual.stop()
+        for name in ("dss-validator", "dss-validator-no-visual"):
+            ManagedProcess(name, folder).stop()
         stack.down()
         shutil.rmtree(folder, ignore_errors=True)
 

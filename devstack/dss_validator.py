@@ -27,7 +27,7 @@ from pydantic import ConfigDict, Field, TypeAdapter
 from pydantic.alias_generators import to_camel
 from pydantic.dataclasses import dataclass
 
-from devstack.errors import InstallFailed, StackError
+from devstack.errors import InstallFailed, ServiceDidNotStart, StackError
 from devstack.java import find_jdk
 from devstack.process import ManagedProcess, http_ready
 
@@ -60,13 +60,14 @@ def install(cache: Path) -> Path:
     Maven runs once per version of the sources (``-B -q``: no prompts, no progress); what it
     downloads stays in the local Maven repository, so later builds and every start work offline.
     """
-    home = cache / f"dss-validator-{fingerprint()}"
+    key = fingerprint()
+    home = cache / f"dss-validator-{key}"
     if (home / _BUILT).exists():
         return home
     if shutil.which("mvn") is None:
         raise InstallFailed("Maven (mvn) is not installed; the setup script installs it")
     java_home = find_jdk(MINIMUM_JAVA)
-    build = cache / f"dss-validator-build-{fingerprint()}"
+    build = cache / f"dss-validator-build-{key}"
     shutil.rmtree(build, ignore_errors=True)
     shutil.copytree(SOURCES, build)
     result = subprocess.run(
@@ -85,7 +86,7 @@ def install(cache: Path) -> Path:
             f"the DSS validator did not build (Maven in {build}):\n"
             + "\n".join(errors[:20] or [result.stdout[-3000:], result.stderr[-2000:]])
         )
-    staging = cache / f"dss-validator-{fingerprint()}.partial"
+    staging = cache / f"dss-validator-{key}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     shutil.move(target / _JAR, staging / _JAR)
@@ -354,27 +355,27 @@ def start_dss_validator(
         else ["--visual-comparison-pages", str(visual_comparison_pages)]
     )
     url = f"http://127.0.0.1:{port}"
-    process.start(
-        [
-            str(java),
-            "-Xms64m",
-            "-Xmx768m",
-            "-XX:+UseSerialGC",  # one validation at a time per thread; small heap, two cores
-            "-Djava.net.useSystemProxies=false",
-            "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-            "-cp",
-            f"{home / _JAR}:{home / 'lib' / '*'}",
-            "vn.edu.gateway.dss.DssValidatorServer",
-            "--port",
-            str(port),
-            "--trust",
-            str(trust_anchors),
-            "--threads",
-            str(threads),
-            *extra,
-        ],
-        cwd=folder,
-        ready=http_ready(f"{url}/health"),
-        timeout=timeout,
-    )
+    argv = [
+        str(java),
+        "-Xms64m",
+        "-Xmx768m",
+        "-XX:+UseSerialGC",  # a small heap on a 2-core machine shared with the whole stack
+        "-Djava.net.useSystemProxies=false",
+        "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+        "-cp",
+        f"{home / _JAR}:{home / 'lib' / '*'}",
+        "vn.edu.gateway.dss.DssValidatorServer",
+        "--port",
+        str(port),
+        "--trust",
+        str(trust_anchors),
+        "--threads",
+        str(threads),
+        *extra,
+    ]
+    try:
+        process.start(argv, cwd=folder, ready=http_ready(f"{url}/health"), timeout=timeout)
+    except ServiceDidNotStart:
+        process.stop()  # a JVM that never got ready is not left behind
+        raise
     return DssValidator(process, url)
