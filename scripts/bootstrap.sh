@@ -20,6 +20,17 @@ fi
 if [ "${BOOTSTRAP_FOR:-run}" = test ]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 fi
+# The tests' second opinion (EU DSS, devstack/dss_validator/) is compiled by Maven at the first test
+# session: it needs a JDK 17+ with its compiler, not only a runtime (Debian's is enough).
+if [ "${BOOTSTRAP_FOR:-run}" = test ]; then
+  have_javac=no
+  for home in "${JAVA_HOME:-}" /usr/lib/jvm/*; do
+    [ -n "$home" ] && [ -x "$home/bin/javac" ] || continue
+    v=$("$home/bin/java" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
+    if [ -n "$v" ] && [ "$v" -ge 17 ]; then have_javac=yes; break; fi
+  done
+  [ "$have_javac" = yes ] || missing+=(openjdk-17-jdk-headless)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   say "Cài gói hệ thống / installing system packages: ${missing[*]}"
   as_root apt-get update -qq

@@ -21,6 +21,7 @@ import pytest
 
 from devstack import Ports, Stack, StackInfo, postgres
 from devstack.demo import transcript_pdf
+from devstack.dss_validator import DssValidator, start_dss_validator
 
 
 def free_port() -> int:
@@ -129,6 +130,24 @@ def stack(
         yield test_stack
     finally:
         test_stack.down()
+
+
+@pytest.fixture(scope="session")
+def dss_validator(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DssValidator]:
+    """EU DSS 6.3 trusting the test PKI's root only, fetching OCSP and CRLs from the test PKI.
+
+    Built with Maven into ``.work/cache`` on first use (about a minute), then started in seconds.
+    """
+    service = start_dss_validator(
+        stack.cache,
+        tmp_path_factory.mktemp("dss-validator"),
+        port=free_port(),
+        trust_anchors=stack.pki.trust_store,
+    )
+    try:
+        yield service
+    finally:
+        service.stop()
 
 
 @pytest.fixture(scope="session")
