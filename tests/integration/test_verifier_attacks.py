@@ -29,6 +29,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from devstack import Stack, StackInfo, softhsm
 from devstack.demo import transcript_pdf
+from devstack.dss_validator import DssRefusedDocument, DssReport, DssValidator
 from devstack.pki import ISSUING, ROOT
 from devstack.stack import TOKEN_LABEL
 from gateway_runtime.keystore import TokenKeystore
@@ -472,3 +473,76 @@ def test_malformed_signer_info_fails(
     assert (report["indication"], report["subindication"]) == ("TOTAL_FAILED", subindication), (
         report
     )
+
+
+# -- a second opinion: EU DSS ------------------------------------------------------------------------
+
+
+def _dss_objects(report: DssReport, clean: DssReport) -> list[str]:
+    """What EU DSS holds against a document that it did not hold against the untouched one:
+    a signature or timestamp that does not pass, a modification it detected, a new error or
+    warning. Empty when DSS has nothing to say."""
+    objections: list[str] = []
+    if not report.signatures:
+        objections.append("no signature found")
+    for token in report.tokens():
+        if token.indication not in ("TOTAL_PASSED", "PASSED"):
+            objections.append(f"{token.id[:8]}: {token.indication}/{token.sub_indication}")
+        if token.pdf is not None and token.pdf.modifications_detected:
+            objections.append(f"{token.id[:8]}: modifications detected")
+    added = {m.key for token in report.tokens() for m in (*token.errors, *token.warnings)} - {
+        m.key for token in clean.tokens() for m in (*token.errors, *token.warnings)
+    }
+    objections.extend(sorted(added))
+    return objections
+
+
+@pytest.mark.dss
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_ours_is_never_looser_than_eu_dss(
+    stack_info: StackInfo,
+    headers: dict[str, str],
+    signed: dict[str, bytes],
+    dss_validator: DssValidator,
+    name: str,
+) -> None:
+    """Wherever EU DSS fails or flags a manipulated document, ours fails it too. (DSS misses the
+    Incremental Saving Attack, so agreeing with DSS is the floor; the differences are in
+    docs/signing.md.)"""
+    case = CASES[name]
+    manipulated = case.manipulate(signed)
+    clean = dss_validator.validate(signed[case.base])
+    try:
+        objections = _dss_objects(dss_validator.validate(manipulated), clean)
+    except DssRefusedDocument as refused:
+        objections = [f"refused: {refused.message}"]
+    ours = verify(stack_info, headers, manipulated)
+    print(f"\n{name}: DSS {objections or 'no objection'}; ours {ours['indication']}")
+    if objections:
+        assert ours["indication"] != "TOTAL_PASSED", (case.attack_class, objections)
+
+
+@pytest.mark.dss
+@pytest.mark.parametrize(
+    ("manipulate", "dss_indication"),
+    [
+        (attack.resign_over_ber_signed_attributes, "TOTAL_FAILED"),
+        (attack.resign_without_signed_attributes, None),
+    ],
+    ids=["ber-signed-attributes", "no-signed-attributes"],
+)
+def test_malformed_signer_info_dss_and_ours(
+    stack_info: StackInfo,
+    headers: dict[str, str],
+    software_signer: tuple[rsa.RSAPrivateKey, Any],
+    dss_validator: DssValidator,
+    manipulate: Callable[[bytes, rsa.RSAPrivateKey], bytes],
+    dss_indication: str | None,
+) -> None:
+    key, signer = software_signer
+    document = manipulate(_software_signed(signer), key)
+    report = dss_validator.validate(document)
+    print(f"\nDSS: {[(s.indication, s.sub_indication) for s in report.signatures]}")
+    if dss_indication is not None:
+        assert [s.indication for s in report.signatures] == [dss_indication]
+    assert verify(stack_info, headers, document)["indication"] == "TOTAL_FAILED"
