@@ -169,7 +169,7 @@ class NoteVerifier:
     @staticmethod
     def from_vkey(vkey: str) -> NoteVerifier:
         """Parse a verifier key of either type this project uses (Ed25519 or cosignature/v1)."""
-        parts = vkey.strip().split("+")
+        parts = vkey.strip().split("+", 2)  # the base64 may hold "+" too
         if len(parts) != 3 or not re.fullmatch(r"[0-9a-f]{8}", parts[1]):
             raise NoteInvalid("a verifier key is name+keyid+base64")
         material = unb64(parts[2])

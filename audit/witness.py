@@ -37,6 +37,8 @@ import structlog
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from audit.errors import AuditError, ProofInvalid
@@ -317,11 +319,8 @@ class Witness:
         return line
 
 
-def create_witness_app(witness: Witness) -> Any:
+def create_witness_app(witness: Witness) -> FastAPI:
     """The HTTP face of a witness: ``POST /add-checkpoint`` and ``GET /`` (its verifier key)."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import PlainTextResponse
-
     app = FastAPI(title="Nhân chứng nhật ký kiểm toán (audit log witness)", docs_url=None)
 
     @app.post("/add-checkpoint")
