@@ -257,7 +257,9 @@ class LogKeys:
         for key in self.notes:
             if key.name == origin and key.key_id == key_id_value:
                 return key
-        raise ProofInvalid(f"checkpoint signed by {origin}+{key_id_value:08x}, not a trusted key")
+        raise ProofInvalid(
+            f"checkpoint signed by {origin}+{key_id_value:08x}, not this one (no trusted key)"
+        )
 
 
 def log_keys(public_key: bytes | LogKeys) -> LogKeys:
@@ -296,7 +298,9 @@ def verify_checkpoint(checkpoint: SignedTreeHead, public_key: bytes | LogKeys) -
                 f"checkpoint of size {checkpoint.tree_size} has a bad signature"
             ) from exc
         return
-    raise ProofInvalid(f"checkpoint signed by key {checkpoint.key_id}, not a trusted key")
+    raise ProofInvalid(
+        f"checkpoint signed by key {checkpoint.key_id}, not this one (no trusted key)"
+    )
 
 
 def proof_document(
