@@ -243,46 +243,53 @@ async def witnessed_latency(
         ingestor.start()
         loop = asyncio.create_task(_checkpoint_periodically(store, signer, interval, collector))
         trail = RedisAuditTrail(client)
+        pending: dict[str, float] = {}
+        positions: dict[str, int] = {}
+        sending = True
+
+        async def watch() -> None:
+            """Concurrently: when each probe is stored, and when a witnessed checkpoint covers it."""
+            witnessed_size = 0
+            while sending or pending:
+                now = time.perf_counter()
+                for event_id in list(pending):
+                    if event_id not in positions:
+                        found = await asyncio.to_thread(store.locate, event_id)
+                        if found is not None:
+                            positions[event_id] = found[0] + 1
+                            stored_after.append(now - pending[event_id])
+                latest = await asyncio.to_thread(store.latest_checkpoint)
+                if (
+                    latest is not None
+                    and latest.tree_size > witnessed_size
+                    and witness_status(store, latest, endpoints, 2).witnessed
+                ):
+                    witnessed_size = latest.tree_size
+                for event_id, seq in list(positions.items()):
+                    if event_id in pending and seq <= witnessed_size:
+                        witnessed_after.append(now - pending.pop(event_id))
+                await asyncio.sleep(0.02)
+
+        watcher = asyncio.create_task(watch())
         process = await _spawn(url, password, "trail", events, producers)
         started = time.perf_counter()
-        probes: list[tuple[str, float]] = []
         while store.count() < events * 0.9:
             _alive(process)
             probe = _event(-1)
             sent = time.perf_counter()
             await trail.record(probe)
-            probes.append((probe.event_id, sent))
+            pending[probe.event_id] = sent
             await asyncio.sleep(0.1)
         rate = store.count() / (time.perf_counter() - started)
-        pending = dict(probes)
-        positions: dict[str, int] = {}
-        witnessed_size = 0
-        deadline = time.perf_counter() + 60
-        while pending and time.perf_counter() < deadline:
-            now = time.perf_counter()
-            for event_id in list(pending):
-                if event_id not in positions:
-                    found = store.locate(event_id)
-                    if found is not None:
-                        positions[event_id] = found[0] + 1
-                        stored_after.append(now - pending[event_id])
-            latest = store.latest_checkpoint()
-            if (
-                latest is not None
-                and latest.tree_size > witnessed_size
-                and witness_status(store, latest, endpoints, 2).witnessed
-            ):
-                witnessed_size = latest.tree_size
-            for event_id, seq in list(positions.items()):
-                if event_id in pending and seq <= witnessed_size:
-                    witnessed_after.append(now - pending.pop(event_id))
-            await asyncio.sleep(0.01)
+        sending = False
+        try:
+            await asyncio.wait_for(watcher, 60)
+        except TimeoutError as exc:
+            raise SystemExit(f"{len(pending)} probes never reached a witnessed checkpoint") from exc
         await asyncio.to_thread(process.join)
         loop.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await loop
-        if pending:
-            raise SystemExit(f"{len(pending)} probes never reached a witnessed checkpoint")
         await ingestor.stop()
     finally:
         await collector.aclose()
