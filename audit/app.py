@@ -12,20 +12,23 @@ from typing import Annotated, Any
 import redis.asyncio as redis_async
 import structlog
 from fastapi import FastAPI, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from audit.checkpoints import Checkpointer, TokenCheckpointSigner, prove_event
 from audit.dashboard import install_dashboard
 from audit.detection import Detector, WebhookNotifier, load_detection_config
-from audit.errors import AuditError, NotCheckpointed
+from audit.errors import AuditError, NotCheckpointed, ProofInvalid
 from audit.events import Actor, AuditEvent, EventTag, Outcome
 from audit.ingest import StreamIngestor
 from audit.keycloak_events import KeycloakEventCollector
+from audit.note import b64
 from audit.ocsf import to_ocsf
 from audit.retention import apply_retention
 from audit.settings import AuditSettings
 from audit.store import EventStore, open_store
 from audit.trail import RedisAuditTrail
+from audit.tree import StoredTree
+from audit.witnessing import WitnessCollector, WitnessEndpoint, cosignature_lines, witness_status
 from gateway_runtime import AccessTokenVerifier, configure_logging, install_http_runtime
 from gateway_runtime.errors import GatewayError
 from gateway_runtime.http import CurrentPrincipal, client_address
@@ -38,20 +41,36 @@ READ_ROLE = "read-events"
 
 
 async def _checkpoint_periodically(
-    store: EventStore, signer: TokenCheckpointSigner, interval: float
+    store: EventStore,
+    signer: TokenCheckpointSigner,
+    interval: float,
+    witnessing: WitnessCollector | None = None,
 ) -> None:
     checkpointer = Checkpointer(store, signer)
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            checkpoint = await asyncio.to_thread(checkpointer.checkpoint)
-        except GatewayError as exc:
-            # A log that fails its checks is never signed over; the checkpointer starts afresh.
-            _log.error("audit.checkpoint_failed", code=exc.code)
-            checkpointer = Checkpointer(store, signer)
-            continue
-        if checkpoint is not None:
-            _log.info("audit.checkpoint", tree_size=checkpoint.tree_size)
+    submitting: asyncio.Task[object] | None = None
+    try:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                checkpoint = await asyncio.to_thread(checkpointer.checkpoint)
+            except GatewayError as exc:
+                # A log that fails its checks is never signed over; the checkpointer starts afresh.
+                _log.error("audit.checkpoint_failed", code=exc.code)
+                checkpointer = Checkpointer(store, signer)
+                continue
+            if checkpoint is not None:
+                _log.info("audit.checkpoint", tree_size=checkpoint.tree_size)
+            # Witnessing runs beside the checkpoints, one round at a time, never holding them up;
+            # a round that missed a witness is tried again with the latest checkpoint.
+            if witnessing is not None and (submitting is None or submitting.done()):
+                latest = checkpoint or await asyncio.to_thread(store.latest_checkpoint)
+                if latest is not None and latest.is_note and not witnessing.done(latest.tree_size):
+                    submitting = asyncio.create_task(witnessing.submit(latest))
+    finally:
+        if submitting is not None:
+            submitting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await submitting
 
 
 async def _retain_periodically(
@@ -137,15 +156,27 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
             collector.start()
         keystore: TokenKeystore | None = None
         checkpointer: asyncio.Task[None] | None = None
+        witnessing: WitnessCollector | None = None
+        if settings.witnesses:
+            witnessing = WitnessCollector(
+                store,
+                app.state.witnesses,
+                quorum=settings.witness_quorum,
+                timeout=settings.witness_timeout_seconds,
+            )
         if settings.user_pin is not None:
             keystore = TokenKeystore(
                 module=settings.pkcs11_module,
                 token_label=settings.token_label,
                 user_pin=settings.user_pin.get_secret_value(),
             )
-            signer = TokenCheckpointSigner(keystore, settings.checkpoint_key_label)
+            signer = TokenCheckpointSigner(
+                keystore, settings.checkpoint_key_label, settings.checkpoint_origin
+            )
             checkpointer = asyncio.create_task(
-                _checkpoint_periodically(store, signer, settings.checkpoint_interval_seconds)
+                _checkpoint_periodically(
+                    store, signer, settings.checkpoint_interval_seconds, witnessing
+                )
             )
         retention = asyncio.create_task(_retain_periodically(store, trail, settings))
         try:
@@ -160,6 +191,8 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
                     await checkpointer
             if keystore is not None:
                 keystore.close()
+            if witnessing is not None:
+                await witnessing.aclose()
             if collector is not None:
                 await collector.stop()
             await ingestor.stop()
@@ -174,6 +207,8 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
     )
     install_http_runtime(app, service=SERVICE)
     install_dashboard(app, settings)
+    app.state.witnesses = [WitnessEndpoint.of(w.url, w.vkey) for w in settings.witnesses]
+    app.state.witness_quorum = settings.witness_quorum
 
     @app.get("/health", tags=["ops"])
     async def health(request: Request) -> JSONResponse:
@@ -226,13 +261,51 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
             "events": [{"seq": r.seq, "chain_hash": r.chain_hash, **r.event} for r in rows],
         }
 
-    @app.get("/v1/checkpoints/latest", tags=["events"])
-    async def latest_checkpoint(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+    @app.get("/v1/checkpoints/latest", tags=["events"], response_model=None)
+    async def latest_checkpoint(
+        request: Request,
+        principal: CurrentPrincipal,
+        format: Annotated[str, Query(pattern="^(json|note)$")] = "json",
+    ) -> dict[str, Any] | PlainTextResponse:
+        """The latest signed checkpoint with the witnesses' cosignatures: as JSON (with
+        ``witnessed``), or with ``format=note`` the C2SP signed note itself (the file an officer
+        keeps, for ``gateway-audit verify --from-checkpoint``)."""
         principal.require(READ_ROLE)
-        checkpoints = request.app.state.store.checkpoints()
-        if not checkpoints:
+        store: EventStore = request.app.state.store
+        latest = await asyncio.to_thread(store.latest_checkpoint)
+        if latest is None:
             raise NotCheckpointed("no checkpoint yet")
-        return checkpoints[-1].to_json()  # type: ignore[no-any-return]
+        witnesses = request.app.state.witnesses
+        if not latest.is_note:
+            return latest.to_json()
+        lines, _ = await asyncio.to_thread(cosignature_lines, store, latest, witnesses)
+        note = latest.note(lines).render()
+        if format == "note":
+            return PlainTextResponse(note)
+        status = witness_status(store, latest, witnesses, request.app.state.witness_quorum)
+        return {**latest.to_json(), "note": note, "witnessed": status.to_json()}
+
+    @app.get("/v1/checkpoints/consistency", tags=["events"])
+    async def consistency(
+        request: Request,
+        principal: CurrentPrincipal,
+        old_size: Annotated[int, Query(alias="from", ge=0)],
+        new_size: Annotated[int | None, Query(alias="to", ge=0)] = None,
+    ) -> dict[str, Any]:
+        """The RFC 9162 consistency proof between two tree sizes (``to``: the latest checkpoint's),
+        base64 hashes in order; check it with both signed roots."""
+        principal.require(READ_ROLE)
+        store: EventStore = request.app.state.store
+        latest = await asyncio.to_thread(store.latest_checkpoint)
+        if latest is None:
+            raise NotCheckpointed("no checkpoint yet")
+        upper = latest.tree_size if new_size is None else new_size
+        if not old_size <= upper <= latest.tree_size:
+            raise ProofInvalid(
+                f"sizes must satisfy from <= to <= {latest.tree_size} (the latest checkpoint)"
+            )
+        proof = await asyncio.to_thread(StoredTree(store).consistency_proof, old_size, upper)
+        return {"from": old_size, "to": upper, "proof": [b64(h) for h in proof]}
 
     @app.get("/v1/events/{event_id}/proof", tags=["events"])
     async def event_proof(

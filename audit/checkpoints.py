@@ -1,9 +1,16 @@
 """Signed tree heads: periodic checkpoints of the audit log, signed with a key held in the token.
 
 A checkpoint commits to the first ``tree_size`` events (the Merkle root of their canonical JSON). It is
-signed inside the PKCS#11 token (RSA PKCS#1 v1.5 with SHA-256) and checked with the public key alone, so
-that someone who can rewrite the database, chain hashes included, still cannot forge the history: the
-old checkpoints no longer match.
+a C2SP ``tlog-checkpoint`` signed note (:mod:`audit.note`): the origin line (``AUDIT_CHECKPOINT_ORIGIN``,
+e.g. ``localhost/edu-gateway/audit``), the tree size, the base64 root, a blank line and the log's
+Ed25519 signature line, made inside the PKCS#11 token (CKM_EDDSA; the key never leaves it). Anyone
+checks it with the log's verifier key (``checkpoint-key.vkey``: ``origin+keyid+base64``), and
+standard transparency-log tools and witnesses (``c2sp.org/tlog-witness``) read it as it is.
+
+Checkpoints signed before this format (RSA PKCS#1 v1.5 over an ``edu-gateway/audit-checkpoint/v1``
+message, ``key_id`` = 16 hex) stay in the store and keep verifying with the RSA public key (PEM) they
+were signed with; new ones are always notes. A stored row tells which it is: a note's ``key_id`` is
+``origin+keyid`` (8 hex), a legacy one has no ``+``.
 """
 
 from __future__ import annotations
@@ -11,16 +18,26 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
-from audit.errors import ChainBroken, ProofInvalid
+from audit.errors import AuditError, ChainBroken, ProofInvalid
 from audit.merkle import TreeBuilder, leaf_hash, verify_inclusion
+from audit.note import (
+    Checkpoint,
+    Ed25519Verifier,
+    NoteInvalid,
+    NoteSignature,
+    NoteVerifier,
+    SignedNote,
+    check_key_name,
+)
 from gateway_runtime.keystore import TokenKeystore
 
 if TYPE_CHECKING:
@@ -29,8 +46,22 @@ if TYPE_CHECKING:
 _DOMAIN = "edu-gateway/audit-checkpoint/v1"
 
 
+class CheckpointKeyUnsupported(AuditError):
+    code: ClassVar[str] = "checkpoint-key-unsupported"
+    status_code: ClassVar[int] = 500
+    message_vi: ClassVar[str] = (
+        "Khoá ký điểm kiểm tra trong HSM không phải Ed25519; hãy tạo khoá mới (xem README)."
+    )
+    message_en: ClassVar[str] = (
+        "The checkpoint key in the token is not Ed25519; enrol a new one (see the README)."
+    )
+
+
 @dataclass(frozen=True)
 class SignedTreeHead:
+    """A stored checkpoint. ``key_id`` is ``origin+keyid`` for a signed note (``signature`` is the
+    raw Ed25519 signature of its text), 16 hex for a legacy RSA checkpoint."""
+
     tree_size: int
     root_hash: bytes
     issued_at: str
@@ -39,23 +70,72 @@ class SignedTreeHead:
 
     @staticmethod
     def message(tree_size: int, root_hash: bytes, issued_at: str, key_id: str) -> bytes:
+        """The legacy (RSA) signed message."""
         return f"{_DOMAIN}\n{tree_size}\n{root_hash.hex()}\n{issued_at}\n{key_id}\n".encode()
 
+    @property
+    def is_note(self) -> bool:
+        return "+" in self.key_id
+
+    @property
+    def origin(self) -> str:
+        return self.key_id.rpartition("+")[0]
+
+    def checkpoint(self) -> Checkpoint:
+        return Checkpoint(self.origin, self.tree_size, self.root_hash)
+
+    def log_signature(self) -> NoteSignature:
+        origin, _, hex_id = self.key_id.rpartition("+")
+        return NoteSignature(origin, int(hex_id, 16), self.signature)
+
+    def note(self, cosignatures: list[NoteSignature] | None = None) -> SignedNote:
+        """The signed note (with witnesses' cosignature lines appended, if given)."""
+        if not self.is_note:
+            raise NoteInvalid(f"the checkpoint of size {self.tree_size} predates signed notes")
+        return SignedNote(self.checkpoint().text(), (self.log_signature(), *(cosignatures or [])))
+
     def signed_message(self) -> bytes:
+        if self.is_note:
+            return self.checkpoint().text().encode()
         return self.message(self.tree_size, self.root_hash, self.issued_at, self.key_id)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "tree_size": self.tree_size,
             "root_hash": self.root_hash.hex(),
             "issued_at": self.issued_at,
             "key_id": self.key_id,
             "signature": base64.b64encode(self.signature).decode(),
         }
+        if self.is_note:
+            data["note"] = self.note().render()
+        return data
+
+    @classmethod
+    def from_note(cls, note: SignedNote, issued_at: str = "") -> SignedTreeHead:
+        """The checkpoint a signed note carries, with the first signature named for its origin
+        (unchecked: :func:`verify_checkpoint` checks it)."""
+        checkpoint = Checkpoint.parse(note.text)
+        if checkpoint.extensions:
+            raise NoteInvalid("this log's checkpoints have no extension lines")
+        for signature in note.signatures:
+            if signature.name == checkpoint.origin:
+                return cls(
+                    checkpoint.size,
+                    checkpoint.root_hash,
+                    issued_at,
+                    f"{checkpoint.origin}+{signature.key_id:08x}",
+                    signature.signature,
+                )
+        raise NoteInvalid(f"no signature named for the origin {checkpoint.origin!r}")
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SignedTreeHead:
         try:
+            if "note" in data:
+                return cls.from_note(
+                    SignedNote.parse(str(data["note"])), str(data.get("issued_at", ""))
+                )
             return cls(
                 tree_size=int(data["tree_size"]),
                 root_hash=bytes.fromhex(data["root_hash"]),
@@ -68,13 +148,15 @@ class SignedTreeHead:
 
 
 class CheckpointSigner(Protocol):
+    origin: str
     key_id: str
+    verifier: Ed25519Verifier
 
     def sign(self, message: bytes) -> bytes: ...
 
 
 def key_id_of(public_key_pem: bytes) -> str:
-    """A short, stable name for a checkpoint key: SHA-256 of its SubjectPublicKeyInfo, 16 hex."""
+    """Legacy: the name of an RSA checkpoint key, SHA-256 of its SubjectPublicKeyInfo, 16 hex."""
     key = serialization.load_pem_public_key(public_key_pem)
     der = key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -83,57 +165,142 @@ def key_id_of(public_key_pem: bytes) -> str:
 
 
 class TokenCheckpointSigner:
-    """Signs checkpoints with the token key ``label``; the key never leaves the token."""
+    """Signs checkpoints with the token's Ed25519 key ``label``; the key never leaves the token."""
 
-    def __init__(self, keystore: TokenKeystore, label: str) -> None:
+    def __init__(self, keystore: TokenKeystore, label: str, origin: str) -> None:
+        from pkcs11 import KeyType
+
+        kind = keystore.key_type(label)
+        if kind is None:
+            raise CheckpointKeyUnsupported(f"no key {label!r} in the token")
+        if kind != KeyType.EC_EDWARDS:
+            raise CheckpointKeyUnsupported(
+                f"the token key {label!r} is {kind.name}: checkpoints are signed notes with "
+                "Ed25519 now; generate an Ed25519 key under another label (`gateway run` does) "
+                "and set AUDIT_CHECKPOINT_KEY_LABEL to it; the old key still verifies the old "
+                "checkpoints"
+            )
         self._keystore = keystore
         self._label = label
-        spki = bytes(keystore.public_key(label).dump())
-        self.public_key_pem = serialization.load_der_public_key(spki).public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        self.key_id = key_id_of(self.public_key_pem)
+        self.origin = check_key_name(origin)
+        self.verifier = Ed25519Verifier(origin, keystore.ed25519_public_key(label))
+        self.key_id = f"{origin}+{self.verifier.key_id:08x}"
 
     def sign(self, message: bytes) -> bytes:
-        return self._keystore.sign(self._label, message)
+        return self._keystore.sign_ed25519(self._label, message)
 
 
 class MemoryCheckpointSigner:
     """A checkpoint key generated in memory: for tests and benchmarks of the log's structure. The
     service signs in the token (:class:`TokenCheckpointSigner`); the signed format is the same."""
 
-    def __init__(self) -> None:
-        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.public_key_pem = self._key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    def __init__(self, origin: str = "test.invalid/edu-gateway/audit") -> None:
+        self._key = ed25519.Ed25519PrivateKey.generate()
+        raw = self._key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
-        self.key_id = key_id_of(self.public_key_pem)
+        self.origin = check_key_name(origin)
+        self.verifier = Ed25519Verifier(origin, raw)
+        self.key_id = f"{origin}+{self.verifier.key_id:08x}"
+        #: What ``verify`` is given: the verifier key, as ``checkpoint-key.vkey`` holds it.
+        self.public_key_pem = self.verifier.vkey().encode() + b"\n"
 
     def sign(self, message: bytes) -> bytes:
-        return self._key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+        return self._key.sign(message)
 
 
 def issue_checkpoint(signer: CheckpointSigner, tree_size: int, root_hash: bytes) -> SignedTreeHead:
     issued_at = datetime.now(UTC).isoformat(timespec="seconds")
-    message = SignedTreeHead.message(tree_size, root_hash, issued_at, signer.key_id)
-    return SignedTreeHead(tree_size, root_hash, issued_at, signer.key_id, signer.sign(message))
+    text = Checkpoint(signer.origin, tree_size, root_hash).text()
+    return SignedTreeHead(
+        tree_size, root_hash, issued_at, signer.key_id, signer.sign(text.encode())
+    )
 
 
-def verify_checkpoint(checkpoint: SignedTreeHead, public_key_pem: bytes) -> None:
-    """Raise :class:`ProofInvalid` unless ``checkpoint`` was signed by the key in ``public_key_pem``."""
-    key = serialization.load_pem_public_key(public_key_pem)
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise ProofInvalid("checkpoint keys are RSA")
-    if checkpoint.key_id != key_id_of(public_key_pem):
-        raise ProofInvalid(f"checkpoint signed by key {checkpoint.key_id}, not this one")
-    try:
-        key.verify(
-            checkpoint.signature, checkpoint.signed_message(), padding.PKCS1v15(), hashes.SHA256()
+@dataclass(frozen=True)
+class LogKeys:
+    """The keys a reader trusts for the log's checkpoints: Ed25519 verifier keys (vkey lines) and,
+    for checkpoints from before signed notes, RSA public keys (PEM blocks), from one or more files."""
+
+    notes: tuple[NoteVerifier, ...]
+    legacy_rsa: tuple[rsa.RSAPublicKey, ...]
+
+    @classmethod
+    def parse(cls, data: bytes) -> LogKeys:
+        text = data.decode("utf-8", errors="replace")
+        pems = re.findall(r"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", text, re.S)
+        rest = re.sub(
+            r"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", "", text, flags=re.S
         )
-    except InvalidSignature as exc:
+        legacy: list[rsa.RSAPublicKey] = []
+        for pem in pems:
+            try:
+                key = serialization.load_pem_public_key(pem.encode())
+            except ValueError as exc:
+                raise ProofInvalid("unreadable public key (PEM)") from exc
+            if not isinstance(key, rsa.RSAPublicKey):
+                raise ProofInvalid(
+                    "a PEM public key is for legacy RSA checkpoints; give the log's verifier key "
+                    "(checkpoint-key.vkey) for signed notes"
+                )
+            legacy.append(key)
+        notes = [
+            NoteVerifier.from_vkey(line)
+            for line in (raw.strip() for raw in rest.splitlines())
+            if line and not line.startswith("#")
+        ]
+        if not notes and not legacy:
+            raise ProofInvalid("no checkpoint key found (a vkey line or an RSA PEM)")
+        return cls(tuple(notes), tuple(legacy))
+
+    def note_key(self, origin: str, key_id_value: int) -> NoteVerifier:
+        for key in self.notes:
+            if key.name == origin and key.key_id == key_id_value:
+                return key
         raise ProofInvalid(
-            f"checkpoint of size {checkpoint.tree_size} has a bad signature"
-        ) from exc
+            f"checkpoint signed by {origin}+{key_id_value:08x}, not this one (no trusted key)"
+        )
+
+
+def log_keys(public_key: bytes | LogKeys) -> LogKeys:
+    return public_key if isinstance(public_key, LogKeys) else LogKeys.parse(public_key)
+
+
+def verify_checkpoint(checkpoint: SignedTreeHead, public_key: bytes | LogKeys) -> None:
+    """Raise :class:`ProofInvalid` unless ``checkpoint`` was signed by one of the trusted keys
+    (``public_key``: the bytes of a vkey file and/or RSA PEM, see :class:`LogKeys`)."""
+    keys = log_keys(public_key)
+    if checkpoint.is_note:
+        signature = checkpoint.log_signature()
+        verifier = keys.note_key(signature.name, signature.key_id)
+        try:
+            verifier.verify(checkpoint.checkpoint().text(), checkpoint.signature)
+        except NoteInvalid as exc:
+            raise ProofInvalid(
+                f"checkpoint of size {checkpoint.tree_size} has a bad signature"
+            ) from exc
+        return
+    for key in keys.legacy_rsa:
+        pem = key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        if checkpoint.key_id != key_id_of(pem):
+            continue
+        try:
+            key.verify(
+                checkpoint.signature,
+                checkpoint.signed_message(),
+                padding.PKCS1v15(),
+                hashes.SHA256(),
+            )
+        except InvalidSignature as exc:
+            raise ProofInvalid(
+                f"checkpoint of size {checkpoint.tree_size} has a bad signature"
+            ) from exc
+        return
+    raise ProofInvalid(
+        f"checkpoint signed by key {checkpoint.key_id}, not this one (no trusted key)"
+    )
 
 
 def proof_document(
@@ -150,7 +317,9 @@ def proof_document(
     }
 
 
-def check_proof_document(document: dict[str, Any], public_key_pem: bytes) -> SignedTreeHead:
+def check_proof_document(
+    document: dict[str, Any], public_key_pem: bytes | LogKeys
+) -> SignedTreeHead:
     """Check an exported inclusion proof offline; return its checkpoint, or raise ProofInvalid."""
     try:
         if document["format"] != "edu-gateway/audit-inclusion-proof/v1":
@@ -180,19 +349,21 @@ class Checkpointer:
     """
 
     def __init__(self, store: EventStore, signer: CheckpointSigner) -> None:
+        from audit.tree import NodeRecorder
+
         self._store = store
         self._signer = signer
         self._builder: TreeBuilder | None = None
+        self._nodes = NodeRecorder(store)
         self._head = b""
 
     def _load(self) -> TreeBuilder:
         from audit.store import GENESIS
 
-        builder = TreeBuilder()
-        existing = self._store.checkpoints()
+        builder = TreeBuilder(on_subtree=self._nodes)
+        latest = self._store.latest_checkpoint()
         self._head = GENESIS
-        if existing:
-            latest = existing[-1]
+        if latest is not None:
             for value in self._store.leaf_hashes(latest.tree_size):
                 builder.append_leaf_hash(value)
             if builder.size != latest.tree_size or builder.root() != latest.root_hash:
@@ -200,6 +371,7 @@ class Checkpointer:
                     f"records 1..{latest.tree_size} differ from the checkpoint signed at "
                     f"{latest.issued_at}: the log was rewritten"
                 )
+            self._nodes.flush()  # a log from before the stored tree gets its nodes here
             self._head = self._store.chain_hash_at(latest.tree_size)
         return builder
 
@@ -223,6 +395,7 @@ class Checkpointer:
             return None
         for value in added:
             builder.append_leaf_hash(value)
+        self._nodes.flush()
         self._head = self._store.chain_hash_at(builder.size)
         checkpoint = issue_checkpoint(self._signer, builder.size, builder.root())
         self._store.add_checkpoint(checkpoint)
@@ -236,13 +409,12 @@ def checkpoint_store(store: EventStore, signer: CheckpointSigner) -> SignedTreeH
 
 def prove_event(store: EventStore, event_id: str) -> dict[str, Any] | None:
     """The inclusion proof of ``event_id`` under the latest checkpoint, or None if not covered yet."""
-    from audit.merkle import inclusion_proof_streamed
+    from audit.tree import StoredTree
 
     located = store.locate(event_id)
-    checkpoints = store.checkpoints()
-    if located is None or not checkpoints or located[0] >= checkpoints[-1].tree_size:
+    latest = store.latest_checkpoint()
+    if located is None or latest is None or located[0] >= latest.tree_size:
         return None
     index, body = located
-    latest = checkpoints[-1]
-    path = inclusion_proof_streamed(index, latest.tree_size, store.leaf_hashes(latest.tree_size))
+    path = StoredTree(store).inclusion_proof(index, latest.tree_size)
     return proof_document(body, index, path, latest)

@@ -19,11 +19,15 @@ from audit.checkpoints import (
     checkpoint_store,
     prove_event,
 )
+from audit.consistency import verify_from_checkpoint
 from audit.errors import AuditError
+from audit.note import b64
 from audit.retention import apply_retention, verify_archive
 from audit.settings import AuditSettings
 from audit.store import EventStore, open_store
+from audit.tree import StoredTree
 from audit.verification import verify_log, verify_range
+from audit.witnessing import WitnessEndpoint, cosignature_lines
 from gateway_runtime.keystore import TokenKeystore
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Nhật ký kiểm toán / audit log")
@@ -39,7 +43,19 @@ StoreOption = Annotated[
 KeyOption = Annotated[
     Path,
     typer.Option(
-        exists=True, dir_okay=False, help="Khoá công khai điểm kiểm tra (PEM) / public key"
+        exists=True,
+        dir_okay=False,
+        help="Khoá kiểm tra điểm kiểm tra / the log's verifier key (checkpoint-key.vkey; an RSA "
+        "PEM for checkpoints from before signed notes)",
+    ),
+]
+KeysOption = Annotated[
+    list[Path],
+    typer.Option(
+        exists=True,
+        dir_okay=False,
+        help="Khoá kiểm tra / the log's verifier key (checkpoint-key.vkey); repeat it to add the "
+        "RSA key (PEM) of checkpoints signed before signed notes",
     ),
 ]
 
@@ -68,10 +84,23 @@ def _fail(error: AuditError) -> None:
     raise typer.Exit(1)
 
 
+def _keys(paths: list[Path]) -> bytes:
+    return b"\n".join(path.read_bytes() for path in paths)
+
+
 @app.command()
 def verify(
-    public_key: KeyOption,
+    public_key: KeysOption,
     store: StoreOption = None,
+    from_checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Điểm kiểm tra đã lưu / a checkpoint you kept (signed note): check the log is "
+            "consistent with it, reading only the records after it",
+        ),
+    ] = None,
     since: Annotated[
         datetime | None, typer.Option(help="Chỉ báo cáo từ thời điểm này (UTC) / range start")
     ] = None,
@@ -80,16 +109,30 @@ def verify(
     ] = None,
 ) -> None:
     """Prove the whole log (or the records of a time range) intact and complete against its
-    signed checkpoints."""
+    signed checkpoints; with --from-checkpoint, that it extends a checkpoint you kept."""
     events = _open(store)
+    keys = _keys(public_key)
     try:
+        if from_checkpoint is not None:
+            if since is not None or until is not None:
+                console.print("--from-checkpoint reads the records after it: no --since/--until")
+                raise typer.Exit(2)
+            kept = verify_from_checkpoint(events, from_checkpoint.read_bytes(), keys)
+            console.print(
+                f"[green]HỢP LỆ / VERIFIED[/green]: the log ({kept.records} records) extends the "
+                f"checkpoint you kept ({kept.kept_size} records): consistency proof to the latest "
+                f"signed checkpoint ({kept.latest_checkpoint_size}) holds; read {kept.records_read} "
+                f"records after it (hash chain, leaves, {kept.checkpoints_checked} signed "
+                f"checkpoints) and {kept.leaves_read} stored leaf hashes."
+            )
+            return
         if since is not None or until is not None:
             start = (since or datetime(1970, 1, 1)).replace(tzinfo=UTC)
             end = (until or datetime(9999, 1, 1)).replace(tzinfo=UTC)
             if end <= start:
                 console.print("--until must come after --since")
                 raise typer.Exit(2)
-            ranged = verify_range(events, public_key.read_bytes(), start, end)
+            ranged = verify_range(events, keys, start, end)
             console.print(
                 f"[green]HỢP LỆ / VERIFIED[/green]: {ranged.records} records between {start:%Y-%m-%d %H:%M} "
                 f"and {end:%Y-%m-%d %H:%M} UTC"
@@ -102,7 +145,7 @@ def verify(
                     "signed checkpoint."
                 )
             return
-        result = verify_log(events, public_key.read_bytes())
+        result = verify_log(events, keys)
     except AuditError as exc:
         _fail(exc)
         return
@@ -134,12 +177,67 @@ def checkpoint(store: StoreOption = None) -> None:
     events = _open(store)
     try:
         made = checkpoint_store(
-            events, TokenCheckpointSigner(keystore, settings.checkpoint_key_label)
+            events,
+            TokenCheckpointSigner(
+                keystore, settings.checkpoint_key_label, settings.checkpoint_origin
+            ),
         )
+    except AuditError as exc:
+        console.print(exc.diagnostics())
+        raise typer.Exit(2) from exc
     finally:
         events.close()
         keystore.close()
-    console.print(f"checkpoint: {made.to_json() if made else 'nothing new since the last one'}")
+    console.print(made.note().render() if made else "nothing new since the last checkpoint")
+
+
+@app.command("keep-checkpoint")
+def keep_checkpoint(
+    out: Annotated[Path, typer.Option(help="Tệp lưu điểm kiểm tra / where to write the note")],
+    store: StoreOption = None,
+) -> None:
+    """Write the latest signed checkpoint (a C2SP signed note, with the witnesses' cosignatures
+    known to the service's settings) to keep; later, `verify --from-checkpoint` checks against it."""
+    settings = AuditSettings.model_validate({"keycloak_issuer": "-"})
+    events = _open(store)
+    try:
+        latest = events.latest_checkpoint()
+        if latest is None or not latest.is_note:
+            console.print("no signed-note checkpoint yet")
+            raise typer.Exit(2)
+        witnesses = [WitnessEndpoint.of(w.url, w.vkey) for w in settings.witnesses]
+        lines, names = cosignature_lines(events, latest, witnesses)
+    finally:
+        events.close()
+    out.write_text(latest.note(lines).render(), encoding="utf-8")
+    console.print(
+        f"checkpoint of {latest.tree_size} records written to {out}"
+        + (f", cosigned by {', '.join(names)}" if names else ", no cosignature yet")
+    )
+
+
+@app.command()
+def consistency(
+    old_size: Annotated[int, typer.Option("--from", min=0, help="kích thước cũ / old tree size")],
+    new_size: Annotated[
+        int | None, typer.Option("--to", min=0, help="default: the latest checkpoint's size")
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Print the RFC 9162 consistency proof between two tree sizes (base64, one hash a line)."""
+    events = _open(store)
+    try:
+        latest = events.latest_checkpoint()
+        upper = new_size if new_size is not None else (latest.tree_size if latest else 0)
+        if latest is None or not old_size <= upper <= latest.tree_size:
+            console.print("sizes must satisfy --from <= --to <= the latest checkpoint's size")
+            raise typer.Exit(2)
+        proof = StoredTree(events).consistency_proof(old_size, upper)
+    finally:
+        events.close()
+    typer.echo(f"old {old_size}\nnew {upper}")
+    for value in proof:
+        typer.echo(b64(value))
 
 
 @app.command()

@@ -3,14 +3,16 @@
 Leaves are the canonical JSON of the events in store order. ``leaf_hash = SHA-256(0x00 || leaf)``,
 ``node_hash = SHA-256(0x01 || left || right)``, and the tree of n leaves splits at the largest power of
 two smaller than n (RFC 9162 §2.1.1). A signed tree head commits to every event up to its size; an
-inclusion proof (§2.1.3) shows one event is in it with log2(n) hashes, checkable offline.
+inclusion proof (§2.1.3) shows one event is in it with log2(n) hashes, checkable offline; a
+consistency proof (§2.1.4) shows a tree of size m is the first m leaves of a tree of size n, so that
+someone who kept an old checkpoint can check a new one without reading the log again.
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from audit.errors import ProofInvalid
 
@@ -25,12 +27,34 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
+#: ``on_subtree(height, index, hash)``: a perfect subtree covering leaves
+#: ``[index * 2**height, (index + 1) * 2**height)`` was completed.
+SubtreeSink = Callable[[int, int, bytes], None]
+
+
 class TreeBuilder:
     """The root of a growing tree in O(log n) memory: a stack of perfect subtree roots."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_subtree: SubtreeSink | None = None) -> None:
         self._stack: list[tuple[int, bytes]] = []  # (height, hash), heights strictly decreasing
         self.size = 0
+        self._on_subtree = on_subtree
+
+    @classmethod
+    def from_frontier(
+        cls, size: int, roots: Sequence[bytes], on_subtree: SubtreeSink | None = None
+    ) -> TreeBuilder:
+        """Resume a tree of ``size`` leaves from the roots of its perfect subtrees, left to right
+        (:func:`perfect_ranges` of ``(0, size)``): the "frontier", log2(size) hashes."""
+        ranges = perfect_ranges(0, size)
+        if len(ranges) != len(roots):
+            raise ValueError(f"a tree of {size} has {len(ranges)} frontier roots, not {len(roots)}")
+        builder = cls(on_subtree)
+        builder._stack = [
+            ((hi - lo).bit_length() - 1, root) for (lo, hi), root in zip(ranges, roots, strict=True)
+        ]
+        builder.size = size
+        return builder
 
     def append_leaf_hash(self, value: bytes) -> None:
         height, current = 0, value
@@ -38,6 +62,8 @@ class TreeBuilder:
             _, left = self._stack.pop()
             current = node_hash(left, current)
             height += 1
+            if self._on_subtree is not None:
+                self._on_subtree(height, ((self.size + 1) >> height) - 1, current)
         self._stack.append((height, current))
         self.size += 1
 
@@ -199,3 +225,115 @@ def root_from_subset(
     if size == 0:
         return EMPTY_ROOT
     return root(0, size)
+
+
+def perfect_ranges(lo: int, hi: int) -> list[tuple[int, int]]:
+    """``[lo, hi)`` cut into aligned perfect subtrees, largest first (``lo`` aligned as in the tree:
+    every range an RFC 9162 tree or proof names is). Their roots, folded right to left with
+    :func:`fold`, give the Merkle root of the range."""
+    ranges = []
+    while lo < hi:
+        size = 1
+        while lo % (size << 1) == 0 and lo + (size << 1) <= hi:
+            size <<= 1
+        ranges.append((lo, lo + size))
+        lo += size
+    return ranges
+
+
+def fold(roots: Sequence[bytes]) -> bytes:
+    """The root over consecutive perfect subtrees (largest first), as RFC 9162's MTH combines them."""
+    if not roots:
+        return EMPTY_ROOT
+    current = roots[-1]
+    for left in reversed(roots[:-1]):
+        current = node_hash(left, current)
+    return current
+
+
+def consistency_ranges(old_size: int, new_size: int) -> list[tuple[int, int]]:
+    """The leaf ranges whose Merkle roots make up the consistency proof from ``old_size`` to
+    ``new_size``, in proof order (RFC 9162 §2.1.4.1, SUBPROOF). Empty when nothing is to prove."""
+    if not 0 <= old_size <= new_size:
+        raise ValueError(f"no consistency proof from {old_size} to {new_size}")
+    if old_size == 0 or old_size == new_size:
+        return []
+    ranges: list[tuple[int, int]] = []
+    lo, hi, m, whole = 0, new_size, old_size, True
+    while True:
+        n = hi - lo
+        if m == n:
+            if not whole:
+                ranges.append((lo, hi))
+            break
+        k = _split(n)
+        if m <= k:
+            ranges.append((lo + k, hi))
+            hi = lo + k
+        else:
+            ranges.append((lo, lo + k))
+            lo, m, whole = lo + k, m - k, False
+    return list(reversed(ranges))
+
+
+def consistency_proof(old_size: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
+    """The RFC 9162 consistency proof from the first ``old_size`` leaves to all of them."""
+    return [
+        root_of(leaf_hashes[lo:hi]) for lo, hi in consistency_ranges(old_size, len(leaf_hashes))
+    ]
+
+
+def consistency_proof_from(
+    old_size: int, new_size: int, range_root: Callable[[int, int], bytes]
+) -> list[bytes]:
+    """The consistency proof with each subtree root asked of ``range_root(lo, hi)`` (a stored tree)."""
+    return [range_root(lo, hi) for lo, hi in consistency_ranges(old_size, new_size)]
+
+
+def verify_consistency(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> None:
+    """Raise :class:`ProofInvalid` unless ``proof`` shows the tree ``(old_size, old_root)`` is the
+    beginning of ``(new_size, new_root)``: the verification algorithm of RFC 9162 §2.1.4.2."""
+    if not 0 <= old_size <= new_size:
+        raise ProofInvalid(f"a tree of {new_size} cannot extend one of {old_size}")
+    if old_size == new_size:
+        if proof:
+            raise ProofInvalid("a proof between equal sizes is empty")
+        if old_root != new_root:
+            raise ProofInvalid(f"two different roots for the same size {old_size}")
+        return
+    if old_size == 0:
+        if proof:
+            raise ProofInvalid("a proof from the empty tree is empty")
+        return
+    if not proof:
+        raise ProofInvalid("empty consistency proof")
+    path = list(proof)
+    if old_size & (old_size - 1) == 0:  # an exact power of two: the old root is the first node
+        path.insert(0, old_root)
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            raise ProofInvalid("consistency proof longer than the tree is deep")
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            if not fn & 1:
+                while fn & 1 == 0 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise ProofInvalid("consistency proof shorter than the tree is deep")
+    if fr != old_root:
+        raise ProofInvalid(f"the proof does not lead to the old root (size {old_size})")
+    if sr != new_root:
+        raise ProofInvalid(f"the proof does not lead to the new root (size {new_size})")

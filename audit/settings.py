@@ -5,8 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WitnessSettings(BaseModel):
+    """One witness the checkpoints are sent to: its address and its verifier key (type 0x04)."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: str
+    vkey: str
 
 
 class AuditSettings(BaseSettings):
@@ -27,8 +35,17 @@ class AuditSettings(BaseSettings):
     pkcs11_module: Path = Path("/usr/lib/softhsm/libsofthsm2.so")
     token_label: str = "edu-gateway"  # noqa: S105 - a PKCS#11 token label, not a password
     user_pin: SecretStr | None = None
-    checkpoint_key_label: str = "audit-checkpoint"
+    #: An Ed25519 key in the token (checkpoints are C2SP signed notes). An RSA key under this label
+    #: (from before) is refused with a message; ``gateway run`` enrols the Ed25519 one.
+    checkpoint_key_label: str = "audit-checkpoint-ed25519"
     checkpoint_interval_seconds: float = Field(default=60.0, gt=0)
+    #: The first line of every checkpoint and the log key's name: unique for this log, no spaces or
+    #: '+', conventionally ``<host>/edu-gateway/audit``.
+    checkpoint_origin: str = "localhost/edu-gateway/audit"
+    #: Witnesses (``[{"url": ..., "vkey": ...}]``) and how many must cosign for "witnessed".
+    witnesses: list[WitnessSettings] = Field(default_factory=list)
+    witness_quorum: int = Field(default=1, ge=1)
+    witness_timeout_seconds: float = Field(default=3.0, gt=0)
     #: Keycloak's login and admin events, pulled by the ``audit-collector`` service account.
     collector_client_id: str = "audit-collector"
     collector_client_secret: SecretStr | None = None
@@ -71,6 +88,22 @@ class AuditSettings(BaseSettings):
     report_signer_client_secret: SecretStr | None = None
 
     json_logs: bool | None = None
+
+    @field_validator("checkpoint_origin")
+    @classmethod
+    def _origin_is_a_key_name(cls, value: str) -> str:
+        if not value or any(c.isspace() or c == "+" for c in value):
+            raise ValueError("the checkpoint origin has no spaces and no '+'")
+        return value
+
+    @model_validator(mode="after")
+    def _quorum_fits(self) -> AuditSettings:
+        if self.witnesses and self.witness_quorum > len(self.witnesses):
+            raise ValueError(
+                f"witness_quorum {self.witness_quorum} is more than the "
+                f"{len(self.witnesses)} witnesses configured"
+            )
+        return self
 
     def store_location(self) -> str | Path:
         """Where the events are kept: the PostgreSQL URL if one is set, else the SQLite file."""

@@ -7,19 +7,26 @@ Starts its own Redis (appendfsync always, as the gateway runs it) in a temporary
   SQLite store with its hash chain — the rate counts only events committed to the store;
 * the ingestor alone, draining a backlog already in the stream (the audit service's own capacity when
   the producers run on other machines);
-* ``verify_chain`` over the stored events.
+* ``verify_chain`` over the stored events;
+* with ``--witnessed``: the time from an event to a signed, witnessed checkpoint covering it, under
+  the same load. The checkpoint key is Ed25519 in a SoftHSM2 token, the checkpointer and the witness
+  collector are the audit service's own loop (``audit.app``), two witnesses run as ``gateway-witness``
+  processes and both must cosign (quorum 2 of 2). Probe events are recorded every 100 ms among the
+  producers' events; for each, the time until it is stored (the reference) and until a checkpoint
+  covering it carries both cosignatures.
 
 The producers run in their own process, as the services that record events do (the signing service,
 the scanners, account issuing); the ingestor runs in this one, as in the audit service. Both measured
 rows use the same producer process.
 
-Run: ``.venv/bin/python -m bench.audit_ingest [--events 80000] [--producers 64]``
+Run: ``.venv/bin/python -m bench.audit_ingest [--events 80000] [--producers 64] [--witnessed]``
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import secrets
 import tempfile
@@ -168,6 +175,138 @@ async def run(events: int, producers: int, folder: Path) -> list[tuple[str, floa
     return rows
 
 
+async def witnessed_latency(
+    events: int, producers: int, folder: Path, interval: float
+) -> tuple[list[float], list[float], float]:
+    """Under producer load: (event→stored, event→witnessed checkpoint) per probe, and events/s."""
+    import os
+    import sys
+
+    import yaml
+
+    from audit.app import _checkpoint_periodically
+    from audit.checkpoints import TokenCheckpointSigner
+    from audit.witness import cosigner, generate_key
+    from audit.witnessing import WitnessCollector, WitnessEndpoint, witness_status
+    from devstack import softhsm
+    from devstack.process import http_ready
+    from gateway_runtime.keystore import TokenKeystore
+
+    conf = softhsm.configure(folder)
+    os.environ["SOFTHSM2_CONF"] = str(conf)
+    pin = secrets.token_hex(4)  # a throw-away token in the bench's temporary folder
+    softhsm.ensure_token(conf, label="bench", so_pin=secrets.token_hex(4), user_pin=pin)
+    keystore = TokenKeystore(module=softhsm.module_path(), token_label="bench", user_pin=pin)  # noqa: S106 - a token label
+    keystore.generate_ed25519_key("log")
+    origin = "bench.localhost/edu-gateway/audit"
+    signer = TokenCheckpointSigner(keystore, "log", origin)
+    endpoints = []
+    witnesses = []
+    for name in ("so.bench/witness", "phong.bench/witness"):
+        home = folder / name.split(".")[0]
+        home.mkdir()
+        key = generate_key(home / "key.pem")
+        port = Ports.free_block(1)
+        config = home / "witness.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "name": name,
+                    "key_file": "key.pem",
+                    "state_file": "state.json",
+                    "port": port,
+                    "logs": [{"origin": origin, "vkey": signer.verifier.vkey()}],
+                }
+            )
+        )
+        process = ManagedProcess(home.name, folder)
+        process.start(
+            [sys.executable, "-m", "audit.witness_cli", "serve", "--config", str(config)],
+            ready=http_ready(f"http://127.0.0.1:{port}/"),
+            timeout=60,
+        )
+        witnesses.append(process)
+        endpoints.append(
+            WitnessEndpoint.of(f"http://127.0.0.1:{port}", cosigner(name, key).verifier.vkey())
+        )
+
+    port = Ports.free_block(1)
+    password = secrets.token_urlsafe(16)
+    url = redis_server.start(folder, port=port, password=password)
+    client = redis_async.Redis.from_url(url, password=password)
+    store = SqliteEventStore(folder / "witnessed.sqlite3")
+    ingestor = StreamIngestor(client, store)
+    collector = WitnessCollector(store, endpoints, quorum=2)
+    stored_after: list[float] = []
+    witnessed_after: list[float] = []
+    try:
+        ingestor.start()
+        loop = asyncio.create_task(_checkpoint_periodically(store, signer, interval, collector))
+        trail = RedisAuditTrail(client)
+        pending: dict[str, float] = {}
+        positions: dict[str, int] = {}
+        sending = True
+
+        async def watch() -> None:
+            """Concurrently: when each probe is stored, and when a witnessed checkpoint covers it."""
+            witnessed_size = 0
+            while sending or pending:
+                now = time.perf_counter()
+                for event_id in list(pending):
+                    if event_id not in positions:
+                        found = await asyncio.to_thread(store.locate, event_id)
+                        if found is not None:
+                            positions[event_id] = found[0] + 1
+                            stored_after.append(now - pending[event_id])
+                latest = await asyncio.to_thread(store.latest_checkpoint)
+                if (
+                    latest is not None
+                    and latest.tree_size > witnessed_size
+                    and witness_status(store, latest, endpoints, 2).witnessed
+                ):
+                    witnessed_size = latest.tree_size
+                for event_id, seq in list(positions.items()):
+                    if event_id in pending and seq <= witnessed_size:
+                        witnessed_after.append(now - pending.pop(event_id))
+                await asyncio.sleep(0.02)
+
+        watcher = asyncio.create_task(watch())
+        process = await _spawn(url, password, "trail", events, producers)
+        started = time.perf_counter()
+        while store.count() < events * 0.9:
+            _alive(process)
+            probe = _event(-1)
+            sent = time.perf_counter()
+            await trail.record(probe)
+            pending[probe.event_id] = sent
+            await asyncio.sleep(0.1)
+        rate = store.count() / (time.perf_counter() - started)
+        sending = False
+        try:
+            await asyncio.wait_for(watcher, 60)
+        except TimeoutError as exc:
+            raise SystemExit(f"{len(pending)} probes never reached a witnessed checkpoint") from exc
+        await asyncio.to_thread(process.join)
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+        await ingestor.stop()
+    finally:
+        await collector.aclose()
+        await client.aclose()
+        store.close()
+        keystore.close()
+        ManagedProcess("redis", folder).stop()
+        for witness in witnesses:
+            witness.stop()
+    return stored_after, witnessed_after, rate
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=50_000)
@@ -177,9 +316,41 @@ def main() -> None:
         default=64,
         help="concurrent producers (at most 100: redis-py's connection pool, for raw XADD)",
     )
+    parser.add_argument(
+        "--witnessed",
+        action="store_true",
+        help="measure event → signed, witnessed checkpoint under load (token key, two witnesses)",
+    )
+    parser.add_argument("--checkpoint-interval", type=float, default=0.5)
     args = parser.parse_args()
     if not 1 <= args.producers <= 100:
         parser.error("--producers: 1 to 100")
+    if args.witnessed:
+        with tempfile.TemporaryDirectory(prefix="audit-bench-") as folder:
+            stored, witnessed, rate = asyncio.run(
+                witnessed_latency(
+                    args.events, args.producers, Path(folder), args.checkpoint_interval
+                )
+            )
+        print(
+            f"\n{args.events} events, {args.producers} producers, {rate:.0f} events/s stored; "
+            f"checkpoint every {args.checkpoint_interval} s; {len(witnessed)} probes\n"
+        )
+        print("| event → | p50 (s) | p95 (s) | max (s) |")
+        print("|---|---:|---:|---:|")
+        for name, values in (
+            ("stored (reference)", stored),
+            ("signed checkpoint cosigned by 2 of 2 witnesses", witnessed),
+        ):
+            print(
+                f"| {name} | {_percentile(values, 0.5):.3f} | {_percentile(values, 0.95):.3f} "
+                f"| {max(values):.3f} |"
+            )
+        print(
+            f"\nwitnessed / stored, p95: "
+            f"{_percentile(witnessed, 0.95) / max(_percentile(stored, 0.95), 1e-9):.1f}x"
+        )
+        return
     with tempfile.TemporaryDirectory(prefix="audit-bench-") as folder:
         rows = asyncio.run(run(args.events, args.producers, Path(folder)))
     reference = rows[0][1]

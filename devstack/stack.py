@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from keycloak import KeycloakAdmin
 
 from audit.checkpoints import TokenCheckpointSigner
+from audit.witness import cosigner, generate_key, load_key
 from devstack import keycloak, national_id, redis_server, softhsm
 from devstack.demo import transcript_pdf
 from devstack.errors import StackError
@@ -33,8 +34,17 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REALM = "education"
 TOKEN_LABEL = "edu-gateway"  # noqa: S105 - a PKCS#11 token label, not a password
 SEAL_KEY = "org-seal"
-CHECKPOINT_KEY = "audit-checkpoint"
-SERVICES = ("pki", "audit", "signing")
+#: The log's Ed25519 checkpoint key; ``audit-checkpoint`` is the RSA key of folders from before
+#: signed-note checkpoints, kept only to publish its public key for their old checkpoints.
+CHECKPOINT_KEY = "audit-checkpoint-ed25519"
+LEGACY_CHECKPOINT_KEY = "audit-checkpoint"
+CHECKPOINT_ORIGIN = "localhost/edu-gateway/audit"
+#: The demo's two witnesses: the department's and one district office's (name, key name).
+WITNESSES = (
+    ("witness-so", "so-gddt.localhost/witness"),
+    ("witness-phong", "phong-760.localhost/witness"),
+)
+SERVICES = ("pki", *(name for name, _ in WITNESSES), "audit", "signing")
 
 
 @dataclass(frozen=True)
@@ -45,13 +55,15 @@ class Ports:
     pki: int = 8700
     signing: int = 8701
     audit: int = 8702
+    witness_so: int = 8710
+    witness_phong: int = 8711
 
     @classmethod
     def consecutive(cls, base: int) -> Ports:
-        return cls(base, base + 1, base + 2, base + 3, base + 4, base + 5)
+        return cls(*range(base, base + 8))
 
     @staticmethod
-    def free_block(size: int = 6) -> int:
+    def free_block(size: int = 8) -> int:
         """The first of ``size`` consecutive ports free on loopback now (for tests and benches)."""
         for _ in range(100):
             base = random.randint(20000, 60000)  # noqa: S311 - choosing a port, not a secret
@@ -202,7 +214,9 @@ class Stack:
 
         progress("Khoá dấu cơ quan trong token / organisation seal key")
         seal_cert = self._enrol_seal(user_pin)
-        self._enrol_checkpoint_key(user_pin)
+        log_vkey = self._enrol_checkpoint_key(user_pin).read_text().strip()
+        progress("Nhân chứng nhật ký / audit log witnesses")
+        witnesses = self._start_witnesses(log_vkey)
 
         progress("Keycloak: chờ sẵn sàng / wait until ready")
         keycloak.wait_ready(kc_process, kc)
@@ -241,6 +255,9 @@ class Stack:
                 "AUDIT_TOKEN_LABEL": TOKEN_LABEL,
                 "AUDIT_USER_PIN": user_pin,
                 "AUDIT_CHECKPOINT_KEY_LABEL": CHECKPOINT_KEY,
+                "AUDIT_CHECKPOINT_ORIGIN": CHECKPOINT_ORIGIN,
+                "AUDIT_WITNESSES": json.dumps(witnesses),
+                "AUDIT_WITNESS_QUORUM": "1",
                 "AUDIT_CHECKPOINT_INTERVAL_SECONDS": str(self.checkpoint_interval),
                 "AUDIT_COLLECTOR_CLIENT_SECRET": self.client_secret("audit-collector"),
                 "AUDIT_PSEUDONYM_KEY": self.secrets.get("audit:pseudonym-key", length=32),
@@ -414,22 +431,74 @@ class Stack:
 
     @property
     def checkpoint_public_key(self) -> Path:
+        """The log's verifier key (``origin+keyid+base64``), what ``verify`` is given."""
+        return self.folder / "audit" / "checkpoint-key.vkey"
+
+    @property
+    def legacy_checkpoint_public_key(self) -> Path:
+        """The RSA public key of checkpoints signed before signed notes (older folders only)."""
         return self.folder / "audit" / "checkpoint-key.pem"
 
     def _enrol_checkpoint_key(self, user_pin: str) -> Path:
-        """Generate the audit checkpoint key in the token (once); publish its public key."""
+        """Generate the log's Ed25519 checkpoint key in the token (once); publish its verifier key.
+
+        A folder from before signed notes has an RSA key under the old label: it stays in the
+        token and its public key stays published (``checkpoint-key.pem``) for the old checkpoints."""
         keystore = TokenKeystore(
             module=softhsm.module_path(), token_label=TOKEN_LABEL, user_pin=user_pin
         )
         try:
             if not keystore.has_key(CHECKPOINT_KEY):
-                keystore.generate_rsa_key(CHECKPOINT_KEY)
-            pem = TokenCheckpointSigner(keystore, CHECKPOINT_KEY).public_key_pem
+                keystore.generate_ed25519_key(CHECKPOINT_KEY)
+            vkey = TokenCheckpointSigner(
+                keystore, CHECKPOINT_KEY, CHECKPOINT_ORIGIN
+            ).verifier.vkey()
         finally:
             keystore.close()
         self.checkpoint_public_key.parent.mkdir(parents=True, exist_ok=True)
-        self.checkpoint_public_key.write_bytes(pem)
+        self.checkpoint_public_key.write_text(vkey + "\n")
         return self.checkpoint_public_key
+
+    def witness_folder(self, name: str) -> Path:
+        return self.folder / "witnesses" / name
+
+    def _start_witnesses(self, log_vkey: str) -> list[dict[str, str]]:
+        """Start the demo's witnesses (each its own key file, state and process); return the audit
+        service's ``AUDIT_WITNESSES``."""
+        import yaml
+
+        configured = []
+        for (name, key_name), port in zip(
+            WITNESSES, (self.ports.witness_so, self.ports.witness_phong), strict=True
+        ):
+            folder = self.witness_folder(name)
+            folder.mkdir(parents=True, exist_ok=True)
+            folder.chmod(0o700)
+            key_file = folder / "witness-key.pem"
+            key = load_key(key_file) if key_file.exists() else generate_key(key_file)
+            config = folder / "witness.yaml"
+            config.write_text(
+                yaml.safe_dump(
+                    {
+                        "name": key_name,
+                        "key_file": key_file.name,
+                        "state_file": "state.json",
+                        "host": "127.0.0.1",
+                        "port": port,
+                        "logs": [{"origin": CHECKPOINT_ORIGIN, "vkey": log_vkey}],
+                    }
+                )
+            )
+            ManagedProcess(name, self.folder).start(
+                [sys.executable, "-m", "audit.witness_cli", "serve", "--config", str(config)],
+                env={"PYTHONPATH": str(PROJECT_ROOT)},
+                cwd=PROJECT_ROOT,
+                ready=http_ready(f"http://127.0.0.1:{port}/"),
+                timeout=60,
+            )
+            vkey = cosigner(key_name, key).verifier.vkey()
+            configured.append({"url": f"http://127.0.0.1:{port}", "vkey": vkey})
+        return configured
 
     def down(self) -> list[str]:
         """Stop every process of this stack (services first); return the names that were running."""

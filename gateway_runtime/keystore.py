@@ -21,11 +21,15 @@ from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11.exceptions import PKCS11Error
+from pkcs11.util.ec import encode_named_curve_parameters
 from pkcs11.util.rsa import encode_rsa_public_key
 
 from gateway_runtime.errors import GatewayError
 
 _log = structlog.get_logger(__name__)
+
+#: RFC 8410's object identifier of Ed25519, the curve parameter of a CKK_EC_EDWARDS key.
+_ED25519_OID = "1.3.101.112"
 
 
 class TokenUnavailable(GatewayError):
@@ -107,6 +111,65 @@ class TokenKeystore:
                 },
             )
             return self._public_key_info(public)
+
+    def generate_ed25519_key(self, label: str) -> bytes:
+        """Generate a non-extractable Ed25519 key pair in the token (CKM_EC_EDWARDS_KEY_PAIR_GEN);
+        return its 32-byte public key (RFC 8032 encoding)."""
+        with self.lock:
+            public, _private = self.session().generate_keypair(
+                KeyType.EC_EDWARDS,
+                None,
+                label=label,
+                id=label.encode(),
+                store=True,
+                mechanism=Mechanism.EC_EDWARDS_KEY_PAIR_GEN,
+                public_template={Attribute.EC_PARAMS: encode_named_curve_parameters(_ED25519_OID)},
+                private_template={
+                    Attribute.SENSITIVE: True,
+                    Attribute.EXTRACTABLE: False,
+                    Attribute.SIGN: True,
+                },
+            )
+            return self._ed25519_point(public)
+
+    def key_type(self, label: str) -> KeyType | None:
+        """The type of the private key ``label`` (``KeyType.RSA``, ``KeyType.EC_EDWARDS``...)."""
+        with self.lock:
+            found = list(
+                self.session().get_objects(
+                    {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: label}
+                )
+            )
+            return KeyType(found[0][Attribute.KEY_TYPE]) if found else None
+
+    def ed25519_public_key(self, label: str) -> bytes:
+        with self.lock:
+            public = self.session().get_key(
+                object_class=ObjectClass.PUBLIC_KEY, key_type=KeyType.EC_EDWARDS, label=label
+            )
+            return self._ed25519_point(public)
+
+    @staticmethod
+    def _ed25519_point(public: Any) -> bytes:
+        # SoftHSM2 and most HSMs give CKA_EC_POINT as a DER OCTET STRING (04 20 || key).
+        point = bytes(public[Attribute.EC_POINT])
+        if len(point) == 34 and point[:2] == b"\x04\x20":
+            point = point[2:]
+        if len(point) != 32:
+            raise TokenUnavailable("the token returned an Ed25519 public key of unexpected size")
+        return point
+
+    def sign_ed25519(self, label: str, data: bytes) -> bytes:
+        """Pure Ed25519 (CKM_EDDSA, RFC 8032) over ``data`` with the token key ``label``."""
+        with self.lock:
+            try:
+                private = self.session().get_key(
+                    object_class=ObjectClass.PRIVATE_KEY, key_type=KeyType.EC_EDWARDS, label=label
+                )
+                return bytes(private.sign(data, mechanism=Mechanism.EDDSA))
+            except PKCS11Error as exc:
+                _log.error("keystore.sign_failed", key=label, error=type(exc).__name__)
+                raise TokenUnavailable(f"key {label!r}") from exc
 
     def public_key(self, label: str) -> asn1_keys.PublicKeyInfo:
         with self.lock:

@@ -38,6 +38,8 @@ def free_ports() -> Ports:
         pki=free_port(),
         signing=free_port(),
         audit=free_port(),
+        witness_so=free_port(),
+        witness_phong=free_port(),
     )
 
 
