@@ -14,7 +14,9 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 
@@ -24,10 +26,10 @@ from audit.note import COSIGNATURE_V1, SignedNote, open_checkpoint
 from audit.store import EventStore, open_store
 from audit.witness import Witness, WitnessState, create_witness_app, generate_key
 from audit.witnessing import WitnessCollector, WitnessEndpoint, witness_status
-from devstack import softhsm
+from devstack import StackInfo, softhsm
 from gateway_runtime.keystore import TokenKeystore
 from tests.audit_cli import run_audit_cli
-from tests.conftest import free_port
+from tests.conftest import TokenFactory, free_port
 
 pytestmark = [pytest.mark.softhsm]
 
@@ -304,3 +306,30 @@ def test_kept_checkpoint_with_a_forged_signature_is_refused(
     )
     assert result.returncode == 1 and "bad signature" in result.stdout, result.stdout
     shutil.copy(path, tmp_path / "copy.sqlite3")
+
+
+@pytest.mark.keycloak
+@pytest.mark.redis
+@pytest.mark.softhsm
+def test_the_running_stacks_checkpoints_are_cosigned_by_its_two_witnesses(
+    stack_info: StackInfo, client_token: TokenFactory
+) -> None:
+    """The stack (as ``gateway run`` starts it) runs two witnesses; the audit service sends them
+    each checkpoint and serves it with both cosignatures as a C2SP signed note."""
+    headers = {"Authorization": f"Bearer {client_token('audit-reports')}"}
+    deadline = time.monotonic() + 30
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{stack_info.audit_url}/v1/checkpoints/latest", headers=headers)
+        if response.status_code == 200:
+            body = response.json()
+            if body.get("witnessed", {}).get("status") == "witnessed":
+                break
+        time.sleep(0.5)
+    assert body.get("witnessed", {}).get("status") == "witnessed", body
+    assert len(body["witnessed"]["cosigned_by"]) == 2
+    note = httpx.get(
+        f"{stack_info.audit_url}/v1/checkpoints/latest", params={"format": "note"}, headers=headers
+    ).text
+    signature_lines = [line for line in note.splitlines() if line.startswith("\u2014 ")]
+    assert len(signature_lines) >= 3, note  # the log's own and two cosignatures
