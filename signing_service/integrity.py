@@ -36,7 +36,7 @@ from signing_service.documents import UntrustedDocument, entry, open_document
 from signing_service.errors import InvalidDocument
 from signing_service.form_fields import FieldTreeTooLarge, changed_fields, field_states
 from signing_service.reports import Warning
-from signing_service.revisions import UpdateAnalysis, analyse_updates, hidden_definitions
+from signing_service.revisions import Update, UpdateAnalysis, analyse_updates, hidden_definitions
 
 _EOF = re.compile(rb"%%EOF(\r\n|\r|\n)?")
 #: How many earlier ``%%EOF`` markers are tried when the whole file cannot be read.
@@ -257,3 +257,119 @@ def later_changes_warning(level: str) -> Warning:
         "The document was changed after its last signature in ways the signature permits "
         f"({level.lower().replace('_', ' ')}).",
     )
+
+
+# -- long-term validation data: a fast, strict proof --------------------------------------------------
+
+#: Document information entries a validation-data update may change (pyHanko's DSS writer sets them).
+_INFO_UPDATES = frozenset({"/ModDate", "/Producer"})
+
+
+def _same(old: Any, new: Any, depth: int = 0) -> bool:
+    """The same PDF value in two revisions: references by number, containers element by element."""
+    if depth > 32:
+        return False
+    if isinstance(old, generic.IndirectObject) or isinstance(new, generic.IndirectObject):
+        return (
+            isinstance(old, generic.IndirectObject)
+            and isinstance(new, generic.IndirectObject)
+            and (old.idnum, old.generation) == (new.idnum, new.generation)
+        )
+    if isinstance(old, generic.DictionaryObject) or isinstance(new, generic.DictionaryObject):
+        return (
+            isinstance(old, generic.DictionaryObject)
+            and isinstance(new, generic.DictionaryObject)
+            and set(old) == set(new)
+            and all(_same(old.raw_get(k), new.raw_get(k), depth + 1) for k in old)
+        )
+    if isinstance(old, generic.ArrayObject) or isinstance(new, generic.ArrayObject):
+        return (
+            isinstance(old, generic.ArrayObject)
+            and isinstance(new, generic.ArrayObject)
+            and len(old) == len(new)
+            and all(_same(a, b, depth + 1) for a, b in zip(old, new, strict=True))
+        )
+    return type(old) is type(new) and bool(old == new)
+
+
+def _new_reachable(value: Any, written: dict[int, generic.PdfObject]) -> set[int]:
+    """Numbers of the objects written in this revision (``written``) reachable from ``value``;
+    references to older objects end the walk (they were judged with their own revision)."""
+    seen: set[int] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, generic.IndirectObject):
+            if item.idnum in seen or item.idnum not in written:
+                continue
+            seen.add(item.idnum)
+            item = written[item.idnum]
+        if isinstance(item, generic.DictionaryObject):
+            stack.extend(item.raw_get(k) for k in item)
+        elif isinstance(item, generic.ArrayObject):
+            stack.extend(item)
+    return seen
+
+
+def validation_data_only(reader: PdfFileReader, revision: int, update: Update) -> bool:
+    """Whether ``revision`` (whose bytes ``update`` read strictly) does nothing but add long-term
+    validation data, provably: the catalogue is unchanged but for its ``/DSS``, the document
+    information but for its dates, and every other object it writes is new and reachable from the
+    ``/DSS`` alone (so no page, field or annotation can see it). ``False`` means "ask the full
+    difference analysis".
+
+    pyHanko's analysis says the same of such a revision (``LTA_UPDATES``) after walking every
+    path of the document (most of a B-LT verification's time); this check is strictly narrower and
+    reads only what the strict reading of the update already read, and the previous catalogue."""
+    trailer = update.trailer
+    if revision < 1 or trailer is None or "/Encrypt" in trailer:
+        return False
+    written = update.values
+    try:
+        old = reader.get_historical_resolver(revision - 1)
+        old_trailer = old.trailer_view
+        root = trailer.raw_get("/Root")
+        if not isinstance(root, generic.IndirectObject) or not _same(
+            old_trailer.raw_get("/Root"), root
+        ):
+            return False
+        old_root, new_root = old.root, written.get(root.idnum, old.root)
+        if not isinstance(new_root, generic.DictionaryObject) or "/DSS" not in new_root:
+            return False
+        if set(old_root) - {"/DSS"} != set(new_root) - {"/DSS"} or not all(
+            _same(old_root.raw_get(k), new_root.raw_get(k)) for k in old_root if k != "/DSS"
+        ):
+            return False
+        allowed = {root.idnum}
+        info = trailer.raw_get("/Info") if "/Info" in trailer else None
+        if isinstance(info, generic.IndirectObject) and info.idnum in written:
+            allowed.add(info.idnum)
+            old_info = old_trailer.raw_get("/Info") if "/Info" in old_trailer else None
+            if old_info is not None:
+                before, after = old_info.get_object(), written[info.idnum]
+                if not _same(old_info, info) or not isinstance(after, generic.DictionaryObject):
+                    return False
+                if set(before) - _INFO_UPDATES != set(after) - _INFO_UPDATES or not all(
+                    _same(before.raw_get(k), after.raw_get(k))
+                    for k in before
+                    if k not in _INFO_UPDATES
+                ):
+                    return False
+        dss = _new_reachable(new_root.raw_get("/DSS"), written)
+        xrefs = reader.xrefs
+        for number, value in written.items():
+            if number in allowed or number in dss:
+                continue
+            if isinstance(value, generic.StreamObject) and entry(value, "/Type") in (
+                "/XRef",
+                "/ObjStm",
+            ):
+                continue
+            return False  # an object that the DSS does not hold
+        for number in dss | (set(written) - allowed):
+            ref = generic.Reference(number, 0, reader)
+            if xrefs.get_historical_ref(ref, revision - 1) is not None:
+                return False  # an existing object rewritten
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
+    return True

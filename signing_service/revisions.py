@@ -49,6 +49,9 @@ class Update:
     end: int
     xref_offset: int
     objects: dict[int, int]
+    #: The objects as read (each once, here), by number; and the trailer (or xref stream) dict.
+    values: dict[int, generic.PdfObject] = field(default_factory=dict, compare=False)
+    trailer: generic.DictionaryObject | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -90,9 +93,9 @@ class _Cursor:
 @dataclass
 class _UpdateParts:
     start: int
-    objects: dict[int, tuple[int, int]] = field(
-        default_factory=dict
-    )  # number -> (generation, offset)
+    #: number -> (generation, offset)
+    objects: dict[int, tuple[int, int]] = field(default_factory=dict)
+    values: dict[int, generic.PdfObject] = field(default_factory=dict)
     object_streams: set[int] = field(default_factory=set)
     xref_offset: int | None = None
     entries: list[Any] = field(default_factory=list)
@@ -131,6 +134,7 @@ def _read_object(cursor: _Cursor, handler: Any, parts: _UpdateParts) -> generic.
         ) from exc
     cursor.pos = rest.pos + len(b"endobj")
     parts.objects[number] = (generation, offset)
+    parts.values[number] = value
     if isinstance(value, generic.StreamObject) and entry(value, "/Type") == "/ObjStm":
         parts.object_streams.add(number)
     return value
@@ -214,6 +218,8 @@ def _read_update(cursor: _Cursor, handler: Any, previous_xref: int | None) -> Up
         end=cursor.pos,
         xref_offset=parts.xref_offset,
         objects={number: offset for number, (_, offset) in parts.objects.items()},
+        values=parts.values,
+        trailer=parts.trailer,
     )
 
 

@@ -75,6 +75,7 @@ from signing_service.integrity import (
     removed_signatures,
     signature_fields,
     signed_end,
+    validation_data_only,
 )
 from signing_service.reports import (
     SEVERITY,
@@ -235,6 +236,23 @@ def verify_document(
 # -- the verifier ------------------------------------------------------------------------------------
 
 
+def _only_validation_data_after(structure: Structure, embedded: EmbeddedPdfSignature) -> bool:
+    reader = structure.opened.reader
+    analysis = structure.analysis
+    total = reader.xrefs.total_revisions
+    later = range(embedded.signed_revision + 1, total)
+    if not later or analysis is None or structure.unaccounted_from is not None:
+        return False
+    # The strictly read updates are the document's last revisions, in order.
+    first = total - len(analysis.updates)
+    if later.start < first:
+        return False
+    return all(
+        validation_data_only(reader, revision, analysis.updates[revision - first])
+        for revision in later
+    )
+
+
 @dataclass
 class _Verdict:
     indication: Indication
@@ -261,10 +279,13 @@ async def _verify_one(
     warnings: list[Warning],
 ) -> SignatureReport:
     is_timestamp = embedded.sig_object_type == "/DocTimeStamp"
+    # Revisions that provably only add validation data (a B-LT document's DSS) need no full
+    # difference analysis: pyHanko's walks every path of the document to say LTA_UPDATES.
+    lta_only = _only_validation_data_after(structure, embedded)
     status: PdfSignatureStatus | DocumentTimestampStatus
     if is_timestamp:
         status = await async_validate_pdf_timestamp(
-            embedded, validation_context=context(), diff_policy=DIFF_POLICY
+            embedded, validation_context=context(), diff_policy=DIFF_POLICY, skip_diff=lta_only
         )
     else:
         status = await async_validate_pdf_signature(
@@ -272,6 +293,7 @@ async def _verify_one(
             signer_validation_context=context(),
             ts_validation_context=context(),
             diff_policy=DIFF_POLICY,
+            skip_diff=lta_only,
         )
     verdict = _Verdict(*_classify(status))
     if status.coverage is not None and status.coverage.name not in {
@@ -354,7 +376,9 @@ async def _verify_one(
         valid=status.valid,
         trusted=status.trusted,
         coverage=status.coverage.name if status.coverage else "UNKNOWN",
-        modification_level=status.modification_level.name
+        modification_level="LTA_UPDATES"
+        if lta_only
+        else status.modification_level.name
         if status.modification_level is not None
         else None,
         indication=verdict.indication,

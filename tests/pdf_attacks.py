@@ -559,3 +559,21 @@ def resign_without_signed_attributes(pdf: bytes, key: rsa.RSAPrivateKey) -> byte
         _byte_range_content(pdf), padding.PKCS1v15(), hashes.SHA256()
     )
     return _replace_contents(pdf, -1, content_info.dump(force=True))
+
+
+def content_change_inside_a_dss_update(pdf: bytes, old: bytes, new: bytes) -> bytes:
+    """A revision dressed as long-term validation data (the catalogue gains a /DSS, as a B-LT update
+    does) that also rewrites the page content: what a shortcut for "DSS-only" updates must not let
+    through."""
+    number, text = content_stream_ref(pdf)
+    writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
+    certificate = writer.add_object(generic.StreamObject(stream_data=b"\x30\x03\x02\x01\x00"))
+    writer.root[_n("/DSS")] = writer.add_object(
+        generic.DictionaryObject({_n("/Certs"): generic.ArrayObject([certificate])})
+    )
+    writer.update_root()
+    writer.mark_update(generic.Reference(number, 0, writer))
+    writer.objects[(0, number)] = generic.StreamObject(stream_data=text.replace(old, new))
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()

@@ -164,6 +164,13 @@ CASES = {
         "TOTAL_FAILED",
         "MODIFIED_AFTER_SIGNING",
     ),
+    "content-change-in-dss-update": Case(
+        "Page content rewritten in a revision dressed as long-term validation data (a /DSS)",
+        "B-LT",
+        lambda d: attack.content_change_inside_a_dss_update(d["B-LT"], *GRADE),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
     "trailing-garbage": Case(
         "Bytes after %%EOF that are no PDF structure",
         "B-B",
