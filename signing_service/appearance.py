@@ -2,7 +2,8 @@
 
 pyHanko's default stamp font is a non-embedded Courier with WinAnsi encoding, which turns "Nguyễn Thị"
 into garbage. Here the text is set in Noto Sans (it covers U+1EA0-1EF9), embedded as a subset with a
-ToUnicode map so that the text can be copied and extracted back; every string is normalised to NFC first.
+ToUnicode map so that the text can be copied and extracted back (the font is prepared once per worker:
+:mod:`signing_service.stamp_font`); every string is normalised to NFC first.
 The QR code opens the verification page for the document.
 """
 
@@ -12,12 +13,12 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import fontpkg_noto_sans
-from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
 from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.stamp import QRStampStyle
+
+from signing_service.stamp_font import PreparedFontFactory
 
 #: Noto Sans (variable font; its default instance is Regular), shipped by the ``fontpkg-noto-sans`` wheel.
 DEFAULT_FONT = Path(fontpkg_noto_sans.ROOT) / "files" / "NotoSans[wdth,wght].ttf"
@@ -56,27 +57,12 @@ class VisibleStamp:
         }
 
 
-class _PrecomposedGlyphFactory(GlyphAccumulatorFactory):
-    """Shapes text without the font's ``ccmp`` feature.
-
-    Noto Sans's ``ccmp`` splits "ị" and "ụ" into a base glyph plus a combining dot below. That looks the
-    same, but the extra glyph has no entry in the ToUnicode map, so the copied or extracted text loses
-    the diacritic. With ``ccmp`` off, HarfBuzz picks the font's precomposed glyph (it has all of
-    U+1EA0-1EF9), one glyph per character, and the text reads back exactly.
-    """
-
-    def create_font_engine(self, writer: Any, obj_stream: Any = None) -> Any:
-        engine = super().create_font_engine(writer, obj_stream)
-        engine.features = {"ccmp": False}
-        return engine
-
-
 @lru_cache(maxsize=4)
 def stamp_style(font_file: Path = DEFAULT_FONT) -> QRStampStyle:
     return QRStampStyle(
         stamp_text=STAMP_TEXT,
         text_box_style=TextBoxStyle(
-            font=_PrecomposedGlyphFactory(str(font_file), font_size=8), leading=12
+            font=PreparedFontFactory(str(font_file), font_size=8), leading=12
         ),
         border_width=1,
         timestamp_format="%d/%m/%Y %H:%M:%S %Z",

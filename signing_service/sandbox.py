@@ -46,8 +46,9 @@ _log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-#: Modules every worker needs, loaded once in the fork server so that workers start in milliseconds.
-_PRELOAD = ["signing_service.verification", "signing_service.preparation"]
+#: Loaded once in the fork server, so that workers start in milliseconds with the code and the
+#: stamp's font ready (``signing_service/worker_preload.py``).
+_PRELOAD = ["signing_service.worker_preload"]
 
 
 def _vm_data_bytes() -> int:

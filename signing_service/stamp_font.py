@@ -1,0 +1,151 @@
+"""The stamp's font, prepared once per worker instead of once per document.
+
+Noto Sans ships as a 2 MB variable font with every script's layout tables. Subsetting it for each
+stamp (what pyHanko does) decompiles those tables every time: 1.2-1.5 s a document, sixty times an
+invisible signature. Here it is prepared once per worker process: cut to the Vietnamese repertoire
+(Latin, Latin-1 and Latin Extended, the precomposed Vietnamese letters U+1EA0-1EF9, combining marks,
+punctuation, the đồng sign), then instanced at Regular (72 KB). Each stamp then embeds the subset of
+the glyphs it uses, and the subset for one set of glyphs (a signer's name, title and unit, with every
+digit and hex letter the time and QR link need) is made once and reused: a class's transcripts signed
+by one principal cost one subset.
+
+The sandbox's fork server loads this module before it forks the workers, so the preparation runs
+once for all of them (:data:`signing_service.sandbox._PRELOAD`). The text stays extractable: the
+glyph ids are kept (``retain_gids``) and pyHanko writes the ToUnicode map from the shaped text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from collections import OrderedDict
+from functools import lru_cache
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from fontTools import subset
+from fontTools.ttLib import TTFont
+from fontTools.varLib import instancer
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.font.opentype import GlyphAccumulator, GlyphAccumulatorFactory
+
+#: What Vietnamese text (and the stamp's English, digits, URLs) needs.
+VIETNAMESE_REPERTOIRE = [
+    *range(0x20, 0x7F),  # ASCII
+    *range(0xA0, 0x180),  # Latin-1, Latin Extended-A (Ă ă Đ đ)
+    *(0x1A0, 0x1A1, 0x1AF, 0x1B0),  # Ơ ơ Ư ư
+    *range(0x300, 0x30A),  # combining marks
+    0x323,  # combining dot below
+    *range(0x1EA0, 0x1EFA),  # the precomposed Vietnamese letters
+    *range(0x2010, 0x2028),  # dashes, quotation marks, ellipsis
+    *range(0x2030, 0x203B),
+    *(0x20AB, 0x20AC, 0x2116),  # ₫ € №
+]
+#: Always in a stamp's subset, so that the time and the verification link do not make a new one.
+_ALWAYS = "0123456789abcdefABCDEF:/.-_?=&%+ "
+#: Subsets kept per worker (a few hundred signers' names, title and unit; ~20 KB each).
+_CACHED_SUBSETS = 256
+
+
+@lru_cache(maxsize=2)
+def prepared_font(source: Path) -> bytes:
+    """``source`` cut to the Vietnamese repertoire and instanced at its default (Regular)."""
+    font = TTFont(str(source))
+    options = subset.Options(
+        layout_features=["kern", "liga", "calt", "mark", "mkmk"], name_IDs=["*"]
+    )
+    subsetter = subset.Subsetter(options=options)
+    subsetter.populate(unicodes=VIETNAMESE_REPERTOIRE)
+    subsetter.subset(font)
+    if "fvar" in font:
+        font = instancer.instantiateVariableFont(font, {})
+    out = BytesIO()
+    font.save(out)
+    return out.getvalue()
+
+
+_SUBSETS: OrderedDict[tuple[bytes, frozenset[int]], bytes] = OrderedDict()
+
+
+@lru_cache(maxsize=2)
+def _digest(font: bytes) -> bytes:
+    return hashlib.sha256(font).digest()
+
+
+def _compressed_subset(font: bytes, glyphs: frozenset[int]) -> bytes:
+    """The Flate-compressed font program holding ``glyphs`` (glyph ids kept), made once."""
+    key = (_digest(font), glyphs)
+    cached = _SUBSETS.get(key)
+    if cached is not None:
+        _SUBSETS.move_to_end(key)
+        return cached
+    tt = TTFont(BytesIO(font))
+    options = subset.Options(layout_closure=False, retain_gids=True)
+    options.drop_tables += ["GPOS", "GDEF", "GSUB"]
+    subsetter = subset.Subsetter(options=options)
+    subsetter.populate(gids=sorted(glyphs))
+    subsetter.subset(tt)
+    out = BytesIO()
+    tt.save(out)
+    compressed = zlib.compress(out.getvalue())
+    _SUBSETS[key] = compressed
+    if len(_SUBSETS) > _CACHED_SUBSETS:
+        _SUBSETS.popitem(last=False)
+    return compressed
+
+
+class _ReusedSubsetAccumulator(GlyphAccumulator):
+    """pyHanko's glyph accumulator, embedding a cached subset instead of making one per document."""
+
+    def __init__(self, *args: Any, font: bytes, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._font = font
+        self.cidfont_obj.set_font_file = self._embed  # type: ignore[method-assign]
+
+    def _extract_subset(self, options: Any = None) -> None:
+        """Nothing to cut here: :meth:`_embed` writes the cached subset."""
+
+    def _glyph_ids(self) -> frozenset[int]:
+        cmap = self.tt.getBestCmap()
+        order = self.tt.getGlyphOrder()
+        always = {order.index(cmap[ord(c)]) for c in _ALWAYS if ord(c) in cmap}
+        return frozenset({0, *self._glyphs.keys(), *always})
+
+    def _embed(self, writer: Any) -> generic.IndirectObject:
+        stream = generic.StreamObject(
+            {generic.pdf_name("/Filter"): generic.pdf_name("/FlateDecode")},
+            encoded_data=_compressed_subset(self._font, self._glyph_ids()),
+        )
+        reference: generic.IndirectObject = writer.add_object(stream)
+        descriptor = self.cidfont_obj._font_descriptor
+        descriptor[generic.pdf_name("/FontFile2")] = reference
+        return reference
+
+
+class PreparedFontFactory(GlyphAccumulatorFactory):
+    """Font engines over :func:`prepared_font`, shaping without the font's ``ccmp`` feature.
+
+    Noto Sans's ``ccmp`` splits "ị" and "ụ" into a base glyph plus a combining dot below. That looks
+    the same, but the extra glyph has no entry in the ToUnicode map, so the copied or extracted text
+    loses the diacritic. With ``ccmp`` off, HarfBuzz picks the font's precomposed glyph (it has all
+    of U+1EA0-1EF9), one glyph per character, and the text reads back exactly.
+    """
+
+    def create_font_engine(self, writer: Any, obj_stream: Any = None) -> GlyphAccumulator:
+        font = prepared_font(Path(self.font_file))
+        if obj_stream is None and writer.stream_xrefs and self.create_objstream_if_needed:
+            obj_stream = writer.prepare_object_stream()
+        engine = _ReusedSubsetAccumulator(
+            writer=writer,
+            font_handle=BytesIO(font),
+            font_size=self.font_size,
+            ot_script_tag=self.ot_script_tag,
+            ot_language_tag=self.ot_language_tag,
+            writing_direction=self.writing_direction,
+            bcp47_lang_code=self.bcp47_lang_code,
+            obj_stream=obj_stream,
+            font=font,
+        )
+        engine.features = {"ccmp": False}
+        return engine
