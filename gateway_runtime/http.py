@@ -188,13 +188,21 @@ def install_http_runtime(app: FastAPI, *, service: str) -> None:
     app.add_exception_handler(Exception, _on_unexpected)
 
 
+def token_verifier(request: Request) -> AccessTokenVerifier:
+    """The verifier a service set up for its tokens (``app.state.token_verifier``, one per app)."""
+    verifier = getattr(request.app.state, "token_verifier", None)
+    if not isinstance(verifier, AccessTokenVerifier):
+        raise RuntimeError("the application has no token verifier (set in its lifespan)")
+    return verifier
+
+
 async def current_principal(request: Request) -> Principal:
     """FastAPI dependency: the verified caller of this request (401 otherwise)."""
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():
         raise TokenRejected("no bearer token")
-    verifier: AccessTokenVerifier = request.app.state.token_verifier
+    verifier = token_verifier(request)
     principal = await verifier.verify(credentials.strip())
     structlog.contextvars.bind_contextvars(actor=principal.actor, client_id=principal.client_id)
     request.state.principal_unit = principal.unit  # audit events of this request carry it

@@ -33,9 +33,11 @@ import structlog
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, RedisError
 
-from audit import Actor, AuditEvent, AuditTrail, AuditUnavailable, EventTag, Outcome
+from audit import Actor, AuditTrail, AuditUnavailable, EventTag, Outcome
+from audit.auditor import Auditor
 from gateway_runtime.errors import GatewayError
 from signing_service.documents import UntrustedDocument, sha256_hex
+from signing_service.errors import DocumentTooLarge, InvalidBatch, SigningError
 from signing_service.preparation import FieldLock
 from signing_service.signing import DocumentSigner, SignatureLevel, SignatureRequest
 
@@ -64,6 +66,46 @@ class BatchOwner:
     client_id: str
     subject: str
     actor: str
+    #: The owner's unit: the batch's audit events carry it, so the district's officer sees them.
+    unit: str | None = None
+
+
+@dataclass(frozen=True)
+class TriagedUpload:
+    """A batch's documents as uploaded, each either accepted (with the signatures it already
+    holds) or refused with its error code; refused documents stay in the batch, failed."""
+
+    documents: list[tuple[str, bytes]]
+    refused: dict[int, str]
+    prior_signatures: dict[int, int]
+
+
+async def triage_uploads(
+    uploads: list[tuple[str | None, bytes | None]],
+    inspect: Callable[[UntrustedDocument], Awaitable[int]],
+) -> TriagedUpload:
+    """Name each upload (``document-N`` when it has no file name), refuse a name used twice, and
+    inspect each document in the sandbox (``inspect`` returns the signatures it holds). ``None``
+    content means the upload was over the size limit."""
+    documents: list[tuple[str, bytes]] = []
+    refused: dict[int, str] = {}
+    prior: dict[int, int] = {}
+    seen: set[str] = set()
+    for index, (filename, content) in enumerate(uploads):
+        document_id = Path(filename or "").name[:100] or f"document-{index + 1}"
+        if document_id in seen:
+            raise InvalidBatch(f"document id {document_id!r} appears twice")
+        seen.add(document_id)
+        if content is None:
+            refused[index] = DocumentTooLarge.code
+            content = b""
+        else:
+            try:
+                prior[index] = await inspect(UntrustedDocument(content))
+            except SigningError as exc:
+                refused[index] = exc.code
+        documents.append((document_id, content))
+    return TriagedUpload(documents, refused, prior)
 
 
 class BatchStore:
@@ -120,6 +162,7 @@ class BatchStore:
                     "owner_client": owner.client_id,
                     "owner_subject": owner.subject,
                     "owner_actor": owner.actor,
+                    "owner_unit": owner.unit or "",
                     "level": request.level.value,
                     "reason": request.reason or "",
                     "certify": "1" if request.certify else "",
@@ -201,6 +244,10 @@ class BatchRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    def _auditor(self, owner: Actor, unit: str | None) -> Auditor:
+        """Events of a batch are the owner's, outside any request, in the owner's unit."""
+        return Auditor(trail=self._trail, service=SERVICE, actor=owner, unit=unit)
+
     async def _run(self) -> None:
         while True:
             try:
@@ -234,6 +281,7 @@ class BatchRunner:
             client_id=header["owner_client"],
             subject=header["owner_subject"],
         )
+        auditor = self._auditor(owner, header.get("owner_unit") or None)
         request = SignatureRequest(
             level=SignatureLevel(header["level"]),
             reason=header["reason"] or None,
@@ -261,7 +309,7 @@ class BatchRunner:
 
         async def one(index: int) -> None:
             async with gate:
-                await self._sign_one(batch_id, index, documents[index], owner, request, signer)
+                await self._sign_one(batch_id, index, documents[index], auditor, request, signer)
                 await lock.extend(_LOCK_SECONDS, replace_ttl=True)
 
         await asyncio.gather(*(one(i) for i in pending))
@@ -269,15 +317,11 @@ class BatchRunner:
         if any(d["status"] == "pending" for d in documents):
             return  # an audit outage left some for the next round
         signed = sum(d["status"] == "signed" for d in documents)
-        await self._trail.record(
-            AuditEvent.build(
-                tag=EventTag.SIGNING_BATCH_COMPLETE,
-                service=SERVICE,
-                actor=owner,
-                outcome=Outcome.SUCCESS if signed == len(documents) else Outcome.FAILURE,
-                target={"batch_id": batch_id, "signed": str(signed), "total": str(len(documents))},
-                event_id=_event_id(batch_id, -1),
-            )
+        await auditor.record(
+            EventTag.SIGNING_BATCH_COMPLETE,
+            target={"batch_id": batch_id, "signed": str(signed), "total": str(len(documents))},
+            outcome=Outcome.SUCCESS if signed == len(documents) else Outcome.FAILURE,
+            event_id=_event_id(batch_id, -1),
         )
         await self._store.redis.hset(_key(batch_id), "status", "completed")
         await self._store.redis.srem(ACTIVE, batch_id)
@@ -288,7 +332,7 @@ class BatchRunner:
         batch_id: str,
         index: int,
         state: dict[str, Any],
-        owner: Actor,
+        auditor: Auditor,
         request: SignatureRequest,
         signer: DocumentSigner,
     ) -> None:
@@ -312,22 +356,17 @@ class BatchRunner:
             temporary.replace(output)
         content = output.read_bytes()
         try:
-            await self._trail.record(
-                AuditEvent.build(
-                    tag=EventTag.SIGNING_DOCUMENT_SIGN,
-                    service=SERVICE,
-                    actor=owner,
-                    outcome=Outcome.SUCCESS,
-                    target={
-                        "batch_id": batch_id,
-                        "index": str(index),
-                        "document_sha256": state["sha256"],
-                        "signed_sha256": sha256_hex(content),
-                        "key_label": signer.key_label,
-                        "level": request.level.value,
-                    },
-                    event_id=_event_id(batch_id, index),
-                )
+            await auditor.record(
+                EventTag.SIGNING_DOCUMENT_SIGN,
+                target={
+                    "batch_id": batch_id,
+                    "index": str(index),
+                    "document_sha256": state["sha256"],
+                    "signed_sha256": sha256_hex(content),
+                    "key_label": signer.key_label,
+                    "level": request.level.value,
+                },
+                event_id=_event_id(batch_id, index),
             )
         except AuditUnavailable:
             return  # not marked: the next round records it (same event id) before release

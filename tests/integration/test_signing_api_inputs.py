@@ -54,6 +54,35 @@ def test_bad_uploads_get_a_clear_4xx(
     assert body["message"] and body["message_en"]
 
 
+@pytest.mark.parametrize(
+    ("client", "path", "params", "headers"),
+    [
+        # no Idempotency-Key, a bad level: still 403 for a client that may only verify
+        ("demo-verify-portal", "/v1/batches", {"level": "B-Z"}, {}),
+        ("demo-verify-portal", "/v1/documents:sign", {"level": "B-Z", "page": "x"}, {}),
+        ("audit-report-signer", "/v1/documents:verify", {}, {"Content-Type": "text/plain"}),
+    ],
+    ids=["batches", "sign", "verify"],
+)
+def test_a_caller_without_the_role_gets_403_before_any_validation(
+    stack_info: StackInfo,
+    client_token: TokenFactory,
+    client: str,
+    path: str,
+    params: dict[str, str],
+    headers: dict[str, str],
+) -> None:
+    """Authorisation runs before validation: a client without the ``sign`` (or ``verify``) role
+    learns nothing about what a valid request looks like."""
+    response = httpx.post(
+        f"{stack_info.signing_url}{path}",
+        params=params,
+        headers={"Authorization": f"Bearer {client_token(client)}", **headers},
+        timeout=30,
+    )
+    assert response.status_code == 403, response.text
+
+
 def test_unknown_level_is_a_422_naming_the_field(
     stack_info: StackInfo, client_token: TokenFactory, demo_pdf: bytes
 ) -> None:

@@ -82,3 +82,17 @@ def test_public_checks_are_rate_limited(stack_info: StackInfo) -> None:
     # The budget is 30 a minute; 62 quick requests exceed it even if they straddle two minutes.
     statuses = [_check(stack_info, b"x").status_code for _ in range(62)]
     assert 429 in statuses
+
+
+@pytest.mark.parametrize(
+    "link", ["/approve/%3Cscript%3E", "/approve/pair/abc", "/approve/" + "x" * 90]
+)
+def test_a_malformed_approval_link_shows_a_vietnamese_page(
+    stack_info: StackInfo, link: str
+) -> None:
+    """A person who opens a broken link from a notification reads a page, not raw JSON."""
+    page = httpx.get(f"{stack_info.signing_url}{link}", timeout=10)
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert page.text.count("<script>") == 1  # the page's own WebAuthn script, nothing reflected
+    assert "Không" in page.text or "không" in page.text, page.text

@@ -1,0 +1,192 @@
+"""The signing service's pages for people: the public verification page and the phone pages.
+
+Rendered from Jinja2 templates (``signing_service/templates/``) with autoescaping: nothing a caller
+sends reaches a page unescaped. Vietnamese first, readable on a phone. The pages load nothing; their
+one style block and (approval pages) one script are allowed by their hashes in the
+Content-Security-Policy, not by ``'unsafe-inline'``. The phone pages' script is the WebAuthn
+ceremony and talks only to this origin; nothing on them is a secret: they show what the signer is
+asked to approve, and only their passkey can approve it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
+from signing_service.approvals import PendingApproval
+from signing_service.reports import Indication, SignatureReport, VerificationReport
+
+_STATIC = Path(__file__).resolve().parent / "static"
+_ENVIRONMENT = Environment(
+    loader=PackageLoader("signing_service", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _hash(text: str) -> str:
+    return base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+
+
+@dataclass(frozen=True)
+class _Asset:
+    text: Markup
+    digest: str
+
+    @classmethod
+    def load(cls, name: str) -> _Asset:
+        text = (_STATIC / name).read_text(encoding="utf-8")
+        # Our own static file, not user input: inserted as is, and allowed by its hash.
+        return cls(Markup(text), _hash(text))  # noqa: S704
+
+
+_VERIFY_STYLE = _Asset.load("verify.css")
+_APPROVE_STYLE = _Asset.load("approve.css")
+_APPROVE_SCRIPT = _Asset.load("approve.js")
+
+#: Headers of the public verification pages: no script, post only to themselves.
+VERIFY_PAGE_HEADERS = {
+    "content-security-policy": (
+        f"default-src 'none'; style-src 'sha256-{_VERIFY_STYLE.digest}'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "cache-control": "no-store",
+}
+#: Headers of the phone pages: the WebAuthn script, talking to this origin only.
+APPROVAL_PAGE_HEADERS = {
+    "content-security-policy": (
+        f"default-src 'none'; script-src 'sha256-{_APPROVE_SCRIPT.digest}'; "
+        f"style-src 'sha256-{_APPROVE_STYLE.digest}'; connect-src 'self'; form-action 'none'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "cache-control": "no-store",
+    "referrer-policy": "no-referrer",
+}
+
+
+def _render(template: str, **context: Any) -> str:
+    return _ENVIRONMENT.get_template(template).render(**context)
+
+
+# -- the public verification page ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    css: str
+    title: str
+    explanation: str
+    english: str
+
+
+_VERDICTS = {
+    Indication.TOTAL_PASSED: _Verdict(
+        "ok",
+        "Chữ ký hợp lệ",
+        "Tài liệu còn nguyên vẹn từ khi ký và người ký được tin cậy.",
+        "Valid: the document is unchanged since it was signed, by a trusted signer.",
+    ),
+    Indication.INDETERMINATE: _Verdict(
+        "warn",
+        "Chưa xác định được",
+        "Không đủ căn cứ để khẳng định chữ ký hợp lệ (ví dụ chứng thư chưa kiểm tra được).",
+        "Indeterminate: the signature could not be confirmed (for example, the certificate).",
+    ),
+    Indication.TOTAL_FAILED: _Verdict(
+        "bad",
+        "Chữ ký KHÔNG hợp lệ",
+        "Tài liệu đã bị thay đổi sau khi ký hoặc chữ ký không đúng. Không sử dụng tài liệu này.",
+        "Failed: the document was changed after signing or the signature is wrong. "
+        "Do not rely on it.",
+    ),
+}
+
+#: What a failed or undetermined signature's sub-indication means, in words (ETSI code kept beside).
+_REASONS_VI = {
+    "MODIFIED_AFTER_SIGNING": "Tài liệu đã bị sửa đổi sau khi ký",
+    "HASH_FAILURE": "Nội dung không khớp với chữ ký",
+    "SIG_CRYPTO_FAILURE": "Chữ ký không đúng về mặt mật mã",
+    "FORMAT_FAILURE": "Chữ ký sai định dạng hoặc không đọc được",
+    "SIG_CONSTRAINTS_FAILURE": "Dấu thời gian của chữ ký không hợp lệ",
+    "REVOKED": "Chứng thư số của người ký đã bị thu hồi",
+    "REVOKED_NO_POE": "Chứng thư số đã bị thu hồi, không chứng minh được chữ ký có trước đó",
+    "NO_CERTIFICATE_CHAIN_FOUND": "Người ký không thuộc hệ thống chứng thư được tin cậy",
+    "TRY_LATER": "Chưa kiểm tra được tình trạng chứng thư; thử lại sau",
+}
+
+
+def _signature_row(signature: SignatureReport) -> dict[str, str]:
+    code = signature.subindication or ""
+    return {
+        "signer": signature.signer or "-",
+        "time": signature.signing_time or "-",
+        "words": _REASONS_VI.get(code, "") if code else "Hợp lệ",
+        "indication": signature.indication.value,
+        "code": code,
+    }
+
+
+def verify_form_page(reference: str | None) -> str:
+    return _render("verify_form.html", style=_VERIFY_STYLE.text, reference=reference)
+
+
+def verify_result_page(report: VerificationReport) -> str:
+    return _render(
+        "verify_result.html",
+        style=_VERIFY_STYLE.text,
+        verdict=_VERDICTS[report.indication],
+        signatures=[_signature_row(s) for s in report.signatures],
+        warnings=report.warnings,
+    )
+
+
+def verify_error_page(message_vi: str, message_en: str) -> str:
+    return _render(
+        "verify_error.html",
+        style=_VERIFY_STYLE.text,
+        message_vi=message_vi,
+        message_en=message_en,
+    )
+
+
+# -- the phone pages ----------------------------------------------------------------------------
+
+
+def _approval_page(template: str, **context: Any) -> str:
+    return _render(template, style=_APPROVE_STYLE.text, script=_APPROVE_SCRIPT.text, **context)
+
+
+def pairing_page(code: str, name: str) -> str:
+    return _approval_page(
+        "approve_pair.html", mode="pair", base=f"/approve/pair/{code}", deny=False, name=name
+    )
+
+
+def approval_page(approval: PendingApproval) -> str:
+    return _approval_page(
+        "approve_request.html",
+        mode="approve",
+        base=f"/approve/{approval.approval_id}",
+        deny=True,
+        approval=approval,
+        minutes_left=max(int((approval.expires_at - time.time()) // 60), 0),
+    )
+
+
+def gone_page(message_vi: str, message_en: str) -> str:
+    return _approval_page(
+        "approve_gone.html",
+        mode="none",
+        base=None,
+        deny=False,
+        message_vi=message_vi,
+        message_en=message_en,
+    )

@@ -1,0 +1,108 @@
+"""The CSC API v2 (``/csc/v2/``), for any CSC client (pyHanko's included): list and describe a
+person's credentials, authorise (wait for the signer's approval on their phone: SCAL2) and sign
+hashes. Field names of both CSC 1.0.4 and v2 clients are read by :class:`~signing_service.csc.CscDialect`.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from audit import EventTag
+from signing_service.authorisation import check_signer
+from signing_service.csc import HASH_ALGORITHMS, CscDialect
+from signing_service.deps import AuditorDep, CscCredential, CscService, ServicesDep
+from signing_service.routes.bodies import read_json
+
+router = APIRouter(prefix="/csc/v2", tags=["CSC API v2"])
+
+
+@router.post("/info")
+async def csc_info(services: ServicesDep) -> dict[str, Any]:
+    settings = services.settings
+    return services.csc.info_response(
+        issuer=settings.keycloak_issuer, public_url=settings.public_url
+    )
+
+
+@router.post("/credentials/list")
+async def csc_list(
+    request: Request, principal: CscService, services: ServicesDep
+) -> dict[str, Any]:
+    query = services.csc.list_request(await read_json(request), principal.subject)
+    credentials = await services.credentials.of(principal.subject)
+    return services.csc.list_response(credentials, query, services.chain)
+
+
+@router.post("/credentials/info")
+async def csc_credential_info(
+    request: Request, principal: CscService, services: ServicesDep
+) -> dict[str, Any]:
+    query = services.csc.info_request(await read_json(request))
+    credential = await services.credentials.owned(principal, query.credential_id)
+    return services.csc.credential_info(
+        credential, query.certificates, query.cert_info, services.chain
+    )
+
+
+@router.post("/credentials/authorize")
+async def csc_authorize(
+    request: Request, principal: CscCredential, services: ServicesDep, auditor: AuditorDep
+) -> dict[str, Any]:
+    """SCAL2: wait (up to ``approval_seconds``) for the signer's approval on their device."""
+    await check_signer(principal, services.signing_policy, auditor, "authorize")
+    query = services.csc.authorize_request(await read_json(request))
+    credential = await services.credentials.owned(principal, query.credential_id)
+    approvals = services.approvals
+    pending = await approvals.request(
+        principal,
+        credential_id=credential.credential_id,
+        hash_algorithm=query.hash_algorithm,
+        hashes=query.hashes,
+        description=query.description,
+    )
+    await auditor.record(
+        EventTag.SIGNING_APPROVAL_REQUEST,
+        target={
+            "approval_id": pending.approval_id,
+            "credential_id": credential.credential_id,
+            "hash_count": str(len(query.hashes)),
+            "hashes_sha256": CscDialect.hashes_digest(query.hashes),
+        },
+    )
+    sad = await approvals.wait(pending)
+    return {"SAD": sad, "expiresIn": approvals.sad_seconds}
+
+
+@router.post("/signatures/signHash")
+async def csc_sign_hash(
+    request: Request, principal: CscCredential, services: ServicesDep, auditor: AuditorDep
+) -> dict[str, Any]:
+    query = services.csc.sign_hash_request(await read_json(request))
+    credential = await services.credentials.owned(principal, query.credential_id)
+    await services.approvals.consume(
+        query.sad,
+        credential_id=credential.credential_id,
+        owner=principal.subject,
+        hash_algorithm=query.hash_algorithm,
+        hashes=query.hashes,
+    )
+    gate = services.gate
+    digest_name = HASH_ALGORITHMS[query.hash_algorithm][0]
+    signatures = [
+        await gate.run(gate.keystore.sign_digest, credential.key_label, digest, digest_name)
+        for digest in query.digests
+    ]
+    target = {
+        "credential_id": credential.credential_id,
+        "key_label": credential.key_label,
+        "hash_algorithm": digest_name,
+        "hash_count": str(len(query.hashes)),
+        "hashes_sha256": CscDialect.hashes_digest(query.hashes),
+    }
+    if len(query.hashes) <= 20:
+        target["hashes"] = ",".join(query.hashes)
+    await auditor.record(EventTag.SIGNING_HASH_SIGN, target=target)
+    return {"signatures": [base64.b64encode(s).decode() for s in signatures]}

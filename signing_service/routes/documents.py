@@ -1,0 +1,165 @@
+"""``POST /v1/documents:sign`` and ``POST /v1/documents:verify``.
+
+Every signature and verification is an audit event, recorded *before* the result is returned; if the
+audit trail cannot record it, the caller gets 503 and no signed document (fail closed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from audit import EventTag
+from signing_service.appearance import VisibleStamp
+from signing_service.authorisation import authorise_signing, require_person_request
+from signing_service.deps import AuditorDep, ServicesDep, SigningCaller, VerifyingCaller
+from signing_service.documents import sha256_hex
+from signing_service.errors import TimestampUnavailable
+from signing_service.routes.bodies import read_document
+from signing_service.sandbox import inspect_document
+from signing_service.signing import SignatureLevel, SignatureRequest
+from signing_service.verification import verify_document_in_worker
+
+router = APIRouter(tags=["signing"])
+
+DocumentType = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[a-z][a-z0-9-]{1,40}$",
+        description="Loại văn bản trong chính sách ký (policies/signing.yaml)",
+    ),
+]
+CredentialId = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[0-9a-f]{32}$",
+        description="Khoá ký cá nhân (người ký phê duyệt trên điện thoại)",
+    ),
+]
+PDF_BODY = {"requestBody": {"required": True, "content": {"application/pdf": {"schema": {}}}}}
+
+
+@router.post(
+    "/v1/documents:sign",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+    openapi_extra=PDF_BODY,
+)
+async def sign_document(
+    request: Request,
+    principal: SigningCaller,
+    services: ServicesDep,
+    auditor: AuditorDep,
+    level: Annotated[SignatureLevel, Query()] = SignatureLevel.B_B,
+    reason: Annotated[str | None, Query(max_length=200)] = None,
+    location: Annotated[str | None, Query(max_length=200)] = None,
+    certify: Annotated[bool, Query(description="Chữ ký chứng thực (DocMDP)")] = False,
+    visible: Annotated[bool, Query(description="Hiển thị dấu chữ ký và mã QR")] = False,
+    title: Annotated[str, Query(max_length=80)] = "",
+    unit: Annotated[str, Query(max_length=120)] = "",
+    page: Annotated[int, Query(ge=-1, le=100_000)] = -1,
+    document_type: DocumentType = None,
+    credential: CredentialId = None,
+) -> Response:
+    """Sign a PDF: with the organisation seal (apps), or with a person's own key.
+
+    A person's token must name one of their credentials; the service then waits for their
+    approval on their registered phone, bound to this document's hash (SCAL2). With
+    ``document_type`` the signing policy decides whether this signer may fill the document's
+    next step (counted from the signatures it already holds) and whether that step certifies.
+    """
+    require_person_request(principal, document_type, credential)
+    settings = services.settings
+    signer = services.document_signer
+    if not signer.supports(level):
+        raise TimestampUnavailable(f"level {level.value} needs a TSA")
+    document = await read_document(request, settings.max_document_bytes)
+    facts = await services.sandbox.run(inspect_document, document, settings.max_pdf_objects)
+    allowed = await authorise_signing(
+        principal,
+        policy=services.signing_policy,
+        approvals=services.approvals,
+        credentials=services.credentials,
+        auditor=auditor,
+        document_type=document_type,
+        credential_id=credential,
+        prior_signatures=[facts.signatures],
+        digests=[hashlib.sha256(document).digest()],
+        description=f"{document_type or ''}: {reason or ''}".strip(": "),
+        certify=certify,
+    )
+    if allowed.credential is not None:
+        signer = services.person_signer(allowed.credential)
+    reference = uuid.uuid4().hex
+    stamp = (
+        VisibleStamp(
+            signer=signer.signer_name,
+            title=title,
+            unit=unit,
+            verify_url=f"{settings.public_url.rstrip('/')}/verify?ref={reference}",
+            page=page,
+        )
+        if visible
+        else None
+    )
+    signed = await signer.sign(
+        document,
+        SignatureRequest(
+            level=level,
+            reason=reason,
+            location=location,
+            certify=allowed.certify,
+            lock=allowed.lock,
+            allow_active_content=allowed.allow_active_content,
+            stamp=stamp,
+        ),
+    )
+    await auditor.record(
+        EventTag.SIGNING_DOCUMENT_SIGN,
+        target={
+            "document_sha256": signed.input_sha256,
+            "signed_sha256": signed.output_sha256,
+            "key_label": signer.key_label,
+            "level": signed.level.value,
+            "field": signed.field_name,
+            "certified": str(signed.certified).lower(),
+            "reference": reference,
+            **allowed.target,
+        },
+    )
+    return Response(
+        signed.content,
+        media_type="application/pdf",
+        headers={
+            "X-Document-SHA256": signed.output_sha256,
+            "X-Signature-Field": signed.field_name,
+            "X-Document-Reference": reference,
+        },
+    )
+
+
+@router.post("/v1/documents:verify", tags=["verification"], openapi_extra=PDF_BODY)
+async def verify(
+    request: Request, principal: VerifyingCaller, services: ServicesDep, auditor: AuditorDep
+) -> dict[str, Any]:
+    document = await read_document(request, services.settings.max_document_bytes)
+    report = await services.sandbox.run(
+        verify_document_in_worker,
+        document,
+        services.trust_roots_der,
+        services.settings.revocation_cache_seconds,
+    )
+    await auditor.record(
+        EventTag.SIGNING_DOCUMENT_VERIFY,
+        target={
+            "document_sha256": sha256_hex(document),
+            "indication": report.indication.value,
+            "signatures": str(len(report.signatures)),
+        },
+    )
+    return dataclasses.asdict(report)

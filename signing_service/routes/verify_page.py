@@ -1,0 +1,97 @@
+"""The public verification page (``/verify``): anyone with a signed document, or the QR code on its
+stamp, checks it. No login; checks are rate-limited per address and audited (actor ``anonymous``);
+uploads go through the same limits and sandbox as the API."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from redis.exceptions import RedisError
+from starlette.datastructures import UploadFile
+
+from audit import EventTag
+from signing_service.deps import AnonymousAuditorDep, ServicesDep
+from signing_service.documents import UntrustedDocument, sha256_hex
+from signing_service.errors import DocumentTooLarge, SigningError
+from signing_service.pages import (
+    VERIFY_PAGE_HEADERS,
+    verify_error_page,
+    verify_form_page,
+    verify_result_page,
+)
+from signing_service.services import Services
+from signing_service.verification import verify_document_in_worker
+
+router = APIRouter(include_in_schema=False)
+
+_REFERENCE = re.compile(r"[0-9a-f]{32}")
+
+
+def _page(html: str, status_code: int = 200) -> HTMLResponse:
+    return HTMLResponse(html, status_code=status_code, headers=VERIFY_PAGE_HEADERS)
+
+
+async def _rate_limited(request: Request, services: Services) -> bool:
+    """True if this address made more than ``public_verify_per_minute`` checks this minute."""
+    address = request.client.host if request.client else "unknown"
+    key = f"verify-rate:{address}:{int(time.time() // 60)}"
+    try:
+        count = await services.redis.incr(key)
+        await services.redis.expire(key, 120)
+    except (RedisError, OSError):
+        return True  # fail closed: no counter, no anonymous work
+    return int(count) > services.settings.public_verify_per_minute
+
+
+@router.get("/verify", response_class=HTMLResponse)
+async def verify_form(ref: Annotated[str | None, Query(max_length=64)] = None) -> HTMLResponse:
+    return _page(verify_form_page(ref if ref and _matches(ref) else None))
+
+
+def _matches(reference: str) -> bool:
+    return _REFERENCE.fullmatch(reference) is not None
+
+
+@router.post("/verify", response_class=HTMLResponse)
+async def verify_upload(
+    request: Request, services: ServicesDep, auditor: AnonymousAuditorDep
+) -> HTMLResponse:
+    if await _rate_limited(request, services):
+        return _page(
+            verify_error_page("Quá nhiều yêu cầu, vui lòng thử lại sau.", "Too many requests."),
+            429,
+        )
+    limit = services.settings.max_document_bytes
+    declared = request.headers.get("content-length")
+    if declared is None or not declared.isdigit() or int(declared) > limit:
+        error = DocumentTooLarge()
+        return _page(verify_error_page(error.message_vi, error.message_en), 413)
+    async with request.form(max_files=1, max_fields=2) as form:
+        upload = form.get("document")
+        reference = str(form.get("ref") or "")[:32]
+        if not isinstance(upload, UploadFile):
+            return _page(verify_error_page("Chưa chọn tệp PDF.", "No PDF file was chosen."), 400)
+        document = UntrustedDocument(await upload.read(limit + 1))
+    try:
+        report = await services.sandbox.run(
+            verify_document_in_worker,
+            document,
+            services.trust_roots_der,
+            services.settings.revocation_cache_seconds,
+        )
+    except SigningError as exc:
+        return _page(verify_error_page(exc.message_vi, exc.message_en), exc.status_code)
+    await auditor.record(
+        EventTag.SIGNING_DOCUMENT_VERIFY,
+        target={
+            "document_sha256": sha256_hex(document),
+            "indication": report.indication.value,
+            "channel": "public-page",
+            "reference": reference,
+        },
+    )
+    return _page(verify_result_page(report))

@@ -1,0 +1,176 @@
+"""Everything the signing service's routes use, built once at start-up and closed at shutdown.
+
+:func:`running_services` is the lifespan's one job: open the token, the connections and the document
+sandbox in the right order, and give the routes one typed :class:`Services` (through
+:mod:`signing_service.deps`), so that nothing reads untyped application state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis.asyncio as redis_async
+from asn1crypto import pem
+from asn1crypto import x509 as asn1_x509
+
+from audit import RedisAuditTrail
+from audit.spool import SpoolingAuditTrail
+from gateway_runtime import AccessTokenVerifier
+from gateway_runtime.keystore import TokenKeystore
+from policies.signing import SigningPolicy, default_signing_policy
+from signing_service.approvals import Approvals, LogNotifier, WebhookNotifier
+from signing_service.batches import BatchRunner, BatchStore
+from signing_service.credentials import (
+    CertificateAuthority,
+    Credential,
+    CredentialStore,
+    HttpEnrolmentCa,
+)
+from signing_service.csc import CscDialect
+from signing_service.errors import CredentialNotFound
+from signing_service.keystore import TokenGate, token_pdf_signer
+from signing_service.revocation import load_trust_store
+from signing_service.sandbox import DocumentSandbox
+from signing_service.settings import SigningSettings
+from signing_service.signing import DocumentSigner
+
+SERVICE = "signing"
+#: Personal document signers kept (one per credential in use).
+_PERSON_SIGNERS = 256
+
+
+def load_certificate(path: Path) -> asn1_x509.Certificate:
+    data = path.read_bytes()
+    if pem.detect(data):
+        _, _, data = pem.unarmor(data)
+    return asn1_x509.Certificate.load(data)
+
+
+@dataclass
+class Services:
+    settings: SigningSettings
+    keystore: TokenKeystore
+    gate: TokenGate
+    chain: list[asn1_x509.Certificate]
+    signing_policy: SigningPolicy
+    certificate_authority: CertificateAuthority | None
+    credentials: CredentialStore
+    csc: CscDialect
+    approvals: Approvals
+    trust_roots_der: list[bytes]
+    document_signer: DocumentSigner
+    trail: SpoolingAuditTrail
+    batches: BatchStore
+    sandbox: DocumentSandbox
+    redis: redis_async.Redis
+    token_verifier: AccessTokenVerifier
+    batch_runner: BatchRunner | None = None
+    _person_signers: dict[str, DocumentSigner] = field(default_factory=dict)
+
+    def person_signer(self, credential: Credential) -> DocumentSigner:
+        """A document signer over a person's token key (kept per credential, a few hundred)."""
+        signer = self._person_signers.get(credential.credential_id)
+        if signer is None:
+            if len(self._person_signers) >= _PERSON_SIGNERS:
+                self._person_signers.pop(next(iter(self._person_signers)))
+            signer = self.document_signer.with_signer(
+                token_pdf_signer(
+                    self.gate, credential.key_label, credential.certificate, self.chain
+                ),
+                key_label=credential.key_label,
+            )
+            self._person_signers[credential.credential_id] = signer
+        return signer
+
+    async def signer_for_credential(self, credential_id: str) -> DocumentSigner:
+        credential = await self.credentials.get(credential_id)
+        if credential is None:
+            raise CredentialNotFound()
+        return self.person_signer(credential)
+
+
+@asynccontextmanager
+async def running_services(settings: SigningSettings) -> AsyncIterator[Services]:
+    # The document workers first: their fork server starts before the token and the connections
+    # exist, and they are warm before the service says it is ready.
+    sandbox = DocumentSandbox(
+        workers=settings.document_workers,
+        memory_budget_bytes=settings.document_memory_budget_bytes,
+        timeout_seconds=settings.document_timeout_seconds,
+    )
+    await sandbox.warm_up()
+    keystore = TokenKeystore(
+        module=settings.pkcs11_module,
+        token_label=settings.token_label,
+        user_pin=settings.user_pin.get_secret_value(),
+    )
+    gate = TokenGate(keystore)
+    chain = [load_certificate(p) for p in settings.chain_paths]
+    client = redis_async.Redis.from_url(
+        settings.redis_url,
+        password=settings.redis_password.get_secret_value() if settings.redis_password else None,
+    )
+    trust_roots = load_trust_store(settings.trust_store)
+    trail = SpoolingAuditTrail(RedisAuditTrail(client), settings.audit_spool_dir)
+    services = Services(
+        settings=settings,
+        keystore=keystore,
+        gate=gate,
+        chain=chain,
+        signing_policy=default_signing_policy(),
+        certificate_authority=HttpEnrolmentCa(
+            settings.ca_enrol_url, settings.ca_enrol_token.get_secret_value()
+        )
+        if settings.ca_enrol_url and settings.ca_enrol_token
+        else None,
+        credentials=CredentialStore(client),
+        csc=CscDialect(max_hashes=settings.max_hashes_per_approval),
+        approvals=Approvals(
+            client,
+            public_url=settings.public_url,
+            notifier=WebhookNotifier(settings.approval_webhook_url)
+            if settings.approval_webhook_url
+            else LogNotifier(),
+            approval_seconds=settings.approval_seconds,
+            sad_seconds=settings.sad_seconds,
+        ),
+        trust_roots_der=[root.dump() for root in trust_roots],
+        document_signer=DocumentSigner(
+            token_pdf_signer(
+                gate, settings.key_label, load_certificate(settings.certificate_path), chain
+            ),
+            key_label=settings.key_label,
+            trust_roots=trust_roots,
+            sandbox=sandbox,
+            max_objects=settings.max_pdf_objects,
+            tsa_url=settings.tsa_url,
+        ),
+        trail=trail,
+        batches=BatchStore(client, settings.batch_dir),
+        sandbox=sandbox,
+        redis=client,
+        token_verifier=AccessTokenVerifier(
+            issuer=settings.keycloak_issuer, audience=settings.client_id
+        ),
+    )
+    trail.start()
+    services.batch_runner = BatchRunner(
+        services.batches,
+        services.document_signer,
+        trail,
+        personal_signer=services.signer_for_credential,
+    )
+    services.batch_runner.start()
+    try:
+        yield services
+    finally:
+        await services.batch_runner.stop()
+        await trail.stop()
+        await services.token_verifier.aclose()
+        await services.document_signer.aclose()
+        await client.aclose()
+        keystore.close()
+        sandbox.close()
