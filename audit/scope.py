@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from idp_config.organisation import ROOT_CODE, Unit, load_schools
+from organisation import ROOT_CODE, Unit, load_schools
 
 
 @dataclass(frozen=True)

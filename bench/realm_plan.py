@@ -18,8 +18,8 @@ import yaml
 
 from devstack import Ports, Stack, StackInfo
 from idp_config import DEFAULT_REALM_FILE, admin_client, apply_realm, load_realm
-from idp_config.organisation import COLUMNS
 from idp_config.plan import Action, plan
+from organisation import COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from idp_config.errors import IdpConfigError
-from idp_config.organisation import Unit, load_schools
+from organisation import Unit, load_schools
 
 _NAME = r"^[a-z0-9][a-z0-9._-]{1,62}$"
 

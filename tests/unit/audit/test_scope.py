@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from audit.scope import UnitTree
-from idp_config.organisation import parse_schools
+from organisation import parse_schools
 
 SCHOOLS = (
     "district_code,district_name,school_code,school_name,school_level\n"

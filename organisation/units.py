@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from idp_config.errors import IdpConfigError
+from organisation.errors import SchoolsListInvalid
 
 ROOT_CODE = "so-gddt"
 ROOT_NAME = "Sở Giáo dục và Đào tạo"
@@ -49,11 +49,11 @@ class Unit(BaseModel):
 
 
 def parse_schools(text: str, source: str = "schools") -> list[Unit]:
-    """The units of a schools list, parents before children; :class:`IdpConfigError` lists every
+    """The units of a schools list, parents before children; :class:`SchoolsListInvalid` lists every
     bad row (row number, field, reason) if any."""
     reader = csv.DictReader(io.StringIO(text))
     if tuple(reader.fieldnames or ()) != COLUMNS:
-        raise IdpConfigError(f"{source}: the header must be {','.join(COLUMNS)}")
+        raise SchoolsListInvalid(f"{source}: the header must be {','.join(COLUMNS)}")
     problems: list[str] = []
     districts: dict[str, str] = {}
     schools: dict[str, tuple[str, str, str]] = {}
@@ -94,7 +94,7 @@ def parse_schools(text: str, source: str = "schools") -> list[Unit]:
     if problems:
         shown = "; ".join(problems[:50])
         more = f" (and {len(problems) - 50} more)" if len(problems) > 50 else ""
-        raise IdpConfigError(f"{source}: {shown}{more}")
+        raise SchoolsListInvalid(f"{source}: {shown}{more}")
     units = [Unit(path=(ROOT_CODE,), name=ROOT_NAME, level="department")]
     units += [
         Unit(path=(ROOT_CODE, f"phong-{code}"), name=name, level="district")
@@ -111,7 +111,7 @@ def load_schools(path: Path) -> list[Unit]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise IdpConfigError(f"{path}: not UTF-8 text (export the list as UTF-8 CSV)") from exc
+        raise SchoolsListInvalid(f"{path}: not UTF-8 text (export the list as UTF-8 CSV)") from exc
     except OSError as exc:
-        raise IdpConfigError(f"{path}: cannot read ({type(exc).__name__})") from exc
+        raise SchoolsListInvalid(f"{path}: cannot read ({type(exc).__name__})") from exc
     return parse_schools(text, str(path))

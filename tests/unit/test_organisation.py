@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from idp_config import IdpConfigError
-from idp_config.organisation import COLUMNS, load_schools, parse_schools
+from organisation import COLUMNS, SchoolsListInvalid, load_schools, parse_schools
 
 HEADER = ",".join(COLUMNS)
 
@@ -36,7 +35,7 @@ def test_every_bad_row_is_reported_with_its_number_and_field() -> None:
         "760,Phòng GD&ĐT Quận 1,79760105,,dai-hoc\n"  # row 6: empty name, unknown level
         "760,Phòng GD&ĐT Quận 1,79760106,Trường E,thcs\n"  # fine
     )
-    with pytest.raises(IdpConfigError) as error:
+    with pytest.raises(SchoolsListInvalid) as error:
         parse_schools(text, "schools.csv")
     detail = str(error.value.detail)
     assert "row 3: district_name" in detail
@@ -47,9 +46,9 @@ def test_every_bad_row_is_reported_with_its_number_and_field() -> None:
 
 
 def test_wrong_header_and_wrong_encoding_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(IdpConfigError, match="header"):
+    with pytest.raises(SchoolsListInvalid, match="header"):
         parse_schools("ma,ten\n1,a\n")
     latin = tmp_path / "schools.csv"
     latin.write_bytes(f"{HEADER}\n760,Ph\xf2ng,79760101,Tr\xfd,thpt\n".encode("latin-1"))
-    with pytest.raises(IdpConfigError, match="UTF-8"):
+    with pytest.raises(SchoolsListInvalid, match="UTF-8"):
         load_schools(latin)
