@@ -267,6 +267,8 @@ class StoredEvent:
     leaf_hash: str = ""
     #: When the log received it, if that was far from the event's own time (a flagged event).
     received_at: str | None = None
+    #: The event exactly as stored (what the leaf covers), ``event`` parsed from it.
+    body: str = ""
 
 
 class LogRecord(NamedTuple):
@@ -540,7 +542,9 @@ class EventStore:
             rows = self._execute(sql, params).fetchall()
             self._commit()
         return [
-            StoredEvent(int(seq), bytes(h).hex(), json.loads(body), bytes(leaf).hex(), received)
+            StoredEvent(
+                int(seq), bytes(h).hex(), json.loads(body), bytes(leaf).hex(), received, body
+            )
             for seq, h, body, leaf, received in rows
             if body is not None
         ]

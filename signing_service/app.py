@@ -46,7 +46,7 @@ from signing_service.errors import (
     TimestampUnavailable,
     UnsupportedMediaType,
 )
-from signing_service.keystore import TokenGate, token_pdf_signer
+from signing_service.keystore import TokenEventSealer, TokenGate, token_pdf_signer
 from signing_service.remote import (
     authorise_caller,
     authorise_signing,
@@ -114,6 +114,7 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
         signer = token_pdf_signer(gate, settings.key_label, certificate, chain)
         client = redis_async.Redis.from_url(
             settings.redis_url,
+            username=settings.redis_username,
             password=settings.redis_password.get_secret_value()
             if settings.redis_password
             else None,
@@ -147,7 +148,8 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
             trust_roots=app.state.trust_roots,
             tsa_url=settings.tsa_url,
         )
-        trail = SpoolingAuditTrail(RedisAuditTrail(client), settings.audit_spool_dir)
+        sealer = TokenEventSealer(gate, settings.audit_mac_key_label)
+        trail = SpoolingAuditTrail(RedisAuditTrail(client, sealer), settings.audit_spool_dir)
         app.state.trail = trail
         trail.start()
         app.state.batches = BatchStore(client, settings.batch_dir)
