@@ -22,7 +22,7 @@ from audit.events import Actor, AuditEvent, EventTag, Outcome
 from audit.ingest import StreamIngestor
 from audit.keycloak_events import KeycloakEventCollector
 from audit.note import b64
-from audit.ocsf import to_ocsf
+from audit.ocsf import ocsf_records
 from audit.retention import apply_retention
 from audit.settings import AuditSettings
 from audit.store import EventStore, open_store
@@ -114,17 +114,21 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        keyring = settings.keyring()  # refuses to start without valid keys: fail closed
+        sealer = settings.sealer()
         client = redis_async.Redis.from_url(
             settings.redis_url,
+            username=settings.redis_username,
             password=settings.redis_password.get_secret_value()
             if settings.redis_password
             else None,
         )
         store = open_store(settings.store_location())
-        trail = RedisAuditTrail(client)
+        trail = RedisAuditTrail(client, sealer)
         ingestor = StreamIngestor(
             client,
             store,
+            keyring,
             detector=Detector(load_detection_config(settings.detection_config)),
             alerts=trail,
             notifier=WebhookNotifier(settings.alert_webhook_url)
@@ -230,8 +234,9 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         format: Annotated[str, Query(pattern="^(gateway|ocsf)$")] = "gateway",
     ) -> dict[str, Any]:
-        """Events, newest first: in the gateway's schema, or with ``format=ocsf`` as OCSF 1.3
-        records (Authentication, Account Change, API Activity, Compliance/Detection Finding)."""
+        """Events, newest first: in the gateway's schema, or with ``format=ocsf`` as OCSF 1.9
+        records (Authentication, Account Change, API Activity, Compliance/Detection Finding),
+        each with its place in the hash chain (the ``record_integrity`` profile)."""
         principal.require(READ_ROLE)
         store: EventStore = request.app.state.store
         rows = store.query(
@@ -256,7 +261,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
             )
         )
         if format == "ocsf":
-            return {"events": [to_ocsf(r.event, seq=r.seq) for r in rows]}
+            return {"events": await asyncio.to_thread(ocsf_records, store, rows)}
         return {
             "events": [{"seq": r.seq, "chain_hash": r.chain_hash, **r.event} for r in rows],
         }

@@ -303,14 +303,25 @@ def verify_checkpoint(checkpoint: SignedTreeHead, public_key: bytes | LogKeys) -
     )
 
 
+#: v2: the leaf covers the record's columns (``audit/records.py``), derived from the event, and
+#: ``received_at`` when the record was flagged. v1 (the leaf of the body alone) is still checked.
+_PROOF_FORMAT = "edu-gateway/audit-inclusion-proof/v2"
+_PROOF_V1 = "edu-gateway/audit-inclusion-proof/v1"
+
+
 def proof_document(
-    event_body: str, index: int, proof: list[bytes], checkpoint: SignedTreeHead
+    event_body: str,
+    index: int,
+    proof: list[bytes],
+    checkpoint: SignedTreeHead,
+    received_at: str | None = None,
 ) -> dict[str, Any]:
     """The exportable answer to a dispute: one event, its audit path, and the signed checkpoint."""
     return {
-        "format": "edu-gateway/audit-inclusion-proof/v1",
+        "format": _PROOF_FORMAT,
         "event": json.loads(event_body),
         "event_canonical": event_body,
+        **({"received_at": received_at} if received_at is not None else {}),
         "leaf_index": index,
         "audit_path": [h.hex() for h in proof],
         "checkpoint": checkpoint.to_json(),
@@ -321,8 +332,11 @@ def check_proof_document(
     document: dict[str, Any], public_key_pem: bytes | LogKeys
 ) -> SignedTreeHead:
     """Check an exported inclusion proof offline; return its checkpoint, or raise ProofInvalid."""
+    from audit.records import leaf_of_body
+
     try:
-        if document["format"] != "edu-gateway/audit-inclusion-proof/v1":
+        version = document["format"]
+        if version not in (_PROOF_FORMAT, _PROOF_V1):
             raise ProofInvalid("unknown proof format")
         canonical = str(document["event_canonical"])
         if json.loads(canonical) != document["event"]:
@@ -330,12 +344,16 @@ def check_proof_document(
         index = int(document["leaf_index"])
         path = [bytes.fromhex(h) for h in document["audit_path"]]
         checkpoint = SignedTreeHead.from_json(document["checkpoint"])
+        received = document.get("received_at")
+        leaf = (
+            leaf_hash(canonical.encode())
+            if version == _PROOF_V1
+            else leaf_of_body(canonical, None if received is None else str(received))
+        )
     except (KeyError, ValueError, TypeError) as exc:
         raise ProofInvalid(f"malformed proof ({type(exc).__name__})") from exc
     verify_checkpoint(checkpoint, public_key_pem)
-    verify_inclusion(
-        leaf_hash(canonical.encode()), index, checkpoint.tree_size, path, checkpoint.root_hash
-    )
+    verify_inclusion(leaf, index, checkpoint.tree_size, path, checkpoint.root_hash)
     return checkpoint
 
 
@@ -415,6 +433,6 @@ def prove_event(store: EventStore, event_id: str) -> dict[str, Any] | None:
     latest = store.latest_checkpoint()
     if located is None or latest is None or located[0] >= latest.tree_size:
         return None
-    index, body = located
+    index, body, received_at = located
     path = StoredTree(store).inclusion_proof(index, latest.tree_size)
-    return proof_document(body, index, path, latest)
+    return proof_document(body, index, path, latest, received_at)

@@ -462,7 +462,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
                 "“Từ ngày” để tìm xa hơn / text is searched in the last 7 days; set “From” to "
                 "search further back.</p>"
             )
-        body_rows = "".join(_event_row(r.seq, r.event) for r in rows[:PAGE_SIZE])
+        body_rows = "".join(_event_row(r.seq, r.event, r.received_at) for r in rows[:PAGE_SIZE])
         nav = ""
         if page > 0:
             nav += f'<a href="/dashboard/events?{_e(urlencode({**params, "page": page - 1}))}">← Trước</a> '
@@ -531,7 +531,10 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
             EventTag.AUDIT_REPORT_EXPORT,
             {"format": "csv", "rows": str(len(rows)), "filter_tag": search.tag or ""},
         )
-        content = events_csv({"seq": r.seq, "chain_hash": r.chain_hash, **r.event} for r in rows)
+        content = events_csv(
+            {"seq": r.seq, "chain_hash": r.chain_hash, "received_at": r.received_at, **r.event}
+            for r in rows
+        )
         return Response(
             "\ufeff" + content,  # a BOM, so that spreadsheet programs read the Vietnamese as UTF-8
             media_type="text/csv; charset=utf-8",
@@ -984,7 +987,7 @@ async def sign_report(
     return signed.content
 
 
-def _event_row(seq: int, event: dict[str, Any]) -> str:
+def _event_row(seq: int, event: dict[str, Any], received_at: str | None = None) -> str:
     target = event.get("target") or {}
     document = target.get("document_sha256") or target.get("signed_sha256")
     actor_name = event["actor"]["name"]
@@ -996,8 +999,15 @@ def _event_row(seq: int, event: dict[str, Any]) -> str:
         if isinstance(document, str) and len(document) == 64
         else ""
     )
+    # An event whose own time was far from its arrival (flagged at ingest): say when it arrived.
+    flag = (
+        f' <span class="failure flag" title="thời điểm khác xa lúc nhận / time far from arrival">'
+        f"⚠ nhận lúc / received {_e(received_at[:19])}</span>"
+        if received_at
+        else ""
+    )
     return (
-        f"<tr><td>{seq}</td><td>{_e(event['time'][:19])}</td><td>{_e(event['tag'])}</td><td>{links}</td>"
+        f"<tr><td>{seq}</td><td>{_e(event['time'][:19])}{flag}</td><td>{_e(event['tag'])}</td><td>{links}</td>"
         f'<td class="{_e(event["outcome"])}">{_e(event["outcome"])}</td>'
         f"<td>{_e(_target_summary(target))}{doc_link}</td></tr>"
     )

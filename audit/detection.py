@@ -5,13 +5,19 @@ A rule sees every stored event once, in order, keeps what it needs in a sliding 
 alerts. An alert is itself an audit event (``audit:alert:raise``, class finding, with the rule and the
 severity) and is handed to the notification hook. One alert per rule and key per window: a brute-force
 attack raises one alert, not one per attempt.
+
+Two rules watch the log's own integrity: ``unauthenticated_event`` (an entry of the stream without a
+producer's valid seal was quarantined) and ``event_time_skew`` (an event's own time is far from the
+time the log received it). Such an event never enters a window: an event dated 2099 cannot move a
+window ahead and silence a rule, and windows and alert suppression only move forward in time.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
-from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections import Counter, defaultdict, deque
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal, Protocol
@@ -23,7 +29,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from audit.errors import AuditError
-from audit.events import AuditEvent, EventTag, Outcome
+from audit.events import Actor, AuditEvent, EventTag, Outcome
+from audit.store import QuarantinedEntry
 
 _log = structlog.get_logger(__name__)
 
@@ -47,6 +54,17 @@ class _Hours(_Rule):
     timezone: str = "Asia/Ho_Chi_Minh"
 
 
+class TimeSkew(_Rule):
+    """How far an event's own time may be from the time it is received before it is flagged."""
+
+    severity: Severity = "high"
+    #: Ahead of the receipt time (clocks disagree by far less; beyond is a wrong or forged time).
+    future_seconds: int = Field(default=300, ge=1)
+    #: Behind it (a spool replayed after an outage, the Keycloak collector catching up, are late
+    #: by seconds to hours).
+    late_seconds: int = Field(default=86400, ge=1)
+
+
 class DetectionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     brute_force_account: _Windowed
@@ -55,6 +73,16 @@ class DetectionConfig(BaseModel):
     verification_failures: _Windowed
     admin_privilege_grant: _Rule
     unusual_hour_login: _Hours
+    unauthenticated_event: _Rule
+    event_time_skew: TimeSkew
+
+
+def time_flags(events: Iterable[AuditEvent], received: datetime, skew: TimeSkew) -> dict[str, str]:
+    """By event id, the receipt time of the events whose own time is far from it (flagged)."""
+    earliest = received - timedelta(seconds=skew.late_seconds)
+    latest = received + timedelta(seconds=skew.future_seconds)
+    stamp = received.isoformat()
+    return {e.event_id: stamp for e in events if not earliest <= e.time <= latest}
 
 
 def load_detection_config(path: Path = DEFAULT_CONFIG) -> DetectionConfig:
@@ -100,9 +128,15 @@ class _Window:
         self.items: dict[str, deque[tuple[datetime, str]]] = defaultdict(deque)
 
     def add(self, key: str, when: datetime, value: str = "") -> deque[tuple[datetime, str]]:
+        """Add an occurrence, in time order (a slightly late one goes in its place); what is older
+        than the newest occurrence by more than the window leaves it."""
         items = self.items[key]
-        items.append((when, value))
-        while items and when - items[0][0] > self.span:
+        if not items or when >= items[-1][0]:
+            items.append((when, value))
+        else:
+            items.insert(bisect.bisect_right([t for t, _ in items], when), (when, value))
+        newest = items[-1][0]
+        while items and newest - items[0][0] > self.span:
             items.popleft()
         return items
 
@@ -120,6 +154,8 @@ class Detector:
             )
         }
         self._last_alert: dict[tuple[str, str], datetime] = {}
+        #: Suppression of the integrity rules, by receipt time (event times are not trusted there).
+        self._last_integrity_alert: dict[tuple[str, str], datetime] = {}
 
     def _alert(
         self,
@@ -133,7 +169,7 @@ class Detector:
         last = self._last_alert.get((rule, key))
         if last is not None and event.time - last < suppress_for:
             return None
-        self._last_alert[(rule, key)] = event.time
+        self._last_alert[(rule, key)] = max(event.time, last) if last is not None else event.time
         alert_id = hashlib.sha256(f"alert:{rule}:{key}:{event.event_id}".encode()).hexdigest()
         return AuditEvent(
             event_id=alert_id[:32],
@@ -155,14 +191,98 @@ class Detector:
             unit=event.unit,
         )
 
-    def observe(self, events: Iterable[AuditEvent]) -> list[AuditEvent]:
+    def observe(
+        self, events: Iterable[AuditEvent], *, flagged: Mapping[str, str] | None = None
+    ) -> list[AuditEvent]:
+        """Alerts raised by ``events``. ``flagged``: by event id, the receipt time of the events
+        whose own time is far from it; those raise ``event_time_skew`` and enter no rule."""
         alerts: list[AuditEvent] = []
+        skewed = flagged or {}
         for event in events:
+            if event.event_id in skewed:
+                alert = self._skew_alert(event, skewed[event.event_id])
+                if alert is not None:
+                    alerts.append(alert)
+                continue
             if event.tag is EventTag.AUDIT_ALERT_RAISE:
                 continue
             for alert in self._rules(event):
                 if alert is not None:
                     alerts.append(alert)
+        return alerts
+
+    def _skew_alert(self, event: AuditEvent, received_at: str) -> AuditEvent | None:
+        """One alert per service and direction per hour (of receipt): the flagged record itself
+        names the others."""
+        received = datetime.fromisoformat(received_at)
+        direction = "future" if event.time > received else "late"
+        key = f"{event.service}:{direction}"
+        last = self._last_integrity_alert.get(("event_time_skew", key))
+        if last is not None and received - last < timedelta(hours=1):
+            return None
+        self._last_integrity_alert[("event_time_skew", key)] = received
+        rule = self.config.event_time_skew
+        alert_id = hashlib.sha256(f"alert:event_time_skew:{event.event_id}".encode()).hexdigest()
+        return AuditEvent(
+            event_id=alert_id[:32],
+            tag=EventTag.AUDIT_ALERT_RAISE,
+            event_class=EventTag.AUDIT_ALERT_RAISE.event_class,
+            time=received,
+            service="audit",
+            actor=event.actor,
+            source_ip=event.source_ip,
+            target={
+                "rule": "event_time_skew",
+                "severity": rule.severity,
+                "key": key[:120],
+                "summary": f"event dated {event.time.isoformat()} received {received_at}"[:200],
+                "trigger_event": event.event_id,
+            },
+            outcome=Outcome.FAILURE,
+            correlation_id=event.correlation_id,
+            unit=event.unit,
+        )
+
+    def quarantined(self, entries: Sequence[QuarantinedEntry]) -> list[AuditEvent]:
+        """Alerts for stream entries refused at ingest: one per claimed producer and reason per
+        minute, counting the entries of the batch (the quarantine keeps each of them)."""
+        groups = Counter((e.producer or "-", e.reason) for e in entries)
+        first: dict[tuple[str, str], QuarantinedEntry] = {}
+        for entry in entries:
+            first.setdefault((entry.producer or "-", entry.reason), entry)
+        alerts: list[AuditEvent] = []
+        rule = self.config.unauthenticated_event
+        for (producer, reason), count in groups.items():
+            entry = first[(producer, reason)]
+            received = datetime.fromisoformat(entry.received_at)
+            key = f"{producer}:{reason}"
+            last = self._last_integrity_alert.get(("unauthenticated_event", key))
+            if last is not None and received - last < timedelta(minutes=1):
+                continue
+            self._last_integrity_alert[("unauthenticated_event", key)] = received
+            alert_id = hashlib.sha256(
+                f"alert:unauthenticated_event:{entry.entry_id}".encode()
+            ).hexdigest()
+            alerts.append(
+                AuditEvent(
+                    event_id=alert_id[:32],
+                    tag=EventTag.AUDIT_ALERT_RAISE,
+                    event_class=EventTag.AUDIT_ALERT_RAISE.event_class,
+                    time=received,
+                    service="audit",
+                    actor=Actor(name="audit-ingest"),
+                    target={
+                        "rule": "unauthenticated_event",
+                        "severity": rule.severity,
+                        "key": key[:120],
+                        "summary": f"{count} stream entries quarantined ({reason})",
+                        "claimed_producer": producer,
+                        "reason": reason,
+                        "quarantine_entry": entry.entry_id,
+                    },
+                    outcome=Outcome.FAILURE,
+                )
+            )
         return alerts
 
     def _rules(self, event: AuditEvent) -> Iterable[AuditEvent | None]:

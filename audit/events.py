@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class EventClass(StrEnum):
@@ -111,7 +111,8 @@ class AuditEvent(BaseModel):
     event_id: str = Field(default_factory=lambda: uuid.uuid4().hex, pattern=r"^[0-9a-f]{32}$")
     tag: EventTag
     event_class: EventClass
-    time: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    #: When it happened, with its zone (a time without one is refused: it could mean anything).
+    time: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
     service: str = Field(max_length=64)
     actor: Actor
     source_ip: str | None = Field(default=None, max_length=64)

@@ -29,6 +29,8 @@ CSV_COLUMNS = (
     "target",
     "event_id",
     "chain_hash",
+    # Set only when the event's own time was far from when the log received it (flagged).
+    "received_at",
 )
 
 
@@ -61,6 +63,7 @@ def events_csv(rows: Iterable[dict[str, Any]]) -> str:
                     target,
                     row.get("event_id"),
                     row.get("chain_hash"),
+                    row.get("received_at"),
                 )
             ]
         )

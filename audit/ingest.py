@@ -1,15 +1,24 @@
-"""Moves events from the Redis stream into the store, exactly once.
+"""Moves events from the Redis stream into the store, exactly once, and only events their producer
+sealed.
 
 A consumer group reads the stream; each batch is committed to the store in one transaction and only then
 acknowledged and removed from the stream. On start the consumer first re-reads what it had been given
 but not acknowledged (a crash between commit and ack), and the store skips event ids it already has, so
-a crash at any point leaves every event stored exactly once.
+a crash at any point leaves every event stored exactly once (a replayed entry, seal and all, too).
+
+Each entry must carry a producer's seal that the keyring accepts, and a tag that producer records
+(``audit/producers.py``); an entry that does not — forged with the Redis password alone, altered, or
+not an event at all — is quarantined (kept apart in the store, never chained) and raises an alert.
+An event whose own time is far from the time it is received (in the future, or very late) is stored
+with that receipt time as a flag, and kept out of the detection windows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as redis_async
@@ -17,15 +26,26 @@ import structlog
 from pydantic import ValidationError
 from redis.exceptions import RedisError, ResponseError
 
-from audit.detection import Detector, Notifier
+from audit.detection import Detector, Notifier, TimeSkew, time_flags
 from audit.errors import AuditError
 from audit.events import AuditEvent
-from audit.store import EventStore
-from audit.trail import FIELD, STREAM, AuditTrail
+from audit.producers import ProducerKeyring
+from audit.store import EventStore, QuarantinedEntry
+from audit.trail import FIELD, MAC_FIELD, PRODUCER_FIELD, STREAM, AuditTrail
 
 _log = structlog.get_logger(__name__)
 
 GROUP = "audit-store"
+#: What a quarantined entry keeps of the payload it carried (evidence, bounded).
+_QUARANTINE_PAYLOAD = 16_384
+
+
+@dataclass
+class _Batch:
+    ids: list[bytes] = field(default_factory=list)
+    events: list[AuditEvent] = field(default_factory=list)
+    bodies: list[str] = field(default_factory=list)
+    quarantined: list[QuarantinedEntry] = field(default_factory=list)
 
 
 class StreamIngestor:
@@ -33,6 +53,7 @@ class StreamIngestor:
         self,
         client: redis_async.Redis,
         store: EventStore,
+        keyring: ProducerKeyring,
         *,
         consumer: str = "audit-1",
         stream: str = STREAM,
@@ -46,7 +67,9 @@ class StreamIngestor:
         alerts: AuditTrail | None = None,
         notifier: Notifier | None = None,
     ) -> None:
+        self._keyring = keyring
         self._detector = detector
+        self._skew = detector.config.event_time_skew if detector is not None else TimeSkew()
         self._alerts = alerts
         self._notifier = notifier
         self._redis = client
@@ -67,8 +90,9 @@ class StreamIngestor:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def _read(self, *, pending: bool) -> tuple[list[bytes], list[AuditEvent], list[str]]:
-        """One batch from the stream (the unacknowledged backlog if ``pending``), validated."""
+    async def _read(self, *, pending: bool) -> _Batch:
+        """One batch from the stream (the unacknowledged backlog if ``pending``): the authentic
+        events, and the entries to quarantine."""
         response: Any = await self._redis.xreadgroup(
             GROUP,
             self._consumer,
@@ -76,34 +100,82 @@ class StreamIngestor:
             count=self._batch,
             block=None if pending else self._block_ms,
         )
-        ids: list[bytes] = []
-        events: list[AuditEvent] = []
-        bodies: list[str] = []
+        batch = _Batch()
+        received = datetime.now(UTC).isoformat()
         entries = response[0][1] if response else []
         for entry_id, fields in entries:
-            ids.append(entry_id)
-            raw = fields.get(FIELD.encode()) if fields else None
-            try:
-                text = (raw or b"").decode("utf-8")
-                event = AuditEvent.model_validate_json(text)
-            except (UnicodeDecodeError, ValidationError):
-                # Not ours to drop silently, not storable either: keep it visible in the log by id.
-                _log.error("audit.malformed_stream_entry", entry_id=entry_id.decode())
+            batch.ids.append(entry_id)
+            raw = (fields or {}).get(FIELD.encode(), b"")
+            producer_raw = (fields or {}).get(PRODUCER_FIELD.encode())
+            producer = producer_raw.decode("utf-8", "replace")[:64] if producer_raw else None
+            reason = self._authenticate(raw, producer, (fields or {}).get(MAC_FIELD.encode()))
+            event: AuditEvent | None = None
+            if reason is None:
+                try:
+                    text = raw.decode("utf-8")
+                    event = AuditEvent.model_validate_json(text)
+                except (UnicodeDecodeError, ValidationError):
+                    reason = "not-an-event"
+                else:
+                    if not self._keyring.may_record(producer or "", event.tag):
+                        reason = "tag-not-allowed"
+            if reason is not None or event is None:
+                batch.quarantined.append(
+                    QuarantinedEntry(
+                        entry_id=entry_id.decode(),
+                        received_at=received,
+                        producer=producer,
+                        reason=reason or "not-an-event",
+                        payload=raw[:_QUARANTINE_PAYLOAD].decode("utf-8", "replace"),
+                    )
+                )
+                _log.error(
+                    "audit.entry_quarantined",
+                    entry_id=entry_id.decode(),
+                    producer=producer,
+                    reason=reason,
+                )
                 continue
-            # Stored and chained as it arrived (a producer's canonical JSON), not re-serialised.
-            events.append(event)
-            bodies.append(text)
-        return ids, events, bodies
+            # Stored and chained as it arrived (as sealed), not re-serialised.
+            batch.events.append(event)
+            batch.bodies.append(text)
+        return batch
 
-    async def _commit(self, ids: list[bytes], events: list[AuditEvent], bodies: list[str]) -> None:
-        """Commit a batch to the store, then acknowledge and remove it, then run detection."""
-        added = await asyncio.to_thread(self._store.append, events, bodies)
+    def _authenticate(self, payload: bytes, producer: str | None, mac: bytes | None) -> str | None:
+        """Why the entry is not a sealed event of a known producer, or None if it is."""
+        if producer is None or mac is None:
+            return "unsealed"
+        if producer not in self._keyring.producers:
+            return "unknown-producer"
+        try:
+            seal = bytes.fromhex(mac.decode("ascii"))
+        except (UnicodeDecodeError, ValueError):
+            return "bad-seal"
+        if not self._keyring.authentic(producer, payload, seal):
+            return "bad-seal"
+        return None
+
+    async def _commit(self, batch: _Batch) -> None:
+        """Commit a batch to the store (events, their time flags, the quarantined entries), then
+        acknowledge and remove it, then run detection."""
+        flags = time_flags(batch.events, datetime.now(UTC), self._skew)
+        added = await asyncio.to_thread(
+            self._store.append,
+            batch.events,
+            batch.bodies,
+            received_at=flags,
+            quarantine=batch.quarantined,
+        )
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.xack(self._stream, GROUP, *ids)
-            pipe.xdel(self._stream, *ids)
+            pipe.xack(self._stream, GROUP, *batch.ids)
+            pipe.xdel(self._stream, *batch.ids)
             await pipe.execute()
         if self._detector is not None and self._alerts is not None:
-            for alert in self._detector.observe(events):
+            alerts = [
+                *self._detector.quarantined(batch.quarantined),
+                *self._detector.observe(batch.events, flagged=flags),
+            ]
+            for alert in alerts:
                 await self._alerts.record(alert)
                 _log.warning(
                     "audit.alert",
@@ -112,14 +184,19 @@ class StreamIngestor:
                 )
                 if self._notifier is not None:
                     await self._notifier.notify(alert)
-        _log.debug("audit.ingested", received=len(ids), added=added)
+        _log.debug(
+            "audit.ingested",
+            received=len(batch.ids),
+            added=added,
+            quarantined=len(batch.quarantined),
+        )
 
     async def drain_once(self, *, pending: bool = False) -> int:
         """Read one batch (the unacknowledged backlog if ``pending``), store it, ack it."""
-        ids, events, bodies = await self._read(pending=pending)
-        if ids:
-            await self._commit(ids, events, bodies)
-        return len(ids)
+        batch = await self._read(pending=pending)
+        if batch.ids:
+            await self._commit(batch)
+        return len(batch.ids)
 
     async def run(self) -> None:
         while not self._stop_requested.is_set():

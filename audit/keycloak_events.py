@@ -10,6 +10,11 @@ event id, so anything delivered twice is stored once.
 Personal data is minimised: a user name that is a citizen ID number (12 digits) is replaced by a keyed
 hash (HMAC-SHA-256) before it is stored; Keycloak's ``details`` are not copied except the client,
 the error, and the authentication type.
+
+A failed login that names no known account (``user_not_found``) is attributed to the name that was
+typed — always pseudonymised the same way, since it may be someone's citizen ID or a password typed
+in the wrong field — and one with no name at all (``invalid_client``) to the client it claimed, else
+the address it came from: unrelated attempts never pile up under one ``unknown`` actor.
 """
 
 from __future__ import annotations
@@ -46,11 +51,14 @@ _LOGIN_TYPES = {
 _TOKEN_TYPES = {"CLIENT_LOGIN", "CODE_TO_TOKEN", "REFRESH_TOKEN", "TOKEN_EXCHANGE"}
 
 
+def pseudonym(value: str, key: bytes) -> str:
+    """``hmac:<16 hex>``: the same value always gives the same pseudonym, and nothing else."""
+    return "hmac:" + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:16]
+
+
 def pseudonymise(value: str, key: bytes) -> str:
-    """A citizen ID becomes ``hmac:<16 hex>``; anything else is kept."""
-    if _CITIZEN_ID.match(value):
-        return "hmac:" + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:16]
-    return value
+    """A citizen ID becomes its :func:`pseudonym`; anything else is kept."""
+    return pseudonym(value, key) if _CITIZEN_ID.match(value) else value
 
 
 class KeycloakEventCollector:
@@ -204,7 +212,7 @@ class KeycloakEventCollector:
         tag = _LOGIN_TYPES.get(event_type) or (
             EventTag.IDP_TOKEN_ISSUE if event_type in _TOKEN_TYPES else EventTag.IDP_USER_EVENT
         )
-        username = str(details.get("username") or event.get("userId") or "unknown")
+        known = bool(event.get("userId"))
         return AuditEvent(
             event_id=event_id,
             tag=tag,
@@ -212,19 +220,34 @@ class KeycloakEventCollector:
             time=when,
             service="keycloak",
             actor=Actor(
-                name=pseudonymise(username, self._key),
-                client_id=event.get("clientId"),
+                name=self._actor_name(event, details)[:256],
+                client_id=str(event["clientId"])[:256] if event.get("clientId") else None,
                 subject=event.get("userId"),
             ),
             source_ip=event.get("ipAddress"),
             target={
                 "type": event_type,
                 "auth_method": str(details.get("auth_method", "")),
+                **({} if known else {"account": "unknown"}),
             },
             outcome=Outcome.FAILURE if event.get("error") else Outcome.SUCCESS,
             reason=str(event["error"])[:200] if event.get("error") else None,
             unit=unit,
         )
+
+    def _actor_name(self, event: dict[str, Any], details: dict[str, Any]) -> str:
+        """Who a login event is about: the account; or, for an account that does not exist, the
+        name typed (pseudonymised); or the client claimed; or the address."""
+        username = details.get("username")
+        if event.get("userId"):
+            return pseudonymise(str(username or event["userId"]), self._key)
+        if username:
+            return pseudonym(str(username), self._key)
+        if event.get("clientId"):
+            return f"client:{event['clientId']}"
+        if event.get("ipAddress"):
+            return f"address:{event['ipAddress']}"
+        return "unknown"
 
     async def _run(self) -> None:
         while True:

@@ -6,9 +6,10 @@ the archived records (position and body, exactly as chained), and the roots of t
 hold no archived record (a compact multi-leaf Merkle proof, RFC 9162 hashing). With the checkpoint
 key's public key alone, anyone recomputes the signed root from it: ``gateway-audit verify-archive``.
 
-In the live log an archived record keeps its position, leaf hash and chain hash (its body and actor
-are emptied, and only after the archive is on disk and the archiving recorded), so ``audit verify``
-still proves the whole log, and names an archived record whose body went missing otherwise.
+In the live log an archived record keeps its position, its other columns, leaf hash and chain hash;
+its body and actor are replaced by their digest (only after the archive is on disk and the archiving
+recorded), so ``audit verify`` still proves the whole log, columns included, and names an archived
+record whose body went missing otherwise.
 Only records under a signed checkpoint are archived; nothing is archived if the log does not match
 that checkpoint.
 """
@@ -28,10 +29,14 @@ from typing import Any
 from audit.checkpoints import SignedTreeHead, verify_checkpoint
 from audit.errors import ChainBroken, ProofInvalid
 from audit.events import EventClass, EventTag
-from audit.merkle import root_from_subset, roots_of_ranges, subset_ranges
-from audit.store import EventStore, leaf_of
+from audit.merkle import leaf_hash, root_from_subset, roots_of_ranges, subset_ranges
+from audit.records import leaf_of_body
+from audit.store import EventStore, LogRecord
 
-ARCHIVE_FORMAT = "edu-gateway/audit-archive/v1"
+#: v2: leaves cover the record's columns (``audit/records.py``), and a line carries the record's
+#: ``received_at`` when it was flagged. v1 (leaves of the body alone) is still verified.
+ARCHIVE_FORMAT = "edu-gateway/audit-archive/v2"
+_ARCHIVE_V1 = "edu-gateway/audit-archive/v1"
 #: Archives hold at most this many records each (a run makes as many as it needs).
 ARCHIVE_RECORDS = 200_000
 #: An archive file larger than this is refused before it is read.
@@ -102,11 +107,11 @@ def _write_durably(path: Path, lines: Iterator[str]) -> str:
 
 def _archive_lines(
     checkpoint: SignedTreeHead,
-    bodies: Mapping[int, str],
+    records: Mapping[int, LogRecord],
     nodes: list[tuple[tuple[int, int], bytes]],
     created_at: str,
 ) -> Iterator[str]:
-    seqs = sorted(bodies)
+    seqs = sorted(records)
     yield json.dumps(
         {
             "format": ARCHIVE_FORMAT,
@@ -119,7 +124,11 @@ def _archive_lines(
         ensure_ascii=False,
     )
     for seq in seqs:
-        yield json.dumps({"seq": seq, "body": bodies[seq]}, ensure_ascii=False)
+        record = records[seq]
+        line: dict[str, Any] = {"seq": seq, "body": record.body}
+        if record.columns.received_at is not None:
+            line["received_at"] = record.columns.received_at
+        yield json.dumps(line, ensure_ascii=False)
     for (lo, hi), value in nodes:
         yield json.dumps({"node": [lo, hi, value.hex()]})
 
@@ -143,13 +152,18 @@ def apply_retention(
     written: list[ArchiveWritten] = []
     for start in range(0, len(seqs), ARCHIVE_RECORDS):
         chunk = seqs[start : start + ARCHIVE_RECORDS]
-        bodies = store.bodies_at(chunk)
-        if len(bodies) != len(chunk):
+        records = store.records_at(chunk)
+        if len(records) != len(chunk):
             raise ChainBroken("records to archive changed while being read")
         indices = [s - 1 for s in chunk]
         ranges = subset_ranges(indices, latest.tree_size)
         roots = roots_of_ranges(ranges, store.leaf_hashes(latest.tree_size))
-        leaves = {s - 1: leaf_of(body) for s, body in bodies.items()}
+        leaves: dict[int, bytes] = {}
+        for seq, record in records.items():
+            computed = record.computed_leaf()
+            if computed is None:
+                raise ChainBroken(record.fault())
+            leaves[seq - 1] = computed
         if root_from_subset(leaves, dict(zip(ranges, roots, strict=True)), latest.tree_size) != (
             latest.root_hash
         ):
@@ -162,7 +176,7 @@ def apply_retention(
         path = archive_dir / name
         digest = _write_durably(
             path,
-            _archive_lines(latest, bodies, list(zip(ranges, roots, strict=True)), created_at),
+            _archive_lines(latest, records, list(zip(ranges, roots, strict=True)), created_at),
         )
         store.prune(chunk, archive=f"{name} sha256:{digest}", archived_at=created_at)
         written.append(ArchiveWritten(path, digest, len(chunk), chunk[0], chunk[-1]))
@@ -212,7 +226,8 @@ def verify_archive(
     entries = _read_archive(path)
     try:
         header = next(entries)
-        if header.get("format") != ARCHIVE_FORMAT:
+        version = header.get("format")
+        if version not in (ARCHIVE_FORMAT, _ARCHIVE_V1):
             raise ProofInvalid(f"{path.name}: not an audit archive")
         checkpoint = SignedTreeHead.from_json(header["checkpoint"])
         leaves: dict[int, bytes] = {}
@@ -223,7 +238,13 @@ def verify_archive(
                 json.loads(body)
                 if not 1 <= seq <= checkpoint.tree_size or seq - 1 in leaves:
                     raise ProofInvalid(f"{path.name}: record seq {seq} is out of place")
-                leaves[seq - 1] = leaf_of(body)
+                if version == _ARCHIVE_V1:  # written before leaves covered the columns
+                    leaves[seq - 1] = leaf_hash(body.encode("utf-8"))
+                else:
+                    received = entry.get("received_at")
+                    leaves[seq - 1] = leaf_of_body(
+                        body, None if received is None else str(received)
+                    )
             else:
                 lo, hi, value = entry["node"]
                 nodes[(int(lo), int(hi))] = bytes.fromhex(value)

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from audit.producers import HmacSealer, Producer, ProducerKeyError, ProducerKeyring, decode_key
+
 
 class WitnessSettings(BaseModel):
     """One witness the checkpoints are sent to: its address and its verifier key (type 0x04)."""
@@ -25,7 +27,14 @@ class AuditSettings(BaseSettings):
     #: This service's client id in the realm: tokens must name it in ``aud``.
     client_id: str = "audit-service"
     redis_url: str = "redis://127.0.0.1:6380/0"
+    #: The audit service's own Redis user (reads and acknowledges the stream; nobody has +@all).
+    redis_username: str | None = None
     redis_password: SecretStr | None = None
+    #: Every producer's key (base64, ≥ 32 bytes; several separated by commas while one rotates),
+    #: by producer (``signing``, ``audit``, ``accounts``, ``scanners``): JSON in
+    #: ``AUDIT_PRODUCER_KEYS``. An event is stored only under its producer's valid seal; ``audit``
+    #: seals the service's own events (and the Keycloak events it collects).
+    producer_keys: dict[str, SecretStr] = Field(default_factory=dict)
     store_path: Path = Path(".work/run/audit/events.sqlite3")
     #: PostgreSQL for production (``postgresql://user:password@host/db``); when set, it is the store
     #: and ``store_path`` is not used.
@@ -104,6 +113,25 @@ class AuditSettings(BaseSettings):
                 f"{len(self.witnesses)} witnesses configured"
             )
         return self
+
+    def keyring(self) -> ProducerKeyring:
+        """The keys that authenticate producers' events (refused if a name or key is wrong)."""
+        return ProducerKeyring(
+            {
+                name: [decode_key(part) for part in value.get_secret_value().split(",")]
+                for name, value in self.producer_keys.items()
+            }
+        )
+
+    def sealer(self) -> HmacSealer:
+        """The audit service's own seal, for the events it records."""
+        own = self.producer_keys.get(Producer.AUDIT.value)
+        if own is None:
+            raise ProducerKeyError(
+                "AUDIT_PRODUCER_KEYS has no key for 'audit': the service could not record its own "
+                "events (queries, alerts, Keycloak's events)"
+            )
+        return HmacSealer(Producer.AUDIT, decode_key(own.get_secret_value().split(",")[0]))
 
     def store_location(self) -> str | Path:
         """Where the events are kept: the PostgreSQL URL if one is set, else the SQLite file."""

@@ -1,10 +1,15 @@
 """The durable, append-only store of audit events, with a hash chain over every record.
 
-Each record keeps its RFC 9162 leaf hash, ``SHA-256(0x00 || body)``, and its ``chain_hash``,
-``SHA-256(previous chain_hash || leaf hash)`` starting from 32 zero bytes, so that altering, removing or
-inserting any record breaks every hash after it. Database triggers refuse UPDATE and DELETE, with one
-exception: retention may empty the body of a record that was first archived (``archived`` table), and
-the record's leaf and chain hashes stay, so the log still verifies after old bodies leave it.
+Each record keeps its RFC 9162 leaf hash and its ``chain_hash``, ``SHA-256(previous chain_hash || leaf
+hash)`` starting from 32 zero bytes, so that altering, removing or inserting any record breaks every hash
+after it. The leaf covers the record's columns as well as its body (``audit/records.py``): what the
+dashboard counts and shows is what the chain and the signed checkpoints cover. Database triggers refuse
+UPDATE and DELETE, with one exception: retention may replace the body and actor of a record that was
+first archived (``archived`` table) by their digest, and the record's leaf and chain hashes stay, so the
+log still verifies after old bodies leave it.
+
+Events that fail their producer's authentication at ingest are not records of the log: they are kept
+apart in ``quarantine`` (append-only too), as evidence.
 
 One code, two databases: :class:`SqliteEventStore` (embedded, a single machine) and
 :class:`PostgresEventStore` (production). They differ only in the few lines of SQL that databases
@@ -18,34 +23,43 @@ import hashlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
+
+from pydantic import ValidationError
 
 from audit.checkpoints import SignedTreeHead
 from audit.errors import AuditError, ChainBroken
 from audit.events import AuditEvent
-from audit.merkle import leaf_hash
+from audit.records import (
+    PRUNED_ACTOR,
+    RecordColumns,
+    leaf_from_parts,
+    personal_digest,
+    record_leaf,
+)
 
 GENESIS = bytes(32)
-SCHEMA_VERSION = 2
-#: Placeholder for the actor of a record whose body retention removed.
-PRUNED_ACTOR = "-"
+#: 3: leaves cover the columns (``audit/records.py``); ``received_at``, ``personal_digest``,
+#: ``quarantine``. 2: leaves of the body alone. 1: no leaves.
+SCHEMA_VERSION = 3
 
-
-def leaf_of(body: str) -> bytes:
-    """The RFC 9162 leaf hash of a stored event body."""
-    return leaf_hash(body.encode("utf-8"))
+__all__ = ["GENESIS", "PRUNED_ACTOR", "SCHEMA_VERSION", "EventStore", "chain_step", "open_store"]
 
 
 def chain_step(previous: bytes, leaf: bytes) -> bytes:
     return hashlib.sha256(previous + leaf).digest()
 
 
-def _document_of(event: AuditEvent) -> str | None:
-    return event.target.get("document_sha256") or event.target.get("signed_sha256") or None
+def _old_schema(found: str | int) -> StoreError:
+    return StoreError(
+        f"the audit store has schema {found} and this version reads schema {SCHEMA_VERSION} "
+        "(its records commit to their columns too): keep it (verify it with the release that wrote "
+        "it), move it aside or point the service at a new database, and a new log starts"
+    )
 
 
 @dataclass(frozen=True)
@@ -72,9 +86,11 @@ CREATE TABLE IF NOT EXISTS events (
     outcome TEXT NOT NULL,
     unit TEXT,
     document TEXT,
+    received_at TEXT,
     leaf_hash {blob} NOT NULL,
     chain_hash {blob} NOT NULL,
-    body TEXT
+    body TEXT,
+    personal_digest {blob}
 );
 CREATE INDEX IF NOT EXISTS events_tag_time ON events(tag, time, outcome);
 CREATE INDEX IF NOT EXISTS events_actor_time ON events(actor, time);
@@ -93,6 +109,13 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     key_id TEXT NOT NULL,
     signature {blob} NOT NULL
 );
+CREATE TABLE IF NOT EXISTS quarantine (
+    entry_id TEXT PRIMARY KEY,
+    received_at TEXT NOT NULL,
+    producer TEXT,
+    reason TEXT NOT NULL,
+    payload TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS merkle_nodes (
     level INTEGER NOT NULL,
@@ -109,11 +132,15 @@ CREATE TABLE IF NOT EXISTS cosignatures (
 );
 """
 
-#: The one UPDATE allowed: retention empties a body (and the actor) of a record archived first.
+#: The one UPDATE allowed: retention replaces the body and the actor of a record archived first
+#: by their digest; every other column stays as it was.
 _PRUNE_ONLY = (
     "NEW.body IS NULL AND OLD.body IS NOT NULL AND NEW.actor = '-'"
+    " AND OLD.personal_digest IS NULL AND NEW.personal_digest IS NOT NULL"
     " AND NEW.seq = OLD.seq AND NEW.event_id = OLD.event_id AND NEW.tag = OLD.tag"
     " AND NEW.time = OLD.time AND NEW.outcome = OLD.outcome"
+    " AND NEW.unit IS NOT DISTINCT FROM OLD.unit AND NEW.document IS NOT DISTINCT FROM OLD.document"
+    " AND NEW.received_at IS NOT DISTINCT FROM OLD.received_at"
     " AND NEW.leaf_hash = OLD.leaf_hash AND NEW.chain_hash = OLD.chain_hash"
     " AND EXISTS (SELECT 1 FROM archived WHERE archived.seq = OLD.seq)"
 )
@@ -142,6 +169,10 @@ CREATE TRIGGER IF NOT EXISTS merkle_nodes_no_change BEFORE UPDATE ON merkle_node
 BEGIN SELECT RAISE(ABORT, 'Merkle nodes are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS cosignatures_no_change BEFORE UPDATE ON cosignatures
 BEGIN SELECT RAISE(ABORT, 'cosignatures are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS quarantine_no_update BEFORE UPDATE ON quarantine
+BEGIN SELECT RAISE(ABORT, 'the quarantine is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS quarantine_no_delete BEFORE DELETE ON quarantine
+BEGIN SELECT RAISE(ABORT, 'the quarantine is append-only'); END;
 """,
 )
 
@@ -172,11 +203,34 @@ CREATE OR REPLACE TRIGGER merkle_nodes_no_change BEFORE UPDATE ON merkle_nodes
 FOR EACH ROW EXECUTE FUNCTION audit_refuse_change('Merkle nodes');
 CREATE OR REPLACE TRIGGER cosignatures_no_change BEFORE UPDATE ON cosignatures
 FOR EACH ROW EXECUTE FUNCTION audit_refuse_change('cosignatures');
+CREATE OR REPLACE TRIGGER quarantine_no_change BEFORE UPDATE OR DELETE ON quarantine
+FOR EACH ROW EXECUTE FUNCTION audit_refuse_change('quarantined entries');
 """,
 )
 
 
 _GROUPABLE = frozenset({"tag", "outcome", "actor", "unit"})
+
+#: Everything a record's leaf is computed from, in :func:`_to_record`'s order.
+_RECORD_COLUMNS = (
+    "SELECT seq, event_id, tag, time, actor, outcome, unit, document, received_at, leaf_hash,"
+    " chain_hash, body, personal_digest FROM events"
+)
+#: What readers of events take: the body and its place in the chain.
+_EVENT_COLUMNS = "SELECT seq, chain_hash, body, leaf_hash, received_at FROM events"
+
+
+def _to_record(row: Sequence[Any]) -> LogRecord:
+    seq, event_id, tag, time, actor, outcome, unit, document, received_at = row[:9]
+    leaf, chain, body, personal = row[9:]
+    return LogRecord(
+        int(seq),
+        bytes(leaf),
+        bytes(chain),
+        body,
+        RecordColumns(event_id, tag, time, actor, outcome, unit, document, received_at),
+        bytes(personal) if personal is not None else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -230,16 +284,63 @@ class StoredEvent:
     seq: int
     chain_hash: str
     event: dict[str, Any]
+    #: Hex of the record's leaf hash (what the chain step after ``seq - 1`` added).
+    leaf_hash: str = ""
+    #: When the log received it, if that was far from the event's own time (a flagged event).
+    received_at: str | None = None
+    #: The event exactly as stored (what the leaf covers), ``event`` parsed from it.
+    body: str = ""
 
 
-@dataclass(frozen=True)
-class LogRecord:
-    """One record as the verifier reads it: the body is ``None`` once retention archived it."""
+class LogRecord(NamedTuple):
+    """One record as the verifier reads it: the body is ``None`` once retention archived it, and
+    ``personal_digest`` then stands for the body and the actor. (A named tuple: cheap to build by
+    the ten million.)"""
 
     seq: int
     leaf_hash: bytes
     chain_hash: bytes
     body: str | None
+    columns: RecordColumns
+    personal_digest: bytes | None = None
+
+    def computed_leaf(self) -> bytes | None:
+        """The leaf hash its columns and body (or digest) give; None if an archived record has no
+        digest."""
+        if self.body is not None:
+            return record_leaf(self.columns, self.body)
+        if self.personal_digest is None:
+            return None
+        return leaf_from_parts(self.columns, self.personal_digest)
+
+    def fault(self) -> str:
+        """What is wrong with a record whose leaf does not match, as precisely as it can be told."""
+        where = f"first altered record: seq {self.seq}"
+        if self.body is None:
+            if self.personal_digest is None:
+                return f"{where} (archived without the digest of its body)"
+            return f"{where} (archived; a column or its digest was changed)"
+        try:
+            derived = RecordColumns.of(
+                AuditEvent.model_validate_json(self.body), self.columns.received_at
+            )
+        except ValidationError:
+            return f"{where} (its body is not a valid event any more)"
+        changed = derived.differences(self.columns)
+        if changed:
+            return f"{where} (column {', '.join(changed)} differs from the event it records)"
+        return f"{where} (its body or its flag changed)"
+
+
+@dataclass(frozen=True)
+class QuarantinedEntry:
+    """A stream entry that failed its producer's authentication (or is not an event at all)."""
+
+    entry_id: str
+    received_at: str
+    producer: str | None
+    reason: str
+    payload: str
 
 
 class StoreError(AuditError):
@@ -261,7 +362,11 @@ class EventStore:
         self._db = connection
         self._lock = threading.Lock()
         with self._lock:
-            self._create_schema()
+            try:
+                self._create_schema()
+            except BaseException:
+                self._db.close()  # a store refused (an older schema) leaves no connection behind
+                raise
 
     # -- the database's own ways ------------------------------------------------------------------
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -323,24 +428,33 @@ class EventStore:
                 "INSERT INTO store_meta (name, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
             )
         elif int(row[0]) != SCHEMA_VERSION:
-            raise StoreError(
-                f"the audit store has schema {row[0]}, this version reads {SCHEMA_VERSION}"
-            )
+            raise _old_schema(row[0])
 
     def close(self) -> None:
         self._db.close()
 
     # -- writing ------------------------------------------------------------------------------
-    def append(self, events: Iterable[AuditEvent], bodies: Sequence[str] | None = None) -> int:
+    def append(
+        self,
+        events: Iterable[AuditEvent],
+        bodies: Sequence[str] | None = None,
+        *,
+        received_at: Mapping[str, str] | None = None,
+        quarantine: Sequence[QuarantinedEntry] = (),
+    ) -> int:
         """Store ``events`` in one transaction; return how many were new (duplicates are skipped).
 
         ``bodies``: the JSON each event arrived as (the ingestor validated it into the event), stored
         and chained as it is instead of serialising the event again; by default the canonical JSON.
+        ``received_at``: by event id, when the log received the events whose own time was far from
+        it (flagged; the flag is part of the record). ``quarantine``: entries refused at ingest,
+        kept apart in the same transaction.
         """
         batch = list(events)
         texts = list(bodies) if bodies is not None else None
         if texts is not None and len(texts) != len(batch):
             raise ValueError("one body per event")
+        flags = received_at or {}
         rows: list[tuple[Any, ...]] = []
         with self._transaction():
             known: set[str] = set()
@@ -364,19 +478,21 @@ class EventStore:
                     continue
                 known.add(event.event_id)  # a duplicate within the batch too
                 body = texts[position] if texts is not None else event.canonical_json()
-                leaf = leaf_of(body)
+                columns = RecordColumns.of(event, flags.get(event.event_id))
+                leaf = record_leaf(columns, body)
                 head = chain_step(head, leaf)
                 seq += 1
                 rows.append(
                     (
                         seq,
-                        event.event_id,
-                        event.tag.value,
-                        event.time.isoformat(),
-                        event.actor.name,
-                        event.outcome.value,
-                        event.unit,
-                        _document_of(event),
+                        columns.event_id,
+                        columns.tag,
+                        columns.time,
+                        columns.actor,
+                        columns.outcome,
+                        columns.unit,
+                        columns.document,
+                        columns.received_at,
                         leaf,
                         head,
                         body,
@@ -384,16 +500,24 @@ class EventStore:
                 )
             self._executemany(
                 "INSERT INTO events (seq, event_id, tag, time, actor, outcome, unit, document,"
-                " leaf_hash, chain_hash, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " received_at, leaf_hash, chain_hash, body)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
+            )
+            self._executemany(
+                "INSERT INTO quarantine (entry_id, received_at, producer, reason, payload)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (entry_id) DO NOTHING",
+                [(q.entry_id, q.received_at, q.producer, q.reason, q.payload) for q in quarantine],
             )
         return len(rows)
 
     def prune(self, seqs: Sequence[int], archive: str, archived_at: str) -> int:
-        """Record that ``seqs`` are kept in ``archive``, then empty their bodies (retention).
+        """Record that ``seqs`` are kept in ``archive``, then replace their bodies and actors by
+        their digest (retention).
 
-        The leaf and chain hashes stay, so the log keeps verifying; the triggers refuse to empty a
-        body that was not archived first.
+        Each record's leaf is checked first (a record altered in the database is not pruned, so
+        that its alteration stays visible); the leaf and chain hashes stay, so the log keeps
+        verifying; the triggers refuse to empty a body that was not archived first.
         """
         with self._transaction():
             self._executemany(
@@ -403,10 +527,18 @@ class EventStore:
             for start in range(0, len(seqs), 500):
                 chunk = list(seqs[start : start + 500])
                 marks = ",".join("?" * len(chunk))
-                self._execute(
-                    f"UPDATE events SET body = NULL, actor = '{PRUNED_ACTOR}'"  # noqa: S608 - placeholders only
-                    f" WHERE seq IN ({marks}) AND body IS NOT NULL",
+                updates: list[tuple[bytes, int]] = []
+                for record in self._record_rows(
+                    f"{_RECORD_COLUMNS} WHERE seq IN ({marks}) AND body IS NOT NULL",
                     chunk,
+                ):
+                    if record.computed_leaf() != record.leaf_hash or record.body is None:
+                        raise ChainBroken(record.fault())
+                    updates.append((personal_digest(record.columns.actor, record.body), record.seq))
+                self._executemany(
+                    f"UPDATE events SET body = NULL, actor = '{PRUNED_ACTOR}', personal_digest = ?"  # noqa: S608 - a constant
+                    " WHERE seq = ? AND body IS NOT NULL",
+                    updates,
                 )
         return len(seqs)
 
@@ -513,10 +645,16 @@ class EventStore:
             rows = self._execute(sql, params).fetchall()
             self._commit()
         return [
-            StoredEvent(int(seq), bytes(h).hex(), json.loads(body))
-            for seq, h, body in rows
+            StoredEvent(
+                int(seq), bytes(h).hex(), json.loads(body), bytes(leaf).hex(), received, body
+            )
+            for seq, h, body, leaf, received in rows
             if body is not None
         ]
+
+    def _record_rows(self, sql: str, params: Sequence[Any]) -> list[LogRecord]:
+        """Records (the caller holds the lock)."""
+        return [_to_record(row) for row in self._execute(sql, params).fetchall()]
 
     def query(
         self,
@@ -531,7 +669,7 @@ class EventStore:
             self.dialect
         )
         rows = self._events(
-            f"SELECT seq, chain_hash, body FROM events {where} ORDER BY seq DESC LIMIT ?",  # noqa: S608 - clauses are fixed strings; values are bound
+            f"{_EVENT_COLUMNS} {where} ORDER BY seq DESC LIMIT ?",
             (*params, limit if not correlation_id else max(limit, 1000)),
         )
         if correlation_id:  # the text match narrows; the field decides
@@ -552,7 +690,7 @@ class EventStore:
             where += " AND seq >= ? AND seq <= ?"
             params += [span[0], span[1]]
         return self._events(
-            f"SELECT seq, chain_hash, body FROM events {where} ORDER BY seq DESC LIMIT ? OFFSET ?",  # noqa: S608 - clauses are fixed strings; values are bound
+            f"{_EVENT_COLUMNS} {where} ORDER BY seq DESC LIMIT ? OFFSET ?",
             (*params, limit, offset),
         )
 
@@ -624,13 +762,13 @@ class EventStore:
 
     def records(self, *, after: int = 0, upto: int | None = None) -> Iterator[LogRecord]:
         """Records in store order from position ``after + 1`` (to ``upto``), streamed."""
-        sql = "SELECT seq, leaf_hash, chain_hash, body FROM events WHERE seq > ?"
+        sql = f"{_RECORD_COLUMNS} WHERE seq > ?"
         params: list[Any] = [after]
         if upto is not None:
             sql += " AND seq <= ?"
             params.append(upto)
-        for seq, leaf, chain, body in self._stream(sql + " ORDER BY seq", params):
-            yield LogRecord(int(seq), bytes(leaf), bytes(chain), body)
+        for row in self._stream(sql + " ORDER BY seq", params):
+            yield _to_record(row)
 
     def leaf_hashes(self, upto: int) -> Iterator[bytes]:
         """The Merkle leaf hashes of positions 1..``upto``, streamed (as stored)."""
@@ -676,28 +814,68 @@ class EventStore:
             self._commit()
         return [int(r[0]) for r in rows]
 
-    def bodies_at(self, seqs: Sequence[int]) -> dict[int, str]:
-        found: dict[int, str] = {}
+    def records_at(self, seqs: Sequence[int]) -> dict[int, LogRecord]:
+        """The records at ``seqs`` still holding their body (retention's input)."""
+        found: dict[int, LogRecord] = {}
         with self._lock:
             for start in range(0, len(seqs), 500):
                 chunk = list(seqs[start : start + 500])
                 marks = ",".join("?" * len(chunk))
-                for seq, body in self._execute(
-                    f"SELECT seq, body FROM events WHERE seq IN ({marks}) AND body IS NOT NULL",  # noqa: S608 - placeholders only
+                for record in self._record_rows(
+                    f"{_RECORD_COLUMNS} WHERE seq IN ({marks}) AND body IS NOT NULL",
                     chunk,
                 ):
-                    found[int(seq)] = str(body)
+                    found[record.seq] = record
             self._commit()
         return found
 
-    def locate(self, event_id: str) -> tuple[int, str] | None:
-        """(leaf index, canonical body) of an event still holding its body, or None."""
+    def locate(self, event_id: str) -> tuple[int, str, str | None] | None:
+        """(leaf index, canonical body, received_at) of an event still holding its body, or None."""
         with self._lock:
             row = self._execute(
-                "SELECT seq, body FROM events WHERE event_id = ? AND body IS NOT NULL", (event_id,)
+                "SELECT seq, body, received_at FROM events WHERE event_id = ? AND body IS NOT NULL",
+                (event_id,),
             ).fetchone()
             self._commit()
-        return (int(row[0]) - 1, str(row[1])) if row else None
+        return (int(row[0]) - 1, str(row[1]), row[2]) if row else None
+
+    def chain_neighbours(self, seqs: Sequence[int]) -> dict[int, tuple[str, str, bytes]]:
+        """(event id, tag, chain hash) of the records at ``seqs`` (a SIEM's view of each record's
+        predecessor in the chain)."""
+        found: dict[int, tuple[str, str, bytes]] = {}
+        wanted = sorted({s for s in seqs if s > 0})
+        with self._lock:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for seq, event_id, tag, chain in self._execute(
+                    f"SELECT seq, event_id, tag, chain_hash FROM events WHERE seq IN ({marks})",  # noqa: S608 - placeholders only
+                    chunk,
+                ):
+                    found[int(seq)] = (str(event_id), str(tag), bytes(chain))
+            self._commit()
+        return found
+
+    def chain_id(self) -> str | None:
+        """A stable name for this log: the first 32 hex digits of its first record's chain hash
+        (unique per log, fixed for its lifetime), or None while it is empty."""
+        with self._lock:
+            row = self._execute("SELECT chain_hash FROM events WHERE seq = 1").fetchone()
+            self._commit()
+        return bytes(row[0]).hex()[:32] if row else None
+
+    def quarantined(self, *, limit: int = 100) -> list[QuarantinedEntry]:
+        """Entries refused at ingest, newest first."""
+        with self._lock:
+            rows = self._execute(
+                "SELECT entry_id, received_at, producer, reason, payload FROM quarantine"
+                " ORDER BY received_at DESC, entry_id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+            self._commit()
+        return [
+            QuarantinedEntry(str(e), str(r), p, str(why), str(body)) for e, r, p, why, body in rows
+        ]
 
     def checkpoints(self) -> list[SignedTreeHead]:
         with self._lock:
@@ -723,22 +901,33 @@ def check_records(
     after: int = 0,
     on_leaf: Any = None,
 ) -> int:
-    """Check records' positions, leaf hashes (from their bodies) and chain; raise ChainBroken at the
-    first that fails. ``on_leaf(leaf)`` sees every leaf hash in order (the Merkle tree's input)."""
+    """Check records' positions, leaf hashes (from their columns and bodies, or the digest standing
+    for an archived body) and chain; raise ChainBroken at the first that fails, naming it (and the
+    column that was changed, where the body tells). ``on_leaf(leaf)`` sees every leaf hash in order
+    (the Merkle tree's input)."""
     head = previous
     expected = after + 1
     pruned: list[int] = []
+    sha256 = hashlib.sha256
     for record in records:
         if record.seq != expected:
             raise ChainBroken(f"records removed between seq {expected - 1} and seq {record.seq}")
+        leaf = record.computed_leaf()
         if record.body is None:
             pruned.append(record.seq)
-            leaf = record.leaf_hash
-        else:
-            leaf = leaf_of(record.body)
-            if leaf != record.leaf_hash:
-                raise ChainBroken(f"first altered record: seq {record.seq}")
-        head = chain_step(head, leaf)
+            if record.columns.actor != PRUNED_ACTOR or leaf != record.leaf_hash:
+                if not store.archived_positions([record.seq]):
+                    raise ChainBroken(
+                        f"record seq {record.seq} lost its body without being archived"
+                    )
+                if record.columns.actor != PRUNED_ACTOR:
+                    raise ChainBroken(
+                        f"first altered record: seq {record.seq} (archived, yet its actor column "
+                        "names someone)"
+                    )
+        if leaf != record.leaf_hash or leaf is None:
+            raise ChainBroken(record.fault())
+        head = sha256(head + leaf).digest()
         if head != record.chain_hash:
             raise ChainBroken(f"first altered record: seq {record.seq}")
         if on_leaf is not None:
@@ -766,15 +955,14 @@ class SqliteEventStore(EventStore):
         super().__init__(connection)
 
     def _create_schema(self) -> None:
-        legacy = self._db.execute(
-            "SELECT 1 FROM sqlite_master WHERE name = 'events'"
-            " AND NOT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'store_meta')"
-        ).fetchone()
-        if legacy:
-            raise StoreError(
-                f"the audit store {self._path} has schema 1 and this version reads schema 2: keep it "
-                "(verify it with the release that wrote it), move it aside, and a new log starts"
-            )
+        tables = {
+            str(name)
+            for (name,) in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        if "events" in tables and "store_meta" not in tables:
+            raise _old_schema(1)
+        if "store_meta" in tables:
+            self._check_version()  # before anything is created in an older store
         self._db.executescript(
             _TABLES.format(blob=self.dialect.blob, integer_key=self.dialect.integer_key)
             + _SQLITE.triggers
@@ -839,6 +1027,12 @@ class PostgresEventStore(EventStore):
     def _create_schema(self) -> None:
         # One schema creation at a time across processes (a transaction-scoped advisory lock).
         self._db.execute("SELECT pg_advisory_xact_lock(7106001)")
+        if self._db.execute("SELECT to_regclass('store_meta')").fetchone()[0] is not None:
+            try:
+                self._check_version()  # before anything is created in an older store
+            except StoreError:
+                self._db.rollback()
+                raise
         self._db.execute(
             _TABLES.format(blob=self.dialect.blob, integer_key=self.dialect.integer_key)
         )

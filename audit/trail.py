@@ -7,26 +7,35 @@ operation (fail closed, as Vault does when no audit device can write).
 The Redis Streams implementation appends to one stream; the audit service moves entries to the store
 through a consumer group and acknowledges them only after they are committed. Redis is configured with
 an append-only file (``appendfsync always`` in the gateway's own Redis) so that an acknowledged XADD
-survives a crash.
+survives a crash. Each entry carries the event, the producer's name and the producer's seal
+(``audit/producers.py``): the audit service stores only what a producer sealed.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 import redis.asyncio as redis_async
 import structlog
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from redis.exceptions import RedisError
 
 from audit.errors import AuditUnavailable
 from audit.events import AuditEvent
+from audit.producers import EventSealer, HmacSealer, Producer, decode_key
 
 _log = structlog.get_logger(__name__)
 
-#: The stream every producer appends to, and the field holding the event's JSON.
+#: The stream every producer appends to, and the fields of an entry: the event's JSON, the
+#: producer's name, and its seal (hex).
 STREAM = "audit:events"
 FIELD = "event"
+PRODUCER_FIELD = "producer"
+MAC_FIELD = "mac"
 
 
 class AuditTrail(Protocol):
@@ -35,28 +44,65 @@ class AuditTrail(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class SealedEvent:
+    """An event as it goes on the stream: its JSON, and who sealed it with what."""
+
+    tag: str
+    payload: bytes
+    producer: str
+    mac: bytes
+
+    def fields(self) -> Mapping[str, bytes | str]:
+        return {FIELD: self.payload, PRODUCER_FIELD: self.producer, MAC_FIELD: self.mac.hex()}
+
+
 class RedisAuditTrail:
-    """Appends events to the ``audit:events`` Redis stream.
+    """Appends sealed events to the ``audit:events`` Redis stream.
 
     Group commit: the events that concurrent callers record while a write is being prepared go to
-    Redis in one pipeline, so one ``appendfsync always`` flush covers them all. Each ``record``
-    still returns only once Redis has answered for its own event (after the fsync), and raises if
-    that event was not written: the contract is unchanged, the round trips and fsyncs are shared.
+    Redis in one pipeline (and are sealed in one call), so one ``appendfsync always`` flush covers
+    them all. Each ``record`` still returns only once Redis has answered for its own event (after
+    the fsync), and raises if that event was not written: the contract is unchanged, the round
+    trips and fsyncs are shared.
     """
 
     def __init__(
-        self, client: redis_async.Redis, *, stream: str = STREAM, max_batch: int = 512
+        self,
+        client: redis_async.Redis,
+        sealer: EventSealer,
+        *,
+        stream: str = STREAM,
+        max_batch: int = 512,
     ) -> None:
         self._redis = client
+        self._sealer = sealer
         self._stream = stream
         self._max_batch = max_batch
-        self._pending: list[tuple[str, bytes, asyncio.Future[None]]] = []
+        self._pending: list[tuple[str, bytes, bytes | None, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
+    @property
+    def producer(self) -> str:
+        return self._sealer.producer
+
     async def record(self, event: AuditEvent) -> None:
+        await self._enqueue(event.tag.value, event.canonical_json().encode(), None)
+
+    async def seal(self, event: AuditEvent) -> SealedEvent:
+        """The event sealed, without sending it (the spool keeps it so until Redis is back)."""
+        payload = event.canonical_json().encode()
+        [mac] = await self._sealer.seal([payload])  # raises AuditUnavailable
+        return SealedEvent(event.tag.value, payload, self._sealer.producer, mac)
+
+    async def send(self, sealed: SealedEvent) -> None:
+        """Append an event sealed earlier (by this producer: a spooled one), in the group commit."""
+        await self._enqueue(sealed.tag, sealed.payload, sealed.mac)
+
+    async def _enqueue(self, tag: str, payload: bytes, mac: bytes | None) -> None:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        self._pending.append((event.tag.value, event.canonical_json().encode(), done))
+        self._pending.append((tag, payload, mac, done))
         if self._flusher is None or self._flusher.done():
             self._flusher = loop.create_task(self._flush())
         await done
@@ -66,14 +112,22 @@ class RedisAuditTrail:
             await asyncio.sleep(0)  # let the callers running now join this write
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
+            results: list[object]
             try:
+                unsealed = [payload for _, payload, mac, _ in batch if mac is None]
+                fresh = iter(await self._sealer.seal(unsealed) if unsealed else [])
+                macs = [mac if mac is not None else next(fresh) for _, _, mac, _ in batch]
                 async with self._redis.pipeline(transaction=False) as pipe:
-                    for _, payload, _ in batch:
-                        pipe.xadd(self._stream, {FIELD: payload})
+                    for (_, payload, _, _), mac in zip(batch, macs, strict=True):
+                        pipe.xadd(
+                            self._stream,
+                            {FIELD: payload, PRODUCER_FIELD: self.producer, MAC_FIELD: mac.hex()},
+                        )
                     results = await pipe.execute(raise_on_error=False)
-            except (RedisError, OSError) as exc:
+            except (RedisError, OSError, AuditUnavailable) as exc:
+                # Redis unreachable, or the producer's key store could not seal: nothing written.
                 results = [exc] * len(batch)
-            for (tag, _, done), result in zip(batch, results, strict=True):
+            for (tag, _, _, done), result in zip(batch, results, strict=True):
                 if done.done():
                     continue
                 if isinstance(result, BaseException):
@@ -81,3 +135,28 @@ class RedisAuditTrail:
                     done.set_exception(AuditUnavailable("redis stream unreachable"))
                 else:
                     done.set_result(None)
+
+
+class TrailSettings(BaseSettings):
+    """How a command-line producer (account issuing, the scanners) reaches the audit trail, from
+    its environment under its own prefix (``IDP_AUDIT_``, ``SCAN_``): the Redis address, its Redis
+    user and password, and its producer key (base64)."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    redis_url: str
+    redis_username: str | None = None
+    redis_password: SecretStr | None = None
+    mac_key: SecretStr
+
+    def client(self) -> redis_async.Redis:
+        return redis_async.Redis.from_url(
+            self.redis_url,
+            username=self.redis_username,
+            password=self.redis_password.get_secret_value() if self.redis_password else None,
+        )
+
+    def trail(self, client: redis_async.Redis, producer: Producer) -> RedisAuditTrail:
+        return RedisAuditTrail(
+            client, HmacSealer(producer, decode_key(self.mac_key.get_secret_value()))
+        )

@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from audit.producers import Producer
 from devstack import Ports, Stack, StackInfo
 from idp_config import admin_client
 from idp_config.accounts import (
@@ -133,7 +134,7 @@ def main() -> None:
             flush=True,
         )
 
-        audit = AccountAuditTrail(info.redis_url, stack.secrets.get("redis"))
+        audit = AccountAuditTrail(stack.trail_settings(Producer.ACCOUNTS, info.redis_url))
         rows = _records(staff, units, rng)
         text = "\n".join([header, *rows]) + "\n"
 

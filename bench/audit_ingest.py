@@ -2,9 +2,10 @@
 
 Starts its own Redis (appendfsync always, as the gateway runs it) in a temporary folder, then measures:
 
-* raw ``XADD`` of the same payload from concurrent producers (the reference);
-* ``RedisAuditTrail.record`` from the same producers, *and* the ingestor moving every event into the
-  SQLite store with its hash chain — the rate counts only events committed to the store;
+* raw ``XADD`` of the same entry (event, producer, seal) from concurrent producers (the reference);
+* ``RedisAuditTrail.record`` from the same producers (each event sealed with the producer's HMAC key),
+  *and* the ingestor checking every seal and moving every event into the SQLite store with its hash
+  chain — the rate counts only events committed to the store;
 * the ingestor alone, draining a backlog already in the stream (the audit service's own capacity when
   the producers run on other machines);
 * ``verify_chain`` over the stored events;
@@ -18,6 +19,9 @@ Starts its own Redis (appendfsync always, as the gateway runs it) in a temporary
 The producers run in their own process, as the services that record events do (the signing service,
 the scanners, account issuing); the ingestor runs in this one, as in the audit service. Both measured
 rows use the same producer process.
+
+Redis runs with the gateway's ACL users (``devstack/redis_server.py``): the producers log in as the
+signing service's user (XADD to the stream only), the ingestor as the audit service's.
 
 Run: ``.venv/bin/python -m bench.audit_ingest [--events 80000] [--producers 64] [--witnessed]``
 """
@@ -38,10 +42,14 @@ import redis.asyncio as redis_async
 
 from audit import Actor, AuditEvent, EventTag, Outcome, RedisAuditTrail
 from audit.ingest import StreamIngestor
+from audit.producers import HmacSealer, Producer, ProducerKeyring
 from audit.store import SqliteEventStore
-from audit.trail import FIELD, STREAM
+from audit.trail import FIELD, MAC_FIELD, PRODUCER_FIELD, STREAM
 from devstack import Ports, redis_server
 from devstack.process import ManagedProcess
+
+#: The signing service's key in this run (in the service it is in the token; the seal is the same).
+KEY = secrets.token_bytes(32)
 
 
 def _event(n: int) -> AuditEvent:
@@ -68,19 +76,35 @@ async def _produce(count: int, producers: int, send: object) -> float:
 
 
 def _producer_process(
-    url: str, password: str, mode: str, events: int, producers: int, ready: Any, start: Any
+    url: str,
+    passwords: dict[str, str],
+    key: bytes,
+    mode: str,
+    events: int,
+    producers: int,
+    ready: Any,
+    start: Any,
 ) -> None:
     """In a child process: send ``events`` (raw XADD or through the trail) from ``producers`` tasks,
     once the parent says go (the events are built before, outside the measured time)."""
 
     async def go() -> None:
-        client = redis_async.Redis.from_url(url, password=password)
-        payload = _event(0).canonical_json()
-        trail = RedisAuditTrail(client)
+        # Raw XADD as the audit service's user (the signing user may write the stream only; the
+        # reference writes a stream of its own, with entries of the same size).
+        user = "audit" if mode == "raw" else "signing"
+        client = redis_async.Redis.from_url(url, username=user, password=passwords[user])
+        sealer = HmacSealer(Producer.SIGNING, key)
+        payload = _event(0).canonical_json().encode()
+        entry: dict[Any, Any] = {
+            FIELD: payload,
+            PRODUCER_FIELD: "signing",
+            MAC_FIELD: sealer.seal_one(payload).hex(),
+        }
+        trail = RedisAuditTrail(client, sealer)
         prepared = [_event(n) for n in range(events)] if mode == "trail" else []
 
         async def raw(n: int) -> None:
-            await client.xadd("bench:raw", {"event": payload})
+            await client.xadd("audit:bench-raw", entry)
 
         async def record(n: int) -> None:
             await trail.record(prepared[n])
@@ -100,12 +124,15 @@ def _alive(process: Any) -> None:
         raise SystemExit(f"the producer process failed (exit code {process.exitcode}); see above")
 
 
-async def _spawn(url: str, password: str, mode: str, events: int, producers: int) -> Any:
+async def _spawn(
+    url: str, passwords: dict[str, str], mode: str, events: int, producers: int
+) -> Any:
     """Start the producer process, wait until it is ready, let it go; the clock starts now."""
     context = multiprocessing.get_context("spawn")
     ready, start = context.Event(), context.Event()
     process = context.Process(
-        target=_producer_process, args=(url, password, mode, events, producers, ready, start)
+        target=_producer_process,
+        args=(url, passwords, KEY, mode, events, producers, ready, start),
     )
     process.start()
     await asyncio.to_thread(ready.wait)
@@ -115,43 +142,54 @@ async def _spawn(url: str, password: str, mode: str, events: int, producers: int
 
 async def run(events: int, producers: int, folder: Path) -> list[tuple[str, float]]:
     port = Ports.free_block(1)
-    password = secrets.token_urlsafe(16)
-    url = redis_server.start(folder, port=port, password=password)
-    client = redis_async.Redis.from_url(url, password=password)
+    passwords = {user: secrets.token_urlsafe(16) for user in redis_server.ACL_RULES}
+    url = redis_server.start(folder, port=port, passwords=passwords)
+    client = redis_async.Redis.from_url(url, username="audit", password=passwords["audit"])
+    keyring = ProducerKeyring({Producer.SIGNING.value: KEY})
     rows: list[tuple[str, float]] = []
     try:
-        process = await _spawn(url, password, "raw", events, producers)
+        process = await _spawn(url, passwords, "raw", events, producers)
         started = time.perf_counter()
-        while await client.xlen("bench:raw") < events:
+        while await client.xlen("audit:bench-raw") < events:
             _alive(process)
             await asyncio.sleep(0.01)
         rows.append(("raw XADD (reference)", events / (time.perf_counter() - started)))
         await asyncio.to_thread(process.join)
-        await client.delete("bench:raw")
 
         store = SqliteEventStore(folder / "events.sqlite3")
-        ingestor = StreamIngestor(client, store)
+        ingestor = StreamIngestor(client, store, keyring)
         ingestor.start()
-        process = await _spawn(url, password, "trail", events, producers)
+        process = await _spawn(url, passwords, "trail", events, producers)
         started = time.perf_counter()
         while store.count() < events:
             _alive(process)
             await asyncio.sleep(0.05)
         await asyncio.to_thread(process.join)
         rows.append(
-            ("trail.record + ingest to SQLite (durable)", events / (time.perf_counter() - started))
+            (
+                "trail.record + seals checked + ingest to SQLite",
+                events / (time.perf_counter() - started),
+            )
         )
         await ingestor.stop()
 
         # The audit service's own capacity: a backlog already in the stream (producers elsewhere).
         backlog = SqliteEventStore(folder / "backlog.sqlite3")
-        payloads = [_event(n).canonical_json() for n in range(events)]
+        sealer = HmacSealer(Producer.SIGNING, KEY)
+        payloads = [_event(n).canonical_json().encode() for n in range(events)]
         for start in range(0, events, 1000):
             async with client.pipeline(transaction=False) as pipe:
                 for payload in payloads[start : start + 1000]:
-                    pipe.xadd(STREAM, {FIELD: payload})
+                    pipe.xadd(
+                        STREAM,
+                        {
+                            FIELD: payload,
+                            PRODUCER_FIELD: "signing",
+                            MAC_FIELD: sealer.seal_one(payload).hex(),
+                        },
+                    )
                 await pipe.execute()
-        drainer = StreamIngestor(client, backlog, consumer="audit-backlog")
+        drainer = StreamIngestor(client, backlog, keyring, consumer="audit-backlog")
         started = time.perf_counter()
         drainer.start()
         while backlog.count() < events:  # noqa: ASYNC110 - the store count is what is measured
@@ -231,18 +269,21 @@ async def witnessed_latency(
         )
 
     port = Ports.free_block(1)
-    password = secrets.token_urlsafe(16)
-    url = redis_server.start(folder, port=port, password=password)
-    client = redis_async.Redis.from_url(url, password=password)
+    passwords = {user: secrets.token_urlsafe(16) for user in redis_server.ACL_RULES}
+    url = redis_server.start(folder, port=port, passwords=passwords)
+    client = redis_async.Redis.from_url(url, username="audit", password=passwords["audit"])
     store = SqliteEventStore(folder / "witnessed.sqlite3")
-    ingestor = StreamIngestor(client, store)
+    ingestor = StreamIngestor(client, store, ProducerKeyring({Producer.SIGNING.value: KEY}))
+    producer_client = redis_async.Redis.from_url(
+        url, username="signing", password=passwords["signing"]
+    )
     collector = WitnessCollector(store, endpoints, quorum=2)
     stored_after: list[float] = []
     witnessed_after: list[float] = []
     try:
         ingestor.start()
         loop = asyncio.create_task(_checkpoint_periodically(store, signer, interval, collector))
-        trail = RedisAuditTrail(client)
+        trail = RedisAuditTrail(producer_client, HmacSealer(Producer.SIGNING, KEY))
         pending: dict[str, float] = {}
         positions: dict[str, int] = {}
         sending = True
@@ -271,7 +312,7 @@ async def witnessed_latency(
                 await asyncio.sleep(0.02)
 
         watcher = asyncio.create_task(watch())
-        process = await _spawn(url, password, "trail", events, producers)
+        process = await _spawn(url, passwords, "trail", events, producers)
         started = time.perf_counter()
         while store.count() < events * 0.9:
             _alive(process)
@@ -294,6 +335,7 @@ async def witnessed_latency(
     finally:
         await collector.aclose()
         await client.aclose()
+        await producer_client.aclose()
         store.close()
         keystore.close()
         ManagedProcess("redis", folder).stop()

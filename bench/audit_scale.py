@@ -34,7 +34,8 @@ from typing import Any
 from audit.checkpoints import MemoryCheckpointSigner, issue_checkpoint
 from audit.dashboard import period_summary
 from audit.merkle import TreeBuilder
-from audit.store import GENESIS, EventSearch, EventStore, chain_step, leaf_of, open_store
+from audit.records import RecordColumns, record_leaf
+from audit.store import GENESIS, EventSearch, EventStore, chain_step, open_store
 from audit.verification import verify_log
 
 CACHE = Path(__file__).resolve().parent.parent / ".work" / "bench"
@@ -140,7 +141,8 @@ def build(location: str, count: int, signer: MemoryCheckpointSigner) -> None:
     for seq, (event_id, tag, when, actor, outcome, unit, document, body) in enumerate(
         _bodies(count), start=1
     ):
-        leaf = leaf_of(body)
+        columns = RecordColumns(event_id, tag, when, actor, outcome, unit, document)
+        leaf = record_leaf(columns, body)
         head = chain_step(head, leaf)
         tree.append_leaf_hash(leaf)
         rows.append((seq, event_id, tag, when, actor, outcome, unit, document, leaf, head, body))

@@ -1,11 +1,20 @@
-"""Redis from Debian's ``redis-server``, on loopback, password-protected, append-only with fsync.
+"""Redis from Debian's ``redis-server``, on loopback, one ACL user per service, append-only with fsync.
 
 ``appendfsync always`` makes an acknowledged XADD durable: the audit trail relies on it.
+
+Nobody has ``+@all`` and the ``default`` user is off: each service logs in as its own user with only
+what it needs (:data:`ACL_RULES`, the same rules as ``compose.yaml``'s Redis; a test compares them).
+The producers of audit events may only ``XADD`` to the stream (write-only key permission): they cannot
+read it, trim it, delete from it, flush the database or reconfigure Redis. The audit service reads and
+acknowledges. The signing service also keeps its own state (batches, approvals, credentials) under its
+own key prefixes. Passwords are written to the configuration file as SHA-256 hashes only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import redis
@@ -14,8 +23,45 @@ from redis.exceptions import RedisError
 from devstack.errors import InstallFailed
 from devstack.process import ManagedProcess
 
+#: The signing service's own keys (``signing_service/``: batches, approvals, devices, credentials,
+#: the public page's rate limit).
+_SIGNING_KEYS = (
+    "~batch:* ~batch-key:* ~batches:* ~credential:* ~credentials-of:* ~devices:* ~pairing:*"
+    " ~approval:* ~approval-decision:* ~approval-wake:* ~sad:* ~sad-hashes:* ~verify-rate:*"
+)
+#: Only XADD, and only to the audit stream, with write permission on that key alone (``%W~``).
+_APPEND_ONLY = "%W~audit:events +xadd"
 
-def start(stack_dir: Path, *, port: int, password: str, timeout: float = 30.0) -> str:
+#: Each service's Redis user and its rules (Redis 7 ACL syntax), without the password.
+ACL_RULES: Mapping[str, str] = {
+    # The audit service: reads and acknowledges the stream (its consumer group), appends its own
+    # events, keeps the Keycloak collector's checkpoint. ``audit:*``: the stream (and test streams).
+    "audit": (
+        "resetkeys ~audit:* ~keycloak-events:* resetchannels -@all +@connection"
+        " +xadd +xreadgroup +xack +xdel +xgroup|create +xlen +xpending +xrange +get +set"
+    ),
+    # The signing service parses untrusted PDFs: its user may append audit events, never read,
+    # trim or delete them (the selector in parentheses is the only way it reaches the stream).
+    "signing": (
+        f"resetkeys {_SIGNING_KEYS} resetchannels -@all +@read +@write +@connection"
+        f" +@transaction +@scripting -@dangerous ({_APPEND_ONLY})"
+    ),
+    # Account issuing (idp-config issue-accounts) and the scanners (gateway-scan): append only.
+    "accounts": f"resetkeys resetchannels -@all +@connection {_APPEND_ONLY}",
+    "scanners": f"resetkeys resetchannels -@all +@connection {_APPEND_ONLY}",
+}
+
+
+def acl_line(user: str, password: str) -> str:
+    """The configuration line of ``user`` (password as its SHA-256, never in clear)."""
+    digest = hashlib.sha256(password.encode()).hexdigest()
+    return f"user {user} on #{digest} {ACL_RULES[user]}"
+
+
+def start(
+    stack_dir: Path, *, port: int, passwords: Mapping[str, str], timeout: float = 30.0
+) -> str:
+    """Start Redis with one user per service (``passwords``: every user of :data:`ACL_RULES`)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise InstallFailed("redis-server is not installed; the setup script installs it")
@@ -32,7 +78,8 @@ def start(stack_dir: Path, *, port: int, password: str, timeout: float = 30.0) -
                 "appendonly yes",
                 "appendfsync always",
                 'save ""',
-                f"requirepass {password}",
+                "user default off resetkeys resetchannels -@all",
+                *(acl_line(user, passwords[user]) for user in ACL_RULES),
                 "daemonize no",
                 "",
             ]
@@ -42,7 +89,10 @@ def start(stack_dir: Path, *, port: int, password: str, timeout: float = 30.0) -
 
     def ready() -> bool:
         try:
-            return bool(redis.Redis(port=port, password=password, socket_timeout=1).ping())
+            probe = redis.Redis(
+                port=port, username="audit", password=passwords["audit"], socket_timeout=1
+            )
+            return bool(probe.ping())
         except (RedisError, OSError):
             return False
 

@@ -18,8 +18,11 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from keycloak import KeycloakAdmin
+from pydantic import SecretStr
 
 from audit.checkpoints import TokenCheckpointSigner
+from audit.producers import Producer, decode_key
+from audit.trail import TrailSettings
 from audit.witness import cosigner, generate_key, load_key
 from devstack import keycloak, national_id, redis_server, softhsm
 from devstack.demo import transcript_pdf
@@ -44,6 +47,8 @@ WITNESSES = (
     ("witness-so", "so-gddt.localhost/witness"),
     ("witness-phong", "phong-760.localhost/witness"),
 )
+#: The signing service's audit-event key in the token (its other producers' keys are secrets).
+SIGNING_AUDIT_MAC_KEY = "audit-mac-signing"
 SERVICES = ("pki", *(name for name, _ in WITNESSES), "audit", "signing")
 
 
@@ -161,6 +166,23 @@ class Stack:
     def user_password(self, username: str) -> str:
         return self.secrets.get(f"user:{username}", length=12)
 
+    def redis_password(self, user: str) -> str:
+        """The password of a service's Redis user (``devstack.redis_server.ACL_RULES``)."""
+        return self.secrets.get(f"redis:{user}", length=24)
+
+    def producer_key(self, producer: Producer) -> str:
+        """A producer's audit-event key (base64 of 32 random bytes)."""
+        return self.secrets.get(f"audit-key:{producer.value}", length=32)
+
+    def trail_settings(self, producer: Producer, redis_url: str) -> TrailSettings:
+        """How a producer of this stack records audit events: its Redis user and its key."""
+        return TrailSettings(
+            redis_url=redis_url,
+            redis_username=producer.value,
+            redis_password=SecretStr(self.redis_password(producer.value)),
+            mac_key=SecretStr(self.producer_key(producer)),
+        )
+
     # -- lifecycle ---------------------------------------------------------------------------
     def running(self) -> bool:
         return all(p.running() for p in self.processes()) and self.info_path.exists()
@@ -184,8 +206,11 @@ class Stack:
         )
 
         progress("Redis")
-        redis_password = self.secrets.get("redis", length=24)
-        redis_url = redis_server.start(self.folder, port=ports.redis, password=redis_password)
+        redis_url = redis_server.start(
+            self.folder,
+            port=ports.redis,
+            passwords={user: self.redis_password(user) for user in redis_server.ACL_RULES},
+        )
 
         progress("SoftHSM2: token PKCS#11")
         conf = softhsm.configure(self.folder)
@@ -215,6 +240,7 @@ class Stack:
         progress("Khoá dấu cơ quan trong token / organisation seal key")
         seal_cert = self._enrol_seal(user_pin)
         log_vkey = self._enrol_checkpoint_key(user_pin).read_text().strip()
+        self._enrol_signing_audit_key(user_pin)
         progress("Nhân chứng nhật ký / audit log witnesses")
         witnesses = self._start_witnesses(log_vkey)
 
@@ -247,7 +273,11 @@ class Stack:
             {
                 "AUDIT_KEYCLOAK_ISSUER": issuer,
                 "AUDIT_REDIS_URL": redis_url,
-                "AUDIT_REDIS_PASSWORD": redis_password,
+                "AUDIT_REDIS_USERNAME": "audit",
+                "AUDIT_REDIS_PASSWORD": self.redis_password("audit"),
+                "AUDIT_PRODUCER_KEYS": json.dumps(
+                    {p.value: self.producer_key(p) for p in Producer}
+                ),
                 "AUDIT_STORE_PATH": str(self.folder / "audit" / "events.sqlite3"),
                 "AUDIT_JSON_LOGS": "true",
                 "SOFTHSM2_CONF": str(conf),
@@ -304,7 +334,9 @@ class Stack:
                 "SIGNING_AUDIT_SPOOL_DIR": str(self.folder / "signing" / "audit-spool"),
                 "SIGNING_REVOCATION_CACHE_SECONDS": str(self.revocation_cache_seconds),
                 "SIGNING_REDIS_URL": redis_url,
-                "SIGNING_REDIS_PASSWORD": redis_password,
+                "SIGNING_REDIS_USERNAME": "signing",
+                "SIGNING_REDIS_PASSWORD": self.redis_password("signing"),
+                "SIGNING_AUDIT_MAC_KEY_LABEL": SIGNING_AUDIT_MAC_KEY,
                 "SIGNING_JSON_LOGS": "true",
             },
             # Signing is CPU-bound: one worker process per core (each has its own token session).
@@ -499,6 +531,20 @@ class Stack:
             vkey = cosigner(key_name, key).verifier.vkey()
             configured.append({"url": f"http://127.0.0.1:{port}", "vkey": vkey})
         return configured
+
+    def _enrol_signing_audit_key(self, user_pin: str) -> None:
+        """Import the signing service's audit-event key into the token (once), non-extractable;
+        the audit service gets the same key from the secrets (``AUDIT_PRODUCER_KEYS``)."""
+        keystore = TokenKeystore(
+            module=softhsm.module_path(), token_label=TOKEN_LABEL, user_pin=user_pin
+        )
+        try:
+            if not keystore.has_secret_key(SIGNING_AUDIT_MAC_KEY):
+                keystore.import_hmac_key(
+                    SIGNING_AUDIT_MAC_KEY, decode_key(self.producer_key(Producer.SIGNING))
+                )
+        finally:
+            keystore.close()
 
     def down(self) -> list[str]:
         """Stop every process of this stack (services first); return the names that were running."""

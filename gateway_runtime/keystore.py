@@ -3,7 +3,8 @@
 Contract: private keys are generated inside the token and never leave it. This module hands out only
 public keys, signatures made inside the token, and certificate signing requests signed there. A PIN is
 taken as a secret and never logged. The signing service signs documents with it; the audit service
-signs its checkpoints with it.
+signs its checkpoints with it. Secret (HMAC) keys are imported once as sensitive and non-extractable,
+and used inside the token (``CKM_SHA256_HMAC``): the signing service seals its audit events so.
 """
 
 from __future__ import annotations
@@ -169,6 +170,50 @@ class TokenKeystore:
                 return bytes(private.sign(data, mechanism=Mechanism.EDDSA))
             except PKCS11Error as exc:
                 _log.error("keystore.sign_failed", key=label, error=type(exc).__name__)
+                raise TokenUnavailable(f"key {label!r}") from exc
+
+    def has_secret_key(self, label: str) -> bool:
+        with self.lock:
+            found = list(
+                self.session().get_objects(
+                    {Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.LABEL: label}
+                )
+            )
+        return bool(found)
+
+    def import_hmac_key(self, label: str, value: bytes) -> None:
+        """Store ``value`` in the token as an HMAC key that can only sign (sensitive,
+        non-extractable: its value never comes out again)."""
+        with self.lock:
+            self.session().create_object(
+                {
+                    Attribute.CLASS: ObjectClass.SECRET_KEY,
+                    Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
+                    Attribute.VALUE: value,
+                    Attribute.LABEL: label,
+                    Attribute.ID: label.encode(),
+                    Attribute.TOKEN: True,
+                    Attribute.PRIVATE: True,
+                    Attribute.SENSITIVE: True,
+                    Attribute.EXTRACTABLE: False,
+                    Attribute.SIGN: True,
+                    Attribute.VERIFY: False,
+                    Attribute.ENCRYPT: False,
+                    Attribute.DECRYPT: False,
+                    Attribute.WRAP: False,
+                    Attribute.UNWRAP: False,
+                    Attribute.DERIVE: False,
+                }
+            )
+
+    def hmac_sha256(self, label: str, messages: list[bytes]) -> list[bytes]:
+        """HMAC-SHA256 of each message with the token's secret key ``label`` (inside the token)."""
+        with self.lock:
+            try:
+                key = self.session().get_key(object_class=ObjectClass.SECRET_KEY, label=label)
+                return [bytes(key.sign(m, mechanism=Mechanism.SHA256_HMAC)) for m in messages]
+            except PKCS11Error as exc:
+                _log.error("keystore.hmac_failed", key=label, error=type(exc).__name__)
                 raise TokenUnavailable(f"key {label!r}") from exc
 
     def public_key(self, label: str) -> asn1_keys.PublicKeyInfo:

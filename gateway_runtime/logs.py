@@ -7,6 +7,12 @@ middleware, so every line of a request carries them.
 Contract: :func:`redact` runs before any renderer and removes secrets (passwords, PINs, tokens, keys,
 client secrets, ``Authorization`` headers), JWT-shaped strings and 12-digit citizen ID numbers from every
 value, however deeply nested. Nothing the gateway logs may carry them in plain text.
+
+Redaction goes by field, then by token: a field named for a secret or a citizen ID is removed whole;
+a field named for an identifier (``event_id``, ``request_id``, a ``*_sha256``, a hash) whose value has an
+identifier's shape (hexadecimal, a UUID) is kept whole, so that a log line can be matched to the stored
+event; in any other text, a citizen ID is a run of exactly 12 digits standing alone as a token (not
+inside a longer run of letters and digits, such as a hexadecimal id).
 """
 
 from __future__ import annotations
@@ -29,14 +35,37 @@ _SECRET_KEY = re.compile(
 # A JWT (three base64url segments, the first starting with '{"' encoded) or a bearer credential.
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
-# Vietnamese citizen ID (CCCD): exactly 12 digits, not part of a longer number.
-_CITIZEN_ID = re.compile(r"(?<!\d)\d{12}(?!\d)")
+# Vietnamese citizen ID (CCCD): exactly 12 digits standing alone as a token (not within a longer run
+# of letters and digits: a hexadecimal event id holds 12-digit runs by chance).
+_CITIZEN_ID = re.compile(r"(?<![0-9A-Za-z])\d{12}(?![0-9A-Za-z])")
+# Fields that carry identifiers by design, and the shapes their values take.
+_IDENTIFIER_KEY = re.compile(
+    r"(^|_)(id|uid|sha256|digest|hash|fingerprint|event)$|^(trigger_event|correlation_id|subject)$",
+    re.IGNORECASE,
+)
+_IDENTIFIER_VALUE = re.compile(
+    r"[0-9a-fA-F]{16,128}|[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}|\d{13}-\d{1,20}"
+)
 
 
 def _scrub_text(text: str) -> str:
     text = _JWT.sub(REDACTED, text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     return _CITIZEN_ID.sub(REDACTED, text)
+
+
+def _scrub_field(key: object, value: Any, depth: int) -> Any:
+    """One field, judged by its name first."""
+    if isinstance(key, str):
+        if _SECRET_KEY.search(key):
+            return REDACTED
+        if (
+            isinstance(value, str)
+            and _IDENTIFIER_KEY.search(key)
+            and _IDENTIFIER_VALUE.fullmatch(value)
+        ):
+            return value  # an identifier, whole: log lines stay matched to stored events
+    return _scrub(value, depth + 1)
 
 
 def _scrub(value: Any, depth: int = 0) -> Any:
@@ -47,10 +76,7 @@ def _scrub(value: Any, depth: int = 0) -> Any:
     if isinstance(value, bytes):
         return f"<{len(value)} bytes>"
     if isinstance(value, Mapping):
-        return {
-            k: (REDACTED if isinstance(k, str) and _SECRET_KEY.search(k) else _scrub(v, depth + 1))
-            for k, v in value.items()
-        }
+        return {k: _scrub_field(k, v, depth) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [_scrub(v, depth + 1) for v in value]
     return value
@@ -62,10 +88,10 @@ def redact(
     """structlog processor: remove secrets and citizen IDs from every key and value."""
     for key in list(event_dict):
         value = event_dict[key]
-        if key not in {"event", "level", "timestamp", "logger"} and _SECRET_KEY.search(key):
-            event_dict[key] = REDACTED
+        if key in {"event", "level", "timestamp", "logger"}:
+            event_dict[key] = _scrub(value)  # the message itself: token by token
         else:
-            event_dict[key] = _scrub(value)
+            event_dict[key] = _scrub_field(key, value, -1)
     return event_dict
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keycloak import KeycloakAdmin
 from keycloak.exceptions import KeycloakGetError, raise_error_from_response
@@ -38,6 +38,9 @@ from idp_config.model import RealmSpec
 from idp_config.plan import group_tree
 from idp_config.population.citizen_id import InvalidCitizenId, parse_citizen_id
 from idp_config.population.registry import Decision, PopulationRegistry, decide
+
+if TYPE_CHECKING:
+    from audit.trail import TrailSettings
 
 COLUMNS = ("record_id", "citizen_id", "full_name", "date_of_birth", "unit_code", "role", "status")
 MANAGED_ROLES = frozenset(
@@ -392,17 +395,28 @@ def execute(
 
 class AccountAuditTrail:
     """Records each account change as an ``idp:account:issue`` audit event (without the citizen
-    ID), through one Redis connection kept for the run; a change that cannot be recorded raises,
-    which stops the run (fail closed)."""
+    ID), sealed with the ``accounts`` producer key, through one Redis connection kept for the run;
+    a change that cannot be recorded raises, which stops the run (fail closed)."""
 
-    def __init__(self, redis_url: str, password: str | None) -> None:
-        import redis.asyncio as redis_async
-
-        from audit.trail import RedisAuditTrail
+    def __init__(self, settings: TrailSettings) -> None:
+        from audit.producers import Producer
 
         self._loop = asyncio.new_event_loop()
-        self._client = redis_async.Redis.from_url(redis_url, password=password)
-        self._trail = RedisAuditTrail(self._client)
+        self._client = settings.client()
+        self._trail = settings.trail(self._client, Producer.ACCOUNTS)
+
+    def check(self) -> None:
+        """Reach Redis as the configured user now (before any change), or raise AuditUnavailable."""
+        from redis.exceptions import RedisError
+
+        from audit.errors import AuditUnavailable
+
+        try:
+            self._loop.run_until_complete(self._client.ping())
+        except (RedisError, OSError) as exc:
+            raise AuditUnavailable(
+                f"the audit trail cannot be reached ({type(exc).__name__})"
+            ) from exc
 
     def record(self, action: AccountAction) -> None:
         from audit.events import Actor, AuditEvent, EventTag, Outcome

@@ -205,7 +205,9 @@ def issue_accounts(
 ) -> None:
     """Create, move, disable and re-enable accounts from staff records (or, with --students,
     students and their parents) checked against the population database; every change is an
-    audit event when a stack (Redis) is given."""
+    audit event. The audit trail is the stack's (``--stack``) or the environment's
+    (``IDP_AUDIT_REDIS_URL``, ``IDP_AUDIT_REDIS_USERNAME``, ``IDP_AUDIT_REDIS_PASSWORD``,
+    ``IDP_AUDIT_MAC_KEY``); without one nothing is changed (``--dry-run`` still works)."""
     import asyncio
 
     from rich.progress import Progress
@@ -267,7 +269,7 @@ def issue_accounts(
                 encoding="utf-8",
             )
         if not dry_run:
-            record_change = _audit_recorder(stack)
+            record_change = _audit_recorder(stack)  # refuses to go on without an audit trail
             with Progress(console=console, transient=True) as progress:
                 total = len(plan.actions) + (len(family.parents) if family else 0)
                 task = progress.add_task("Cấp tài khoản / issuing", total=total)
@@ -295,15 +297,38 @@ def issue_accounts(
 
 
 def _audit_recorder(stack: Path | None) -> Callable[[Any], None]:
-    """Record each account change in the audit log (stack's Redis), or do nothing without a stack."""
-    if stack is None:
-        return lambda action: None
-    from devstack import Stack, StackInfo
+    """Record each account change in the audit log: the stack's trail, or the one the environment
+    names. Without a trail, or one that cannot be reached, nothing may change (exit 1)."""
+    from pydantic import ValidationError
+
+    from audit.producers import Producer, ProducerKeyError
+    from audit.trail import TrailSettings
     from idp_config.accounts import AccountAuditTrail
 
-    local = Stack(stack)
-    info = StackInfo.load(local.info_path)
-    return AccountAuditTrail(info.redis_url, local.secrets.get("redis")).record
+    if stack is not None:
+        from devstack import Stack, StackInfo
+
+        local = Stack(stack)
+        settings = local.trail_settings(
+            Producer.ACCOUNTS, StackInfo.load(local.info_path).redis_url
+        )
+    else:
+        try:
+            settings = TrailSettings(_env_prefix="IDP_AUDIT_")  # type: ignore[call-arg]  # from the environment
+        except ValidationError as exc:
+            missing = ", ".join(f"IDP_AUDIT_{str(e['loc'][0]).upper()}" for e in exc.errors())
+            console.print(
+                f"Không có nhật ký kiểm toán; không thay đổi gì. / No audit trail: set {missing} "
+                "(or pass --stack). Account changes must be audited; --dry-run works without."
+            )
+            raise typer.Exit(1) from exc
+    try:
+        trail = AccountAuditTrail(settings)
+        trail.check()
+    except (ProducerKeyError, GatewayError) as exc:
+        console.print(f"{exc.message_en} ({exc}); nothing was changed.", highlight=False)
+        raise typer.Exit(1) from exc
+    return trail.record
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ audit event (``scan:finding:open`` / ``scan:finding:fixed`` / ``scan:run:complet
 if they cannot be recorded. ``--sarif`` writes the findings as SARIF 2.1.0.
 
 Connection: ``--stack FOLDER`` (the local gateway) or the environment: ``KEYCLOAK_URL``,
-``KEYCLOAK_ADMIN_USER``, ``KEYCLOAK_ADMIN_PASSWORD``, ``SCAN_REDIS_URL``, ``SCAN_REDIS_PASSWORD`` and
-``SCAN_OWN_SERVICES`` (comma-separated URLs of the gateway's services).
+``KEYCLOAK_ADMIN_USER``, ``KEYCLOAK_ADMIN_PASSWORD``, the audit trail's ``SCAN_REDIS_URL``,
+``SCAN_REDIS_USERNAME``, ``SCAN_REDIS_PASSWORD`` and ``SCAN_MAC_KEY`` (the ``scanners`` producer key),
+and ``SCAN_OWN_SERVICES`` (comma-separated URLs of the gateway's services).
 
 Exit codes: 0 no high or critical finding, 4 high or critical findings, 1 error (nothing recorded).
 """
@@ -23,14 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-import redis.asyncio as redis_async
 import typer
 from keycloak import KeycloakAdmin
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import Progress
 
 from audit.events import Actor
-from audit.trail import RedisAuditTrail
+from audit.producers import Producer
+from audit.trail import TrailSettings
 from gateway_runtime.errors import GatewayError
 from idp_config import DEFAULT_REALM_FILE, admin_client, load_realm
 from idp_config.model import RealmSpec
@@ -61,8 +63,7 @@ class Connection:
     realm: RealmSpec
     registry: TargetRegistry
     web_targets: list[str]
-    redis_url: str
-    redis_password: str | None
+    trail: TrailSettings
     state_file: Path
     #: The gateway's own services and seal certificate, for the scan of the gateway itself.
     own: dict[str, str] | None = None
@@ -83,8 +84,7 @@ def _connect(stack: Path | None) -> Connection:
             realm=spec,
             registry=TargetRegistry.from_realm(spec, own_services=own),
             web_targets=_targets(spec, own),
-            redis_url=info.redis_url,
-            redis_password=local.secrets.get("redis"),
+            trail=local.trail_settings(Producer.SCANNERS, info.redis_url),
             state_file=local.folder / "scans" / "last.json",
             own={
                 "signing": info.signing_url,
@@ -97,7 +97,11 @@ def _connect(stack: Path | None) -> Connection:
         url = os.environ["KEYCLOAK_URL"]
         user = os.environ["KEYCLOAK_ADMIN_USER"]
         password = os.environ["KEYCLOAK_ADMIN_PASSWORD"]
-        redis_url = os.environ["SCAN_REDIS_URL"]
+        trail = TrailSettings(_env_prefix="SCAN_")  # type: ignore[call-arg]  # from the environment
+    except ValidationError as exc:
+        missing = ", ".join(f"SCAN_{str(e['loc'][0]).upper()}" for e in exc.errors())
+        console.print(f"set {missing} (or pass --stack): findings must be audited")
+        raise typer.Exit(1) from exc
     except KeyError as missing:
         console.print(f"set {missing.args[0]} (or pass --stack)")
         raise typer.Exit(1) from missing
@@ -108,8 +112,7 @@ def _connect(stack: Path | None) -> Connection:
         realm=spec,
         registry=TargetRegistry.from_realm(spec, own_services=own),
         web_targets=_targets(spec, own),
-        redis_url=redis_url,
-        redis_password=os.environ.get("SCAN_REDIS_PASSWORD"),
+        trail=trail,
         state_file=Path(os.environ.get("SCAN_STATE_FILE", ".work/scans/last.json")),
         audit_store=Path(os.environ["SCAN_AUDIT_STORE"])
         if os.environ.get("SCAN_AUDIT_STORE")
@@ -214,8 +217,8 @@ async def _scan(
 
 
 async def _record(connection: Connection, results: list[ScanResult], scan_id: str) -> None:
-    client = redis_async.Redis.from_url(connection.redis_url, password=connection.redis_password)
-    trail = RedisAuditTrail(client)
+    client = connection.trail.client()
+    trail = connection.trail.trail(client, Producer.SCANNERS)
     actor = Actor(name="scanner", client_id="gateway-scan")
     try:
         for result in results:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -18,7 +18,9 @@ from pyhanko.sign.attributes import (
 from pyhanko.sign.general import as_signing_certificate_v2
 from pyhanko.sign.pkcs11 import PKCS11Signer
 
-from gateway_runtime.keystore import TokenKeystore
+from audit.errors import AuditUnavailable
+from audit.producers import Producer, mac_message
+from gateway_runtime.keystore import TokenKeystore, TokenUnavailable
 
 T = TypeVar("T")
 
@@ -48,6 +50,28 @@ class TokenGate:
         """Run a blocking keystore operation in a thread, in turn with every other."""
         async with self.turn():
             return await asyncio.to_thread(operation, *args)
+
+
+class TokenEventSealer:
+    """Seals the signing service's audit events with its HMAC key in the token.
+
+    The key was imported non-extractable: this process (which parses untrusted PDFs in its
+    workers) can ask the token for seals while it runs, but never holds the key, so nothing it
+    leaks lets anyone seal events later. Each batch of events takes its turn at the gate.
+    """
+
+    producer = Producer.SIGNING.value
+
+    def __init__(self, gate: TokenGate, label: str) -> None:
+        self._gate = gate
+        self._label = label
+
+    async def seal(self, payloads: Sequence[bytes]) -> list[bytes]:
+        messages = [mac_message(self.producer, p) for p in payloads]
+        try:
+            return await self._gate.run(self._gate.keystore.hmac_sha256, self._label, messages)
+        except TokenUnavailable as exc:
+            raise AuditUnavailable("the token cannot seal audit events") from exc
 
 
 def token_pdf_signer(

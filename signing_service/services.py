@@ -31,7 +31,7 @@ from signing_service.credentials import (
 )
 from signing_service.csc import CscDialect
 from signing_service.errors import CredentialNotFound
-from signing_service.keystore import TokenGate, token_pdf_signer
+from signing_service.keystore import TokenEventSealer, TokenGate, token_pdf_signer
 from signing_service.revocation import load_trust_store
 from signing_service.sandbox import DocumentSandbox
 from signing_service.settings import SigningSettings
@@ -111,10 +111,13 @@ async def running_services(settings: SigningSettings) -> AsyncIterator[Services]
     chain = [load_certificate(p) for p in settings.chain_paths]
     client = redis_async.Redis.from_url(
         settings.redis_url,
+        username=settings.redis_username,
         password=settings.redis_password.get_secret_value() if settings.redis_password else None,
     )
     trust_roots = load_trust_store(settings.trust_store)
-    trail = SpoolingAuditTrail(RedisAuditTrail(client), settings.audit_spool_dir)
+    # Every event the service records is sealed with its own key, held in the token.
+    sealer = TokenEventSealer(gate, settings.audit_mac_key_label)
+    trail = SpoolingAuditTrail(RedisAuditTrail(client, sealer), settings.audit_spool_dir)
     services = Services(
         settings=settings,
         keystore=keystore,

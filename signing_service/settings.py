@@ -54,7 +54,13 @@ class SigningSettings(BaseSettings):
     approval_webhook_url: str | None = None
 
     redis_url: str = "redis://127.0.0.1:6380/0"
+    #: The service's own Redis user: its keys (batches, approvals, credentials) and XADD to the
+    #: audit stream, nothing else (it cannot read, trim or delete the stream).
+    redis_username: str | None = None
     redis_password: SecretStr | None = None
+    #: The HMAC key in the token that seals this service's audit events (imported once,
+    #: non-extractable; the audit service holds the same key to check them).
+    audit_mac_key_label: str = "audit-mac-signing"
 
     #: Uploads larger than this are refused with 413 before they are read whole.
     max_document_bytes: int = Field(default=50 * 1024 * 1024, gt=0)

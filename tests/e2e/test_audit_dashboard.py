@@ -333,18 +333,16 @@ def test_a_district_officer_sees_the_district_only(
     import asyncio
     import concurrent.futures
 
-    import redis.asyncio as redis_async
-
-    from audit import Actor, AuditEvent, EventTag, Outcome, RedisAuditTrail
+    from audit import Actor, AuditEvent, EventTag, Outcome
+    from audit.producers import Producer
 
     marker = hashlib.sha256(str(time.time()).encode()).hexdigest()[:12]
 
     async def issue(unit: str, username: str) -> None:
-        client = redis_async.Redis.from_url(
-            stack_info.redis_url, password=stack.secrets.get("redis")
-        )
+        settings = stack.trail_settings(Producer.ACCOUNTS, stack_info.redis_url)
+        client = settings.client()
         try:
-            await RedisAuditTrail(client).record(
+            await settings.trail(client, Producer.ACCOUNTS).record(
                 AuditEvent.build(
                     tag=EventTag.IDP_ACCOUNT_ISSUE,
                     service="idp-config",

@@ -44,7 +44,16 @@ def _row(
     return f"{record_id},{p.citizen_id},{name or p.full_name},{p.date_of_birth.isoformat()},{unit},{role},{status}"
 
 
-ISSUED = ["gv100001", "gv100002", "gv100003", "ht100004", "gv100005", "nv200006", "nv200007"]
+ISSUED = [
+    "gv100001",
+    "gv100002",
+    "gv100003",
+    "ht100004",
+    "gv100005",
+    "nv200006",
+    "nv200007",
+    "nv300009",
+]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -273,6 +282,94 @@ def test_issue_accounts_command_dry_run_then_real_run_is_audited(
     created = next(e for e in ocsf if e.get("user", {}).get("name") == "nv200006")
     assert (created["class_uid"], created["activity_id"], created["type_uid"]) == (3001, 1, 300101)
     assert created["metadata"]["log_name"] == "idp:account:issue"
+
+
+def test_issue_accounts_without_a_stack_changes_nothing_unless_its_changes_are_audited(
+    stack: Stack, stack_info: StackInfo, tmp_path: Path, client_token: Any
+) -> None:
+    """Production runs the command against Keycloak from the environment, without a stack: with
+    no audit trail configured (or one that cannot be reached) it refuses to change anything, a
+    dry run still works, and with the trail (the ``accounts`` Redis user and producer key) every
+    change is an audit event."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from audit.producers import Producer
+
+    person = [p for p in synthetic_province(400, seed=11) if 1960 <= p.date_of_birth.year <= 2000][
+        9
+    ]
+    extract = tmp_path / "extract.csv"
+    extract.write_text(
+        "citizen_id,full_name,date_of_birth,household_id\n"
+        f"{person.citizen_id},{person.full_name},{person.date_of_birth.isoformat()},x\n",
+        encoding="utf-8",
+    )
+    records = tmp_path / "records.csv"
+    records.write_text(
+        ",".join(COLUMNS) + f"\nNV300009,{person.citizen_id},{person.full_name},"
+        f"{person.date_of_birth.isoformat()},79783301,staff,active\n",
+        encoding="utf-8",
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith("IDP_AUDIT_")}
+    keycloak = {
+        "KEYCLOAK_URL": stack_info.keycloak_url,
+        "KEYCLOAK_ADMIN_USER": "admin",
+        "KEYCLOAK_ADMIN_PASSWORD": stack.secrets.get("keycloak:admin"),
+    }
+    trail = {
+        "IDP_AUDIT_REDIS_URL": stack_info.redis_url,
+        "IDP_AUDIT_REDIS_USERNAME": "accounts",
+        "IDP_AUDIT_REDIS_PASSWORD": stack.redis_password("accounts"),
+        "IDP_AUDIT_MAC_KEY": stack.producer_key(Producer.ACCOUNTS),
+    }
+    command = [sys.executable, "-m", "idp_config.cli", "issue-accounts", str(records)]
+    command += ["--population", str(extract)]
+
+    def run(*extra: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command, *extra],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**base, **keycloak, **env},
+        )
+
+    admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
+    admin.change_current_realm("education")
+    untrailed = run(env={})
+    assert untrailed.returncode == 1, untrailed.stdout + untrailed.stderr
+    assert "IDP_AUDIT_REDIS_URL" in untrailed.stdout and "IDP_AUDIT_MAC_KEY" in untrailed.stdout
+    assert admin.get_user_id("nv300009") is None  # nothing changed
+    unreachable = run(env={**trail, "IDP_AUDIT_REDIS_PASSWORD": "not-the-password"})
+    assert unreachable.returncode == 1, unreachable.stdout + unreachable.stderr
+    assert "not-the-password" not in unreachable.stdout + unreachable.stderr
+    assert admin.get_user_id("nv300009") is None
+    dry = run("--dry-run", env={})
+    assert dry.returncode == 0 and "(dry run) created 1" in dry.stdout, dry.stdout + dry.stderr
+    real = run(env=trail)
+    assert real.returncode == 0 and "created 1" in real.stdout, real.stdout + real.stderr
+    assert admin.get_user_id("nv300009") is not None
+    reader = client_token("audit-reports")
+    deadline = time.monotonic() + 30
+    while True:
+        events = httpx.get(
+            f"{stack_info.audit_url}/v1/events",
+            params={"tag": "idp:account:issue", "limit": "100"},
+            headers={"Authorization": f"Bearer {reader}"},
+            timeout=10,
+        ).json()["events"]
+        issued = [e for e in events if e["target"]["username"] == "nv300009"]
+        if issued:
+            break
+        assert time.monotonic() < deadline, "the account change never reached the audit log"
+        time.sleep(0.3)
+    assert issued[0]["target"]["change"] == "create" and issued[0]["unit"] == "79783301"
 
 
 FAMILY = list(synthetic_province(60, seed=23))

@@ -13,6 +13,7 @@ import redis.asyncio as redis_async
 
 from audit import Actor, AuditEvent, EventTag, Outcome, RedisAuditTrail
 from audit.ingest import GROUP, StreamIngestor
+from audit.producers import HmacSealer, Producer, ProducerKeyring, decode_key
 from audit.store import open_store
 from devstack import Stack, StackInfo, postgres
 from tests.conftest import new_postgres_database
@@ -36,15 +37,24 @@ def test_the_database_going_down_mid_stream_loses_and_repeats_nothing(
     postgres_server: postgres.Postgres,
 ) -> None:
     store_location = new_postgres_database(postgres_server)
-    stream = f"test:ingest-restart:{time.monotonic_ns()}"
+    stream = f"audit:test:ingest-restart:{time.monotonic_ns()}"
     store = open_store(store_location)
+    key = decode_key(stack.producer_key(Producer.SIGNING))
 
     async def run() -> tuple[int, int]:
+        # The audit service's user (the stream is a test one, which only it may read).
         client = redis_async.Redis.from_url(
-            stack_info.redis_url, password=stack.secrets.get("redis")
+            stack_info.redis_url, username="audit", password=stack.redis_password("audit")
         )
-        trail = RedisAuditTrail(client, stream=stream)
-        ingestor = StreamIngestor(client, store, stream=stream, consumer="restart-test", batch=50)
+        trail = RedisAuditTrail(client, HmacSealer(Producer.SIGNING, key), stream=stream)
+        ingestor = StreamIngestor(
+            client,
+            store,
+            ProducerKeyring({Producer.SIGNING.value: key}),
+            stream=stream,
+            consumer="restart-test",
+            batch=50,
+        )
         ingestor.start()
         try:
             for n in range(300):
@@ -62,7 +72,6 @@ def test_the_database_going_down_mid_stream_loses_and_repeats_nothing(
             return int(unacknowledged), int(left)
         finally:
             await ingestor.stop()
-            await client.delete(stream)
             await client.aclose()
 
     try:

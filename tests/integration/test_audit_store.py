@@ -174,6 +174,27 @@ def test_an_old_schema_file_is_refused_with_a_clear_error(tmp_path: Path) -> Non
         open_store(tmp_path / "old.sqlite3")
 
 
+def test_a_schema_2_store_is_refused_with_a_clear_error_and_left_as_it_was(
+    store_location: str,
+) -> None:
+    """A store written before records committed to their columns cannot be extended under the
+    new leaves (its chain would mix two meanings): refused, with what to do, and untouched."""
+    raw = Raw(store_location)
+    raw.run("CREATE TABLE store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    raw.run("INSERT INTO store_meta (name, value) VALUES ('schema', '2')")
+    raw.run("CREATE TABLE events (seq INTEGER PRIMARY KEY, body TEXT)")
+    with pytest.raises(StoreError, match="schema 2 and this version reads schema 3") as caught:
+        open_store(store_location)
+    assert "verify it with the release that wrote it" in str(caught.value)
+    found = raw.run(
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'quarantine'"
+        if raw.postgres
+        else "SELECT COUNT(*) FROM sqlite_master WHERE name = 'quarantine'"
+    ).fetchone()[0]
+    raw.close()
+    assert found == 0  # nothing was created in the old store
+
+
 def test_an_unreachable_database_is_a_clear_error() -> None:
     with pytest.raises(StoreError, match="cannot connect") as caught:
         open_store("postgresql://audit:s3cret-pw@127.0.0.1:1/audit")

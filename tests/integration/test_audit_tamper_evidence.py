@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from audit.store import GENESIS, chain_step, leaf_of
+from audit.records import RecordColumns, record_leaf
+from audit.store import GENESIS, chain_step
 from devstack import Stack, StackInfo
 from tests.audit_cli import run_audit_cli
 from tests.conftest import TokenFactory
@@ -130,16 +131,21 @@ def test_log_rewritten_with_a_fresh_chain_is_caught_by_the_checkpoints(
 ) -> None:
     copy = _store_copy(stack, tmp_path)
     db = _open_for_tampering(copy)
-    rows = db.execute("SELECT seq, body FROM events ORDER BY seq").fetchall()
+    rows = db.execute(
+        "SELECT seq, event_id, tag, time, actor, outcome, unit, document, received_at, body"
+        " FROM events ORDER BY seq"
+    ).fetchall()
     head = GENESIS
-    for seq, body in rows:
+    for seq, *values, body in rows:
+        columns = RecordColumns(*values)
         if seq == 1:
             body = body.replace('"outcome":"success"', '"outcome":"failure"')
-        leaf = leaf_of(body)
+            columns = columns._replace(outcome="failure")
+        leaf = record_leaf(columns, body)
         head = chain_step(head, leaf)
         db.execute(
-            "UPDATE events SET body = ?, leaf_hash = ?, chain_hash = ? WHERE seq = ?",
-            (body, leaf, head, seq),
+            "UPDATE events SET body = ?, outcome = ?, leaf_hash = ?, chain_hash = ? WHERE seq = ?",
+            (body, columns.outcome, leaf, head, seq),
         )
     db.close()
     result = run_audit_cli(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -12,6 +13,8 @@ import redis.asyncio as redis_async
 
 from audit import Actor, AuditEvent, EventTag, Outcome, RedisAuditTrail
 from audit.errors import AuditUnavailable
+from audit.producers import HmacSealer, Producer, decode_key
+from audit.trail import MAC_FIELD, PRODUCER_FIELD
 from devstack import Stack, StackInfo
 
 pytestmark = [pytest.mark.redis]
@@ -27,30 +30,41 @@ def _event(n: int) -> AuditEvent:
     )
 
 
-def test_concurrent_records_all_land_once_and_in_full(stack: Stack, stack_info: StackInfo) -> None:
+def _sealer(stack: Stack) -> HmacSealer:
+    return HmacSealer(Producer.AUDIT, decode_key(stack.producer_key(Producer.AUDIT)))
+
+
+def test_concurrent_records_all_land_once_in_full_and_sealed(
+    stack: Stack, stack_info: StackInfo
+) -> None:
+    sealer = _sealer(stack)
+
     async def run() -> list[Any]:
+        # The audit service's user: the only one that may read a stream (a test stream here).
         client = redis_async.Redis.from_url(
-            stack_info.redis_url, password=stack.secrets.get("redis")
+            stack_info.redis_url, username="audit", password=stack.redis_password("audit")
         )
-        stream = "test:group-commit"
-        await client.delete(stream)
-        trail = RedisAuditTrail(client, stream=stream, max_batch=64)
+        stream = f"audit:test:group-commit:{time.monotonic_ns()}"
+        trail = RedisAuditTrail(client, sealer, stream=stream, max_batch=64)
         events = [_event(n) for n in range(700)]
         await asyncio.gather(*(trail.record(e) for e in events))
         entries: Any = await client.xrange(stream)
-        await client.delete(stream)
         await client.aclose()
-        return [fields[b"event"] for _, fields in entries]
+        return [fields for _, fields in entries]
 
-    bodies = asyncio.run(run())
-    assert len(bodies) == 700
+    entries = asyncio.run(run())
+    assert len(entries) == 700
+    bodies = [fields[b"event"] for fields in entries]
     assert sorted(int(json.loads(b)["target"]["n"]) for b in bodies) == list(range(700))
+    for fields in entries:  # each entry carries its producer's seal over exactly its event
+        assert fields[PRODUCER_FIELD.encode()] == b"audit"
+        assert fields[MAC_FIELD.encode()].decode() == sealer.seal_one(fields[b"event"]).hex()
 
 
 def test_every_record_fails_closed_when_redis_cannot_be_reached(stack: Stack) -> None:
     async def run() -> list[BaseException | None]:
         client = redis_async.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
-        trail = RedisAuditTrail(client)
+        trail = RedisAuditTrail(client, _sealer(stack))
         results = await asyncio.gather(
             *(trail.record(_event(n)) for n in range(5)), return_exceptions=True
         )

@@ -63,3 +63,35 @@ def test_settings_the_services_require_are_all_provided(compose: dict[str, Any])
         required = [n for n, f in settings.model_fields.items() if f.is_required()]
         for field in required:
             assert f"{prefix}{field}".upper() in env, (service, field)
+
+
+def _redis_users(command: list[str]) -> dict[str, list[str]]:
+    users: dict[str, list[str]] = {}
+    for index, argument in enumerate(command):
+        if argument == "--user":
+            end = next(
+                (i for i in range(index + 1, len(command)) if command[i].startswith("--")),
+                len(command),
+            )
+            users[command[index + 1]] = command[index + 2 : end]
+    return users
+
+
+def test_redis_has_one_user_per_service_with_the_devstacks_rules(compose: dict[str, Any]) -> None:
+    """Production's Redis runs the ACLs the tests attack in the devstack: the default user off,
+    nobody with +@all, each service's rules exactly as devstack.redis_server.ACL_RULES."""
+    from devstack.redis_server import ACL_RULES
+
+    users = _redis_users(compose["services"]["redis"]["command"])
+    assert users.pop("default")[0] == "off"
+    assert set(users) == set(ACL_RULES)
+    for user, arguments in users.items():
+        state, password, *rules = arguments
+        assert state == "on"
+        assert re.fullmatch(rf">\$\{{REDIS_{user.upper()}_PASSWORD:\?[^}}]+\}}", password), user
+        assert " ".join(rules) == ACL_RULES[user], user
+        assert "+@all" not in rules and "allcommands" not in rules
+    env = {name: compose["services"][name]["environment"] for name in ("signing", "audit")}
+    assert env["signing"]["SIGNING_REDIS_USERNAME"] == "signing"
+    assert env["audit"]["AUDIT_REDIS_USERNAME"] == "audit"
+    assert env["audit"]["AUDIT_PRODUCER_KEYS"].startswith("${AUDIT_PRODUCER_KEYS:?")

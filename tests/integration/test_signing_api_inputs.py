@@ -111,7 +111,8 @@ def _settings(stack: Stack, info: StackInfo, **overrides: object) -> SigningSett
         "chain_paths": [stack.pki.cert_path(ISSUING)],
         "trust_store": Path(info.trust_store),
         "redis_url": info.redis_url,
-        "redis_password": stack.secrets.get("redis"),
+        "redis_username": "signing",
+        "redis_password": stack.redis_password("signing"),
         "json_logs": True,
     }
     values.update(overrides)
@@ -187,6 +188,7 @@ def test_events_spooled_while_redis_is_down_reach_the_audit_log_later(
     import redis.asyncio as redis_async
 
     from audit import RedisAuditTrail
+    from audit.producers import HmacSealer, Producer, decode_key
     from audit.spool import SpoolingAuditTrail
 
     spool = tmp_path / "spool"
@@ -207,15 +209,16 @@ def test_events_spooled_while_redis_is_down_reach_the_audit_log_later(
 
     async def replay() -> int:
         client = redis_async.Redis.from_url(
-            stack_info.redis_url, password=stack.secrets.get("redis")
+            stack_info.redis_url, username="signing", password=stack.redis_password("signing")
         )
+        sealer = HmacSealer(Producer.SIGNING, decode_key(stack.producer_key(Producer.SIGNING)))
         try:
-            return await SpoolingAuditTrail(RedisAuditTrail(client), spool).replay_once()
+            return await SpoolingAuditTrail(RedisAuditTrail(client, sealer), spool).replay_once()
         finally:
             await client.aclose()
 
     assert asyncio.run(replay()) == 1
-    assert not list(spool.glob("spool-*.jsonl"))
+    assert not list(spool.glob("spool-*.jsonl")) and not list(spool.glob("replaying-*.jsonl"))
     reader = {"Authorization": f"Bearer {client_token('audit-reports')}"}
     deadline = time.monotonic() + 10
     events: list[dict[str, object]] = []

@@ -89,3 +89,77 @@ def test_bad_threshold_file_names_the_field(tmp_path: Path) -> None:
     path.write_text(DEFAULT_CONFIG.read_text().replace("threshold: 5,", "threshold: -1,"))
     with pytest.raises(AuditError, match=r"brute_force_account\.threshold"):
         load_detection_config(path)
+
+
+def test_future_dated_failures_are_flagged_and_do_not_silence_brute_force(
+    detector: Detector,
+) -> None:
+    """Attack: five failures dated 2099 (an event time chosen by whoever wrote them) must not move
+    the window or the alert suppression ahead of the real attempts that follow."""
+    from audit.detection import time_flags
+
+    received = T0
+    forged = [
+        _event(EventTag.IDP_LOGIN_FAILURE, "hmac:victim", 0).model_copy(
+            update={"time": datetime(2099, 1, 1, tzinfo=UTC) + timedelta(seconds=i)}
+        )
+        for i in range(5)
+    ]
+    flags = time_flags(forged, received, detector.config.event_time_skew)
+    assert set(flags) == {e.event_id for e in forged}
+    alerts = detector.observe(forged, flagged=flags)
+    assert [a.target["rule"] for a in alerts] == ["event_time_skew"]  # one, not five
+    assert alerts[0].target["trigger_event"] == forged[0].event_id
+    real = [_event(EventTag.IDP_LOGIN_FAILURE, "hmac:victim", i * 10) for i in range(6)]
+    assert time_flags(real, T0 + timedelta(seconds=60), detector.config.event_time_skew) == {}
+    assert [a.target["rule"] for a in detector.observe(real)] == ["brute_force_account"]
+
+
+def test_without_flags_a_future_time_would_have_silenced_the_rule(detector: Detector) -> None:
+    """The control for the test above: the same forged events, not flagged, do silence it — so
+    the flags are what protects the rule."""
+    forged = [
+        _event(EventTag.IDP_LOGIN_FAILURE, "hmac:victim", 0).model_copy(
+            update={"time": datetime(2099, 1, 1, tzinfo=UTC) + timedelta(seconds=i)}
+        )
+        for i in range(5)
+    ]
+    assert [a.target["rule"] for a in detector.observe(forged)] == ["brute_force_account"]
+    real = [_event(EventTag.IDP_LOGIN_FAILURE, "hmac:victim", i * 10) for i in range(6)]
+    assert detector.observe(real) == []
+
+
+def test_a_late_event_takes_its_place_in_the_window_and_suppression_never_goes_back(
+    detector: Detector,
+) -> None:
+    on_time = [_event(EventTag.IDP_LOGIN_FAILURE, "u", 100 + i) for i in range(4)]
+    assert detector.observe(on_time) == []
+    late = _event(EventTag.IDP_LOGIN_FAILURE, "u", 90)  # ten seconds late, within the window
+    assert [a.target["rule"] for a in detector.observe([late])] == ["brute_force_account"]
+    much_older = _event(EventTag.IDP_LOGIN_FAILURE, "u", -1000)  # outside the window: not counted
+    assert detector.observe([much_older]) == []
+    more = [_event(EventTag.IDP_LOGIN_FAILURE, "u", 150 + i) for i in range(5)]
+    assert detector.observe(more) == []  # still inside the first alert's suppression
+
+
+def test_quarantined_entries_raise_one_alert_per_producer_and_reason_per_minute(
+    detector: Detector,
+) -> None:
+    from audit.store import QuarantinedEntry
+
+    def entry(n: int, producer: str | None, reason: str, at: datetime) -> QuarantinedEntry:
+        return QuarantinedEntry(f"{n}-0", at.isoformat(), producer, reason, "{}")
+
+    batch = [entry(i, "signing", "bad-seal", T0) for i in range(50)] + [
+        entry(100, None, "unsealed", T0)
+    ]
+    alerts = detector.quarantined(batch)
+    assert sorted(a.target["key"] for a in alerts) == ["-:unsealed", "signing:bad-seal"]
+    assert all(a.target["severity"] == "critical" for a in alerts)
+    signing = next(a for a in alerts if a.target["key"] == "signing:bad-seal")
+    assert signing.target["summary"].startswith("50 stream entries")
+    assert (
+        detector.quarantined([entry(200, "signing", "bad-seal", T0 + timedelta(seconds=30))]) == []
+    )
+    later = detector.quarantined([entry(300, "signing", "bad-seal", T0 + timedelta(minutes=2))])
+    assert [a.target["quarantine_entry"] for a in later] == ["300-0"]

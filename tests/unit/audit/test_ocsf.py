@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from audit.events import Actor, AuditEvent, EventTag, Outcome
 from audit.ocsf import OCSF_VERSION, to_ocsf
 
@@ -80,3 +82,71 @@ def test_every_tag_projects() -> None:
         record = to_ocsf(_stored(tag, Outcome.SUCCESS))
         assert record.keys() >= BASE, tag
         assert record["type_uid"] == record["class_uid"] * 100 + record["activity_id"]
+
+
+def _siem_checks_chain(records: list[dict[str, Any]]) -> None:
+    """What a SIEM does with the ``record_integrity`` profile: each record's leaf is its raw data's,
+    each fingerprint chains over the previous one, and each record names the one before it."""
+    import hashlib
+
+    from audit.records import leaf_of_body
+
+    previous: dict[str, Any] | None = None
+    for record in sorted(records, key=lambda r: r["metadata"]["sequence"]):
+        assert "record_integrity" in record["metadata"]["profiles"]
+        [attestation] = record["attestation_list"]
+        received = (record.get("unmapped") or {}).get("received_at")
+        leaf = leaf_of_body(record["raw_data"], received)
+        assert attestation["uid"] == leaf.hex(), "raw data does not give the leaf"
+        assert attestation["fingerprint"]["algorithm_id"] == 3  # SHA-256
+        link = attestation.get("prev_event")
+        before = bytes.fromhex(link["fingerprint"]["value"]) if link else bytes(32)
+        assert attestation["fingerprint"]["value"] == hashlib.sha256(before + leaf).hexdigest()
+        if previous is not None:
+            assert link is not None and link["uid"] == previous["metadata"]["uid"]
+            assert link["fingerprint"] == previous["attestation_list"][0]["fingerprint"]
+            assert link["type_uid"] == previous["type_uid"]
+        previous = record
+
+
+def test_records_carry_their_place_in_the_chain_and_a_siem_can_check_it(tmp_path: Any) -> None:
+    """OCSF 1.9's record_integrity profile, checked as a SIEM would — and attacked: a record's
+    data altered, a record left out, a fingerprint replaced; each fails the SIEM's check."""
+    import copy
+
+    from audit.ocsf import ocsf_records
+    from audit.store import EventSearch, open_store
+
+    store = open_store(tmp_path / "events.sqlite3")
+    events = [
+        AuditEvent.build(
+            tag=tag,
+            service="test",
+            actor=Actor(name=f"gv{n}"),
+            outcome=Outcome.SUCCESS,
+        )
+        for n, tag in enumerate(
+            [EventTag.IDP_LOGIN_SUCCESS, EventTag.SIGNING_DOCUMENT_SIGN, EventTag.IDP_ACCOUNT_ISSUE]
+        )
+    ]
+    store.append(events, received_at={events[1].event_id: "2026-11-29T00:00:00+00:00"})
+    records = ocsf_records(store, store.search(EventSearch(), limit=10))
+    assert store.chain_id() and {r["attestation_list"][0]["chain_uid"] for r in records} == {
+        store.chain_id()
+    }
+    store.close()
+    assert OCSF_VERSION == "1.9.0"
+    first = next(r for r in records if r["metadata"]["sequence"] == 1)
+    assert "prev_event" not in first["attestation_list"][0]
+    _siem_checks_chain(records)
+
+    altered = copy.deepcopy(records)
+    altered[0]["raw_data"] = altered[0]["raw_data"].replace("gv2", "gv9")
+    with pytest.raises(AssertionError, match="leaf"):
+        _siem_checks_chain(altered)
+    with pytest.raises(AssertionError):
+        _siem_checks_chain([r for r in records if r["metadata"]["sequence"] != 2])
+    replaced = copy.deepcopy(records)
+    replaced[1]["attestation_list"][0]["fingerprint"]["value"] = "00" * 32
+    with pytest.raises(AssertionError):
+        _siem_checks_chain(replaced)

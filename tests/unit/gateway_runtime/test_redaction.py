@@ -59,3 +59,44 @@ def test_no_secret_reaches_the_rendered_log(capsys: pytest.CaptureFixture[str]) 
     for secret in ("hunter2-very-secret", "001203004567", JWT):
         assert secret not in out
     assert '"event": "login"' in out
+
+
+def test_hexadecimal_identifiers_are_kept_whole() -> None:
+    """An event id holding a 12-digit run by chance (1.5% of them did) stays matchable to the
+    stored event, in its own field and inside text."""
+    event_id = "b7ddc0123456789012ff980253b08e81"
+    request_id = "0f3c2a1b-9d8e-4f7a-8b6c-123456789012"  # a UUID whose last group is all digits
+    event = redact(
+        None,
+        "info",
+        {
+            "event": f"audit.spooled {event_id}",
+            "event_id": event_id,
+            "request_id": request_id,
+            "entry_id": "1796138190092-0",
+            "document_sha256": "123456789012" + "ab" * 26,
+            "note": f"stored as {event_id}",
+        },
+    )
+    assert event["event_id"] == event_id and event["request_id"] == request_id
+    assert event["entry_id"] == "1796138190092-0"
+    assert event["document_sha256"].startswith("123456789012")
+    assert event_id in event["event"] and event_id in event["note"]
+
+
+def test_a_citizen_id_is_redacted_at_token_boundaries_whatever_the_field() -> None:
+    """Attack: a citizen ID smuggled through an identifier-named field, or punctuated in text."""
+    cccd = "079199001234"
+    event = redact(
+        None,
+        "info",
+        {
+            "event": "x",
+            "event_id": cccd,  # not an identifier's shape: redacted
+            "user_id": f"user {cccd}",
+            "detail": f"cccd={cccd}; ({cccd}) {cccd}-x _{cccd}_",
+        },
+    )
+    text = json.dumps(event)
+    assert cccd not in text
+    assert event["detail"].count(REDACTED) == 4
