@@ -41,7 +41,8 @@ def app_settings(stack: Stack, info: StackInfo, **overrides: Any) -> SigningSett
             "trust_store": Path(info.trust_store),
             "tsa_url": stack.pki.urls.tsa,
             "redis_url": info.redis_url,
-            "redis_password": stack.secrets.get("redis"),
+            "redis_username": "signing",
+            "redis_password": stack.redis_password("signing"),
             "json_logs": True,
             **overrides,
         }

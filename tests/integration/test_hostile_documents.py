@@ -6,19 +6,17 @@ from __future__ import annotations
 import http.client
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from devstack import Stack, StackInfo, softhsm
-from devstack.pki import ISSUING
-from devstack.stack import SEAL_KEY, TOKEN_LABEL
-from signing_service import SigningSettings, create_app
+from devstack import Stack, StackInfo
+from signing_service import create_app
 from tests.conftest import TokenFactory
 from tests.hostile_pdfs import broken_xref, many_objects, xref_stream_bomb
+from tests.signing_app import app_settings
 
 pytestmark = [pytest.mark.keycloak, pytest.mark.redis, pytest.mark.softhsm]
 
@@ -26,25 +24,13 @@ pytestmark = [pytest.mark.keycloak, pytest.mark.redis, pytest.mark.softhsm]
 @pytest.fixture(scope="module")
 def strict_client(stack: Stack, stack_info: StackInfo) -> Iterator[TestClient]:
     """The signing app with small limits: 64 MiB per document, 1,000 objects, 10 s."""
-    settings = SigningSettings.model_validate(
-        {
-            "keycloak_issuer": stack_info.issuer,
-            "pkcs11_module": softhsm.module_path(),
-            "token_label": TOKEN_LABEL,
-            "user_pin": stack.secrets.get("hsm:user-pin"),
-            "key_label": SEAL_KEY,
-            "certificate_path": Path(stack_info.seal_certificate),
-            "chain_paths": [stack.pki.cert_path(ISSUING)],
-            "trust_store": Path(stack_info.trust_store),
-            "redis_url": stack_info.redis_url,
-            "redis_username": "signing",
-            "redis_password": stack.redis_password("signing"),
-            "document_memory_budget_bytes": 64 * 1024 * 1024,
-            "document_timeout_seconds": 10,
-            "max_pdf_objects": 1000,
-            "document_workers": 1,
-            "json_logs": True,
-        }
+    settings = app_settings(
+        stack,
+        stack_info,
+        document_memory_budget_bytes=64 * 1024 * 1024,
+        document_timeout_seconds=10,
+        max_pdf_objects=1000,
+        document_workers=1,
     )
     with TestClient(create_app(settings)) as client:
         yield client

@@ -10,11 +10,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from devstack import Stack, StackInfo, softhsm
-from devstack.pki import ISSUING
-from devstack.stack import SEAL_KEY, TOKEN_LABEL
-from signing_service import SigningSettings, create_app
+from devstack import Stack, StackInfo
+from signing_service import create_app
 from tests.conftest import TokenFactory, free_port
+from tests.signing_app import app_settings
 
 pytestmark = [pytest.mark.keycloak, pytest.mark.redis, pytest.mark.softhsm]
 
@@ -100,29 +99,10 @@ def test_unknown_level_is_a_422_naming_the_field(
     assert "level" in response.json()["detail"]
 
 
-def _settings(stack: Stack, info: StackInfo, **overrides: object) -> SigningSettings:
-    values: dict[str, object] = {
-        "keycloak_issuer": info.issuer,
-        "pkcs11_module": softhsm.module_path(),
-        "token_label": TOKEN_LABEL,
-        "user_pin": stack.secrets.get("hsm:user-pin"),
-        "key_label": SEAL_KEY,
-        "certificate_path": Path(info.seal_certificate),
-        "chain_paths": [stack.pki.cert_path(ISSUING)],
-        "trust_store": Path(info.trust_store),
-        "redis_url": info.redis_url,
-        "redis_username": "signing",
-        "redis_password": stack.redis_password("signing"),
-        "json_logs": True,
-    }
-    values.update(overrides)
-    return SigningSettings.model_validate(values)
-
-
 def test_oversized_upload_is_refused_before_it_is_read_whole(
     stack: Stack, stack_info: StackInfo, client_token: TokenFactory
 ) -> None:
-    app = create_app(_settings(stack, stack_info, max_document_bytes=64 * 1024))
+    app = create_app(app_settings(stack, stack_info, max_document_bytes=64 * 1024))
 
     def body() -> object:
         # 100 MiB announced by streaming, no Content-Length: the service must stop reading early.
@@ -156,7 +136,7 @@ def test_signing_fails_closed_when_no_audit_path_can_record(
     blocker.write_text("")
     dead_redis = f"redis://127.0.0.1:{free_port()}/0"
     app = create_app(
-        _settings(stack, stack_info, redis_url=dead_redis, audit_spool_dir=blocker / "spool")
+        app_settings(stack, stack_info, redis_url=dead_redis, audit_spool_dir=blocker / "spool")
     )
     token = client_token("demo-eoffice")
     with TestClient(app) as client:
@@ -193,7 +173,7 @@ def test_events_spooled_while_redis_is_down_reach_the_audit_log_later(
 
     spool = tmp_path / "spool"
     dead_redis = f"redis://127.0.0.1:{free_port()}/0"
-    app = create_app(_settings(stack, stack_info, redis_url=dead_redis, audit_spool_dir=spool))
+    app = create_app(app_settings(stack, stack_info, redis_url=dead_redis, audit_spool_dir=spool))
     token = client_token("demo-eoffice")
     with TestClient(app) as client:
         response = client.post(
