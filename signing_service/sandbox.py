@@ -158,9 +158,14 @@ class DocumentSandbox:
             "lost_workers": self.lost_workers,
         }
 
-    async def warm_up(self) -> None:
-        """Start every worker now (with the code loaded), not on the first request."""
-        await asyncio.gather(*(self.run(_ready) for _ in range(self._workers * 2)))
+    async def warm_up(self, timeout_seconds: float = 300.0) -> None:
+        """Start every worker now (with the code and the stamp font loaded), not on the first
+        request. The fork server's first start prepares the font (seconds; more on a loaded
+        machine): that wait has its own, generous limit, not a document's."""
+        futures = [
+            self._pool.schedule(_ready, timeout=timeout_seconds) for _ in range(self._workers * 2)
+        ]
+        await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
 
     def close(self) -> None:
         self._pool.stop()

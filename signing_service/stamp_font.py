@@ -17,6 +17,7 @@ glyph ids are kept (``retain_gids``) and pyHanko writes the ToUnicode map from t
 from __future__ import annotations
 
 import hashlib
+import os
 import zlib
 from collections import OrderedDict
 from functools import lru_cache
@@ -48,9 +49,35 @@ _ALWAYS = "0123456789abcdefABCDEF:/.-_?=&%+ "
 _CACHED_SUBSETS = 256
 
 
+def _cache_file(source: Path) -> Path:
+    """Where the prepared font is kept between runs, named by what it is made from."""
+    digest = hashlib.sha256(source.read_bytes())
+    digest.update(repr(VIETNAMESE_REPERTOIRE).encode())
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edu-gateway"
+    return folder / f"stamp-font-{digest.hexdigest()[:16]}.ttf"
+
+
 @lru_cache(maxsize=2)
 def prepared_font(source: Path) -> bytes:
-    """``source`` cut to the Vietnamese repertoire and instanced at its default (Regular)."""
+    """``source`` cut to the Vietnamese repertoire and instanced at its default (Regular); made
+    once per machine (a few seconds) and kept in the user's cache folder, then read from there."""
+    cached = _cache_file(source)
+    try:
+        return cached.read_bytes()
+    except OSError:
+        pass
+    prepared = _prepare(source)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cached.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_bytes(prepared)
+        temporary.replace(cached)
+    except OSError:
+        pass  # a read-only home: prepare it again next time
+    return prepared
+
+
+def _prepare(source: Path) -> bytes:
     font = TTFont(str(source))
     options = subset.Options(
         layout_features=["kern", "liga", "calt", "mark", "mkmk"], name_IDs=["*"]
@@ -59,7 +86,8 @@ def prepared_font(source: Path) -> bytes:
     subsetter.populate(unicodes=VIETNAMESE_REPERTOIRE)
     subsetter.subset(font)
     if "fvar" in font:
-        font = instancer.instantiateVariableFont(font, {})
+        defaults = {axis.axisTag: axis.defaultValue for axis in font["fvar"].axes}
+        font = instancer.instantiateVariableFont(font, defaults)
     out = BytesIO()
     font.save(out)
     return out.getvalue()
