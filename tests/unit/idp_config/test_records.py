@@ -7,16 +7,18 @@ from pathlib import Path
 import pytest
 
 from idp_config import load_realm
-from idp_config.accounts import (
+from idp_config.errors import IdpConfigError
+from idp_config.model import DEFAULT_REALM_FILE
+from idp_config.population.simulator import synthetic_province
+from idp_config.records import (
     COLUMNS,
     STUDENT_COLUMNS,
+    ProblemCode,
+    RowProblem,
     parse_records,
     parse_student_records,
     read_records_file,
 )
-from idp_config.errors import IdpConfigError
-from idp_config.model import DEFAULT_REALM_FILE
-from idp_config.population.simulator import synthetic_province
 
 SPEC = load_realm(DEFAULT_REALM_FILE)
 UNIT = SPEC.units[-1].code
@@ -67,17 +69,18 @@ def test_each_bad_row_is_named_and_the_good_ones_are_kept() -> None:
     records, problems = parse_records(text, SPEC)
     assert [r.record_id for r in records] == ["GV000001"]
     assert records[0].citizen_id == good.citizen_id
-    by_row = {p.split(":")[0]: p for p in problems}
-    assert by_row["row 3"].startswith("row 3: citizen_id")
-    assert by_row["row 4"].startswith("row 4: citizen_id")
-    assert "is not a date" in by_row["row 5"]
-    assert "is not a unit of the realm" in by_row["row 6"]
-    assert "role: 'hacker'" in by_row["row 7"]
-    assert "status" in by_row["row 8"]
-    assert "record_id" in by_row["row 9"]
-    assert "appears twice" in by_row["row 10"]
+    by_row = {p.row: p for p in problems}
+    assert by_row[3].field == "citizen_id"
+    assert by_row[4].field == "citizen_id"
+    assert "is not a date" in by_row[5].message
+    assert "is not a unit of the realm" in by_row[6].message
+    assert (by_row[7].field, by_row[7].message.split(" ")[0]) == ("role", "'hacker'")
+    assert by_row[8].field == "status"
+    assert by_row[9].field == "record_id"
+    assert "appears twice" in by_row[10].message
     # No problem message repeats a citizen ID.
-    assert not any(p.citizen_id[:11] in message for p in PEOPLE for message in problems)
+    messages = [str(problem) for problem in problems]
+    assert not any(p.citizen_id[:11] in message for p in PEOPLE for message in messages)
 
 
 def test_a_citizen_id_contradicting_the_birth_year_is_refused_with_the_reason() -> None:
@@ -85,7 +88,7 @@ def test_a_citizen_id_contradicting_the_birth_year_is_refused_with_the_reason() 
     _, problems = parse_records(
         _csv([_row("GV000001", 0, date_of_birth=other_year.isoformat())]), SPEC
     )
-    assert len(problems) == 1 and "encodes birth year" in problems[0]
+    assert len(problems) == 1 and "encodes birth year" in problems[0].message
 
 
 def test_rows_with_extra_fields_and_names_with_commas() -> None:
@@ -98,7 +101,9 @@ def test_rows_with_extra_fields_and_names_with_commas() -> None:
     records, problems = parse_records(text, SPEC)
     assert [r.record_id for r in records] == ["GV000001", "GV000002"]
     assert records[1].full_name == "Nguyễn, Văn A"
-    assert problems == ["row 3: more fields than the header has"]
+    assert problems == [
+        RowProblem(3, None, ProblemCode.EXTRA_FIELDS, "more fields than the header has")
+    ]
 
 
 def test_a_wrong_header_is_refused() -> None:
@@ -123,11 +128,11 @@ def test_files_in_another_encoding_or_too_large_are_refused(tmp_path: Path) -> N
     bom.write_bytes("\ufeff".encode() + _csv([_row("GV000001", 0)]).encode())
     records, _ = parse_records(read_records_file(bom), SPEC)
     assert len(records) == 1
-    from idp_config import accounts
+    from idp_config import records as records_module
 
     big = tmp_path / "big.csv"
     with big.open("wb") as out:
-        out.truncate(accounts.MAX_RECORDS_BYTES + 1)
+        out.truncate(records_module.MAX_RECORDS_BYTES + 1)
     with pytest.raises(IdpConfigError, match="limited to"):
         read_records_file(big)
     with pytest.raises(IdpConfigError, match="cannot read"):
@@ -163,5 +168,5 @@ def test_student_rows_keep_their_numbers_around_a_malformed_one() -> None:
     pairs, problems = parse_student_records(text + "\n", SPEC)
     assert [(s.record_id, p.record_id) for s, p in pairs] == [("HS000001", "PH000001")]
     assert pairs[0][0].full_name == "Lê, Thị B"
-    assert problems[0] == "row 3: more fields than the header has"
-    assert any(p.startswith("row 4: record_id") for p in problems)
+    assert str(problems[0]) == "row 3: more fields than the header has"
+    assert any((p.row, p.field) == (4, "record_id") for p in problems)
