@@ -25,6 +25,7 @@ from audit.producers import Producer, decode_key
 from audit.trail import TrailSettings
 from audit.witness import cosigner, generate_key, load_key
 from devstack import keycloak, national_id, redis_server, softhsm
+from devstack.connection_file import connection_path, write_connection_file
 from devstack.demo import transcript_pdf
 from devstack.errors import StackError
 from devstack.pki import ISSUING, TestPki
@@ -359,6 +360,7 @@ class Stack:
         )
         self._seed_demo_documents()
         info.save(self.info_path)
+        write_connection_file(self, info)  # for idp-config and gateway-scan --stack
         return info
 
     def _service(
@@ -553,4 +555,5 @@ class Stack:
             if process.stop():
                 stopped.append(process.name)
         self.info_path.unlink(missing_ok=True)
+        connection_path(self).unlink(missing_ok=True)
         return stopped
