@@ -59,10 +59,13 @@ def connection_path(stack: Stack) -> Path:
 
 def write_connection_file(stack: Stack, info: StackInfo) -> Path:
     """Write the file (0600, replaced atomically)."""
+    values = connection_settings(stack, info)
     path = connection_path(stack)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp.unlink(missing_ok=True)  # created anew, so with this mode whatever was there before
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(connection_settings(stack, info), handle, indent=2)
+        json.dump(values, handle, indent=2)
     tmp.replace(path)
     return path

@@ -10,7 +10,7 @@ FILE``, or ``--stack FOLDER`` for the ``connection.json`` the local gateway writ
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -48,13 +48,17 @@ SettingsOption = Annotated[
 ]
 
 
-@dataclass(frozen=True)
 class _Target:
-    """The live Keycloak to work on, the realm file read for it, and the settings it came from."""
+    """The realm file read for a deployment, its connection settings, and its Keycloak, logged in
+    to on first use (a bad realm or records file is named without reaching Keycloak)."""
 
-    admin: KeycloakAdmin
-    spec: RealmSpec
-    connection: IdpConnection
+    def __init__(self, spec: RealmSpec, connection: IdpConnection) -> None:
+        self.spec = spec
+        self.connection = connection
+
+    @cached_property
+    def admin(self) -> KeycloakAdmin:
+        return self.connection.admin()
 
 
 def _settings_file(stack: Path | None, settings: Path | None) -> Path | None:
@@ -75,7 +79,7 @@ def _connect(
         load_realm(realm_file)  # a broken realm file is named first: no Keycloak needed to fix it
         raise
     spec = load_realm(realm_file, connection.idp_realm_variables)
-    return _Target(connection.admin(), spec, connection)
+    return _Target(spec, connection)
 
 
 def _fail(error: GatewayError, code: int = 1) -> None:
@@ -237,7 +241,7 @@ def issue_accounts(
     problems: list[RowProblem]
     try:
         target = _connect(stack, settings, realm_file)
-        admin, spec = target.admin, target.spec
+        spec = target.spec
         text = read_records_file(records_file)
         if students:
             pairs, problems = parse_student_records(text, spec, source=str(records_file))
@@ -246,6 +250,7 @@ def issue_accounts(
         for problem in problems:
             console.print(f"[yellow]{escape(str(problem))}[/yellow]", highlight=False)
         registry = _registry(population, target.connection)
+        admin = target.admin
         plan: IssuePlan
         if students:
             family = asyncio.run(plan_family_accounts(admin, spec, pairs, registry))
