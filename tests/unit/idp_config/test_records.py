@@ -170,3 +170,71 @@ def test_student_rows_keep_their_numbers_around_a_malformed_one() -> None:
     assert pairs[0][0].full_name == "Lê, Thị B"
     assert str(problems[0]) == "row 3: more fields than the header has"
     assert any((p.row, p.field) == (4, "record_id") for p in problems)
+
+
+def test_a_file_in_another_encoding_is_a_records_error_naming_the_file_row_and_field(
+    tmp_path: Path,
+) -> None:
+    """Not the realm file's heading: the officer is told which file, row and column to fix."""
+    from idp_config.errors import RecordsFileError
+
+    staff = tmp_path / "staff.csv"
+    # A good UTF-8 row, then one typed in a Windows code page (Vietnamese letters as one byte).
+    staff.write_bytes(
+        _csv([_row("GV000001", 0)]).encode("utf-8")
+        + "GV000002,1,Tr\xe2n Th\xe1i,1990-01-01,1,teacher,active\n".encode("cp1258")
+    )
+    with pytest.raises(RecordsFileError) as refused:
+        read_records_file(staff)
+    message = refused.value.diagnostics()
+    assert "Tệp hồ sơ không hợp lệ" in message and "The records file is not valid" in message
+    assert "realm" not in message
+    assert str(staff) in message and "row 3, field full_name" in message
+
+
+def test_every_kind_of_bad_row_has_its_code() -> None:
+    text = _csv(
+        [
+            _row("GV000001", 0),
+            _row("GV000002", 1, citizen_id=PEOPLE[1].citizen_id[:11]),
+            _row("GV000004", 2, date_of_birth="1990-02-30"),
+            _row("GV000005", 2, unit_code="99999999"),
+            _row("GV000006", 2, role="hacker"),
+            _row("GV000007", 2, status="maybe"),
+            _row("GV00 0008", 2),
+            _row("GV000001", 1),
+            _row("GV000009", 2, full_name=""),
+        ]
+    )
+    _, problems = parse_records(text, SPEC)
+    assert [(p.row, p.field, p.code) for p in problems] == [
+        (3, "citizen_id", ProblemCode.INVALID_CITIZEN_ID),
+        (4, "date_of_birth", ProblemCode.INVALID_DATE),
+        (5, "unit_code", ProblemCode.UNKNOWN_UNIT),
+        (6, "role", ProblemCode.UNKNOWN_ROLE),
+        (7, "status", ProblemCode.INVALID_STATUS),
+        (8, "record_id", ProblemCode.INVALID_RECORD_ID),
+        (9, "record_id", ProblemCode.DUPLICATE_RECORD_ID),
+        (10, "full_name", ProblemCode.INVALID_NAME),
+    ]
+    assert str(problems[2]) == "row 5: unit_code: '99999999' is not a unit of the realm"
+
+
+def test_a_parents_problem_names_the_parents_column() -> None:
+    child, parent = PEOPLE[0], PEOPLE[1]
+    row = [
+        "HS000001",
+        child.citizen_id,
+        child.full_name,
+        child.date_of_birth.isoformat(),
+        UNIT,
+        "PH000001",
+        parent.citizen_id[:11],  # the parent's citizen ID is one digit short
+        parent.full_name,
+        parent.date_of_birth.isoformat(),
+    ]
+    pairs, problems = parse_student_records(",".join(STUDENT_COLUMNS) + "\n" + ",".join(row), SPEC)
+    assert pairs == []
+    assert [(p.row, p.field, p.code) for p in problems] == [
+        (2, "parent_citizen_id", ProblemCode.INVALID_CITIZEN_ID)
+    ]
