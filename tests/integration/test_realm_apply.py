@@ -184,13 +184,15 @@ def test_user_profile_refuses_a_citizen_id_that_is_not_12_digits(
 
 
 def test_a_wrong_admin_password_is_a_refusal_not_an_outage(stack_info: StackInfo) -> None:
-    """Keycloak answers 401: retrying will not help, so it is not reported as unreachable."""
+    """Keycloak refuses the login (HTTP 4xx): retrying will not help, so it is not reported as
+    unreachable, and Keycloak's reason is given."""
     from idp_config import KeycloakRefused, KeycloakUnreachable
 
     with pytest.raises(KeycloakRefused) as refused:
         admin_client(stack_info.keycloak_url, "admin", "Not-the-admin-password-1")
     assert not isinstance(refused.value, KeycloakUnreachable)
-    assert "HTTP 401" in str(refused.value.detail)
+    assert "HTTP 4" in str(refused.value.detail)
+    assert "Invalid user credentials" in str(refused.value.detail)
     assert "Not-the-admin-password-1" not in refused.value.diagnostics()
 
 
@@ -212,6 +214,7 @@ def test_keycloak_refusing_what_apply_sends_is_a_refusal_naming_the_reason(
         with pytest.raises(KeycloakRefused) as refused:
             apply_realm(admin, spec, client_secrets={}, user_passwords={})
         assert "HTTP 400" in str(refused.value.detail)
+        assert "Password policy not found" in str(refused.value.detail)
     finally:
         admin.change_current_realm("master")
         if "refused-by-keycloak" in {r["realm"] for r in admin.get_realms()}:
