@@ -87,7 +87,11 @@ def _connect(stack: Path | None, settings: Path | None) -> Connection:
     spec = load_realm(DEFAULT_REALM_FILE, connection.idp_realm_variables)
     own = connection.scan_own_services
     gateway = None
-    if connection.scan_signing_url and connection.scan_audit_url and connection.scan_seal_certificate:
+    if (
+        connection.scan_signing_url
+        and connection.scan_audit_url
+        and connection.scan_seal_certificate
+    ):
         gateway = {
             "signing": connection.scan_signing_url,
             "audit": connection.scan_audit_url,

@@ -54,7 +54,16 @@ def test_a_missing_admin_password_is_named(monkeypatch: pytest.MonkeyPatch) -> N
 
 @pytest.mark.parametrize(
     "placeholder",
-    ["changeme", "CHANGE-ME", "password", "admin", "<admin password>", "${KC_PASSWORD}", "  ", "****"],
+    [
+        "changeme",
+        "CHANGE-ME",
+        "password",
+        "admin",
+        "<admin password>",
+        "${KC_PASSWORD}",
+        "  ",
+        "****",
+    ],
 )
 def test_a_placeholder_admin_password_is_refused_without_echoing_it(
     monkeypatch: pytest.MonkeyPatch, placeholder: str
