@@ -28,8 +28,8 @@ from pydantic.alias_generators import to_camel
 from pydantic.dataclasses import dataclass
 
 from devstack.errors import InstallFailed, ServiceDidNotStart, StackError
-from devstack.java import find_jdk
 from devstack.process import ManagedProcess, http_ready
+from idp_config.jdk import find_jdk
 
 VERSION = "6.3"  # eu.europa.ec.joinup.sd-dss, pinned in the pom
 MINIMUM_JAVA = 17  # the pom's maven.compiler.release: Debian's own JDK is enough

@@ -1,9 +1,8 @@
 """Keycloak, fetched from Maven Central with Maven, built once, started in production mode.
 
-The distribution ``org.keycloak:keycloak-quarkus-dist`` (zip) is copied by Maven into the project's work
-folder and unpacked there; the project's Keycloak extensions (``idp_config/extensions/*``: the
-first-broker-login authenticator that links a national e-ID by citizen ID) are compiled against the
-distribution's own jars into its ``providers`` folder; ``kc.sh build`` runs once per set of build
+The distribution (``idp_config.keycloak_distribution``: its version, fetched by Maven into the
+project's work folder and unpacked there) gets the project's Keycloak extensions compiled into its
+``providers`` folder; ``kc.sh build`` runs once per set of build
 options and extension sources (embedded ``dev-file`` database, health and metrics on, local caches),
 then every stack starts it with ``start --optimized`` and its own database folder, ports and bootstrap
 admin (from the environment, never committed).
@@ -11,21 +10,22 @@ admin (from the environment, never committed).
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import subprocess
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from devstack.errors import InstallFailed
-from devstack.java import find_java_home
 from devstack.process import ManagedProcess, http_ready
+from idp_config.jdk import find_java_home
+from idp_config.keycloak_distribution import (
+    VERSION,
+    build_extensions,
+    extensions_fingerprint,
+    fetch,
+    unpack,
+)
 
-VERSION = "26.7.3"
-ARTIFACT = f"org.keycloak:keycloak-quarkus-dist:{VERSION}:zip"
-DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 BUILD_OPTIONS = (
     "--db=dev-file",
     "--health-enabled=true",
@@ -34,89 +34,14 @@ BUILD_OPTIONS = (
 )
 
 
-EXTENSIONS = Path(__file__).resolve().parent.parent / "idp_config" / "extensions"
-
-
-def _extension_sources() -> list[Path]:
-    return sorted(p for p in EXTENSIONS.rglob("*") if p.is_file() and "src" in p.parts)
-
-
-def _tool(failure: str, program: Path, options: list[str], *arguments: str) -> None:
-    result = subprocess.run(
-        [str(program), *options, *arguments], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise InstallFailed(f"{failure}:\n{result.stderr[-3000:]}")
-
-
-def build_extensions(home: Path, java_home: Path) -> list[Path]:
-    """Compile each extension under ``idp_config/extensions`` into a jar in ``home/providers``."""
-    javac, jar = java_home / "bin" / "javac", java_home / "bin" / "jar"
-    if not javac.exists() or not jar.exists():
-        raise InstallFailed(f"{java_home} has no javac/jar: a JDK (not only a JRE) is needed")
-    built: list[Path] = []
-    for project in sorted(p for p in EXTENSIONS.iterdir() if (p / "src").is_dir()):
-        classes = home / "extensions-build" / project.name
-        shutil.rmtree(classes, ignore_errors=True)
-        classes.mkdir(parents=True)
-        sources = [str(p) for p in sorted((project / "src" / "main" / "java").rglob("*.java"))]
-        classpath = str(home / "lib" / "lib" / "main" / "*")
-        _tool(
-            f"extension {project.name} does not compile",
-            javac,
-            ["--release", "21", "-encoding", "UTF-8", "-cp", classpath, "-d", str(classes)],
-            *sources,
-        )
-        resources = project / "src" / "main" / "resources"
-        if resources.is_dir():
-            shutil.copytree(resources, classes, dirs_exist_ok=True)
-        target = home / "providers" / f"edu-gateway-{project.name}.jar"
-        _tool(
-            f"extension {project.name} could not be packed",
-            jar,
-            ["--create", "--file", str(target), "-C", str(classes), "."],
-        )
-        built.append(target)
-    return built
-
-
 def install(cache: Path) -> Path:
     """Return the home of a built Keycloak distribution under ``cache``, fetching it if needed."""
     home = cache / f"keycloak-{VERSION}"
     marker = home / ".edu-gateway-build"
-    digest = hashlib.sha256(" ".join(BUILD_OPTIONS).encode())
-    for source in _extension_sources():
-        digest.update(str(source.relative_to(EXTENSIONS)).encode() + b"\0" + source.read_bytes())
-    fingerprint = digest.hexdigest()
+    fingerprint = extensions_fingerprint(" ".join(BUILD_OPTIONS))
     if marker.exists() and marker.read_text() == fingerprint:
         return home
-    downloads = cache / "downloads"
-    archive = downloads / f"keycloak-quarkus-dist-{VERSION}.zip"
-    if not archive.exists():
-        if shutil.which("mvn") is None:
-            raise InstallFailed("Maven (mvn) is not installed; the setup script installs it")
-        result = subprocess.run(
-            [
-                "mvn",
-                "-B",
-                "-q",
-                f"{DEPENDENCY_PLUGIN}:copy",
-                f"-Dartifact={ARTIFACT}",
-                f"-DoutputDirectory={downloads}",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=cache,
-        )
-        if result.returncode != 0 or not archive.exists():
-            raise InstallFailed(f"Maven could not fetch {ARTIFACT}:\n{result.stdout[-2000:]}")
-    if home.exists():
-        shutil.rmtree(home)
-    with zipfile.ZipFile(archive) as zf:
-        zf.extractall(cache)
-    for script in (home / "bin").glob("*.sh"):
-        script.chmod(0o755)
+    home = unpack(fetch(cache), cache)
     java_home = find_java_home()
     build_extensions(home, java_home)
     env = {**os.environ, "JAVA_HOME": str(java_home)}

@@ -9,100 +9,52 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import socket
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
 from keycloak import KeycloakAdmin
 from pydantic import SecretStr
 
-from audit.checkpoints import TokenCheckpointSigner
 from audit.producers import Producer, decode_key
 from audit.trail import TrailSettings
-from audit.witness import cosigner, generate_key, load_key
 from devstack import keycloak, national_id, redis_server, softhsm
+from devstack.connection_file import connection_path, write_connection_file
 from devstack.demo import transcript_pdf
-from devstack.errors import StackError
+from devstack.layout import PROJECT_ROOT, Ports, StackInfo
 from devstack.pki import ISSUING, TestPki
 from devstack.process import ManagedProcess, http_ready
 from devstack.secrets_store import SecretStore
-from gateway_runtime.keystore import TokenKeystore
+from devstack.token_keys import (
+    CHECKPOINT_KEY,
+    CHECKPOINT_ORIGIN,
+    LEGACY_CHECKPOINT_KEY,
+    SEAL_KEY,
+    SIGNING_AUDIT_MAC_KEY,
+    TOKEN_LABEL,
+    enrol_checkpoint_key,
+    enrol_seal,
+    enrol_signing_audit_key,
+)
+from devstack.witnesses import WITNESSES, start_witnesses, witness_folder
 from idp_config import DEFAULT_REALM_FILE, admin_client, apply_realm, load_realm
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+__all__ = [
+    "CHECKPOINT_KEY",
+    "CHECKPOINT_ORIGIN",
+    "LEGACY_CHECKPOINT_KEY",
+    "PROJECT_ROOT",
+    "SEAL_KEY",
+    "SIGNING_AUDIT_MAC_KEY",
+    "TOKEN_LABEL",
+    "Ports",
+    "Stack",
+    "StackInfo",
+    "realm_variables",
+]
+
 REALM = "education"
-TOKEN_LABEL = "edu-gateway"  # noqa: S105 - a PKCS#11 token label, not a password
-SEAL_KEY = "org-seal"
-#: The log's Ed25519 checkpoint key; ``audit-checkpoint`` is the RSA key of folders from before
-#: signed-note checkpoints, kept only to publish its public key for their old checkpoints.
-CHECKPOINT_KEY = "audit-checkpoint-ed25519"
-LEGACY_CHECKPOINT_KEY = "audit-checkpoint"
-CHECKPOINT_ORIGIN = "localhost/edu-gateway/audit"
-#: The demo's two witnesses: the department's and one district office's (name, key name).
-WITNESSES = (
-    ("witness-so", "so-gddt.localhost/witness"),
-    ("witness-phong", "phong-760.localhost/witness"),
-)
-#: The signing service's audit-event key in the token (its other producers' keys are secrets).
-SIGNING_AUDIT_MAC_KEY = "audit-mac-signing"
 SERVICES = ("pki", *(name for name, _ in WITNESSES), "audit", "signing")
-
-
-@dataclass(frozen=True)
-class Ports:
-    keycloak: int = 8080
-    keycloak_management: int = 9000
-    redis: int = 6380
-    pki: int = 8700
-    signing: int = 8701
-    audit: int = 8702
-    witness_so: int = 8710
-    witness_phong: int = 8711
-
-    @classmethod
-    def consecutive(cls, base: int) -> Ports:
-        return cls(*range(base, base + 8))
-
-    @staticmethod
-    def free_block(size: int = 8) -> int:
-        """The first of ``size`` consecutive ports free on loopback now (for tests and benches)."""
-        for _ in range(100):
-            base = random.randint(20000, 60000)  # noqa: S311 - choosing a port, not a secret
-            try:
-                for port in range(base, base + size):
-                    with socket.socket() as sock:
-                        sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return base
-        raise StackError("no block of free ports on loopback")
-
-
-@dataclass(frozen=True)
-class StackInfo:
-    folder: str
-    keycloak_url: str
-    keycloak_admin_console: str
-    keycloak_health: str
-    issuer: str
-    redis_url: str
-    pki_url: str
-    signing_url: str
-    audit_url: str
-    softhsm_conf: str
-    seal_certificate: str
-    trust_store: str
-
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2))
-
-    @classmethod
-    def load(cls, path: Path) -> StackInfo:
-        return cls(**json.loads(path.read_text()))
 
 
 Progress = Callable[[str], None]
@@ -359,6 +311,7 @@ class Stack:
         )
         self._seed_demo_documents()
         info.save(self.info_path)
+        write_connection_file(self, info)  # for idp-config and gateway-scan --stack
         return info
 
     def _service(
@@ -421,32 +374,7 @@ class Stack:
                 admin.update_user(teacher, {**user, "attributes": attributes})
 
     def _enrol_seal(self, user_pin: str) -> Path:
-        """Generate the organisation seal key in the token (once) and certify it with the test CA."""
-        folder = self.folder / "signing"
-        folder.mkdir(parents=True, exist_ok=True)
-        cert_path = folder / f"{SEAL_KEY}.pem"
-        keystore = TokenKeystore(
-            module=softhsm.module_path(), token_label=TOKEN_LABEL, user_pin=user_pin
-        )
-        try:
-            if not keystore.has_key(SEAL_KEY):
-                keystore.generate_rsa_key(SEAL_KEY)
-                cert_path.unlink(missing_ok=True)
-            if not cert_path.exists():
-                csr = keystore.certificate_request(
-                    SEAL_KEY,
-                    {
-                        "country_name": "VN",
-                        "organization_name": "Sở Giáo dục và Đào tạo",
-                        "organizational_unit_name": "Cổng an ninh giáo dục",
-                        "common_name": "Sở GD&ĐT — Dấu cơ quan (thử nghiệm)",
-                    },
-                )
-                cert = self.pki.issue_from_csr(csr)
-                cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        finally:
-            keystore.close()
-        return cert_path
+        return enrol_seal(self.folder / "signing", self.pki, user_pin)
 
     def _seed_demo_documents(self) -> None:
         """Sample unsigned documents to try the API with (kept if already there)."""
@@ -472,79 +400,17 @@ class Stack:
         return self.folder / "audit" / "checkpoint-key.pem"
 
     def _enrol_checkpoint_key(self, user_pin: str) -> Path:
-        """Generate the log's Ed25519 checkpoint key in the token (once); publish its verifier key.
-
-        A folder from before signed notes has an RSA key under the old label: it stays in the
-        token and its public key stays published (``checkpoint-key.pem``) for the old checkpoints."""
-        keystore = TokenKeystore(
-            module=softhsm.module_path(), token_label=TOKEN_LABEL, user_pin=user_pin
-        )
-        try:
-            if not keystore.has_key(CHECKPOINT_KEY):
-                keystore.generate_ed25519_key(CHECKPOINT_KEY)
-            vkey = TokenCheckpointSigner(
-                keystore, CHECKPOINT_KEY, CHECKPOINT_ORIGIN
-            ).verifier.vkey()
-        finally:
-            keystore.close()
-        self.checkpoint_public_key.parent.mkdir(parents=True, exist_ok=True)
-        self.checkpoint_public_key.write_text(vkey + "\n")
-        return self.checkpoint_public_key
+        return enrol_checkpoint_key(self.checkpoint_public_key, user_pin)
 
     def witness_folder(self, name: str) -> Path:
-        return self.folder / "witnesses" / name
+        return witness_folder(self.folder, name)
 
     def _start_witnesses(self, log_vkey: str) -> list[dict[str, str]]:
-        """Start the demo's witnesses (each its own key file, state and process); return the audit
-        service's ``AUDIT_WITNESSES``."""
-        import yaml
-
-        configured = []
-        for (name, key_name), port in zip(
-            WITNESSES, (self.ports.witness_so, self.ports.witness_phong), strict=True
-        ):
-            folder = self.witness_folder(name)
-            folder.mkdir(parents=True, exist_ok=True)
-            folder.chmod(0o700)
-            key_file = folder / "witness-key.pem"
-            key = load_key(key_file) if key_file.exists() else generate_key(key_file)
-            config = folder / "witness.yaml"
-            config.write_text(
-                yaml.safe_dump(
-                    {
-                        "name": key_name,
-                        "key_file": key_file.name,
-                        "state_file": "state.json",
-                        "host": "127.0.0.1",
-                        "port": port,
-                        "logs": [{"origin": CHECKPOINT_ORIGIN, "vkey": log_vkey}],
-                    }
-                )
-            )
-            ManagedProcess(name, self.folder).start(
-                [sys.executable, "-m", "audit.witness_cli", "serve", "--config", str(config)],
-                env={"PYTHONPATH": str(PROJECT_ROOT)},
-                cwd=PROJECT_ROOT,
-                ready=http_ready(f"http://127.0.0.1:{port}/"),
-                timeout=60,
-            )
-            vkey = cosigner(key_name, key).verifier.vkey()
-            configured.append({"url": f"http://127.0.0.1:{port}", "vkey": vkey})
-        return configured
+        ports = (self.ports.witness_so, self.ports.witness_phong)
+        return start_witnesses(self.folder, ports, log_vkey)
 
     def _enrol_signing_audit_key(self, user_pin: str) -> None:
-        """Import the signing service's audit-event key into the token (once), non-extractable;
-        the audit service gets the same key from the secrets (``AUDIT_PRODUCER_KEYS``)."""
-        keystore = TokenKeystore(
-            module=softhsm.module_path(), token_label=TOKEN_LABEL, user_pin=user_pin
-        )
-        try:
-            if not keystore.has_secret_key(SIGNING_AUDIT_MAC_KEY):
-                keystore.import_hmac_key(
-                    SIGNING_AUDIT_MAC_KEY, decode_key(self.producer_key(Producer.SIGNING))
-                )
-        finally:
-            keystore.close()
+        enrol_signing_audit_key(user_pin, decode_key(self.producer_key(Producer.SIGNING)))
 
     def down(self) -> list[str]:
         """Stop every process of this stack (services first); return the names that were running."""
@@ -553,4 +419,5 @@ class Stack:
             if process.stop():
                 stopped.append(process.name)
         self.info_path.unlink(missing_ok=True)
+        connection_path(self).unlink(missing_ok=True)
         return stopped

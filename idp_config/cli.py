@@ -1,109 +1,115 @@
-"""``idp-config``: plan, apply, drift and export of the realm as code.
+"""``idp-config``: plan, apply, drift and export of the realm as code; issuing accounts.
 
-Connection: ``--stack FOLDER`` (the local gateway's folder, e.g. ``.work/run``) or the environment
-``KEYCLOAK_URL``, ``KEYCLOAK_ADMIN_USER``, ``KEYCLOAK_ADMIN_PASSWORD``. Exit codes: 0 nothing to do /
-done, 1 error, 2 ``drift`` found differences, 3 ``apply`` refused by the policies.
+Connection (:class:`~idp_config.connection.IdpConnection`): the environment (``KEYCLOAK_URL``,
+``KEYCLOAK_ADMIN_USER``, ``KEYCLOAK_ADMIN_PASSWORD``...), and/or a settings file: ``--settings
+FILE``, or ``--stack FOLDER`` for the ``connection.json`` the local gateway writes in its folder
+(e.g. ``.work/run``). Exit codes: 0 nothing to do / done, 1 error, 2 ``drift`` found differences,
+3 ``apply`` refused by the policies.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from keycloak import KeycloakAdmin
 from rich.console import Console
+from rich.markup import escape
 
 from gateway_runtime.errors import GatewayError
-from idp_config.apply import admin_client, apply_realm
+from idp_config.apply import apply_realm
+from idp_config.connection import CONNECTION_FILE, AuditTrailMissing, IdpConnection
+from idp_config.errors import ConnectionSettingsError
 from idp_config.export import export_realm
 from idp_config.model import DEFAULT_REALM_FILE, RealmSpec, load_realm
 from idp_config.plan import Action, live_state, plan, render
 from policies import PolicyViolation
+
+if TYPE_CHECKING:
+    from idp_config.population.registry import PopulationRegistry
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Realm as code / cấu hình SSO")
 console = Console()
 
 RealmFile = Annotated[Path, typer.Option("--realm-file", help="Tệp realm (YAML)")]
 StackOption = Annotated[
-    Path | None, typer.Option("--stack", help="Thư mục của cổng chạy trên máy này, ví dụ .work/run")
+    Path | None,
+    typer.Option(
+        "--stack",
+        help="Thư mục của cổng chạy trên máy này (đọc connection.json), ví dụ .work/run",
+    ),
+]
+SettingsOption = Annotated[
+    Path | None,
+    typer.Option("--settings", help="Tệp cấu hình kết nối (JSON, 0600) / connection settings file"),
 ]
 
 
-@dataclass(frozen=True)
 class _Target:
-    """The live Keycloak to work on, the realm file read for it, and the secrets to apply with."""
+    """The realm file read for a deployment, its connection settings, and its Keycloak, logged in
+    to on first use (a bad realm or records file is named without reaching Keycloak)."""
 
-    admin: KeycloakAdmin
-    spec: RealmSpec
-    client_secrets: dict[str, str]
-    user_passwords: dict[str, str]
-    provider_secrets: dict[str, str]
+    def __init__(self, spec: RealmSpec, connection: IdpConnection) -> None:
+        self.spec = spec
+        self.connection = connection
+
+    @cached_property
+    def admin(self) -> KeycloakAdmin:
+        return self.connection.admin()
 
 
-def _connect(stack: Path | None, realm_file: Path = DEFAULT_REALM_FILE) -> _Target:
-    """A stack on this machine (``--stack``: its addresses fill the realm file's variables and its
-    secret store gives the secrets), or the Keycloak named by ``KEYCLOAK_URL`` with the secrets of
-    external identity providers in ``IDP_PROVIDER_SECRET_<ALIAS>``."""
-    if stack is not None:
-        from urllib.parse import urlsplit
+def _settings_file(stack: Path | None, settings: Path | None) -> Path | None:
+    if stack is not None and settings is not None:
+        console.print("--stack or --settings, not both")
+        raise typer.Exit(1)
+    return stack / CONNECTION_FILE if stack is not None else settings
 
-        from devstack import Stack, StackInfo
-        from devstack.stack import realm_variables
 
-        local = Stack(stack)
-        info = StackInfo.load(local.info_path)
-        admin = admin_client(info.keycloak_url, "admin", local.secrets.get("keycloak:admin"))
-        variables = realm_variables(
-            urlsplit(info.keycloak_url).port or 80, urlsplit(info.audit_url).port or 80
-        )
-        spec = load_realm(realm_file, variables)
-        return _Target(
-            admin,
-            spec,
-            {c.client_id: local.client_secret(c.client_id) for c in spec.clients},
-            {u.username: local.user_password(u.username) for u in spec.users},
-            {p.alias: local.provider_secret(p.alias) for p in spec.identity_providers},
-        )
-    spec = load_realm(realm_file)
+def _connect(
+    stack: Path | None, settings: Path | None, realm_file: Path = DEFAULT_REALM_FILE
+) -> _Target:
+    """Keycloak from the settings (file and/or environment), and the realm file read with the
+    deployment's values for its ``${...}`` variables."""
     try:
-        url = os.environ["KEYCLOAK_URL"]
-        user = os.environ["KEYCLOAK_ADMIN_USER"]
-        password = os.environ["KEYCLOAK_ADMIN_PASSWORD"]
-    except KeyError as missing:
-        console.print(f"set {missing.args[0]} (or pass --stack)")
-        raise typer.Exit(1) from missing
-    providers = {
-        p.alias: os.environ[name]
-        for p in spec.identity_providers
-        if (name := f"IDP_PROVIDER_SECRET_{p.alias.upper().replace('-', '_')}") in os.environ
-    }
-    return _Target(admin_client(url, user, password), spec, {}, {}, providers)
+        connection = IdpConnection.load(_settings_file(stack, settings))
+    except ConnectionSettingsError:
+        load_realm(realm_file)  # a broken realm file is named first: no Keycloak needed to fix it
+        raise
+    spec = load_realm(realm_file, connection.idp_realm_variables)
+    return _Target(spec, connection)
 
 
 def _fail(error: GatewayError, code: int = 1) -> None:
-    console.print(f"[red]{error.diagnostics()}[/red]")
+    console.print(f"[red]{escape(error.diagnostics())}[/red]", highlight=False)
     raise typer.Exit(code)
 
 
 @app.command("plan")
-def plan_command(realm_file: RealmFile = DEFAULT_REALM_FILE, stack: StackOption = None) -> None:
+def plan_command(
+    realm_file: RealmFile = DEFAULT_REALM_FILE,
+    stack: StackOption = None,
+    settings: SettingsOption = None,
+) -> None:
     """Show what `apply` would change, like `terraform plan`."""
     try:
-        target = _connect(stack, realm_file)
+        target = _connect(stack, settings, realm_file)
         console.print(render(plan(target.admin, target.spec)), highlight=False)
     except GatewayError as exc:
         _fail(exc)
 
 
 @app.command()
-def drift(realm_file: RealmFile = DEFAULT_REALM_FILE, stack: StackOption = None) -> None:
+def drift(
+    realm_file: RealmFile = DEFAULT_REALM_FILE,
+    stack: StackOption = None,
+    settings: SettingsOption = None,
+) -> None:
     """Report what was changed in Keycloak by hand, outside the files (exit 2 if anything)."""
     try:
-        target = _connect(stack, realm_file)
+        target = _connect(stack, settings, realm_file)
         changes = [c for c in plan(target.admin, target.spec) if c.action is not Action.CREATE]
     except GatewayError as exc:
         _fail(exc)
@@ -117,16 +123,23 @@ def drift(realm_file: RealmFile = DEFAULT_REALM_FILE, stack: StackOption = None)
 
 
 @app.command("apply")
-def apply_command(realm_file: RealmFile = DEFAULT_REALM_FILE, stack: StackOption = None) -> None:
+def apply_command(
+    realm_file: RealmFile = DEFAULT_REALM_FILE,
+    stack: StackOption = None,
+    settings: SettingsOption = None,
+) -> None:
     """Converge the live realm on the files; refused if they break a policy."""
     try:
-        target = _connect(stack, realm_file)
+        target = _connect(stack, settings, realm_file)
+        connection = target.connection
         report = apply_realm(
             target.admin,
             target.spec,
-            client_secrets=target.client_secrets,
-            user_passwords=target.user_passwords,
-            provider_secrets=target.provider_secrets,
+            client_secrets=connection.client_secrets(),
+            user_passwords=connection.user_passwords(),
+            provider_secrets=connection.provider_secrets(
+                [p.alias for p in target.spec.identity_providers]
+            ),
         )
     except PolicyViolation as exc:
         _fail(exc, code=3)
@@ -144,10 +157,11 @@ def export_command(
     out: Annotated[Path, typer.Option(help="Tệp YAML sẽ ghi / file to write")],
     realm_file: RealmFile = DEFAULT_REALM_FILE,
     stack: StackOption = None,
+    settings: SettingsOption = None,
 ) -> None:
     """Write the live realm back as a realm file."""
     try:
-        target = _connect(stack, realm_file)
+        target = _connect(stack, settings, realm_file)
         out.write_text(
             export_realm(target.spec.realm, live_state(target.admin, target.spec)), encoding="utf-8"
         )
@@ -162,20 +176,17 @@ def build_extensions_command(
 ) -> None:
     """Compile the project's Keycloak extensions (``idp_config/extensions``) against Keycloak's own
     jars, for the ``providers`` folder of a production Keycloak (see compose.yaml)."""
-    import shutil
-
-    from devstack import keycloak as keycloak_dist
-    from devstack.stack import PROJECT_ROOT
+    from idp_config import keycloak_distribution
+    from idp_config.jdk import find_java_home
 
     try:
-        home = keycloak_dist.install(PROJECT_ROOT / ".work" / "cache")
+        home = keycloak_distribution.distribution()
+        jars = keycloak_distribution.build_extensions(home, find_java_home(), out)
     except GatewayError as exc:
         _fail(exc)
         return
-    out.mkdir(parents=True, exist_ok=True)
-    for jar in sorted((home / "providers").glob("edu-gateway-*.jar")):
-        shutil.copy2(jar, out / jar.name)
-        console.print(f"written: {out / jar.name}", highlight=False)
+    for jar in jars:
+        console.print(f"written: {jar}", highlight=False)
 
 
 @app.command("issue-accounts")
@@ -202,12 +213,13 @@ def issue_accounts(
     ] = None,
     realm_file: RealmFile = DEFAULT_REALM_FILE,
     stack: StackOption = None,
+    settings: SettingsOption = None,
 ) -> None:
     """Create, move, disable and re-enable accounts from staff records (or, with --students,
     students and their parents) checked against the population database; every change is an
-    audit event. The audit trail is the stack's (``--stack``) or the environment's
-    (``IDP_AUDIT_REDIS_URL``, ``IDP_AUDIT_REDIS_USERNAME``, ``IDP_AUDIT_REDIS_PASSWORD``,
-    ``IDP_AUDIT_MAC_KEY``); without one nothing is changed (``--dry-run`` still works)."""
+    audit event. The audit trail is the settings' (``IDP_AUDIT_REDIS_URL``,
+    ``IDP_AUDIT_REDIS_USERNAME``, ``IDP_AUDIT_REDIS_PASSWORD``, ``IDP_AUDIT_MAC_KEY``, or the
+    stack's); without one nothing is changed (``--dry-run`` still works)."""
     import asyncio
 
     from rich.progress import Progress
@@ -215,6 +227,7 @@ def issue_accounts(
     from idp_config.accounts import (
         FamilyPlan,
         IssuePlan,
+        RowProblem,
         execute,
         execute_family,
         parse_records,
@@ -223,30 +236,21 @@ def issue_accounts(
         plan_family_accounts,
         read_records_file,
     )
-    from idp_config.population.registry import BulkExtract, HttpRegistry, PopulationRegistry
 
     family: FamilyPlan | None = None
+    problems: list[RowProblem]
     try:
-        target = _connect(stack, realm_file)
-        admin, spec = target.admin, target.spec
+        target = _connect(stack, settings, realm_file)
+        spec = target.spec
         text = read_records_file(records_file)
         if students:
-            pairs, problems = parse_student_records(text, spec)
+            pairs, problems = parse_student_records(text, spec, source=str(records_file))
         else:
-            records, problems = parse_records(text, spec)
+            records, problems = parse_records(text, spec, source=str(records_file))
         for problem in problems:
-            console.print(f"[yellow]{problem}[/yellow]", highlight=False)
-        registry: PopulationRegistry
-        if population is not None:
-            registry = BulkExtract.load(population)
-        else:
-            try:
-                registry = HttpRegistry(
-                    os.environ["POPULATION_URL"], os.environ["POPULATION_API_KEY"]
-                )
-            except KeyError as missing:
-                console.print(f"give --population or set {missing.args[0]}")
-                raise typer.Exit(1) from missing
+            console.print(f"[yellow]{escape(str(problem))}[/yellow]", highlight=False)
+        registry = _registry(population, target.connection)
+        admin = target.admin
         plan: IssuePlan
         if students:
             family = asyncio.run(plan_family_accounts(admin, spec, pairs, registry))
@@ -269,7 +273,7 @@ def issue_accounts(
                 encoding="utf-8",
             )
         if not dry_run:
-            record_change = _audit_recorder(stack)  # refuses to go on without an audit trail
+            record_change = _audit_recorder(target.connection)  # no trail: nothing changes
             with Progress(console=console, transient=True) as progress:
                 total = len(plan.actions) + (len(family.parents) if family else 0)
                 task = progress.add_task("Cấp tài khoản / issuing", total=total)
@@ -292,39 +296,35 @@ def issue_accounts(
         f"roles {summary.get('role', 0)}, disabled {summary.get('disable', 0)}, "
         f"enabled {summary.get('enable', 0)}, "
         + (f"parents linked {len(family.parents)}, " if family else "")
-        + f"to review {len(review)}, bad rows {len(problems)}"
+        + f"to review {len(review)}, bad rows {len({p.row for p in problems})}"
     )
 
 
-def _audit_recorder(stack: Path | None) -> Callable[[Any], None]:
-    """Record each account change in the audit log: the stack's trail, or the one the environment
-    names. Without a trail, or one that cannot be reached, nothing may change (exit 1)."""
-    from pydantic import ValidationError
+def _registry(population: Path | None, connection: IdpConnection) -> PopulationRegistry:
+    """The population database: a bulk extract, or the verification service of the settings."""
+    from idp_config.population.registry import BulkExtract, HttpRegistry
 
-    from audit.producers import Producer, ProducerKeyError
-    from audit.trail import TrailSettings
+    if population is not None:
+        return BulkExtract.load(population)
+    if connection.population_url is None or connection.population_api_key is None:
+        console.print("give --population or set POPULATION_URL and POPULATION_API_KEY")
+        raise typer.Exit(1)
+    return HttpRegistry(connection.population_url, connection.population_api_key.get_secret_value())
+
+
+def _audit_recorder(connection: IdpConnection) -> Callable[[Any], None]:
+    """Record each account change in the audit log, through the trail the settings name.
+    Without a trail, or one that cannot be reached, nothing may change (exit 1)."""
+    from audit.producers import ProducerKeyError
     from idp_config.accounts import AccountAuditTrail
 
-    if stack is not None:
-        from devstack import Stack, StackInfo
-
-        local = Stack(stack)
-        settings = local.trail_settings(
-            Producer.ACCOUNTS, StackInfo.load(local.info_path).redis_url
-        )
-    else:
-        try:
-            settings = TrailSettings(_env_prefix="IDP_AUDIT_")  # type: ignore[call-arg]  # from the environment
-        except ValidationError as exc:
-            missing = ", ".join(f"IDP_AUDIT_{str(e['loc'][0]).upper()}" for e in exc.errors())
-            console.print(
-                f"Không có nhật ký kiểm toán; không thay đổi gì. / No audit trail: set {missing} "
-                "(or pass --stack). Account changes must be audited; --dry-run works without."
-            )
-            raise typer.Exit(1) from exc
     try:
-        trail = AccountAuditTrail(settings)
+        trail = AccountAuditTrail(connection.audit_trail())
         trail.check()
+    except AuditTrailMissing as exc:
+        console.print(exc.diagnostics(), highlight=False, markup=False)
+        console.print("Account changes must be audited; --dry-run works without.")
+        raise typer.Exit(1) from exc
     except (ProducerKeyError, GatewayError) as exc:
         console.print(f"{exc.message_en} ({exc}); nothing was changed.", highlight=False)
         raise typer.Exit(1) from exc

@@ -15,7 +15,7 @@ from typing import Any
 from keycloak import KeycloakAdmin
 from keycloak.exceptions import KeycloakError, KeycloakGetError, raise_error_from_response
 
-from idp_config.accounts import read_records_file
+from idp_config.records import read_records_file
 from policies import Violation, evaluate_accounts
 from scanners.errors import ScanTargetUnreachable
 

@@ -5,10 +5,11 @@ TLS of every registered system (the realm's clients and the gateway's own servic
 audit event (``scan:finding:open`` / ``scan:finding:fixed`` / ``scan:run:complete``); the run fails closed
 if they cannot be recorded. ``--sarif`` writes the findings as SARIF 2.1.0.
 
-Connection: ``--stack FOLDER`` (the local gateway) or the environment: ``KEYCLOAK_URL``,
+Connection (:class:`~scanners.connection.ScanConnection`): the environment — ``KEYCLOAK_URL``,
 ``KEYCLOAK_ADMIN_USER``, ``KEYCLOAK_ADMIN_PASSWORD``, the audit trail's ``SCAN_REDIS_URL``,
 ``SCAN_REDIS_USERNAME``, ``SCAN_REDIS_PASSWORD`` and ``SCAN_MAC_KEY`` (the ``scanners`` producer key),
-and ``SCAN_OWN_SERVICES`` (comma-separated URLs of the gateway's services).
+``SCAN_OWN_SERVICES`` (comma-separated URLs of the gateway's services) — and/or a settings file:
+``--settings FILE``, or ``--stack FOLDER`` for the ``connection.json`` of the local gateway.
 
 Exit codes: 0 no high or critical finding, 4 high or critical findings, 1 error (nothing recorded).
 """
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -26,18 +26,20 @@ from typing import Annotated
 
 import typer
 from keycloak import KeycloakAdmin
-from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 
 from audit.events import Actor
 from audit.producers import Producer
 from audit.trail import TrailSettings
 from gateway_runtime.errors import GatewayError
-from idp_config import DEFAULT_REALM_FILE, admin_client, load_realm
+from idp_config import DEFAULT_REALM_FILE, ConnectionSettingsError, load_realm
+from idp_config.connection import CONNECTION_FILE, AuditTrailMissing
 from idp_config.model import RealmSpec
 from policies import Severity, Violation, default_rules
 from scanners.account_hygiene import record_ids, scan_accounts
+from scanners.connection import ScanConnection
 from scanners.findings import ScanResult, to_sarif
 from scanners.gateway import scan_gateway
 from scanners.http_headers import scan_headers
@@ -71,53 +73,49 @@ class Connection:
     audit_store: Path | None = None
 
 
-def _connect(stack: Path | None) -> Connection:
-    if stack is not None:
-        from devstack import Stack, StackInfo
-
-        local = Stack(stack)
-        info = StackInfo.load(local.info_path)
-        own = [info.signing_url, info.audit_url]
-        spec = local.realm_spec
-        return Connection(
-            admin=admin_client(info.keycloak_url, "admin", local.secrets.get("keycloak:admin")),
-            realm=spec,
-            registry=TargetRegistry.from_realm(spec, own_services=own),
-            web_targets=_targets(spec, own),
-            trail=local.trail_settings(Producer.SCANNERS, info.redis_url),
-            state_file=local.folder / "scans" / "last.json",
-            own={
-                "signing": info.signing_url,
-                "audit": info.audit_url,
-                "seal": Path(info.seal_certificate).read_text(encoding="ascii"),
-            },
-            audit_store=local.folder / "audit" / "events.sqlite3",
-        )
+def _connect(stack: Path | None, settings: Path | None) -> Connection:
+    if stack is not None and settings is not None:
+        console.print("--stack or --settings, not both")
+        raise typer.Exit(1)
+    settings_file = stack / CONNECTION_FILE if stack is not None else settings
     try:
-        url = os.environ["KEYCLOAK_URL"]
-        user = os.environ["KEYCLOAK_ADMIN_USER"]
-        password = os.environ["KEYCLOAK_ADMIN_PASSWORD"]
-        trail = TrailSettings(_env_prefix="SCAN_")  # type: ignore[call-arg]  # from the environment
-    except ValidationError as exc:
-        missing = ", ".join(f"SCAN_{str(e['loc'][0]).upper()}" for e in exc.errors())
-        console.print(f"set {missing} (or pass --stack): findings must be audited")
+        connection = ScanConnection.load(settings_file)
+        trail = connection.audit_trail()
+    except AuditTrailMissing as exc:
+        console.print(f"{exc.detail}: findings must be audited", highlight=False)
         raise typer.Exit(1) from exc
-    except KeyError as missing:
-        console.print(f"set {missing.args[0]} (or pass --stack)")
-        raise typer.Exit(1) from missing
-    own = [u for u in os.environ.get("SCAN_OWN_SERVICES", "").split(",") if u]
-    spec = load_realm(DEFAULT_REALM_FILE)
+    spec = load_realm(DEFAULT_REALM_FILE, connection.idp_realm_variables)
+    own = connection.scan_own_services
+    gateway = None
+    if (
+        connection.scan_signing_url
+        and connection.scan_audit_url
+        and connection.scan_seal_certificate
+    ):
+        gateway = {
+            "signing": connection.scan_signing_url,
+            "audit": connection.scan_audit_url,
+            "seal": _read_certificate(connection.scan_seal_certificate),
+        }
     return Connection(
-        admin=admin_client(url, user, password),
+        admin=connection.admin(),
         realm=spec,
         registry=TargetRegistry.from_realm(spec, own_services=own),
         web_targets=_targets(spec, own),
         trail=trail,
-        state_file=Path(os.environ.get("SCAN_STATE_FILE", ".work/scans/last.json")),
-        audit_store=Path(os.environ["SCAN_AUDIT_STORE"])
-        if os.environ.get("SCAN_AUDIT_STORE")
-        else None,
+        state_file=connection.scan_state_file,
+        own=gateway,
+        audit_store=connection.scan_audit_store,
     )
+
+
+def _read_certificate(path: Path) -> str:
+    try:
+        return path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConnectionSettingsError(
+            f"SCAN_SEAL_CERTIFICATE: {path}: cannot read ({type(exc).__name__})"
+        ) from exc
 
 
 def _targets(spec: RealmSpec, own: list[str]) -> list[str]:
@@ -272,13 +270,22 @@ def _once(
 
 
 StackOption = Annotated[
-    Path | None, typer.Option("--stack", help="Thư mục của cổng chạy trên máy này, ví dụ .work/run")
+    Path | None,
+    typer.Option(
+        "--stack",
+        help="Thư mục của cổng chạy trên máy này (đọc connection.json), ví dụ .work/run",
+    ),
+]
+SettingsOption = Annotated[
+    Path | None,
+    typer.Option("--settings", help="Tệp cấu hình kết nối (JSON, 0600) / connection settings file"),
 ]
 
 
 @app.command("run")
 def run(
     stack: StackOption = None,
+    settings: SettingsOption = None,
     sarif: Annotated[Path | None, typer.Option("--sarif", help="Ghi kết quả SARIF 2.1.0")] = None,
     ca_file: Annotated[
         Path | None, typer.Option("--ca-file", help="CA bổ sung cho quét TLS (PEM)")
@@ -304,14 +311,14 @@ def run(
 ) -> None:
     """Scan every registered system once, or every ``--every`` seconds."""
     try:
-        connection = _connect(stack)
+        connection = _connect(stack, settings)
         while True:
             code = _once(connection, sarif, ca_file, records, budget)
             if not every:
                 raise typer.Exit(code)
             time.sleep(every)
     except GatewayError as exc:
-        console.print(f"[red]{exc.diagnostics()}[/red]")
+        console.print(f"[red]{escape(exc.diagnostics())}[/red]", highlight=False)
         raise typer.Exit(1) from exc
 
 

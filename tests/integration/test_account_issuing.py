@@ -18,7 +18,14 @@ import pytest
 
 from devstack import Stack, StackInfo
 from idp_config import admin_client
-from idp_config.accounts import COLUMNS, Change, execute, parse_records, plan_accounts
+from idp_config.accounts import (
+    COLUMNS,
+    Change,
+    RowProblem,
+    execute,
+    parse_records,
+    plan_accounts,
+)
 from idp_config.population.registry import BulkExtract
 from idp_config.population.simulator import synthetic_province
 
@@ -89,7 +96,7 @@ def _run(
     text: str,
     *,
     crash_after: int | None = None,
-) -> tuple[dict[str, int], list[tuple[str, str]], list[str]]:
+) -> tuple[dict[str, int], list[tuple[str, str]], list[RowProblem]]:
     admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
     records, problems = parse_records(text, stack.realm_spec)
     plan = asyncio.run(plan_accounts(admin, stack.realm_spec, records, registry))
@@ -135,7 +142,7 @@ def test_issue_move_leave_return_and_survive_a_crash(
     if _bare(PEOPLE[4].full_name) != PEOPLE[4].full_name:
         assert reasons["GV100005"] == "name matches only without diacritics"
     assert reasons["GV100006"] == reasons["GV100007"] == "one citizen on two records"
-    assert len(problems) == 1 and problems[0].startswith("row 9: citizen_id")
+    assert len(problems) == 1 and (problems[0].row, problems[0].field) == (9, "citizen_id")
 
     admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
     admin.change_current_realm("education")
@@ -197,7 +204,7 @@ def test_a_records_file_with_a_wrong_header_is_refused(stack: Stack) -> None:
         ",".join(COLUMNS) + "\nGV1,079203001234,Tên,2003-02-30,79760101,teacher,active\n",
         stack.realm_spec,
     )
-    assert any("date_of_birth" in p for p in problems)
+    assert any(p.field == "date_of_birth" for p in problems)
 
 
 def test_issue_accounts_command_dry_run_then_real_run_is_audited(

@@ -181,3 +181,41 @@ def test_user_profile_refuses_a_citizen_id_that_is_not_12_digits(
     )
     stored = admin.get_user(user_id)["attributes"]
     assert stored["citizen_id"] == ["079203001234"]
+
+
+def test_a_wrong_admin_password_is_a_refusal_not_an_outage(stack_info: StackInfo) -> None:
+    """Keycloak refuses the login (HTTP 4xx): retrying will not help, so it is not reported as
+    unreachable, and Keycloak's reason is given."""
+    from idp_config import KeycloakRefused, KeycloakUnreachable
+
+    with pytest.raises(KeycloakRefused) as refused:
+        admin_client(stack_info.keycloak_url, "admin", "Not-the-admin-password-1")
+    assert not isinstance(refused.value, KeycloakUnreachable)
+    assert "HTTP 4" in str(refused.value.detail)
+    assert "Invalid user credentials" in str(refused.value.detail)
+    assert "Not-the-admin-password-1" not in refused.value.diagnostics()
+
+
+def test_keycloak_refusing_what_apply_sends_is_a_refusal_naming_the_reason(
+    stack: Stack, stack_info: StackInfo
+) -> None:
+    """A realm Keycloak itself rejects (a password policy it cannot parse): HTTP 400, its reason."""
+    from idp_config import KeycloakRefused
+    from idp_config.model import RealmSpec
+
+    admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
+    spec = RealmSpec.model_validate(
+        {
+            "realm": "refused-by-keycloak",
+            "security": {"password_policy": "length(12) and notUsername and noSuchPolicy(3)"},
+        }
+    )
+    try:
+        with pytest.raises(KeycloakRefused) as refused:
+            apply_realm(admin, spec, client_secrets={}, user_passwords={})
+        assert "HTTP 400" in str(refused.value.detail)
+        assert "Password policy not found" in str(refused.value.detail)
+    finally:
+        admin.change_current_realm("master")
+        if "refused-by-keycloak" in {r["realm"] for r in admin.get_realms()}:
+            admin.delete_realm("refused-by-keycloak")

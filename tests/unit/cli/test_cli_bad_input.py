@@ -56,3 +56,44 @@ def test_idp_config_with_a_broken_realm_file_names_the_field(tmp_path: Path) -> 
     assert result.returncode == 1
     assert "clients.0.access_type" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_idp_config_without_connection_settings_names_what_to_set(tmp_path: Path) -> None:
+    result = _run("idp_config", "plan")
+    assert result.returncode == 1
+    for name in ("KEYCLOAK_URL", "KEYCLOAK_ADMIN_USER", "KEYCLOAK_ADMIN_PASSWORD"):
+        assert name in result.stdout
+    assert "--stack" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    stopped = _run("idp_config", "plan", "--stack", str(tmp_path))
+    assert stopped.returncode == 1
+    assert "no such settings file" in stopped.stdout and "make run" in stopped.stdout
+
+
+def test_issue_accounts_names_a_records_file_that_is_not_utf8(tmp_path: Path) -> None:
+    """The file is judged before Keycloak is reached (none listens at the address given)."""
+    records = tmp_path / "staff.csv"
+    records.write_bytes(
+        "record_id,citizen_id,full_name,date_of_birth,unit_code,role,status\n"
+        "GV1,1,Trần,1990-01-01,1,teacher,active\n".encode("utf-16")
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "idp_config", "issue-accounts", str(records), "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={
+            "COLUMNS": "200",
+            "PATH": "/usr/bin:/bin",
+            "KEYCLOAK_URL": "http://127.0.0.1:9",
+            "KEYCLOAK_ADMIN_USER": "realm-admin",
+            "KEYCLOAK_ADMIN_PASSWORD": "Kc-admin-2026-rotated",
+        },
+    )
+    assert result.returncode == 1
+    assert "Tệp hồ sơ không hợp lệ" in result.stdout
+    assert "The records file is not valid" in result.stdout
+    assert str(records) in result.stdout and "row 1" in result.stdout
+    assert "realm configuration" not in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr

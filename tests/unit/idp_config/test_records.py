@@ -7,16 +7,18 @@ from pathlib import Path
 import pytest
 
 from idp_config import load_realm
-from idp_config.accounts import (
+from idp_config.errors import IdpConfigError
+from idp_config.model import DEFAULT_REALM_FILE
+from idp_config.population.simulator import synthetic_province
+from idp_config.records import (
     COLUMNS,
     STUDENT_COLUMNS,
+    ProblemCode,
+    RowProblem,
     parse_records,
     parse_student_records,
     read_records_file,
 )
-from idp_config.errors import IdpConfigError
-from idp_config.model import DEFAULT_REALM_FILE
-from idp_config.population.simulator import synthetic_province
 
 SPEC = load_realm(DEFAULT_REALM_FILE)
 UNIT = SPEC.units[-1].code
@@ -67,17 +69,18 @@ def test_each_bad_row_is_named_and_the_good_ones_are_kept() -> None:
     records, problems = parse_records(text, SPEC)
     assert [r.record_id for r in records] == ["GV000001"]
     assert records[0].citizen_id == good.citizen_id
-    by_row = {p.split(":")[0]: p for p in problems}
-    assert by_row["row 3"].startswith("row 3: citizen_id")
-    assert by_row["row 4"].startswith("row 4: citizen_id")
-    assert "is not a date" in by_row["row 5"]
-    assert "is not a unit of the realm" in by_row["row 6"]
-    assert "role: 'hacker'" in by_row["row 7"]
-    assert "status" in by_row["row 8"]
-    assert "record_id" in by_row["row 9"]
-    assert "appears twice" in by_row["row 10"]
+    by_row = {p.row: p for p in problems}
+    assert by_row[3].field == "citizen_id"
+    assert by_row[4].field == "citizen_id"
+    assert "is not a date" in by_row[5].message
+    assert "is not a unit of the realm" in by_row[6].message
+    assert (by_row[7].field, by_row[7].message.split(" ")[0]) == ("role", "'hacker'")
+    assert by_row[8].field == "status"
+    assert by_row[9].field == "record_id"
+    assert "appears twice" in by_row[10].message
     # No problem message repeats a citizen ID.
-    assert not any(p.citizen_id[:11] in message for p in PEOPLE for message in problems)
+    messages = [str(problem) for problem in problems]
+    assert not any(p.citizen_id[:11] in message for p in PEOPLE for message in messages)
 
 
 def test_a_citizen_id_contradicting_the_birth_year_is_refused_with_the_reason() -> None:
@@ -85,7 +88,7 @@ def test_a_citizen_id_contradicting_the_birth_year_is_refused_with_the_reason() 
     _, problems = parse_records(
         _csv([_row("GV000001", 0, date_of_birth=other_year.isoformat())]), SPEC
     )
-    assert len(problems) == 1 and "encodes birth year" in problems[0]
+    assert len(problems) == 1 and "encodes birth year" in problems[0].message
 
 
 def test_rows_with_extra_fields_and_names_with_commas() -> None:
@@ -98,7 +101,9 @@ def test_rows_with_extra_fields_and_names_with_commas() -> None:
     records, problems = parse_records(text, SPEC)
     assert [r.record_id for r in records] == ["GV000001", "GV000002"]
     assert records[1].full_name == "Nguyễn, Văn A"
-    assert problems == ["row 3: more fields than the header has"]
+    assert problems == [
+        RowProblem(3, None, ProblemCode.EXTRA_FIELDS, "more fields than the header has")
+    ]
 
 
 def test_a_wrong_header_is_refused() -> None:
@@ -123,11 +128,11 @@ def test_files_in_another_encoding_or_too_large_are_refused(tmp_path: Path) -> N
     bom.write_bytes("\ufeff".encode() + _csv([_row("GV000001", 0)]).encode())
     records, _ = parse_records(read_records_file(bom), SPEC)
     assert len(records) == 1
-    from idp_config import accounts
+    from idp_config import records as records_module
 
     big = tmp_path / "big.csv"
     with big.open("wb") as out:
-        out.truncate(accounts.MAX_RECORDS_BYTES + 1)
+        out.truncate(records_module.MAX_RECORDS_BYTES + 1)
     with pytest.raises(IdpConfigError, match="limited to"):
         read_records_file(big)
     with pytest.raises(IdpConfigError, match="cannot read"):
@@ -163,5 +168,73 @@ def test_student_rows_keep_their_numbers_around_a_malformed_one() -> None:
     pairs, problems = parse_student_records(text + "\n", SPEC)
     assert [(s.record_id, p.record_id) for s, p in pairs] == [("HS000001", "PH000001")]
     assert pairs[0][0].full_name == "Lê, Thị B"
-    assert problems[0] == "row 3: more fields than the header has"
-    assert any(p.startswith("row 4: record_id") for p in problems)
+    assert str(problems[0]) == "row 3: more fields than the header has"
+    assert any((p.row, p.field) == (4, "record_id") for p in problems)
+
+
+def test_a_file_in_another_encoding_is_a_records_error_naming_the_file_row_and_field(
+    tmp_path: Path,
+) -> None:
+    """Not the realm file's heading: the officer is told which file, row and column to fix."""
+    from idp_config.errors import RecordsFileError
+
+    staff = tmp_path / "staff.csv"
+    # A good UTF-8 row, then one typed in a Windows code page (Vietnamese letters as one byte).
+    staff.write_bytes(
+        _csv([_row("GV000001", 0)]).encode("utf-8")
+        + "GV000002,1,Tr\xe2n Th\xe1i,1990-01-01,1,teacher,active\n".encode("cp1258")
+    )
+    with pytest.raises(RecordsFileError) as refused:
+        read_records_file(staff)
+    message = refused.value.diagnostics()
+    assert "Tệp hồ sơ không hợp lệ" in message and "The records file is not valid" in message
+    assert "realm" not in message
+    assert str(staff) in message and "row 3, field full_name" in message
+
+
+def test_every_kind_of_bad_row_has_its_code() -> None:
+    text = _csv(
+        [
+            _row("GV000001", 0),
+            _row("GV000002", 1, citizen_id=PEOPLE[1].citizen_id[:11]),
+            _row("GV000004", 2, date_of_birth="1990-02-30"),
+            _row("GV000005", 2, unit_code="99999999"),
+            _row("GV000006", 2, role="hacker"),
+            _row("GV000007", 2, status="maybe"),
+            _row("GV00 0008", 2),
+            _row("GV000001", 1),
+            _row("GV000009", 2, full_name=""),
+        ]
+    )
+    _, problems = parse_records(text, SPEC)
+    assert [(p.row, p.field, p.code) for p in problems] == [
+        (3, "citizen_id", ProblemCode.INVALID_CITIZEN_ID),
+        (4, "date_of_birth", ProblemCode.INVALID_DATE),
+        (5, "unit_code", ProblemCode.UNKNOWN_UNIT),
+        (6, "role", ProblemCode.UNKNOWN_ROLE),
+        (7, "status", ProblemCode.INVALID_STATUS),
+        (8, "record_id", ProblemCode.INVALID_RECORD_ID),
+        (9, "record_id", ProblemCode.DUPLICATE_RECORD_ID),
+        (10, "full_name", ProblemCode.INVALID_NAME),
+    ]
+    assert str(problems[2]) == "row 5: unit_code: '99999999' is not a unit of the realm"
+
+
+def test_a_parents_problem_names_the_parents_column() -> None:
+    child, parent = PEOPLE[0], PEOPLE[1]
+    row = [
+        "HS000001",
+        child.citizen_id,
+        child.full_name,
+        child.date_of_birth.isoformat(),
+        UNIT,
+        "PH000001",
+        parent.citizen_id[:11],  # the parent's citizen ID is one digit short
+        parent.full_name,
+        parent.date_of_birth.isoformat(),
+    ]
+    pairs, problems = parse_student_records(",".join(STUDENT_COLUMNS) + "\n" + ",".join(row), SPEC)
+    assert pairs == []
+    assert [(p.row, p.field, p.code) for p in problems] == [
+        (2, "parent_citizen_id", ProblemCode.INVALID_CITIZEN_ID)
+    ]

