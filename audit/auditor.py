@@ -32,6 +32,11 @@ class Auditor:
         """The same context for another actor (a paired phone deciding, a batch's owner)."""
         return replace(self, actor=actor)
 
+    def for_unit(self, unit: str | None) -> Auditor:
+        """The same context, the events filed under ``unit`` (an alert's, whose district must
+        see what was decided about it)."""
+        return replace(self, unit=unit)
+
     def event(
         self,
         tag: EventTag,

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+#: At most this many events leave the dashboard in one file (a CSV export, a report's alerts).
+EXPORT_LIMIT = 10_000
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = (
     "seq",

@@ -11,7 +11,7 @@ Starts its own Redis (appendfsync always, as the gateway runs it) in a temporary
 * ``verify_chain`` over the stored events;
 * with ``--witnessed``: the time from an event to a signed, witnessed checkpoint covering it, under
   the same load. The checkpoint key is Ed25519 in a SoftHSM2 token, the checkpointer and the witness
-  collector are the audit service's own loop (``audit.app``), two witnesses run as ``gateway-witness``
+  collector are the audit service's own loop (``audit.background``), two witnesses run as ``gateway-witness``
   processes and both must cosign (quorum 2 of 2). Probe events are recorded every 100 ms among the
   producers' events; for each, the time until it is stored (the reference) and until a checkpoint
   covering it carries both cosignatures.
@@ -222,7 +222,7 @@ async def witnessed_latency(
 
     import yaml
 
-    from audit.app import _checkpoint_periodically
+    from audit.background import checkpoint_periodically
     from audit.checkpoints import TokenCheckpointSigner
     from audit.witness import cosigner, generate_key
     from audit.witnessing import WitnessCollector, WitnessEndpoint, witness_status
@@ -282,7 +282,7 @@ async def witnessed_latency(
     witnessed_after: list[float] = []
     try:
         ingestor.start()
-        loop = asyncio.create_task(_checkpoint_periodically(store, signer, interval, collector))
+        loop = asyncio.create_task(checkpoint_periodically(store, signer, interval, collector))
         trail = RedisAuditTrail(producer_client, HmacSealer(Producer.SIGNING, KEY))
         pending: dict[str, float] = {}
         positions: dict[str, int] = {}

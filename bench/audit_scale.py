@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from audit.checkpoints import MemoryCheckpointSigner, issue_checkpoint
-from audit.dashboard import period_summary
 from audit.merkle import TreeBuilder
 from audit.records import RecordColumns, record_leaf
+from audit.reports import period_summary
 from audit.store import GENESIS, EventSearch, EventStore, chain_step, open_store
 from audit.verification import verify_log
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from audit.charts import Series, bar_chart
-from audit.dashboard import period_summary
 from audit.events import Actor, AuditEvent, EventTag, Outcome
 from audit.exports import events_csv, safe_cell
+from audit.reports import period_summary
 from audit.store import EventSearch, SqliteEventStore
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.dashboard import _breach_line
+from audit.routes.dashboard.alerts import breach_line as _breach_line
 from policies.errors import PolicyFileError
 from policies.privacy import default_privacy_policy, load_privacy_policy
 

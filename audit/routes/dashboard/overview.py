@@ -1,0 +1,122 @@
+"""``/dashboard``: the overview, three charts of the officer's scope (logins of the last 24 hours,
+signatures and verifications of the last 14 days, alerts by severity), each with its numbers in a
+table under it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from markupsafe import Markup
+
+from audit.charts import Series, bar_chart, data_table
+from audit.deps import CurrentOfficer, ServicesDep
+from audit.routes.dashboard.pages import page
+from audit.store import EventSearch, EventStore
+
+router = APIRouter(include_in_schema=False)
+
+SEVERITIES = ["critical", "high", "medium", "low"]
+_SIGNATURES = ("signing:document:sign", "signing:hash:sign")
+_VERIFY = "signing:document:verify"
+
+
+@dataclass(frozen=True)
+class Card:
+    heading: str
+    chart: Markup
+    table: Markup
+
+    @classmethod
+    def of(
+        cls, heading: str, title: str, labels: list[str], series: list[Series], chart_id: str
+    ) -> Card:
+        return cls(
+            heading,
+            bar_chart(title, labels, series, chart_id=chart_id),
+            data_table(labels, series),
+        )
+
+
+def _logins(store: EventStore, units: frozenset[str] | None, now: datetime) -> Card:
+    hours = [(now - timedelta(hours=h)).strftime("%Y-%m-%dT%H") for h in range(23, -1, -1)]
+    logins = store.histogram(
+        ["idp:login:success", "idp:login:failure"],
+        since=now - timedelta(hours=24),
+        bucket="hour",
+        units=units,
+    )
+    series = [
+        Series(
+            "Thành công / success",
+            [logins.get((h, "idp:login:success", "success"), 0) for h in hours],
+            "#1e8e3e",
+        ),
+        Series(
+            "Thất bại / failed",
+            [logins.get((h, "idp:login:failure", "failure"), 0) for h in hours],
+            "#d93025",
+        ),
+    ]
+    return Card.of(
+        "Đăng nhập 24 giờ qua / Logins, last 24 hours",
+        "Đăng nhập theo giờ / Logins per hour",
+        [h[-2:] + "h" for h in hours],
+        series,
+        "chart-logins",
+    )
+
+
+def _signatures(store: EventStore, units: frozenset[str] | None, now: datetime) -> Card:
+    days = [(now - timedelta(days=d)).strftime("%Y-%m-%d") for d in range(13, -1, -1)]
+    signing = store.histogram(
+        [*_SIGNATURES, _VERIFY], since=now - timedelta(days=14), bucket="day", units=units
+    )
+    signed = [sum(signing.get((d, t, "success"), 0) for t in _SIGNATURES) for d in days]
+    verified = [signing.get((d, _VERIFY, "success"), 0) for d in days]
+    series = [
+        Series("Ký / signatures", signed, "#1a73e8"),
+        Series("Xác minh / verifications", verified, "#a142f4"),
+    ]
+    return Card.of(
+        "Ký và xác minh 14 ngày qua / Signatures, last 14 days",
+        "Chữ ký theo ngày / Signatures per day",
+        [d[5:] for d in days],
+        series,
+        "chart-signatures",
+    )
+
+
+def _alerts(store: EventStore, units: frozenset[str] | None) -> Card:
+    alerts = store.search(EventSearch(tag="audit:alert:raise", units=units), limit=1000)
+    severities = Counter(str(a.event["target"].get("severity")) for a in alerts)
+    series = [Series("Cảnh báo / alerts", [severities.get(s, 0) for s in SEVERITIES], "#e37400")]
+    return Card.of(
+        "Cảnh báo theo mức độ / Alerts by severity",
+        "Cảnh báo theo mức độ / Alerts by severity",
+        SEVERITIES,
+        series,
+        "chart-alerts",
+    )
+
+
+@router.get("/dashboard")
+async def overview(officer: CurrentOfficer, services: ServicesDep) -> Response:
+    store = services.store
+    now = datetime.now(UTC)
+    return page(
+        "overview.html",
+        title="Tổng quan / Overview",
+        officer=officer,
+        # The size of the whole log is the department's to see.
+        count=store.count() if officer.units is None else None,
+        now=f"{now:%Y-%m-%d %H:%M}",
+        cards=[
+            _logins(store, officer.units, now),
+            _signatures(store, officer.units, now),
+            _alerts(store, officer.units),
+        ],
+    )

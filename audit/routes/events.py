@@ -1,0 +1,123 @@
+"""The API of the log, for readers with the ``read-events`` role: the events (in the gateway's
+schema or OCSF 1.9), the signed checkpoints, consistency and inclusion proofs, and the chain check.
+
+Every listing of events is itself an audit event, recorded before the answer leaves."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import PlainTextResponse
+
+from audit.checkpoints import prove_event
+from audit.deps import AuditorDep, Reader, ServicesDep
+from audit.errors import NotCheckpointed, ProofInvalid
+from audit.events import EventTag
+from audit.note import b64
+from audit.ocsf import ocsf_records
+from audit.tree import StoredTree
+from audit.witnessing import cosignature_lines, witness_status
+
+router = APIRouter(tags=["events"])
+
+
+@router.get("/v1/events")
+async def list_events(
+    _reader: Reader,
+    services: ServicesDep,
+    auditor: AuditorDep,
+    tag: EventTag | None = None,
+    actor: Annotated[str | None, Query(max_length=256)] = None,
+    since: datetime | None = None,
+    correlation_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    format: Annotated[str, Query(pattern="^(gateway|ocsf)$")] = "gateway",
+) -> dict[str, Any]:
+    """Events, newest first: in the gateway's schema, or with ``format=ocsf`` as OCSF 1.9
+    records (Authentication, Account Change, API Activity, Compliance/Detection Finding),
+    each with its place in the hash chain (the ``record_integrity`` profile)."""
+    store = services.store
+    rows = store.query(
+        tag=tag.value if tag else None,
+        actor=actor,
+        since=since,
+        correlation_id=correlation_id,
+        limit=limit,
+    )
+    # Reading the audit log is itself audited.
+    await auditor.record(
+        EventTag.AUDIT_EVENTS_QUERY,
+        target={"filter_tag": tag.value if tag else "", "results": str(len(rows))},
+    )
+    if format == "ocsf":
+        return {"events": await asyncio.to_thread(ocsf_records, store, rows)}
+    return {
+        "events": [{"seq": r.seq, "chain_hash": r.chain_hash, **r.event} for r in rows],
+    }
+
+
+@router.get("/v1/checkpoints/latest", response_model=None)
+async def latest_checkpoint(
+    _reader: Reader,
+    services: ServicesDep,
+    format: Annotated[str, Query(pattern="^(json|note)$")] = "json",
+) -> dict[str, Any] | PlainTextResponse:
+    """The latest signed checkpoint with the witnesses' cosignatures: as JSON (with
+    ``witnessed``), or with ``format=note`` the C2SP signed note itself (the file an officer
+    keeps, for ``gateway-audit verify --from-checkpoint``)."""
+    store = services.store
+    latest = await asyncio.to_thread(store.latest_checkpoint)
+    if latest is None:
+        raise NotCheckpointed("no checkpoint yet")
+    if not latest.is_note:
+        return latest.to_json()
+    lines, _ = await asyncio.to_thread(cosignature_lines, store, latest, services.witnesses)
+    note = latest.note(lines).render()
+    if format == "note":
+        return PlainTextResponse(note)
+    status = witness_status(store, latest, services.witnesses, services.witness_quorum)
+    return {**latest.to_json(), "note": note, "witnessed": status.to_json()}
+
+
+@router.get("/v1/checkpoints/consistency")
+async def consistency(
+    _reader: Reader,
+    services: ServicesDep,
+    old_size: Annotated[int, Query(alias="from", ge=0)],
+    new_size: Annotated[int | None, Query(alias="to", ge=0)] = None,
+) -> dict[str, Any]:
+    """The RFC 9162 consistency proof between two tree sizes (``to``: the latest checkpoint's),
+    base64 hashes in order; check it with both signed roots."""
+    store = services.store
+    latest = await asyncio.to_thread(store.latest_checkpoint)
+    if latest is None:
+        raise NotCheckpointed("no checkpoint yet")
+    upper = latest.tree_size if new_size is None else new_size
+    if not old_size <= upper <= latest.tree_size:
+        raise ProofInvalid(
+            f"sizes must satisfy from <= to <= {latest.tree_size} (the latest checkpoint)"
+        )
+    proof = await asyncio.to_thread(StoredTree(store).consistency_proof, old_size, upper)
+    return {"from": old_size, "to": upper, "proof": [b64(h) for h in proof]}
+
+
+@router.get("/v1/events/{event_id}/proof")
+async def event_proof(
+    _reader: Reader,
+    services: ServicesDep,
+    event_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")],
+) -> dict[str, Any]:
+    """The event's inclusion proof under the latest signed checkpoint that covers it."""
+    proof = await asyncio.to_thread(prove_event, services.store, event_id)
+    if proof is None:
+        raise NotCheckpointed("the event is unknown or not yet covered by a checkpoint")
+    return proof
+
+
+@router.get("/v1/chain")
+async def verify_chain(_reader: Reader, services: ServicesDep) -> dict[str, Any]:
+    """Walks the whole hash chain; a break is an error (``audit-chain-broken``), never a false."""
+    return {"verified_records": services.store.verify_chain(), "status": "intact"}
