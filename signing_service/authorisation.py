@@ -125,6 +125,41 @@ async def _apply_policy(
     return certify, lock, allow_active, target
 
 
+@dataclass(frozen=True)
+class Gatekeeper:
+    """The signing policy, the approvals and the credentials, for :func:`authorise_signing`."""
+
+    policy: SigningPolicy
+    approvals: Approvals
+    credentials: CredentialStore
+
+    async def authorise(
+        self,
+        principal: Principal,
+        auditor: Auditor,
+        *,
+        document_type: str | None,
+        credential_id: str | None,
+        prior_signatures: list[int],
+        digests: list[bytes],
+        description: str,
+        certify: bool,
+    ) -> SigningAuthorisation:
+        return await authorise_signing(
+            principal,
+            policy=self.policy,
+            approvals=self.approvals,
+            credentials=self.credentials,
+            auditor=auditor,
+            document_type=document_type,
+            credential_id=credential_id,
+            prior_signatures=prior_signatures,
+            digests=digests,
+            description=description,
+            certify=certify,
+        )
+
+
 async def authorise_signing(
     principal: Principal,
     *,

@@ -22,6 +22,7 @@ from gateway_runtime import AccessTokenVerifier
 from gateway_runtime.keystore import TokenKeystore
 from policies.signing import SigningPolicy, default_signing_policy
 from signing_service.approvals import Approvals, LogNotifier, WebhookNotifier
+from signing_service.authorisation import Gatekeeper
 from signing_service.batches import BatchRunner, BatchStore
 from signing_service.credentials import (
     CertificateAuthority,
@@ -30,10 +31,11 @@ from signing_service.credentials import (
     HttpEnrolmentCa,
 )
 from signing_service.csc import CscDialect
+from signing_service.documents import UntrustedDocument
 from signing_service.errors import CredentialNotFound
 from signing_service.keystore import TokenEventSealer, TokenGate, token_pdf_signer
 from signing_service.revocation import load_trust_store
-from signing_service.sandbox import DocumentSandbox
+from signing_service.sandbox import DocumentSandbox, inspect_document
 from signing_service.settings import SigningSettings
 from signing_service.signing import DocumentSigner
 
@@ -70,6 +72,10 @@ class Services:
     batch_runner: BatchRunner | None = None
     _person_signers: dict[str, DocumentSigner] = field(default_factory=dict)
 
+    @property
+    def gatekeeper(self) -> Gatekeeper:
+        return Gatekeeper(self.signing_policy, self.approvals, self.credentials)
+
     def person_signer(self, credential: Credential) -> DocumentSigner:
         """A document signer over a person's token key (kept per credential, a few hundred)."""
         signer = self._person_signers.get(credential.credential_id)
@@ -84,6 +90,15 @@ class Services:
             )
             self._person_signers[credential.credential_id] = signer
         return signer
+
+    async def signatures_held(self, document: UntrustedDocument) -> int:
+        """How many signatures ``document`` holds (read in the sandbox)."""
+        facts = await self.sandbox.run(inspect_document, document, self.settings.max_pdf_objects)
+        return facts.signatures
+
+    def wake_batches(self) -> None:
+        if self.batch_runner is not None:
+            self.batch_runner.wake()
 
     async def signer_for_credential(self, credential_id: str) -> DocumentSigner:
         credential = await self.credentials.get(credential_id)

@@ -13,13 +13,11 @@ from starlette.datastructures import UploadFile
 from audit import EventTag
 from gateway_runtime.http import CurrentPrincipal
 from gateway_runtime.tokens import Principal
-from signing_service.authorisation import authorise_signing, require_person_request
+from signing_service.authorisation import require_person_request
 from signing_service.batches import BatchOwner, BatchStore, triage_uploads
 from signing_service.deps import AuditorDep, ServicesDep, SigningCaller
-from signing_service.documents import UntrustedDocument
 from signing_service.errors import BatchNotFound, DocumentTooLarge, InvalidBatch
 from signing_service.routes.documents import CredentialId, DocumentType
-from signing_service.sandbox import inspect_document
 from signing_service.services import Services
 from signing_service.signing import SignatureLevel, SignatureRequest
 
@@ -76,19 +74,10 @@ async def create_batch(
     if existing is not None:
         return JSONResponse(await store.status(existing), status_code=200)
 
-    async def signatures_held(document: UntrustedDocument) -> int:
-        facts = await services.sandbox.run(
-            inspect_document, document, services.settings.max_pdf_objects
-        )
-        return facts.signatures
-
-    upload = await triage_uploads(await _uploads(request, services), signatures_held)
-    allowed = await authorise_signing(
+    upload = await triage_uploads(await _uploads(request, services), services.signatures_held)
+    allowed = await services.gatekeeper.authorise(
         principal,
-        policy=services.signing_policy,
-        approvals=services.approvals,
-        credentials=services.credentials,
-        auditor=auditor,
+        auditor,
         document_type=document_type,
         credential_id=credential,
         prior_signatures=list(upload.prior_signatures.values()),
@@ -123,8 +112,7 @@ async def create_batch(
                 **allowed.target,
             },
         )
-        if services.batch_runner is not None:
-            services.batch_runner.wake()
+        services.wake_batches()
     return JSONResponse(await store.status(batch_id), status_code=202 if created else 200)
 
 

@@ -9,20 +9,21 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from audit import EventTag
 from signing_service.appearance import VisibleStamp
-from signing_service.authorisation import authorise_signing, require_person_request
+from signing_service.authorisation import SigningAuthorisation, require_person_request
 from signing_service.deps import AuditorDep, ServicesDep, SigningCaller, VerifyingCaller
 from signing_service.documents import sha256_hex
 from signing_service.errors import TimestampUnavailable
 from signing_service.routes.bodies import read_document
 from signing_service.sandbox import inspect_document
-from signing_service.signing import SignatureLevel, SignatureRequest
+from signing_service.signing import SignatureLevel, SignatureRequest, SignedDocument
 from signing_service.verification import verify_document_in_worker
 
 router = APIRouter(tags=["signing"])
@@ -44,6 +45,59 @@ CredentialId = Annotated[
 PDF_BODY = {"requestBody": {"required": True, "content": {"application/pdf": {"schema": {}}}}}
 
 
+@dataclass
+class SignOptions:
+    """How to sign, from the query string."""
+
+    level: Annotated[SignatureLevel, Query()] = SignatureLevel.B_B
+    reason: Annotated[str | None, Query(max_length=200)] = None
+    location: Annotated[str | None, Query(max_length=200)] = None
+    certify: Annotated[bool, Query(description="Chữ ký chứng thực (DocMDP)")] = False
+    visible: Annotated[bool, Query(description="Hiển thị dấu chữ ký và mã QR")] = False
+    title: Annotated[str, Query(max_length=80)] = ""
+    unit: Annotated[str, Query(max_length=120)] = ""
+    page: Annotated[int, Query(ge=-1, le=100_000)] = -1
+
+    def request(
+        self, allowed: SigningAuthorisation, signer_name: str, verify_url: str
+    ) -> SignatureRequest:
+        stamp = (
+            VisibleStamp(
+                signer=signer_name,
+                title=self.title,
+                unit=self.unit,
+                verify_url=verify_url,
+                page=self.page,
+            )
+            if self.visible
+            else None
+        )
+        return SignatureRequest(
+            level=self.level,
+            reason=self.reason,
+            location=self.location,
+            certify=allowed.certify,
+            lock=allowed.lock,
+            allow_active_content=allowed.allow_active_content,
+            stamp=stamp,
+        )
+
+
+def _signed_event(
+    signed: SignedDocument, key_label: str, reference: str, allowed: SigningAuthorisation
+) -> dict[str, str]:
+    return {
+        "document_sha256": signed.input_sha256,
+        "signed_sha256": signed.output_sha256,
+        "key_label": key_label,
+        "level": signed.level.value,
+        "field": signed.field_name,
+        "certified": str(signed.certified).lower(),
+        "reference": reference,
+        **allowed.target,
+    }
+
+
 @router.post(
     "/v1/documents:sign",
     response_class=Response,
@@ -55,14 +109,7 @@ async def sign_document(
     principal: SigningCaller,
     services: ServicesDep,
     auditor: AuditorDep,
-    level: Annotated[SignatureLevel, Query()] = SignatureLevel.B_B,
-    reason: Annotated[str | None, Query(max_length=200)] = None,
-    location: Annotated[str | None, Query(max_length=200)] = None,
-    certify: Annotated[bool, Query(description="Chữ ký chứng thực (DocMDP)")] = False,
-    visible: Annotated[bool, Query(description="Hiển thị dấu chữ ký và mã QR")] = False,
-    title: Annotated[str, Query(max_length=80)] = "",
-    unit: Annotated[str, Query(max_length=120)] = "",
-    page: Annotated[int, Query(ge=-1, le=100_000)] = -1,
+    options: Annotated[SignOptions, Depends()],
     document_type: DocumentType = None,
     credential: CredentialId = None,
 ) -> Response:
@@ -76,61 +123,28 @@ async def sign_document(
     require_person_request(principal, document_type, credential)
     settings = services.settings
     signer = services.document_signer
-    if not signer.supports(level):
-        raise TimestampUnavailable(f"level {level.value} needs a TSA")
+    if not signer.supports(options.level):
+        raise TimestampUnavailable(f"level {options.level.value} needs a TSA")
     document = await read_document(request, settings.max_document_bytes)
     facts = await services.sandbox.run(inspect_document, document, settings.max_pdf_objects)
-    allowed = await authorise_signing(
+    allowed = await services.gatekeeper.authorise(
         principal,
-        policy=services.signing_policy,
-        approvals=services.approvals,
-        credentials=services.credentials,
-        auditor=auditor,
+        auditor,
         document_type=document_type,
         credential_id=credential,
         prior_signatures=[facts.signatures],
         digests=[hashlib.sha256(document).digest()],
-        description=f"{document_type or ''}: {reason or ''}".strip(": "),
-        certify=certify,
+        description=f"{document_type or ''}: {options.reason or ''}".strip(": "),
+        certify=options.certify,
     )
     if allowed.credential is not None:
         signer = services.person_signer(allowed.credential)
     reference = uuid.uuid4().hex
-    stamp = (
-        VisibleStamp(
-            signer=signer.signer_name,
-            title=title,
-            unit=unit,
-            verify_url=f"{settings.public_url.rstrip('/')}/verify?ref={reference}",
-            page=page,
-        )
-        if visible
-        else None
-    )
-    signed = await signer.sign(
-        document,
-        SignatureRequest(
-            level=level,
-            reason=reason,
-            location=location,
-            certify=allowed.certify,
-            lock=allowed.lock,
-            allow_active_content=allowed.allow_active_content,
-            stamp=stamp,
-        ),
-    )
+    verify_url = f"{settings.public_url.rstrip('/')}/verify?ref={reference}"
+    signed = await signer.sign(document, options.request(allowed, signer.signer_name, verify_url))
     await auditor.record(
         EventTag.SIGNING_DOCUMENT_SIGN,
-        target={
-            "document_sha256": signed.input_sha256,
-            "signed_sha256": signed.output_sha256,
-            "key_label": signer.key_label,
-            "level": signed.level.value,
-            "field": signed.field_name,
-            "certified": str(signed.certified).lower(),
-            "reference": reference,
-            **allowed.target,
-        },
+        target=_signed_event(signed, signer.key_label, reference, allowed),
     )
     return Response(
         signed.content,
