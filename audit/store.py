@@ -48,8 +48,6 @@ GENESIS = bytes(32)
 #: ``quarantine``. 2: leaves of the body alone. 1: no leaves.
 SCHEMA_VERSION = 3
 
-__all__ = ["GENESIS", "PRUNED_ACTOR", "SCHEMA_VERSION", "EventStore", "chain_step", "open_store"]
-
 
 def chain_step(previous: bytes, leaf: bytes) -> bytes:
     return hashlib.sha256(previous + leaf).digest()

@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 from starlette.datastructures import UploadFile
 
 from audit import Actor, AuditEvent, AuditTrail, EventTag, Outcome, RedisAuditTrail
+from audit.producers import ProducerKeyError
 from audit.spool import SpoolingAuditTrail
 from gateway_runtime import AccessTokenVerifier, Principal, configure_logging, install_http_runtime
 from gateway_runtime.http import CurrentPrincipal, client_address
@@ -111,6 +112,12 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
         certificate = _load_certificate(settings.certificate_path)
         chain = [_load_certificate(p) for p in settings.chain_paths]
         gate = TokenGate(keystore)
+        if not await gate.run(keystore.has_secret_key, settings.audit_mac_key_label):
+            # Fail closed at start rather than at every audited request (503s).
+            raise ProducerKeyError(
+                f"the token has no key {settings.audit_mac_key_label!r} to seal audit events: "
+                "import it (docs/architecture.md, Production) or set SIGNING_AUDIT_MAC_KEY_LABEL"
+            )
         signer = token_pdf_signer(gate, settings.key_label, certificate, chain)
         client = redis_async.Redis.from_url(
             settings.redis_url,
