@@ -342,5 +342,27 @@ def check_proof(
     )
 
 
+@app.command()
+def quarantine(
+    store: StoreOption = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Bao nhiêu / how many")] = 50,
+) -> None:
+    """List the stream entries refused at ingest (no valid producer seal, or a tag the producer does
+    not record), newest first: what the ``unauthenticated_event`` alerts are about."""
+    events = _open(store)
+    try:
+        entries = events.quarantined(limit=limit)
+    finally:
+        events.close()
+    for entry in entries:
+        console.print(
+            f"{entry.received_at}  {entry.entry_id}  producer={entry.producer or '-'}  "
+            f"reason={entry.reason}\n  {entry.payload[:300]!r}",
+            highlight=False,
+            markup=False,
+        )
+    console.print(f"{len(entries)} quarantined entries shown.")
+
+
 if __name__ == "__main__":
     app()

@@ -36,6 +36,7 @@ from audit.trail import FIELD, MAC_FIELD, PRODUCER_FIELD, STREAM, AuditTrail
 _log = structlog.get_logger(__name__)
 
 GROUP = "audit-store"
+_EVENT_KEY, _PRODUCER_KEY, _MAC_KEY = FIELD.encode(), PRODUCER_FIELD.encode(), MAC_FIELD.encode()
 #: What a quarantined entry keeps of the payload it carried (evidence, bounded).
 _QUARANTINE_PAYLOAD = 16_384
 
@@ -105,10 +106,11 @@ class StreamIngestor:
         entries = response[0][1] if response else []
         for entry_id, fields in entries:
             batch.ids.append(entry_id)
-            raw = (fields or {}).get(FIELD.encode(), b"")
-            producer_raw = (fields or {}).get(PRODUCER_FIELD.encode())
+            fields = fields or {}
+            raw = fields.get(_EVENT_KEY, b"")
+            producer_raw = fields.get(_PRODUCER_KEY)
             producer = producer_raw.decode("utf-8", "replace")[:64] if producer_raw else None
-            reason = self._authenticate(raw, producer, (fields or {}).get(MAC_FIELD.encode()))
+            reason = self._authenticate(raw, producer, fields.get(_MAC_KEY))
             event: AuditEvent | None = None
             if reason is None:
                 try:

@@ -88,22 +88,25 @@ def mac_message(producer: str, payload: bytes) -> bytes:
 
 
 class _PreparedHmac:
-    """HMAC-SHA256 (RFC 2104) with the padded key's two hash states computed once.
+    """HMAC-SHA256 (RFC 2104) of one producer's events, with the padded key's two hash states —
+    and the inner one already over the seal's fixed prefix (domain, producer) — computed once.
 
     ``hmac.digest`` recomputes them on every call (about 4 µs for an event here); copying prepared
     states costs about 1 µs, which the ingest's budget notices. Checked against ``hmac.digest`` in
     the unit tests.
     """
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, producer: str) -> None:
         block = key if len(key) <= 64 else hashlib.sha256(key).digest()
         block = block.ljust(64, b"\0")
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+        self._inner.update(mac_message(producer, b""))
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
 
-    def digest(self, message: bytes) -> bytes:
+    def seal(self, payload: bytes) -> bytes:
+        """The seal of ``payload``: ``HMAC(key, mac_message(producer, payload))``."""
         inner = self._inner.copy()
-        inner.update(message)
+        inner.update(payload)
         outer = self._outer.copy()
         outer.update(inner.digest())
         return outer.digest()
@@ -126,14 +129,14 @@ class HmacSealer:
         if len(key) < MIN_KEY_BYTES:
             raise ProducerKeyError(f"the {producer} key has fewer than {MIN_KEY_BYTES} bytes")
         self._producer = str(producer)
-        self._hmac = _PreparedHmac(key)
+        self._hmac = _PreparedHmac(key, self._producer)
 
     @property
     def producer(self) -> str:
         return self._producer
 
     def seal_one(self, payload: bytes) -> bytes:
-        return self._hmac.digest(mac_message(self._producer, payload))
+        return self._hmac.seal(payload)
 
     async def seal(self, payloads: Sequence[bytes]) -> list[bytes]:
         return [self.seal_one(p) for p in payloads]
@@ -156,19 +159,21 @@ class ProducerKeyring:
                     raise ProducerKeyError(
                         f"the {producer} key has fewer than {MIN_KEY_BYTES} bytes"
                     )
-            self._keys[producer.value] = [_PreparedHmac(k) for k in values]
-
-    @property
-    def producers(self) -> frozenset[str]:
-        return frozenset(self._keys)
+            self._keys[producer.value] = [_PreparedHmac(k, producer.value) for k in values]
+        #: The producers this keyring knows (checked for every entry: computed once).
+        self.producers: frozenset[str] = frozenset(self._keys)
 
     def authentic(self, producer: str, payload: bytes, mac: bytes) -> bool:
         """Whether ``mac`` is ``producer``'s seal on ``payload`` (constant time per key)."""
         keys = self._keys.get(producer)
         if not keys:
             return False
-        message = mac_message(producer, payload)
-        return any(hmac.compare_digest(key.digest(message), mac) for key in keys)
+        # Usually one key (two while one rotates). A loop, not any(<generator>): this runs for
+        # every event ingested, and the generator cost more than the HMAC itself (profiled).
+        for key in keys:  # noqa: SIM110 - see above
+            if hmac.compare_digest(key.seal(payload), mac):
+                return True
+        return False
 
     @staticmethod
     def may_record(producer: str, tag: EventTag) -> bool:

@@ -35,7 +35,7 @@ PRUNED_ACTOR = "-"
 
 
 #: The hash state after ``0x00 || LEAF_FORMAT`` (RFC 9162's leaf prefix), copied for each leaf.
-_LEAF_STATE = hashlib.sha256(b"\x00" + LEAF_FORMAT)
+LEAF_PREFIX_STATE = hashlib.sha256(b"\x00" + LEAF_FORMAT)
 
 
 class RecordColumns(NamedTuple):
@@ -54,17 +54,16 @@ class RecordColumns(NamedTuple):
     @classmethod
     def of(cls, event: AuditEvent, received_at: str | None = None) -> RecordColumns:
         """The columns the store derives from an event (times in UTC, whatever zone it came in)."""
+        target = event.target
         return cls(
-            event_id=event.event_id,
-            tag=event.tag.value,
-            time=event.time.astimezone(UTC).isoformat(),
-            actor=event.actor.name,
-            outcome=event.outcome.value,
-            unit=event.unit,
-            document=event.target.get("document_sha256")
-            or event.target.get("signed_sha256")
-            or None,
-            received_at=received_at,
+            event.event_id,
+            str(event.tag),  # a StrEnum: its value
+            event.time.astimezone(UTC).isoformat(),
+            event.actor.name,
+            str(event.outcome),
+            event.unit,
+            target.get("document_sha256") or target.get("signed_sha256") or None,
+            received_at,
         )
 
     def encoded(self) -> bytes:
@@ -106,15 +105,13 @@ class RecordColumns(NamedTuple):
 
 def personal_digest(actor: str, body: str) -> bytes:
     """The digest standing for the actor and the body (kept once retention removed them)."""
-    digest = hashlib.sha256(f"{len(actor)}:{actor}".encode())
-    digest.update(body.encode())
-    return digest.digest()
+    return hashlib.sha256(f"{len(actor)}:{actor}{body}".encode()).digest()
 
 
 def leaf_from_parts(columns: RecordColumns, personal: bytes) -> bytes:
     """The leaf hash from the columns and the personal digest (an archived record's way):
     ``SHA-256(0x00 || LEAF_FORMAT || columns || "\n" || personal)``."""
-    state = _LEAF_STATE.copy()
+    state = LEAF_PREFIX_STATE.copy()
     state.update(columns.encoded() + b"\n" + personal)
     return state.digest()
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from audit.checkpoints import verify_checkpoint
 from audit.errors import ChainBroken
 from audit.merkle import TreeBuilder
-from audit.store import EventStore, check_records
+from audit.store import EventStore, check_log
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def verify_log(store: EventStore, public_key_pem: bytes) -> LogVerification:
                 )
             target = next(pending, None)
 
-    records = check_records(store.records(), store, on_leaf=on_leaf)
+    records = check_log(store, on_leaf=on_leaf)
     if checkpoints and checkpoints[-1].tree_size > records:
         raise ChainBroken(
             f"records removed: the checkpoint of {checkpoints[-1].issued_at} covers "

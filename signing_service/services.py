@@ -17,6 +17,7 @@ from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
 
 from audit import RedisAuditTrail
+from audit.producers import ProducerKeyError
 from audit.spool import SpoolingAuditTrail
 from gateway_runtime import AccessTokenVerifier
 from gateway_runtime.keystore import TokenKeystore
@@ -123,6 +124,14 @@ async def running_services(settings: SigningSettings) -> AsyncIterator[Services]
         user_pin=settings.user_pin.get_secret_value(),
     )
     gate = TokenGate(keystore)
+    if not await gate.run(keystore.has_secret_key, settings.audit_mac_key_label):
+        # Fail closed at start rather than at every audited request (503s).
+        keystore.close()
+        sandbox.close()
+        raise ProducerKeyError(
+            f"the token has no key {settings.audit_mac_key_label!r} to seal audit events: "
+            "import it (docs/architecture.md, Production) or set SIGNING_AUDIT_MAC_KEY_LABEL"
+        )
     chain = [load_certificate(p) for p in settings.chain_paths]
     client = redis_async.Redis.from_url(
         settings.redis_url,

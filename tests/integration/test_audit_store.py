@@ -241,3 +241,33 @@ def test_reading_the_whole_log_does_not_hold_up_the_writer(store: EventStore) ->
     assert written == [1]
     assert sum(1 for _ in reading) == 49  # the reader's snapshot: what was there when it began
     assert store.verify_chain() == 51
+
+
+def test_quarantined_entries_are_kept_apart_append_only_and_listed(
+    store: EventStore, store_location: str
+) -> None:
+    """Entries refused at ingest are evidence: kept once each (a re-read batch adds nothing),
+    outside the chain, refused UPDATE and DELETE, and listed by ``gateway-audit quarantine``."""
+    from audit.store import QuarantinedEntry
+    from tests.audit_cli import run_audit_cli
+
+    forged = QuarantinedEntry(
+        "1796138190092-0", "2026-12-01T00:00:00+00:00", "signing", "bad-seal", '{"forged":1}'
+    )
+    assert store.append([_event(1)], quarantine=[forged]) == 1
+    assert store.append([], quarantine=[forged]) == 0  # the same batch read again
+    assert store.quarantined() == [forged]
+    assert store.verify_chain() == 1  # not a record of the log
+    raw = Raw(store_location)
+    for statement in ("UPDATE quarantine SET reason = 'x'", "DELETE FROM quarantine"):
+        with pytest.raises(REFUSED, match="append-only"):
+            raw.run(statement)
+    raw.close()
+    where = (
+        {"AUDIT_DATABASE_URL": store_location}
+        if store_location.startswith("postgresql://")
+        else {"AUDIT_STORE_PATH": store_location}
+    )
+    listed = run_audit_cli("quarantine", env=where)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert "1796138190092-0" in listed.stdout and "reason=bad-seal" in listed.stdout

@@ -211,3 +211,14 @@ def test_events_spooled_while_redis_is_down_reach_the_audit_log_later(
         ).json()["events"]
         time.sleep(0.2)
     assert [e["tag"] for e in events] == ["signing:document:sign"]
+
+
+def test_without_its_audit_key_in_the_token_the_service_does_not_start(
+    stack: Stack, stack_info: StackInfo
+) -> None:
+    """Fail closed, and say why, at start: not a 503 on every audited request afterwards."""
+    from audit.producers import ProducerKeyError
+
+    app = create_app(_settings(stack, stack_info, audit_mac_key_label="no-such-key"))
+    with pytest.raises(ProducerKeyError, match="no-such-key"), TestClient(app):
+        pass
