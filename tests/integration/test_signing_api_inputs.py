@@ -219,6 +219,6 @@ def test_without_its_audit_key_in_the_token_the_service_does_not_start(
     """Fail closed, and say why, at start: not a 503 on every audited request afterwards."""
     from audit.producers import ProducerKeyError
 
-    app = create_app(_settings(stack, stack_info, audit_mac_key_label="no-such-key"))
+    app = create_app(app_settings(stack, stack_info, audit_mac_key_label="no-such-key"))
     with pytest.raises(ProducerKeyError, match="no-such-key"), TestClient(app):
         pass
