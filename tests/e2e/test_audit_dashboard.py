@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, Page
 from playwright.sync_api import Error as PlaywrightError
 
 from devstack import Stack, StackInfo
+from devstack.demo import transcript_pdf
 from tests.conftest import TokenFactory
 from tests.pdf_inspection import replace_page_text
 from tests.totp import totp
@@ -360,6 +361,16 @@ def test_a_district_officer_sees_the_district_only(
         pool.submit(asyncio.run, issue("79760102", f"q1.{marker}")).result()
         pool.submit(asyncio.run, issue("79769201", f"thuduc.{marker}")).result()
     person_token("demo.giaovien")  # a login of a teacher of school 79760101 (district 760)
+    sealed = httpx.post(  # a service's signature: the department's, in no district
+        f"{stack_info.signing_url}/v1/documents:sign",
+        content=transcript_pdf([f"THONG BAO {marker}"]),
+        headers={
+            "Authorization": f"Bearer {client_token('demo-eoffice')}",
+            "Content-Type": "application/pdf",
+        },
+        timeout=60,
+    )
+    assert sealed.status_code == 200, sealed.text
     reader = client_token("audit-reports")
     _until(
         lambda: (
@@ -389,7 +400,8 @@ def test_a_district_officer_sees_the_district_only(
     assert f"q1.{marker}" in shown and f"thuduc.{marker}" not in shown
     page.goto(f"{base}?tag=idp:login:success&actor=demo.giaovien")
     assert "demo.giaovien" in page.inner_text("#events")
-    page.goto(f"{base}?tag=signing:document:sign")  # services' signatures: the department's
+    # Services' signatures are the department's (a person's carry their unit, and may be shown).
+    page.goto(f"{base}?tag=signing:document:sign&actor=client:demo-eoffice")
     assert "Không có sự kiện" in page.inner_text("#events")
     with page.expect_download() as download:
         page.goto(f"{base}?text={marker}")
