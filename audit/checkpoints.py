@@ -15,13 +15,12 @@ were signed with; new ones are always notes. A stored row tells which it is: a n
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -33,17 +32,12 @@ from audit.note import (
     Checkpoint,
     Ed25519Verifier,
     NoteInvalid,
-    NoteSignature,
     NoteVerifier,
-    SignedNote,
     check_key_name,
 )
+from audit.store import EventStore
+from audit.tree_head import SignedTreeHead
 from gateway_runtime.keystore import TokenKeystore
-
-if TYPE_CHECKING:
-    from audit.store import EventStore
-
-_DOMAIN = "edu-gateway/audit-checkpoint/v1"
 
 
 class CheckpointKeyUnsupported(AuditError):
@@ -55,96 +49,6 @@ class CheckpointKeyUnsupported(AuditError):
     message_en: ClassVar[str] = (
         "The checkpoint key in the token is not Ed25519; enrol a new one (see the README)."
     )
-
-
-@dataclass(frozen=True)
-class SignedTreeHead:
-    """A stored checkpoint. ``key_id`` is ``origin+keyid`` for a signed note (``signature`` is the
-    raw Ed25519 signature of its text), 16 hex for a legacy RSA checkpoint."""
-
-    tree_size: int
-    root_hash: bytes
-    issued_at: str
-    key_id: str
-    signature: bytes
-
-    @staticmethod
-    def message(tree_size: int, root_hash: bytes, issued_at: str, key_id: str) -> bytes:
-        """The legacy (RSA) signed message."""
-        return f"{_DOMAIN}\n{tree_size}\n{root_hash.hex()}\n{issued_at}\n{key_id}\n".encode()
-
-    @property
-    def is_note(self) -> bool:
-        return "+" in self.key_id
-
-    @property
-    def origin(self) -> str:
-        return self.key_id.rpartition("+")[0]
-
-    def checkpoint(self) -> Checkpoint:
-        return Checkpoint(self.origin, self.tree_size, self.root_hash)
-
-    def log_signature(self) -> NoteSignature:
-        origin, _, hex_id = self.key_id.rpartition("+")
-        return NoteSignature(origin, int(hex_id, 16), self.signature)
-
-    def note(self, cosignatures: list[NoteSignature] | None = None) -> SignedNote:
-        """The signed note (with witnesses' cosignature lines appended, if given)."""
-        if not self.is_note:
-            raise NoteInvalid(f"the checkpoint of size {self.tree_size} predates signed notes")
-        return SignedNote(self.checkpoint().text(), (self.log_signature(), *(cosignatures or [])))
-
-    def signed_message(self) -> bytes:
-        if self.is_note:
-            return self.checkpoint().text().encode()
-        return self.message(self.tree_size, self.root_hash, self.issued_at, self.key_id)
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "tree_size": self.tree_size,
-            "root_hash": self.root_hash.hex(),
-            "issued_at": self.issued_at,
-            "key_id": self.key_id,
-            "signature": base64.b64encode(self.signature).decode(),
-        }
-        if self.is_note:
-            data["note"] = self.note().render()
-        return data
-
-    @classmethod
-    def from_note(cls, note: SignedNote, issued_at: str = "") -> SignedTreeHead:
-        """The checkpoint a signed note carries, with the first signature named for its origin
-        (unchecked: :func:`verify_checkpoint` checks it)."""
-        checkpoint = Checkpoint.parse(note.text)
-        if checkpoint.extensions:
-            raise NoteInvalid("this log's checkpoints have no extension lines")
-        for signature in note.signatures:
-            if signature.name == checkpoint.origin:
-                return cls(
-                    checkpoint.size,
-                    checkpoint.root_hash,
-                    issued_at,
-                    f"{checkpoint.origin}+{signature.key_id:08x}",
-                    signature.signature,
-                )
-        raise NoteInvalid(f"no signature named for the origin {checkpoint.origin!r}")
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SignedTreeHead:
-        try:
-            if "note" in data:
-                return cls.from_note(
-                    SignedNote.parse(str(data["note"])), str(data.get("issued_at", ""))
-                )
-            return cls(
-                tree_size=int(data["tree_size"]),
-                root_hash=bytes.fromhex(data["root_hash"]),
-                issued_at=str(data["issued_at"]),
-                key_id=str(data["key_id"]),
-                signature=base64.b64decode(data["signature"], validate=True),
-            )
-        except (KeyError, ValueError, TypeError) as exc:
-            raise ProofInvalid(f"malformed checkpoint ({type(exc).__name__})") from exc
 
 
 class CheckpointSigner(Protocol):

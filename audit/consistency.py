@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from audit.checkpoints import LogKeys, SignedTreeHead, log_keys, verify_checkpoint
+from audit.checkpoints import LogKeys, log_keys, verify_checkpoint
 from audit.errors import ChainBroken, ProofInvalid
 from audit.merkle import TreeBuilder, fold, verify_consistency
 from audit.note import SignedNote
 from audit.store import GENESIS, EventStore, check_records
 from audit.tree import StoredTree
+from audit.tree_head import SignedTreeHead
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from audit.checkpoints import SignedTreeHead, verify_checkpoint
+from audit.checkpoints import verify_checkpoint
 from audit.errors import ChainBroken, ProofInvalid
 from audit.events import EventClass, EventTag
 from audit.merkle import leaf_hash, root_from_subset, roots_of_ranges, subset_ranges
 from audit.records import leaf_of_body
 from audit.store import EventStore, LogRecord
+from audit.tree_head import SignedTreeHead
 
 #: v2: leaves cover the record's columns (``audit/records.py``), and a line carries the record's
 #: ``received_at`` when it was flagged. v1 (leaves of the body alone) is still verified.

@@ -31,7 +31,6 @@ from typing import Any, ClassVar, NamedTuple
 
 from pydantic import ValidationError
 
-from audit.checkpoints import SignedTreeHead
 from audit.errors import AuditError, ChainBroken
 from audit.events import AuditEvent
 from audit.records import (
@@ -42,6 +41,7 @@ from audit.records import (
     personal_digest,
     record_leaf,
 )
+from audit.tree_head import SignedTreeHead
 
 GENESIS = bytes(32)
 #: 3: leaves cover the columns (``audit/records.py``); ``received_at``, ``personal_digest``,

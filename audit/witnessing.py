@@ -23,8 +23,8 @@ from audit.note import CosignatureVerifier, NoteInvalid, NoteSignature, NoteVeri
 from audit.tree import StoredTree
 
 if TYPE_CHECKING:
-    from audit.checkpoints import SignedTreeHead
     from audit.store import EventStore
+    from audit.tree_head import SignedTreeHead
 
 _log = structlog.get_logger(__name__)
 

@@ -16,11 +16,11 @@ from audit import Actor, AuditEvent, ChainBroken, EventTag, Outcome
 from audit.checkpoints import (
     Checkpointer,
     MemoryCheckpointSigner,
-    SignedTreeHead,
     check_proof_document,
     prove_event,
 )
 from audit.store import EventSearch, EventStore, StoreError, open_store
+from audit.tree_head import SignedTreeHead
 from tests.raw_database import Raw
 
 pytestmark = [pytest.mark.postgres]
