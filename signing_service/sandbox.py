@@ -3,17 +3,19 @@
 A decompression bomb, a document with an absurd number of objects or a cross-reference loop must cost
 the service a bounded amount of memory and time, never the whole process. Every parse of an uploaded
 document — the pre-flight inspection, the preparation of a signature and its long-term validation
-data (:mod:`signing_service.preparation`), and the whole of verification — runs in a pool of worker
-processes, each with ``RLIMIT_DATA`` set to its start-up size plus a budget; a task that runs past its
-time is killed with its process (pebble replaces it). Either ends as
-:class:`~signing_service.errors.DocumentTooComplex` (422), never a 500. The service's event loop only
-waits.
+data (:mod:`signing_service.preparation`), and the whole of verification — runs in a worker process
+with ``RLIMIT_DATA`` set to its start-up size plus a budget; a task that runs past its time is killed
+with its process, which is replaced. Either ends as :class:`~signing_service.errors.DocumentTooComplex`
+(422), never a 500. The service's event loop only waits.
 
 Workers are forked from a fork server started before the service opens the token or any connection,
 so a new worker never inherits a lock held by another thread (a worker forked from the running
-service could hang for ever on one). A worker that dies under a task (killed, or by the kernel) costs
-that one request a 503 (:class:`DocumentWorkerLost`, to be retried); the pool replaces the worker, and
-a pool that stopped working is replaced whole. No key material enters these workers.
+service could hang for ever on one). Each worker has a pipe of its own and shares no lock with any
+other: a worker killed at any instant (from outside, or by the kernel) takes nothing with it but its
+own task, which is answered 503 (:class:`DocumentWorkerLost`, to be retried), and the worker is
+started again. (pebble's pool, used before, passes every task through one pipe guarded by a lock the
+workers share: a worker killed while holding it left every later request waiting for ever.) No key
+material enters these workers.
 """
 
 from __future__ import annotations
@@ -22,17 +24,20 @@ import asyncio
 import gc
 import importlib
 import multiprocessing
+import pickle
+import queue
 import resource
 import signal
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 import structlog
-from pebble import ProcessExpired, ProcessPool
 
 from signing_service.documents import UntrustedDocument, open_document
 from signing_service.errors import (
@@ -50,6 +55,14 @@ T = TypeVar("T")
 #: stamp's font ready (``signing_service/worker_preload.py``).
 _PRELOAD = ["signing_service.worker_preload"]
 
+#: How long a worker may take to start. The first start also starts the fork server, which
+#: prepares the stamp's font (seconds; more on a loaded machine): that wait has its own, generous
+#: limit, not a document's. Later workers fork from the ready server in milliseconds.
+_START_SECONDS = 300.0
+
+#: How often a waiting request looks whether it was abandoned (client gone, service stopping).
+_POLL_SECONDS = 0.25
+
 
 def _vm_data_bytes() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -66,7 +79,7 @@ _GC_YOUNG_THRESHOLD = 50_000
 
 
 def _start_worker(budget: int) -> None:
-    """Worker initialiser: load the verification code, move everything loaded so far out of the
+    """Worker start: load the verification code, move everything loaded so far out of the
     collector's sight (``gc.freeze``: it is never garbage), collect less often, then allow this
     process ``budget`` bytes of heap beyond what it has now."""
     for module in _PRELOAD:
@@ -76,6 +89,41 @@ def _start_worker(budget: int) -> None:
     gc.set_threshold(_GC_YOUNG_THRESHOLD, 20, 100)
     limit = _vm_data_bytes() + budget
     resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
+_READY = "ready"
+_TAKEN = "taken"
+
+#: What pickling or unpickling a task's result can raise, besides the pipe's own errors.
+_PICKLING_ERRORS = (
+    pickle.PicklingError,
+    pickle.UnpicklingError,
+    TypeError,
+    AttributeError,
+    ImportError,
+)
+
+
+def _serve(connection: Connection, budget: int) -> None:
+    """A worker's life: start, say so, then run one task at a time until the pipe closes. A task's
+    exception is sent back as its result; nothing a document does ends the loop but a crash."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _start_worker(budget)
+    connection.send(_READY)
+    while True:
+        try:
+            function, args = connection.recv()
+        except EOFError:
+            return
+        connection.send(_TAKEN)
+        try:
+            outcome: tuple[bool, Any] = (True, function(*args))
+        except BaseException as exc:  # noqa: BLE001 — every failure goes back to the service
+            outcome = (False, exc)
+        try:
+            connection.send(outcome)
+        except _PICKLING_ERRORS as exc:  # an unpicklable result or exception
+            connection.send((False, RuntimeError(f"unsendable result ({type(exc).__name__})")))
 
 
 #: A worker that ends on these signals crashed in the parser itself: the document's doing.
@@ -90,10 +138,6 @@ def worker_loop() -> asyncio.AbstractEventLoop:
     if _LOOP is None:
         _LOOP = asyncio.new_event_loop()
     return _LOOP
-
-
-def _ready() -> bool:
-    return True
 
 
 @dataclass(frozen=True)
@@ -126,94 +170,236 @@ def _context() -> Any:
     return context
 
 
+class _WorkerDied(Exception):
+    def __init__(self, exitcode: int | None) -> None:
+        super().__init__(exitcode)
+        self.exitcode = exitcode
+
+
+class _TimedOut(Exception):
+    pass
+
+
+class _Abandoned(Exception):
+    pass
+
+
+class _Worker:
+    """One worker process and the pipe to it, started on first use and again after it dies. Used
+    by one thread at a time (the sandbox hands it out through a queue)."""
+
+    def __init__(self, context: Any, budget: int) -> None:
+        self._context = context
+        self._budget = budget
+        self._process: Any = None
+        self._connection: Connection | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return cast(int | None, self._process.pid) if self._process is not None else None
+
+    def start(self) -> tuple[Connection, Any]:
+        """Start the process if it is not running, and wait until it is ready for a task."""
+        if self._process is not None and self._connection is not None and self._process.is_alive():
+            return self._connection, self._process
+        self.stop()
+        parent, child = self._context.Pipe(duplex=True)
+        process = self._context.Process(
+            target=_serve, args=(child, self._budget), name="document-worker", daemon=True
+        )
+        process.start()
+        child.close()
+        self._process, self._connection = process, parent
+        ready = wait([parent, process.sentinel], timeout=_START_SECONDS)
+        if parent not in ready:
+            self.stop()
+            raise RuntimeError("a document worker did not start")
+        try:
+            started = parent.recv() == _READY
+        except (EOFError, OSError):
+            started = False
+        if not started:
+            self.stop()
+            raise RuntimeError("a document worker died while starting")
+        return parent, process
+
+    def stop(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        if self._process is not None:
+            if self._process.is_alive():
+                self._process.kill()
+            self._process.join(timeout=5)
+            self._process = None
+
+    def call(
+        self,
+        function: Callable[..., Any],
+        args: tuple[Any, ...],
+        timeout: float,
+        abandoned: threading.Event,
+    ) -> tuple[bool, Any]:
+        """Run ``function(*args)`` in the process; its (succeeded, result or exception).
+
+        The worker says when it has taken the task. One that died before (killed while idle, its
+        death not yet seen) ran nothing of it: the task goes to a new worker, once. After that, a
+        death costs the task (:class:`_WorkerDied`): it may have been the document's doing."""
+        deadline = time.monotonic() + timeout
+        for attempt in (1, 2):
+            connection, process = self.start()
+            try:
+                connection.send((function, args))
+                self._receive(connection, process, deadline, abandoned)  # _TAKEN
+            except (_WorkerDied, OSError):
+                self.stop()
+                if attempt == 2:
+                    raise
+                continue
+            answer = self._receive(connection, process, deadline, abandoned)
+            return cast(tuple[bool, Any], answer)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _receive(
+        self, connection: Connection, process: Any, deadline: float, abandoned: threading.Event
+    ) -> Any:
+        while True:
+            remaining = deadline - time.monotonic()
+            ready = wait(
+                [connection, process.sentinel], timeout=max(0, min(_POLL_SECONDS, remaining))
+            )
+            if connection in ready:
+                try:
+                    return connection.recv()
+                except (EOFError, OSError):  # it died while answering
+                    self._died(process)
+                except _PICKLING_ERRORS as exc:  # the answer could not be read back
+                    return False, RuntimeError(f"unreadable result ({type(exc).__name__})")
+            if process.sentinel in ready:
+                self._died(process)
+            if abandoned.is_set():
+                self.stop()
+                raise _Abandoned()
+            if remaining <= 0:
+                self.stop()
+                raise _TimedOut()
+
+    def _died(self, process: Any) -> NoReturn:
+        process.join(timeout=5)
+        exitcode = process.exitcode
+        self.stop()
+        raise _WorkerDied(exitcode)
+
+
 class DocumentSandbox:
     def __init__(self, *, workers: int, memory_budget_bytes: int, timeout_seconds: float) -> None:
-        self._workers = workers
-        self._budget = memory_budget_bytes
         self._timeout = timeout_seconds
-        self._lock = threading.Lock()
-        self._context = _context()
-        self._pool = self._new_pool()
-        #: Pools replaced because they stopped working, and tasks whose worker died under them.
-        self.replaced_pools = 0
+        context = _context()
+        self._workers = [_Worker(context, memory_budget_bytes) for _ in range(workers)]
+        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        for worker in self._workers:
+            self._idle.put(worker)
+        #: One thread per worker: a task holds its thread and its worker until it ends.
+        self._threads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="document")
+        self._closed = False
+        self._busy = 0
+        self._counts = threading.Lock()
+        #: Tasks whose worker died under them (from outside, by the kernel, or on the document).
         self.lost_workers = 0
-
-    def _new_pool(self) -> ProcessPool:
-        return ProcessPool(
-            max_workers=self._workers,
-            initializer=_start_worker,
-            initargs=(self._budget,),
-            context=self._context,
-        )
 
     @property
     def healthy(self) -> bool:
-        return bool(self._pool.active)
+        return not self._closed
 
     def status(self) -> dict[str, int | str]:
         return {
             "state": "up" if self.healthy else "down",
-            "workers": self._workers,
-            "replaced_pools": self.replaced_pools,
+            "workers": len(self._workers),
+            "busy": self._busy,
             "lost_workers": self.lost_workers,
         }
 
-    async def warm_up(self, timeout_seconds: float = 300.0) -> None:
+    def worker_pids(self) -> list[int]:
+        """The processes running now (for the operator, and for tests that kill one)."""
+        return [pid for worker in self._workers if (pid := worker.pid) is not None]
+
+    async def warm_up(self) -> None:
         """Start every worker now (with the code and the stamp font loaded), not on the first
-        request. The fork server's first start prepares the font (seconds; more on a loaded
-        machine): that wait has its own, generous limit, not a document's."""
-        futures = [
-            self._pool.schedule(_ready, timeout=timeout_seconds) for _ in range(self._workers * 2)
-        ]
-        await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
+        request."""
+
+        def start_all() -> None:
+            for worker in self._workers:
+                worker.start()
+
+        await asyncio.get_running_loop().run_in_executor(None, start_all)
 
     def close(self) -> None:
-        self._pool.stop()
-        self._pool.join(timeout=10)
+        self._closed = True
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        for worker in self._workers:
+            worker.stop()
 
-    def _schedule(self, function: Callable[..., T], args: tuple[Any, ...]) -> Any:
-        with self._lock:
-            try:
-                return self._pool.schedule(function, args=args, timeout=self._timeout)
-            except RuntimeError:
-                # The pool stopped working (its manager died): replace it, keep serving.
-                _log.error("document.pool_replaced")
-                self.replaced_pools += 1
-                old, self._pool = self._pool, self._new_pool()
-                old.stop()
-                return self._pool.schedule(function, args=args, timeout=self._timeout)
+    def _call(
+        self, function: Callable[..., Any], args: tuple[Any, ...], abandoned: threading.Event
+    ) -> tuple[bool, Any]:
+        worker = self._idle.get()
+        with self._counts:
+            self._busy += 1
+        try:
+            outcome = worker.call(function, args, self._timeout, abandoned)
+            if not outcome[0] and isinstance(outcome[1], MemoryError):
+                worker.stop()  # its heap is at the limit: the next task gets a fresh one
+            return outcome
+        except _WorkerDied:
+            with self._counts:
+                self.lost_workers += 1
+            raise
+        finally:
+            with self._counts:
+                self._busy -= 1
+            self._idle.put(worker)
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
-        future = self._schedule(function, args)
+        if self._closed:
+            raise DocumentWorkerLost()
+        abandoned = threading.Event()
+        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wrap_future(future)
-        except SigningError:
+            succeeded, value = await loop.run_in_executor(
+                self._threads, self._call, function, args, abandoned
+            )
+        except asyncio.CancelledError:
+            abandoned.set()  # the request is gone: stop its work, if it started
             raise
-        except MemoryError as exc:
-            _log.warning("document.memory_limit", function=function.__name__)
-            raise DocumentTooComplex("memory limit reached while reading the document") from exc
-        except (FutureTimeout, TimeoutError) as exc:
+        except _TimedOut as exc:
             _log.warning("document.time_limit", function=function.__name__)
             raise DocumentTooComplex(f"not read within {self._timeout:.0f} s") from exc
-        except ProcessExpired as exc:
-            self.lost_workers += 1
+        except _WorkerDied as exc:
             _log.error("document.worker_died", function=function.__name__, code=exc.exitcode)
             if exc.exitcode in _CRASHED_ON_THE_DOCUMENT:
                 raise DocumentTooComplex("reading the document crashed its worker") from exc
-            # Killed from outside or by the kernel: pebble starts a new worker, and this request
-            # is answered 503, to be retried; nothing blames the client's document.
+            # Killed from outside or by the kernel: the worker is started again, and this
+            # request is answered 503, to be retried; nothing blames the client's document.
             raise DocumentWorkerLost() from exc
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        except RecursionError as exc:
-            _log.warning("document.too_deep", function=function.__name__)
-            raise InvalidDocument("objects nested too deeply to read") from exc
-        except Exception as exc:
-            # Only the untrusted document is read here, so any other failure (pyHanko's own
-            # assertions on impossible structures, recursion in a cyclic page tree) means the
-            # document cannot be read safely: refuse it, and keep its kind for the operator.
-            _log.warning(
-                "document.unreadable", function=function.__name__, error=type(exc).__name__
-            )
-            raise InvalidDocument(f"unreadable PDF structure ({type(exc).__name__})") from exc
+        except (_Abandoned, RuntimeError) as exc:  # stopping, or the executor is shut down
+            raise DocumentWorkerLost() from exc
+        if succeeded:
+            return cast(T, value)
+        return _refusal(function, value)
+
+
+def _refusal(function: Callable[..., Any], exc: BaseException) -> NoReturn:
+    """Raise what a worker's exception means for the request."""
+    if isinstance(exc, SigningError):
+        raise exc
+    if isinstance(exc, MemoryError):
+        _log.warning("document.memory_limit", function=function.__name__)
+        raise DocumentTooComplex("memory limit reached while reading the document") from exc
+    if isinstance(exc, RecursionError):
+        _log.warning("document.too_deep", function=function.__name__)
+        raise InvalidDocument("objects nested too deeply to read") from exc
+    # Only the untrusted document is read here, so any other failure (pyHanko's own assertions on
+    # impossible structures, recursion in a cyclic page tree) means the document cannot be read
+    # safely: refuse it, and keep its kind for the operator.
+    _log.warning("document.unreadable", function=function.__name__, error=type(exc).__name__)
+    raise InvalidDocument(f"unreadable PDF structure ({type(exc).__name__})") from exc
