@@ -85,7 +85,7 @@ def compliance_summary(
         status = SystemCompliance(
             system=system,
             scan=scan,
-            scanned_at=str(run["time"])[:16],
+            scanned_at=str(run["time"]),
             score=int(run.get("score", 0)),
             new=int(run.get("new", 0)),
             fixed=int(run.get("fixed", 0)),

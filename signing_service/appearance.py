@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,17 +19,14 @@ import fontpkg_noto_sans
 from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.stamp import QRStampStyle
 
+from gateway_runtime.local_time import for_people
 from signing_service.stamp_font import PreparedFontFactory
 
 #: Noto Sans (variable font; its default instance is Regular), shipped by the ``fontpkg-noto-sans`` wheel.
 DEFAULT_FONT = Path(fontpkg_noto_sans.ROOT) / "files" / "NotoSans[wdth,wght].ttf"
 
-STAMP_TEXT = (
-    "Ký bởi / Signed by: %(signer)s\n"
-    "Chức vụ / Title: %(title)s\n"
-    "Đơn vị / Unit: %(unit)s\n"
-    "Thời gian / Time: %(ts)s"
-)
+#: The stamp's lines (who, and only what is known of them) and the signing time, local with its zone.
+STAMP_TEXT = "%(lines)s\nThời gian / Time: %(when)s"
 #: Width and height of the stamp in points, placed at the bottom right of the chosen page.
 STAMP_SIZE = (300, 84)
 STAMP_MARGIN = 36
@@ -43,18 +41,28 @@ class VisibleStamp:
     """What the stamp says. ``page`` counts from 1, as people do; -1 is the last page."""
 
     signer: str
-    title: str
     unit: str
     verify_url: str
     page: int = -1
+    #: The organisation's seal, not a person: the stamp says so, and a seal has no title.
+    seal: bool = False
+    #: A person's title, from their certificate (never free text from the request).
+    title: str = ""
 
-    def text_params(self) -> dict[str, str]:
-        return {
-            "url": self.verify_url,
-            "signer": nfc(self.signer),
-            "title": nfc(self.title) or "-",
-            "unit": nfc(self.unit) or "-",
-        }
+    def text_params(self, signed_at: datetime) -> dict[str, str]:
+        """The stamp's text: a seal is named as the organisation's seal, a person by name and
+        title; what is not known is left out (no "-"); the time is local, with its zone."""
+        signer = nfc(self.signer)
+        lines = [
+            f"Dấu cơ quan / Organisation seal: {signer}"
+            if self.seal
+            else f"Ký bởi / Signed by: {signer}"
+        ]
+        if self.title and not self.seal:
+            lines.append(f"Chức vụ / Title: {nfc(self.title)}")
+        if self.unit:
+            lines.append(f"Đơn vị / Unit: {nfc(self.unit)}")
+        return {"url": self.verify_url, "lines": "\n".join(lines), "when": for_people(signed_at)}
 
 
 @lru_cache(maxsize=4)

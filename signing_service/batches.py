@@ -4,7 +4,11 @@ A batch is accepted whole (every document stored on disk, its state in Redis) an
 a runner in the service then signs its documents, any number of service processes sharing the work
 through one Redis lock per batch. Guarantees:
 
-- **idempotent submission**: the same ``Idempotency-Key`` from the same client returns the same batch;
+- **idempotent submission**: the same ``Idempotency-Key`` from the same client with the same request
+  (documents and options, compared by a fingerprint) returns the same batch; with a different request it
+  is refused (:class:`~signing_service.errors.IdempotencyKeyReused`), never answered with the old batch;
+- **every option of single signing**, visible stamps included: each document gets its own reference,
+  printed in its stamp's QR code;
 - **no document signed twice, none lost**: each signed output is written atomically before it is
   audited and marked done; after a crash, a document whose output exists is only audited and marked
   (its audit event id is derived from the batch and the document, so the store keeps it once);
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -36,8 +41,14 @@ from redis.exceptions import LockError, RedisError
 from audit import Actor, AuditTrail, AuditUnavailable, EventTag, Outcome
 from audit.auditor import Auditor
 from gateway_runtime.errors import GatewayError
+from signing_service.appearance import VisibleStamp
 from signing_service.documents import UntrustedDocument, sha256_hex
-from signing_service.errors import DocumentTooLarge, InvalidBatch, SigningError
+from signing_service.errors import (
+    DocumentTooLarge,
+    IdempotencyKeyReused,
+    InvalidBatch,
+    SigningError,
+)
 from signing_service.preparation import FieldLock
 from signing_service.signing import DocumentSigner, SignatureLevel, SignatureRequest
 
@@ -68,6 +79,46 @@ class BatchOwner:
     actor: str
     #: The owner's unit: the batch's audit events carry it, so the district's officer sees them.
     unit: str | None = None
+
+
+def _request_json(request: SignatureRequest) -> str:
+    fields = dataclasses.asdict(request)
+    fields["level"] = request.level.value
+    fields["lock"] = request.lock.value
+    return json.dumps(fields, sort_keys=True)
+
+
+def _request_from_json(text: str) -> SignatureRequest:
+    fields = json.loads(text)
+    stamp = fields.pop("stamp")
+    return SignatureRequest(
+        **{
+            **fields,
+            "level": SignatureLevel(fields["level"]),
+            "lock": FieldLock(fields["lock"]),
+            "stamp": VisibleStamp(**stamp) if stamp else None,
+        }
+    )
+
+
+def document_request(request: SignatureRequest, reference: str) -> SignatureRequest:
+    """The batch's request for one document: its stamp's QR code points at that document's
+    reference (the batch's stamp holds the verification URL up to ``ref=``)."""
+    if request.stamp is None:
+        return request
+    stamp = dataclasses.replace(request.stamp, verify_url=request.stamp.verify_url + reference)
+    return dataclasses.replace(request, stamp=stamp)
+
+
+def fingerprint(options: dict[str, Any], uploads: list[tuple[str | None, bytes | None]]) -> str:
+    """What makes two submissions the same batch: the options as sent and each file's name and
+    SHA-256 (a file over the size limit counts by its name alone)."""
+    files = [
+        [name or "", hashlib.sha256(content).hexdigest() if content is not None else "too-large"]
+        for name, content in uploads
+    ]
+    text = json.dumps({"options": options, "documents": files}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -121,35 +172,51 @@ class BatchStore:
     def output_path(self, batch_id: str, index: int) -> Path:
         return self.folder / batch_id / "out" / f"{index:06d}.pdf"
 
-    async def find_by_key(self, owner: BatchOwner, idempotency_key: str) -> str | None:
+    async def find_by_key(
+        self, owner: BatchOwner, idempotency_key: str, request_fingerprint: str
+    ) -> str | None:
+        """The batch this key already made, if the request is the same; refuse a different one."""
         value = await self.redis.get(f"batch-key:{owner.client_id}:{idempotency_key}")
-        return _text(value) if value else None
+        if not value:
+            return None
+        batch_id = _text(value)
+        stored = _text(await self.redis.hget(_key(batch_id), "fingerprint") or b"")
+        if stored != request_fingerprint:
+            raise IdempotencyKeyReused()
+        return batch_id
 
     async def create(
         self,
         owner: BatchOwner,
         idempotency_key: str,
+        request_fingerprint: str,
         request: SignatureRequest,
         documents: list[tuple[str, bytes]],
         refused: dict[int, str],
         *,
         credential_id: str | None = None,
     ) -> tuple[str, bool]:
-        """Store a new batch; return ``(batch id, created)`` (not created: the key was used)."""
+        """Store a new batch; return ``(batch id, created)`` (not created: the key was used by the
+        same request meanwhile; by a different one, :class:`IdempotencyKeyReused`)."""
         batch_id = uuid.uuid4().hex
         claimed = await self.redis.set(
             f"batch-key:{owner.client_id}:{idempotency_key}", batch_id, nx=True, ex=7 * 86400
         )
         if not claimed:
-            existing = await self.find_by_key(owner, idempotency_key)
-            assert existing is not None  # noqa: S101 - set NX failed, so the key exists
+            existing = await self.find_by_key(owner, idempotency_key, request_fingerprint)
+            if existing is None:
+                raise IdempotencyKeyReused()  # claimed and expired meanwhile: ask for a new key
             return existing, False
         (self.folder / batch_id / "in").mkdir(parents=True)
         (self.folder / batch_id / "out").mkdir()
         states: dict[str, str] = {}
         for index, (document_id, content) in enumerate(documents):
             self.input_path(batch_id, index).write_bytes(content)
-            state: dict[str, Any] = {"id": document_id, "sha256": sha256_hex(content)}
+            state: dict[str, Any] = {
+                "id": document_id,
+                "sha256": sha256_hex(content),
+                "reference": uuid.uuid4().hex,
+            }
             if index in refused:
                 state.update(status="failed", error=refused[index])
             else:
@@ -164,10 +231,8 @@ class BatchStore:
                     "owner_actor": owner.actor,
                     "owner_unit": owner.unit or "",
                     "level": request.level.value,
-                    "reason": request.reason or "",
-                    "certify": "1" if request.certify else "",
-                    "lock": request.lock.value,
-                    "active_content": "1" if request.allow_active_content else "",
+                    "request": _request_json(request),
+                    "fingerprint": request_fingerprint,
                     # A person's batch is signed with their key (approved before it was stored).
                     "credential_id": credential_id or "",
                     "total": str(len(documents)),
@@ -282,13 +347,7 @@ class BatchRunner:
             subject=header["owner_subject"],
         )
         auditor = self._auditor(owner, header.get("owner_unit") or None)
-        request = SignatureRequest(
-            level=SignatureLevel(header["level"]),
-            reason=header["reason"] or None,
-            certify=bool(header["certify"]),
-            lock=FieldLock(header.get("lock") or FieldLock.FIELDS),
-            allow_active_content=bool(header.get("active_content")),
-        )
+        request = _request_from_json(header["request"])
         signer = self._signer
         if header.get("credential_id"):
             if self._personal_signer is None:
@@ -340,7 +399,9 @@ class BatchRunner:
         if not output.exists():
             document = UntrustedDocument(self._store.input_path(batch_id, index).read_bytes())
             try:
-                signed = await signer.sign(document, request)
+                signed = await signer.sign(
+                    document, document_request(request, state.get("reference", ""))
+                )
             except GatewayError as exc:
                 if exc.status_code >= 500:
                     _log.warning("batch.document_retry", batch_id=batch_id, code=exc.code)
@@ -365,6 +426,7 @@ class BatchRunner:
                     "signed_sha256": sha256_hex(content),
                     "key_label": signer.key_label,
                     "level": request.level.value,
+                    "reference": state.get("reference", ""),
                 },
                 event_id=_event_id(batch_id, index),
             )

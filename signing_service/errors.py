@@ -60,6 +60,19 @@ class StampTextTooLong(SigningError):
     message_en: ClassVar[str] = "The text of the visible stamp is too long."
 
 
+class StampTitleNotAccepted(SigningError):
+    code: ClassVar[str] = "stamp-title-not-accepted"
+    status_code: ClassVar[int] = 422
+    message_vi: ClassVar[str] = (
+        "Không nhận chức vụ tự nhập: dấu cơ quan không có chức vụ, còn chức vụ của người ký "
+        "lấy từ chứng thư số của họ."
+    )
+    message_en: ClassVar[str] = (
+        "A free-text title is not accepted: an organisation seal has no title, and a person's "
+        "title comes from their certificate."
+    )
+
+
 class DocumentWorkerLost(SigningError):
     code: ClassVar[str] = "document-worker-lost"
     status_code: ClassVar[int] = 503
@@ -81,6 +94,38 @@ class InvalidBatch(SigningError):
     status_code: ClassVar[int] = 422
     message_vi: ClassVar[str] = "Yêu cầu ký theo lô không hợp lệ."
     message_en: ClassVar[str] = "The batch request is not valid."
+
+
+class IdempotencyKeyRequired(SigningError):
+    code: ClassVar[str] = "idempotency-key-required"
+    status_code: ClassVar[int] = 400
+    message_vi: ClassVar[str] = (
+        "Cần tiêu đề Idempotency-Key (8 đến 128 ký tự) để gửi lại lô ký mà không ký hai lần."
+    )
+    message_en: ClassVar[str] = (
+        "An Idempotency-Key header (8 to 128 characters) is required, so that a batch can be "
+        "sent again without being signed twice."
+    )
+
+
+class IdempotencyKeyReused(SigningError):
+    code: ClassVar[str] = "idempotency-key-reused"
+    status_code: ClassVar[int] = 422
+    message_vi: ClassVar[str] = (
+        "Idempotency-Key này đã dùng cho một lô ký khác (tài liệu hoặc tuỳ chọn khác); "
+        "hãy dùng khoá mới cho lô mới."
+    )
+    message_en: ClassVar[str] = (
+        "This Idempotency-Key was used for a different batch (other documents or options); "
+        "use a new key for a new batch."
+    )
+
+
+class BatchDocumentNotReady(SigningError):
+    code: ClassVar[str] = "batch-document-not-ready"
+    status_code: ClassVar[int] = 409
+    message_vi: ClassVar[str] = "Tài liệu này của lô chưa được ký (đang chờ hoặc không ký được)."
+    message_en: ClassVar[str] = "This document of the batch is not signed (pending, or it failed)."
 
 
 class DocumentNotSignable(SigningError):

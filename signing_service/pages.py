@@ -20,6 +20,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from gateway_runtime.local_time import for_people
 from signing_service.approvals import PendingApproval
 from signing_service.reports import Indication, SignatureReport, VerificationReport
 
@@ -127,7 +128,7 @@ def _signature_row(signature: SignatureReport) -> dict[str, str]:
     code = signature.subindication or ""
     return {
         "signer": signature.signer or "-",
-        "time": signature.signing_time or "-",
+        "time": for_people(signature.signing_time),
         "words": _REASONS_VI.get(code, "") if code else "Hợp lệ",
         "indication": signature.indication.value,
         "code": code,

@@ -285,7 +285,9 @@ async def _prepare(document: UntrustedDocument, plan: SignaturePlan) -> Prepared
     tbs = session.prepare_tbs_document(
         validation_info=None,
         bytes_reserved=plan.reserved_bytes,
-        appearance_text_params=plan.stamp.text_params() if plan.stamp is not None else None,
+        appearance_text_params=(
+            plan.stamp.text_params(session.system_time) if plan.stamp is not None else None
+        ),
     )
     output = BytesIO()
     digest, _ = tbs.digest_tbs_document(output=output)

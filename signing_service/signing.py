@@ -145,6 +145,12 @@ class DocumentSigner:
         cert = self._signer.signing_cert
         return str(cert.subject.native.get("common_name", "")) if cert is not None else ""
 
+    @property
+    def signer_title(self) -> str:
+        """The signer's title (X.520 ``title``) from their certificate, if it has one."""
+        cert = self._signer.signing_cert
+        return str(cert.subject.native.get("title", "")) if cert is not None else ""
+
     async def aclose(self) -> None:
         if self._tsa.session is not None:
             await self._tsa.session.close()

@@ -80,3 +80,40 @@ def stamp_fonts(pdf: bytes) -> list[tuple[str, bool]]:
             if appearance is not None:
                 walk(appearance["/N"].get_object())
     return found
+
+
+def _qr_drawing(url: str) -> bytes:
+    """The drawing commands pyHanko's stamp makes for a QR code of ``url`` (its own recipe:
+    error correction M, vector modules)."""
+    import qrcode  # type: ignore[import-untyped]
+    from pyhanko.pdf_utils.qr import PdfStreamQRImage
+
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M)
+    qr.add_data(url)
+    qr.make()
+    drawing: bytes = qr.make_image(image_factory=PdfStreamQRImage).render_command_stream()
+    return drawing
+
+
+def qr_codes_drawn(pdf: bytes, urls: list[str]) -> list[str]:
+    """Which of ``urls`` a signature stamp's QR code encodes (compared with the QR code of each
+    URL drawn the same way, so the code itself is read, not a link annotation)."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    reader = PdfFileReader(BytesIO(pdf))
+    streams: list[bytes] = []
+
+    def walk(xobject: generic.PdfObject, depth: int = 0) -> None:
+        if isinstance(xobject, generic.StreamObject):
+            streams.append(xobject.data)
+        resources = xobject.get("/Resources", generic.DictionaryObject())  # type: ignore[attr-defined]
+        if depth < 5:
+            for child in resources.get("/XObject", generic.DictionaryObject()).values():
+                walk(child.get_object(), depth + 1)
+
+    for page in reader.root["/Pages"]["/Kids"]:
+        for annotation in page.get_object().get("/Annots", generic.ArrayObject()):
+            appearance = annotation.get_object().get("/AP")
+            if appearance is not None:
+                walk(appearance["/N"].get_object())
+    return [url for url in urls if any(_qr_drawing(url) in data for data in streams)]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi import Path as FastApiPath
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.datastructures import UploadFile
@@ -14,12 +15,18 @@ from audit import EventTag
 from gateway_runtime.http import CurrentPrincipal
 from gateway_runtime.tokens import Principal
 from signing_service.authorisation import require_person_request
-from signing_service.batches import BatchOwner, BatchStore, triage_uploads
+from signing_service.batches import BatchOwner, BatchStore, fingerprint, triage_uploads
 from signing_service.deps import AuditorDep, ServicesDep, SigningCaller
-from signing_service.errors import BatchNotFound, DocumentTooLarge, InvalidBatch
-from signing_service.routes.documents import CredentialId, DocumentType
+from signing_service.errors import (
+    BatchDocumentNotReady,
+    BatchNotFound,
+    DocumentTooLarge,
+    IdempotencyKeyRequired,
+    InvalidBatch,
+    TimestampUnavailable,
+)
+from signing_service.routes.documents import CredentialId, DocumentType, SignOptions
 from signing_service.services import Services
-from signing_service.signing import SignatureLevel, SignatureRequest
 
 router = APIRouter(tags=["batches"])
 
@@ -53,28 +60,43 @@ async def create_batch(
     principal: SigningCaller,
     services: ServicesDep,
     auditor: AuditorDep,
+    options: Annotated[SignOptions, Depends()],
     idempotency_key: Annotated[
-        str, Header(alias="Idempotency-Key", pattern=r"^[A-Za-z0-9._:-]{8,128}$")
-    ],
-    level: Annotated[SignatureLevel, Query()] = SignatureLevel.B_B,
-    reason: Annotated[str | None, Query(max_length=200)] = None,
-    certify: Annotated[bool, Query()] = False,
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=r"^[A-Za-z0-9._:-]{8,128}$",
+            description="Bắt buộc: gửi lại cùng lô với cùng khoá không ký lại lần hai",
+        ),
+    ] = None,
     document_type: DocumentType = None,
     credential: CredentialId = None,
 ) -> JSONResponse:
-    """Sign many documents (multipart field ``documents``, one file each) in the background.
+    """Sign many documents (multipart field ``documents``, one file each) in the background,
+    with every option of single signing (``visible=true`` stamps each document, its QR code
+    pointing at that document's own reference).
 
-    A person's batch (a class's transcripts) is approved once on their phone, the approval
-    covering every document's SHA-256, before it is accepted.
+    The same ``Idempotency-Key`` with the same documents and options returns the same batch;
+    with different ones it is refused (422). A person's batch (a class's transcripts) is
+    approved once on their phone, the approval covering every document's SHA-256, before it is
+    accepted.
     """
+    if idempotency_key is None:
+        raise IdempotencyKeyRequired()
     require_person_request(principal, document_type, credential)
+    settings = services.settings
+    if not services.document_signer.supports(options.level):
+        raise TimestampUnavailable(f"level {options.level.value} needs a TSA")
     store = services.batches
     owner = BatchOwner(principal.client_id, principal.subject, principal.actor, principal.unit)
-    existing = await store.find_by_key(owner, idempotency_key)
+    uploads = await _uploads(request, services)
+    sent = {**dataclasses.asdict(options), "document_type": document_type, "credential": credential}
+    request_fingerprint = fingerprint(sent, uploads)
+    existing = await store.find_by_key(owner, idempotency_key, request_fingerprint)
     if existing is not None:
         return JSONResponse(await store.status(existing), status_code=200)
 
-    upload = await triage_uploads(await _uploads(request, services), services.signatures_held)
+    upload = await triage_uploads(uploads, services.signatures_held)
     allowed = await services.gatekeeper.authorise(
         principal,
         auditor,
@@ -83,20 +105,21 @@ async def create_batch(
         prior_signatures=list(upload.prior_signatures.values()),
         digests=[hashlib.sha256(upload.documents[i][1]).digest() for i in upload.prior_signatures],
         description=f"{document_type or ''}: {len(upload.prior_signatures)} tài liệu "
-        f"{reason or ''}".strip(": "),
-        certify=certify,
+        f"{options.reason or ''}".strip(": "),
+        certify=options.certify,
     )
-    batch_request = SignatureRequest(
-        level=level,
-        reason=reason,
-        certify=allowed.certify,
-        lock=allowed.lock,
-        allow_active_content=allowed.allow_active_content,
+    signer = (
+        services.person_signer(allowed.credential)
+        if allowed.credential is not None
+        else services.document_signer
     )
+    # Each document's stamp gets its own reference after ``ref=`` (batches.document_request).
+    verify_base = f"{settings.public_url.rstrip('/')}/verify?ref="
     batch_id, created = await store.create(
         owner,
         idempotency_key,
-        batch_request,
+        request_fingerprint,
+        options.request(allowed, signer, verify_base),
         upload.documents,
         upload.refused,
         credential_id=allowed.credential.credential_id if allowed.credential else None,
@@ -108,7 +131,8 @@ async def create_batch(
                 "batch_id": batch_id,
                 "documents": str(len(upload.documents)),
                 "refused": str(len(upload.refused)),
-                "level": level.value,
+                "level": options.level.value,
+                "visible": str(options.visible).lower(),
                 **allowed.target,
             },
         )
@@ -151,6 +175,8 @@ async def batch_document(
 ) -> Response:
     store = await _owned_batch(services, principal, batch_id)
     documents = await store.documents(batch_id)
-    if index >= len(documents) or documents[index]["status"] != "signed":
-        raise BatchNotFound(f"document {index} is not signed (yet)")
+    if index >= len(documents):
+        raise BatchNotFound(f"document {index} does not exist: the batch holds {len(documents)}")
+    if documents[index]["status"] != "signed":
+        raise BatchDocumentNotReady(f"document {index} is {documents[index]['status']}")
     return FileResponse(store.output_path(batch_id, index), media_type="application/pdf")

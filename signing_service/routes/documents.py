@@ -20,10 +20,15 @@ from signing_service.appearance import VisibleStamp
 from signing_service.authorisation import SigningAuthorisation, require_person_request
 from signing_service.deps import AuditorDep, ServicesDep, SigningCaller, VerifyingCaller
 from signing_service.documents import sha256_hex
-from signing_service.errors import TimestampUnavailable
+from signing_service.errors import StampTitleNotAccepted, TimestampUnavailable
 from signing_service.routes.bodies import read_document
 from signing_service.sandbox import inspect_document
-from signing_service.signing import SignatureLevel, SignatureRequest, SignedDocument
+from signing_service.signing import (
+    DocumentSigner,
+    SignatureLevel,
+    SignatureRequest,
+    SignedDocument,
+)
 from signing_service.verification import verify_document_in_worker
 
 router = APIRouter(tags=["signing"])
@@ -54,20 +59,36 @@ class SignOptions:
     location: Annotated[str | None, Query(max_length=200)] = None
     certify: Annotated[bool, Query(description="Chữ ký chứng thực (DocMDP)")] = False
     visible: Annotated[bool, Query(description="Hiển thị dấu chữ ký và mã QR")] = False
-    title: Annotated[str, Query(max_length=80)] = ""
+    title: Annotated[
+        str,
+        Query(
+            max_length=80,
+            deprecated=True,
+            description="Không nhận: chức vụ lấy từ chứng thư của người ký (422 nếu có)",
+        ),
+    ] = ""
     unit: Annotated[str, Query(max_length=120)] = ""
     page: Annotated[int, Query(ge=-1, le=100_000)] = -1
 
+    def __post_init__(self) -> None:
+        # Refused before anything is read or approved (FastAPI builds the options first).
+        if self.title:
+            raise StampTitleNotAccepted()
+
     def request(
-        self, allowed: SigningAuthorisation, signer_name: str, verify_url: str
+        self, allowed: SigningAuthorisation, signer: DocumentSigner, verify_url: str
     ) -> SignatureRequest:
+        """The request for ``signer``: the seal's stamp says it is the organisation's seal, a
+        person's shows their name and title from their certificate (free text is refused)."""
+        seal = allowed.credential is None
         stamp = (
             VisibleStamp(
-                signer=signer_name,
-                title=self.title,
+                signer=signer.signer_name,
                 unit=self.unit,
                 verify_url=verify_url,
                 page=self.page,
+                seal=seal,
+                title="" if seal else signer.signer_title,
             )
             if self.visible
             else None
@@ -141,7 +162,7 @@ async def sign_document(
         signer = services.person_signer(allowed.credential)
     reference = uuid.uuid4().hex
     verify_url = f"{settings.public_url.rstrip('/')}/verify?ref={reference}"
-    signed = await signer.sign(document, options.request(allowed, signer.signer_name, verify_url))
+    signed = await signer.sign(document, options.request(allowed, signer, verify_url))
     await auditor.record(
         EventTag.SIGNING_DOCUMENT_SIGN,
         target=_signed_event(signed, signer.key_label, reference, allowed),

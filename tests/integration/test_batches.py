@@ -12,8 +12,10 @@ import httpx
 import pytest
 
 from devstack import Stack, StackInfo
+from devstack.demo import transcript_pdf
 from devstack.process import ManagedProcess
 from tests.conftest import TokenFactory
+from tests.pdf_inspection import annotation_texts, qr_codes_drawn
 
 pytestmark = [pytest.mark.keycloak, pytest.mark.redis, pytest.mark.softhsm, pytest.mark.pki]
 
@@ -92,11 +94,33 @@ def test_a_class_is_signed_in_one_batch_with_per_document_results(
     events = _batch_sign_events(stack_info, client_token("audit-reports"), batch_id)
     assert sorted(int(e["target"]["index"]) for e in events) == list(range(40))
 
-    # The same key again: the same batch, nothing new signed.
-    again = _submit(stack_info, token, "lop-10a1-hk1-2026", files[:2])
+    # The same key with the same request again: the same batch, nothing new signed.
+    again = _submit(stack_info, token, "lop-10a1-hk1-2026", files, level="B-T")
     assert again.status_code == 200
     assert again.json()["batch_id"] == batch_id
     assert again.json()["total"] == 41
+    # The same key with other files, or other options: refused, never the old batch.
+    for other_files, params in ((files[:2], {"level": "B-T"}), (files, {"level": "B-B"})):
+        reused = _submit(stack_info, token, "lop-10a1-hk1-2026", other_files, **params)
+        assert reused.status_code == 422, reused.text
+        assert reused.json()["code"] == "idempotency-key-reused"
+        assert "different batch" in reused.json()["message_en"]
+
+    # Past the end: it does not exist (not "not signed yet").
+    missing = httpx.get(
+        f"{stack_info.signing_url}/v1/batches/{batch_id}/documents/41",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert missing.status_code == 404
+    assert "does not exist" in missing.json()["detail"]
+    failed = httpx.get(
+        f"{stack_info.signing_url}/v1/batches/{batch_id}/documents/40",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert failed.status_code == 409
+    assert failed.json()["detail"] == "document 40 is failed"
 
     # Another client cannot see it.
     other = httpx.get(
@@ -117,7 +141,8 @@ def test_batch_without_idempotency_key_or_files_is_refused(
         headers={"Authorization": f"Bearer {token}"},
         timeout=30,
     )
-    assert no_key.status_code == 422
+    assert no_key.status_code == 400
+    assert no_key.json()["code"] == "idempotency-key-required"
     empty = _submit(stack_info, token, "empty-batch-0001", [])
     assert empty.status_code == 422
 
@@ -161,3 +186,58 @@ def test_service_crash_mid_batch_resumes_and_signs_each_document_once(
     outputs = {e["target"]["signed_sha256"] for e in events}
     recorded = {d["signed_sha256"] for d in status["documents"]}
     assert outputs == recorded, "the audited signature is the one delivered"
+
+
+def test_visible_stamps_on_a_batch_each_point_at_their_own_document(
+    stack_info: StackInfo, client_token: TokenFactory, demo_pdf: bytes
+) -> None:
+    """Every option of single signing works on a batch: ``visible=true`` stamps each document,
+    the stamp naming the organisation's seal and its QR link that document's own reference."""
+    token = client_token("demo-eoffice")
+    files = [(f"giay-khen-{i}.pdf", transcript_pdf([f"GIAY KHEN {i}"])) for i in range(3)]
+    accepted = _submit(
+        stack_info,
+        token,
+        "giay-khen-visible-2026",
+        files,
+        level="B-T",
+        visible="true",
+        unit="Trường THPT Nguyễn Du",
+    )
+    assert accepted.status_code == 202, accepted.text
+    batch_id = accepted.json()["batch_id"]
+    status = _wait(stack_info, token, batch_id)
+    assert (status["signed"], status["failed"]) == (3, 0), status
+    references = [d["reference"] for d in status["documents"]]
+    assert len(set(references)) == 3
+    # The service's public address (what its stamps link to) names the host "localhost".
+    bases = {stack_info.signing_url, stack_info.signing_url.replace("127.0.0.1", "localhost")}
+    urls = [f"{base}/verify?ref={reference}" for base in bases for reference in references]
+    for index, reference in enumerate(references):
+        signed = httpx.get(
+            f"{stack_info.signing_url}/v1/batches/{batch_id}/documents/{index}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ).content
+        [text] = annotation_texts(signed)
+        assert "Dấu cơ quan / Organisation seal" in text and "Trường THPT Nguyễn Du" in text
+        drawn = qr_codes_drawn(signed, urls)
+        assert len(drawn) == 1 and drawn[0].endswith(f"/verify?ref={reference}"), drawn
+    events = _batch_sign_events(stack_info, client_token("audit-reports"), batch_id)
+    assert sorted(e["target"]["reference"] for e in events) == sorted(references)
+
+
+def test_batch_options_that_single_signing_refuses_are_refused(
+    stack_info: StackInfo, client_token: TokenFactory, demo_pdf: bytes
+) -> None:
+    token = client_token("demo-eoffice")
+    titled = _submit(
+        stack_info,
+        token,
+        "titled-batch-2026",
+        [("a.pdf", demo_pdf)],
+        visible="true",
+        title="Hiệu trưởng",
+    )
+    assert titled.status_code == 422
+    assert titled.json()["code"] == "stamp-title-not-accepted"

@@ -58,7 +58,7 @@ def test_hostile_structure_is_refused_in_words(
     client: TestClient, client_token: TokenFactory, name: str, visible: bool
 ) -> None:
     document, words = HOSTILE[name]
-    params = {"visible": "true", "title": "Hiệu trưởng"} if visible else {}
+    params = {"visible": "true", "unit": "Trường THPT Nguyễn Du"} if visible else {}
     response = client.post(
         "/v1/documents:sign",
         params=params,
@@ -76,7 +76,7 @@ def test_stamp_on_a_page_without_a_usable_media_box_is_refused_in_words(
     document, words = STAMP_ONLY[name]
     response = client.post(
         "/v1/documents:sign",
-        params={"visible": "true", "title": "Hiệu trưởng"},
+        params={"visible": "true", "unit": "Trường THPT Nguyễn Du"},
         content=document,
         headers=_headers(client_token("demo-eoffice")),
     )
@@ -89,12 +89,12 @@ def test_stamp_text_too_long_is_refused_with_the_limit(
 ) -> None:
     response = client.post(
         "/v1/documents:sign",
-        params={"visible": "true", "title": "Hiệu trưởng " * 8},
+        params={"visible": "true", "unit": "Trường THPT Nguyễn Du " * 6},
         content=transcript_pdf(["HOC BA"]),
         headers=_headers(client_token("demo-eoffice")),
     )
     assert response.status_code == 422, response.text
-    assert "title" in response.text and "80 characters" in response.text
+    assert "unit" in response.text and "120 characters" in response.text
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE | STAMP_ONLY))

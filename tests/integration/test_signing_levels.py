@@ -3,6 +3,8 @@ real token key, real TSA, OCSP and CRL from the test PKI, through the running se
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta, timezone
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -93,29 +95,40 @@ def test_b_lt_adds_its_dss_in_a_later_revision_that_validates_offline(
 def test_visible_stamp_carries_vietnamese_text_that_reads_back(
     stack_info: StackInfo, headers: dict[str, str], demo_pdf: bytes
 ) -> None:
-    # "Hiệu trưởng" typed in decomposed form (NFD) must come out composed (NFC).
+    # The unit typed in decomposed form (NFD) must come out composed (NFC).
     import unicodedata
 
-    title = unicodedata.normalize("NFD", "Hiệu trưởng")
-    signed = _sign(
-        stack_info,
-        headers,
-        demo_pdf,
-        level="B-T",
-        visible="true",
-        title=title,
-        unit="Trường THPT Nguyễn Thị Minh Khai",
-    )
+    unit = unicodedata.normalize("NFD", "Trường THPT Nguyễn Thị Minh Khai")
+    before = datetime.now(UTC)
+    signed = _sign(stack_info, headers, demo_pdf, level="B-T", visible="true", unit=unit)
     assert signed.status_code == 200, signed.text
     [text] = annotation_texts(signed.content)
-    assert "Hiệu trưởng" in text
     assert "Trường THPT Nguyễn Thị Minh Khai" in text
-    assert "Sở GD&ĐT — Dấu cơ quan" in text
+    # The seal says it is the organisation's seal, not a person's signature; no title, no "-".
+    assert "Dấu cơ quan / Organisation seal: Sở GD&ĐT — Dấu cơ quan" in text
+    assert "Ký bởi" not in text and "Chức vụ" not in text and ": -" not in text
+    # The time is local, with its zone (UTC+7), and is the signing time.
+    shown = re.search(r"(\d\d/\d\d/\d{4} \d\d:\d\d:\d\d) \(UTC\+07:00\)", text)
+    assert shown, text
+    local = datetime.strptime(shown.group(1), "%d/%m/%Y %H:%M:%S").replace(
+        tzinfo=timezone(timedelta(hours=7))
+    )
+    assert abs(local - before) < timedelta(minutes=2), (local, before)
     # The font is embedded (a subset of Noto Sans), not a reference to a viewer's font.
     fonts = stamp_fonts(signed.content)
     assert fonts and all(embedded for _, embedded in fonts), fonts
     assert all("NotoSans" in name for name, _ in fonts), fonts
     assert _verify(stack_info, headers, signed.content)["indication"] == "TOTAL_PASSED"
+
+
+def test_a_free_text_title_is_refused_before_anything_is_signed(
+    stack_info: StackInfo, headers: dict[str, str], demo_pdf: bytes
+) -> None:
+    """A seal has no title, and a person's comes from their certificate: "Chức vụ: Hiệu trưởng"
+    typed by an app beside the seal would read as a principal's signature."""
+    response = _sign(stack_info, headers, demo_pdf, visible="true", title="Hiệu trưởng")
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "stamp-title-not-accepted"
 
 
 def test_stamp_on_a_page_that_does_not_exist_is_a_409(

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.keycloak, pytest.mark.redis, pytest.mark.softhsm, pyte
 def stamped(stack_info: StackInfo, client_token: TokenFactory, demo_pdf: bytes) -> httpx.Response:
     response = httpx.post(
         f"{stack_info.signing_url}/v1/documents:sign",
-        params={"level": "B-T", "visible": "true", "title": "Hiệu trưởng"},
+        params={"level": "B-T", "visible": "true", "unit": "Trường THPT Nguyễn Du"},
         content=demo_pdf,
         headers={
             "Authorization": f"Bearer {client_token('demo-eoffice')}",

@@ -19,6 +19,7 @@ from audit.events import EventTag
 from audit.routes.dashboard.pages import ALERTS, macro, message, page
 from audit.store import EventSearch, StoredEvent
 from audit.triage import BreachClock, Decision, TriageState, note_required, triage_target
+from gateway_runtime.local_time import for_people
 
 router = APIRouter(include_in_schema=False)
 
@@ -65,7 +66,7 @@ class AlertCard:
             severity=target.get("severity"),
             rule=target.get("rule"),
             summary=target.get("summary"),
-            time=str(row.event["time"])[:19],
+            time=for_people(row.event["time"]),
             actor=str(row.event["actor"]["name"]),
             status=status,
             decision=decision,

@@ -21,6 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from audit.deps import Officer
+from gateway_runtime.local_time import for_people
 
 _STATIC = Path(__file__).resolve().parents[2] / "static"
 
@@ -37,6 +38,7 @@ _ENVIRONMENT = Environment(
     lstrip_blocks=True,
     finalize=_shown,
 )
+_ENVIRONMENT.filters["people_time"] = for_people
 _STYLE_TEXT = (_STATIC / "dashboard.css").read_text(encoding="utf-8")
 # Our own static file, not input: inserted as is, and allowed by its hash.
 _STYLE = Markup(_STYLE_TEXT)  # noqa: S704

@@ -19,6 +19,7 @@ from audit.events import EventTag
 from audit.exports import EXPORT_LIMIT, events_csv
 from audit.routes.dashboard.pages import download, page
 from audit.store import EventSearch, StoredEvent
+from gateway_runtime.local_time import for_people
 
 router = APIRouter(include_in_schema=False)
 
@@ -128,7 +129,7 @@ class EventRow:
         actor = str(event["actor"]["name"])
         return cls(
             seq=stored.seq,
-            time=str(event["time"])[:19],
+            time=for_people(event["time"]),
             received_at=stored.received_at[:19] if stored.received_at else None,
             tag=str(event["tag"]),
             actor=actor,
