@@ -13,9 +13,14 @@ def _escape(text: str) -> bytes:
     return raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
 
 
-def transcript_pdf(lines: list[str], *, pages: int = 1) -> bytes:
-    """A plain A4 PDF with ``lines`` of Helvetica text on each of ``pages`` pages."""
+def transcript_pdf(lines: list[str], *, pages: int = 1, title: str | None = None) -> bytes:
+    """A plain A4 PDF with ``lines`` of Helvetica text on each of ``pages`` pages (and ``title``
+    in its information dictionary)."""
     writer = PdfFileWriter()
+    if title is not None:
+        writer.set_info(
+            generic.DictionaryObject({generic.pdf_name("/Title"): generic.TextStringObject(title)})
+        )
     font = writer.add_object(
         generic.DictionaryObject(
             {

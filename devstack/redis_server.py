@@ -24,10 +24,11 @@ from devstack.errors import InstallFailed
 from devstack.process import ManagedProcess
 
 #: The signing service's own keys (``signing_service/``: batches, approvals, devices, credentials,
-#: the public page's rate limit).
+#: the public page's rate limit, the records of signed documents).
 _SIGNING_KEYS = (
     "~batch:* ~batch-key:* ~batches:* ~credential:* ~credentials-of:* ~devices:* ~pairing:*"
     " ~approval:* ~approval-decision:* ~approval-wake:* ~sad:* ~sad-hashes:* ~verify-rate:*"
+    " ~document-record:* ~document-by-hash:*"
 )
 #: Only XADD, and only to the audit stream, with write permission on that key alone (``%W~``).
 _APPEND_ONLY = "%W~audit:events +xadd"

@@ -42,6 +42,7 @@ from audit import Actor, AuditTrail, AuditUnavailable, EventTag, Outcome
 from audit.auditor import Auditor
 from gateway_runtime.errors import GatewayError
 from signing_service.appearance import VisibleStamp
+from signing_service.document_records import DocumentRecord, DocumentRecords
 from signing_service.documents import UntrustedDocument, sha256_hex
 from signing_service.errors import (
     DocumentTooLarge,
@@ -195,6 +196,8 @@ class BatchStore:
         refused: dict[int, str],
         *,
         credential_id: str | None = None,
+        document_type: str | None = None,
+        document_type_title: str = "",
     ) -> tuple[str, bool]:
         """Store a new batch; return ``(batch id, created)`` (not created: the key was used by the
         same request meanwhile; by a different one, :class:`IdempotencyKeyReused`)."""
@@ -235,6 +238,8 @@ class BatchStore:
                     "fingerprint": request_fingerprint,
                     # A person's batch is signed with their key (approved before it was stored).
                     "credential_id": credential_id or "",
+                    "document_type": document_type or "",
+                    "document_type_title": document_type_title,
                     "total": str(len(documents)),
                     "status": "running",
                     "created_at": datetime.now(UTC).isoformat(),
@@ -285,6 +290,7 @@ class BatchRunner:
         store: BatchStore,
         signer: DocumentSigner,
         trail: AuditTrail,
+        records: DocumentRecords,
         *,
         personal_signer: Callable[[str], Awaitable[DocumentSigner]] | None = None,
         poll_seconds: float = 1.0,
@@ -293,6 +299,7 @@ class BatchRunner:
         self._signer = signer
         self._personal_signer = personal_signer
         self._trail = trail
+        self._records = records
         self._poll = poll_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -368,7 +375,9 @@ class BatchRunner:
 
         async def one(index: int) -> None:
             async with gate:
-                await self._sign_one(batch_id, index, documents[index], auditor, request, signer)
+                await self._sign_one(
+                    batch_id, index, documents[index], auditor, request, signer, header
+                )
                 await lock.extend(_LOCK_SECONDS, replace_ttl=True)
 
         await asyncio.gather(*(one(i) for i in pending))
@@ -394,6 +403,7 @@ class BatchRunner:
         auditor: Auditor,
         request: SignatureRequest,
         signer: DocumentSigner,
+        header: dict[str, str],
     ) -> None:
         output = self._store.output_path(batch_id, index)
         if not output.exists():
@@ -416,6 +426,23 @@ class BatchRunner:
                 os.fsync(handle.fileno())
             temporary.replace(output)
         content = output.read_bytes()
+        reference = state.get("reference", "")
+        if reference:
+            await self._records.keep(
+                DocumentRecord(
+                    reference=reference,
+                    sha256=sha256_hex(content),
+                    signer=signer.signer_name,
+                    seal=not header.get("credential_id"),
+                    signed_at=datetime.now(UTC).isoformat(),
+                    level=request.level.value,
+                    document_type=header.get("document_type", ""),
+                    document_type_title=header.get("document_type_title", ""),
+                    unit=request.stamp.unit if request.stamp else "",
+                    credential_id=header.get("credential_id", ""),
+                ),
+                signed_from_sha256=state["sha256"],
+            )
         try:
             await auditor.record(
                 EventTag.SIGNING_DOCUMENT_SIGN,

@@ -22,6 +22,7 @@ from markupsafe import Markup
 
 from gateway_runtime.local_time import for_people
 from signing_service.approvals import PendingApproval
+from signing_service.document_records import DocumentRecord, RecordStatus
 from signing_service.reports import Indication, SignatureReport, VerificationReport
 
 _STATIC = Path(__file__).resolve().parent / "static"
@@ -124,10 +125,61 @@ _REASONS_VI = {
 }
 
 
+_UNSIGNED = _Verdict(
+    "warn",
+    "Tài liệu không có chữ ký số",
+    "Tệp này không mang chữ ký số nào, nên không có gì để xác minh.",
+    "This file carries no digital signature: there is nothing to verify.",
+)
+
+_STATUS_WORDS = {
+    RecordStatus.CURRENT: ("ok", "Còn hiệu lực", "Current"),
+    RecordStatus.SUPERSEDED: (
+        "warn",
+        "Đã có bản ký tiếp theo (bản này vẫn nguyên vẹn; bản mới hơn là bản cần dùng)",
+        "Superseded by a later signature on this document (this copy is unchanged)",
+    ),
+    RecordStatus.CREDENTIAL_REVOKED: (
+        "bad",
+        "Khoá ký của người ký đã bị thu hồi sau đó",
+        "The signer's signing credential has since been revoked",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class RecordView:
+    """The record of a signed document, as the public page shows it (never its content)."""
+
+    record: DocumentRecord
+    status: RecordStatus
+
+    @property
+    def rows(self) -> list[tuple[str, str]]:
+        record = self.record
+        signer = (
+            f"{record.signer} (dấu cơ quan / organisation seal)" if record.seal else record.signer
+        )
+        rows = [
+            ("Tài liệu / Document", record.title),
+            ("Loại / Type", record.document_type_title or record.document_type),
+            ("Người ký / Signed by", signer),
+            ("Đơn vị / Unit", record.unit),
+            ("Thời điểm ký / Signed at", for_people(record.signed_at)),
+            ("Mức chữ ký / Level", f"PAdES {record.level}"),
+            ("Mã băm SHA-256 / SHA-256", record.sha256),
+        ]
+        return [(label, value) for label, value in rows if value]
+
+    @property
+    def status_words(self) -> tuple[str, str, str]:
+        return _STATUS_WORDS[self.status]
+
+
 def _signature_row(signature: SignatureReport) -> dict[str, str]:
     code = signature.subindication or ""
     return {
-        "signer": signature.signer or "-",
+        "signer": signature.signer_name or signature.signer or "-",
         "time": for_people(signature.signing_time),
         "words": _REASONS_VI.get(code, "") if code else "Hợp lệ",
         "indication": signature.indication.value,
@@ -135,15 +187,21 @@ def _signature_row(signature: SignatureReport) -> dict[str, str]:
     }
 
 
-def verify_form_page(reference: str | None) -> str:
-    return _render("verify_form.html", style=_VERIFY_STYLE.text, reference=reference)
+def verify_form_page(reference: str | None, record: RecordView | None) -> str:
+    return _render("verify_form.html", style=_VERIFY_STYLE.text, reference=reference, record=record)
 
 
-def verify_result_page(report: VerificationReport) -> str:
+def verify_result_page(
+    report: VerificationReport, record: RecordView | None, is_that_document: bool | None
+) -> str:
+    """The verdict on an uploaded PDF; with a QR code's reference, first whether the PDF is the
+    document of that reference at all."""
     return _render(
         "verify_result.html",
         style=_VERIFY_STYLE.text,
-        verdict=_VERDICTS[report.indication],
+        record=record,
+        is_that_document=is_that_document,
+        verdict=_VERDICTS[report.indication] if report.signatures else _UNSIGNED,
         signatures=[_signature_row(s) for s in report.signatures],
         warnings=report.warnings,
     )

@@ -62,6 +62,9 @@ class SignatureReport:
     timestamp: TimestampReport | None = None
     #: Why the signature did not pass, in English words for the operator (never document content).
     problems: list[str] = field(default_factory=list)
+    #: The signer's name as people know it (the certificate's common name), beside ``signer``'s
+    #: full distinguished name.
+    signer_name: str = ""
 
 
 @dataclass(frozen=True)

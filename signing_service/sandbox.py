@@ -30,6 +30,7 @@ import resource
 import signal
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -148,6 +149,8 @@ class DocumentFacts:
     objects: int
     revisions: int
     signatures: int
+    #: The document's own title (its metadata), for the record kept of what was signed.
+    title: str = ""
 
 
 def inspect_document(document: UntrustedDocument, max_objects: int) -> DocumentFacts:
@@ -160,8 +163,21 @@ def inspect_document(document: UntrustedDocument, max_objects: int) -> DocumentF
     pages = int(reader.root["/Pages"]["/Count"])
     signatures = len(reader.embedded_signatures)
     return DocumentFacts(
-        pages=pages, objects=objects, revisions=xrefs.total_revisions, signatures=signatures
+        pages=pages,
+        objects=objects,
+        revisions=xrefs.total_revisions,
+        signatures=signatures,
+        title=_title(reader),
     )
+
+
+def _title(reader: Any) -> str:
+    """The title in the document's information dictionary, if it is a plain string."""
+    try:
+        title = reader.trailer_view["/Info"]["/Title"]
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return ""
+    return unicodedata.normalize("NFC", str(title))[:200] if isinstance(title, str) else ""
 
 
 def _context() -> Any:

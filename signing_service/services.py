@@ -32,6 +32,7 @@ from signing_service.credentials import (
     HttpEnrolmentCa,
 )
 from signing_service.csc import CscDialect
+from signing_service.document_records import DocumentRecords
 from signing_service.documents import UntrustedDocument
 from signing_service.errors import CredentialNotFound
 from signing_service.keystore import TokenEventSealer, TokenGate, token_pdf_signer
@@ -67,6 +68,7 @@ class Services:
     document_signer: DocumentSigner
     trail: SpoolingAuditTrail
     batches: BatchStore
+    records: DocumentRecords
     sandbox: DocumentSandbox
     redis: redis_async.Redis
     token_verifier: AccessTokenVerifier
@@ -96,6 +98,13 @@ class Services:
         """How many signatures ``document`` holds (read in the sandbox)."""
         facts = await self.sandbox.run(inspect_document, document, self.settings.max_pdf_objects)
         return facts.signatures
+
+    def document_type_title(self, document_type: str | None) -> str:
+        """The title people read for a document type of the signing policy ("" for none)."""
+        if not document_type:
+            return ""
+        title = self.signing_policy.document_type(document_type).title
+        return f"{title.vi} / {title.en}"
 
     def wake_batches(self) -> None:
         if self.batch_runner is not None:
@@ -177,6 +186,7 @@ async def running_services(settings: SigningSettings) -> AsyncIterator[Services]
         ),
         trail=trail,
         batches=BatchStore(client, settings.batch_dir),
+        records=DocumentRecords(client),
         sandbox=sandbox,
         redis=client,
         token_verifier=AccessTokenVerifier(
@@ -188,6 +198,7 @@ async def running_services(settings: SigningSettings) -> AsyncIterator[Services]
         services.batches,
         services.document_signer,
         trail,
+        services.records,
         personal_signer=services.signer_for_credential,
     )
     services.batch_runner.start()

@@ -370,6 +370,7 @@ async def _verify_one(
         field_name=str(embedded.field_name),
         kind="document_timestamp" if is_timestamp else "signature",
         signer=cert.subject.human_friendly if cert is not None else "",
+        signer_name=str(cert.subject.native.get("common_name", "")) if cert is not None else "",
         signing_time=reported.isoformat() if reported else None,
         timestamped=timestamped,
         intact=status.intact,

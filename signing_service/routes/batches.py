@@ -123,6 +123,8 @@ async def create_batch(
         upload.documents,
         upload.refused,
         credential_id=allowed.credential.credential_id if allowed.credential else None,
+        document_type=document_type,
+        document_type_title=services.document_type_title(document_type),
     )
     if created:
         await auditor.record(

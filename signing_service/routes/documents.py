@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -19,6 +20,7 @@ from audit import EventTag
 from signing_service.appearance import VisibleStamp
 from signing_service.authorisation import SigningAuthorisation, require_person_request
 from signing_service.deps import AuditorDep, ServicesDep, SigningCaller, VerifyingCaller
+from signing_service.document_records import DocumentRecord
 from signing_service.documents import sha256_hex
 from signing_service.errors import StampTitleNotAccepted, TimestampUnavailable
 from signing_service.routes.bodies import read_document
@@ -163,6 +165,22 @@ async def sign_document(
     reference = uuid.uuid4().hex
     verify_url = f"{settings.public_url.rstrip('/')}/verify?ref={reference}"
     signed = await signer.sign(document, options.request(allowed, signer, verify_url))
+    await services.records.keep(
+        DocumentRecord(
+            reference=reference,
+            sha256=signed.output_sha256,
+            signer=signer.signer_name,
+            seal=allowed.credential is None,
+            signed_at=datetime.now(UTC).isoformat(),
+            level=signed.level.value,
+            document_type=document_type or "",
+            document_type_title=services.document_type_title(document_type),
+            title=facts.title,
+            unit=options.unit,
+            credential_id=allowed.credential.credential_id if allowed.credential else "",
+        ),
+        signed_from_sha256=signed.input_sha256,
+    )
     await auditor.record(
         EventTag.SIGNING_DOCUMENT_SIGN,
         target=_signed_event(signed, signer.key_label, reference, allowed),

@@ -1,6 +1,10 @@
 """The public verification page (``/verify``): anyone with a signed document, or the QR code on its
 stamp, checks it. No login; checks are rate-limited per address and audited (actor ``anonymous``);
-uploads go through the same limits and sandbox as the API."""
+uploads go through the same limits and sandbox as the API.
+
+The QR code's reference alone shows the record of the signed document (for a paper copy: what was
+signed, by whom, when, and whether it still stands); with a PDF, the page also says whether that PDF
+*is* the document of the reference (:mod:`signing_service.document_records`)."""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from signing_service.documents import UntrustedDocument, sha256_hex
 from signing_service.errors import DocumentTooLarge, SigningError
 from signing_service.pages import (
     VERIFY_PAGE_HEADERS,
+    RecordView,
     verify_error_page,
     verify_form_page,
     verify_result_page,
@@ -47,9 +52,22 @@ async def _rate_limited(request: Request, services: Services) -> bool:
     return int(count) > services.settings.public_verify_per_minute
 
 
+async def _record(services: Services, reference: str | None) -> RecordView | None:
+    if not reference:
+        return None
+    record = await services.records.get(reference)
+    if record is None:
+        return None
+    return RecordView(record, await services.records.status(record, services.credentials))
+
+
 @router.get("/verify", response_class=HTMLResponse)
-async def verify_form(ref: Annotated[str | None, Query(max_length=64)] = None) -> HTMLResponse:
-    return _page(verify_form_page(ref if ref and _matches(ref) else None))
+async def verify_form(
+    services: ServicesDep, ref: Annotated[str | None, Query(max_length=64)] = None
+) -> HTMLResponse:
+    # One Redis read per look-up, and references are 128-bit random: not rate-limited.
+    reference = ref if ref and _matches(ref) else None
+    return _page(verify_form_page(reference, await _record(services, reference)))
 
 
 def _matches(reference: str) -> bool:
@@ -73,6 +91,7 @@ async def verify_upload(
     async with request.form(max_files=1, max_fields=2) as form:
         upload = form.get("document")
         reference = str(form.get("ref") or "")[:32]
+        reference = reference if _matches(reference) else ""
         if not isinstance(upload, UploadFile):
             return _page(verify_error_page("Chưa chọn tệp PDF.", "No PDF file was chosen."), 400)
         document = UntrustedDocument(await upload.read(limit + 1))
@@ -85,13 +104,17 @@ async def verify_upload(
         )
     except SigningError as exc:
         return _page(verify_error_page(exc.message_vi, exc.message_en), exc.status_code)
+    record = await _record(services, reference)
+    digest = sha256_hex(document)
+    is_that_document = record.record.sha256 == digest if record is not None else None
     await auditor.record(
         EventTag.SIGNING_DOCUMENT_VERIFY,
         target={
-            "document_sha256": sha256_hex(document),
+            "document_sha256": digest,
             "indication": report.indication.value,
             "channel": "public-page",
             "reference": reference,
+            **({"matches_reference": str(is_that_document).lower()} if record else {}),
         },
     )
-    return _page(verify_result_page(report))
+    return _page(verify_result_page(report, record, is_that_document))
