@@ -284,6 +284,9 @@ class Stack:
                 ),
                 "SIGNING_BATCH_DIR": str(self.folder / "signing" / "batches"),
                 "SIGNING_AUDIT_SPOOL_DIR": str(self.folder / "signing" / "audit-spool"),
+                "SIGNING_RECORD_SPOOL_PATH": str(
+                    self.folder / "signing" / "document-records.pending"
+                ),
                 "SIGNING_REVOCATION_CACHE_SECONDS": str(self.revocation_cache_seconds),
                 "SIGNING_REDIS_URL": redis_url,
                 "SIGNING_REDIS_USERNAME": "signing",

@@ -21,7 +21,7 @@ import logging
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -95,12 +95,16 @@ def redact(
     return event_dict
 
 
-def configure_logging(*, json: bool | None = None, level: str = "INFO") -> None:
-    """Configure structlog and the standard library's logging (uvicorn, httpx) the same way.
+def configure_logging(
+    *, json: bool | None = None, level: str = "INFO", stream: TextIO | None = None
+) -> None:
+    """Configure structlog and the standard library's logging (uvicorn, httpx) the same way,
+    writing to ``stream`` (standard output by default).
 
-    ``json=None`` chooses JSON unless stdout is a terminal.
+    ``json=None`` chooses JSON unless the stream is a terminal.
     """
-    use_json = (not sys.stdout.isatty()) if json is None else json
+    stream = stream or sys.stdout
+    use_json = (not stream.isatty()) if json is None else json
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -124,7 +128,7 @@ def configure_logging(*, json: bool | None = None, level: str = "INFO") -> None:
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
+import structlog
 import typer
 from keycloak import KeycloakAdmin
 from rich.console import Console
@@ -33,6 +35,7 @@ from rich.progress import Progress
 from audit.events import Actor
 from audit.producers import Producer
 from audit.trail import TrailSettings
+from gateway_runtime import configure_logging
 from gateway_runtime.errors import GatewayError
 from idp_config import DEFAULT_REALM_FILE, ConnectionSettingsError, load_realm
 from idp_config.connection import CONNECTION_FILE, AuditTrailMissing
@@ -40,6 +43,7 @@ from idp_config.model import RealmSpec
 from policies import Severity, Violation, default_rules
 from scanners.account_hygiene import record_ids, scan_accounts
 from scanners.connection import ScanConnection
+from scanners.errors import SystemUnreachable
 from scanners.findings import ScanResult, to_sarif
 from scanners.gateway import scan_gateway
 from scanners.http_headers import scan_headers
@@ -47,6 +51,8 @@ from scanners.keycloak_config import scan_realm
 from scanners.privacy import scan_records
 from scanners.targets import TargetRegistry
 from scanners.tls import scan_tls
+
+_log = structlog.get_logger(__name__)
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Quét tuân thủ / compliance scans"
@@ -198,7 +204,7 @@ async def _scan(
             try:
                 results.append(result("headers", url, await scan_headers(url, connection.registry)))
             except GatewayError as exc:
-                console.print(f"[yellow]{url}: {exc.message_en} ({exc.detail})[/yellow]")
+                _not_scanned(url, exc)
             progress.advance(task)
             if url.startswith("https://"):
                 progress.update(task, description=f"TLS {url}")
@@ -209,9 +215,35 @@ async def _scan(
                         )
                     )
                 except GatewayError as exc:
-                    console.print(f"[yellow]{url}: {exc.message_en} ({exc.detail})[/yellow]")
+                    _not_scanned(url, exc)
             progress.advance(task)
     return results
+
+
+def _log_to_file(stack: Path | None) -> None:
+    """The scan's log (why a system was not scanned, in detail) goes to the stack's log folder, or
+    to standard error; the console keeps one line per system."""
+    if stack is not None:
+        path = stack / "logs" / "gateway-scan.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        configure_logging(json=True, stream=path.open("a", encoding="utf-8"))
+    else:
+        configure_logging(json=True, stream=sys.stderr)
+
+
+def _not_scanned(url: str, exc: GatewayError) -> None:
+    """One line for a person (why, in Vietnamese and English); the detail goes to the log."""
+    why = (
+        exc.reason.words
+        if isinstance(exc, SystemUnreachable)
+        else f"{exc.message_vi} / {exc.message_en}"
+    )
+    console.print(
+        f"[yellow]{url}: không quét được / not scanned: {why}[/yellow]",
+        highlight=False,
+        soft_wrap=True,
+    )
+    _log.info("scan.not_scanned", url=url, code=exc.code, detail=exc.detail)
 
 
 async def _record(connection: Connection, results: list[ScanResult], scan_id: str) -> None:
@@ -310,6 +342,7 @@ def run(
     ] = None,
 ) -> None:
     """Scan every registered system once, or every ``--every`` seconds."""
+    _log_to_file(stack)
     try:
         connection = _connect(stack, settings)
         while True:

@@ -6,7 +6,7 @@ import httpx
 
 from policies import Violation, evaluate_response
 from policies.web_checks import HttpObservation
-from scanners.errors import ScanTargetUnreachable
+from scanners.errors import SystemUnreachable, unreachable_reason
 from scanners.targets import TargetRegistry
 
 
@@ -18,7 +18,7 @@ async def scan_headers(
     try:
         response = await client.get(target)
     except httpx.HTTPError as exc:
-        raise ScanTargetUnreachable(f"{type(exc).__name__}") from exc
+        raise SystemUnreachable(unreachable_reason(exc), type(exc).__name__) from exc
     finally:
         if http is None:
             await client.aclose()

@@ -14,10 +14,14 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import structlog
+
 from policies import Violation, evaluate_tls
 from policies.tls_checks import TlsObservation
-from scanners.errors import ScannerError, ScanTargetUnreachable
+from scanners.errors import ScannerError, ScanTargetUnreachable, SystemUnreachable, Unreachable
 from scanners.targets import TargetRegistry
+
+_log = structlog.get_logger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SSLYZE_PYTHON = PROJECT_ROOT / ".work" / "tools" / "sslyze" / "bin" / "python"
@@ -58,12 +62,26 @@ async def probe_tls(
         out, err = await asyncio.wait_for(process.communicate(), limit_seconds)
     except TimeoutError as exc:
         process.kill()
-        raise ScanTargetUnreachable(f"sslyze did not finish in {limit_seconds:.0f} s") from exc
+        raise SystemUnreachable(
+            Unreachable.TIMED_OUT, f"sslyze did not finish in {limit_seconds:.0f} s"
+        ) from exc
     if process.returncode != 0:
-        raise ScanTargetUnreachable(f"sslyze failed: {err.decode(errors='replace')[-200:]}")
+        _log.warning(
+            "scan.tls_probe_failed",
+            endpoint=f"{target.hostname}:{port}",
+            stderr=err.decode(errors="replace")[-2000:],
+        )
+        raise SystemUnreachable(Unreachable.OTHER, "sslyze failed (details in the log)")
     answer = json.loads(out)
     if not answer.get("reachable"):
-        raise ScanTargetUnreachable(f"{target.hostname}:{port} did not complete a TLS handshake")
+        _log.info(
+            "scan.tls_unreachable",
+            endpoint=f"{target.hostname}:{port}",
+            error=answer.get("error", ""),
+        )
+        raise SystemUnreachable(
+            Unreachable(answer.get("reason", Unreachable.OTHER)), f"{target.hostname}:{port}"
+        )
     return TlsObservation(
         endpoint=f"{target.hostname}:{port}",
         protocols=list(answer.get("protocols", [])),

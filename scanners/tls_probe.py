@@ -24,6 +24,7 @@ from sslyze import (
     ServerScanRequest,
     ServerScanStatusEnum,
 )
+from sslyze.errors import ServerHostnameCouldNotBeResolved
 from sslyze.mozilla_tls_profile.tls_config_checker import (
     SCAN_COMMANDS_NEEDED_BY_MOZILLA_CHECKER,
     MozillaTlsConfiguration,
@@ -42,12 +43,30 @@ _PROTOCOLS = {
 }
 
 
+def _reason(error: type[BaseException] | None) -> str:
+    """The scanner's word for why the connection failed (``scanners.errors.Unreachable``)."""
+    names = {cls.__name__ for cls in (error.__mro__ if error is not None else ())}
+    if "ServerHostnameCouldNotBeResolved" in names:
+        return "name-not-resolved"
+    if names & {"ConnectionToServerTimedOut", "TlsHandshakeTimedOut"}:
+        return "timed-out"
+    if "ServerRejectedConnection" in names:
+        return "connection-refused"
+    if "TlsHandshakeFailed" in names:
+        return "tls-handshake-failed"
+    return "other"
+
+
 def probe(host: str, port: int, ca_file: Path | None) -> dict[str, Any]:
     extra = ScanCommandsExtraArguments(
         certificate_info=CertificateInfoExtraArgument(custom_ca_file=ca_file) if ca_file else None
     )
+    try:
+        location = ServerNetworkLocation(hostname=host, port=port)  # resolves the name
+    except ServerHostnameCouldNotBeResolved as exc:
+        return {"reachable": False, "reason": _reason(type(exc)), "error": type(exc).__name__}
     request = ServerScanRequest(
-        server_location=ServerNetworkLocation(hostname=host, port=port),
+        server_location=location,
         scan_commands=set(SCAN_COMMANDS_NEEDED_BY_MOZILLA_CHECKER),
         scan_commands_extra_arguments=extra,
     )
@@ -55,7 +74,12 @@ def probe(host: str, port: int, ca_file: Path | None) -> dict[str, Any]:
     scanner.queue_scans([request])
     result = next(iter(scanner.get_results()))
     if result.scan_status != ServerScanStatusEnum.COMPLETED:
-        return {"reachable": False, "error": str(result.connectivity_error_trace or "")[-200:]}
+        trace = result.connectivity_error_trace
+        return {
+            "reachable": False,
+            "reason": _reason(trace.exc_type if trace is not None else None),
+            "error": str(trace or "")[-2000:],
+        }
     protocols = []
     attempts = result.scan_result
     for attribute, name in _PROTOCOLS.items():

@@ -12,17 +12,29 @@ is not that document.
 
 Records live in Redis without expiry (keys ``document-record:<reference>`` and, to find the record a
 later signature supersedes, ``document-by-hash:<sha256>``), under the signing service's own ACL user.
+Signing goes on while Redis is down (its audit events are spooled on disk): so do records, appended to
+a file of pending records and stored by the next signature after Redis is back.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
+import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from enum import StrEnum
+from pathlib import Path
 
 import redis.asyncio as redis_async
+import structlog
+from redis.exceptions import RedisError
 
 from signing_service.credentials import CredentialStore
+
+_log = structlog.get_logger(__name__)
 
 
 class RecordStatus(StrEnum):
@@ -55,6 +67,10 @@ class DocumentRecord:
     superseded_by: str = ""
 
 
+def _pending_line(record: DocumentRecord, signed_from_sha256: str) -> str:
+    return json.dumps({"record": asdict(record), "from": signed_from_sha256})
+
+
 def _record_key(reference: str) -> str:
     return f"document-record:{reference}"
 
@@ -64,12 +80,63 @@ def _hash_key(sha256: str) -> str:
 
 
 class DocumentRecords:
-    def __init__(self, client: redis_async.Redis) -> None:
+    def __init__(self, client: redis_async.Redis, pending: Path) -> None:
         self._redis = client
+        #: Records not yet stored (Redis was down), one JSON line each.
+        self._pending = pending
 
     async def keep(self, record: DocumentRecord, signed_from_sha256: str) -> None:
         """Keep ``record``; a record of the document it was signed from (a signature made by
-        this service on the same document earlier) is marked superseded by it."""
+        this service on the same document earlier) is marked superseded by it. With Redis down,
+        the record waits in the pending file (and the signature is not refused for it)."""
+        try:
+            await self._store_pending()
+            await self._store(record, signed_from_sha256)
+        except (RedisError, OSError) as exc:
+            _log.warning(
+                "document.record_pending", reference=record.reference, error=type(exc).__name__
+            )
+            self._append_pending([_pending_line(record, signed_from_sha256)])
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Writers and the replay take this lock, so no line lands in a file being replayed."""
+        self._pending.parent.mkdir(parents=True, exist_ok=True)
+        with self._pending.with_suffix(".lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _append_pending(self, lines: list[str]) -> None:
+        with self._locked(), self._pending.open("a", encoding="utf-8") as pending:
+            pending.writelines(line + "\n" for line in lines)
+            pending.flush()
+            os.fsync(pending.fileno())
+
+    async def _store_pending(self) -> None:
+        if not self._pending.exists():
+            return
+        taken = self._pending.with_name(f"{self._pending.name}.{os.getpid()}.{uuid.uuid4().hex}")
+        with self._locked():
+            try:
+                self._pending.rename(taken)
+            except FileNotFoundError:
+                return  # another process took them
+        lines = taken.read_text(encoding="utf-8").splitlines()
+        for index, line in enumerate(lines):
+            try:
+                entry = json.loads(line)
+                await self._store(DocumentRecord(**entry["record"]), entry["from"])
+            except (RedisError, OSError):
+                self._append_pending(lines[index:])
+                taken.unlink()
+                raise
+        taken.unlink()
+        _log.info("document.records_stored_late", count=len(lines))
+
+    async def _store(self, record: DocumentRecord, signed_from_sha256: str) -> None:
         earlier = await self._redis.get(_hash_key(signed_from_sha256))
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(_record_key(record.reference), json.dumps(asdict(record)))

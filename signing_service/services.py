@@ -186,7 +186,7 @@ async def running_services(settings: SigningSettings) -> AsyncIterator[Services]
         ),
         trail=trail,
         batches=BatchStore(client, settings.batch_dir),
-        records=DocumentRecords(client),
+        records=DocumentRecords(client, settings.record_spool_path),
         sandbox=sandbox,
         redis=client,
         token_verifier=AccessTokenVerifier(

@@ -75,6 +75,8 @@ class SigningSettings(BaseSettings):
     public_verify_per_minute: int = Field(default=30, ge=1)
     #: Batches: where their documents are kept, and how big one may be.
     batch_dir: Path = Path(".work/run/signing/batches")
+    #: Records of signed documents made while Redis was down, stored when it is back.
+    record_spool_path: Path = Path(".work/run/signing/document-records.pending")
     max_batch_documents: int = Field(default=2000, ge=1)
     max_batch_bytes: int = Field(default=2 * 1024 * 1024 * 1024, gt=0)
     json_logs: bool | None = None

@@ -165,6 +165,10 @@ async def sign_document(
     reference = uuid.uuid4().hex
     verify_url = f"{settings.public_url.rstrip('/')}/verify?ref={reference}"
     signed = await signer.sign(document, options.request(allowed, signer, verify_url))
+    await auditor.record(
+        EventTag.SIGNING_DOCUMENT_SIGN,
+        target=_signed_event(signed, signer.key_label, reference, allowed),
+    )
     await services.records.keep(
         DocumentRecord(
             reference=reference,
@@ -180,10 +184,6 @@ async def sign_document(
             credential_id=allowed.credential.credential_id if allowed.credential else "",
         ),
         signed_from_sha256=signed.input_sha256,
-    )
-    await auditor.record(
-        EventTag.SIGNING_DOCUMENT_SIGN,
-        target=_signed_event(signed, signer.key_label, reference, allowed),
     )
     return Response(
         signed.content,

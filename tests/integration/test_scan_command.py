@@ -63,6 +63,15 @@ def test_scan_records_findings_writes_sarif_and_tracks_new_ones(
     assert {r["ruleId"] for r in results} <= rules
     # The gateway's own services were scanned too (headers), and came out clean of high findings.
     assert f"headers  {stack_info.signing_url}/" in first.stdout
+    # The demo's registered systems that do not exist: one line each, saying why in both
+    # languages; the detail is in the log, never a traceback on the console.
+    not_scanned = [line for line in first.stdout.splitlines() if "not scanned" in line]
+    assert any("sogddt.example.vn" in line for line in not_scanned), first.stdout
+    for line in not_scanned:
+        if "sogddt.example.vn" in line:
+            assert "không phân giải được tên miền / the name does not resolve" in line, line
+    assert "Traceback" not in first.stdout and "_do_dns_lookup" not in first.stdout
+    assert "scan.not_scanned" in (stack.folder / "logs" / "gateway-scan.log").read_text()
     # The gateway's own audit log is read for personal data (Decree 13): none there.
     privacy_line = next(line for line in first.stdout.splitlines() if line.startswith("privacy"))
     assert "audit-log" in privacy_line and "0 phát hiện/findings" in privacy_line

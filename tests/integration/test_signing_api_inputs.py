@@ -173,7 +173,16 @@ def test_events_spooled_while_redis_is_down_reach_the_audit_log_later(
 
     spool = tmp_path / "spool"
     dead_redis = f"redis://127.0.0.1:{free_port()}/0"
-    app = create_app(app_settings(stack, stack_info, redis_url=dead_redis, audit_spool_dir=spool))
+    pending = tmp_path / "document-records.pending"
+    app = create_app(
+        app_settings(
+            stack,
+            stack_info,
+            redis_url=dead_redis,
+            audit_spool_dir=spool,
+            record_spool_path=pending,
+        )
+    )
     token = client_token("demo-eoffice")
     with TestClient(app) as client:
         response = client.post(
@@ -211,6 +220,22 @@ def test_events_spooled_while_redis_is_down_reach_the_audit_log_later(
         ).json()["events"]
         time.sleep(0.2)
     assert [e["tag"] for e in events] == ["signing:document:sign"]
+
+    # The record for its QR code waited on disk too; the next signature, with Redis back, stores
+    # it first, and the public page shows it.
+    reference = response.headers["x-document-reference"]
+    assert reference in pending.read_text()
+    back = create_app(app_settings(stack, stack_info, record_spool_path=pending))
+    with TestClient(back) as client:
+        again = client.post(
+            "/v1/documents:sign",
+            content=demo_pdf,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/pdf"},
+        )
+        assert again.status_code == 200, again.text
+        page = client.get("/verify", params={"ref": reference})
+    assert 'id="record-status"' in page.text and response.headers["x-document-sha256"] in page.text
+    assert not pending.exists()
 
 
 def test_without_its_audit_key_in_the_token_the_service_does_not_start(
