@@ -1,0 +1,94 @@
+"""The audit store's connection: its lock, its transactions, and its schema version."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
+
+from audit.store.rows import SCHEMA_VERSION, StoreError, old_schema
+from audit.store.sql import Dialect
+
+
+class StoreConnection:
+    """One connection to the store's database and one lock (writes are batched), with the few
+    operations that differ between databases; subclasses open the connection and say how their
+    database streams a large result."""
+
+    dialect: ClassVar[Dialect]
+
+    def __init__(self, connection: Any) -> None:
+        self._db = connection
+        self._lock = threading.Lock()
+        with self._lock:
+            try:
+                self._create_schema()
+            except BaseException:
+                self._db.close()  # a store refused (an older schema) leaves no connection behind
+                raise
+
+    # -- the database's own ways ------------------------------------------------------------------
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        if not params:  # no placeholder processing at all (PL/pgSQL bodies hold '%')
+            return self._db.execute(self.dialect.sql(sql))
+        return self._db.execute(self.dialect.sql(sql), tuple(params))
+
+    def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._db.cursor().executemany(self.dialect.sql(sql), rows)
+
+    def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """A long read (the whole log) on a connection of its own, without the store's lock: the
+        ingestor and the dashboard go on while ``audit verify`` or a checkpoint reads 10 million
+        records (SQLite's WAL and PostgreSQL's snapshots keep the reader consistent)."""
+        raise NotImplementedError
+
+    def _begin_writing(self) -> None:
+        raise NotImplementedError
+
+    def _commit(self) -> None:
+        self._db.commit()
+
+    def _rollback(self) -> None:
+        self._db.rollback()
+
+    def _create_schema(self) -> None:
+        raise NotImplementedError
+
+    def _database_errors(self) -> tuple[type[BaseException], ...]:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One writer's transaction: committed whole, or rolled back and reported as StoreError
+        (the database down, locked, or refusing), so that callers retry rather than crash."""
+        with self._lock:
+            try:
+                self._begin_writing()
+                yield
+                self._commit()
+            except BaseException as exc:
+                self._rollback_quietly()
+                if isinstance(exc, self._database_errors()):
+                    raise StoreError(
+                        f"the audit store refused the write ({type(exc).__name__})"
+                    ) from exc
+                raise
+
+    def _rollback_quietly(self) -> None:
+        """Roll back; on a connection that broke, there is nothing to roll back."""
+        with contextlib.suppress(*self._database_errors()):
+            self._rollback()
+
+    def _check_version(self) -> None:
+        row = self._execute("SELECT value FROM store_meta WHERE name = 'schema'").fetchone()
+        if row is None:
+            self._execute(
+                "INSERT INTO store_meta (name, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+            )
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise old_schema(row[0])
+
+    def close(self) -> None:
+        self._db.close()
