@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -88,6 +89,8 @@ class PostgresEventStore(EventStore):
 
     def _live(self) -> Any:
         if self._db.closed or self._db.broken:  # the server restarted: a new session
+            with contextlib.suppress(Exception):
+                self._db.close()
             self._db = self._connect()
         return self._db
 
