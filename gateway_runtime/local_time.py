@@ -28,7 +28,7 @@ def local(moment: datetime) -> datetime:
     return moment.astimezone(PEOPLES_ZONE)
 
 
-def for_people(moment: datetime | str | None, *, seconds: bool = True) -> str:
+def for_people(moment: datetime | str | None) -> str:
     """``01/12/2026 21:03:04 (UTC+07:00)``; ``-`` for nothing; text that is no time as it is."""
     if moment is None or moment == "":
         return "-"
@@ -40,5 +40,4 @@ def for_people(moment: datetime | str | None, *, seconds: bool = True) -> str:
     else:
         parsed = moment
     shown = local(parsed)
-    text = shown.strftime(PEOPLES_FORMAT if seconds else PEOPLES_FORMAT[:-3])
-    return f"{text} ({zone_label(shown)})"
+    return f"{shown.strftime(PEOPLES_FORMAT)} ({zone_label(shown)})"

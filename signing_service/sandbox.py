@@ -210,10 +210,6 @@ class _Worker:
         self._process: Any = None
         self._connection: Connection | None = None
 
-    @property
-    def pid(self) -> int | None:
-        return cast(int | None, self._process.pid) if self._process is not None else None
-
     def start(self) -> tuple[Connection, Any]:
         """Start the process if it is not running, and wait until it is ready for a task."""
         if self._process is not None and self._connection is not None and self._process.is_alive():
@@ -334,10 +330,6 @@ class DocumentSandbox:
             "busy": self._busy,
             "lost_workers": self.lost_workers,
         }
-
-    def worker_pids(self) -> list[int]:
-        """The processes running now (for the operator, and for tests that kill one)."""
-        return [pid for worker in self._workers if (pid := worker.pid) is not None]
 
     async def warm_up(self) -> None:
         """Start every worker now (with the code and the stamp font loaded), not on the first
