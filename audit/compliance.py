@@ -1,7 +1,7 @@
 """The compliance picture a security officer hands to the department, read from the audit log.
 
-The scanners record every run (``scan:run:complete``) and every open finding (``scan:finding:open``)
-as audit events; this module takes the latest run of each system and kind of scan, its findings with
+The scanners record every run (``scan:run:complete``), every open finding (``scan:finding:open``) and
+every finding the configuration accepts with its reason (``scan:finding:accepted``) as audit events; this module takes the latest run of each system and kind of scan, its findings with
 the remediation of the rule they break, and the findings of accounts grouped by the school (unit) the
 account belongs to. The dashboard shows it, and renders it as HTML and as a PDF sealed by the
 signing service (:func:`compliance_pdf`).
@@ -10,6 +10,7 @@ signing service (:func:`compliance_pdf`).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,8 @@ class Finding:
     remediation: str
     new: bool
     unit: str | None
+    #: Why the department accepts it (``scan:finding:accepted``); None for an open finding.
+    accepted: str | None = None
 
 
 @dataclass
@@ -43,6 +46,8 @@ class SystemCompliance:
     new: int
     fixed: int
     findings: list[Finding] = field(default_factory=list)
+    #: Findings accepted with a reason: shown, not counted.
+    accepted: list[Finding] = field(default_factory=list)
 
 
 @dataclass
@@ -90,29 +95,21 @@ def compliance_summary(
             new=int(run.get("new", 0)),
             fixed=int(run.get("fixed", 0)),
         )
-        rows = store.search(
-            EventSearch(tag="scan:finding:open", text=str(run.get("scan_id")), units=units),
-            limit=_FINDINGS_PER_RUN,
-        )
-        for row in rows:
-            target = row.event.get("target") or {}
-            if target.get("system") != system or target.get("scan") != scan:
-                continue
-            finding = Finding(
-                rule=str(target.get("rule")),
-                severity=str(target.get("severity")),
-                subject=str(target.get("subject")),
-                evidence=str(target.get("evidence")),
-                remediation=remediation.get(str(target.get("rule")), ""),
-                new=target.get("new") == "true",
-                unit=target.get("unit"),
-            )
+        run_id = str(run.get("scan_id"))
+        for finding in _run_findings(store, "open", run_id, system, scan, units, remediation):
             status.findings.append(finding)
             if finding.unit:
                 by_unit.setdefault(finding.unit, UnitCompliance(finding.unit)).by_severity[
                     finding.severity
                 ] += 1
+        if (
+            units is None
+        ):  # the department's view: accepted exceptions are the realm's, not a unit's
+            status.accepted = list(
+                _run_findings(store, "accepted", run_id, system, scan, units, remediation)
+            )
         status.findings.sort(key=lambda f: (_RANK.get(f.severity, 9), f.rule, f.subject))
+        status.accepted.sort(key=lambda f: (f.rule, f.subject, f.evidence))
         if units is None or status.findings:
             summary.systems.append(status)
     summary.units = sorted(by_unit.values(), key=lambda u: (u.score, u.unit))
@@ -120,6 +117,36 @@ def compliance_summary(
 
 
 _RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+
+
+def _run_findings(
+    store: EventStore,
+    state: str,
+    run_id: str,
+    system: str,
+    scan: str,
+    units: frozenset[str] | None,
+    remediation: dict[str, str],
+) -> Iterator[Finding]:
+    """The findings one run recorded as ``scan:finding:<state>`` (open or accepted) for a system."""
+    rows = store.search(
+        EventSearch(tag=f"scan:finding:{state}", text=run_id, units=units),
+        limit=_FINDINGS_PER_RUN,
+    )
+    for row in rows:
+        target = row.event.get("target") or {}
+        if target.get("system") != system or target.get("scan") != scan:
+            continue
+        yield Finding(
+            rule=str(target.get("rule")),
+            severity=str(target.get("severity")),
+            subject=str(target.get("subject")),
+            evidence=str(target.get("evidence")),
+            remediation=remediation.get(str(target.get("rule")), ""),
+            new=target.get("new") == "true",
+            unit=target.get("unit"),
+            accepted=str(target["reason"]) if "reason" in target else None,
+        )
 
 
 def compliance_pdf(
@@ -162,30 +189,24 @@ def compliance_pdf(
             pdf.cell(105, 5.5, f"  {counts}"[:70])
             pdf.ln(5.5)
     for status in summary.systems:
-        if not status.findings:
-            continue
-        pdf.ln(3)
-        pdf.set_font("Noto", size=11)
-        pdf.multi_cell(
-            0,
-            6.5,
+        _findings_section(
+            pdf,
             f"{status.system} · {status.scan} ({status.score}/100)",
-            new_x="LMARGIN",
-            new_y="NEXT",
+            [
+                f"{f.rule} [{f.severity}]{' (mới / new)' if f.new else ''} {f.subject}: "
+                f"{f.evidence}\n    → {f.remediation}"
+                for f in status.findings
+            ],
         )
-        pdf.set_font("Noto", size=8)
-        for finding in status.findings[:200]:
-            pdf.multi_cell(
-                0,
-                4.3,
-                f"{finding.rule} [{finding.severity}]{' (mới / new)' if finding.new else ''} "
-                f"{finding.subject}: {finding.evidence}\n"
-                f"    → {finding.remediation}",
-                new_x="LMARGIN",
-                new_y="NEXT",
-            )
-        if len(status.findings) > 200:
-            pdf.multi_cell(0, 4.3, f"… {len(status.findings) - 200} more (SARIF export)")
+    for status in summary.systems:
+        _findings_section(
+            pdf,
+            f"{status.system} · {status.scan}: đã chấp nhận / accepted",
+            [
+                f"{f.rule} [{f.severity}] {f.subject}: {f.evidence}\n    lý do / reason: {f.accepted}"
+                for f in status.accepted
+            ],
+        )
     pdf.ln(4)
     pdf.set_font("Noto", size=8)
     pdf.multi_cell(
@@ -195,3 +216,17 @@ def compliance_pdf(
         "Read from the audit log (scan:* events); sealed by the organisation.",
     )
     return bytes(pdf.output())
+
+
+def _findings_section(pdf: Any, heading: str, lines: list[str], shown: int = 200) -> None:
+    """A system's findings (or accepted ones) in the PDF: nothing when there are none."""
+    if not lines:
+        return
+    pdf.ln(3)
+    pdf.set_font("Noto", size=11)
+    pdf.multi_cell(0, 6.5, heading, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Noto", size=8)
+    for line in lines[:shown]:
+        pdf.multi_cell(0, 4.3, line, new_x="LMARGIN", new_y="NEXT")
+    if len(lines) > shown:
+        pdf.multi_cell(0, 4.3, f"… {len(lines) - shown} more (SARIF export)")

@@ -54,6 +54,7 @@ class EventTag(StrEnum):
     AUDIT_LOG_ARCHIVE = "audit:log:archive"
     SCAN_FINDING_OPEN = "scan:finding:open"
     SCAN_FINDING_FIXED = "scan:finding:fixed"
+    SCAN_FINDING_ACCEPTED = "scan:finding:accepted"
     SCAN_RUN_COMPLETE = "scan:run:complete"
 
     @property
@@ -86,6 +87,7 @@ _CLASSES: dict[EventTag, EventClass] = {
     EventTag.AUDIT_LOG_ARCHIVE: EventClass.API_ACTIVITY,
     EventTag.SCAN_FINDING_OPEN: EventClass.FINDING,
     EventTag.SCAN_FINDING_FIXED: EventClass.FINDING,
+    EventTag.SCAN_FINDING_ACCEPTED: EventClass.FINDING,
     EventTag.SCAN_RUN_COMPLETE: EventClass.FINDING,
 }
 

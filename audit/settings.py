@@ -59,7 +59,7 @@ class AuditSettings(BaseSettings):
     collector_client_id: str = "audit-collector"
     collector_client_secret: SecretStr | None = None
     keycloak_events_interval_seconds: float = Field(default=5.0, gt=0)
-    #: Key of the HMAC that stands in for citizen ID numbers (Decree 13/2023 minimisation).
+    #: Key of the HMAC that stands in for citizen ID numbers (Law 91/2025/QH15, Article 3: minimisation).
     pseudonym_key: SecretStr | None = None
 
     #: Retention: days per event class (authentication, api_activity, account_change, finding)

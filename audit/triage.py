@@ -2,7 +2,7 @@
 event, and an alert's state is the last of them.
 
 Two actions run beside the others and never replace them: declaring a personal-data breach
-(Decree 13/2023: the authority must be told within the privacy policy's deadline, 72 hours) and
+(Law 91/2025/QH15, Article 23: the authority must be told within the privacy policy's deadline, 72 hours) and
 recording that the authority was told. Nothing here knows of HTTP.
 """
 

@@ -91,6 +91,9 @@ def launch(
             "--optimized",
             "--http-enabled=true",
             "--http-host=127.0.0.1",
+            # A runtime option too: given only to `kc.sh build`, Infinispan still opened its cluster
+            # ports (7800, 57800) on every interface. One node, no cluster, nothing beyond loopback.
+            "--cache=local",
             f"--http-port={port}",
             f"--http-management-port={management_port}",
             f"--hostname={url}",

@@ -336,6 +336,8 @@ class Stack:
                 "--http",
                 "gateway_runtime.serving:NoDelayH11Protocol",
                 "--no-access-log",
+                # A client's address is its connection's (see gateway_runtime.http.trusted_proxies).
+                "--no-proxy-headers",
                 "--log-level",
                 "warning",
                 "--workers",

@@ -10,9 +10,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import structlog
@@ -21,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gateway_runtime.errors import GatewayError
 from gateway_runtime.tokens import AccessTokenVerifier, Principal, TokenRejected
@@ -179,9 +182,37 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return _error_response(GatewayError())
 
 
+#: The reverse proxies whose ``X-Forwarded-For``/``-Proto`` are believed (addresses or networks,
+#: comma-separated). None by default: the services are started with uvicorn's ``--no-proxy-headers``
+#: and a client's address is its connection's, so a made-up header cannot dodge a rate limit or
+#: put a false address in the audit log.
+TRUSTED_PROXIES_VARIABLE = "GATEWAY_TRUSTED_PROXIES"
+
+
+class TrustedProxiesInvalid(GatewayError):
+    code = "trusted-proxies-invalid"
+    message_vi = "Cấu hình proxy tin cậy không hợp lệ."
+    message_en = "The trusted proxies setting is invalid."
+
+
+def trusted_proxies(environ: Mapping[str, str] = os.environ) -> list[str]:
+    value = environ.get(TRUSTED_PROXIES_VARIABLE, "")
+    proxies = [p.strip() for p in value.split(",") if p.strip()]
+    if "*" in proxies:
+        raise TrustedProxiesInvalid(
+            f"{TRUSTED_PROXIES_VARIABLE}: '*' would believe any client's forwarded address; "
+            "name the reverse proxies"
+        )
+    return proxies
+
+
 def install_http_runtime(app: FastAPI, *, service: str) -> None:
-    """Add the request-id middleware and the error envelope handlers to ``app``."""
+    """Add the request-id middleware and the error envelope handlers to ``app``, behind the
+    forwarded-header reader when trusted proxies are configured."""
     app.add_middleware(RequestContextMiddleware, service=service)
+    proxies = trusted_proxies()
+    if proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
     app.add_exception_handler(GatewayError, _on_gateway_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)

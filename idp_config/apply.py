@@ -43,8 +43,13 @@ def admin_client(server_url: str, username: str, password: str) -> KeycloakAdmin
 
 
 def check_realm(spec: RealmSpec) -> list[Violation]:
-    """The policy violations of ``spec``, judged on exactly what would be sent to Keycloak."""
-    return evaluate_realm(realm_representation(spec), evaluated_clients(spec))
+    """The policy violations of ``spec``, judged on exactly what would be sent to Keycloak; those
+    the files accept (``accepted_findings``) are marked so and do not stop ``apply``."""
+    return evaluate_realm(
+        realm_representation(spec),
+        evaluated_clients(spec),
+        accepted={(a.rule, a.subject): a.reason for a in spec.accepted_findings},
+    )
 
 
 def apply_realm(
@@ -59,7 +64,7 @@ def apply_realm(
 
     ``provider_secrets``: the client secret the realm holds at each external identity provider,
     by alias (set when the provider is created or changed, never diffed or shown)."""
-    violations = check_realm(spec)
+    violations = [v for v in check_realm(spec) if not v.accepted]
     if violations:
         _log.warning("idp.realm_refused", realm=spec.realm, rules=[v.rule_id for v in violations])
         raise PolicyViolation("; ".join(v.line() for v in violations))

@@ -178,6 +178,17 @@ class UserSpec(_Strict):
     unit: str | None = Field(default=None, pattern=r"^[0-9A-Za-z-]{2,31}$")
 
 
+class AcceptedFinding(_Strict):
+    """A finding the department has looked at and accepts, with its reason: the scanner and the
+    reports show it as accepted, not as open, and it costs the score nothing."""
+
+    #: The rule (``IDP-001``) and the subject it is accepted for (``client account-console``).
+    rule: str = Field(pattern=r"^[A-Z]{2,8}-\d{3}$")
+    subject: str = Field(min_length=1)
+    #: Why it is acceptable, for the security officer who reads the report (both languages).
+    reason: str = Field(min_length=20)
+
+
 class RealmSpec(_Strict):
     realm: str = Field(pattern=_NAME)
     display_name: str = ""
@@ -196,6 +207,8 @@ class RealmSpec(_Strict):
     #: The organisation tree, read from ``organisation_file`` by :func:`load_realm`.
     units: list[Unit] = Field(default_factory=list, exclude=True)
     users: list[UserSpec] = Field(default_factory=list)
+    #: Findings of the realm's own scan accepted with a reason (never a whole rule: one subject).
+    accepted_findings: list[AcceptedFinding] = Field(default_factory=list)
 
     def check_references(self) -> None:
         """Every role a user or service account is given must be defined in this realm."""

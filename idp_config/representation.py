@@ -66,6 +66,12 @@ def realm_representation(spec: RealmSpec) -> dict[str, Any]:
         "accessTokenLifespan": sec.access_token_lifespan_seconds,
         "ssoSessionIdleTimeout": sec.sso_session_idle_seconds,
         "ssoSessionMaxLifespan": sec.sso_session_max_seconds,
+        # A refresh token is good once (RFC 9700 §2.2.2): a stolen one that is used shows.
+        "revokeRefreshToken": True,
+        "refreshTokenMaxReuse": 0,
+        # No client may ask for offline tokens; should one be allowed, its sessions still end.
+        "offlineSessionMaxLifespanEnabled": True,
+        "offlineSessionMaxLifespan": 30 * 24 * 3600,
         "internationalizationEnabled": True,
         "supportedLocales": spec.supported_locales,
         "defaultLocale": spec.default_locale,
@@ -103,7 +109,13 @@ def client_representation(client: ClientSpec, secret: str | None) -> dict[str, A
         "webOrigins": client.web_origins,
         "fullScopeAllowed": kind is not AccessType.PUBLIC and client.visible_roles is None,
         "attributes": {
-            **({"pkce.code.challenge.method": "S256"} if kind is AccessType.PUBLIC else {}),
+            # Every client that logs people in requires PKCE (S256), confidential ones too
+            # (RFC 9700 §2.1.1: it also stops authorization code injection).
+            **(
+                {"pkce.code.challenge.method": "S256"}
+                if kind in {AccessType.WEB, AccessType.PUBLIC}
+                else {}
+            ),
             **({"minimum.acr.value": client.minimum_acr} if client.minimum_acr else {}),
             **(
                 {"access.token.lifespan": str(client.access_token_lifespan_seconds)}
@@ -244,15 +256,48 @@ def identity_provider_mapper_representation(provider: IdentityProviderSpec) -> d
 
 
 ADMIN_CONSOLE = "security-admin-console"
+#: The client scope Keycloak offers every client by default, for tokens that outlive the session.
+OFFLINE_ACCESS = "offline_access"
+
+
+def builtin_client_representations(spec: RealmSpec) -> dict[str, dict[str, Any]]:
+    """What the files manage of Keycloak's built-in clients, which every realm has.
+
+    - ``account`` only names the account API's roles and the console's address: nobody logs in
+      with it (the console uses ``account-console``), so it has no login flow and no redirect.
+    - ``admin-cli`` of this realm has no use at all: no password grant (administrators log in to
+      the master realm), no login flow.
+    - both consoles require PKCE (S256) and never take passwords directly; the admin console asks
+      for the realm's administration level. Their redirect addresses (a path under Keycloak's own
+      address, which their pages' routes need) are Keycloak's: see the realm file's
+      ``accepted_findings``.
+    """
+    no_password: dict[str, Any] = {"directAccessGrantsEnabled": False, "implicitFlowEnabled": False}
+    pkce = {"pkce.code.challenge.method": "S256"}
+    return {
+        "account": {
+            **no_password,
+            "standardFlowEnabled": False,
+            "redirectUris": [],
+            "webOrigins": [],
+            "attributes": pkce,
+        },
+        "account-console": {**no_password, "attributes": pkce},
+        "admin-cli": {**no_password, "standardFlowEnabled": False},
+        ADMIN_CONSOLE: {
+            **no_password,
+            "attributes": {**pkce, "minimum.acr.value": spec.security.admin_console_minimum_acr},
+        },
+    }
 
 
 def admin_console_representation(spec: RealmSpec) -> dict[str, Any]:
-    """What the files manage of Keycloak's built-in admin console client: its level of authentication."""
+    """The admin console as the policies judge it: what the files manage of it, and what it is."""
     return {
         "clientId": ADMIN_CONSOLE,
         "standardFlowEnabled": True,
         "fullScopeAllowed": True,
-        "attributes": {"minimum.acr.value": spec.security.admin_console_minimum_acr},
+        **builtin_client_representations(spec)[ADMIN_CONSOLE],
     }
 
 
@@ -268,8 +313,14 @@ def evaluated_clients(spec: RealmSpec) -> list[dict[str, Any]]:
                     if client.visible_roles is not None
                     else {}
                 ),
+                "optionalClientScopes": list(client.optional_scopes),
             }
             for client in spec.clients
         ),
         admin_console_representation(spec),
+        *(
+            {"clientId": client_id, **fields}
+            for client_id, fields in builtin_client_representations(spec).items()
+            if client_id != ADMIN_CONSOLE
+        ),
     ]

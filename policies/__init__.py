@@ -1,4 +1,4 @@
-"""Security policies as code: TCVN 11930 / Decree 85, OWASP ASVS, Decree 13 and the sector's own rules.
+"""Security policies as code: TCVN 11930 / Decree 85, OWASP ASVS, the Personal Data Protection Law 91/2025 and the sector's own rules.
 
 One place to change a rule: ``idp_config`` refuses to apply a realm that breaks them, and the scanners
 measure live systems against the same rules. Public surface: :func:`load_rules`, :func:`evaluate_realm`,
@@ -8,6 +8,7 @@ measure live systems against the same rules. Public surface: :func:`load_rules`,
 from policies.engine import (
     default_rules,
     evaluate_accounts,
+    evaluate_dast,
     evaluate_gateway,
     evaluate_realm,
     evaluate_records,
@@ -28,6 +29,7 @@ __all__ = [
     "compliance_score",
     "default_rules",
     "evaluate_accounts",
+    "evaluate_dast",
     "evaluate_gateway",
     "evaluate_realm",
     "evaluate_records",

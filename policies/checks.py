@@ -154,3 +154,50 @@ def no_direct_access_grants(
     for client in clients:
         if client.get("directAccessGrantsEnabled"):
             yield f"client {client.get('clientId')}", "directAccessGrantsEnabled is on"
+
+
+def _logs_people_in(client: dict[str, Any]) -> bool:
+    """A client people log in through (not one that only holds roles or receives tokens)."""
+    return not client.get("bearerOnly") and bool(
+        client.get("standardFlowEnabled") or client.get("directAccessGrantsEnabled")
+    )
+
+
+@check
+def pkce_enforced(
+    realm: dict[str, Any], clients: list[dict[str, Any]], params: dict[str, Any]
+) -> Iterator[Finding]:
+    public = bool(params.get("public", True))
+    for client in clients:
+        if not client.get("standardFlowEnabled") or client.get("bearerOnly"):
+            continue
+        if bool(client.get("publicClient")) is not public:
+            continue
+        method = (client.get("attributes") or {}).get("pkce.code.challenge.method")
+        if method != "S256":
+            yield (
+                f"client {client.get('clientId')}",
+                f"pkce.code.challenge.method is {method or '(not required)'!r}, not 'S256'",
+            )
+
+
+@check
+def no_offline_tokens(
+    realm: dict[str, Any], clients: list[dict[str, Any]], params: dict[str, Any]
+) -> Iterator[Finding]:
+    for client in clients:
+        if not _logs_people_in(client):
+            continue
+        for field in ("defaultClientScopes", "optionalClientScopes"):
+            if "offline_access" in (client.get(field) or []):
+                yield f"client {client.get('clientId')}", f"{field} contains 'offline_access'"
+
+
+@check
+def refresh_tokens_rotated(
+    realm: dict[str, Any], clients: list[dict[str, Any]], params: dict[str, Any]
+) -> Iterator[Finding]:
+    if not realm.get("revokeRefreshToken"):
+        yield "realm", "revokeRefreshToken is off: a refresh token can be used again"
+    elif int(realm.get("refreshTokenMaxReuse") or 0) > 0:
+        yield "realm", f"refreshTokenMaxReuse is {realm.get('refreshTokenMaxReuse')} (must be 0)"

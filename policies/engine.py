@@ -16,9 +16,10 @@ from pydantic import ValidationError
 
 from policies.account_checks import ACCOUNT_CHECKS
 from policies.checks import CHECKS
+from policies.dast_checks import DAST_CHECKS, DastObservation
 from policies.errors import PolicyFileError
 from policies.gateway_checks import GATEWAY_CHECKS, GatewayObservation
-from policies.models import Rule, RuleFile, Violation
+from policies.models import Acceptances, Rule, RuleFile, Violation, with_acceptances
 from policies.privacy_checks import RECORDS_CHECKS, RecordsObservation
 from policies.tls_checks import TLS_CHECKS, TlsObservation
 from policies.web_checks import WEB_CHECKS, HttpObservation
@@ -31,6 +32,7 @@ _CHECK_NAMES: dict[str, Collection[str]] = {
     "tls": TLS_CHECKS.keys(),
     "gateway": GATEWAY_CHECKS.keys(),
     "records": RECORDS_CHECKS.keys(),
+    "dast": DAST_CHECKS.keys(),
 }
 
 
@@ -101,9 +103,13 @@ def evaluate_realm(
     realm: dict[str, Any],
     clients: list[dict[str, Any]],
     rules: tuple[Rule, ...] | list[Rule] | None = None,
+    *,
+    accepted: Acceptances | None = None,
 ) -> list[Violation]:
-    """Every violation of the identity rules by a realm and its clients."""
-    return _evaluate("realm", lambda rule: CHECKS[rule.check](realm, clients, rule.params), rules)
+    """Every violation of the identity rules by a realm and its clients; those the realm's files
+    accept (``accepted``: reason by rule id and subject) are marked so, not left out."""
+    found = _evaluate("realm", lambda rule: CHECKS[rule.check](realm, clients, rule.params), rules)
+    return with_acceptances(found, accepted or {})
 
 
 def evaluate_response(
@@ -146,3 +152,10 @@ def evaluate_records(
     return _evaluate(
         "records", lambda rule: RECORDS_CHECKS[rule.check](observation, rule.params), rules
     )
+
+
+def evaluate_dast(
+    observation: DastObservation, rules: tuple[Rule, ...] | list[Rule] | None = None
+) -> list[Violation]:
+    """Every violation of the dynamic-scan rules in what a DAST engine reported for one system."""
+    return _evaluate("dast", lambda rule: DAST_CHECKS[rule.check](observation, rule.params), rules)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -40,7 +40,7 @@ class Rule(BaseModel):
     severity: Severity
     sources: list[str] = Field(min_length=1)
     #: What the rule judges: a Keycloak realm and its clients, or a web system's HTTP response.
-    target: Literal["realm", "web", "accounts", "tls", "gateway", "records"] = "realm"
+    target: Literal["realm", "web", "accounts", "tls", "gateway", "records", "dast"] = "realm"
     check: str = Field(pattern=r"^[a-z_]+$")
     params: dict[str, Any] = Field(default_factory=dict)
     remediation: Text
@@ -65,6 +65,23 @@ class Violation(BaseModel):
     remediation: Text
     #: The unit (school, district office) the subject belongs to, where known (accounts).
     unit: str | None = None
+    #: Why the department accepts it (recorded next to the configuration), or None: open.
+    accepted: str | None = None
 
     def line(self) -> str:
-        return f"{self.rule_id} [{self.severity.value}] {self.subject}: {self.evidence}"
+        line = f"{self.rule_id} [{self.severity.value}] {self.subject}: {self.evidence}"
+        return f"{line} (chấp nhận / accepted: {self.accepted})" if self.accepted else line
+
+
+#: Findings accepted with their reason, by (rule id, subject).
+Acceptances = Mapping[tuple[str, str], str]
+
+
+def with_acceptances(violations: Iterable[Violation], accepted: Acceptances) -> list[Violation]:
+    """The violations, those listed in ``accepted`` marked with their reason."""
+    return [
+        v.model_copy(update={"accepted": accepted[(v.rule_id, v.subject)]})
+        if (v.rule_id, v.subject) in accepted
+        else v
+        for v in violations
+    ]

@@ -1,4 +1,4 @@
-"""The personal-data policy (``policies/privacy.yaml``, Decree 13/2023): breach deadline and data classes."""
+"""The personal-data policy (``policies/privacy.yaml``, Law 91/2025/QH15): breach deadline and data classes."""
 
 from __future__ import annotations
 

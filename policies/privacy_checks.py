@@ -1,4 +1,4 @@
-"""The tests behind the personal-data rules (Decree 13/2023): what the audit log and its exports hold.
+"""The tests behind the personal-data rules (Law 91/2025/QH15): what the audit log and its exports hold.
 
 They read records as the privacy scanner collects them: audit events (JSON bodies) and the column names
 of every export, and look for personal data that minimisation should have kept out: fields named after

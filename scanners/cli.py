@@ -1,9 +1,10 @@
 """``gateway-scan``: scan every registered system against the policies, on demand or on a schedule.
 
-One run scans the live realm (identity rules), its accounts (account hygiene), and the HTTP headers and
-TLS of every registered system (the realm's clients and the gateway's own services). Every finding is an
-audit event (``scan:finding:open`` / ``scan:finding:fixed`` / ``scan:run:complete``); the run fails closed
-if they cannot be recorded. ``--sarif`` writes the findings as SARIF 2.1.0.
+One run scans the live realm (identity rules; the realm file's accepted findings shown as accepted),
+its accounts (account hygiene), and the HTTP headers, TLS and a dynamic scan (wapiti, ``--dast-seconds``
+each; OWASP ZAP too when ``ZAP_URL`` and ``ZAP_API_KEY`` name a daemon) of every registered system (the realm's clients and the gateway's own services). Every finding is
+an audit event (``scan:finding:open`` / ``scan:finding:accepted`` / ``scan:finding:fixed`` /
+``scan:run:complete``); the run fails closed if they cannot be recorded. ``--sarif`` writes the findings as SARIF 2.1.0.
 
 Connection (:class:`~scanners.connection.ScanConnection`): the environment — ``KEYCLOAK_URL``,
 ``KEYCLOAK_ADMIN_USER``, ``KEYCLOAK_ADMIN_PASSWORD``, the audit trail's ``SCAN_REDIS_URL``,
@@ -23,7 +24,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 import typer
@@ -43,14 +44,16 @@ from idp_config.model import RealmSpec
 from policies import Severity, Violation, default_rules
 from scanners.account_hygiene import record_ids, scan_accounts
 from scanners.connection import ScanConnection
+from scanners.dast import scan_dast
 from scanners.errors import SystemUnreachable
 from scanners.findings import ScanResult, to_sarif
 from scanners.gateway import scan_gateway
 from scanners.http_headers import scan_headers
-from scanners.keycloak_config import scan_realm
+from scanners.keycloak_config import acceptances, scan_realm
 from scanners.privacy import scan_records
 from scanners.targets import TargetRegistry
 from scanners.tls import scan_tls
+from scanners.zap import ZapSettings, scan_with_zap
 
 _log = structlog.get_logger(__name__)
 
@@ -58,6 +61,8 @@ app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Quét tuân thủ / compliance scans"
 )
 console = Console(soft_wrap=True)
+#: How long wapiti crawls and attacks each registered system, by default.
+DEFAULT_DAST_SECONDS = 120.0
 
 
 @app.callback()
@@ -75,8 +80,10 @@ class Connection:
     state_file: Path
     #: The gateway's own services and seal certificate, for the scan of the gateway itself.
     own: dict[str, str] | None = None
-    #: The audit store, read for personal data (Decree 13).
+    #: The audit store, read for personal data (Law 91/2025/QH15).
     audit_store: Path | None = None
+    #: A running OWASP ZAP daemon (``ZAP_URL``, ``ZAP_API_KEY``), the second DAST engine.
+    zap: ZapSettings | None = None
 
 
 def _connect(stack: Path | None, settings: Path | None) -> Connection:
@@ -112,6 +119,7 @@ def _connect(stack: Path | None, settings: Path | None) -> Connection:
         state_file=connection.scan_state_file,
         own=gateway,
         audit_store=connection.scan_audit_store,
+        zap=ZapSettings.from_environment(),
     )
 
 
@@ -141,6 +149,7 @@ async def _scan(
     ca_file: Path | None,
     records: set[str] | None = None,
     budget_seconds: float = 0,
+    dast_seconds: float = DEFAULT_DAST_SECONDS,
 ) -> list[ScanResult]:
     previous: dict[str, list[str]] = (
         json.loads(connection.state_file.read_text()) if connection.state_file.exists() else {}
@@ -155,10 +164,16 @@ async def _scan(
     deadline = time.monotonic() + budget_seconds if budget_seconds else None
     results: list[ScanResult] = []
     realm = connection.realm.realm
-    steps = 3 + 2 * len(connection.web_targets)
+    steps = 3 + 3 * len(connection.web_targets)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("Quét / scanning", total=steps)
-        results.append(result("realm", f"keycloak:{realm}", scan_realm(connection.admin, realm)))
+        results.append(
+            result(
+                "realm",
+                f"keycloak:{realm}",
+                scan_realm(connection.admin, realm, accepted=acceptances(connection.realm)),
+            )
+        )
         progress.advance(task)
         results.append(
             result(
@@ -205,6 +220,30 @@ async def _scan(
                 results.append(result("headers", url, await scan_headers(url, connection.registry)))
             except GatewayError as exc:
                 _not_scanned(url, exc)
+                progress.advance(task, 3)
+                continue  # not reachable: TLS and the dynamic scan would say the same again
+            progress.advance(task)
+            if dast_seconds:
+                progress.update(task, description=f"DAST (wapiti) {url}")
+                try:
+                    findings = await scan_dast(
+                        url,
+                        connection.registry,
+                        budget_seconds=dast_seconds,
+                        **_own_surfaces(connection, url),
+                    )
+                    results.append(result("dast", url, findings))
+                except GatewayError as exc:
+                    _not_scanned(url, exc)
+                if connection.zap is not None:
+                    progress.update(task, description=f"DAST (ZAP) {url}")
+                    try:
+                        findings = await scan_with_zap(
+                            url, connection.registry, connection.zap, budget_seconds=dast_seconds
+                        )
+                        results.append(result("dast-zap", url, findings))
+                    except GatewayError as exc:
+                        _not_scanned(url, exc)
             progress.advance(task)
             if url.startswith("https://"):
                 progress.update(task, description=f"TLS {url}")
@@ -218,6 +257,24 @@ async def _scan(
                     _not_scanned(url, exc)
             progress.advance(task)
     return results
+
+
+#: The pages of the gateway's own services that no link reaches, where a dynamic scan starts.
+_OWN_PAGES = {"signing": ("verify", "approve/pair"), "audit": ("dashboard", "dashboard/events")}
+
+
+def _own_surfaces(connection: Connection, url: str) -> dict[str, Any]:
+    """For one of the gateway's own services: its pages and its OpenAPI document."""
+    from scanners.targets import origin_of
+
+    for name, service in (connection.own or {}).items():
+        if name in _OWN_PAGES and origin_of(service) == origin_of(url):
+            base = url.rstrip("/")
+            return {
+                "start": tuple(f"{base}/{page}" for page in _OWN_PAGES[name]),
+                "openapi": f"{base}/openapi.json",
+            }
+    return {}
 
 
 def _log_to_file(stack: Path | None) -> None:
@@ -274,11 +331,12 @@ def _once(
     ca_file: Path | None,
     records_files: list[Path] | None = None,
     budget_seconds: float = 0,
+    dast_seconds: float = 0,
 ) -> int:
     scan_id = uuid.uuid4().hex
     # Read each time: a scheduled scan sees today's records.
     records = record_ids(records_files) if records_files else None
-    results = asyncio.run(_scan(connection, ca_file, records, budget_seconds))
+    results = asyncio.run(_scan(connection, ca_file, records, budget_seconds, dast_seconds))
     # Fail closed: a scan whose findings cannot be recorded in the audit log did not happen.
     asyncio.run(_record(connection, results, scan_id))
     _save_state(connection, results)
@@ -289,14 +347,13 @@ def _once(
     for result in results:
         console.print(
             f"{result.kind:8} {result.system:40} điểm/score {result.score:3}  "
-            f"{len(result.findings)} phát hiện/findings, {len(result.new)} mới/new, "
+            f"{len(result.open)} phát hiện/findings, {len(result.new)} mới/new, "
             f"{len(result.fixed)} đã sửa/fixed"
+            + (f", {len(result.accepted)} chấp nhận/accepted" if result.accepted else "")
         )
         for finding in result.findings:
             console.print(f"   {finding.line()}", highlight=False)
-    serious = any(
-        f.severity in {Severity.CRITICAL, Severity.HIGH} for r in results for f in r.findings
-    )
+    serious = any(f.severity in {Severity.CRITICAL, Severity.HIGH} for r in results for f in r.open)
     console.print(f"scan {scan_id}")
     return 4 if serious else 0
 
@@ -333,6 +390,14 @@ def run(
             min=0,
         ),
     ] = 0,
+    dast: Annotated[
+        float,
+        typer.Option(
+            "--dast-seconds",
+            help="Thời gian quét động (wapiti) mỗi hệ thống, 0: không quét / DAST time per system",
+            min=0,
+        ),
+    ] = DEFAULT_DAST_SECONDS,
     records: Annotated[
         list[Path] | None,
         typer.Option(
@@ -346,7 +411,7 @@ def run(
     try:
         connection = _connect(stack, settings)
         while True:
-            code = _once(connection, sarif, ca_file, records, budget)
+            code = _once(connection, sarif, ca_file, records, budget, dast)
             if not every:
                 raise typer.Exit(code)
             time.sleep(every)

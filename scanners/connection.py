@@ -37,7 +37,7 @@ class ScanConnection(KeycloakConnection):
     scan_seal_certificate: Path | None = None
     #: What the last scan found (to tell new findings from known ones).
     scan_state_file: Path = Path(".work/scans/last.json")
-    #: The audit store, read (read-only) for personal data (Decree 13).
+    #: The audit store, read (read-only) for personal data (Law 91/2025/QH15).
     scan_audit_store: Path | None = None
 
     @field_validator("scan_own_services", mode="before")

@@ -37,30 +37,43 @@ def fingerprint(system: str, finding: Violation) -> str:
 class ScanResult:
     system: str
     kind: str  # realm, headers, tls, accounts
+    #: Every finding, open or accepted (those accepted carry their reason).
     findings: list[Violation]
     #: Fingerprints of the previous scan of the same system and kind (None: first scan).
     previous: frozenset[str] | None = None
 
     @property
+    def open(self) -> list[Violation]:
+        return [f for f in self.findings if not f.accepted]
+
+    @property
+    def accepted(self) -> list[Violation]:
+        return [f for f in self.findings if f.accepted]
+
+    @property
     def fingerprints(self) -> dict[str, Violation]:
-        return {fingerprint(self.system, f): f for f in self.findings}
+        """The open findings by fingerprint."""
+        return {fingerprint(self.system, f): f for f in self.open}
 
     @property
     def new(self) -> list[Violation]:
         if self.previous is None:
-            return list(self.findings)
+            return self.open
         return [f for key, f in self.fingerprints.items() if key not in self.previous]
 
     @property
     def fixed(self) -> list[str]:
-        return sorted((self.previous or frozenset()) - self.fingerprints.keys())
+        """Open last time, gone now (a finding accepted since is not "fixed": it is accepted)."""
+        accepted = {fingerprint(self.system, f) for f in self.accepted}
+        return sorted((self.previous or frozenset()) - self.fingerprints.keys() - accepted)
 
     @property
     def score(self) -> int:
-        return score(self.findings)
+        return score(self.open)
 
     def audit_events(self, scan_id: str, actor: Actor) -> list[AuditEvent]:
-        """One event per open finding (with its fingerprint), per fixed one, and the run's summary.
+        """One event per open finding (with its fingerprint), per accepted one (with its reason),
+        per fixed one, and the run's summary.
 
         Event ids are derived from the scan and the finding, so a retried recording stores each once.
         """
@@ -69,6 +82,18 @@ class ScanResult:
             material = "|".join((scan_id, self.kind, self.system, *parts))
             return hashlib.sha256(material.encode()).hexdigest()[:32]
 
+        def described(finding: Violation) -> dict[str, str]:
+            return {
+                "system": self.system,
+                "scan": self.kind,
+                "scan_id": scan_id,
+                "rule": finding.rule_id,
+                "severity": finding.severity.value,
+                "subject": finding.subject[:200],
+                "evidence": finding.evidence[:300],
+                **({"unit": finding.unit} if finding.unit else {}),
+            }
+
         events = [
             AuditEvent.build(
                 tag=EventTag.SCAN_FINDING_OPEN,
@@ -76,21 +101,26 @@ class ScanResult:
                 actor=actor,
                 outcome=Outcome.FAILURE,
                 target={
-                    "system": self.system,
-                    "scan": self.kind,
-                    "scan_id": scan_id,
-                    "rule": finding.rule_id,
-                    "severity": finding.severity.value,
-                    "subject": finding.subject[:200],
-                    "evidence": finding.evidence[:300],
+                    **described(finding),
                     "fingerprint": key,
                     "new": str(self.previous is None or key not in self.previous).lower(),
-                    **({"unit": finding.unit} if finding.unit else {}),
                 },
                 event_id=event_id(key),
                 unit=finding.unit,
             )
             for key, finding in self.fingerprints.items()
+        ]
+        events += [
+            AuditEvent.build(
+                tag=EventTag.SCAN_FINDING_ACCEPTED,
+                service="scanners",
+                actor=actor,
+                outcome=Outcome.SUCCESS,
+                target={**described(finding), "reason": str(finding.accepted)[:300]},
+                event_id=event_id("accepted", fingerprint(self.system, finding)),
+                unit=finding.unit,
+            )
+            for finding in self.accepted
         ]
         events += [
             AuditEvent.build(
@@ -113,12 +143,13 @@ class ScanResult:
                 tag=EventTag.SCAN_RUN_COMPLETE,
                 service="scanners",
                 actor=actor,
-                outcome=Outcome.SUCCESS if not self.findings else Outcome.FAILURE,
+                outcome=Outcome.SUCCESS if not self.open else Outcome.FAILURE,
                 target={
                     "system": self.system,
                     "scan": self.kind,
                     "scan_id": scan_id,
-                    "findings": str(len(self.findings)),
+                    "findings": str(len(self.open)),
+                    "accepted": str(len(self.accepted)),
                     "new": str(len(self.new)),
                     "fixed": str(len(self.fixed)),
                     "score": str(self.score),
@@ -180,6 +211,20 @@ def to_sarif(results: Iterable[ScanResult], rules: Iterable[Rule]) -> dict[str, 
                             "gatewayFinding/v1": fingerprint(result.system, finding)
                         },
                         "properties": {"scan": result.kind, "new": finding in result.new},
+                        # SARIF's own way of saying "looked at and accepted" (§3.35).
+                        **(
+                            {
+                                "suppressions": [
+                                    {
+                                        "kind": "external",
+                                        "status": "accepted",
+                                        "justification": finding.accepted,
+                                    }
+                                ]
+                            }
+                            if finding.accepted
+                            else {}
+                        ),
                     }
                     for result in results
                     for finding in result.findings

@@ -9,12 +9,22 @@ from __future__ import annotations
 from keycloak import KeycloakAdmin
 from keycloak.exceptions import KeycloakError
 
+from idp_config import RealmSpec
 from policies import Violation, evaluate_realm
+from policies.models import Acceptances
 from scanners.errors import ScanTargetUnreachable
 
 
-def scan_realm(admin: KeycloakAdmin, realm: str) -> list[Violation]:
-    """Every policy violation of the live realm ``realm`` and its clients."""
+def acceptances(spec: RealmSpec) -> Acceptances:
+    """The findings the realm's files accept, with their reasons."""
+    return {(a.rule, a.subject): a.reason for a in spec.accepted_findings}
+
+
+def scan_realm(
+    admin: KeycloakAdmin, realm: str, *, accepted: Acceptances | None = None
+) -> list[Violation]:
+    """Every policy violation of the live realm ``realm`` and its clients; those the realm's
+    files accept (``accepted``) marked with their reason."""
     try:
         admin.change_current_realm(realm)
         representation = admin.get_realm(realm)
@@ -27,4 +37,4 @@ def scan_realm(admin: KeycloakAdmin, realm: str) -> list[Violation]:
                 ]
     except KeycloakError as exc:
         raise ScanTargetUnreachable(f"realm {realm!r}: HTTP {exc.response_code}") from exc
-    return evaluate_realm(representation, clients)
+    return evaluate_realm(representation, clients, accepted=accepted)

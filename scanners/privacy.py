@@ -1,4 +1,4 @@
-"""Scanner: personal data in the gateway's own records (Decree 13/2023): the audit log's recent events
+"""Scanner: personal data in the gateway's own records (Law 91/2025/QH15): the audit log's recent events
 and the columns of every export, against the ``records`` rules (``policies/rules/privacy.yaml``).
 
 It reads the audit store read-only (SQLite ``mode=ro``), newest events first, up to ``limit``;

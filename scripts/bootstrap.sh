@@ -70,6 +70,22 @@ if [ ! -x .work/tools/sslyze/bin/python ] || ! .work/tools/sslyze/bin/python -c 
   "${UV[@]}" pip install --quiet --python .work/tools/sslyze/bin/python 'sslyze==6.3.1'
 fi
 
+# wapiti (the DAST engine of gateway-scan): GPL-2.0 and pinning its own libraries, so a separate tool
+# in its own environment; the 3.2 line is the last that runs on Python 3.11.
+if ! .work/tools/wapiti/bin/python -c "import wapitiCore" 2>/dev/null; then
+  say "Bộ quét động / DAST engine (wapiti 3.2.3, separate environment)"
+  "${UV[@]}" venv --quiet --python 3.11 .work/tools/wapiti
+  "${UV[@]}" pip install --quiet --python .work/tools/wapiti/bin/python 'wapiti3==3.2.3'
+fi
+
+# kcwarden (an independent Keycloak configuration auditor): the tests' second opinion on the realm,
+# in its own environment like sslyze (it is a tool we run, not a library we import).
+if [ "${BOOTSTRAP_FOR:-run}" = test ] && ! .work/tools/kcwarden/bin/python -c "import kcwarden" 2>/dev/null; then
+  say "Kiểm tra cấu hình Keycloak độc lập / independent realm auditor (kcwarden 0.18.1)"
+  "${UV[@]}" venv --quiet --python 3.11 .work/tools/kcwarden
+  "${UV[@]}" pip install --quiet --python .work/tools/kcwarden/bin/python 'kcwarden==0.18.1'
+fi
+
 # The Compose specification's JSON schema, for the test that validates compose.yaml.
 schema=.work/cache/compose-spec/compose-spec.json
 if [ ! -f "$schema" ]; then

@@ -187,8 +187,14 @@ def _signature_row(signature: SignatureReport) -> dict[str, str]:
     }
 
 
-def verify_form_page(reference: str | None, record: RecordView | None) -> str:
-    return _render("verify_form.html", style=_VERIFY_STYLE.text, reference=reference, record=record)
+def verify_form_page(reference: str | None, record: RecordView | None, form_token: str) -> str:
+    return _render(
+        "verify_form.html",
+        style=_VERIFY_STYLE.text,
+        reference=reference,
+        record=record,
+        form_token=form_token,
+    )
 
 
 def verify_result_page(

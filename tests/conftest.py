@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+import redis
 
 from devstack import Ports, Stack, StackInfo, postgres
 from devstack.demo import transcript_pdf
@@ -150,6 +151,23 @@ def dss_validator(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield service
     finally:
         service.stop()
+
+
+@pytest.fixture
+def public_page_budget(stack: Stack, stack_info: StackInfo) -> None:
+    """The public verification page's budget for this machine's address, spent by no earlier test:
+    the page counts every attempt from 127.0.0.1 (the dynamic scans of its own surfaces too) in a
+    sliding window, and a test that uses the page must not start inside another test's window."""
+    connection = redis.Redis.from_url(
+        stack_info.redis_url,
+        username="signing",
+        password=stack.redis_password("signing"),
+        socket_timeout=5,
+    )
+    try:
+        connection.delete("verify-rate:127.0.0.1", "verify-rate:testclient")
+    finally:
+        connection.close()
 
 
 @pytest.fixture(scope="session")

@@ -30,32 +30,10 @@ def login(
     scope: str = "openid",
 ) -> dict[str, Any]:
     verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
     state = secrets.token_urlsafe(16)
     with httpx.Client(timeout=15, follow_redirects=False) as browser:
-        page = browser.get(
-            f"{issuer}/protocol/openid-connect/auth",
-            params={
-                "client_id": client_id,
-                "response_type": "code",
-                "redirect_uri": redirect_uri,
-                "scope": scope,
-                "state": state,
-                "code_challenge": challenge.decode(),
-                "code_challenge_method": "S256",
-            },
-        )
-        page.raise_for_status()
-        match = _FORM_ACTION.search(page.text)
-        if match is None:
-            raise AssertionError(f"no login form for {client_id}: {page.text[:300]}")
-        # Keycloak marks its session cookies Secure even on http://localhost, where a browser
-        # still sends them; Python's cookie jar would not, so they are carried by hand.
-        cookies = "; ".join(f"{c.name}={c.value}" for c in browser.cookies.jar)
-        answer = browser.post(
-            html.unescape(match.group(1)),
-            data={"username": username, "password": password, "credentialId": ""},
-            headers={"cookie": cookies},
+        answer = _submit_login_form(
+            browser, issuer, client_id, redirect_uri, scope, state, verifier, username, password
         )
         location = answer.headers.get("location", "")
         if answer.status_code != 302 or not location.startswith(redirect_uri):
@@ -91,6 +69,65 @@ def _exchange(
     token.raise_for_status()
     result: dict[str, Any] = token.json()
     return result
+
+
+def _submit_login_form(
+    browser: httpx.Client,
+    issuer: str,
+    client_id: str,
+    redirect_uri: str,
+    scope: str,
+    state: str,
+    verifier: str,
+    username: str,
+    password: str,
+) -> httpx.Response:
+    """Open the realm's login page for ``client_id`` (PKCE S256) and post the form, as a browser."""
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    page = browser.get(
+        f"{issuer}/protocol/openid-connect/auth",
+        params={
+            "client_id": client_id,
+            "response_type": "code",
+            "redirect_uri": redirect_uri,
+            "scope": scope,
+            "state": state,
+            "code_challenge": challenge.decode(),
+            "code_challenge_method": "S256",
+        },
+    )
+    page.raise_for_status()
+    match = _FORM_ACTION.search(page.text)
+    if match is None:
+        raise AssertionError(f"no login form for {client_id}: {page.text[:300]}")
+    # Keycloak marks its session cookies Secure even on http://localhost, where a browser
+    # still sends them; Python's cookie jar would not, so they are carried by hand.
+    cookies = "; ".join(f"{c.name}={c.value}" for c in browser.cookies.jar)
+    return browser.post(
+        html.unescape(match.group(1)),
+        data={"username": username, "password": password, "credentialId": ""},
+        headers={"cookie": cookies},
+    )
+
+
+def fail_login(issuer: str, username: str, password: str = "not-the-password") -> str:  # noqa: S107
+    """One wrong password typed into the realm's login page (of its account console), as a person
+    or an attacker would: Keycloak's failure counts and events follow. Returns the error page."""
+    with httpx.Client(timeout=15, follow_redirects=False) as browser:
+        answer = _submit_login_form(
+            browser,
+            issuer,
+            "account-console",
+            f"{issuer}/account/",
+            "openid",
+            secrets.token_urlsafe(16),
+            secrets.token_urlsafe(48),
+            username,
+            password,
+        )
+        if answer.status_code != 200:
+            raise AssertionError(f"a wrong password for {username} was not refused")
+        return answer.text
 
 
 class BrokerLoginRefused(AssertionError):

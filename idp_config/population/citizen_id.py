@@ -4,7 +4,7 @@
 the birth was registered, the fourth encodes century and sex (0/1: male/female born 1900-1999, 2/3: 2000-2099,
 4/5: 2100-2199, 6/7: 2200-2299, 8/9: 2300-2399), the fifth and sixth are the last two digits of the birth
 year, the last six are random. An ID that contradicts the stated birth year or sex is refused with the reason.
-A citizen ID is personal data (Decree 13/2023): the reason never repeats it.
+A citizen ID is personal data (Law 91/2025/QH15): the reason never repeats it.
 """
 
 from __future__ import annotations

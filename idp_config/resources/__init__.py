@@ -29,8 +29,9 @@ from idp_config.resources.kind import (
 )
 from idp_config.resources.providers import IDENTITY_PROVIDERS, PROVIDER_MAPPERS
 from idp_config.resources.realm import (
-    ADMIN_CONSOLE_LEVEL,
+    BUILTIN_CLIENTS,
     GROUPS,
+    OFFLINE_ACCESS_WITHDRAWN,
     REALM,
     ROLES,
     USER_PROFILE,
@@ -47,7 +48,8 @@ KINDS: tuple[ResourceKind[Any], ...] = (
     CLIENT_ROLES,
     CLIENT_VISIBLE_ROLES,
     CLIENT_OPTIONAL_SCOPES,
-    ADMIN_CONSOLE_LEVEL,
+    BUILTIN_CLIENTS,
+    OFFLINE_ACCESS_WITHDRAWN,  # after every client exists and has its optional scopes
     GRANTS,  # client roles for service accounts: after every client and its roles
     USERS,
     IDENTITY_PROVIDERS,

@@ -1,5 +1,5 @@
 """The realm itself and what lives directly in it: roles, the organisation's groups, the user
-profile, the admin console's level of authentication, and the users the files declare.
+profile, Keycloak's built-in clients (hardened) and its offline tokens (withdrawn), and the users the files declare.
 
 People's accounts are not among the users: ``issue-accounts`` manages them from the sector's
 records, so only the users the files declare are read and compared.
@@ -20,8 +20,8 @@ from idp_config.flows import (
 )
 from idp_config.model import ProfileAttribute, RealmSpec, RoleSpec, UserSpec
 from idp_config.representation import (
-    ADMIN_CONSOLE,
-    admin_console_representation,
+    OFFLINE_ACCESS,
+    builtin_client_representations,
     profile_attribute_representation,
     realm_representation,
     user_representation,
@@ -222,39 +222,104 @@ USER_PROFILE = ResourceKind[ProfileAttribute](
     "user-profile", _profile_desired, _profile_live, _write_profile, _write_profile
 )
 
-# -- Keycloak's own admin console: its level of authentication -------------------------------
+# -- Keycloak's built-in clients: hardened, as every realm's are ---------------------------
 
 
-def _console_desired(spec: RealmSpec) -> Iterator[Desired[RealmSpec]]:
+def _builtin_desired(spec: RealmSpec) -> Iterator[Desired[str]]:
+    for client_id, fields in builtin_client_representations(spec).items():
+        yield Desired(f"builtin-client/{client_id}", fields, client_id)
+
+
+def _builtin_live(read: LiveRead) -> Iterator[tuple[str, Fields]]:
+    managed = builtin_client_representations(read.spec)
+    for client in read.clients:
+        if client["clientId"] in managed:
+            yield f"builtin-client/{client['clientId']}", client
+
+
+def _harden_builtin(session: Session, client_ids: list[str]) -> None:
+    """Built in: "created" only when the realm is new, and then updated like any other time; only
+    the managed fields (and attributes) change, the rest stays Keycloak's."""
+    wanted = builtin_client_representations(session.spec)
+    for client_id in client_ids:
+        internal = session.admin.get_client_id(client_id)
+        if not internal:
+            continue
+        client = session.admin.get_client(internal)
+        fields = dict(wanted[client_id])
+        attributes = {**(client.get("attributes") or {}), **fields.pop("attributes", {})}
+        session.admin.update_client(internal, {**client, **fields, "attributes": attributes})
+        session.report.updated.append(f"builtin-client/{client_id}")
+
+
+BUILTIN_CLIENTS = ResourceKind[str](
+    "builtin-client", _builtin_desired, _builtin_live, _harden_builtin, _harden_builtin
+)
+
+# -- no offline tokens: Keycloak offers the offline_access scope to every client -------------
+
+#: Keycloak refuses any change to this one (HTTP 403); it is bearer-only: nobody logs in with it.
+_UNCHANGEABLE = frozenset({"realm-management"})
+
+
+def _offline_desired(spec: RealmSpec) -> Iterator[Desired[RealmSpec]]:
     yield Desired(
-        f"admin-console/{ADMIN_CONSOLE}",
-        {"attributes": admin_console_representation(spec)["attributes"]},
+        "offline-access",
+        {
+            "realm_default_optional": False,
+            "clients": sorted(
+                c.client_id for c in spec.clients if OFFLINE_ACCESS in c.optional_scopes
+            ),
+        },
         spec,
     )
 
 
-def _console_live(read: LiveRead) -> Iterator[tuple[str, Fields]]:
-    for client in read.clients:
-        if client["clientId"] == ADMIN_CONSOLE:
-            yield f"admin-console/{ADMIN_CONSOLE}", {"attributes": client.get("attributes") or {}}
+def _offline_live(read: LiveRead) -> Iterator[tuple[str, Fields]]:
+    defaults = read.admin.get_default_optional_client_scopes()
+    yield (
+        "offline-access",
+        {
+            "realm_default_optional": any(s["name"] == OFFLINE_ACCESS for s in defaults),
+            "clients": sorted(
+                c["clientId"]
+                for c in read.clients
+                if c["clientId"] not in _UNCHANGEABLE
+                and (
+                    OFFLINE_ACCESS in (c.get("optionalClientScopes") or [])
+                    or OFFLINE_ACCESS in (c.get("defaultClientScopes") or [])
+                )
+            ),
+        },
+    )
 
 
-def _update_console(session: Session, specs: list[RealmSpec]) -> None:
-    """Built in: "created" only when the realm is new, and then updated like any other time."""
-    console_id = session.admin.get_client_id(ADMIN_CONSOLE)
-    if not console_id:
+def _withdraw_offline_access(session: Session, specs: list[RealmSpec]) -> None:
+    """Off the realm's defaults (for clients made later) and off every client that does not ask
+    for it in the files."""
+    admin = session.admin
+    scope = next((s for s in admin.get_client_scopes() if s["name"] == OFFLINE_ACCESS), None)
+    if scope is None:
         return
-    console = session.admin.get_client(console_id)
-    attributes = {
-        **(console.get("attributes") or {}),
-        "minimum.acr.value": session.spec.security.admin_console_minimum_acr,
-    }
-    session.admin.update_client(console_id, {**console, "attributes": attributes})
-    session.report.updated.append(f"admin-console/{ADMIN_CONSOLE}")
+    if any(s["name"] == OFFLINE_ACCESS for s in admin.get_default_optional_client_scopes()):
+        admin.delete_default_optional_client_scope(scope["id"])
+    allowed = {c.client_id for c in session.spec.clients if OFFLINE_ACCESS in c.optional_scopes}
+    for client in admin.get_clients():
+        if client["clientId"] in allowed or client["clientId"] in _UNCHANGEABLE:
+            continue
+        if OFFLINE_ACCESS in (client.get("optionalClientScopes") or []):
+            admin.delete_client_optional_client_scope(client["id"], scope["id"])
+        if OFFLINE_ACCESS in (client.get("defaultClientScopes") or []):
+            admin.delete_client_default_client_scope(client["id"], scope["id"])
+    session.report.updated.append("offline-access")
 
 
-ADMIN_CONSOLE_LEVEL = ResourceKind[RealmSpec](
-    "admin-console", _console_desired, _console_live, _update_console, _update_console
+OFFLINE_ACCESS_WITHDRAWN = ResourceKind[RealmSpec](
+    "offline-access",
+    _offline_desired,
+    _offline_live,
+    _withdraw_offline_access,
+    _withdraw_offline_access,
 )
 
 # -- the users the files declare (demo and technical accounts) -------------------------------

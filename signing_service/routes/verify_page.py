@@ -8,7 +8,9 @@ signed, by whom, when, and whether it still stands); with a PDF, the page also s
 
 from __future__ import annotations
 
+import hmac
 import re
+import secrets
 import time
 from typing import Annotated
 
@@ -40,13 +42,27 @@ def _page(html: str, status_code: int = 200) -> HTMLResponse:
     return HTMLResponse(html, status_code=status_code, headers=VERIFY_PAGE_HEADERS)
 
 
+#: The window of the public page's limit, in seconds.
+RATE_WINDOW = 60
+
+
 async def _rate_limited(request: Request, services: Services) -> bool:
-    """True if this address made more than ``public_verify_per_minute`` checks this minute."""
+    """True if this address made more than ``public_verify_per_minute`` checks in the last 60 s.
+
+    A sliding window (each attempt's time in a sorted set, refused ones included): no burst of
+    twice the limit across a minute's boundary, and hammering keeps an address refused. The address
+    is the connection's own; a forwarded one only from a configured proxy (``GATEWAY_TRUSTED_PROXIES``).
+    """
     address = request.client.host if request.client else "unknown"
-    key = f"verify-rate:{address}:{int(time.time() // 60)}"
+    key = f"verify-rate:{address}"
+    now = time.time()
     try:
-        count = await services.redis.incr(key)
-        await services.redis.expire(key, 120)
+        async with services.redis.pipeline(transaction=True) as attempts:
+            attempts.zremrangebyscore(key, 0, now - RATE_WINDOW)
+            attempts.zadd(key, {f"{now:.6f}-{secrets.token_hex(4)}": now})
+            attempts.zcard(key)
+            attempts.expire(key, RATE_WINDOW + 1)
+            _, _, count, _ = await attempts.execute()
     except (RedisError, OSError):
         return True  # fail closed: no counter, no anonymous work
     return int(count) > services.settings.public_verify_per_minute
@@ -61,13 +77,42 @@ async def _record(services: Services, reference: str | None) -> RecordView | Non
     return RecordView(record, await services.records.status(record, services.credentials))
 
 
+#: The form's anti-forgery token: in the page and in a cookie only this site's pages send
+#: (double submit, SameSite=Strict). Another site cannot make a visitor's browser post a check,
+#: which would spend that visitor's budget and put their address on a verification they never made.
+FORM_COOKIE = "verify_form"
+#: The form field that carries it (a name scanners and frameworks know as an anti-forgery token).
+FORM_FIELD = "csrf_token"
+
+
+def _form_token(request: Request) -> str:
+    """The visitor's token: the one its browser holds, or a new one."""
+    held = request.cookies.get(FORM_COOKIE, "")
+    return held if _TOKEN.fullmatch(held) else secrets.token_urlsafe(24)
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
+
+
 @router.get("/verify", response_class=HTMLResponse)
 async def verify_form(
-    services: ServicesDep, ref: Annotated[str | None, Query(max_length=64)] = None
+    request: Request,
+    services: ServicesDep,
+    ref: Annotated[str | None, Query(max_length=64)] = None,
 ) -> HTMLResponse:
     # One Redis read per look-up, and references are 128-bit random: not rate-limited.
     reference = ref if ref and _matches(ref) else None
-    return _page(verify_form_page(reference, await _record(services, reference)))
+    token = _form_token(request)
+    response = _page(verify_form_page(reference, await _record(services, reference), token))
+    response.set_cookie(
+        FORM_COOKIE,
+        token,
+        path="/verify",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
 
 
 def _matches(reference: str) -> bool:
@@ -78,17 +123,33 @@ def _matches(reference: str) -> bool:
 async def verify_upload(
     request: Request, services: ServicesDep, auditor: AnonymousAuditorDep
 ) -> HTMLResponse:
-    if await _rate_limited(request, services):
-        return _page(
-            verify_error_page("Quá nhiều yêu cầu, vui lòng thử lại sau.", "Too many requests."),
-            429,
-        )
+    stale = _page(
+        verify_error_page(
+            "Trang đã cũ hoặc không mở từ trang xác minh: hãy tải lại trang rồi chọn tệp.",
+            "The form is stale or was not sent from the verification page: reload it.",
+        ),
+        403,
+    )
+    held = request.cookies.get(FORM_COOKIE, "")
+    if not held:
+        return stale  # another site's post: the browser sends no SameSite=Strict cookie
+    # Every attempt counts (a forged token too), but the limit is said after the token: a forged
+    # post is refused as forged, never mistaken for a visitor's own too many checks.
+    limited = await _rate_limited(request, services)
     limit = services.settings.max_document_bytes
     declared = request.headers.get("content-length")
     if declared is None or not declared.isdigit() or int(declared) > limit:
         error = DocumentTooLarge()
         return _page(verify_error_page(error.message_vi, error.message_en), 413)
-    async with request.form(max_files=1, max_fields=2) as form:
+    async with request.form(max_files=1, max_fields=3) as form:
+        posted = str(form.get(FORM_FIELD) or "")
+        if not hmac.compare_digest(posted.encode(), held.encode()):
+            return stale
+        if limited:
+            return _page(
+                verify_error_page("Quá nhiều yêu cầu, vui lòng thử lại sau.", "Too many requests."),
+                429,
+            )
         upload = form.get("document")
         reference = str(form.get("ref") or "")[:32]
         reference = reference if _matches(reference) else ""

@@ -143,7 +143,7 @@ def test_security_officer_reads_triages_and_exports(
     timeline = page.inner_text("#timeline")
     assert timeline.count("signing:document:verify") == 3
 
-    # Triage: a changed transcript holds personal data: declare a breach (Decree 13, 72 hours) ...
+    # Triage: a changed transcript holds personal data: declare a breach (Law 91/2025, 72 hours) ...
     page.goto(f"http://localhost:{stack.ports.audit}/dashboard/alerts")
     card = page.locator(f"#alert-{alert['event_id']}")
     card.locator("select[name=action]").select_option("declare-breach")
@@ -224,7 +224,11 @@ def test_security_officer_reads_triages_and_exports(
     admin.assign_realm_roles(principal, [admin.get_realm_role("principal")])
     for _ in range(2):
         subprocess.run(
-            [sys.executable, "-m", "scanners.cli", "run", "--stack", str(stack.folder)],
+            [
+                sys.executable,
+                *("-m", "scanners.cli", "run", "--stack", str(stack.folder)),
+                *("--dast-seconds", "0"),  # the dynamic scan is test_scan_command's and test_dast's
+            ],
             capture_output=True,
             timeout=300,
             check=False,
@@ -242,12 +246,17 @@ def test_security_officer_reads_triages_and_exports(
     report_text = page.inner_text("main")
     assert "IDP-008" in report_text and "ht.e2e" in report_text
     assert "Yêu cầu người dùng đăng ký OTP" in report_text  # the rule's remediation
+    # The realm's accepted exceptions: shown as accepted, with the realm file's reason.
+    accepted = page.inner_text("table.accepted")
+    assert "client account-console" in accepted and "IDP-001" in accepted
+    assert "PKCE S256 is required" in accepted
     with page.expect_download() as compliance_download:
         page.click("text=Tải PDF có chữ ký số")
     compliance_pdf = compliance_download.value.path().read_bytes()
     assert _indication(stack_info, portal, compliance_pdf) == "TOTAL_PASSED"
     pdf_text = extract_text(io.BytesIO(compliance_pdf))
     assert "Báo cáo tuân thủ an toàn thông tin" in pdf_text and "79760101" in pdf_text
+    assert "accepted" in pdf_text and "account-console" in pdf_text
     admin.delete_user(principal)
     page.context.close()
 

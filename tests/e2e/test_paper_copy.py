@@ -21,7 +21,13 @@ from devstack.demo import transcript_pdf
 from tests.conftest import TokenFactory
 from tests.pdf_inspection import replace_page_text
 
-pytestmark = [pytest.mark.keycloak, pytest.mark.softhsm, pytest.mark.pki, pytest.mark.redis]
+pytestmark = [
+    pytest.mark.keycloak,
+    pytest.mark.softhsm,
+    pytest.mark.pki,
+    pytest.mark.redis,
+    pytest.mark.usefixtures("public_page_budget"),
+]
 
 PHONE_WIDTH = 390
 TITLE = "Học bạ lớp 10A1 — học kỳ I"

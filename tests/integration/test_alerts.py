@@ -10,6 +10,7 @@ import pytest
 
 from devstack import StackInfo
 from tests.conftest import AlertInbox, TokenFactory
+from tests.keycloak_login import fail_login
 
 pytestmark = [pytest.mark.keycloak, pytest.mark.redis]
 
@@ -18,16 +19,7 @@ def test_brute_force_alert_is_audited_and_notified(
     stack_info: StackInfo, client_token: TokenFactory, alert_inbox: AlertInbox
 ) -> None:
     for _ in range(6):
-        httpx.post(
-            f"{stack_info.issuer}/protocol/openid-connect/token",
-            data={
-                "grant_type": "password",
-                "client_id": "admin-cli",
-                "username": "demo.hieutruong",
-                "password": "not-the-password",
-            },
-            timeout=10,
-        )
+        fail_login(stack_info.issuer, "demo.hieutruong")
     reader = {"Authorization": f"Bearer {client_token('audit-reports')}"}
     deadline = time.monotonic() + 40
     alerts: list[dict[str, object]] = []

@@ -27,6 +27,7 @@ from audit.store import EventSearch, EventStore, QuarantinedEntry, open_store
 from audit.trail import FIELD, MAC_FIELD, PRODUCER_FIELD, STREAM
 from devstack import Stack, StackInfo
 from tests.conftest import AlertInbox, TokenFactory
+from tests.keycloak_login import fail_login
 
 pytestmark = [pytest.mark.keycloak, pytest.mark.redis]
 
@@ -267,17 +268,7 @@ def test_a_replayed_event_is_stored_once(
 
 def _fail_logins(info: StackInfo, username: str, times: int) -> None:
     for _ in range(times):
-        refused = httpx.post(
-            f"{info.issuer}/protocol/openid-connect/token",
-            data={
-                "grant_type": "password",
-                "client_id": "admin-cli",
-                "username": username,
-                "password": "not-the-password",
-            },
-            timeout=10,
-        )
-        assert refused.json()["error"] == "invalid_grant"
+        fail_login(info.issuer, username)
 
 
 def test_future_dated_failures_are_flagged_and_cannot_silence_brute_force_detection(

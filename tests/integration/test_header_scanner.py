@@ -4,44 +4,23 @@ gateway's own services; and the target registry refusing everything it does not 
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
 from devstack import StackInfo
 from scanners import TargetNotRegistered, TargetRegistry, scan_headers
-
-
-class WeakApp(BaseHTTPRequestHandler):
-    """No security header, a session cookie without flags, a reflected parameter."""
-
-    def do_GET(self) -> None:
-        body = f"<html><body>Xin chào {self.path}</body></html>".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Set-Cookie", "SESSIONID=abc123; Path=/")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+from tests.weak_app import weak_app
 
 
 @pytest.fixture(scope="module")
-def weak_app() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), WeakApp)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+def weak() -> Iterator[str]:
+    with weak_app() as url:
+        yield url
 
 
-def test_weak_app_is_caught_rule_by_rule(weak_app: str) -> None:
-    findings = asyncio.run(scan_headers(weak_app, TargetRegistry([weak_app])))
+def test_weak_app_is_caught_rule_by_rule(weak: str) -> None:
+    findings = asyncio.run(scan_headers(weak, TargetRegistry([weak])))
     found = {(v.rule_id, v.subject) for v in findings}
     assert {rule for rule, _ in found} == {"WEB-001", "WEB-003", "WEB-004", "WEB-005", "WEB-006"}
     assert ("WEB-006", "cookie SESSIONID") in found

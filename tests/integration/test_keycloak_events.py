@@ -14,6 +14,7 @@ import pytest
 from devstack import Stack, StackInfo
 from devstack.process import ManagedProcess
 from tests.conftest import TokenFactory
+from tests.keycloak_login import fail_login
 
 pytestmark = [pytest.mark.keycloak, pytest.mark.redis]
 
@@ -43,18 +44,9 @@ def _wait_for(info: StackInfo, token: str, tag: str, predicate: Any) -> list[dic
 def test_failed_login_with_a_citizen_id_is_audited_pseudonymised_once(
     stack: Stack, stack_info: StackInfo, client_token: TokenFactory
 ) -> None:
-    # A password attempt on Keycloak's admin-cli client, as a person typing their CCCD number.
-    refused = httpx.post(
-        f"{stack_info.issuer}/protocol/openid-connect/token",
-        data={
-            "grant_type": "password",
-            "client_id": "admin-cli",
-            "username": CITIZEN_ID,
-            "password": "wrong-password",
-        },
-        timeout=10,
-    )
-    assert refused.json()["error"] == "invalid_grant"
+    # A person typing their CCCD number into the login page, with a wrong password.
+    page = fail_login(stack_info.issuer, CITIZEN_ID, "wrong-password")
+    assert "kc-form-login" in page
     expected = (
         "hmac:"
         + hmac.new(

@@ -9,7 +9,7 @@ from devstack import Stack, StackInfo
 from idp_config import admin_client, apply_realm
 from idp_config.model import RealmSpec
 from policies import PolicyViolation
-from scanners import scan_accounts, scan_realm
+from scanners import acceptances, scan_accounts, scan_realm
 
 pytestmark = pytest.mark.keycloak
 
@@ -73,18 +73,41 @@ def test_scanner_finds_planted_violations_in_a_live_realm(
     assert ("IDP-011", "realm") in found
 
 
-def test_scanner_on_the_education_realm_reports_only_keycloak_builtins(
+def test_the_education_realm_passes_its_own_scan_every_exception_with_its_reason(
     stack: Stack, stack_info: StackInfo
 ) -> None:
     admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
-    findings = scan_realm(admin, "education")
-    declared = {f"client {c.client_id}" for c in stack.realm_spec.clients}
-    assert not [v for v in findings if v.subject in declared or v.subject == "realm"]
-    # The realm's own admin console asks for the second factor (applied from the baseline).
-    console = [v for v in findings if v.subject == "client security-admin-console"]
-    assert "IDP-012" not in {v.rule_id for v in console}
-    # Keycloak's own account console ships with a wildcard redirect: a real finding to act on.
-    assert any(v.rule_id == "IDP-001" and "account" in v.subject for v in findings)
+    spec = stack.realm_spec
+    findings = scan_realm(admin, "education", accepted=acceptances(spec))
+    assert [v.line() for v in findings if not v.accepted] == []
+    # Every exception the realm file records is still needed (none is left over from a fix), and
+    # each is shown with its reason.
+    accepted = {(v.rule_id, v.subject): v.accepted for v in findings if v.accepted}
+    assert accepted == {(a.rule, a.subject): a.reason for a in spec.accepted_findings}
+    # Keycloak's built-in clients as apply leaves them: no password grant, PKCE, no login
+    # through `account`, no offline tokens anywhere, refresh tokens good once.
+    clients = {c["clientId"]: c for c in admin.get_clients()}
+    assert not any(c.get("directAccessGrantsEnabled") for c in clients.values())
+    assert not clients["account"]["standardFlowEnabled"]
+    for client_id in ("account-console", "security-admin-console"):
+        assert clients[client_id]["attributes"]["pkce.code.challenge.method"] == "S256"
+    assert not [
+        c["clientId"]
+        for c in clients.values()
+        if "offline_access" in (c.get("optionalClientScopes") or []) and not c.get("bearerOnly")
+    ]
+    realm = admin.get_realm("education")
+    assert realm["revokeRefreshToken"] and realm["refreshTokenMaxReuse"] == 0
+    # Attack (password grant on a built-in client): turned on by hand, the scan finds it.
+    cli = str(admin.get_client_id("admin-cli"))
+    admin.update_client(cli, {**admin.get_client(cli), "directAccessGrantsEnabled": True})
+    try:
+        again = scan_realm(admin, "education", accepted=acceptances(spec))
+        assert [(v.rule_id, v.subject) for v in again if not v.accepted] == [
+            ("IDP-007", "client admin-cli")
+        ]
+    finally:
+        admin.update_client(cli, {**admin.get_client(cli), "directAccessGrantsEnabled": False})
 
 
 def test_privileged_accounts_without_a_second_factor_are_found(

@@ -52,7 +52,7 @@ def _runs(info: StackInfo, token: str) -> list[dict[str, Any]]:
 def test_scan_records_findings_writes_sarif_and_tracks_new_ones(
     stack: Stack, stack_info: StackInfo, client_token: TokenFactory, tmp_path: Path
 ) -> None:
-    first = _scan(stack, tmp_path / "first.sarif")
+    first = _scan(stack, tmp_path / "first.sarif", "--dast-seconds", "30")
     # The demo's privileged accounts have no second factor (IDP-008, high): exit code 4.
     assert first.returncode == 4, first.stdout + first.stderr
     sarif = json.loads((tmp_path / "first.sarif").read_text())
@@ -61,8 +61,20 @@ def test_scan_records_findings_writes_sarif_and_tracks_new_ones(
     assert any(r["ruleId"] == "IDP-008" and r["level"] == "error" for r in results)
     rules = {r["id"] for r in sarif["runs"][0]["tool"]["driver"]["rules"]}
     assert {r["ruleId"] for r in results} <= rules
-    # The gateway's own services were scanned too (headers), and came out clean of high findings.
+    # The gateway's own services were scanned too (headers, and wapiti's dynamic scan from their
+    # pages and OpenAPI documents), and came out clean.
     assert f"headers  {stack_info.signing_url}/" in first.stdout
+    for service in (stack_info.signing_url, stack_info.audit_url):
+        assert any(
+            line.startswith(f"dast     {service}/") and "điểm/score 100" in line
+            for line in first.stdout.splitlines()
+        ), first.stdout
+    # The realm's accepted exceptions: in SARIF as suppressed (accepted), with their reason.
+    suppressed = [r for r in results if r.get("suppressions")]
+    assert {r["ruleId"] for r in suppressed} == {"IDP-001"}
+    assert all(r["suppressions"][0]["status"] == "accepted" for r in suppressed)
+    realm_line = next(line for line in first.stdout.splitlines() if line.startswith("realm"))
+    assert "điểm/score 100" in realm_line and "chấp nhận/accepted" in realm_line
     # The demo's registered systems that do not exist: one line each, saying why in both
     # languages; the detail is in the log, never a traceback on the console.
     not_scanned = [line for line in first.stdout.splitlines() if "not scanned" in line]
@@ -72,7 +84,7 @@ def test_scan_records_findings_writes_sarif_and_tracks_new_ones(
             assert "không phân giải được tên miền / the name does not resolve" in line, line
     assert "Traceback" not in first.stdout and "_do_dns_lookup" not in first.stdout
     assert "scan.not_scanned" in (stack.folder / "logs" / "gateway-scan.log").read_text()
-    # The gateway's own audit log is read for personal data (Decree 13): none there.
+    # The gateway's own audit log is read for personal data (Law 91/2025/QH15): none there.
     privacy_line = next(line for line in first.stdout.splitlines() if line.startswith("privacy"))
     assert "audit-log" in privacy_line and "0 phát hiện/findings" in privacy_line
 
@@ -85,11 +97,13 @@ def test_scan_records_findings_writes_sarif_and_tracks_new_ones(
     assert int(accounts_run["target"]["findings"]) >= 1
     assert int(accounts_run["target"]["score"]) < 100
 
-    second = _scan(stack, tmp_path / "second.sarif")
+    second = _scan(stack, tmp_path / "second.sarif", "--dast-seconds", "0")
     assert second.returncode == 4
     accounts_line = next(line for line in second.stdout.splitlines() if line.startswith("accounts"))
     assert "0 mới/new" in accounts_line
     # A time budget spent before the web systems: they are named as not scanned, not reported fixed.
-    hurried = _scan(stack, tmp_path / "third.sarif", "--budget-seconds", "0.001")
+    hurried = _scan(
+        stack, tmp_path / "third.sarif", "--budget-seconds", "0.001", "--dast-seconds", "0"
+    )
     assert "time budget of 0.001 s spent" in hurried.stdout, hurried.stdout
     assert not any(line.startswith("headers") for line in hurried.stdout.splitlines())

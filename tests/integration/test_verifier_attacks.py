@@ -39,9 +39,16 @@ from signing_service.sandbox import DocumentSandbox
 from signing_service.signing import DocumentSigner, SignatureLevel, SignatureRequest
 from tests import pdf_attacks as attack
 from tests.conftest import TokenFactory
+from tests.public_page import check_on_public_page
 from tests.signing_app import der_certificate, seal_signer, sign_with
 
-pytestmark = [pytest.mark.keycloak, pytest.mark.redis, pytest.mark.softhsm, pytest.mark.pki]
+pytestmark = [
+    pytest.mark.keycloak,
+    pytest.mark.redis,
+    pytest.mark.softhsm,
+    pytest.mark.pki,
+    pytest.mark.usefixtures("public_page_budget"),
+]
 
 PAGE_VERDICTS = {
     "TOTAL_PASSED": "Chữ ký hợp lệ",
@@ -80,11 +87,8 @@ def verify(info: StackInfo, headers: dict[str, str], pdf: bytes) -> dict[str, An
 
 
 def page(info: StackInfo, pdf: bytes) -> httpx.Response:
-    return httpx.post(
-        f"{info.signing_url}/verify",
-        files={"document": ("hoc-ba.pdf", pdf, "application/pdf")},
-        timeout=60,
-    )
+    with httpx.Client(base_url=info.signing_url, timeout=60) as browser:
+        return check_on_public_page(browser, pdf)
 
 
 @pytest.fixture(scope="module")

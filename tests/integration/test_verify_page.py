@@ -3,7 +3,10 @@ strict headers, rate-limited, audited."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+import time
 
 import httpx
 import pytest
@@ -11,8 +14,15 @@ import pytest
 from devstack import StackInfo
 from tests.conftest import TokenFactory
 from tests.pdf_inspection import replace_page_text
+from tests.public_page import check_on_public_page
 
-pytestmark = [pytest.mark.keycloak, pytest.mark.redis, pytest.mark.softhsm, pytest.mark.pki]
+pytestmark = [
+    pytest.mark.keycloak,
+    pytest.mark.redis,
+    pytest.mark.softhsm,
+    pytest.mark.pki,
+    pytest.mark.usefixtures("public_page_budget"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +42,8 @@ def stamped(stack_info: StackInfo, client_token: TokenFactory, demo_pdf: bytes) 
 
 
 def _check(info: StackInfo, content: bytes, name: str = "hoc-ba.pdf") -> httpx.Response:
-    return httpx.post(
-        f"{info.signing_url}/verify",
-        files={"document": (name, content, "application/pdf")},
-        timeout=30,
-    )
+    with httpx.Client(base_url=info.signing_url, timeout=30) as browser:
+        return check_on_public_page(browser, content, name=name)
 
 
 def test_qr_link_opens_the_form_for_that_document(
@@ -72,16 +79,68 @@ def test_signed_document_is_reported_valid_and_a_changed_one_invalid(
     assert "Chữ ký KHÔNG hợp lệ" in changed.text
 
 
+def test_a_check_posted_from_another_site_is_refused(
+    stack_info: StackInfo, stamped: httpx.Response
+) -> None:
+    """Attack (cross-site request forgery): another site's page posts a check from a visitor's
+    browser: it has neither the form's cookie (SameSite=Strict) nor the matching token."""
+    document = {"document": ("hoc-ba.pdf", stamped.content, "application/pdf")}
+    no_token = httpx.post(f"{stack_info.signing_url}/verify", files=document, timeout=30)
+    assert no_token.status_code == 403 and "tải lại trang" in no_token.text
+    with httpx.Client(base_url=stack_info.signing_url, timeout=30) as browser:
+        browser.get("/verify")  # a cookie of its own, but another token in the forged form
+        guessed = browser.post("/verify", files=document, data={"csrf_token": "x" * 32})
+        assert guessed.status_code == 403
+        assert check_on_public_page(browser, stamped.content).status_code == 200
+
+
 def test_not_a_pdf_gets_a_readable_error(stack_info: StackInfo) -> None:
     response = _check(stack_info, b"GIF89a...")
     assert response.status_code == 422
     assert "Không xác minh được" in response.text
 
 
-def test_public_checks_are_rate_limited(stack_info: StackInfo) -> None:
-    # The budget is 30 a minute; 62 quick requests exceed it even if they straddle two minutes.
-    statuses = [_check(stack_info, b"x").status_code for _ in range(62)]
-    assert 429 in statuses
+def test_public_checks_are_rate_limited_and_a_made_up_forwarded_address_changes_nothing(
+    stack_info: StackInfo, stamped: httpx.Response, client_token: TokenFactory
+) -> None:
+    """Attack: each request claims another client address in ``X-Forwarded-For`` (no proxy is
+    trusted), to dodge the limit and to put a false address in the audit log."""
+    forged = "203.0.113.77"
+    with httpx.Client(base_url=stack_info.signing_url, timeout=30) as browser:
+        checked = check_on_public_page(
+            browser, stamped.content, headers={"X-Forwarded-For": forged}
+        )
+        assert checked.status_code == 200
+        statuses = [
+            check_on_public_page(
+                browser, b"x", name="x.pdf", headers={"X-Forwarded-For": f"198.51.100.{n}"}
+            ).status_code
+            for n in range(40)
+        ]
+    # The budget is 30 in any 60 s (a sliding window, refused attempts counted): once refused,
+    # every later attempt of the burst is refused too, whatever address it claims.
+    first = statuses.index(429)
+    assert first <= 30 and set(statuses[first:]) == {429}, statuses
+    digest = hashlib.sha256(stamped.content).hexdigest()
+    reader = {"Authorization": f"Bearer {client_token('audit-reports')}"}
+    deadline = time.monotonic() + 20
+    recorded: list[dict[str, object]] = []
+    while time.monotonic() < deadline and not recorded:
+        events = httpx.get(
+            f"{stack_info.audit_url}/v1/events",
+            params={"tag": "signing:document:verify", "limit": "1000"},
+            headers=reader,
+            timeout=10,
+        ).json()["events"]
+        recorded = [
+            e
+            for e in events
+            if e["target"].get("channel") == "public-page"
+            and e["target"].get("document_sha256") == digest
+        ]
+        time.sleep(0.5)
+    assert recorded and all(e["source_ip"] == "127.0.0.1" for e in recorded)
+    assert forged not in json.dumps(recorded)
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
 """``/dashboard/alerts`` and their triage: each alert of the officer's scope with its state (the
-last decision on it, :mod:`audit.triage`) and, for a declared personal-data breach, its Decree 13
+last decision on it, :mod:`audit.triage`) and, for a declared personal-data breach, its Law 91/2025
 deadline; a decision is a POST form with the session's CSRF token, recorded as an audit event under
 the alert's unit (so that its district sees it too)."""
 
@@ -35,7 +35,7 @@ _STATUS = {
 
 
 def breach_line(breach: Mapping[str, str] | None, now: datetime | None = None) -> str:
-    """The Decree 13 deadline of a declared breach, as the alert's card shows it ("" if none)."""
+    """The Law 91/2025 (Article 23) deadline of a declared breach, as the alert's card shows it ("" if none)."""
     return macro("_breach.html", "breach_line", BreachClock.of(breach, now))
 
 

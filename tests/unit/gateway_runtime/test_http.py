@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from fastapi import FastAPI
+import pytest
+from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
 from gateway_runtime import GatewayError, install_http_runtime
+from gateway_runtime.http import TRUSTED_PROXIES_VARIABLE, TrustedProxiesInvalid, trusted_proxies
 
 
 def _app() -> FastAPI:
@@ -52,3 +54,35 @@ def test_offered_request_id_is_kept_only_if_sane() -> None:
         client.get("/ok", headers={"X-Request-ID": "<script>"}).headers["x-request-id"]
         != "<script>"
     )
+
+
+def _address_app() -> FastAPI:
+    app = FastAPI()
+    install_http_runtime(app, service="test")
+
+    @app.get("/whoami")
+    async def whoami(request: Request) -> dict[str, str | None]:
+        return {"ip": request.client.host if request.client else None}
+
+    return app
+
+
+def test_a_forwarded_address_is_believed_only_from_a_configured_proxy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Attack: a client sends its own ``X-Forwarded-For`` to look like someone else."""
+    forged = {"X-Forwarded-For": "203.0.113.9"}
+    monkeypatch.delenv(TRUSTED_PROXIES_VARIABLE, raising=False)
+    plain = TestClient(_address_app(), client=("198.51.100.4", 5000))
+    assert plain.get("/whoami", headers=forged).json() == {"ip": "198.51.100.4"}
+    monkeypatch.setenv(TRUSTED_PROXIES_VARIABLE, "198.51.100.4, 10.0.0.0/8")
+    behind = TestClient(_address_app(), client=("198.51.100.4", 5000))
+    assert behind.get("/whoami", headers=forged).json() == {"ip": "203.0.113.9"}
+    elsewhere = TestClient(_address_app(), client=("192.0.2.50", 5000))
+    assert elsewhere.get("/whoami", headers=forged).json() == {"ip": "192.0.2.50"}
+
+
+def test_trusting_every_address_as_a_proxy_is_refused() -> None:
+    with pytest.raises(TrustedProxiesInvalid):
+        trusted_proxies({TRUSTED_PROXIES_VARIABLE: "10.0.0.1,*"})
+    assert trusted_proxies({}) == [] and trusted_proxies({TRUSTED_PROXIES_VARIABLE: " "}) == []

@@ -1,4 +1,4 @@
-"""Decree 13/2023: the breach-notification deadline, and how the dashboard shows it."""
+"""Law 91/2025/QH15, Article 23: the breach-notification deadline, and how the dashboard shows it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Personal data in the gateway's own records (Decree 13): the audit log and its exports."""
+"""Personal data in the gateway's own records (Law 91/2025/QH15): the audit log and its exports."""
 
 from __future__ import annotations
 

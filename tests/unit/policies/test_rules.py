@@ -22,6 +22,8 @@ GOOD_REALM: dict[str, Any] = {
     "webAuthnPolicySignatureAlgorithms": ["ES256", "RS256"],
     "webAuthnPolicyPasswordlessUserVerificationRequirement": "required",
     "webAuthnPolicyPasswordlessSignatureAlgorithms": ["ES256"],
+    "revokeRefreshToken": True,
+    "refreshTokenMaxReuse": 0,
 }
 GOOD_CLIENT = {
     "clientId": "eoffice",
@@ -30,6 +32,8 @@ GOOD_CLIENT = {
     "standardFlowEnabled": True,
     "fullScopeAllowed": False,
     "scopeRealmRoles": ["principal", "teacher"],
+    "attributes": {"pkce.code.challenge.method": "S256"},
+    "optionalClientScopes": ["address"],
 }
 
 
@@ -68,9 +72,22 @@ def test_a_compliant_realm_has_no_violation() -> None:
         ({}, {"scopeRealmRoles": ["teacher", "it-admin"]}, "IDP-012"),
         (
             {},
-            {"scopeRealmRoles": ["security-officer"], "attributes": {"minimum.acr.value": "1"}},
+            {
+                "scopeRealmRoles": ["security-officer"],
+                "attributes": {"minimum.acr.value": "1", "pkce.code.challenge.method": "S256"},
+            },
             "IDP-012",
         ),
+        # PKCE not required (attack class: authorization code injection), or only "plain".
+        ({}, {"attributes": {}}, "IDP-017"),
+        ({}, {"attributes": {"pkce.code.challenge.method": "plain"}}, "IDP-017"),
+        ({}, {"publicClient": True, "fullScopeAllowed": False, "attributes": {}}, "IDP-016"),
+        # Offline tokens: sessions that outlive every session limit.
+        ({}, {"optionalClientScopes": ["address", "offline_access"]}, "IDP-018"),
+        ({}, {"defaultClientScopes": ["offline_access"]}, "IDP-018"),
+        # A refresh token that can be used again (a stolen one goes unnoticed).
+        ({"revokeRefreshToken": False}, {}, "IDP-019"),
+        ({"refreshTokenMaxReuse": 3}, {}, "IDP-019"),
     ],
 )
 def test_each_rule_catches_its_violation(
@@ -78,6 +95,28 @@ def test_each_rule_catches_its_violation(
 ) -> None:
     violations = evaluate_realm({**GOOD_REALM, **change}, [{**GOOD_CLIENT, **client_change}])
     assert [v.rule_id for v in violations] == [rule]
+
+
+def test_clients_nobody_logs_in_with_need_no_pkce_and_hold_no_offline_tokens() -> None:
+    bearer = {**GOOD_CLIENT, "bearerOnly": True, "attributes": {}}
+    bearer["optionalClientScopes"] = ["offline_access"]
+    service = {**GOOD_CLIENT, "standardFlowEnabled": False, "attributes": {}}
+    service["optionalClientScopes"] = ["offline_access"]
+    assert evaluate_realm(GOOD_REALM, [bearer, service]) == []
+
+
+def test_an_accepted_finding_is_marked_with_its_reason_and_others_stay_open() -> None:
+    weak = {**GOOD_CLIENT, "redirectUris": ["https://vp.sogd.vn/*"], "attributes": {}}
+    found = evaluate_realm(
+        GOOD_REALM,
+        [weak],
+        accepted={("IDP-001", "client eoffice"): "a reason long enough to read"},
+    )
+    assert {v.rule_id: v.accepted for v in found} == {
+        "IDP-001": "a reason long enough to read",
+        "IDP-017": None,
+    }
+    assert "accepted: a reason long enough to read" in found[0].line()
 
 
 def _rules_folder(tmp_path: Path, text: str) -> Path:
@@ -122,7 +161,11 @@ def test_duplicate_rule_id_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_privileged_client_with_a_second_factor_or_nobody_logging_in_passes() -> None:
-    stepped_up = {**GOOD_CLIENT, "fullScopeAllowed": True, "attributes": {"minimum.acr.value": "2"}}
+    stepped_up = {
+        **GOOD_CLIENT,
+        "fullScopeAllowed": True,
+        "attributes": {"minimum.acr.value": "2", "pkce.code.challenge.method": "S256"},
+    }
     service = {**GOOD_CLIENT, "fullScopeAllowed": True, "standardFlowEnabled": False}
     own_account = {**GOOD_CLIENT, "clientId": "account-console", "fullScopeAllowed": True}
     unknown_scope = {k: v for k, v in GOOD_CLIENT.items() if k != "scopeRealmRoles"}

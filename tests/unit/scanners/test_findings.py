@@ -66,3 +66,32 @@ def test_sarif_lists_each_used_rule_once_and_locates_results() -> None:
         "https://b/",
     ]
     assert all(r["level"] == "warning" and r["ruleIndex"] == 0 for r in run["results"])
+
+
+def test_an_accepted_finding_costs_nothing_is_recorded_with_its_reason_and_suppressed_in_sarif() -> (
+    None
+):
+    reason = "Keycloak's own console, under its own address"
+    accepted = _finding("IDP-001", Severity.CRITICAL, "client account-console").model_copy(
+        update={"accepted": reason}
+    )
+    still_open = _finding("IDP-007", Severity.HIGH, "client admin-cli")
+    result = ScanResult("keycloak:education", "realm", [accepted, still_open], None)
+    assert result.open == [still_open] and result.accepted == [accepted]
+    assert result.score == 100 - 20  # the accepted critical costs nothing
+    assert result.new == [still_open]
+    events = result.audit_events("scan-1", Actor(name="scanner"))
+    [recorded] = [e for e in events if e.tag is EventTag.SCAN_FINDING_ACCEPTED]
+    assert recorded.target["reason"] == reason and recorded.target["rule"] == "IDP-001"
+    assert [e.target["rule"] for e in events if e.tag is EventTag.SCAN_FINDING_OPEN] == ["IDP-007"]
+    assert events[-1].target["accepted"] == "1" and events[-1].target["findings"] == "1"
+    results = to_sarif([result], default_rules())["runs"][0]["results"]
+    suppressed = {r["ruleId"]: r.get("suppressions") for r in results}
+    assert suppressed["IDP-001"] == [
+        {"kind": "external", "status": "accepted", "justification": reason}
+    ]
+    assert suppressed["IDP-007"] is None
+    # Accepting it later is not "fixed": it leaves the open list, and says why.
+    previous = frozenset({fingerprint("keycloak:education", accepted)})
+    later = ScanResult("keycloak:education", "realm", [accepted], previous)
+    assert later.open == [] and later.fixed == [] and later.score == 100

@@ -1,0 +1,156 @@
+"""Scanner: a dynamic scan (DAST) of one registered system with wapiti, the engine that runs on every
+machine (OWASP ZAP, where a daemon is configured, is :mod:`scanners.zap`).
+
+wapiti is GPL-2.0 and pins its own libraries: it runs as a separate tool in its own environment
+(``WAPITI_BIN``, default ``.work/tools/wapiti``, made by ``scripts/bootstrap.sh``), as sslyze does. It
+crawls the target within its folder and attacks what it found (XSS, SQL and command injection, path
+traversal, XXE, CRLF, open redirects, forms without CSRF tokens), bounded in time; its JSON report is
+named in the rules' vocabulary (:data:`WAPITI_CATEGORIES`) and judged by ``policies/rules/dast.yaml``.
+Only registered targets are ever scanned: the registry is asked before wapiti starts, and wapiti's
+scope keeps it inside the target's folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from policies import Violation, evaluate_dast
+from policies.dast_checks import DastAlert, DastObservation
+from scanners.errors import ScannerError
+from scanners.targets import TargetRegistry
+from scanners.tls import PROJECT_ROOT
+
+_log = structlog.get_logger(__name__)
+
+DEFAULT_WAPITI = PROJECT_ROOT / ".work" / "tools" / "wapiti" / "bin" / "wapiti"
+#: Attack modules: injections and what a form or a redirect lets through. Headers, cookies and TLS
+#: are the headers and TLS scanners' (one finding, one rule).
+MODULES = ("xss", "permanentxss", "sql", "exec", "file", "xxe", "crlf", "redirect", "csrf")
+#: wapiti's names (its report's categories) in the rules' vocabulary.
+WAPITI_CATEGORIES = {
+    "Reflected Cross Site Scripting": "xss",
+    "Stored Cross Site Scripting": "xss",
+    "Cross Site Scripting": "xss",
+    "SQL Injection": "sqli",
+    "Blind SQL Injection": "sqli",
+    "Command execution": "command-injection",
+    "Path Traversal": "path-traversal",
+    "XML External Entity": "xxe",
+    "CRLF Injection": "crlf",
+    "Open Redirect": "open-redirect",
+    "Cross Site Request Forgery": "csrf",
+    "Internal Server Error": "server-error",
+}
+
+
+class DastEngineMissing(ScannerError):
+    code = "dast-engine-missing"
+    message_vi = "Không có công cụ quét động wapiti (chạy scripts/bootstrap.sh)."
+    message_en = "The wapiti DAST engine is not installed (run scripts/bootstrap.sh)."
+
+
+class DastScanFailed(ScannerError):
+    code = "dast-scan-failed"
+    message_vi = "Lượt quét động không hoàn thành."
+    message_en = "The dynamic scan did not complete."
+
+
+def wapiti_bin() -> Path:
+    return Path(os.environ.get("WAPITI_BIN") or DEFAULT_WAPITI)
+
+
+def wapiti_alerts(report: dict[str, Any]) -> list[DastAlert]:
+    """wapiti's JSON report as alerts in the rules' vocabulary (categories it has no rule for are
+    left out: they are informational)."""
+    alerts = []
+    for section in ("vulnerabilities", "anomalies"):
+        for name, entries in (report.get(section) or {}).items():
+            category = WAPITI_CATEGORIES.get(name)
+            if category is None:
+                continue
+            for entry in entries or []:
+                alerts.append(
+                    DastAlert(
+                        category=category,
+                        method=str(entry.get("method") or "GET"),
+                        path=str(entry.get("path") or "/"),
+                        parameter=str(entry.get("parameter") or ""),
+                        info=str(entry.get("info") or name).splitlines()[0],
+                        engine="wapiti",
+                    )
+                )
+    return alerts
+
+
+async def scan_dast(
+    url: str,
+    registry: TargetRegistry,
+    *,
+    budget_seconds: float = 120,
+    start: tuple[str, ...] = (),
+    openapi: str | None = None,
+) -> list[Violation]:
+    """Crawl and attack the registered system at ``url`` for at most ``budget_seconds``; ``start``
+    adds pages the crawl begins from (a service's pages no link reaches), ``openapi`` the service's
+    OpenAPI document, whose operations are attacked too. Every address must be registered."""
+    for address in (url, *start, *((openapi,) if openapi else ())):
+        registry.require(address)
+    binary = wapiti_bin()
+    if not binary.exists():
+        raise DastEngineMissing(str(binary))
+    with tempfile.TemporaryDirectory(prefix="gateway-dast-") as folder:
+        report_path = Path(folder) / "report.json"
+        command = [
+            str(binary),
+            "--url",
+            url,
+            "--scope",
+            "folder",
+            "--module",
+            ",".join(MODULES),
+            "--max-scan-time",
+            str(max(10, int(budget_seconds))),
+            "--timeout",
+            "10",
+            "--flush-session",
+            "--store-session",
+            str(Path(folder) / "session"),
+            "--format",
+            "json",
+            "--output",
+            str(report_path),
+            "--verbose",
+            "0",
+            "--no-bugreport",
+            *(argument for page in start for argument in ("--start", page)),
+            *(("--swagger", openapi) if openapi else ()),
+        ]
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, "HOME": folder},  # wapiti keeps its state under $HOME
+        )
+        try:
+            # wapiti stops attacking at its budget, then writes its report: a margin for that.
+            output, _ = await asyncio.wait_for(process.communicate(), budget_seconds + 60)
+        except TimeoutError as exc:
+            process.kill()
+            await process.wait()
+            raise DastScanFailed(f"{url}: no report after {budget_seconds + 60:.0f} s") from exc
+        if not report_path.exists():
+            tail = output.decode(errors="replace")[-2000:]
+            _log.warning("scanner.dast_failed", url=url, code=process.returncode, output=tail)
+            raise DastScanFailed(f"{url}: wapiti exited with {process.returncode}")
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    crawled = (report.get("infos") or {}).get("crawled_pages_nbr")
+    alerts = wapiti_alerts(report)
+    _log.info("scanner.dast_done", url=url, crawled=crawled, alerts=len(alerts))
+    return evaluate_dast(DastObservation(url=url, engine="wapiti", alerts=alerts))
