@@ -55,3 +55,10 @@ class NotCheckpointed(AuditError):
     message_en: ClassVar[str] = (
         "The event is not yet covered by a signed checkpoint; try again shortly."
     )
+
+
+class InvalidQuery(AuditError):
+    code: ClassVar[str] = "invalid-query"
+    status_code: ClassVar[int] = 422
+    message_vi: ClassVar[str] = "Điều kiện tìm kiếm không hợp lệ."
+    message_en: ClassVar[str] = "The search condition is not valid."

@@ -13,11 +13,14 @@ scope keeps it inside the target's folder.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -66,6 +69,19 @@ def wapiti_bin() -> Path:
     return Path(os.environ.get("WAPITI_BIN") or DEFAULT_WAPITI)
 
 
+def _cookie_file(url: str, cookies: Mapping[str, str]) -> dict[str, Any]:
+    """wapiti's JSON cookie file for ``url``'s host: keyed as wapiti looks cookies up (an address
+    as it is; a name with a leading dot, and ``.local`` added to a name without a dot)."""
+    host = urlsplit(url).hostname or ""
+    try:
+        ipaddress.ip_address(host)
+        key = host
+    except ValueError:
+        key = "." + (host if "." in host else f"{host}.local")
+    attributes = {"expires": None, "secure": False, "port": None, "version": 0}
+    return {key: {"/": {name: {"value": value, **attributes} for name, value in cookies.items()}}}
+
+
 def wapiti_alerts(report: dict[str, Any]) -> list[DastAlert]:
     """wapiti's JSON report as alerts in the rules' vocabulary (categories it has no rule for are
     left out: they are informational)."""
@@ -96,10 +112,14 @@ async def scan_dast(
     budget_seconds: float = 120,
     start: tuple[str, ...] = (),
     openapi: str | None = None,
+    cookies: Mapping[str, str] | None = None,
+    exclude: tuple[str, ...] = (),
 ) -> list[Violation]:
     """Crawl and attack the registered system at ``url`` for at most ``budget_seconds``; ``start``
     adds pages the crawl begins from (a service's pages no link reaches), ``openapi`` the service's
-    OpenAPI document, whose operations are attacked too. Every address must be registered."""
+    OpenAPI document, whose operations are attacked too; ``cookies`` a logged-in session (written
+    to a file only wapiti reads, never on its command line), ``exclude`` pages never to request
+    (a logout). Every address must be registered."""
     for address in (url, *start, *((openapi,) if openapi else ())):
         registry.require(address)
     binary = wapiti_bin()
@@ -107,6 +127,12 @@ async def scan_dast(
         raise DastEngineMissing(str(binary))
     with tempfile.TemporaryDirectory(prefix="gateway-dast-") as folder:
         report_path = Path(folder) / "report.json"
+        session: list[str] = []
+        if cookies:
+            jar = Path(folder) / "cookies.json"
+            jar.touch(mode=0o600)
+            jar.write_text(json.dumps(_cookie_file(url, cookies)), encoding="utf-8")
+            session = ["--cookie", str(jar)]
         command = [
             str(binary),
             "--url",
@@ -117,6 +143,14 @@ async def scan_dast(
             ",".join(MODULES),
             "--max-scan-time",
             str(max(10, int(budget_seconds))),
+            # Each attack module gets its share, so that the budget holds on a large site (the
+            # dashboard logged in has thousands of links: events, pages, filters).
+            "--max-attack-time",
+            str(max(5, int(budget_seconds / len(MODULES)))),
+            "--max-links-per-page",
+            "40",
+            "--max-files-per-dir",
+            "40",
             "--timeout",
             "10",
             "--flush-session",
@@ -131,6 +165,8 @@ async def scan_dast(
             "--no-bugreport",
             *(argument for page in start for argument in ("--start", page)),
             *(("--swagger", openapi) if openapi else ()),
+            *session,
+            *(argument for page in exclude for argument in ("--exclude", page)),
         ]
         process = await asyncio.create_subprocess_exec(
             *command,

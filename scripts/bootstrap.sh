@@ -86,6 +86,13 @@ if [ "${BOOTSTRAP_FOR:-run}" = test ] && ! .work/tools/kcwarden/bin/python -c "i
   "${UV[@]}" pip install --quiet --python .work/tools/kcwarden/bin/python 'kcwarden==0.18.1'
 fi
 
+# schemathesis: the tests' second opinion on the services' OpenAPI documents, in its own environment.
+if [ "${BOOTSTRAP_FOR:-run}" = test ] && ! .work/tools/schemathesis/bin/python -c "import schemathesis" 2>/dev/null; then
+  say "Kiểm tra tài liệu OpenAPI / OpenAPI conformance (schemathesis 4.32.5)"
+  "${UV[@]}" venv --quiet --python 3.11 .work/tools/schemathesis
+  "${UV[@]}" pip install --quiet --python .work/tools/schemathesis/bin/python 'schemathesis==4.32.5'
+fi
+
 # The Compose specification's JSON schema, for the test that validates compose.yaml.
 schema=.work/cache/compose-spec/compose-spec.json
 if [ ! -f "$schema" ]; then

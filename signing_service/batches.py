@@ -47,7 +47,6 @@ from signing_service.documents import UntrustedDocument, sha256_hex
 from signing_service.errors import (
     DocumentTooLarge,
     IdempotencyKeyReused,
-    InvalidBatch,
     SigningError,
 )
 from signing_service.preparation import FieldLock
@@ -132,21 +131,33 @@ class TriagedUpload:
     prior_signatures: dict[int, int]
 
 
+def _unique(name: str, taken: set[str]) -> str:
+    if name not in taken:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem:
+        stem, extension = name, ""
+    suffix = f".{extension}" if extension else ""
+    number = 2
+    while f"{stem} ({number}){suffix}" in taken:
+        number += 1
+    return f"{stem} ({number}){suffix}"
+
+
 async def triage_uploads(
     uploads: list[tuple[str | None, bytes | None]],
     inspect: Callable[[UntrustedDocument], Awaitable[int]],
 ) -> TriagedUpload:
-    """Name each upload (``document-N`` when it has no file name), refuse a name used twice, and
-    inspect each document in the sandbox (``inspect`` returns the signatures it holds). ``None``
+    """Name each upload (``document-N`` when it has no file name; a name used again gets `` (2)``,
+    `` (3)``... before its extension, as a browser saves a second download), and inspect each
+    document in the sandbox (``inspect`` returns the signatures it holds). ``None``
     content means the upload was over the size limit."""
     documents: list[tuple[str, bytes]] = []
     refused: dict[int, str] = {}
     prior: dict[int, int] = {}
     seen: set[str] = set()
     for index, (filename, content) in enumerate(uploads):
-        document_id = Path(filename or "").name[:100] or f"document-{index + 1}"
-        if document_id in seen:
-            raise InvalidBatch(f"document id {document_id!r} appears twice")
+        document_id = _unique(Path(filename or "").name[:100] or f"document-{index + 1}", seen)
         seen.add(document_id)
         if content is None:
             refused[index] = DocumentTooLarge.code

@@ -6,22 +6,39 @@ Every listing of events is itself an audit event, recorded before the answer lea
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import PlainTextResponse
 
 from audit.checkpoints import prove_event
 from audit.deps import AuditorDep, Reader, ServicesDep
-from audit.errors import NotCheckpointed, ProofInvalid
+from audit.errors import InvalidQuery, NotCheckpointed, ProofInvalid
 from audit.events import EventTag
 from audit.note import b64
 from audit.ocsf import ocsf_records
 from audit.tree import StoredTree
 from audit.witnessing import cosignature_lines, witness_status
+from gateway_runtime.openapi import AUTHENTICATED, BEARER, ErrorEnvelope, error_responses
 
-router = APIRouter(tags=["events"])
+router = APIRouter(
+    tags=["events"],
+    responses=error_responses(*AUTHENTICATED, 404, 409, 422),
+    dependencies=[Depends(BEARER)],
+)
+
+
+#: An ISO 8601 date and time (a number is not one: it was read as seconds since 1970).
+_ISO_8601 = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?$"
+
+
+def _instant(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidQuery(f"since: {exc}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @router.get("/v1/events")
@@ -31,7 +48,14 @@ async def list_events(
     auditor: AuditorDep,
     tag: EventTag | None = None,
     actor: Annotated[str | None, Query(max_length=256)] = None,
-    since: datetime | None = None,
+    since: Annotated[
+        str | None,
+        Query(
+            pattern=_ISO_8601,
+            description="ISO 8601 date and time, e.g. 2026-12-01T07:00:00+07:00 (UTC if no zone)",
+            json_schema_extra={"format": "date-time"},
+        ),
+    ] = None,
     correlation_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     format: Annotated[str, Query(pattern="^(gateway|ocsf)$")] = "gateway",
@@ -43,7 +67,7 @@ async def list_events(
     rows = store.query(
         tag=tag.value if tag else None,
         actor=actor,
-        since=since,
+        since=_instant(since) if since else None,
         correlation_id=correlation_id,
         limit=limit,
     )
@@ -59,7 +83,19 @@ async def list_events(
     }
 
 
-@router.get("/v1/checkpoints/latest", response_model=None)
+@router.get(
+    "/v1/checkpoints/latest",
+    response_model=None,
+    responses={
+        200: {
+            "description": "The checkpoint (JSON), or with `format=note` the signed note (text)",
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "text/plain": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
 async def latest_checkpoint(
     _reader: Reader,
     services: ServicesDep,
@@ -82,7 +118,16 @@ async def latest_checkpoint(
     return {**latest.to_json(), "note": note, "witnessed": status.to_json()}
 
 
-@router.get("/v1/checkpoints/consistency")
+@router.get(
+    "/v1/checkpoints/consistency",
+    responses={
+        422: {
+            "model": ErrorEnvelope,
+            "description": "`from` after `to`, or `to` past the latest checkpoint (the sizes "
+            "must satisfy from <= to <= the latest checkpoint's)",
+        }
+    },
+)
 async def consistency(
     _reader: Reader,
     services: ServicesDep,

@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 
 from audit import EventTag
 from gateway_runtime.http import CurrentPrincipal
+from gateway_runtime.openapi import AUTHENTICATED, BEARER, error_responses
 from gateway_runtime.tokens import Principal
 from signing_service.authorisation import require_person_request
 from signing_service.batches import BatchOwner, BatchStore, fingerprint, triage_uploads
@@ -28,7 +29,11 @@ from signing_service.errors import (
 from signing_service.routes.documents import CredentialId, DocumentType, SignOptions
 from signing_service.services import Services
 
-router = APIRouter(tags=["batches"])
+router = APIRouter(
+    tags=["batches"],
+    responses=error_responses(400, *AUTHENTICATED, 404, 409, 413, 415, 422),
+    dependencies=[Depends(BEARER)],
+)
 
 BatchId = Annotated[str, FastApiPath(pattern=r"^[0-9a-f]{32}$")]
 
@@ -43,6 +48,9 @@ async def _uploads(request: Request, services: Services) -> list[tuple[str | Non
         raise DocumentTooLarge(f"a batch may hold {settings.max_batch_bytes} bytes")
     read: list[tuple[str | None, bytes | None]] = []
     async with request.form(max_files=settings.max_batch_documents, max_fields=5) as form:
+        unknown = sorted({name for name in form if name != "documents"})
+        if unknown:
+            raise InvalidBatch(f"unknown multipart field {unknown[0][:40]!r}: only 'documents'")
         for item in form.getlist("documents"):
             if not isinstance(item, UploadFile):
                 continue
@@ -54,7 +62,50 @@ async def _uploads(request: Request, services: Services) -> list[tuple[str | Non
     return read
 
 
-@router.post("/v1/batches", status_code=202)
+_KEY_PATTERN = r"^[A-Za-z0-9._:-]{8,128}$"
+#: The batch's files (multipart, one part per document in the field ``documents``) and its
+#: required ``Idempotency-Key`` (IETF draft-ietf-httpapi-idempotency-key-header).
+BATCH_OPENAPI = {
+    "parameters": [
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": True,
+            "description": "Bắt buộc: gửi lại cùng lô với cùng khoá không ký lại lần hai / "
+            "required: the same batch sent again with the same key is not signed twice",
+            "schema": {"type": "string", "pattern": _KEY_PATTERN},
+        }
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "documents": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "minItems": 1,
+                        }
+                    },
+                    "required": ["documents"],
+                    "additionalProperties": False,
+                }
+            }
+        },
+    },
+}
+
+
+@router.post(
+    "/v1/batches",
+    status_code=202,
+    openapi_extra=BATCH_OPENAPI,
+    responses={
+        200: {"description": "The same request again (same Idempotency-Key): the batch it made"}
+    },
+)
 async def create_batch(
     request: Request,
     principal: SigningCaller,
@@ -63,11 +114,9 @@ async def create_batch(
     options: Annotated[SignOptions, Depends()],
     idempotency_key: Annotated[
         str | None,
-        Header(
-            alias="Idempotency-Key",
-            pattern=r"^[A-Za-z0-9._:-]{8,128}$",
-            description="Bắt buộc: gửi lại cùng lô với cùng khoá không ký lại lần hai",
-        ),
+        # Required, and said so in the document (BATCH_OPENAPI); read as optional here only so that
+        # a missing key gets its own message (400 idempotency-key-required), not a generic 422.
+        Header(alias="Idempotency-Key", pattern=_KEY_PATTERN, include_in_schema=False),
     ] = None,
     document_type: DocumentType = None,
     credential: CredentialId = None,

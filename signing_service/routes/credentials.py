@@ -11,15 +11,20 @@ from __future__ import annotations
 from typing import Any
 
 from asn1crypto import pem
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from audit import EventTag
+from gateway_runtime.openapi import AUTHENTICATED, BEARER, error_responses
 from signing_service.credentials import enrol
 from signing_service.deps import AuditorDep, Person, ServicesDep, Signer
 from signing_service.errors import CertificateAuthorityUnavailable
 
-router = APIRouter(tags=["remote signing"])
+router = APIRouter(
+    tags=["remote signing"],
+    responses=error_responses(400, *AUTHENTICATED, 404, 409, 422),
+    dependencies=[Depends(BEARER)],
+)
 
 
 @router.post("/v1/credentials", status_code=201)

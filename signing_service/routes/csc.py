@@ -8,15 +8,74 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from audit import EventTag
+from gateway_runtime.openapi import AUTHENTICATED, BEARER, error_responses
 from signing_service.authorisation import check_signer
 from signing_service.csc import HASH_ALGORITHMS, CscDialect
 from signing_service.deps import AuditorDep, CscCredential, CscService, ServicesDep
 from signing_service.routes.bodies import read_json
 
-router = APIRouter(prefix="/csc/v2", tags=["CSC API v2"])
+router = APIRouter(
+    prefix="/csc/v2",
+    tags=["CSC API v2"],
+    responses=error_responses(400, *AUTHENTICATED, 404, 409, 413),
+)
+#: The routes that take a bearer token (``/info`` is public, as CSC says).
+_SECURED = [Depends(BEARER)]
+
+
+def _json_body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """A CSC request body (CSC API v2.0.0.2 §11; v1.0.4 names are read too, so others may come)."""
+    schema = {"type": "object", "properties": properties, "required": required}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+_STRING = {"type": "string", "minLength": 1, "maxLength": 512}
+_CERTIFICATES = {"type": "string", "enum": ["none", "single", "chain"], "default": "single"}
+_HASHES = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": 2000,
+    "uniqueItems": True,
+    "items": {"type": "string", "format": "byte", "minLength": 1, "maxLength": 128},
+    "description": "Base64 digests of the documents' signed attributes",
+}
+LIST_BODY = _json_body(
+    {
+        "userID": _STRING,
+        "credentialInfo": {"type": "boolean", "default": False},
+        "certificates": _CERTIFICATES,
+        "onlyValid": {"type": "boolean", "default": False},
+    },
+    [],
+)
+INFO_BODY = _json_body(
+    {"credentialID": _STRING, "certificates": _CERTIFICATES, "certInfo": {"type": "boolean"}},
+    ["credentialID"],
+)
+AUTHORIZE_BODY = _json_body(
+    {
+        "credentialID": _STRING,
+        "numSignatures": {"type": "integer", "minimum": 1, "maximum": 2000},
+        "hashes": _HASHES,
+        "hashAlgorithmOID": _STRING,
+        "description": {"type": "string", "maxLength": 500},
+    },
+    ["credentialID", "hashes"],
+)
+SIGN_HASH_BODY = _json_body(
+    {
+        "credentialID": _STRING,
+        "SAD": _STRING,
+        "hashes": _HASHES,
+        "hashAlgorithmOID": _STRING,
+        "signAlgo": _STRING,
+        "operationMode": {"type": "string", "enum": ["S"]},
+    },
+    ["credentialID", "SAD", "hashes", "signAlgo"],
+)
 
 
 @router.post("/info")
@@ -27,7 +86,7 @@ async def csc_info(services: ServicesDep) -> dict[str, Any]:
     )
 
 
-@router.post("/credentials/list")
+@router.post("/credentials/list", openapi_extra=LIST_BODY, dependencies=_SECURED)
 async def csc_list(
     request: Request, principal: CscService, services: ServicesDep
 ) -> dict[str, Any]:
@@ -36,7 +95,7 @@ async def csc_list(
     return services.csc.list_response(credentials, query, services.chain)
 
 
-@router.post("/credentials/info")
+@router.post("/credentials/info", openapi_extra=INFO_BODY, dependencies=_SECURED)
 async def csc_credential_info(
     request: Request, principal: CscService, services: ServicesDep
 ) -> dict[str, Any]:
@@ -47,7 +106,7 @@ async def csc_credential_info(
     )
 
 
-@router.post("/credentials/authorize")
+@router.post("/credentials/authorize", openapi_extra=AUTHORIZE_BODY, dependencies=_SECURED)
 async def csc_authorize(
     request: Request, principal: CscCredential, services: ServicesDep, auditor: AuditorDep
 ) -> dict[str, Any]:
@@ -76,7 +135,7 @@ async def csc_authorize(
     return {"SAD": sad, "expiresIn": approvals.sad_seconds}
 
 
-@router.post("/signatures/signHash")
+@router.post("/signatures/signHash", openapi_extra=SIGN_HASH_BODY, dependencies=_SECURED)
 async def csc_sign_hash(
     request: Request, principal: CscCredential, services: ServicesDep, auditor: AuditorDep
 ) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from audit import EventTag
+from gateway_runtime.openapi import AUTHENTICATED, BEARER, error_responses
 from signing_service.appearance import VisibleStamp
 from signing_service.authorisation import SigningAuthorisation, require_person_request
 from signing_service.deps import AuditorDep, ServicesDep, SigningCaller, VerifyingCaller
@@ -33,7 +34,11 @@ from signing_service.signing import (
 )
 from signing_service.verification import verify_document_in_worker
 
-router = APIRouter(tags=["signing"])
+router = APIRouter(
+    tags=["signing"],
+    responses=error_responses(400, *AUTHENTICATED, 404, 409, 413, 415, 422),
+    dependencies=[Depends(BEARER)],
+)
 
 DocumentType = Annotated[
     str | None,
@@ -49,7 +54,16 @@ CredentialId = Annotated[
         description="Khoá ký cá nhân (người ký phê duyệt trên điện thoại)",
     ),
 ]
-PDF_BODY = {"requestBody": {"required": True, "content": {"application/pdf": {"schema": {}}}}}
+#: A PDF as the request body (``application/octet-stream`` is read the same way).
+PDF_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            media_type: {"schema": {"type": "string", "format": "binary"}}
+            for media_type in ("application/pdf", "application/octet-stream")
+        },
+    }
+}
 
 
 @dataclass
@@ -63,11 +77,9 @@ class SignOptions:
     visible: Annotated[bool, Query(description="Hiển thị dấu chữ ký và mã QR")] = False
     title: Annotated[
         str,
-        Query(
-            max_length=80,
-            deprecated=True,
-            description="Không nhận: chức vụ lấy từ chứng thư của người ký (422 nếu có)",
-        ),
+        # Not in the OpenAPI document: it is never accepted, only refused with its reason (422),
+        # because a person's title comes from their certificate and a seal has none.
+        Query(max_length=80, include_in_schema=False),
     ] = ""
     unit: Annotated[str, Query(max_length=120)] = ""
     page: Annotated[int, Query(ge=-1, le=100_000)] = -1

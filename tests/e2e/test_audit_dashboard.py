@@ -8,10 +8,12 @@ spreadsheet formula comes out inert) and opens the day's report. A teacher is tu
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import csv
 import hashlib
 import io
+import secrets
 import time
 from typing import Any
 
@@ -290,9 +292,13 @@ def test_one_login_serves_two_systems_and_privileged_work_steps_up(
     page.route("http://localhost:8765/**", lambda route: route.fulfill(status=200, body="app"))
 
     def authorize(client_id: str, port: int) -> None:
+        # Every client that logs people in must send PKCE (S256): the realm requires it.
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
         page.goto(
             f"{stack_info.issuer}/protocol/openid-connect/auth?client_id={client_id}"
             f"&response_type=code&scope=openid&redirect_uri=http://localhost:{port}/callback"
+            f"&code_challenge={challenge.rstrip(b'=').decode()}&code_challenge_method=S256"
         )
 
     authorize("demo-sign-app", 8765)

@@ -19,19 +19,17 @@ from base64 import b64encode
 from typing import Any
 
 import httpx
-import itsdangerous
 import pytest
 from fastapi.routing import APIRoute
 
 from audit.routes.dashboard import ROUTERS
 from devstack import Stack, StackInfo
-from organisation import ROOT_CODE
 from tests.conftest import TokenFactory
+from tests.dashboard_session import COOKIE, officer, session_cookie
 
 pytestmark = [pytest.mark.keycloak, pytest.mark.redis]
 
 UNGATED = {"/dashboard/login", "/dashboard/callback", "/dashboard/logout"}
-COOKIE = "edu_audit_session"
 #: Values no route accepts: a gate that ran after validation would answer 422.
 INVALID_QUERY = {"page": "-1", "period": "year", "document": "not-a-hash"}
 
@@ -60,26 +58,6 @@ def test_every_page_without_a_session_goes_to_the_login_before_reading_anything(
                 303,
                 "/dashboard/login",
             ), f"{method} {path}: {answer.status_code}"
-
-
-def _session_cookie(stack: Stack, record: dict[str, Any]) -> str:
-    """A session as the service signs it (Starlette's signed cookie), with the service's key."""
-    signer = itsdangerous.TimestampSigner(stack.secrets.get("audit:session-key", length=32))
-    payload = b64encode(json.dumps({"officer": record}).encode())
-    return signer.sign(payload).decode()
-
-
-def _officer(actor: str, **changes: Any) -> dict[str, Any]:
-    record = {
-        "sub": str(uuid.uuid4()),
-        "actor": actor,
-        "name": "Cán bộ thử nghiệm",
-        "roles": ["security-officer"],
-        "unit": ROOT_CODE,
-        "csrf": "x" * 32,
-        "until": time.time() + 600,
-    }
-    return {**record, **changes}
 
 
 def _refusals(stack_info: StackInfo, token: str, actor: str) -> list[dict[str, Any]]:
@@ -115,7 +93,7 @@ def test_a_signed_session_of_a_non_officer_or_an_unknown_unit_is_refused_and_aud
     reason: str,
 ) -> None:
     actor = f"gate.{uuid.uuid4().hex[:12]}"
-    cookie = _session_cookie(stack, _officer(actor, **changes))
+    cookie = session_cookie(stack, officer(actor, **changes))
     answer = httpx.get(
         f"{stack_info.audit_url}/dashboard/events", cookies={COOKIE: cookie}, timeout=10
     )
@@ -131,12 +109,12 @@ def test_an_expired_or_tampered_session_goes_to_the_login(
     stack: Stack, stack_info: StackInfo, attack: str
 ) -> None:
     if attack == "expired":
-        cookie = _session_cookie(stack, _officer("gate.expired", until=time.time() - 1))
+        cookie = session_cookie(stack, officer("gate.expired", until=time.time() - 1))
     else:
         # The same officer, with a unit of the whole sector written over a district's.
-        genuine = _session_cookie(stack, _officer("gate.tampered", unit="760"))
+        genuine = session_cookie(stack, officer("gate.tampered", unit="760"))
         payload, _, signature = genuine.partition(".")
-        forged = b64encode(json.dumps({"officer": _officer("gate.tampered")}).encode()).decode()
+        forged = b64encode(json.dumps({"officer": officer("gate.tampered")}).encode()).decode()
         cookie = f"{forged}.{signature}"
         assert payload != forged
     answer = httpx.get(f"{stack_info.audit_url}/dashboard", cookies={COOKIE: cookie}, timeout=10)
@@ -144,7 +122,7 @@ def test_an_expired_or_tampered_session_goes_to_the_login(
 
 
 def test_an_officer_of_a_known_unit_gets_in(stack: Stack, stack_info: StackInfo) -> None:
-    cookie = _session_cookie(stack, _officer("gate.officer"))
+    cookie = session_cookie(stack, officer("gate.officer"))
     answer = httpx.get(f"{stack_info.audit_url}/dashboard", cookies={COOKIE: cookie}, timeout=10)
     assert answer.status_code == 200
     assert "Cán bộ thử nghiệm" in answer.text and 'id="chart-logins"' in answer.text

@@ -4,13 +4,17 @@ the same app with each hole closed, and the gateway's own surfaces; only registe
 from __future__ import annotations
 
 import asyncio
+import secrets
 
+import httpx
 import pytest
 
-from devstack import StackInfo
+from devstack import Stack, StackInfo
 from policies import Violation
 from scanners import TargetNotRegistered, TargetRegistry
 from scanners.dast import scan_dast
+from tests.conftest import TokenFactory
+from tests.dashboard_session import COOKIE, officer, session_cookie
 from tests.weak_app import weak_app
 
 #: What each injection class looks like on the weak app: (rule, subject).
@@ -74,3 +78,37 @@ def test_the_gateway_own_surfaces_have_no_high_or_medium_finding(stack_info: Sta
         )
         serious = [v.line() for v in findings if v.severity.value in {"critical", "high", "medium"}]
         assert serious == [], url
+
+
+@pytest.mark.keycloak
+def test_the_dashboard_logged_in_has_no_high_or_medium_finding(
+    stack: Stack, stack_info: StackInfo, client_token: TokenFactory
+) -> None:
+    """The officers' pages behind the login (search, timelines, alerts and their forms, reports,
+    compliance), crawled and attacked by wapiti with an officer's session; the logout is never
+    requested. The session is made with the service's key (the second factor is a browser's, and
+    the gate test shows such a session is honoured exactly like one from the login)."""
+    actor = f"dast.{secrets.token_hex(3)}"
+    dashboard = f"{stack_info.audit_url}/dashboard"
+    findings = asyncio.run(
+        scan_dast(
+            f"{dashboard}/",
+            TargetRegistry([f"{stack_info.audit_url}/"]),
+            budget_seconds=60,
+            start=(dashboard, f"{dashboard}/events", f"{dashboard}/alerts"),
+            cookies={COOKIE: session_cookie(stack, officer(actor))},
+            exclude=(f"{dashboard}/logout",),
+        )
+    )
+    serious = [v.line() for v in findings if v.severity.value in {"critical", "high", "medium"}]
+    assert serious == []
+    # The scan really was logged in: the pages it read are in the audit log under its officer.
+    reader = {"Authorization": f"Bearer {client_token('audit-reports')}"}
+    seen = httpx.get(
+        f"{stack_info.audit_url}/v1/events",
+        params={"actor": actor, "limit": "1000"},
+        headers=reader,
+        timeout=10,
+    ).json()["events"]
+    channels = {e["target"].get("channel") for e in seen}
+    assert len(seen) >= 5 and len(channels) >= 3, channels

@@ -86,3 +86,22 @@ def test_trusting_every_address_as_a_proxy_is_refused() -> None:
     with pytest.raises(TrustedProxiesInvalid):
         trusted_proxies({TRUSTED_PROXIES_VARIABLE: "10.0.0.1,*"})
     assert trusted_proxies({}) == [] and trusted_proxies({TRUSTED_PROXIES_VARIABLE: " "}) == []
+
+
+def test_a_method_not_allowed_names_every_method_of_the_path() -> None:
+    """Two routes on one path (a list and a create): the 405 lists both (RFC 9110 §15.5.6)."""
+    app = FastAPI()
+    install_http_runtime(app, service="test")
+
+    @app.get("/v1/things")
+    async def things() -> list[str]:
+        return []
+
+    @app.post("/v1/things")
+    async def make() -> dict[str, str]:
+        return {}
+
+    answer = TestClient(app).request("OPTIONS", "/v1/things")
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "GET, POST"
+    assert answer.json()["code"] == "method-not-allowed"
