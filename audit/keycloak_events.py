@@ -2,7 +2,9 @@
 
 Keycloak keeps its own events for a while (days) and serves them newest first, a page at a time. The
 collector logs in as the ``audit-collector`` service account (roles ``realm-management:view-events``,
-and ``view-users`` only to read a person's ``unit_code`` for the district scope), pages back from the newest event until it reaches what it already took, and records what is new
+and ``view-users`` only to read a person's ``unit_code`` for the district scope: a login carries its
+person's unit, an admin change the administered account's), pages back from the newest event until it
+reaches what it already took, and records what is new
 oldest first. The checkpoint (the newest time taken, and the ids seen at that millisecond) lives in
 Redis, so a restart neither repeats nor skips; and each audit event id is derived from Keycloak's own
 event id, so anything delivered twice is stored once.
@@ -49,6 +51,18 @@ _LOGIN_TYPES = {
     "CLIENT_LOGIN_ERROR": EventTag.IDP_LOGIN_FAILURE,
 }
 _TOKEN_TYPES = {"CLIENT_LOGIN", "CODE_TO_TOKEN", "REFRESH_TOKEN", "TOKEN_EXCHANGE"}
+
+
+_USER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _administered_user(event: dict[str, Any]) -> str | None:
+    """The account an admin change is about (``users/<id>``, ``users/<id>/role-mappings/...``;
+    not ``users/profile``, the realm's user profile)."""
+    parts = str(event.get("resourcePath", "")).split("/")
+    if len(parts) >= 2 and parts[0] == "users" and _USER_ID.fullmatch(parts[1]):
+        return parts[1]
+    return None
 
 
 def pseudonym(value: str, key: bytes) -> str:
@@ -121,7 +135,8 @@ class KeycloakEventCollector:
             if exc.response.status_code not in (403, 404):
                 raise
             return None
-        values = (user.get("attributes") or {}).get("unit_code") if isinstance(user, dict) else None
+        attributes = user.get("attributes") if isinstance(user, dict) else None
+        values = attributes.get("unit_code") if isinstance(attributes, dict) else None
         unit = str(values[0]) if isinstance(values, list) and values else None
         if len(self._units) >= _UNIT_CACHE:
             self._units.clear()
@@ -171,7 +186,9 @@ class KeycloakEventCollector:
             checkpoint: dict[str, Any] = json.loads(raw) if raw else {}
             fresh = [event async for event in self._newer_than(path, checkpoint)]
             for event in reversed(fresh):  # oldest first
-                unit = await self._unit_of(event.get("userId")) if kind == "login" else None
+                # A login is its person's unit's; an admin change, the administered account's.
+                person = event.get("userId") if kind == "login" else _administered_user(event)
+                unit = await self._unit_of(person)
                 await self._trail.record(self._to_audit(event, kind, unit))
                 recorded += 1
             if fresh:
@@ -206,6 +223,7 @@ class KeycloakEventCollector:
                     "resource_path": str(event.get("resourcePath", ""))[:200],
                 },
                 outcome=Outcome.SUCCESS,
+                unit=unit,
             )
         event_type = str(event.get("type", ""))
         details = event.get("details") or {}
@@ -258,6 +276,10 @@ class KeycloakEventCollector:
             except (httpx.HTTPError, OSError, RedisError, AuditUnavailable, ValueError) as exc:
                 # The checkpoint moves only after a whole round is recorded: retried as it was.
                 _log.warning("audit.keycloak_events_retry", error=type(exc).__name__)
+            except Exception as exc:  # noqa: BLE001 - one odd event must not end collection
+                # Before this, an event of a shape not foreseen ended the task in silence and
+                # nothing more was collected until a restart: now it is said, and retried.
+                _log.error("audit.keycloak_events_failed", error=type(exc).__name__)
             await asyncio.sleep(self._interval)
 
     def start(self) -> None:

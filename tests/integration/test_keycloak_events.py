@@ -90,3 +90,39 @@ def test_client_logins_and_admin_changes_are_collected(
     assert issued
     admin_changes = _wait_for(stack_info, reader, "idp:admin:change", lambda e: True)
     assert any(e["target"]["resource_type"] == "CLIENT" for e in admin_changes)
+
+
+def test_an_admin_change_to_an_account_carries_that_account_unit(
+    stack: Stack, stack_info: StackInfo, client_token: TokenFactory
+) -> None:
+    """A district's officer sees the administration of its own people: the change of an account
+    is recorded with the unit of the account changed (not of the administrator)."""
+    from idp_config import admin_client
+
+    admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
+    admin.change_current_realm("education")
+    unit = "79760101"  # a school of district 760
+    user_id = admin.create_user(
+        {
+            "username": f"gv.admin-event.{int(time.time())}",
+            "enabled": True,
+            "firstName": "Giáo",
+            "lastName": "Viên",
+            "attributes": {"unit_code": [unit]},
+        }
+    )
+    try:
+        admin.update_user(user_id, {"firstName": "Giáo viên", "attributes": {"unit_code": [unit]}})
+        reader = client_token("audit-reports")
+        changes = _wait_for(
+            stack_info,
+            reader,
+            "idp:admin:change",
+            lambda e: (
+                e["target"]["resource_path"] == f"users/{user_id}"
+                and e["target"]["operation"] == "UPDATE"
+            ),
+        )
+        assert {e.get("unit") for e in changes} == {unit}
+    finally:
+        admin.delete_user(user_id)
