@@ -1,10 +1,11 @@
 """``gateway-scan``: scan every registered system against the policies, on demand or on a schedule.
 
 One run scans the live realm (identity rules; the realm file's accepted findings shown as accepted),
-its accounts (account hygiene), and the HTTP headers, TLS and a dynamic scan (wapiti, ``--dast-seconds``
-each; OWASP ZAP too when ``ZAP_URL`` and ``ZAP_API_KEY`` name a daemon) of every registered system (the realm's clients and the gateway's own services). Every finding is
-an audit event (``scan:finding:open`` / ``scan:finding:accepted`` / ``scan:finding:fixed`` /
-``scan:run:complete``); the run fails closed if they cannot be recorded. ``--sarif`` writes the findings as SARIF 2.1.0.
+its accounts (account hygiene), and the HTTP headers, TLS and a dynamic scan (wapiti,
+``--dast-seconds`` each; OWASP ZAP too when ``ZAP_URL`` and ``ZAP_API_KEY`` name a daemon) of every
+registered system (the realm's clients and the gateway's own services). Every finding is an audit event
+(``scan:finding:open`` / ``scan:finding:accepted`` / ``scan:finding:fixed`` / ``scan:run:complete``);
+the run fails closed if they cannot be recorded. ``--sarif`` writes the findings as SARIF 2.1.0.
 
 Connection (:class:`~scanners.connection.ScanConnection`): the environment — ``KEYCLOAK_URL``,
 ``KEYCLOAK_ADMIN_USER``, ``KEYCLOAK_ADMIN_PASSWORD``, the audit trail's ``SCAN_REDIS_URL``,
@@ -331,7 +332,7 @@ def _once(
     ca_file: Path | None,
     records_files: list[Path] | None = None,
     budget_seconds: float = 0,
-    dast_seconds: float = 0,
+    dast_seconds: float = DEFAULT_DAST_SECONDS,
 ) -> int:
     scan_id = uuid.uuid4().hex
     # Read each time: a scheduled scan sees today's records.

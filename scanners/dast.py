@@ -182,7 +182,13 @@ async def scan_dast(
             await process.wait()
             raise DastScanFailed(f"{url}: no report after {budget_seconds + 60:.0f} s") from exc
         if not report_path.exists():
-            tail = output.decode(errors="replace")[-2000:]
+            # wapiti prints the requests it sent: a logged-in scan's carry the session cookie,
+            # which never reaches the log.
+            tail = "\n".join(
+                line
+                for line in output.decode(errors="replace").splitlines()
+                if "cookie" not in line.lower()
+            )[-2000:]
             _log.warning("scanner.dast_failed", url=url, code=process.returncode, output=tail)
             raise DastScanFailed(f"{url}: wapiti exited with {process.returncode}")
         report = json.loads(report_path.read_text(encoding="utf-8"))

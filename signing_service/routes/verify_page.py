@@ -119,20 +119,23 @@ def _matches(reference: str) -> bool:
     return _REFERENCE.fullmatch(reference) is not None
 
 
-@router.post("/verify", response_class=HTMLResponse)
-async def verify_upload(
-    request: Request, services: ServicesDep, auditor: AnonymousAuditorDep
-) -> HTMLResponse:
-    stale = _page(
+def _stale_form() -> HTMLResponse:
+    return _page(
         verify_error_page(
             "Trang đã cũ hoặc không mở từ trang xác minh: hãy tải lại trang rồi chọn tệp.",
             "The form is stale or was not sent from the verification page: reload it.",
         ),
         403,
     )
+
+
+@router.post("/verify", response_class=HTMLResponse)
+async def verify_upload(
+    request: Request, services: ServicesDep, auditor: AnonymousAuditorDep
+) -> HTMLResponse:
     held = request.cookies.get(FORM_COOKIE, "")
     if not held:
-        return stale  # another site's post: the browser sends no SameSite=Strict cookie
+        return _stale_form()  # another site's post: the browser sends no SameSite=Strict cookie
     # Every attempt counts (a forged token too), but the limit is said after the token: a forged
     # post is refused as forged, never mistaken for a visitor's own too many checks.
     limited = await _rate_limited(request, services)
@@ -144,7 +147,7 @@ async def verify_upload(
     async with request.form(max_files=1, max_fields=3) as form:
         posted = str(form.get(FORM_FIELD) or "")
         if not hmac.compare_digest(posted.encode(), held.encode()):
-            return stale
+            return _stale_form()
         if limited:
             return _page(
                 verify_error_page("Quá nhiều yêu cầu, vui lòng thử lại sau.", "Too many requests."),
