@@ -87,6 +87,19 @@ async def retain_periodically(store: EventStore, auditor: Auditor, settings: Aud
             _log.info("audit.retention", archived=run.archived, waiting=run.waiting)
 
 
+async def index_words_continually(store: EventStore, pause_seconds: float = 1.0) -> None:
+    """Keep the free-text index up with the log (SQLite; PostgreSQL keeps its own), a batch per
+    transaction so that ingest waits for a batch at most, never for the whole backlog; a store
+    opened with years of events is indexed in the background, newest searches matched meanwhile."""
+    while True:
+        try:
+            while await asyncio.to_thread(store.index_words) > 0:  # noqa: ASYNC110 - the index's own bookmark decides
+                await asyncio.sleep(0)  # let the ingestor's transaction in between batches
+        except GatewayError as exc:  # the database busy or down: the next round tries again
+            _log.error("audit.words_index_failed", code=exc.code)
+        await asyncio.sleep(pause_seconds)
+
+
 async def cancelled(task: asyncio.Task[None]) -> None:
     """Stop a periodic task and wait until it has."""
     task.cancel()

@@ -1,4 +1,5 @@
-"""``gateway-audit``: verify the audit log, sign a checkpoint, export and check inclusion proofs.
+"""``gateway-audit``: verify the audit log, sign a checkpoint, export and check inclusion proofs; make
+the PostgreSQL store's schema (``migrate``).
 
 Exit codes: 0 verified, 1 verification failed (the message names the first bad record), 2 bad input.
 """
@@ -24,7 +25,7 @@ from audit.errors import AuditError
 from audit.note import b64
 from audit.retention import apply_retention, verify_archive
 from audit.settings import AuditSettings
-from audit.store import EventStore, open_store
+from audit.store import RUNTIME_GRANTS, EventStore, migrate, open_store
 from audit.tree import StoredTree
 from audit.verification import verify_log, verify_range
 from audit.witnessing import WitnessEndpoint, cosignature_lines
@@ -340,6 +341,40 @@ def check_proof(
         f"{document['leaf_index'] + 1} of the log signed at {checkpoint.issued_at} "
         f"({checkpoint.tree_size} records)."
     )
+
+
+@app.command("migrate")
+def migrate_command(
+    runtime_role: Annotated[
+        str,
+        typer.Option(
+            help="Vai trò PostgreSQL mà dịch vụ dùng / the role the audit service connects as "
+            "(it gets SELECT, INSERT and retention's UPDATE of three columns, nothing else)"
+        ),
+    ],
+) -> None:
+    """Create or bring up to date the PostgreSQL store's schema as its owner (the URL in
+    AUDIT_MIGRATION_DATABASE_URL, never on the command line), and grant the runtime role exactly
+    what the service runs. Run it at every release, before the service; running it again changes
+    nothing."""
+    settings = AuditSettings.model_validate({"keycloak_issuer": "-"})
+    if settings.migration_database_url is None:
+        console.print(
+            "AUDIT_MIGRATION_DATABASE_URL is not set: the migration role's postgresql:// URL "
+            "(the owner of the store's tables)"
+        )
+        raise typer.Exit(2)
+    try:
+        done = migrate(settings.migration_database_url.get_secret_value(), runtime_role)
+    except AuditError as exc:
+        console.print(exc.diagnostics())
+        raise typer.Exit(2) from exc
+    console.print(
+        f"schema {done.schema_version} {'created' if done.created else 'up to date'}; "
+        f"{done.runtime_role} may:"
+    )
+    for table, privileges in RUNTIME_GRANTS.items():
+        console.print(f"  {table}: {', '.join(privileges)}", highlight=False)
 
 
 @app.command()

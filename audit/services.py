@@ -21,7 +21,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from audit.auditor import Auditor
-from audit.background import cancelled, checkpoint_periodically, retain_periodically
+from audit.background import (
+    cancelled,
+    checkpoint_periodically,
+    index_words_continually,
+    retain_periodically,
+)
 from audit.checkpoints import TokenCheckpointSigner
 from audit.detection import Detector, WebhookNotifier, load_detection_config
 from audit.errors import AuditError
@@ -232,3 +237,5 @@ async def _start_background_work(services: Services, stack: AsyncExitStack) -> N
         retain_periodically(services.store, services.service_auditor(), settings)
     )
     stack.push_async_callback(cancelled, retention)
+    indexing = asyncio.create_task(index_words_continually(services.store))
+    stack.push_async_callback(cancelled, indexing)

@@ -37,8 +37,12 @@ class AuditSettings(BaseSettings):
     producer_keys: dict[str, SecretStr] = Field(default_factory=dict)
     store_path: Path = Path(".work/run/audit/events.sqlite3")
     #: PostgreSQL for production (``postgresql://user:password@host/db``); when set, it is the store
-    #: and ``store_path`` is not used.
+    #: and ``store_path`` is not used. Its user is the runtime role: it may read, append and prune,
+    #: never change the schema.
     database_url: SecretStr | None = None
+    #: The migration role's URL (the owner of the store's tables), for ``gateway-audit migrate``
+    #: only; the service itself never has it.
+    migration_database_url: SecretStr | None = None
 
     #: Signed checkpoints: the token holding the checkpoint key. Without a PIN, none are made.
     pkcs11_module: Path = Path("/usr/lib/softhsm/libsofthsm2.so")

@@ -81,6 +81,7 @@ class Stack:
         *,
         checkpoint_interval: float = 30.0,
         revocation_cache_seconds: float = 300.0,
+        retention_interval: float = 86400.0,
         alert_webhook_url: str | None = None,
         approval_webhook_url: str | None = None,
     ) -> None:
@@ -89,6 +90,8 @@ class Stack:
         self.folder = folder.resolve()
         self.checkpoint_interval = checkpoint_interval
         self.revocation_cache_seconds = revocation_cache_seconds
+        #: How often the audit service's retention task runs (daily; a test shortens it).
+        self.retention_interval = retention_interval
         self.ports = ports or Ports()
         self.cache = PROJECT_ROOT / ".work" / "cache"
         self.secrets = SecretStore(self.folder / "secrets.json")
@@ -231,6 +234,8 @@ class Stack:
                     {p.value: self.producer_key(p) for p in Producer}
                 ),
                 "AUDIT_STORE_PATH": str(self.folder / "audit" / "events.sqlite3"),
+                "AUDIT_ARCHIVE_DIR": str(self.archive_dir),
+                "AUDIT_RETENTION_INTERVAL_SECONDS": str(self.retention_interval),
                 "AUDIT_JSON_LOGS": "true",
                 "SOFTHSM2_CONF": str(conf),
                 "AUDIT_PKCS11_MODULE": str(softhsm.module_path()),
@@ -393,6 +398,11 @@ class Stack:
             path = folder / name
             if not path.exists():
                 path.write_bytes(transcript_pdf(lines, pages=2))
+
+    @property
+    def archive_dir(self) -> Path:
+        """Where the audit service's retention puts expired events (archives that verify)."""
+        return self.folder / "audit" / "archives"
 
     @property
     def checkpoint_public_key(self) -> Path:

@@ -15,6 +15,7 @@ from policies.engine import (
     evaluate_response,
     evaluate_tls,
     load_rules,
+    privileged_account_roles,
 )
 from policies.errors import PolicyError, PolicyFileError, PolicyViolation
 from policies.models import Rule, Severity, Violation, compliance_score
@@ -36,4 +37,5 @@ __all__ = [
     "evaluate_response",
     "evaluate_tls",
     "load_rules",
+    "privileged_account_roles",
 ]

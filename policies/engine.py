@@ -129,6 +129,18 @@ def evaluate_accounts(
     )
 
 
+def privileged_account_roles(rules: tuple[Rule, ...] | list[Rule] | None = None) -> frozenset[str]:
+    """The roles the account rules call privileged (``privileged_roles``): the account scanner
+    reads who holds them (directly, through groups and composite roles) for every account, and
+    the other roles only of the accounts a rule judges by them."""
+    return frozenset(
+        str(role)
+        for rule in (rules if rules is not None else default_rules())
+        if rule.target == "accounts"
+        for role in rule.params.get("privileged_roles", [])
+    )
+
+
 def evaluate_tls(
     observation: TlsObservation, rules: tuple[Rule, ...] | list[Rule] | None = None
 ) -> list[Violation]:

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import redis
 
+from audit.store import migrate
 from devstack import Ports, Stack, StackInfo, postgres
 from devstack.demo import transcript_pdf
 from devstack.dss_validator import DssValidator, start_dss_validator
+from tests.raw_database import OWNER_URLS
 
 
 def free_port() -> int:
@@ -88,12 +89,16 @@ def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return new_postgres_database(request.getfixturevalue("postgres_server"))
 
 
-def new_postgres_database(server: postgres.Postgres) -> str:
-    """The URL of a new, empty database on the test PostgreSQL."""
+def new_postgres_database(server: postgres.Postgres, *, migrated: bool = True) -> str:
+    """The runtime role's URL of a new database on the test PostgreSQL, as production makes it:
+    owned by the migration role, which migrates it (unless not ``migrated``). The store opens it as
+    the runtime role; :class:`tests.raw_database.Raw` reaches it as its owner."""
     name = f"audit_test_{next(_DATABASES)}"
-    with psycopg.connect(server.url, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return server.url.rsplit("/", 1)[0] + f"/{name}"
+    runtime_url, owner_url = server.create_database(name)
+    if migrated:
+        migrate(owner_url, postgres.RUNTIME_ROLE)
+    OWNER_URLS[runtime_url] = owner_url
+    return runtime_url
 
 
 @pytest.fixture(scope="session")

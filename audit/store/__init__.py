@@ -13,12 +13,16 @@ apart in ``quarantine`` (append-only too), as evidence.
 
 One code, two databases: :class:`SqliteEventStore` (embedded, a single machine) and
 :class:`PostgresEventStore` (production). They differ only in the few lines of SQL that databases
-spell differently (:class:`Dialect`); :func:`open_store` picks one from a path or a URL.
+spell differently (:class:`Dialect`); :func:`open_store` picks one from a path or a URL. On
+PostgreSQL the schema belongs to a migration role (:func:`migrate`, ``gateway-audit migrate``) and the
+service runs as a role that may only read, append and prune (:data:`RUNTIME_GRANTS`); SQLite makes
+its own schema.
 """
 
 from audit.store.backends import PostgresEventStore, SqliteEventStore, open_store
 from audit.store.checking import check_log, check_records
 from audit.store.event_store import EventStore
+from audit.store.migration import RUNTIME_GRANTS, Migration, migrate
 from audit.store.rows import (
     GENESIS,
     SCHEMA_VERSION,
@@ -32,10 +36,12 @@ from audit.store.rows import (
 
 __all__ = [
     "GENESIS",
+    "RUNTIME_GRANTS",
     "SCHEMA_VERSION",
     "EventSearch",
     "EventStore",
     "LogRecord",
+    "Migration",
     "PostgresEventStore",
     "QuarantinedEntry",
     "SqliteEventStore",
@@ -44,5 +50,6 @@ __all__ = [
     "chain_step",
     "check_log",
     "check_records",
+    "migrate",
     "open_store",
 ]

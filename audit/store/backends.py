@@ -5,12 +5,23 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from audit.store.event_store import EventStore
-from audit.store.rows import StoreError, old_schema
-from audit.store.sql import POSTGRES, SQLITE, TABLES
+from audit.store.migration import not_migrated
+from audit.store.rows import SCHEMA_VERSION, EventSearch, StoredEvent, StoreError, old_schema
+from audit.store.sql import EVENT_COLUMNS, POSTGRES, SQLITE, TABLES, WORDS_INDEXED
+from audit.store.words import fts5_phrase, phrase_in, words_of
+
+#: Positions read from the words' index at a time, newest first: few for the first page of a
+#: common word, more while the other filters keep rejecting (under SQLite's 32,766 parameters).
+_FIRST_WINDOW = 500
+_LAST_WINDOW = 30_000
+
+#: The writers' advisory lock (the migration takes another key).
+_WRITER_LOCK = 7106002
 
 
 class SqliteEventStore(EventStore):
@@ -24,9 +35,10 @@ class SqliteEventStore(EventStore):
         connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
+        connection.create_function("words_phrase_in", 2, phrase_in, deterministic=True)
         super().__init__(connection)
 
-    def _create_schema(self) -> None:
+    def _prepare_schema(self) -> None:
         tables = {
             str(name)
             for (name,) in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
@@ -38,8 +50,90 @@ class SqliteEventStore(EventStore):
         self._db.executescript(
             TABLES.format(blob=self.dialect.blob, integer_key=self.dialect.integer_key)
             + SQLITE.triggers
+            + f"{SQLITE.words_index};\n"
         )
-        self._check_version()
+        if not self._check_version():
+            self._execute(
+                "INSERT INTO store_meta (name, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+            )
+
+    def index_words(self, batch: int = 2000) -> int:
+        with self._transaction():
+            rows = self._execute(
+                f"SELECT seq, body FROM events WHERE seq > ({WORDS_INDEXED}) ORDER BY seq LIMIT ?",  # noqa: S608 - a constant
+                (batch,),
+            ).fetchall()
+            if not rows:
+                return 0
+            self._executemany(
+                "INSERT INTO events_words (rowid, words) VALUES (?, ?)",
+                [(seq, words_of(body)) for seq, body in rows if body is not None],
+            )
+            self._execute(
+                "INSERT INTO store_meta (name, value) VALUES ('words_indexed', ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (str(rows[-1][0]),),
+            )
+        return len(rows)
+
+    def _newest_with_words(
+        self, search: EventSearch, span: tuple[int, int] | None, wanted: int
+    ) -> list[StoredEvent] | None:
+        phrase = fts5_phrase(search.words or "")
+        if phrase is None:
+            return None  # no word: the plain query answers (nothing)
+        where, params = replace(search, words=None).where(self.dialect)
+        where = f"{where} AND" if where else "WHERE"
+        with self._lock:
+            indexed = int(self._execute(WORDS_INDEXED).fetchone()[0])
+            newest = int(self._execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
+            self._commit()
+        low, high = span or (1, newest)
+        found: list[StoredEvent] = []
+        if high > indexed:  # the newest records, not indexed yet: matched in Python
+            found += self._events(
+                f"{EVENT_COLUMNS} {where} seq > ? AND seq <= ? AND words_phrase_in(body, ?)"
+                " ORDER BY seq DESC LIMIT ?",
+                (*params, max(indexed, low - 1), high, phrase, wanted),
+            )
+        top, window = min(high, indexed), _FIRST_WINDOW
+        while len(found) < wanted and top >= low:
+            with self._lock:
+                positions = [
+                    int(seq)
+                    for (seq,) in self._execute(
+                        "SELECT rowid FROM events_words WHERE events_words MATCH ?"
+                        " AND rowid >= ? AND rowid <= ? ORDER BY rowid DESC LIMIT ?",
+                        (phrase, low, top, window),
+                    )
+                ]
+                self._commit()
+            if not positions:
+                break
+            marks = ",".join("?" * len(positions))
+            found += self._events(
+                f"{EVENT_COLUMNS} {where} seq IN ({marks}) ORDER BY seq DESC LIMIT ?",
+                (*params, *positions, wanted - len(found)),
+            )
+            if len(positions) < window:
+                break
+            top, window = positions[-1] - 1, min(window * 4, _LAST_WINDOW)
+        return found
+
+    def _forget_words(self, records: Sequence[tuple[int, str]]) -> None:
+        # A contentless index forgets a record when told the words it was given.
+        indexed = int(self._execute(WORDS_INDEXED).fetchone()[0])
+        self._executemany(
+            "INSERT INTO events_words (events_words, rowid, words) VALUES ('delete', ?, ?)",
+            [(seq, words_of(body)) for seq, body in records if seq <= indexed],
+        )
+
+    def _compact_words(self, forgotten: int) -> None:
+        # FTS5 marks deleted words and drops them when it merges its segments: merge them all now
+        # (once a retention run, not per record), so that no pruned name stays in the file.
+        if forgotten:
+            with self._transaction():
+                self._execute("INSERT INTO events_words (events_words) VALUES ('optimize')")
 
     def _database_errors(self) -> tuple[type[BaseException], ...]:
         return (sqlite3.Error,)
@@ -64,7 +158,12 @@ class SqliteEventStore(EventStore):
 
 
 class PostgresEventStore(EventStore):
-    """The production store: PostgreSQL (``postgresql://`` URL)."""
+    """The production store: PostgreSQL (``postgresql://`` URL).
+
+    It connects as the runtime role, which may not change the schema: the migration role makes it
+    (:func:`audit.store.migrate`, ``gateway-audit migrate``), and the store only checks that it is
+    there at this release's version.
+    """
 
     dialect = POSTGRES
 
@@ -98,25 +197,36 @@ class PostgresEventStore(EventStore):
         self._live()
         return super()._execute(sql, params)
 
-    def _create_schema(self) -> None:
-        # One schema creation at a time across processes (a transaction-scoped advisory lock).
-        self._db.execute("SELECT pg_advisory_xact_lock(7106001)")
-        if self._db.execute("SELECT to_regclass('store_meta')").fetchone()[0] is not None:
-            try:
-                self._check_version()  # before anything is created in an older store
-            except StoreError:
-                self._db.rollback()
-                raise
-        self._db.execute(
-            TABLES.format(blob=self.dialect.blob, integer_key=self.dialect.integer_key)
-        )
-        self._db.execute(POSTGRES.triggers)
-        self._check_version()
-        self._db.commit()
+    def _prepare_schema(self) -> None:
+        import psycopg
+
+        role = "<the service's role>"
+        try:
+            store_meta, events, role = self._db.execute(
+                "SELECT to_regclass('store_meta'), to_regclass('events'), current_user"
+            ).fetchone()
+            if store_meta is None:
+                raise old_schema(1) if events is not None else not_migrated(role)
+            if not self._check_version():
+                raise not_migrated(role)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise StoreError(
+                f"the service's database role ({role}) may not read the audit store: run "
+                f"`gateway-audit migrate --runtime-role {role}` with the migration role's URL in "
+                "AUDIT_MIGRATION_DATABASE_URL"
+            ) from exc
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"the audit database could not be read ({type(exc).__name__})"
+            ) from exc
+        finally:
+            self._rollback_quietly()  # nothing was written: no transaction left open
 
     def _begin_writing(self) -> None:
-        # One writer at a time: positions and the chain head are read, then extended.
-        self._execute("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE")
+        # One writer at a time: positions and the chain head are read, then extended. An advisory
+        # lock, held to the end of the transaction: LOCK TABLE in a mode that excludes other
+        # writers needs table-level UPDATE, DELETE or TRUNCATE, which the runtime role must not have.
+        self._execute("SELECT pg_advisory_xact_lock(?)", (_WRITER_LOCK,))
 
     def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
         reader = self._connect()

@@ -23,7 +23,7 @@ class StoreConnection:
         self._lock = threading.Lock()
         with self._lock:
             try:
-                self._create_schema()
+                self._prepare_schema()
             except BaseException:
                 self._db.close()  # a store refused (an older schema) leaves no connection behind
                 raise
@@ -53,7 +53,8 @@ class StoreConnection:
     def _rollback(self) -> None:
         self._db.rollback()
 
-    def _create_schema(self) -> None:
+    def _prepare_schema(self) -> None:
+        """Make the schema (SQLite) or check the one the migration made (PostgreSQL)."""
         raise NotImplementedError
 
     def _database_errors(self) -> tuple[type[BaseException], ...]:
@@ -81,14 +82,14 @@ class StoreConnection:
         with contextlib.suppress(*self._database_errors()):
             self._rollback()
 
-    def _check_version(self) -> None:
+    def _check_version(self) -> bool:
+        """Whether the store records its schema version (refused if it is another release's)."""
         row = self._execute("SELECT value FROM store_meta WHERE name = 'schema'").fetchone()
         if row is None:
-            self._execute(
-                "INSERT INTO store_meta (name, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
-            )
-        elif int(row[0]) != SCHEMA_VERSION:
+            return False
+        if int(row[0]) != SCHEMA_VERSION:
             raise old_schema(row[0])
+        return True
 
     def close(self) -> None:
         self._db.close()

@@ -110,6 +110,7 @@ class EventStore(DashboardQueries, TreeTables):
         that its alteration stays visible); the leaf and chain hashes stay, so the log keeps
         verifying; the triggers refuse to empty a body that was not archived first.
         """
+        forgotten: list[tuple[int, str]] = []
         with self._transaction():
             self._executemany(
                 "INSERT INTO archived (seq, archive, archived_at) VALUES (?, ?, ?)",
@@ -126,12 +127,27 @@ class EventStore(DashboardQueries, TreeTables):
                     if record.computed_leaf() != record.leaf_hash or record.body is None:
                         raise ChainBroken(record.fault())
                     updates.append((personal_digest(record.columns.actor, record.body), record.seq))
+                    forgotten.append((record.seq, record.body))
                 self._executemany(
                     f"UPDATE events SET body = NULL, actor = '{PRUNED_ACTOR}', personal_digest = ?"  # noqa: S608 - a constant
                     " WHERE seq = ? AND body IS NOT NULL",
                     updates,
                 )
+            self._forget_words(forgotten)
+        self._compact_words(len(forgotten))
         return len(seqs)
+
+    # -- the free-text index (audit.store.words) ------------------------------------------------
+    def index_words(self, batch: int = 2000) -> int:
+        """Index the words of up to ``batch`` records not indexed yet; how many were read (0: the
+        index is complete). PostgreSQL's index is kept by the database itself: always 0."""
+        return 0
+
+    def _forget_words(self, records: Sequence[tuple[int, str]]) -> None:
+        """Take the words of records being pruned out of the index (in the prune's transaction)."""
+
+    def _compact_words(self, forgotten: int) -> None:
+        """After a prune: rewrite the index so that no trace of the pruned words stays in it."""
 
     # -- reading ------------------------------------------------------------------------------
     def _record_rows(self, sql: str, params: Sequence[Any]) -> list[LogRecord]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from audit.records import (
     record_leaf,
 )
 from audit.store.sql import SQLITE, Dialect
+from audit.store.words import fts5_phrase
 
 GENESIS = bytes(32)
 #: 3: leaves cover the columns (``audit/records.py``); ``received_at``, ``personal_digest``,
@@ -61,8 +63,12 @@ class EventSearch:
     until: datetime | None = None
     #: Matches a document's SHA-256 (input or signed output) in the event's target.
     document: str | None = None
-    #: Free text, matched anywhere in the event's JSON body.
+    #: Free text, matched anywhere in the event's JSON body, as written (not indexed: for what
+    #: another filter has already narrowed, like a scan run's id).
     text: str | None = None
+    #: Words, as an officer types them: found through the free-text index, whole words in this
+    #: order, any letter case (:mod:`audit.store.words`).
+    words: str | None = None
     #: Only events of these units (a district officer's scope); ``None`` means every event.
     units: frozenset[str] | None = None
 
@@ -87,6 +93,19 @@ class EventSearch:
         if self.text:
             clauses.append(dialect.text_contains)
             params.append(self.text)
+        if self.words:
+            phrase = fts5_phrase(self.words)
+            if phrase is None:  # no letter or digit in it: no word to find
+                clauses.append("1 = 0")
+            else:
+                clauses.append(dialect.words_match)
+                # SQLite: the phrase in the index, and for the newest records not yet indexed;
+                # PostgreSQL parses the words itself, as it did when it indexed them.
+                params.extend(
+                    [phrase, phrase]
+                    if dialect.name == "sqlite"
+                    else [unicodedata.normalize("NFC", self.words)]
+                )
         if self.units is not None:
             if not self.units:
                 clauses.append("1 = 0")  # a scope of no unit sees nothing

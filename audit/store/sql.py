@@ -11,6 +11,10 @@ class Dialect:
     blob: str
     integer_key: str
     text_contains: str  # one bound value: the text to find in body
+    #: The free-text index of the events' words (:mod:`audit.store.words`), made with the schema.
+    words_index: str
+    #: One bound value, the words typed: whether a record holds them (through the index).
+    words_match: str
     time_index_hint: str
     unit_index_hint: str
     triggers: str
@@ -88,11 +92,32 @@ _PRUNE_ONLY = (
     " AND EXISTS (SELECT 1 FROM archived WHERE archived.seq = OLD.seq)"
 )
 
+#: How far SQLite's words' index has read the log (its keeper's bookmark).
+WORDS_INDEXED = (
+    "SELECT COALESCE(MAX(CAST(value AS INTEGER)), 0) FROM store_meta WHERE name = 'words_indexed'"
+)
+
+#: The words of a body in PostgreSQL: the body without its field names (every JSON string followed
+#: by a colon, escapes included), as the ``simple`` configuration cuts them (no stemming, no
+#: stop words), composed (NFC) as SQLite's words are. Never fails on a stored body, whatever it holds. (No "?" in it: the dialect's
+#: placeholders are question marks.)
+_PG_WORDS = (
+    "to_tsvector('simple', normalize(regexp_replace(coalesce(body, ''),"
+    r""" '"([^"\\]|\\.)*"\s*:', ' ', 'g'), NFC))"""
+)
+
 SQLITE = Dialect(
     name="sqlite",
     blob="BLOB",
     integer_key="INTEGER PRIMARY KEY",
     text_contains="instr(body, ?) > 0",
+    # Contentless: the index holds words, not bodies; kept by ``EventStore.index_words``.
+    words_index="CREATE VIRTUAL TABLE IF NOT EXISTS events_words USING fts5("
+    "words, content='', tokenize='unicode61 remove_diacritics 0')",
+    # The index, and the newest records its keeper has not reached yet (read here, in Python).
+    # (One list, not an OR: SQLite would scan the period's rows for an OR.)
+    words_match="seq IN (SELECT rowid FROM events_words WHERE events_words MATCH ?"  # noqa: S608
+    f" UNION ALL SELECT seq FROM events WHERE seq > ({WORDS_INDEXED}) AND words_phrase_in(body, ?))",
     time_index_hint="INDEXED BY events_time",
     unit_index_hint="INDEXED BY events_unit_tag_time",
     triggers=f"""
@@ -124,6 +149,9 @@ POSTGRES = Dialect(
     blob="BYTEA",
     integer_key="BIGINT PRIMARY KEY",
     text_contains="strpos(body, ?) > 0",
+    # String values only (not field names); a pruned record (body NULL) has no words.
+    words_index=f"CREATE INDEX IF NOT EXISTS events_words ON events USING GIN ({_PG_WORDS})",
+    words_match=f"{_PG_WORDS} @@ phraseto_tsquery('simple', ?)",
     time_index_hint="",
     unit_index_hint="",
     triggers=f"""

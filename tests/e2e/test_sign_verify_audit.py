@@ -12,32 +12,16 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from devstack import StackInfo
+from tests.audit_events import wait_for_events
 from tests.conftest import TokenFactory
 
 pytestmark = [pytest.mark.keycloak, pytest.mark.redis, pytest.mark.softhsm, pytest.mark.pki]
 
 
-def _events(info: StackInfo, token: str, **params: str) -> list[dict[str, Any]]:
-    response = httpx.get(
-        f"{info.audit_url}/v1/events",
-        params=params,
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    events: list[dict[str, Any]] = response.json()["events"]
-    return events
-
-
 def _wait_for_events(
     info: StackInfo, token: str, correlation_id: str, *, timeout: float = 10.0
 ) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while True:
-        events = _events(info, token, correlation_id=correlation_id)
-        if events or time.monotonic() > deadline:
-            return events
-        time.sleep(0.2)
+    return wait_for_events(info, token, timeout=timeout, correlation_id=correlation_id)
 
 
 def test_signed_and_verified_document_is_in_the_audit_log(

@@ -19,9 +19,10 @@ from audit.checkpoints import (
     check_proof_document,
     prove_event,
 )
-from audit.store import EventSearch, EventStore, StoreError, open_store
+from audit.store import EventSearch, EventStore, StoreError, migrate, open_store
 from audit.tree_head import SignedTreeHead
-from tests.raw_database import Raw
+from devstack import postgres
+from tests.raw_database import OWNER_URLS, Raw
 
 pytestmark = [pytest.mark.postgres]
 
@@ -178,14 +179,22 @@ def test_a_schema_2_store_is_refused_with_a_clear_error_and_left_as_it_was(
     store_location: str,
 ) -> None:
     """A store written before records committed to their columns cannot be extended under the
-    new leaves (its chain would mix two meanings): refused, with what to do, and untouched."""
+    new leaves (its chain would mix two meanings): refused, with what to do, and untouched — by
+    the service, and on PostgreSQL by the migration too."""
     raw = Raw(store_location)
-    raw.run("CREATE TABLE store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    raw.run("INSERT INTO store_meta (name, value) VALUES ('schema', '2')")
-    raw.run("CREATE TABLE events (seq INTEGER PRIMARY KEY, body TEXT)")
+    if raw.postgres:  # a database holding a schema-2 store, as its owner left it
+        raw.run("UPDATE store_meta SET value = '2' WHERE name = 'schema'")
+        raw.run("DROP TABLE quarantine")
+    else:
+        raw.run("CREATE TABLE store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        raw.run("INSERT INTO store_meta (name, value) VALUES ('schema', '2')")
+        raw.run("CREATE TABLE events (seq INTEGER PRIMARY KEY, body TEXT)")
     with pytest.raises(StoreError, match="schema 2 and this version reads schema 3") as caught:
         open_store(store_location)
     assert "verify it with the release that wrote it" in str(caught.value)
+    if raw.postgres:
+        with pytest.raises(StoreError, match="schema 2 and this version reads schema 3"):
+            migrate(OWNER_URLS[store_location], postgres.RUNTIME_ROLE)
     found = raw.run(
         "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'quarantine'"
         if raw.postgres

@@ -31,19 +31,66 @@ def test_compose_file_is_valid_against_the_specification(compose: dict[str, Any]
 
 
 def test_every_component_is_defined(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) >= {"keycloak", "postgres", "redis", "signing", "audit", "zap"}
+    assert set(compose["services"]) >= {
+        "keycloak", "postgres", "redis", "signing", "audit", "audit-db", "audit-migrate", "zap",
+    }  # fmt: skip
     assert compose["services"]["keycloak"]["environment"]["KC_DB"] == "postgres"
     # The audit store runs on its own PostgreSQL in production (SQLite is the embedded default).
-    audit = compose["services"]["audit"]["environment"]
-    assert audit["AUDIT_DATABASE_URL"].startswith("postgresql://audit:")
     assert "audit-db" in compose["services"]["audit"]["depends_on"]
 
 
+def test_the_audit_service_connects_as_the_runtime_role_after_the_migration(
+    compose: dict[str, Any],
+) -> None:
+    """Issue 18: the service's credentials are the runtime role's (SELECT, INSERT, retention's
+    UPDATE); the owner's are given to the one-shot migration alone, which runs to completion
+    before the service starts; the roles are those the init script makes and the tests attack
+    (``devstack.postgres``, ``test_audit_database_roles.py``)."""
+    from devstack.postgres import DATABASE, INIT_ROLES, OWNER_ROLE, RUNTIME_ROLE
+
+    services = compose["services"]
+    runtime = f"postgresql://{RUNTIME_ROLE}:${{AUDIT_DB_RUNTIME_PASSWORD:?"
+    owner = f"postgresql://{OWNER_ROLE}:${{AUDIT_DB_OWNER_PASSWORD:?"
+    audit = services["audit"]
+    assert audit["environment"]["AUDIT_DATABASE_URL"].startswith(runtime)
+    assert audit["environment"]["AUDIT_DATABASE_URL"].endswith(f"@audit-db:5432/{DATABASE}")
+    assert audit["depends_on"]["audit-migrate"] == {"condition": "service_completed_successfully"}
+    migrate = services["audit-migrate"]
+    assert migrate["command"] == ["gateway-audit", "migrate", "--runtime-role", RUNTIME_ROLE]
+    assert migrate["environment"]["AUDIT_MIGRATION_DATABASE_URL"].startswith(owner)
+    assert migrate["restart"] == "no"
+    # Nobody but the database and the migration holds the owner's password.
+    for name, service in services.items():
+        if name not in {"audit-db", "audit-migrate"}:
+            assert "AUDIT_DB_OWNER_PASSWORD" not in json.dumps(service), name
+            assert "AUDIT_MIGRATION_DATABASE_URL" not in service.get("environment", {}), name
+    database = services["audit-db"]
+    assert database["environment"]["POSTGRES_USER"] not in {OWNER_ROLE, RUNTIME_ROLE}
+    assert (
+        "POSTGRES_DB" not in database["environment"]
+    )  # init-roles.sh makes it, owned by the owner
+    mount = f"./{INIT_ROLES.relative_to(ROOT)}:/docker-entrypoint-initdb.d/10-audit-roles.sh:ro"
+    assert mount in database["volumes"]
+    script = INIT_ROLES.read_text()
+    assert f"CREATE ROLE {OWNER_ROLE} LOGIN NOSUPERUSER" in script
+    assert f"CREATE ROLE {RUNTIME_ROLE} LOGIN NOSUPERUSER" in script
+    assert f"CREATE DATABASE {DATABASE} OWNER {OWNER_ROLE};" in script
+
+
 def test_services_wait_for_healthy_dependencies(compose: dict[str, Any]) -> None:
+    """Long-running services wait until what they use is healthy; a one-shot job (``restart:
+    "no"``, no healthcheck) is waited for until it completed successfully."""
     for name, service in compose["services"].items():
         for dependency, condition in (service.get("depends_on") or {}).items():
-            assert condition["condition"] == "service_healthy", (name, dependency)
-            assert "healthcheck" in compose["services"][dependency], dependency
+            target = compose["services"][dependency]
+            if target.get("restart") == "no":
+                assert condition["condition"] == "service_completed_successfully", (
+                    name,
+                    dependency,
+                )
+            else:
+                assert condition["condition"] == "service_healthy", (name, dependency)
+                assert "healthcheck" in target, dependency
 
 
 def test_no_secret_has_a_default(compose: dict[str, Any]) -> None:

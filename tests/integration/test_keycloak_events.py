@@ -8,11 +8,11 @@ import hmac
 import time
 from typing import Any
 
-import httpx
 import pytest
 
 from devstack import Stack, StackInfo
 from devstack.process import ManagedProcess
+from tests.audit_events import audit_events, wait_for_events
 from tests.conftest import TokenFactory
 from tests.keycloak_login import fail_login
 
@@ -22,23 +22,11 @@ CITIZEN_ID = "001203004567"
 
 
 def _events(info: StackInfo, token: str, tag: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = httpx.get(
-        f"{info.audit_url}/v1/events",
-        params={"tag": tag, "limit": "1000"},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    ).json()["events"]
-    return events
+    return audit_events(info, token, tag=tag, limit="1000")
 
 
 def _wait_for(info: StackInfo, token: str, tag: str, predicate: Any) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        matching = [e for e in _events(info, token, tag) if predicate(e)]
-        if matching:
-            return matching
-        time.sleep(0.5)
-    return []
+    return wait_for_events(info, token, timeout=30, where=predicate, tag=tag, limit="1000")
 
 
 def test_failed_login_with_a_citizen_id_is_audited_pseudonymised_once(

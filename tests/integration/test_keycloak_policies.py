@@ -137,6 +137,54 @@ def test_privileged_accounts_without_a_second_factor_are_found(
     assert "it-admin" in findings["user demo.quantri"].evidence
 
 
+def test_a_privileged_role_through_a_group_or_a_composite_is_still_found(
+    stack: Stack, stack_info: StackInfo
+) -> None:
+    """Attack class: hiding privilege from the second-factor check. The scanner reads roles from
+    each role's side (in bulk), so a privileged role given through a group, a subgroup's parent or
+    a composite role must count as much as one given directly."""
+    admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
+    admin.change_current_realm("education")
+    made_users: list[str] = []
+    made_groups: list[str] = []
+    try:
+        for username in ("hid.group", "hid.subgroup", "hid.composite", "hid.plain"):
+            made_users.append(
+                admin.create_user(
+                    {"username": username, "firstName": "Ẩn", "lastName": "Quyền", "enabled": True}
+                )
+            )
+        by_group, by_subgroup, by_composite, plain = made_users
+        parent = str(admin.create_group({"name": "hid-admins"}))
+        made_groups.append(parent)
+        child = str(admin.create_group({"name": "hid-admins-child"}, parent=parent))
+        admin.assign_group_realm_roles(parent, [admin.get_realm_role("it-admin")])
+        admin.group_user_add(by_group, parent)
+        admin.group_user_add(by_subgroup, child)
+        admin.create_realm_role({"name": "hid-bundle"})
+        admin.add_composite_realm_roles_to_role(
+            "hid-bundle", [admin.get_realm_role("security-officer")]
+        )
+        admin.assign_realm_roles(by_composite, [admin.get_realm_role("hid-bundle")])
+        admin.assign_realm_roles(plain, [admin.get_realm_role("teacher")])
+
+        findings = {
+            v.subject: v.evidence
+            for v in scan_accounts(admin, "education")
+            if v.rule_id == "IDP-008" and v.subject.startswith("user hid.")
+        }
+        assert set(findings) == {"user hid.group", "user hid.subgroup", "user hid.composite"}
+        assert "it-admin" in findings["user hid.subgroup"]
+        assert "security-officer" in findings["user hid.composite"]
+    finally:
+        for user_id in made_users:
+            admin.delete_user(user_id)
+        for group_id in made_groups:
+            admin.delete_group(group_id)
+        if admin.get_realm_roles(search_text="hid-bundle"):
+            admin.delete_realm_role("hid-bundle")
+
+
 def test_two_accounts_of_one_person_are_found(stack: Stack, stack_info: StackInfo) -> None:
     admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
     admin.change_current_realm("education")

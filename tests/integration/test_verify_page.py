@@ -6,12 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 
 import httpx
 import pytest
 
 from devstack import StackInfo
+from tests.audit_events import wait_for_events
 from tests.conftest import TokenFactory
 from tests.pdf_inspection import replace_page_text
 from tests.public_page import check_on_public_page
@@ -122,23 +122,17 @@ def test_public_checks_are_rate_limited_and_a_made_up_forwarded_address_changes_
     first = statuses.index(429)
     assert first <= 30 and set(statuses[first:]) == {429}, statuses
     digest = hashlib.sha256(stamped.content).hexdigest()
-    reader = {"Authorization": f"Bearer {client_token('audit-reports')}"}
-    deadline = time.monotonic() + 20
-    recorded: list[dict[str, object]] = []
-    while time.monotonic() < deadline and not recorded:
-        events = httpx.get(
-            f"{stack_info.audit_url}/v1/events",
-            params={"tag": "signing:document:verify", "limit": "1000"},
-            headers=reader,
-            timeout=10,
-        ).json()["events"]
-        recorded = [
-            e
-            for e in events
-            if e["target"].get("channel") == "public-page"
+    recorded = wait_for_events(
+        stack_info,
+        client_token("audit-reports"),
+        timeout=20,
+        where=lambda e: (
+            e["target"].get("channel") == "public-page"
             and e["target"].get("document_sha256") == digest
-        ]
-        time.sleep(0.5)
+        ),
+        tag="signing:document:verify",
+        limit="1000",
+    )
     assert recorded and all(e["source_ip"] == "127.0.0.1" for e in recorded)
     assert forged not in json.dumps(recorded)
 
