@@ -97,6 +97,8 @@ async def index_words_continually(store: EventStore, pause_seconds: float = 1.0)
                 await asyncio.sleep(0)  # let the ingestor's transaction in between batches
         except GatewayError as exc:  # the database busy or down: the next round tries again
             _log.error("audit.words_index_failed", code=exc.code)
+        except Exception as exc:  # noqa: BLE001 - the task must outlive any one failure
+            _log.error("audit.words_index_failed", code=type(exc).__name__)
         await asyncio.sleep(pause_seconds)
 
 

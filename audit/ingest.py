@@ -39,6 +39,10 @@ GROUP = "audit-store"
 _EVENT_KEY, _PRODUCER_KEY, _MAC_KEY = FIELD.encode(), PRODUCER_FIELD.encode(), MAC_FIELD.encode()
 #: What a quarantined entry keeps of the payload it carried (evidence, bounded).
 _QUARANTINE_PAYLOAD = 16_384
+#: The largest event stored (a sealed event of any producer is a few hundred bytes): a larger one is
+#: quarantined, never stored, so that no single entry can fail a batch's insert (PostgreSQL's words
+#: index refuses a text whose words pass 1 MB) and stop the ingest.
+MAX_EVENT_BYTES = 65_536
 
 
 @dataclass
@@ -110,7 +114,11 @@ class StreamIngestor:
             raw = fields.get(_EVENT_KEY, b"")
             producer_raw = fields.get(_PRODUCER_KEY)
             producer = producer_raw.decode("utf-8", "replace")[:64] if producer_raw else None
-            reason = self._authenticate(raw, producer, fields.get(_MAC_KEY))
+            reason = (
+                "too-large"
+                if len(raw) > MAX_EVENT_BYTES
+                else self._authenticate(raw, producer, fields.get(_MAC_KEY))
+            )
             event: AuditEvent | None = None
             if reason is None:
                 try:

@@ -26,13 +26,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from audit.checkpoints import verify_checkpoint
-from audit.errors import ChainBroken, ProofInvalid
+from audit.errors import AuditError, ChainBroken, ProofInvalid
 from audit.events import EventClass, EventTag
 from audit.merkle import leaf_hash, root_from_subset, roots_of_ranges, subset_ranges
 from audit.records import leaf_of_body
 from audit.store import EventStore, LogRecord
 from audit.tree_head import SignedTreeHead
+
+_log = structlog.get_logger(__name__)
 
 #: v2: leaves cover the record's columns (``audit/records.py``), and a line carries the record's
 #: ``received_at`` when it was flagged. v1 (leaves of the body alone) is still verified.
@@ -181,6 +185,11 @@ def apply_retention(
         )
         store.prune(chunk, archive=f"{name} sha256:{digest}", archived_at=created_at)
         written.append(ArchiveWritten(path, digest, len(chunk), chunk[0], chunk[-1]))
+    if written:
+        try:
+            store.compact_words()
+        except AuditError as exc:  # archived and pruned all the same; the next run compacts
+            _log.error("audit.words_compaction_failed", code=exc.code)
     return RetentionRun(written, waiting=len(everything) - len(seqs))
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from keycloak import KeycloakAdmin
 from keycloak.exceptions import KeycloakError, KeycloakGetError, raise_error_from_response
@@ -40,7 +41,7 @@ def _pages(admin: KeycloakAdmin, path: str, **query: Any) -> Iterator[dict[str, 
             KeycloakGetError,
         )
         if not isinstance(page, list):
-            return
+            raise ScanTargetUnreachable(f"{path}: Keycloak answered something other than a list")
         yield from page
         if len(page) < _PAGE:
             return
@@ -176,44 +177,54 @@ class _CredentialTypes:
 
 def _holders(admin: KeycloakAdmin, wanted: frozenset[str]) -> dict[str, set[str]]:
     """Who holds the ``wanted`` realm roles, by user id: directly, through a group (its members
-    and its subgroups' members), or through a composite role that contains one (the realm's
-    default roles too, if someone put a privileged role in them). One request per role that
-    brings a wanted one, per such role's group, and per composite role: not per user."""
-    base = f"admin/realms/{admin.connection.realm_name}"
-    roles = list(_pages(admin, "roles", briefRepresentation="true"))
+    and its subgroups' members), or through a composite role that contains one — a realm role (the
+    realm's default roles too) or a client's role, nested as deep as they go. One request per
+    client, per composite role, and per role that brings a wanted one and its groups: not per user."""
+    # Every role of the realm and of its clients, by id, with where its members are read from.
+    roles: dict[str, tuple[str, dict[str, Any]]] = {
+        role["id"]: ("roles", role) for role in _pages(admin, "roles", briefRepresentation="true")
+    }
+    for client in _pages(admin, "clients"):
+        for role in _pages(admin, f"clients/{client['id']}/roles", briefRepresentation="true"):
+            roles[role["id"]] = (f"clients/{client['id']}/roles", role)
     contains: dict[str, set[str]] = {}
-    for role in roles:
+    for role_id, (_, role) in roles.items():
         if role.get("composite"):
-            composites = raise_error_from_response(
-                admin.connection.raw_get(f"{base}/roles-by-id/{role['id']}/composites/realm"),
-                KeycloakGetError,
-            )
-            if not isinstance(composites, list):
-                composites = []
-            contains[role["name"]] = {r["name"] for r in composites if r.get("name")}
+            composites = _list(admin, f"roles-by-id/{role_id}/composites")
+            contains[role_id] = {str(r["id"]) for r in composites if r.get("id")}
+    wanted_ids = {
+        role_id
+        for role_id, (where, role) in roles.items()
+        if where == "roles" and role["name"] in wanted
+    }
     held: dict[str, set[str]] = {}
-    for role in roles:
-        granted = _closure(role["name"], contains) & wanted
+    for role_id, (where, role) in roles.items():
+        granted = {roles[r][1]["name"] for r in _closure(role_id, contains) & wanted_ids}
         if not granted:
             continue
-        name = role["name"]
-        members = {u["id"] for u in _pages(admin, f"roles/{name}/users", briefRepresentation=True)}
-        for group in _pages(admin, f"roles/{name}/groups", briefRepresentation=True):
+        path = f"{where}/{quote(role['name'], safe='')}"
+        members = {u["id"] for u in _pages(admin, f"{path}/users", briefRepresentation=True)}
+        for group in _pages(admin, f"{path}/groups", briefRepresentation=True):
             members |= _group_members(admin, group["id"])
         for user_id in members:
             held.setdefault(user_id, set()).update(granted)
     return held
 
 
-def _effective_roles(admin: KeycloakAdmin, user_id: str) -> set[str]:
-    """Every realm role one account holds, however (Keycloak's effective role mappings)."""
+def _list(admin: KeycloakAdmin, path: str) -> list[dict[str, Any]]:
     found = raise_error_from_response(
-        admin.connection.raw_get(
-            f"admin/realms/{admin.connection.realm_name}/users/{user_id}/role-mappings/realm/composite"
-        ),
+        admin.connection.raw_get(f"admin/realms/{admin.connection.realm_name}/{path}"),
         KeycloakGetError,
     )
-    return {r["name"] for r in found if r.get("name")} if isinstance(found, list) else set()
+    if not isinstance(found, list):
+        raise ScanTargetUnreachable(f"{path}: Keycloak answered something other than a list")
+    return found
+
+
+def _effective_roles(admin: KeycloakAdmin, user_id: str) -> set[str]:
+    """Every realm role one account holds, however (Keycloak's effective role mappings)."""
+    found = _list(admin, f"users/{user_id}/role-mappings/realm/composite")
+    return {r["name"] for r in found if r.get("name")}
 
 
 def _group_members(admin: KeycloakAdmin, group_id: str) -> set[str]:

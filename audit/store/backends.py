@@ -11,6 +11,7 @@ from typing import Any
 
 from audit.store.event_store import EventStore
 from audit.store.migration import not_migrated
+from audit.store.queries import stored_events
 from audit.store.rows import SCHEMA_VERSION, EventSearch, StoredEvent, StoreError, old_schema
 from audit.store.sql import EVENT_COLUMNS, POSTGRES, SQLITE, TABLES, WORDS_INDEXED
 from audit.store.words import fts5_phrase, phrase_in, words_of
@@ -35,6 +36,8 @@ class SqliteEventStore(EventStore):
         connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
+        # Freed pages are overwritten: a pruned body or its words do not stay in the file.
+        connection.execute("PRAGMA secure_delete=ON")
         connection.create_function("words_phrase_in", 2, phrase_in, deterministic=True)
         super().__init__(connection)
 
@@ -90,11 +93,16 @@ class SqliteEventStore(EventStore):
             self._commit()
         low, high = span or (1, newest)
         found: list[StoredEvent] = []
-        if high > indexed:  # the newest records, not indexed yet: matched in Python
-            found += self._events(
-                f"{EVENT_COLUMNS} {where} seq > ? AND seq <= ? AND words_phrase_in(body, ?)"
-                " ORDER BY seq DESC LIMIT ?",
-                (*params, max(indexed, low - 1), high, phrase, wanted),
+        if high > indexed:
+            # The newest records, not indexed yet, matched in Python: on a reader of its own, not
+            # under the store's lock (a store opened with a long unindexed history must not hold
+            # the ingestor up while its index is being built).
+            found += stored_events(
+                self._stream(
+                    f"{EVENT_COLUMNS} {where} seq > ? AND seq <= ? AND words_phrase_in(body, ?)"
+                    " ORDER BY seq DESC LIMIT ?",
+                    (*params, max(indexed, low - 1), high, phrase, wanted),
+                )
             )
         top, window = min(high, indexed), _FIRST_WINDOW
         while len(found) < wanted and top >= low:
@@ -128,18 +136,19 @@ class SqliteEventStore(EventStore):
             [(seq, words_of(body)) for seq, body in records if seq <= indexed],
         )
 
-    def _compact_words(self, forgotten: int) -> None:
+    def compact_words(self) -> None:
         # FTS5 marks deleted words and drops them when it merges its segments: merge them all now
-        # (once a retention run, not per record), so that no pruned name stays in the file.
-        if forgotten:
-            with self._transaction():
-                self._execute("INSERT INTO events_words (events_words) VALUES ('optimize')")
+        # (once a retention run), so that no pruned name stays in the index; secure_delete
+        # overwrites the pages it frees.
+        with self._transaction():
+            self._execute("INSERT INTO events_words (events_words) VALUES ('optimize')")
 
     def _database_errors(self) -> tuple[type[BaseException], ...]:
         return (sqlite3.Error,)
 
     def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
         reader = sqlite3.connect(f"{self._path.resolve().as_uri()}?mode=ro", uri=True)
+        reader.create_function("words_phrase_in", 2, phrase_in, deterministic=True)
         try:
             yield from reader.execute(sql, tuple(params))
         finally:

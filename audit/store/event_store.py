@@ -134,7 +134,6 @@ class EventStore(DashboardQueries, TreeTables):
                     updates,
                 )
             self._forget_words(forgotten)
-        self._compact_words(len(forgotten))
         return len(seqs)
 
     # -- the free-text index (audit.store.words) ------------------------------------------------
@@ -146,8 +145,9 @@ class EventStore(DashboardQueries, TreeTables):
     def _forget_words(self, records: Sequence[tuple[int, str]]) -> None:
         """Take the words of records being pruned out of the index (in the prune's transaction)."""
 
-    def _compact_words(self, forgotten: int) -> None:
-        """After a prune: rewrite the index so that no trace of the pruned words stays in it."""
+    def compact_words(self) -> None:
+        """After a retention run: rewrite the words' index so that no trace of the pruned words
+        stays in it (SQLite; PostgreSQL's index holds no pruned body)."""
 
     # -- reading ------------------------------------------------------------------------------
     def _record_rows(self, sql: str, params: Sequence[Any]) -> list[LogRecord]:

@@ -37,6 +37,16 @@ RUNTIME_GRANTS: dict[str, tuple[str, ...]] = {
     "store_meta": ("SELECT",),  # the schema version: written by the migration only
 }
 
+#: Predefined roles that reach past any grant (the server's files, programs, every table's data).
+_DANGEROUS_ROLES = (
+    "pg_execute_server_program",
+    "pg_read_server_files",
+    "pg_write_server_files",
+    "pg_write_all_data",
+    "pg_read_all_data",
+    "pg_signal_backend",
+)
+
 #: The schema the store lives in (the runtime role's default search path finds it).
 SCHEMA = "public"
 _TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
@@ -116,19 +126,27 @@ def migrate(owner_url: str, runtime_role: str) -> Migration:
 
 def _check_runtime_role(connection: Any, role: str) -> None:
     row = connection.execute(
-        "SELECT rolsuper, rolcreaterole, pg_has_role(rolname, current_user, 'MEMBER')"
+        "SELECT rolsuper OR rolbypassrls OR rolreplication OR rolcreatedb, rolcreaterole,"
+        " pg_has_role(rolname, current_user, 'MEMBER'),"
+        " ARRAY(SELECT d FROM unnest(%s::text[]) AS d WHERE pg_has_role(rolname, d, 'MEMBER'))"
         " FROM pg_roles WHERE rolname = %s",
-        (role,),
+        (list(_DANGEROUS_ROLES), role),
     ).fetchone()
     if row is None:
         raise StoreError(
             f"the runtime role {role} does not exist: a superuser creates it first "
             "(deploy/audit-db/init-roles.sh)"
         )
-    superuser, create_role, member_of_owner = row
+    superuser, create_role, member_of_owner, dangerous = row
     if superuser or create_role:
         raise StoreError(
-            f"the runtime role {role} is a superuser or may create roles: no grant would bind it"
+            f"the runtime role {role} is a superuser, may create roles or databases, bypass row "
+            "security or replicate: no grant would bind it"
+        )
+    if dangerous:
+        raise StoreError(
+            f"the runtime role {role} is a member of {', '.join(dangerous)}: it could read or "
+            "write the server's files or run programs on it. Revoke that membership"
         )
     if member_of_owner:
         raise StoreError(

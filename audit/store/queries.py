@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from audit.store.connection import StoreConnection
 from audit.store.rows import EventSearch, QuarantinedEntry, StoredEvent
 from audit.store.sql import EVENT_COLUMNS, GROUPABLE
+
+
+def stored_events(rows: Iterable[Sequence[Any]]) -> list[StoredEvent]:
+    """Events from rows of :data:`EVENT_COLUMNS` (a pruned record, without its body, is left out)."""
+    return [
+        StoredEvent(int(seq), bytes(h).hex(), json.loads(body), bytes(leaf).hex(), received, body)
+        for seq, h, body, leaf, received in rows
+        if body is not None
+    ]
 
 
 class DashboardQueries(StoreConnection):
@@ -19,13 +28,7 @@ class DashboardQueries(StoreConnection):
         with self._lock:
             rows = self._execute(sql, params).fetchall()
             self._commit()
-        return [
-            StoredEvent(
-                int(seq), bytes(h).hex(), json.loads(body), bytes(leaf).hex(), received, body
-            )
-            for seq, h, body, leaf, received in rows
-            if body is not None
-        ]
+        return stored_events(rows)
 
     def query(
         self,
@@ -67,6 +70,12 @@ class DashboardQueries(StoreConnection):
             where += " AND seq >= ? AND seq <= ?"
             params += [span[0], span[1]]
         if search.words:
+            if span is None and search.since:  # the words' index is read within the period
+                span = self.positions_between(
+                    search.since, search.until or datetime.max.replace(tzinfo=UTC)
+                )
+                if span is None:
+                    return []
             found = self._newest_with_words(search, span, limit + offset)
             if found is not None:
                 return found[offset : offset + limit]

@@ -80,7 +80,9 @@ CREATE TABLE IF NOT EXISTS cosignatures (
 """
 
 #: The one UPDATE allowed: retention replaces the body and the actor of a record archived first
-#: by their digest; every other column stays as it was.
+#: by their digest, and only of a record older than the shortest retention (a year, by the
+#: database's clock: whoever holds the service's database credentials can add a row to
+#: ``archived``, and must not empty a recent record that way); every other column stays as it was.
 _PRUNE_ONLY = (
     "NEW.body IS NULL AND OLD.body IS NOT NULL AND NEW.actor = '-'"
     " AND OLD.personal_digest IS NULL AND NEW.personal_digest IS NOT NULL"
@@ -90,6 +92,11 @@ _PRUNE_ONLY = (
     " AND NEW.received_at IS NOT DISTINCT FROM OLD.received_at"
     " AND NEW.leaf_hash = OLD.leaf_hash AND NEW.chain_hash = OLD.chain_hash"
     " AND EXISTS (SELECT 1 FROM archived WHERE archived.seq = OLD.seq)"
+    " AND OLD.time < {a_year_ago}"
+)
+_SQLITE_A_YEAR_AGO = "strftime('%Y-%m-%dT%H:%M:%S', 'now', '-365 days')"
+_POSTGRES_A_YEAR_AGO = (
+    "to_char((now() AT TIME ZONE 'UTC') - interval '365 days', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
 )
 
 #: How far SQLite's words' index has read the log (its keeper's bookmark).
@@ -121,7 +128,7 @@ SQLITE = Dialect(
     time_index_hint="INDEXED BY events_time",
     unit_index_hint="INDEXED BY events_unit_tag_time",
     triggers=f"""
-CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events WHEN NOT ({_PRUNE_ONLY})
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events WHEN NOT ({_PRUNE_ONLY.format(a_year_ago=_SQLITE_A_YEAR_AGO)})
 BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
@@ -159,7 +166,7 @@ CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsq
 BEGIN RAISE EXCEPTION '% are append-only', TG_ARGV[0]; END $$;
 CREATE OR REPLACE FUNCTION audit_events_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP = 'UPDATE' AND ({_PRUNE_ONLY}) THEN RETURN NEW; END IF;
+  IF TG_OP = 'UPDATE' AND ({_PRUNE_ONLY.format(a_year_ago=_POSTGRES_A_YEAR_AGO)}) THEN RETURN NEW; END IF;
   RAISE EXCEPTION 'audit events are append-only';
 END $$;
 CREATE OR REPLACE TRIGGER events_no_change BEFORE UPDATE OR DELETE ON events

@@ -251,19 +251,20 @@ def test_migrate_twice_changes_nothing_and_the_service_cannot_migrate(
 def test_a_runtime_role_that_could_do_more_is_refused_and_nothing_changes(
     postgres_server: postgres.Postgres,
 ) -> None:
-    """``migrate`` reads the runtime role's effective privileges back: one given more elsewhere
-    (here the predefined ``pg_write_all_data``, which can UPDATE and DELETE any table) is named,
-    and the migration is rolled back. Roles that would own or bypass the grants are refused."""
+    """A runtime role given more elsewhere — a predefined role such as ``pg_write_all_data`` (UPDATE
+    and DELETE on any table) or ``pg_execute_server_program`` — is named, and nothing is created;
+    ``migrate`` also reads the effective privileges back after granting. Roles that would own or
+    bypass the grants are refused."""
     runtime_url = new_postgres_database(postgres_server, migrated=False)
     owner_url = OWNER_URLS[runtime_url]
     with psycopg.connect(postgres_server.admin_url, autocommit=True) as admin:
-        admin.execute("GRANT pg_write_all_data TO audit_service")
-        try:
-            with pytest.raises(StoreError, match="has UPDATE on events") as caught:
-                migrate(owner_url, postgres.RUNTIME_ROLE)
-            assert "has DELETE on checkpoints" in str(caught.value)
-        finally:
-            admin.execute("REVOKE pg_write_all_data FROM audit_service")
+        for predefined in ("pg_write_all_data", "pg_execute_server_program"):
+            admin.execute(f"GRANT {predefined} TO audit_service")
+            try:
+                with pytest.raises(StoreError, match=f"member of {predefined}"):
+                    migrate(owner_url, postgres.RUNTIME_ROLE)
+            finally:
+                admin.execute(f"REVOKE {predefined} FROM audit_service")
     with pytest.raises(StoreError, match="no audit store schema yet"):  # rolled back: no tables
         open_store(runtime_url)
     for role, refusal in (

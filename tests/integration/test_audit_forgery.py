@@ -179,6 +179,43 @@ def test_a_producers_key_cannot_write_another_producers_events(
         assert (quarantined.producer, quarantined.reason) == ("signing", "tag-not-allowed")
 
 
+def test_an_oversized_sealed_event_is_quarantined_and_the_ingest_goes_on(
+    stack: Stack, stack_info: StackInfo, client_token: TokenFactory, tmp_path: Path
+) -> None:
+    """Attack: one huge event (a compromised producer, with its key) to stop the log — too many
+    words for PostgreSQL's index would fail every insert of its batch, for ever. Refused at the
+    door instead: quarantined as too large, and the next event is stored."""
+    sealer = HmacSealer(Producer.SIGNING, decode_key(stack.producer_key(Producer.SIGNING)))
+    connection = _as(stack, stack_info, "signing")
+    marker = secrets.token_hex(8)
+    entries = []
+    for words in (20_000, 3):
+        event = AuditEvent.build(
+            tag=EventTag.SIGNING_DOCUMENT_SIGN,
+            service="signing",
+            actor=Actor(name="client:demo-eoffice"),
+            outcome=Outcome.SUCCESS,
+            target={"note": " ".join(f"w{n}" for n in range(words))},
+            correlation_id=f"{marker}{words}"[:64],
+        )
+        payload = event.canonical_json().encode()
+        entries.append(
+            _xadd(
+                connection,
+                {
+                    FIELD: payload,
+                    PRODUCER_FIELD: "signing",
+                    MAC_FIELD: sealer.seal_one(payload).hex(),
+                },
+            )
+        )
+    quarantined = _until(lambda: _quarantined(stack, tmp_path, entries[0]))
+    assert (quarantined.producer, quarantined.reason) == ("signing", "too-large")
+    reader = client_token("audit-reports")
+    assert _until(lambda: _events(stack_info, reader, correlation_id=f"{marker}3"))
+    assert _events(stack_info, reader, correlation_id=f"{marker}20000") == []
+
+
 #: What a producer's user must not do to the audit stream or to Redis (each must be refused).
 FORBIDDEN: list[tuple[str, ...]] = [
     ("XREADGROUP", "GROUP", "audit-store", "x", "COUNT", "1", "STREAMS", STREAM, ">"),

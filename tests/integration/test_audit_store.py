@@ -76,8 +76,18 @@ def test_store_refuses_update_delete_and_unarchived_pruning(
     if raw.postgres:
         with pytest.raises(psycopg.Error, match="append-only"):
             raw.run("TRUNCATE events")
+    # Attack class: emptying a recent record by declaring it archived (whoever may write the
+    # archive list — on PostgreSQL, the service's own role — must still not empty a record younger
+    # than the shortest retention, a year).
+    raw.run("INSERT INTO archived (seq, archive, archived_at) VALUES (1, 'forged', '2026-11-29')")
+    with pytest.raises(REFUSED, match="append-only"):
+        raw.run(
+            "UPDATE events SET body = NULL, actor = '-', personal_digest = ? WHERE seq = 1",
+            (bytes(32),),
+        )
     raw.close()
     assert store.verify_chain() == 2
+    assert len(store.search(EventSearch(actor="user1"))) == 1
 
 
 @pytest.mark.parametrize("attack", ["alter", "remove", "insert", "empty"])

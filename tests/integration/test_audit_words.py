@@ -87,7 +87,8 @@ def test_words_are_found_the_same_indexed_or_not(store: EventStore) -> None:
     _check_answers(store)  # through the index
     store.append([_event("Lê Minh Châu", 0.5)])  # a newer record, not indexed yet
     assert _names(store, "Minh Châu") == ["Lê Minh Châu"]
-    assert store.index_words() in (0, 1)
+    # SQLite's keeper reads the one new record; PostgreSQL keeps its index itself (0).
+    assert store.index_words() == (0 if store.dialect.name == "postgresql" else 1)
     assert _names(store, "Minh Châu") == ["Lê Minh Châu"]
 
 
@@ -160,7 +161,8 @@ def test_a_common_word_pages_newest_first_across_the_index(store_location: str) 
                 for n in range(3500)
             ]
         )
-        store.index_words()
+        while store.index_words():  # every batch: the search then walks the index's windows
+            pass
         store.append([_event("Vũ Thị Lan", 0, client="school-management")])  # not indexed
         rare = store.search(
             EventSearch(words="school management", units=frozenset({"79761201"})), limit=10

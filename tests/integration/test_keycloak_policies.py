@@ -141,20 +141,20 @@ def test_a_privileged_role_through_a_group_or_a_composite_is_still_found(
     stack: Stack, stack_info: StackInfo
 ) -> None:
     """Attack class: hiding privilege from the second-factor check. The scanner reads roles from
-    each role's side (in bulk), so a privileged role given through a group, a subgroup's parent or
-    a composite role must count as much as one given directly."""
+    each role's side (in bulk), so a privileged role given through a group, a subgroup's parent, a
+    composite role or a client's role that contains one must count as much as one given directly."""
     admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
     admin.change_current_realm("education")
     made_users: list[str] = []
     made_groups: list[str] = []
     try:
-        for username in ("hid.group", "hid.subgroup", "hid.composite", "hid.plain"):
+        for username in ("hid.group", "hid.subgroup", "hid.composite", "hid.client", "hid.plain"):
             made_users.append(
                 admin.create_user(
                     {"username": username, "firstName": "Ẩn", "lastName": "Quyền", "enabled": True}
                 )
             )
-        by_group, by_subgroup, by_composite, plain = made_users
+        by_group, by_subgroup, by_composite, by_client_role, plain = made_users
         parent = str(admin.create_group({"name": "hid-admins"}))
         made_groups.append(parent)
         child = str(admin.create_group({"name": "hid-admins-child"}, parent=parent))
@@ -166,6 +166,15 @@ def test_a_privileged_role_through_a_group_or_a_composite_is_still_found(
             "hid-bundle", [admin.get_realm_role("security-officer")]
         )
         admin.assign_realm_roles(by_composite, [admin.get_realm_role("hid-bundle")])
+        # A client's role that contains a realm composite that contains a privileged role.
+        client = str(admin.get_client_id("demo-eoffice"))
+        admin.create_client_role(client, {"name": "hid-client-bundle"})
+        admin.add_composite_client_roles_to_role(
+            client, "hid-client-bundle", [admin.get_realm_role("hid-bundle")]
+        )
+        admin.assign_client_role(
+            by_client_role, client, [admin.get_client_role(client, "hid-client-bundle")]
+        )
         admin.assign_realm_roles(plain, [admin.get_realm_role("teacher")])
 
         findings = {
@@ -173,14 +182,23 @@ def test_a_privileged_role_through_a_group_or_a_composite_is_still_found(
             for v in scan_accounts(admin, "education")
             if v.rule_id == "IDP-008" and v.subject.startswith("user hid.")
         }
-        assert set(findings) == {"user hid.group", "user hid.subgroup", "user hid.composite"}
+        assert set(findings) == {
+            "user hid.group",
+            "user hid.subgroup",
+            "user hid.composite",
+            "user hid.client",
+        }
         assert "it-admin" in findings["user hid.subgroup"]
         assert "security-officer" in findings["user hid.composite"]
+        assert "security-officer" in findings["user hid.client"]
     finally:
         for user_id in made_users:
             admin.delete_user(user_id)
         for group_id in made_groups:
             admin.delete_group(group_id)
+        client = str(admin.get_client_id("demo-eoffice"))
+        if any(r["name"] == "hid-client-bundle" for r in admin.get_client_roles(client)):
+            admin.delete_client_role(client, "hid-client-bundle")
         if admin.get_realm_roles(search_text="hid-bundle"):
             admin.delete_realm_role("hid-bundle")
 
