@@ -79,9 +79,7 @@ class SqliteEventStore(EventStore):
             )
         return len(rows)
 
-    def _newest_with_words(
-        self, search: EventSearch, span: tuple[int, int] | None, wanted: int
-    ) -> list[StoredEvent] | None:
+    def _newest_with_words(self, search: EventSearch, wanted: int) -> list[StoredEvent] | None:
         phrase = fts5_phrase(search.words or "")
         if phrase is None:
             return None  # no word: the plain query answers (nothing)
@@ -91,7 +89,11 @@ class SqliteEventStore(EventStore):
             indexed = int(self._execute(WORDS_INDEXED).fetchone()[0])
             newest = int(self._execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
             self._commit()
-        low, high = span or (1, newest)
+        low, high = 1, newest
+        # The period (its time filter is in ``where``): the walk stops at the first window that
+        # reaches back before it (positions follow time closely; finding the period's positions
+        # through the time index would read a year of it first).
+        since = search.since.isoformat() if search.since else None
         found: list[StoredEvent] = []
         if high > indexed:
             # The newest records, not indexed yet, matched in Python: on a reader of its own, not
@@ -123,10 +125,16 @@ class SqliteEventStore(EventStore):
                 f"{EVENT_COLUMNS} {where} seq IN ({marks}) ORDER BY seq DESC LIMIT ?",
                 (*params, *positions, wanted - len(found)),
             )
-            if len(positions) < window:
+            if len(positions) < window or (since and self._time_of(positions[-1]) < since):
                 break
             top, window = positions[-1] - 1, min(window * 4, _LAST_WINDOW)
         return found
+
+    def _time_of(self, seq: int) -> str:
+        with self._lock:
+            row = self._execute("SELECT time FROM events WHERE seq = ?", (seq,)).fetchone()
+            self._commit()
+        return str(row[0]) if row else ""
 
     def _forget_words(self, records: Sequence[tuple[int, str]]) -> None:
         # A contentless index forgets a record when told the words it was given.

@@ -54,14 +54,9 @@ class DashboardQueries(StoreConnection):
         """Events matching ``search``, newest first (the dashboard's table and exports)."""
         where, params = search.where(self.dialect)
         span: tuple[int, int] | None = None
-        if (
-            (search.text or search.words)
-            and search.since
-            and not (search.tag or search.actor or search.document)
-        ):
-            # Text: keep to the period's stretch of positions (they follow time closely), which
-            # both the text scan and the words' index read directly, instead of looking each row up
-            # from the time index (5x slower for a scan).
+        if search.text and search.since and not (search.tag or search.actor or search.document):
+            # Text is matched in bodies: read the period's stretch of the table in order (positions
+            # follow time closely) instead of looking each row up from the time index, 5x slower.
             span = self.positions_between(
                 search.since, search.until or datetime.max.replace(tzinfo=UTC)
             )
@@ -70,13 +65,7 @@ class DashboardQueries(StoreConnection):
             where += " AND seq >= ? AND seq <= ?"
             params += [span[0], span[1]]
         if search.words:
-            if span is None and search.since:  # the words' index is read within the period
-                span = self.positions_between(
-                    search.since, search.until or datetime.max.replace(tzinfo=UTC)
-                )
-                if span is None:
-                    return []
-            found = self._newest_with_words(search, span, limit + offset)
+            found = self._newest_with_words(search, limit + offset)
             if found is not None:
                 return found[offset : offset + limit]
         return self._events(
@@ -84,9 +73,7 @@ class DashboardQueries(StoreConnection):
             (*params, limit, offset),
         )
 
-    def _newest_with_words(
-        self, search: EventSearch, span: tuple[int, int] | None, wanted: int
-    ) -> list[StoredEvent] | None:
+    def _newest_with_words(self, search: EventSearch, wanted: int) -> list[StoredEvent] | None:
         """The ``wanted`` newest events with ``search.words``, read from the words' index newest
         first when the database can (SQLite: FTS5 walks its positions in order and stops early, so
         a word in every event costs no more than a rare one); ``None``: the plain query does it."""
