@@ -27,7 +27,9 @@ def scan_records(store: Path, *, limit: int = 20_000) -> list[Violation]:
     try:
         with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
             rows = db.execute(
-                "SELECT seq, body FROM events ORDER BY seq DESC LIMIT ?", (limit,)
+                # A record emptied by retention (archived) has no body left to hold personal data.
+                "SELECT seq, body FROM events WHERE body IS NOT NULL ORDER BY seq DESC LIMIT ?",
+                (limit,),
             ).fetchall()
     except sqlite3.Error as exc:
         raise ScanTargetUnreachable(f"audit store: {type(exc).__name__}") from exc

@@ -44,6 +44,22 @@ def test_the_audit_log_is_scanned_for_personal_fields_and_citizen_ids(tmp_path: 
     assert next(v for v in findings if v.rule_id == "PRIV-001").evidence.endswith("target.email")
 
 
+def test_records_emptied_by_retention_are_read_past(tmp_path: Path) -> None:
+    """A log whose old records were archived and emptied (body NULL) is scanned, not crashed on."""
+    import sqlite3
+
+    store = SqliteEventStore(tmp_path / "events.sqlite3")
+    store.append([_event({"username": "gv000001"}), _event({"email": "lan@truong.vn"})])
+    store.close()
+    db = sqlite3.connect(tmp_path / "events.sqlite3")
+    db.execute("DROP TRIGGER events_no_update")  # as retention leaves a record, without a year
+    db.execute("UPDATE events SET body = NULL, actor = '-', personal_digest = x'00' WHERE seq = 1")
+    db.commit()
+    db.close()
+    findings = scan_records(tmp_path / "events.sqlite3")
+    assert {(v.rule_id, v.subject) for v in findings} == {("PRIV-001", "audit event #2")}
+
+
 def test_the_gateways_exports_are_minimised_and_a_personal_column_is_caught() -> None:
     clean = RecordsObservation(exports=EXPORTS, personal_fields=PERSONAL)
     assert evaluate_records(clean) == []
