@@ -89,6 +89,15 @@ def _quarantined(stack: Stack, tmp_path: Path, entry_id: str) -> QuarantinedEntr
         store.close()
 
 
+def _xadd_sealed(connection: redis.Redis, sealer: HmacSealer, event: AuditEvent) -> str:
+    """An event XADDed as the signing service sends one: with its producer name and its seal."""
+    payload = event.canonical_json().encode()
+    return _xadd(
+        connection,
+        {FIELD: payload, PRODUCER_FIELD: "signing", MAC_FIELD: sealer.seal_one(payload).hex()},
+    )
+
+
 #: For each service's Redis user, an event it would profit from forging.
 FORGERIES = {
     "signing": (EventTag.SIGNING_DOCUMENT_SIGN, "signing", {"document_sha256": "ab" * 32}),
@@ -163,17 +172,7 @@ def test_a_producers_key_cannot_write_another_producers_events(
         forged = AuditEvent.build(
             tag=tag, service="keycloak", actor=Actor(name="demo.antt"), outcome=Outcome.FAILURE
         )
-        payload = forged.canonical_json().encode()
-        entries.append(
-            _xadd(
-                connection,
-                {
-                    FIELD: payload,
-                    PRODUCER_FIELD: "signing",
-                    MAC_FIELD: sealer.seal_one(payload).hex(),
-                },
-            )
-        )
+        entries.append(_xadd_sealed(connection, sealer, forged))
     for entry_id in entries:
         quarantined = _until(lambda: _quarantined(stack, tmp_path, entry_id))  # noqa: B023 - used at once
         assert (quarantined.producer, quarantined.reason) == ("signing", "tag-not-allowed")
@@ -198,17 +197,7 @@ def test_an_oversized_sealed_event_is_quarantined_and_the_ingest_goes_on(
             target={"note": " ".join(f"w{n}" for n in range(words))},
             correlation_id=f"{marker}{words}"[:64],
         )
-        payload = event.canonical_json().encode()
-        entries.append(
-            _xadd(
-                connection,
-                {
-                    FIELD: payload,
-                    PRODUCER_FIELD: "signing",
-                    MAC_FIELD: sealer.seal_one(payload).hex(),
-                },
-            )
-        )
+        entries.append(_xadd_sealed(connection, sealer, event))
     quarantined = _until(lambda: _quarantined(stack, tmp_path, entries[0]))
     assert (quarantined.producer, quarantined.reason) == ("signing", "too-large")
     reader = client_token("audit-reports")
