@@ -36,6 +36,7 @@ def connection_settings(stack: Stack, info: StackInfo) -> dict[str, Any]:
         "idp_provider_secrets": {
             p.alias: stack.provider_secret(p.alias) for p in spec.identity_providers
         },
+        "idp_smtp_password": stack.mail_password,
         "idp_audit_redis_url": info.redis_url,
         "idp_audit_redis_username": accounts.value,
         "idp_audit_redis_password": stack.redis_password(accounts.value),

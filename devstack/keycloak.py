@@ -77,8 +77,10 @@ def launch(
     management_port: int,
     admin_user: str,
     admin_password: str,
+    trust_store: Path,
 ) -> tuple[ManagedProcess, KeycloakEndpoint]:
-    """Start Keycloak without waiting; call :func:`wait_ready` with the result."""
+    """Start Keycloak without waiting; call :func:`wait_ready` with the result. It trusts the
+    certificates in ``trust_store`` (PEM files; the test PKI's roots) besides the JDK's."""
     data = stack_dir / "keycloak"
     data.mkdir(parents=True, exist_ok=True)
     url = f"http://localhost:{port}"
@@ -98,6 +100,7 @@ def launch(
             f"--http-management-port={management_port}",
             f"--hostname={url}",
             f"--db-url=jdbc:h2:file:{data}/keycloakdb;NON_KEYWORDS=VALUE",
+            f"--truststore-paths={trust_store}",
             "--log-level=INFO",
         ],
         env={

@@ -19,6 +19,10 @@ from devstack.errors import StackError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+#: How many ports a stack takes (:meth:`Ports.consecutive`).
+BLOCK = 9
+
+
 @dataclass(frozen=True)
 class Ports:
     keycloak: int = 8080
@@ -29,13 +33,15 @@ class Ports:
     audit: int = 8702
     witness_so: int = 8710
     witness_phong: int = 8711
+    #: The dev stack's own SMTP server (STARTTLS on a submission port, like the department's relay).
+    mail: int = 8587
 
     @classmethod
     def consecutive(cls, base: int) -> Ports:
-        return cls(*range(base, base + 8))
+        return cls(*range(base, base + BLOCK))
 
     @staticmethod
-    def free_block(size: int = 8) -> int:
+    def free_block(size: int = 9) -> int:
         """The first of ``size`` consecutive ports free on loopback now (for tests and benches)."""
         for _ in range(100):
             base = random.randint(20000, 60000)  # noqa: S311 - choosing a port, not a secret

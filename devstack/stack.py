@@ -22,6 +22,7 @@ from devstack import keycloak, national_id, redis_server, softhsm
 from devstack.connection_file import connection_path, write_connection_file
 from devstack.demo import transcript_pdf
 from devstack.layout import PROJECT_ROOT, Ports, StackInfo
+from devstack.mail_server import start_mail_server
 from devstack.pki import ISSUING, TestPki
 from devstack.process import ManagedProcess, http_ready
 from devstack.secrets_store import SecretStore
@@ -54,15 +55,20 @@ __all__ = [
 ]
 
 REALM = "education"
+#: The account Keycloak sends mail with, at the stack's own mail server.
+MAIL_USER = "keycloak"
 SERVICES = ("pki", *(name for name, _ in WITNESSES), "audit", "signing")
 
 
 Progress = Callable[[str], None]
 
 
-def realm_variables(keycloak_port: int, audit_port: int) -> dict[str, str]:
+def realm_variables(keycloak_port: int, audit_port: int, mail_port: int) -> dict[str, str]:
     """The realm file's ``${...}`` variables for a stack on this machine at these ports."""
     return {
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(mail_port),
+        "SMTP_USER": MAIL_USER,
         "AUDIT_PUBLIC_URL": f"http://localhost:{audit_port}",
         "NATIONAL_ID_ISSUER": national_id.issuer(f"http://localhost:{keycloak_port}"),
         "NATIONAL_ID_CLIENT_ID": national_id.CLIENT_ID,
@@ -102,7 +108,7 @@ class Stack:
     @property
     def realm_variables(self) -> dict[str, str]:
         """The realm file's ``${...}`` variables for this stack's addresses."""
-        return realm_variables(self.ports.keycloak, self.ports.audit)
+        return realm_variables(self.ports.keycloak, self.ports.audit, self.ports.mail)
 
     def provider_secret(self, alias: str) -> str:
         """The secret of the realm's client at the (stand-in) external identity provider."""
@@ -113,7 +119,17 @@ class Stack:
         return self.folder / "stack.json"
 
     def processes(self) -> list[ManagedProcess]:
-        return [ManagedProcess(n, self.folder) for n in ("keycloak", "redis", *SERVICES)]
+        return [ManagedProcess(n, self.folder) for n in ("keycloak", "redis", "mail", *SERVICES)]
+
+    @property
+    def mail_password(self) -> str:
+        """Keycloak's password at the stack's mail server."""
+        return self.secrets.get("mail:keycloak", length=24)
+
+    @property
+    def mail_folder(self) -> Path:
+        """The Maildir where the stack's mail server keeps every message."""
+        return self.folder / "mail"
 
     def client_secret(self, client_id: str) -> str:
         return self.secrets.get(f"client:{client_id}", length=24)
@@ -150,6 +166,9 @@ class Stack:
 
         progress("Keycloak: cài đặt / install")
         home = keycloak.install(self.cache)
+        # Before Keycloak: it trusts the test PKI's roots (the mail server's certificate).
+        progress("PKI thử nghiệm / test PKI")
+        self.pki.ensure()
         progress("Keycloak: khởi động / start")
         kc_process, kc = keycloak.launch(
             home,
@@ -158,6 +177,7 @@ class Stack:
             management_port=ports.keycloak_management,
             admin_user="admin",
             admin_password=self.secrets.get("keycloak:admin", length=18),
+            trust_store=self.pki.trust_store,
         )
 
         progress("Redis")
@@ -178,8 +198,6 @@ class Stack:
             user_pin=user_pin,
         )
 
-        progress("PKI thử nghiệm / test PKI")
-        self.pki.ensure()
         pki_url = self.pki.urls.base
         self._service(
             "pki",
@@ -199,6 +217,15 @@ class Stack:
         progress("Nhân chứng nhật ký / audit log witnesses")
         witnesses = self._start_witnesses(log_vkey)
 
+        progress("Máy chủ thư / mail server")
+        start_mail_server(
+            self.folder,
+            self.pki,
+            port=ports.mail,
+            user=MAIL_USER,
+            password=self.mail_password,
+        )
+
         progress("Keycloak: chờ sẵn sàng / wait until ready")
         keycloak.wait_ready(kc_process, kc)
         progress("Keycloak: realm education")
@@ -215,6 +242,7 @@ class Stack:
             provider_secrets={
                 p.alias: self.provider_secret(p.alias) for p in self.realm_spec.identity_providers
             },
+            smtp_password=self.mail_password,
         )
         progress("Keycloak: VNeID mô phỏng / national e-ID stand-in")
         self._national_id_stand_in(admin, kc.url)

@@ -59,17 +59,20 @@ def apply_realm(
     client_secrets: Mapping[str, str],
     user_passwords: Mapping[str, str],
     provider_secrets: Mapping[str, str] | None = None,
+    smtp_password: str | None = None,
 ) -> ApplyReport:
     """Converge the live realm on ``spec``; refuse (changing nothing) if it breaks a policy.
 
     ``provider_secrets``: the client secret the realm holds at each external identity provider,
-    by alias (set when the provider is created or changed, never diffed or shown)."""
+    by alias (set when the provider is created or changed, never diffed or shown).
+    ``smtp_password``: the realm's password at its mail relay (``smtp.user``), sent with every
+    change of the realm, never read back."""
     violations = [v for v in check_realm(spec) if not v.accepted]
     if violations:
         _log.warning("idp.realm_refused", realm=spec.realm, rules=[v.rule_id for v in violations])
         raise PolicyViolation("; ".join(v.line() for v in violations))
     report = ApplyReport()
-    secrets = Secrets(client_secrets, user_passwords, provider_secrets or {})
+    secrets = Secrets(client_secrets, user_passwords, provider_secrets or {}, smtp_password)
     with keycloak_errors(f"applying realm {spec.realm!r}"):
         # Only what differs is sent: a second apply makes no call that changes anything.
         actions = {

@@ -140,6 +140,11 @@ def apply_command(
             provider_secrets=connection.provider_secrets(
                 [p.alias for p in target.spec.identity_providers]
             ),
+            smtp_password=(
+                connection.idp_smtp_password.get_secret_value()
+                if connection.idp_smtp_password
+                else None
+            ),
         )
     except PolicyViolation as exc:
         _fail(exc, code=3)

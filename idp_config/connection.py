@@ -215,6 +215,8 @@ class IdpConnection(KeycloakConnection):
     #: The realm's client secret at each external identity provider, by alias (also
     #: ``IDP_PROVIDER_SECRET_<ALIAS>``, the alias in capitals with ``_`` for ``-``).
     idp_provider_secrets: dict[str, Secret] = Field(default_factory=dict)
+    #: The realm's password at its mail relay (the realm file's ``smtp.user``).
+    idp_smtp_password: Secret | None = None
     idp_audit_redis_url: str | None = None
     idp_audit_redis_username: str | None = None
     idp_audit_redis_password: Secret | None = None

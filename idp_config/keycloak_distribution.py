@@ -2,7 +2,8 @@
 
 Keycloak ``VERSION`` (``org.keycloak:keycloak-quarkus-dist``, the zip) is fetched by Maven from
 Maven Central and unpacked in a cache folder; the project's extensions (``idp_config/extensions/*``:
-the first-broker-login authenticator that links a national e-ID by citizen ID) are compiled against
+the first-broker-login authenticator that links a national e-ID by citizen ID, and the department's
+theme for the login pages, the account console and mail) are compiled against
 the distribution's own jars with a JDK's ``javac`` and packed as jars, for its ``providers``
 folder. ``idp-config build-extensions`` does this for a production Keycloak (``compose.yaml``
 mounts the folder); the dev stack does it for the Keycloak it runs.
@@ -17,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 from idp_config.errors import ExtensionBuildFailed, ToolMissing
+from idp_config.theme_fonts import add_theme_fonts
 
 VERSION = "26.7.3"
 ARTIFACT = f"org.keycloak:keycloak-quarkus-dist:{VERSION}:zip"
@@ -110,15 +112,18 @@ def build_extensions(home: Path, java_home: Path, out: Path | None = None) -> li
         classes.mkdir(parents=True)
         sources = [str(p) for p in sorted((project / "src" / "main" / "java").rglob("*.java"))]
         classpath = str(home / "lib" / "lib" / "main" / "*")
-        _tool(
-            f"extension {project.name} does not compile",
-            javac,
-            ["--release", "21", "-encoding", "UTF-8", "-cp", classpath, "-d", str(classes)],
-            *sources,
-        )
+        if sources:  # a theme is resources only
+            _tool(
+                f"extension {project.name} does not compile",
+                javac,
+                ["--release", "21", "-encoding", "UTF-8", "-cp", classpath, "-d", str(classes)],
+                *sources,
+            )
         resources = project / "src" / "main" / "resources"
         if resources.is_dir():
             shutil.copytree(resources, classes, dirs_exist_ok=True)
+        if (classes / "theme").is_dir():
+            add_theme_fonts(classes / "theme")
         target = target_folder / f"edu-gateway-{project.name}.jar"
         _tool(
             f"extension {project.name} could not be packed",

@@ -189,9 +189,32 @@ class AcceptedFinding(_Strict):
     reason: str = Field(min_length=20)
 
 
+class SmtpSpec(_Strict):
+    """Where the realm sends mail (password reset, e-mail verification): the department's relay.
+
+    Always over TLS (STARTTLS on a submission port, or TLS from the first byte); the password is
+    never in the file: ``apply`` is given it (``IDP_SMTP_PASSWORD``, or the stack's secret store),
+    or the value ``${vault.NAME}`` for Keycloak to read from its own vault."""
+
+    host: str = Field(min_length=1, max_length=253)
+    port: int = Field(ge=1, le=65535)
+    from_address: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    from_display_name: str = ""
+    reply_to: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+    #: ``starttls`` (a submission port, 587) or ``ssl`` (TLS from the first byte, 465).
+    tls: str = Field(default="starttls", pattern="^(starttls|ssl)$")
+    #: The account Keycloak logs in to the relay with (its password given to ``apply``).
+    user: str | None = None
+
+
 class RealmSpec(_Strict):
     realm: str = Field(pattern=_NAME)
     display_name: str = ""
+    #: The header of the login pages (Keycloak keeps only the HTML its sanitiser allows).
+    display_name_html: str = ""
+    #: The theme of the login pages, the account console and the mail (an extension's theme).
+    theme: str | None = None
+    smtp: SmtpSpec | None = None
     default_locale: str = "vi"
     supported_locales: list[str] = Field(default_factory=lambda: ["vi", "en"])
     security: SecurityBaseline = Field(default_factory=SecurityBaseline)

@@ -17,6 +17,7 @@ from idp_config.model import (
     IdentityProviderSpec,
     ProfileAttribute,
     RealmSpec,
+    SmtpSpec,
     UserSpec,
     WebAuthnPolicy,
 )
@@ -48,12 +49,32 @@ def _webauthn_representation(prefix: str, policy: WebAuthnPolicy) -> dict[str, A
     }
 
 
+def smtp_representation(smtp: SmtpSpec) -> dict[str, str]:
+    """Keycloak's ``smtpServer`` (every value a string), without the password: ``apply`` adds it."""
+    server = {
+        "host": smtp.host,
+        "port": str(smtp.port),
+        "from": smtp.from_address,
+        "fromDisplayName": smtp.from_display_name,
+        "starttls": str(smtp.tls == "starttls").lower(),
+        "ssl": str(smtp.tls == "ssl").lower(),
+        "auth": str(smtp.user is not None).lower(),
+    }
+    if smtp.reply_to:
+        server["replyTo"] = smtp.reply_to
+    if smtp.user is not None:
+        server["user"] = smtp.user
+        server["authType"] = "basic"
+    return server
+
+
 def realm_representation(spec: RealmSpec) -> dict[str, Any]:
     sec = spec.security
     return {
         "realm": spec.realm,
         "enabled": True,
         "displayName": spec.display_name,
+        "displayNameHtml": spec.display_name_html,
         "sslRequired": sec.ssl_required,
         "bruteForceProtected": sec.brute_force_protected,
         "permanentLockout": sec.permanent_lockout,
@@ -75,6 +96,12 @@ def realm_representation(spec: RealmSpec) -> dict[str, Any]:
         "internationalizationEnabled": True,
         "supportedLocales": spec.supported_locales,
         "defaultLocale": spec.default_locale,
+        **(
+            {"loginTheme": spec.theme, "accountTheme": spec.theme, "emailTheme": spec.theme}
+            if spec.theme
+            else {}
+        ),
+        **({"smtpServer": smtp_representation(spec.smtp)} if spec.smtp else {}),
         "registrationAllowed": False,
         "resetPasswordAllowed": True,
         "loginWithEmailAllowed": True,

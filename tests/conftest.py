@@ -42,6 +42,7 @@ def free_ports() -> Ports:
         audit=free_port(),
         witness_so=free_port(),
         witness_phong=free_port(),
+        mail=free_port(),
     )
 
 

@@ -58,11 +58,14 @@ class ApplyReport:
 @dataclass(frozen=True)
 class Secrets:
     """What ``apply`` sets but never reads back, diffs or shows: client secrets by client id,
-    first passwords by user name, and the realm's client secret at each external provider."""
+    first passwords by user name, the realm's client secret at each external provider, and its
+    password at the mail relay."""
 
     clients: Mapping[str, str] = field(default_factory=dict)
     users: Mapping[str, str] = field(default_factory=dict)
     providers: Mapping[str, str] = field(default_factory=dict)
+    #: The password of the realm's account at its mail relay (``smtp.user``).
+    smtp_password: str | None = None
 
 
 class LiveRead:

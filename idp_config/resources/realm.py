@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from idp_config.errors import IdpConfigError
 from idp_config.flows import (
     BROKER_LINK_FLOW,
     broker_link_flow_present,
@@ -26,7 +27,15 @@ from idp_config.representation import (
     realm_representation,
     user_representation,
 )
-from idp_config.resources.kind import Desired, Fields, LiveRead, ResourceKind, Session, group_tree
+from idp_config.resources.kind import (
+    Desired,
+    Fields,
+    LiveRead,
+    ResourceKind,
+    Secrets,
+    Session,
+    group_tree,
+)
 from organisation import Unit
 
 # -- the realm -------------------------------------------------------------------------------
@@ -40,11 +49,19 @@ def _realm_live(read: LiveRead) -> Iterator[tuple[str, Fields]]:
     yield f"realm/{read.spec.realm}", read.admin.get_realm(read.spec.realm)
 
 
-def _realm_payload(spec: RealmSpec) -> dict[str, Any]:
+def _realm_payload(spec: RealmSpec, secrets: Secrets) -> dict[str, Any]:
     """The realm without its browser flow: the step-up flow must exist before the realm is
-    bound to it (:func:`_settle_realm`)."""
+    bound to it (:func:`_settle_realm`). With the mail relay's password: Keycloak drops a
+    password the update does not carry."""
     payload = realm_representation(spec)
     payload.pop("browserFlow", None)
+    if "smtpServer" in payload and spec.smtp is not None and spec.smtp.user is not None:
+        if not secrets.smtp_password:
+            raise IdpConfigError(
+                "smtp.user is set: the mail relay's password must be given to apply "
+                "(IDP_SMTP_PASSWORD), never written in the realm file"
+            )
+        payload["smtpServer"] = {**payload["smtpServer"], "password": secrets.smtp_password}
     return payload
 
 
@@ -52,13 +69,13 @@ def _create_realm(session: Session, specs: list[RealmSpec]) -> None:
     for spec in specs:
         # Not ``skip_exists``: python-keycloak then takes any HTTP 400 (a policy Keycloak refuses)
         # for "exists" and fails with a TypeError instead of the refusal and its reason.
-        session.admin.create_realm(_realm_payload(spec))
+        session.admin.create_realm(_realm_payload(spec, session.secrets))
         session.report.created.append(f"realm/{spec.realm}")
 
 
 def _update_realm(session: Session, specs: list[RealmSpec]) -> None:
     for spec in specs:
-        session.admin.update_realm(spec.realm, _realm_payload(spec))
+        session.admin.update_realm(spec.realm, _realm_payload(spec, session.secrets))
         session.report.updated.append(f"realm/{spec.realm}")
 
 
