@@ -27,8 +27,16 @@ class Series:
     colour: str
 
 
-def bar_chart(title: str, labels: list[str], series: list[Series], *, chart_id: str) -> Markup:
-    """A stacked bar chart: one bar per label, one segment per series."""
+def bar_chart(
+    title: str,
+    labels: list[str],
+    series: list[Series],
+    *,
+    chart_id: str,
+    empty: str = "No data",
+) -> Markup:
+    """A stacked bar chart: one bar per label, one segment per series; with no value above zero,
+    the chart says ``empty`` across its plot instead of drawing nothing."""
     totals = [sum(s.values[i] for s in series) for i in range(len(labels))]
     peak = max([*totals, 1])
     plot_w = WIDTH - _LEFT - 8
@@ -64,6 +72,11 @@ def bar_chart(title: str, labels: list[str], series: list[Series], *, chart_id: 
                 f'<text x="{x:.1f}" y="{HEIGHT - _BOTTOM + 14}" font-size="10" '
                 f'fill="#444">{html.escape(label)}</text>'
             )
+    if not any(totals):
+        parts.append(
+            f'<text class="empty" x="{_LEFT + plot_w / 2:.0f}" y="{_TOP + plot_h / 2:.0f}" '
+            f'font-size="14" fill="#444" text-anchor="middle">{html.escape(empty)}</text>'
+        )
     legend_x = _LEFT
     for s in series:
         parts.append(

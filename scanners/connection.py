@@ -22,7 +22,14 @@ if TYPE_CHECKING:
 
 
 class ScanConnection(KeycloakConnection):
-    foreign_prefixes = ("idp_client_", "idp_user_", "idp_provider_", "idp_audit_", "population_")
+    foreign_prefixes = (
+        "idp_client_",
+        "idp_user_",
+        "idp_provider_",
+        "idp_audit_",
+        "idp_smtp_",
+        "population_",
+    )
 
     #: The audit trail findings are recorded in (the ``scanners`` producer; it may only append).
     scan_redis_url: str | None = None

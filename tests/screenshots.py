@@ -19,7 +19,7 @@ from PIL import Image, ImageChops
 from playwright.sync_api import Page
 
 FOLDER = Path(__file__).parent / "e2e" / "screenshots"
-#: In any channel (0–255): up to this, a pixel counts as the same (dithering, colour rounding).
+#: In any channel (0 to 255): up to this, a pixel counts as the same (dithering, colour rounding).
 _CHANNEL_TOLERANCE = 8
 
 
@@ -31,7 +31,7 @@ def _changed(expected: Image.Image, actual: Image.Image) -> Image.Image:
 
 
 def differing_share(expected: Image.Image, actual: Image.Image) -> float:
-    """The share of pixels (0–1) that differ; 1.0 if the sizes differ. Antialiasing of text
+    """The share of pixels (0 to 1) that differ; 1.0 if the sizes differ. Antialiasing of text
     changes few pixels: the caller's tolerance is a share of the page."""
     if expected.size != actual.size:
         return 1.0

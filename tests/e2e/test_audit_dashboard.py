@@ -141,9 +141,11 @@ def test_security_officer_reads_triages_and_exports(
     )
     rows = page.locator("#events tr")
     assert rows.count() == 1 + 3
-    page.locator("#events a", has_text="tài liệu / document").first.click()
+    # A verification whose verdict is TOTAL_FAILED reads "không hợp lệ" (in red), not "success".
+    assert page.locator("#events td.failure", has_text="không hợp lệ").count() == 3
+    page.locator("#events a", has_text="lịch sử tài liệu").first.click()
     timeline = page.inner_text("#timeline")
-    assert timeline.count("signing:document:verify") == 3
+    assert timeline.count("Xác minh chữ ký") == 3
 
     # Triage: a changed transcript holds personal data: declare a breach (Law 91/2025, 72 hours) ...
     page.goto(f"http://localhost:{stack.ports.audit}/dashboard/alerts")
@@ -156,7 +158,7 @@ def test_security_officer_reads_triages_and_exports(
     def breach_declared() -> bool:
         page.reload()
         line = page.locator(f"#alert-{alert['event_id']} .breach")
-        return line.count() == 1 and "còn / left 7" in line.inner_text()
+        return line.count() == 1 and "còn 7" in line.inner_text()
 
     _until(breach_declared)
     # ... then close the alert with a note; each decision is itself an audit event.
@@ -186,7 +188,7 @@ def test_security_officer_reads_triages_and_exports(
         f"http://localhost:{stack.ports.audit}/dashboard/events?tag=signing:document:verify&text={altered_sha}"
     )
     with page.expect_download() as download:
-        page.click("text=Tải CSV / Export CSV")
+        page.click("#export-csv")
     content = download.value.path().read_bytes().decode("utf-8-sig")
     rows_csv = list(csv.DictReader(io.StringIO(content)))
     assert len(rows_csv) == 3
@@ -194,7 +196,7 @@ def test_security_officer_reads_triages_and_exports(
 
     # The day's report counts what happened.
     page.goto(f"http://localhost:{stack.ports.audit}/dashboard/report?period=day")
-    assert "signing:document:verify" in page.inner_text("#report-tags")
+    assert "Xác minh chữ ký" in page.inner_text("#report-tags")
     # ... and the PDF of the report comes sealed by the signing service.
     with page.expect_download() as pdf_download:
         page.click("#report-pdf")
@@ -270,7 +272,11 @@ def test_a_teacher_cannot_open_the_dashboard(browser: Browser, stack: Stack) -> 
     assert "Chỉ cán bộ an toàn thông tin" in page.inner_text("main")
     # With the SSO session still open, the next attempt logs in silently and is refused again.
     page.goto(f"http://localhost:{stack.ports.audit}/dashboard/events")
+    assert "Chỉ cán bộ an toàn thông tin" in page.inner_text("main")
+    # ... in English when chosen, and with a way out (the logout) either way.
+    page.click("#language")
     assert "Only security officers may read the audit log." in page.inner_text("main")
+    assert page.locator("main a[href='/dashboard/logout']").count() == 1
     assert page.locator("#events").count() == 0
     # Without a dashboard session, a triage POST changes nothing: it is sent to the login.
     answer = httpx.post(
@@ -420,7 +426,7 @@ def test_a_district_officer_sees_the_district_only(
     assert "Không có sự kiện" in page.inner_text("#events")
     with page.expect_download() as download:
         page.goto(f"{base}?text={marker}")
-        page.click("text=Tải CSV / Export CSV")
+        page.click("#export-csv")
     exported = download.value.path().read_text(encoding="utf-8-sig")
     assert f"q1.{marker}" in exported and f"thuduc.{marker}" not in exported
     page.context.close()
@@ -432,3 +438,139 @@ def test_a_district_officer_sees_the_district_only(
     shown = page.inner_text("#events")
     assert f"q1.{marker}" in shown and f"thuduc.{marker}" in shown
     page.context.close()
+
+
+DASHBOARD_PAGES = (
+    "/dashboard",
+    "/dashboard/events",
+    "/dashboard/alerts",
+    "/dashboard/report",
+    "/dashboard/compliance",
+    "/dashboard/compliance/report",
+    "/dashboard/timeline?actor=demo.antt",
+)
+
+
+def test_alerts_are_grouped_and_filtered_in_either_language(
+    browser: Browser, stack: Stack, stack_info: StackInfo, client_token: TokenFactory
+) -> None:
+    from idp_config import admin_client
+
+    # The same role granted to one account three times: three alerts about one subject.
+    admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
+    admin.change_current_realm("education")
+    user_id = admin.create_user(
+        {
+            "username": f"grant.{secrets.token_hex(4)}",
+            "enabled": True,
+            "firstName": "A",
+            "lastName": "B",
+        }
+    )
+    role = admin.get_realm_role("teacher")
+    for _ in range(3):
+        admin.assign_realm_roles(user_id, [role])
+        admin.delete_realm_roles_of_user(user_id, [role])
+    reader = client_token("audit-reports")
+    grants = _until(
+        lambda: (
+            found
+            if len(
+                found := [
+                    a
+                    for a in _audit_events(stack_info, reader, "audit:alert:raise")
+                    if user_id in a["target"].get("key", "")
+                ]
+            )
+            >= 3
+            else None
+        ),
+        timeout=60,
+    )
+    subject = grants[0]["target"]["key"]
+
+    context = browser.new_context(locale="vi-VN")
+    page = context.new_page()
+    _login(page, stack, "demo.antt")
+    page.wait_for_url(f"http://localhost:{stack.ports.audit}/dashboard")
+    base = f"http://localhost:{stack.ports.audit}/dashboard/alerts"
+    page.goto(f"{base}?rule=admin_privilege_grant&subject={user_id}")
+    groups = page.locator("section.group")
+    assert groups.count() == 1
+    group = groups.first
+    assert group.get_attribute("data-count") == "3"
+    assert "Cấp quyền qua API quản trị" in group.inner_text()
+    assert "Trung bình" in group.locator(".badge").inner_text()
+    assert subject in group.locator(".subject").inner_text()
+    # Filters narrow it away...
+    page.goto(f"{base}?rule=admin_privilege_grant&subject={user_id}&severity=low")
+    assert page.locator("section.group").count() == 0
+    page.goto(f"{base}?subject={user_id}&state=closed")
+    assert page.locator("section.group").count() == 0
+    # ... and one decision for the group is recorded for each of its alerts.
+    page.goto(f"{base}?subject={user_id}")
+    group = page.locator("section.group").first
+    group.locator(".group-triage select[name=action]").select_option("acknowledge")
+    group.locator(".group-triage input[name=note]").fill("Đã kiểm tra với Phòng Tổ chức.")
+    with page.expect_navigation():
+        group.locator(".group-triage button").click()
+    triaged = _until(
+        lambda: (
+            found
+            if len(
+                found := [
+                    t
+                    for t in _audit_events(stack_info, reader, "audit:alert:triage")
+                    if t["target"]["alert_id"] in {g["event_id"] for g in grants}
+                ]
+            )
+            >= 3
+            else None
+        )
+    )
+    assert {t["target"]["action"] for t in triaged} == {"acknowledge"}
+    page.goto(f"{base}?subject={user_id}&state=open")
+    assert page.locator("section.group").first.get_attribute("data-count") == "3"
+    assert "3 đang xử lý" in page.locator("section.group").first.inner_text()
+
+    # English by choice, remembered from page to page, then Vietnamese again.
+    page.click("#language")
+    page.wait_for_selector("h1:text('Alerts')")
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert "Role granted by an administrator" in page.locator("section.group").first.inner_text()
+    page.goto(f"http://localhost:{stack.ports.audit}/dashboard/events")
+    assert page.locator("h1").inner_text() == "Events"
+    assert " / " not in page.locator("form.filters").inner_text()  # one language, not both
+    page.click("#language")
+    page.wait_for_selector("h1:text('Sự kiện')")
+    assert page.locator("html").get_attribute("lang") == "vi"
+    admin.delete_user(user_id)
+    context.close()
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 900), (390, 844)], ids=["desktop", "phone"])
+def test_every_dashboard_page_is_accessible_and_fits_the_screen(
+    browser: Browser, stack: Stack, width: int, height: int
+) -> None:
+    """axe-core finds no serious or critical violation; on a phone nothing is wider than the
+    screen (tables scroll inside their box)."""
+    from tests.accessibility import serious_violations
+
+    context = browser.new_context(locale="vi-VN", viewport={"width": width, "height": height})
+    page = context.new_page()
+    _login(page, stack, "demo.antt")
+    page.wait_for_url(f"http://localhost:{stack.ports.audit}/dashboard")
+    problems: dict[str, list[str]] = {}
+    for path in DASHBOARD_PAGES:
+        page.goto(f"http://localhost:{stack.ports.audit}{path}")
+        found = serious_violations(page)
+        wide = page.evaluate("document.scrollingElement.scrollWidth")
+        if wide > width:
+            found.append(f"page is {wide} px wide on a {width} px screen")
+        if found:
+            problems[path] = found
+    page.goto(f"http://localhost:{stack.ports.audit}/dashboard/logout")
+    if found := serious_violations(page):
+        problems["/dashboard/logout"] = found
+    assert problems == {}
+    context.close()

@@ -168,7 +168,7 @@ def test_forgot_password_sends_mail_whose_link_sets_a_new_password(
         password=new_password,
     )
     assert tokens["access_token"]
-    with pytest.raises(AssertionError, match="login of .* failed"):
+    with pytest.raises(AssertionError, match=r"login of .* failed"):
         login(
             stack_info.issuer,
             client_id="account-console",

@@ -29,7 +29,8 @@ from tests.dashboard_session import COOKIE, officer, session_cookie
 
 pytestmark = [pytest.mark.keycloak, pytest.mark.redis]
 
-UNGATED = {"/dashboard/login", "/dashboard/callback", "/dashboard/logout"}
+#: The language switch sets a preference cookie and reads nothing of the log (tested on its own).
+UNGATED = {"/dashboard/login", "/dashboard/callback", "/dashboard/logout", "/dashboard/language"}
 #: Values no route accepts: a gate that ran after validation would answer 422.
 INVALID_QUERY = {"page": "-1", "period": "year", "document": "not-a-hash"}
 
@@ -95,7 +96,9 @@ def test_a_signed_session_of_a_non_officer_or_an_unknown_unit_is_refused_and_aud
     actor = f"gate.{uuid.uuid4().hex[:12]}"
     cookie = session_cookie(stack, officer(actor, **changes))
     answer = httpx.get(
-        f"{stack_info.audit_url}/dashboard/events", cookies={COOKIE: cookie}, timeout=10
+        f"{stack_info.audit_url}/dashboard/events",
+        cookies={COOKIE: cookie, "edu_audit_lang": "en"},
+        timeout=10,
     )
     assert answer.status_code == 403
     assert english in answer.text and 'id="events"' not in answer.text

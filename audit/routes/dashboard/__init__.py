@@ -1,4 +1,6 @@
-"""The security officers' dashboard: Vietnamese first, behind the SSO, pages rendered on the server.
+"""The security officers' dashboard: Vietnamese first (English by choice, remembered:
+:mod:`.language`), in words rather than machine values (:mod:`.wording`), behind the SSO, pages
+rendered on the server.
 
 Every page but the login's passes one gate, :data:`audit.deps.CurrentOfficer`: only a security
 officer with a known unit gets in, and sees the events of that unit and the units below it. The
@@ -22,6 +24,7 @@ from audit.deps import SESSION_SECONDS, LoginRequired, OfficerTurnedAway
 from audit.routes.dashboard import (
     alerts,
     compliance,
+    language,
     overview,
     reports,
     search,
@@ -32,6 +35,7 @@ from audit.services import dashboard_configured
 from audit.settings import AuditSettings
 
 ROUTERS = (
+    language.router,
     session.router,
     overview.router,
     search.router,
@@ -55,6 +59,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
         same_site="lax",
         https_only=settings.secure_cookies,
     )
+    app.add_middleware(language.LanguageMiddleware)
     app.add_exception_handler(LoginRequired, session.to_login)
     app.add_exception_handler(OfficerTurnedAway, session.turned_away)
     for router in ROUTERS:

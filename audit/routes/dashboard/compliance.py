@@ -16,6 +16,7 @@ from audit.charts import Series, bar_chart
 from audit.compliance import compliance_pdf, compliance_summary
 from audit.deps import CurrentOfficer, OfficerAuditorDep, ServicesDep
 from audit.events import EventTag
+from audit.routes.dashboard.language import Text
 from audit.routes.dashboard.pages import COMPLIANCE, page
 from audit.routes.dashboard.reports import signed_pdf
 from audit.store import EventSearch, StoredEvent
@@ -66,9 +67,11 @@ def trends(histories: list[ScanHistory]) -> list[Trend]:
         if len(history.runs) < 2:
             continue
         recent = history.runs[-TREND_RUNS:]
-        series = [Series("điểm / score", [int(h.get("score", 0)) for h in recent], "#1a73e8")]
+        series = [
+            Series(str(Text("Điểm", "Score")), [int(h.get("score", 0)) for h in recent], "#1a73e8")
+        ]
         chart = bar_chart(
-            f"Xu hướng điểm / score trend: {history.system} {history.kind}",
+            f"{Text('Xu hướng điểm', 'Score trend')}: {history.system} {history.kind}",
             [str(h["time"])[5:16] for h in recent],
             series,
             chart_id=f"chart-trend-{index}",
@@ -114,7 +117,7 @@ async def compliance_report(
     )
     return page(
         "compliance_report.html",
-        title="Báo cáo tuân thủ / Compliance report",
+        title=Text("Báo cáo tuân thủ", "Compliance report"),
         officer=officer,
         back=COMPLIANCE,
         summary=summary,

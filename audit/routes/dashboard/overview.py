@@ -14,8 +14,11 @@ from markupsafe import Markup
 
 from audit.charts import Series, bar_chart, data_table
 from audit.deps import CurrentOfficer, ServicesDep
-from audit.routes.dashboard.pages import page
+from audit.routes.dashboard.language import Text, t
+from audit.routes.dashboard.pages import OVERVIEW, page
+from audit.routes.dashboard.wording import severity_name
 from audit.store import EventSearch, EventStore
+from gateway_runtime.local_time import for_people
 
 router = APIRouter(include_in_schema=False)
 
@@ -32,13 +35,29 @@ class Card:
 
     @classmethod
     def of(
-        cls, heading: str, title: str, labels: list[str], series: list[Series], chart_id: str
+        cls,
+        heading: Text | str,
+        title: Text | str,
+        labels: list[str],
+        series: list[Series],
+        chart_id: str,
     ) -> Card:
         return cls(
-            heading,
-            bar_chart(title, labels, series, chart_id=chart_id),
+            str(heading),
+            bar_chart(
+                str(title),
+                labels,
+                series,
+                chart_id=chart_id,
+                empty=t("Chưa có dữ liệu trong khoảng thời gian này", "No data in this period"),
+            ),
             data_table(labels, series),
         )
+
+
+def _local_hour(utc_hour: str) -> int:
+    """The hour in Vietnam (UTC+7, no daylight saving) of a ``YYYY-mm-ddTHH`` hour in UTC."""
+    return (int(utc_hour[-2:]) + 7) % 24
 
 
 def _logins(store: EventStore, units: frozenset[str] | None, now: datetime) -> Card:
@@ -51,20 +70,20 @@ def _logins(store: EventStore, units: frozenset[str] | None, now: datetime) -> C
     )
     series = [
         Series(
-            "Thành công / success",
+            str(Text("Thành công", "Succeeded")),
             [logins.get((h, "idp:login:success", "success"), 0) for h in hours],
             "#1e8e3e",
         ),
         Series(
-            "Thất bại / failed",
+            str(Text("Thất bại", "Failed")),
             [logins.get((h, "idp:login:failure", "failure"), 0) for h in hours],
             "#d93025",
         ),
     ]
     return Card.of(
-        "Đăng nhập 24 giờ qua / Logins, last 24 hours",
-        "Đăng nhập theo giờ / Logins per hour",
-        [h[-2:] + "h" for h in hours],
+        Text("Đăng nhập 24 giờ qua", "Logins, last 24 hours"),
+        Text("Đăng nhập theo giờ (giờ Việt Nam)", "Logins per hour (Vietnam time)"),
+        [f"{_local_hour(h):02d}h" for h in hours],
         series,
         "chart-logins",
     )
@@ -78,12 +97,12 @@ def _signatures(store: EventStore, units: frozenset[str] | None, now: datetime) 
     signed = [sum(signing.get((d, t, "success"), 0) for t in _SIGNATURES) for d in days]
     verified = [signing.get((d, _VERIFY, "success"), 0) for d in days]
     series = [
-        Series("Ký / signatures", signed, "#1a73e8"),
-        Series("Xác minh / verifications", verified, "#a142f4"),
+        Series(str(Text("Ký", "Signatures")), signed, "#1a73e8"),
+        Series(str(Text("Xác minh", "Verifications")), verified, "#a142f4"),
     ]
     return Card.of(
-        "Ký và xác minh 14 ngày qua / Signatures, last 14 days",
-        "Chữ ký theo ngày / Signatures per day",
+        Text("Ký và xác minh 14 ngày qua", "Signatures and verifications, last 14 days"),
+        Text("Chữ ký và xác minh theo ngày (UTC)", "Signatures and verifications per day (UTC)"),
         [d[5:] for d in days],
         series,
         "chart-signatures",
@@ -93,11 +112,15 @@ def _signatures(store: EventStore, units: frozenset[str] | None, now: datetime) 
 def _alerts(store: EventStore, units: frozenset[str] | None) -> Card:
     alerts = store.search(EventSearch(tag="audit:alert:raise", units=units), limit=1000)
     severities = Counter(str(a.event["target"].get("severity")) for a in alerts)
-    series = [Series("Cảnh báo / alerts", [severities.get(s, 0) for s in SEVERITIES], "#e37400")]
+    series = [
+        Series(
+            str(Text("Cảnh báo", "Alerts")), [severities.get(s, 0) for s in SEVERITIES], "#e37400"
+        )
+    ]
     return Card.of(
-        "Cảnh báo theo mức độ / Alerts by severity",
-        "Cảnh báo theo mức độ / Alerts by severity",
-        SEVERITIES,
+        Text("Cảnh báo theo mức độ", "Alerts by severity"),
+        Text("Cảnh báo theo mức độ", "Alerts by severity"),
+        [severity_name(s) for s in SEVERITIES],
         series,
         "chart-alerts",
     )
@@ -109,11 +132,11 @@ async def overview(officer: CurrentOfficer, services: ServicesDep) -> Response:
     now = datetime.now(UTC)
     return page(
         "overview.html",
-        title="Tổng quan / Overview",
+        title=OVERVIEW.label,
         officer=officer,
         # The size of the whole log is the department's to see.
         count=store.count() if officer.units is None else None,
-        now=f"{now:%Y-%m-%d %H:%M}",
+        now=for_people(now),
         cards=[
             _logins(store, officer.units, now),
             _signatures(store, officer.units, now),

@@ -21,6 +21,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from audit.deps import Officer
+from audit.routes.dashboard.language import Text, current, t
+from audit.routes.dashboard.wording import event_name, rule_name, severity_name
 from gateway_runtime.local_time import for_people
 
 _STATIC = Path(__file__).resolve().parents[2] / "static"
@@ -39,6 +41,11 @@ _ENVIRONMENT = Environment(
     finalize=_shown,
 )
 _ENVIRONMENT.filters["people_time"] = for_people
+_ENVIRONMENT.filters["event_name"] = event_name
+_ENVIRONMENT.filters["severity_name"] = severity_name
+_ENVIRONMENT.filters["rule_name"] = rule_name
+_ENVIRONMENT.globals["t"] = t
+_ENVIRONMENT.globals["language"] = current
 _STYLE_TEXT = (_STATIC / "dashboard.css").read_text(encoding="utf-8")
 # Our own static file, not input: inserted as is, and allowed by its hash.
 _STYLE = Markup(_STYLE_TEXT)  # noqa: S704
@@ -57,15 +64,15 @@ PAGE_HEADERS = {
 @dataclass(frozen=True)
 class Link:
     href: str
-    label: str
+    label: Text | str
 
 
 #: The sections, as the header links to them (and as the way back from the pages below them).
-OVERVIEW = Link("/dashboard", "Tổng quan / Overview")
-EVENTS = Link("/dashboard/events", "Sự kiện / Events")
-ALERTS = Link("/dashboard/alerts", "Cảnh báo / Alerts")
-REPORTS = Link("/dashboard/report", "Báo cáo / Reports")
-COMPLIANCE = Link("/dashboard/compliance", "Tuân thủ / Compliance")
+OVERVIEW = Link("/dashboard", Text("Tổng quan", "Overview"))
+EVENTS = Link("/dashboard/events", Text("Sự kiện", "Events"))
+ALERTS = Link("/dashboard/alerts", Text("Cảnh báo", "Alerts"))
+REPORTS = Link("/dashboard/report", Text("Báo cáo", "Reports"))
+COMPLIANCE = Link("/dashboard/compliance", Text("Tuân thủ", "Compliance"))
 SECTIONS = (OVERVIEW, EVENTS, ALERTS, REPORTS, COMPLIANCE)
 
 
@@ -81,7 +88,7 @@ def macro(template: str, name: str, *args: Any) -> str:
 def page(
     template: str,
     *,
-    title: str,
+    title: Text | str,
     officer: Officer | None,
     back: Link | None = None,
     status_code: int = 200,
@@ -102,16 +109,16 @@ def page(
 
 
 def message(
-    title: str,
-    text: str = "",
+    title: Text | str,
+    text: Text | str = "",
     *,
     officer: Officer | None = None,
-    english: str = "",
     link: Link | None = None,
     back: Link | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    """A page of one message (logged out, refused, a triage that cannot be saved)."""
+    """A page of one message (logged out, refused, a triage that cannot be saved), with a way
+    back: ``link`` or ``back`` if given, else to the overview (and the logout when logged in)."""
     return page(
         "message.html",
         title=title,
@@ -119,7 +126,6 @@ def message(
         back=back,
         status_code=status_code,
         text=text,
-        english=english,
         link=link,
     )
 

@@ -15,12 +15,17 @@ from audit.deps import CurrentOfficer, OfficerAuditorDep, ServicesDep
 from audit.events import EventTag
 from audit.exports import report_pdf
 from audit.reports import ReportSigner, last_period_summary
+from audit.routes.dashboard.language import Text
 from audit.routes.dashboard.pages import download, page
 
 router = APIRouter(include_in_schema=False)
 
 Period = Annotated[str, Query(pattern="^(day|week|month)$")]
-PERIOD_LINKS = (("day", "Ngày / Day"), ("week", "Tuần / Week"), ("month", "Tháng / Month"))
+PERIOD_LINKS = (
+    ("day", Text("Ngày", "Day")),
+    ("week", Text("Tuần", "Week")),
+    ("month", Text("Tháng", "Month")),
+)
 
 
 async def signed_pdf(
@@ -55,7 +60,7 @@ async def report(
     )
     return page(
         "report.html",
-        title="Báo cáo / Report",
+        title=Text("Báo cáo", "Report"),
         officer=officer,
         summary=summary,
         period=period,

@@ -17,7 +17,8 @@ from fastapi.responses import Response
 from audit.deps import CurrentOfficer, OfficerAuditorDep, ServicesDep
 from audit.events import EventTag
 from audit.exports import EXPORT_LIMIT, events_csv
-from audit.routes.dashboard.pages import download, page
+from audit.routes.dashboard.pages import EVENTS, download, page
+from audit.routes.dashboard.wording import event_name, outcome_of, target_words
 from audit.store import EventSearch, StoredEvent
 from gateway_runtime.local_time import for_people
 
@@ -115,9 +116,15 @@ class EventRow:
     #: When the log received it, if far from the event's own time (flagged at ingest).
     received_at: str | None
     tag: str
+    #: What happened, in words (the tag's name).
+    what: str
     actor: str
     actor_query: str
+    #: The unit the event belongs to (a school, a district office, the department).
+    unit: str
     outcome: str
+    #: ``success``, ``failure`` or ``warning``: the outcome's colour, by what it means.
+    outcome_class: str
     target: str
     #: The document's hash, when the event names one (a link to its timeline).
     document: str | None
@@ -128,15 +135,19 @@ class EventRow:
         target: dict[str, Any] = event.get("target") or {}
         document = target.get("document_sha256") or target.get("signed_sha256")
         actor = str(event["actor"]["name"])
+        outcome = outcome_of(event["tag"], event["outcome"], target)
         return cls(
             seq=stored.seq,
             time=for_people(event["time"]),
             received_at=stored.received_at[:19] if stored.received_at else None,
             tag=str(event["tag"]),
+            what=event_name(event["tag"]),
             actor=actor,
             actor_query=urlencode({"actor": actor}),
-            outcome=str(event["outcome"]),
-            target=", ".join(f"{k}={str(v)[:24]}" for k, v in sorted(target.items()))[:200],
+            unit=str(event.get("unit") or ""),
+            outcome=outcome.words,
+            outcome_class=outcome.css,
+            target=target_words(target),
             document=document if isinstance(document, str) and len(document) == 64 else None,
         )
 
@@ -162,7 +173,7 @@ async def events(
     params = form.query(search)
     return page(
         "events.html",
-        title="Sự kiện / Events",
+        title=EVENTS.label,
         officer=officer,
         tags=[t.value for t in EventTag],
         search=search,

@@ -26,6 +26,7 @@ from audit.deps import (
     request_auditor,
 )
 from audit.events import EventTag
+from audit.routes.dashboard.language import Text
 from audit.routes.dashboard.pages import Link, message
 
 _log = structlog.get_logger(__name__)
@@ -47,9 +48,8 @@ async def callback(request: Request, services: ServicesDep, dashboard: Dashboard
     except OAuthError as exc:
         _log.info("dashboard.login_failed", error=exc.error)
         return message(
-            "Đăng nhập không thành công",
-            "Login failed.",
-            link=Link(LOGIN, "Thử lại / Retry"),
+            Text("Đăng nhập không thành công", "Login failed"),
+            link=Link(LOGIN, Text("Thử lại", "Retry")),
         )
     principal = await services.token_verifier.verify(access_token)
     identity = OfficerSession.of(principal)
@@ -72,7 +72,8 @@ async def callback(request: Request, services: ServicesDep, dashboard: Dashboard
 async def logout(request: Request) -> Response:
     request.session.clear()
     return message(
-        "Đã đăng xuất / Logged out", link=Link("/dashboard", "Đăng nhập lại / Log in again")
+        Text("Đã đăng xuất", "Logged out"),
+        link=Link("/dashboard", Text("Đăng nhập lại", "Log in again")),
     )
 
 
@@ -91,8 +92,8 @@ async def turned_away(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, OfficerTurnedAway)  # noqa: S101 - registered for this type only
     request.session.clear()
     return message(
-        "Không có quyền / Forbidden",
-        exc.error.message_vi,
-        english=exc.error.message_en,
+        Text("Không có quyền", "Forbidden"),
+        Text(exc.error.message_vi, exc.error.message_en),
+        link=Link("/dashboard/logout", Text("Đăng xuất", "Log out")),
         status_code=403,
     )

@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from audit.deps import CurrentOfficer, OfficerAuditorDep, ServicesDep
 from audit.events import EventTag
+from audit.routes.dashboard.language import Text
 from audit.routes.dashboard.pages import EVENTS, page
 from audit.routes.dashboard.search import ActorFilter, EventRow
 from audit.store import EventSearch
@@ -42,7 +43,7 @@ async def timeline(
     )
     return page(
         "timeline.html",
-        title=f"Dòng thời gian / Timeline: {actor_name or document}",
+        title=f"{Text('Dòng thời gian', 'Timeline')}: {actor_name or document}",
         officer=officer,
         back=EVENTS,
         rows=[EventRow.of(r) for r in rows],

@@ -13,10 +13,11 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 
 from audit.deps import current_officer
-from audit.routes.dashboard import ROUTERS, session
+from audit.routes.dashboard import ROUTERS, language, session
 
 #: The pages that come before the gate: logging in and out.
-UNGATED = {"/dashboard/login", "/dashboard/callback", "/dashboard/logout"}
+#: The language switch is a preference cookie: it reads and shows nothing of the log.
+UNGATED = {"/dashboard/login", "/dashboard/callback", "/dashboard/logout", "/dashboard/language"}
 
 
 def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
@@ -48,4 +49,5 @@ def test_no_gated_page_touches_the_request_itself() -> None:
 
 def test_the_ungated_router_holds_only_login_and_logout() -> None:
     paths = {route.path for route in session.router.routes if isinstance(route, APIRoute)}
-    assert paths == UNGATED
+    switch = {route.path for route in language.router.routes if isinstance(route, APIRoute)}
+    assert paths | switch == UNGATED

@@ -21,14 +21,14 @@ def test_deadline_is_72_hours_after_the_declaration() -> None:
 def test_dashboard_line_counts_down_then_reports_overdue_or_met() -> None:
     now = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
     deadline = (now + timedelta(hours=10)).isoformat()
-    assert "còn / left 10 h" in _breach_line(
+    assert "còn 10 giờ" in _breach_line(
         {"breach_deadline": deadline, "action": "declare-breach"}, now
     )
     late = _breach_line(
         {"breach_deadline": deadline, "action": "declare-breach"}, now + timedelta(hours=13)
     )
-    assert "QUÁ HẠN / OVERDUE by 3 h" in late and "sev-critical" in late
-    assert "notified" in _breach_line(
+    assert "QUÁ HẠN 3 giờ" in late and "sev-critical" in late
+    assert "đã thông báo" in _breach_line(
         {"breach_deadline": deadline, "action": "breach-notified"}, now
     )
     assert _breach_line(None) == ""
