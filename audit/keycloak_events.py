@@ -100,7 +100,8 @@ class KeycloakEventCollector:
         self._http = http or httpx.AsyncClient(timeout=10)
         self._token: str | None = None
         self._task: asyncio.Task[None] | None = None
-        self._units: dict[str, str | None] = {}
+        #: Per user id of the realm: its unit and user name (``None`` for an id not in it).
+        self._people: dict[str, tuple[str | None, str | None]] = {}
         self._units_readable = True
 
     async def _access_token(self) -> str:
@@ -116,16 +117,17 @@ class KeycloakEventCollector:
         token: str = response.json()["access_token"]
         return token
 
-    async def _unit_of(self, user_id: object) -> str | None:
-        """The user's ``unit_code`` (cached), so that a district's officer sees its people's logins.
+    async def _person(self, user_id: object) -> tuple[str | None, str | None]:
+        """The user's ``unit_code`` and user name (cached): a district's officer sees its people's
+        logins, and an administrator of the realm is named, not a bare id.
 
         Needs ``realm-management:view-users``; without it, events are recorded without a unit (the
         department's officers still see them) and a warning says so once.
         """
         if not isinstance(user_id, str) or not user_id or not self._units_readable:
-            return None
-        if user_id in self._units:
-            return self._units[user_id]
+            return None, None
+        if user_id in self._people:
+            return self._people[user_id]
         try:
             user = await self._get(f"users/{user_id}", {"briefRepresentation": "false"})
         except httpx.HTTPStatusError as exc:
@@ -134,14 +136,30 @@ class KeycloakEventCollector:
                 _log.warning("audit.keycloak_units_unreadable", missing_role="view-users")
             if exc.response.status_code not in (403, 404):
                 raise
-            return None
+            return None, None
         attributes = user.get("attributes") if isinstance(user, dict) else None
         values = attributes.get("unit_code") if isinstance(attributes, dict) else None
         unit = str(values[0]) if isinstance(values, list) and values else None
-        if len(self._units) >= _UNIT_CACHE:
-            self._units.clear()
-        self._units[user_id] = unit
-        return unit
+        username = user.get("username") if isinstance(user, dict) else None
+        if len(self._people) >= _UNIT_CACHE:
+            self._people.clear()
+        self._people[user_id] = (unit, str(username) if username else None)
+        return self._people[user_id]
+
+    async def _unit_of(self, user_id: object) -> str | None:
+        return (await self._person(user_id))[0]
+
+    async def _administrator(self, auth: dict[str, Any]) -> str:
+        """Who made an admin change: the realm's own administrator by user name (a citizen ID
+        pseudonymised); one of another realm (the master realm's) as ``admin:<realm>:<id prefix>``."""
+        user_id = str(auth.get("userId") or "")
+        if not user_id:
+            return "unknown"
+        _, username = await self._person(user_id)
+        if username:
+            return pseudonymise(username, self._key)
+        realm = str(auth.get("realmName") or auth.get("realmId") or "?")[:40]
+        return f"admin:{realm}:{user_id[:8]}"
 
     async def _get(self, path: str, params: dict[str, Any]) -> Any:
         for attempt in range(2):
@@ -189,7 +207,12 @@ class KeycloakEventCollector:
                 # A login is its person's unit's; an admin change, the administered account's.
                 person = event.get("userId") if kind == "login" else _administered_user(event)
                 unit = await self._unit_of(person)
-                await self._trail.record(self._to_audit(event, kind, unit))
+                administrator = (
+                    await self._administrator(event.get("authDetails") or {})
+                    if kind == "admin"
+                    else None
+                )
+                await self._trail.record(self._to_audit(event, kind, unit, administrator))
                 recorded += 1
             if fresh:
                 newest = max(int(e.get("time", 0)) for e in fresh)
@@ -201,7 +224,13 @@ class KeycloakEventCollector:
                 await self._redis.set(key, json.dumps({"time": newest, "ids": ids}))
         return recorded
 
-    def _to_audit(self, event: dict[str, Any], kind: str, unit: str | None = None) -> AuditEvent:
+    def _to_audit(
+        self,
+        event: dict[str, Any],
+        kind: str,
+        unit: str | None = None,
+        administrator: str | None = None,
+    ) -> AuditEvent:
         when = datetime.fromtimestamp(int(event.get("time", 0)) / 1000, tz=UTC)
         original_id = str(event.get("id") or json.dumps(event, sort_keys=True))
         event_id = hashlib.sha256(f"keycloak:{kind}:{original_id}".encode()).hexdigest()[:32]
@@ -214,7 +243,9 @@ class KeycloakEventCollector:
                 time=when,
                 service="keycloak",
                 actor=Actor(
-                    name=str(auth.get("userId") or "unknown"), client_id=auth.get("clientId")
+                    name=administrator or str(auth.get("userId") or "unknown"),
+                    client_id=auth.get("clientId"),
+                    subject=auth.get("userId"),
                 ),
                 source_ip=auth.get("ipAddress"),
                 target={

@@ -64,10 +64,22 @@ def main() -> None:
         admin = admin_client(info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
         secrets = {c.client_id: stack.client_secret(c.client_id) for c in spec.clients}
         started = time.perf_counter()
-        first = apply_realm(admin, spec, client_secrets=secrets, user_passwords={})
+        first = apply_realm(
+            admin,
+            spec,
+            client_secrets=secrets,
+            user_passwords={},
+            smtp_password=stack.mail_password,
+        )
         first_s = time.perf_counter() - started
         started = time.perf_counter()
-        second = apply_realm(admin, spec, client_secrets=secrets, user_passwords={})
+        second = apply_realm(
+            admin,
+            spec,
+            client_secrets=secrets,
+            user_passwords={},
+            smtp_password=stack.mail_password,
+        )
         second_s = time.perf_counter() - started
         timings = []
         for _ in range(3):

@@ -42,9 +42,12 @@ class Ports:
 
     @staticmethod
     def free_block(size: int = 9) -> int:
-        """The first of ``size`` consecutive ports free on loopback now (for tests and benches)."""
+        """The first of ``size`` consecutive ports free on loopback now (for tests and benches).
+
+        Below Linux's ephemeral range (32768 and up): a port handed out for an outgoing connection
+        between this check and the service's start would make it fail to bind."""
         for _ in range(100):
-            base = random.randint(20000, 60000)  # noqa: S311 - choosing a port, not a secret
+            base = random.randint(20000, 32767 - size)  # noqa: S311 - choosing a port, not a secret
             try:
                 for port in range(base, base + size):
                     with socket.socket() as sock:

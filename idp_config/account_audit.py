@@ -1,4 +1,5 @@
-"""Every account change account issuing makes is an ``idp:account:issue`` audit event.
+"""Every account change account issuing makes, and every password an IT officer resets, is an
+``idp:account:issue`` audit event.
 
 Events name the account, the change, the unit and the role, never the citizen ID. They are sealed
 with the ``accounts`` producer key and sent through one Redis connection kept for the run; a change
@@ -11,6 +12,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from idp_config.account_plan import AccountAction
+from idp_config.password_reset import PasswordReset
 
 if TYPE_CHECKING:
     from audit.trail import TrailSettings
@@ -56,6 +58,26 @@ class AccountAuditTrail:
                 "role": action.record.role,
             },
             unit=action.record.unit_code,
+        )
+        self._loop.run_until_complete(self._trail.record(event))
+
+    def record_reset(self, reset: PasswordReset, reason: str) -> None:
+        """A one-time password given by an IT officer (the officer is the actor; no password)."""
+        from audit.events import Actor, AuditEvent, EventTag, Outcome
+
+        event = AuditEvent.build(
+            tag=EventTag.IDP_ACCOUNT_ISSUE,
+            service="idp-config",
+            actor=Actor(name=reset.operator),
+            outcome=Outcome.SUCCESS,
+            target={
+                "username": reset.username,
+                "change": "password-reset",
+                "unit_code": reset.unit or "",
+                "operator_unit": reset.operator_unit,
+                "reason": reason[:200],
+            },
+            unit=reset.unit,
         )
         self._loop.run_until_complete(self._trail.record(event))
 

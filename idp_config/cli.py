@@ -22,13 +22,14 @@ from rich.markup import escape
 from gateway_runtime.errors import GatewayError
 from idp_config.apply import apply_realm
 from idp_config.connection import CONNECTION_FILE, AuditTrailMissing, IdpConnection
-from idp_config.errors import ConnectionSettingsError
+from idp_config.errors import ConnectionSettingsError, IdpConfigError
 from idp_config.export import export_realm
 from idp_config.model import DEFAULT_REALM_FILE, RealmSpec, load_realm
 from idp_config.plan import Action, live_state, plan, render
 from policies import PolicyViolation
 
 if TYPE_CHECKING:
+    from idp_config.accounts import AccountAuditTrail
     from idp_config.population.registry import PopulationRegistry
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Realm as code / cấu hình SSO")
@@ -305,6 +306,48 @@ def issue_accounts(
     )
 
 
+@app.command("reset-password")
+def reset_password_command(
+    username: Annotated[str, typer.Argument(help="Tài khoản cần mật khẩu mới / the account")],
+    operator: Annotated[
+        str, typer.Option(help="Cán bộ CNTT thực hiện (tài khoản) / the IT officer doing it")
+    ],
+    reason: Annotated[
+        str, typer.Option(help="Lý do, ghi vào nhật ký / why, for the audit log", min=5)
+    ],
+    realm_file: RealmFile = DEFAULT_REALM_FILE,
+    stack: StackOption = None,
+    settings: SettingsOption = None,
+) -> None:
+    """Give a one-time password to someone without an e-mail address, as their school's (or a
+    unit above's) IT officer: printed once, replaced by the person at the next login, audited."""
+    from idp_config.password_reset import plan_reset, reset_password
+
+    if len(reason.strip()) < 5:
+        _fail(IdpConfigError("--reason: say why (at least 5 characters), for the audit log"))
+        return
+    try:
+        target = _connect(stack, settings, realm_file)
+        reset = plan_reset(target.admin, target.spec, username=username, operator=operator)
+        trail = _audit_trail(target.connection)  # reachable, or exit 1 before anything changes
+        password = reset_password(target.admin, reset)
+        trail.record_reset(reset, reason.strip())
+        trail.close()
+    except GatewayError as exc:
+        _fail(exc)
+        return
+    console.print(
+        f"Mật khẩu dùng một lần cho / one-time password for {reset.username}:", highlight=False
+    )
+    # Printed once, for the officer to hand over in person; never logged.
+    console.print(password, highlight=False, markup=False)
+    console.print(
+        "Người dùng phải đổi mật khẩu ở lần đăng nhập tới / they must choose a new one at the "
+        "next login.",
+        highlight=False,
+    )
+
+
 def _registry(population: Path | None, connection: IdpConnection) -> PopulationRegistry:
     """The population database: a bulk extract, or the verification service of the settings."""
     from idp_config.population.registry import BulkExtract, HttpRegistry
@@ -320,6 +363,12 @@ def _registry(population: Path | None, connection: IdpConnection) -> PopulationR
 def _audit_recorder(connection: IdpConnection) -> Callable[[Any], None]:
     """Record each account change in the audit log, through the trail the settings name.
     Without a trail, or one that cannot be reached, nothing may change (exit 1)."""
+    return _audit_trail(connection).record
+
+
+def _audit_trail(connection: IdpConnection) -> AccountAuditTrail:
+    """The audit trail the settings name, reached now; without one, or one that cannot be
+    reached, nothing may change (exit 1)."""
     from audit.producers import ProducerKeyError
     from idp_config.accounts import AccountAuditTrail
 
@@ -333,7 +382,7 @@ def _audit_recorder(connection: IdpConnection) -> Callable[[Any], None]:
     except (ProducerKeyError, GatewayError) as exc:
         console.print(f"{exc.message_en} ({exc}); nothing was changed.", highlight=False)
         raise typer.Exit(1) from exc
-    return trail.record
+    return trail
 
 
 if __name__ == "__main__":

@@ -57,6 +57,22 @@ def _profile_attribute(attribute: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
+def _smtp(server: dict[str, Any]) -> dict[str, Any]:
+    """The realm's mail relay as the file writes it (the password stays out of the file)."""
+    entry: dict[str, Any] = {
+        "host": server.get("host", ""),
+        "port": int(server.get("port") or 587),
+        "from_address": server.get("from", ""),
+        "from_display_name": server.get("fromDisplayName", ""),
+        "tls": "ssl" if str(server.get("ssl")) == "true" else "starttls",
+    }
+    if server.get("replyTo"):
+        entry["reply_to"] = server["replyTo"]
+    if str(server.get("auth")) == "true" and server.get("user"):
+        entry["user"] = server["user"]
+    return entry
+
+
 def _identity_provider(alias: str, provider: dict[str, Any], live: State) -> dict[str, Any]:
     config = provider.get("config") or {}
     mapper = (live.get(f"identity-provider/{alias}:mapper/citizen-id") or {}).get("config") or {}
@@ -113,6 +129,9 @@ def export_realm(realm_name: str, live: State) -> str:
     document: dict[str, Any] = {
         "realm": realm_name,
         "display_name": realm.get("displayName") or "",
+        "display_name_html": realm.get("displayNameHtml") or "",
+        **({"theme": realm["loginTheme"]} if realm.get("loginTheme") else {}),
+        **({"smtp": _smtp(realm["smtpServer"])} if realm.get("smtpServer") else {}),
         "default_locale": realm.get("defaultLocale") or "vi",
         "supported_locales": realm.get("supportedLocales") or ["vi", "en"],
         "security": {

@@ -33,17 +33,10 @@ def free_port() -> int:
 
 
 def free_ports() -> Ports:
-    return Ports(
-        keycloak=free_port(),
-        keycloak_management=free_port(),
-        redis=free_port(),
-        pki=free_port(),
-        signing=free_port(),
-        audit=free_port(),
-        witness_so=free_port(),
-        witness_phong=free_port(),
-        mail=free_port(),
-    )
+    """A block of consecutive ports below the ephemeral range (:meth:`Ports.free_block`): ports
+    the kernel gave out (bound to 0) could be taken by an outgoing connection before a service
+    of the stack binds them."""
+    return Ports.consecutive(Ports.free_block())
 
 
 class AlertInbox:

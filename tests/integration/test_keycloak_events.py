@@ -112,5 +112,9 @@ def test_an_admin_change_to_an_account_carries_that_account_unit(
             ),
         )
         assert {e.get("unit") for e in changes} == {unit}
+        # The administrator (the master realm's) is named as such, not by a bare id.
+        names = {e["actor"]["name"] for e in changes}
+        assert len(names) == 1 and next(iter(names)).startswith("admin:"), names
+        assert all(e["actor"]["subject"] not in names for e in changes)
     finally:
         admin.delete_user(user_id)

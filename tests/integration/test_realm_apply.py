@@ -84,6 +84,7 @@ def test_hand_changes_show_as_drift_and_apply_reverts_them(
             spec,
             client_secrets={c.client_id: stack.client_secret(c.client_id) for c in spec.clients},
             user_passwords={},
+            smtp_password=stack.mail_password,
         )
         assert sorted(report.updated) == ["client/demo-eoffice", "realm/education"]
         assert plan(admin, spec) == []
@@ -128,7 +129,13 @@ def test_organisation_tree_is_applied_and_a_renamed_school_is_drift(
     )
     changes = {c.address: c for c in plan(admin, stack.realm_spec)}
     assert changes["group/so-gddt/phong-760/79760101"].action is Action.UPDATE
-    apply_realm(admin, stack.realm_spec, client_secrets={}, user_passwords={})
+    apply_realm(
+        admin,
+        stack.realm_spec,
+        client_secrets={},
+        user_passwords={},
+        smtp_password=stack.mail_password,
+    )
     admin.change_current_realm("education")
     assert group_tree(admin)["/so-gddt/phong-760/79760101"]["attributes"]["display_name"] == [
         "Trường THPT Bùi Thị Xuân"
@@ -212,7 +219,7 @@ def test_keycloak_refusing_what_apply_sends_is_a_refusal_naming_the_reason(
     )
     try:
         with pytest.raises(KeycloakRefused) as refused:
-            apply_realm(admin, spec, client_secrets={}, user_passwords={})
+            apply_realm(admin, spec, client_secrets={}, user_passwords={}, smtp_password="x" * 12)
         assert "HTTP 400" in str(refused.value.detail)
         assert "Password policy not found" in str(refused.value.detail)
     finally:
