@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image, ImageChops
-from playwright.sync_api import Page
+from playwright.sync_api import Locator, Page
 
 FOLDER = Path(__file__).parent / "e2e" / "screenshots"
 #: In any channel (0 to 255): up to this, a pixel counts as the same (dithering, colour rounding).
@@ -39,11 +40,16 @@ def differing_share(expected: Image.Image, actual: Image.Image) -> float:
     return changed / (expected.size[0] * expected.size[1])
 
 
-def assert_looks_like(page: Page, name: str, *, tolerance: float = 0.01) -> None:
-    """``page`` (its whole length) looks like the kept ``name.png`` within ``tolerance``."""
+def assert_looks_like(
+    page: Page, name: str, *, tolerance: float = 0.01, mask: Sequence[Locator] = ()
+) -> None:
+    """``page`` (its whole length) looks like the kept ``name.png`` within ``tolerance``;
+    ``mask``: what changes from run to run (a generated name, a time), painted over alike."""
     FOLDER.mkdir(parents=True, exist_ok=True)
     kept = FOLDER / f"{name}.png"
-    drawn = Image.open(io.BytesIO(page.screenshot(full_page=True, animations="disabled")))
+    drawn = Image.open(
+        io.BytesIO(page.screenshot(full_page=True, animations="disabled", mask=list(mask)))
+    )
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         drawn.save(kept)
         return
@@ -54,8 +60,8 @@ def assert_looks_like(page: Page, name: str, *, tolerance: float = 0.01) -> None
         drawn.save(FOLDER / f"{name}.actual.png")
         if expected.size == drawn.size:
             red = Image.new("RGB", drawn.size, (255, 0, 0))
-            mask = _changed(expected, drawn)
-            Image.composite(red, drawn.convert("RGB"), mask).save(FOLDER / f"{name}.diff.png")
+            changed = _changed(expected, drawn)
+            Image.composite(red, drawn.convert("RGB"), changed).save(FOLDER / f"{name}.diff.png")
         raise AssertionError(
             f"{name}: {share:.1%} of the pixels differ from {kept} (tolerance {tolerance:.1%}; "
             f"sizes {expected.size} → {drawn.size}); see {name}.actual.png and {name}.diff.png"

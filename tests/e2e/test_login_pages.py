@@ -200,3 +200,42 @@ def test_the_mail_server_takes_no_password_and_no_mail_in_clear(stack: Stack) ->
             relay.login("keycloak", "not-the-password")
         code, _ = relay.mail("x@example.vn")
         assert code >= 500
+
+
+@pytest.mark.parametrize(("name", "viewport"), [("desktop", DESKTOP), ("phone", PHONE)])
+def test_the_account_console_is_the_departments_and_in_vietnamese(
+    browser: Browser,
+    stack_info: StackInfo,
+    person: tuple[str, str, str],
+    name: str,
+    viewport: dict[str, int],
+) -> None:
+    username, _, password = person
+    page = _page(browser, viewport)
+    _open_login(page, stack_info)
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#kc-login")
+    page.wait_for_url(re.compile(r".*/realms/education/account/?(#.*)?$"))
+    page.wait_for_selector("#username, [data-testid=username], input[name=username]")
+    page.wait_for_load_state("networkidle")
+    assert page.title() == "Tài khoản — Sở GD&ĐT"
+    logo = page.locator("img[src*='emblem.svg']")
+    assert logo.count() >= 1
+    text = page.locator("body").inner_text()
+    for english in ("Personal info", "Account security", "Applications", "Clients", "Sign out"):
+        assert english not in text, english
+    assert "Thông tin cá nhân" in text
+    assert serious_violations(page) == []
+    # The language picker offers each language by its own name.
+    page.get_by_text("Chọn...", exact=True).first.click()
+    options = page.get_by_role("option").all_inner_texts()
+    assert {"Tiếng Việt", "English"} <= {o.strip() for o in options}, options
+    page.keyboard.press("Escape")
+    overflow = page.evaluate("document.scrollingElement.scrollWidth")
+    assert overflow <= viewport["width"], overflow
+    assert_looks_like(
+        page,
+        f"account-{name}",
+        mask=[page.locator("input"), page.locator("[data-testid=options-toggle]")],
+    )
