@@ -17,6 +17,7 @@ from typing import Any
 
 from audit.exports import new_report_pdf
 from audit.store import EventSearch, EventStore
+from gateway_runtime.local_time import for_people
 from policies import Severity, compliance_score, default_rules
 
 #: How many runs and findings are read back (the latest run of each system comes first).
@@ -160,7 +161,7 @@ def compliance_pdf(
     pdf.multi_cell(
         0,
         6,
-        f"{organisation}\nLập lúc / generated {summary.generated_at:%Y-%m-%d %H:%M} UTC · "
+        f"{organisation}\nLập lúc / generated {for_people(summary.generated_at)} · "
         f"{len(summary.systems)} hệ thống-lần quét / system scans · {summary.findings} phát hiện "
         "/ findings",
         new_x="LMARGIN",

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from gateway_runtime.local_time import for_people
+
 #: At most this many events leave the dashboard in one file (a CSV export, a report's alerts).
 EXPORT_LIMIT = 10_000
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -134,8 +136,8 @@ def report_pdf(summary: ReportSummary, *, organisation: str = "Sở Giáo dục 
     pdf.multi_cell(
         0,
         6,
-        f"{organisation}\nTừ / from {summary.since:%Y-%m-%d %H:%M} đến / to "
-        f"{summary.until:%Y-%m-%d %H:%M} UTC\n"
+        f"{organisation}\nTừ / from {for_people(summary.since)} đến / to "
+        f"{for_people(summary.until)}\n"
         f"{summary.total} sự kiện / events · {summary.signatures} chữ ký / signatures · "
         f"{summary.verifications} xác minh / verifications · {summary.refusals} từ chối / refusals",
         new_x="LMARGIN",
@@ -162,9 +164,8 @@ def report_pdf(summary: ReportSummary, *, organisation: str = "Sở Giáo dục 
     pdf.multi_cell(
         0,
         4.5,
-        "Tài liệu được ký số bằng dấu của cơ quan; kiểm tra tính toàn vẹn của nhật ký bằng "
-        "`gateway-audit verify`. / Sealed by the organisation; the log's integrity is checked with "
-        "`gateway-audit verify`.",
+        "Báo cáo được ký số bằng dấu của cơ quan. Tính toàn vẹn của nhật ký được kiểm tra bằng "
+        "lệnh gateway-audit verify.",
     )
     return bytes(pdf.output())
 

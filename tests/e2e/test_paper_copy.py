@@ -18,8 +18,10 @@ from playwright.sync_api import Browser, FilePayload, Page
 
 from devstack import StackInfo
 from devstack.demo import transcript_pdf
+from tests.accessibility import serious_violations
 from tests.conftest import TokenFactory
 from tests.pdf_inspection import replace_page_text
+from tests.screenshots import assert_looks_like
 
 pytestmark = [
     pytest.mark.keycloak,
@@ -97,6 +99,7 @@ def test_the_qr_code_alone_shows_what_was_signed(
     assert "Còn hiệu lực" in phone.inner_text("#record-status")
     assert "Common Name" not in phone.content()
     _fits(phone)
+    assert serious_violations(phone) == []
 
 
 def test_the_right_pdf_is_said_to_be_that_document(
@@ -110,6 +113,7 @@ def test_the_right_pdf_is_said_to_be_that_document(
     assert "Sở GD&ĐT — Dấu cơ quan" in phone.inner_text("table")
     assert "Common Name" not in phone.content()
     _fits(phone)
+    assert serious_violations(phone) == []
 
 
 def test_substitutes_under_the_reference_are_told_apart(
@@ -161,3 +165,19 @@ def test_a_later_signature_supersedes_the_record(
     assert "Đã có bản ký tiếp theo" in phone.inner_text("#record-status")
     phone.goto(f"{stack_info.signing_url}/verify?ref={second.headers['x-document-reference']}")
     assert "Còn hiệu lực" in phone.inner_text("#record-status")
+
+
+@pytest.mark.parametrize(("name", "width"), [("desktop", 1280), ("phone", PHONE_WIDTH)])
+def test_the_public_verification_page_is_accessible_and_looks_as_kept(
+    browser: Browser, stack_info: StackInfo, name: str, width: int
+) -> None:
+    """The page a parent opens to check a paper: no serious axe-core violation, nothing wider
+    than the screen, and it looks as kept (a broken layout fails here)."""
+    context = browser.new_context(viewport={"width": width, "height": 844}, locale="vi-VN")
+    page = context.new_page()
+    page.goto(f"{stack_info.signing_url}/verify")
+    page.wait_for_load_state("networkidle")
+    assert serious_violations(page) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert_looks_like(page, f"verify-{name}")
+    context.close()

@@ -21,6 +21,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from devstack import Stack, StackInfo
+from tests.accessibility import serious_violations
 from tests.conftest import AlertInbox, TokenFactory
 from tests.remote_signing import approvals_seen, bearer, csc_sign_pdf, enrol, next_approval
 
@@ -116,6 +117,7 @@ def test_principal_pairs_a_phone_and_approves_a_remote_signature(
     pairing = httpx.post(f"{base}/v1/devices:pair", headers=bearer(token), timeout=10).json()
     page.goto(pairing["pairing_url"])
     assert "Nguyễn Văn Hùng" in page.inner_text("main")
+    assert serious_violations(page) == []  # the pairing page too
     page.click("#pair")
     page.wait_for_selector("#status:has-text('Đã ghép thiết bị')")
     devices = httpx.get(f"{base}/v1/devices", headers=bearer(token), timeout=10).json()
@@ -136,6 +138,7 @@ def test_principal_pairs_a_phone_and_approves_a_remote_signature(
     shown = page.inner_text("main")
     assert "Nguyễn Văn Hùng" in shown and "demo-sign-app" in shown
     assert announcement["fingerprint"] in shown
+    assert serious_violations(page) == []  # the approval page, as a screen reader meets it
     page.click("#approve")
     page.wait_for_selector("#status:has-text('Đã phê duyệt')")
     signing.join(timeout=60)
