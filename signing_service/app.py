@@ -13,6 +13,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway_runtime import configure_logging, install_http_runtime
+from gateway_runtime.language import LanguageMiddleware
+from signing_service.pages import LANGUAGE_COOKIE
 from signing_service.routes import approvals, batches, credentials, csc, documents, ops, verify_page
 from signing_service.services import SERVICE, running_services
 from signing_service.settings import SigningSettings
@@ -37,10 +39,13 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
         "PAdES signing and verification of PDF documents.",
     )
     install_http_runtime(app, service=SERVICE)
+    # The public pages' language: Vietnamese unless English was chosen (a cookie, /verify/language).
+    app.add_middleware(LanguageMiddleware, cookie=LANGUAGE_COOKIE)
     for router in (
         ops.router,
         documents.router,
         batches.router,
+        verify_page.language_router,
         verify_page.router,
         credentials.router,
         approvals.router,

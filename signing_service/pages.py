@@ -1,7 +1,8 @@
 """The signing service's pages for people: the public verification page and the phone pages.
 
 Rendered from Jinja2 templates (``signing_service/templates/``) with autoescaping: nothing a caller
-sends reaches a page unescaped. Vietnamese first, readable on a phone. The pages load nothing; their
+sends reaches a page unescaped. Vietnamese first, English by the public page's switch
+(:mod:`gateway_runtime.language`), readable on a phone. The pages load nothing; their
 one style block and (approval pages) one script are allowed by their hashes in the
 Content-Security-Policy, not by ``'unsafe-inline'``. The phone pages' script is the WebAuthn
 ceremony and talks only to this origin; nothing on them is a secret: they show what the signer is
@@ -16,10 +17,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from gateway_runtime.language import Text, current, t
 from gateway_runtime.local_time import for_people
 from signing_service.approvals import PendingApproval
 from signing_service.document_records import DocumentRecord, RecordStatus
@@ -32,6 +35,11 @@ _ENVIRONMENT = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_ENVIRONMENT.globals["t"] = t
+_ENVIRONMENT.globals["language"] = current
+#: The public pages' language switch and its cookie (Vietnamese unless English was chosen).
+LANGUAGE_COOKIE = "edu_lang"
+_HASH_LABEL = "SHA-256"
 
 
 def _hash(text: str) -> str:
@@ -84,65 +92,93 @@ def _render(template: str, **context: Any) -> str:
 @dataclass(frozen=True)
 class _Verdict:
     css: str
-    title: str
-    explanation: str
-    english: str
+    title: Text
+    explanation: Text
 
 
 _VERDICTS = {
     Indication.TOTAL_PASSED: _Verdict(
         "ok",
-        "Chữ ký hợp lệ",
-        "Tài liệu còn nguyên vẹn từ khi ký và người ký được tin cậy.",
-        "Valid: the document is unchanged since it was signed, by a trusted signer.",
+        Text("Chữ ký hợp lệ", "Valid signature"),
+        Text(
+            "Tài liệu còn nguyên vẹn từ khi ký và người ký được tin cậy.",
+            "The document is unchanged since it was signed, by a trusted signer.",
+        ),
     ),
     Indication.INDETERMINATE: _Verdict(
         "warn",
-        "Chưa xác định được",
-        "Không đủ căn cứ để khẳng định chữ ký hợp lệ (ví dụ chứng thư chưa kiểm tra được).",
-        "Indeterminate: the signature could not be confirmed (for example, the certificate).",
+        Text("Chưa xác định được", "Indeterminate"),
+        Text(
+            "Không đủ căn cứ để khẳng định chữ ký hợp lệ (ví dụ chứng thư chưa kiểm tra được).",
+            "The signature could not be confirmed (for example, the certificate).",
+        ),
     ),
     Indication.TOTAL_FAILED: _Verdict(
         "bad",
-        "Chữ ký KHÔNG hợp lệ",
-        "Tài liệu đã bị thay đổi sau khi ký hoặc chữ ký không đúng. Không sử dụng tài liệu này.",
-        "Failed: the document was changed after signing or the signature is wrong. "
-        "Do not rely on it.",
+        Text("Chữ ký KHÔNG hợp lệ", "The signature is NOT valid"),
+        Text(
+            "Tài liệu đã bị thay đổi sau khi ký hoặc chữ ký không đúng. Không sử dụng tài liệu này.",
+            "The document was changed after signing or the signature is wrong. Do not rely on it.",
+        ),
     ),
 }
 
 #: What a failed or undetermined signature's sub-indication means, in words (ETSI code kept beside).
-_REASONS_VI = {
-    "MODIFIED_AFTER_SIGNING": "Tài liệu đã bị sửa đổi sau khi ký",
-    "HASH_FAILURE": "Nội dung không khớp với chữ ký",
-    "SIG_CRYPTO_FAILURE": "Chữ ký không đúng về mặt mật mã",
-    "FORMAT_FAILURE": "Chữ ký sai định dạng hoặc không đọc được",
-    "SIG_CONSTRAINTS_FAILURE": "Dấu thời gian của chữ ký không hợp lệ",
-    "REVOKED": "Chứng thư số của người ký đã bị thu hồi",
-    "REVOKED_NO_POE": "Chứng thư số đã bị thu hồi, không chứng minh được chữ ký có trước đó",
-    "NO_CERTIFICATE_CHAIN_FOUND": "Người ký không thuộc hệ thống chứng thư được tin cậy",
-    "TRY_LATER": "Chưa kiểm tra được tình trạng chứng thư; thử lại sau",
+_REASONS = {
+    "MODIFIED_AFTER_SIGNING": Text(
+        "Tài liệu đã bị sửa đổi sau khi ký", "The document was changed after signing"
+    ),
+    "HASH_FAILURE": Text("Nội dung không khớp với chữ ký", "The content does not match"),
+    "SIG_CRYPTO_FAILURE": Text(
+        "Chữ ký không đúng về mặt mật mã", "The signature is cryptographically wrong"
+    ),
+    "FORMAT_FAILURE": Text(
+        "Chữ ký sai định dạng hoặc không đọc được", "The signature is malformed or unreadable"
+    ),
+    "SIG_CONSTRAINTS_FAILURE": Text(
+        "Dấu thời gian của chữ ký không hợp lệ", "The signature's timestamp is not valid"
+    ),
+    "REVOKED": Text(
+        "Chứng thư số của người ký đã bị thu hồi", "The signer's certificate is revoked"
+    ),
+    "REVOKED_NO_POE": Text(
+        "Chứng thư số đã bị thu hồi, không chứng minh được chữ ký có trước đó",
+        "The certificate is revoked and nothing proves the signature came before",
+    ),
+    "NO_CERTIFICATE_CHAIN_FOUND": Text(
+        "Người ký không thuộc hệ thống chứng thư được tin cậy", "The signer is not trusted here"
+    ),
+    "TRY_LATER": Text(
+        "Chưa kiểm tra được tình trạng chứng thư; thử lại sau",
+        "The certificate's status could not be checked yet; try later",
+    ),
 }
 
 
 _UNSIGNED = _Verdict(
     "warn",
-    "Tài liệu không có chữ ký số",
-    "Tệp này không mang chữ ký số nào, nên không có gì để xác minh.",
-    "This file carries no digital signature: there is nothing to verify.",
+    Text("Tài liệu không có chữ ký số", "The document carries no digital signature"),
+    Text(
+        "Tệp này không mang chữ ký số nào, nên không có gì để xác minh.",
+        "This file carries no digital signature: there is nothing to verify.",
+    ),
 )
 
 _STATUS_WORDS = {
-    RecordStatus.CURRENT: ("ok", "Còn hiệu lực", "Current"),
+    RecordStatus.CURRENT: ("ok", Text("Còn hiệu lực", "Current")),
     RecordStatus.SUPERSEDED: (
         "warn",
-        "Đã có bản ký tiếp theo (bản này vẫn nguyên vẹn; bản mới hơn là bản cần dùng)",
-        "Superseded by a later signature on this document (this copy is unchanged)",
+        Text(
+            "Đã có bản ký tiếp theo (bản này vẫn nguyên vẹn; bản mới hơn là bản cần dùng)",
+            "Superseded by a later signature on this document (this copy is unchanged)",
+        ),
     ),
     RecordStatus.CREDENTIAL_REVOKED: (
         "bad",
-        "Khoá ký của người ký đã bị thu hồi sau đó",
-        "The signer's signing credential has since been revoked",
+        Text(
+            "Khoá ký của người ký đã bị thu hồi sau đó",
+            "The signer's signing credential has since been revoked",
+        ),
     ),
 }
 
@@ -157,22 +193,25 @@ class RecordView:
     @property
     def rows(self) -> list[tuple[str, str]]:
         record = self.record
-        signer = (
-            f"{record.signer} (dấu cơ quan / organisation seal)" if record.seal else record.signer
-        )
+        seal = t("dấu cơ quan", "organisation seal")
+        signer = f"{record.signer} ({seal})" if record.seal else record.signer
         rows = [
-            ("Tài liệu / Document", record.title),
-            ("Loại / Type", record.document_type_title or record.document_type),
-            ("Người ký / Signed by", signer),
-            ("Đơn vị / Unit", record.unit),
-            ("Thời điểm ký / Signed at", for_people(record.signed_at)),
-            ("Mức chữ ký / Level", f"PAdES {record.level}"),
-            ("Mã băm SHA-256 / SHA-256", record.sha256),
+            (t("Tài liệu", "Document"), record.title),
+            (t("Loại", "Type"), record.document_type_title or record.document_type),
+            (t("Người ký", "Signed by"), signer),
+            (t("Đơn vị", "Unit"), record.unit),
+            (t("Thời điểm ký", "Signed at"), for_people(record.signed_at)),
+            (t("Mức chữ ký", "Level"), f"PAdES {record.level}"),
+            (_HASH_LABEL, record.sha256),
         ]
         return [(label, value) for label, value in rows if value]
 
     @property
-    def status_words(self) -> tuple[str, str, str]:
+    def hash_label(self) -> str:
+        return _HASH_LABEL
+
+    @property
+    def status_words(self) -> tuple[str, Text]:
         return _STATUS_WORDS[self.status]
 
 
@@ -181,16 +220,22 @@ def _signature_row(signature: SignatureReport) -> dict[str, str]:
     return {
         "signer": signature.signer_name or signature.signer or "-",
         "time": for_people(signature.signing_time),
-        "words": _REASONS_VI.get(code, "") if code else "Hợp lệ",
+        "words": str(_REASONS.get(code, "")) if code else t("Hợp lệ", "Valid"),
         "indication": signature.indication.value,
         "code": code,
     }
+
+
+def _page_of(reference: str | None) -> str:
+    """Where the language switch comes back to: the form, for this document if any."""
+    return f"/verify?{urlencode({'ref': reference})}" if reference else "/verify"
 
 
 def verify_form_page(reference: str | None, record: RecordView | None, form_token: str) -> str:
     return _render(
         "verify_form.html",
         style=_VERIFY_STYLE.text,
+        here=_page_of(reference),
         reference=reference,
         record=record,
         form_token=form_token,
@@ -205,6 +250,7 @@ def verify_result_page(
     return _render(
         "verify_result.html",
         style=_VERIFY_STYLE.text,
+        here=_page_of(record.record.reference if record else None),
         record=record,
         is_that_document=is_that_document,
         verdict=_VERDICTS[report.indication] if report.signatures else _UNSIGNED,
@@ -217,8 +263,8 @@ def verify_error_page(message_vi: str, message_en: str) -> str:
     return _render(
         "verify_error.html",
         style=_VERIFY_STYLE.text,
-        message_vi=message_vi,
-        message_en=message_en,
+        here=None,
+        message=t(message_vi, message_en),
     )
 
 

@@ -20,10 +20,12 @@ from redis.exceptions import RedisError
 from starlette.datastructures import UploadFile
 
 from audit import EventTag
+from gateway_runtime.language import language_switch
 from signing_service.deps import AnonymousAuditorDep, ServicesDep
 from signing_service.documents import UntrustedDocument, sha256_hex
 from signing_service.errors import DocumentTooLarge, SigningError
 from signing_service.pages import (
+    LANGUAGE_COOKIE,
     VERIFY_PAGE_HEADERS,
     RecordView,
     verify_error_page,
@@ -33,6 +35,14 @@ from signing_service.pages import (
 from signing_service.services import Services
 from signing_service.verification import verify_document_in_worker
 
+#: The public pages' language switch (a cookie for the whole site: the approval pages read it too).
+language_router = language_switch(
+    "/verify/language",
+    cookie=LANGUAGE_COOKIE,
+    cookie_path="/",
+    home="/verify",
+    prefixes=("/verify",),
+)
 router = APIRouter(include_in_schema=False)
 
 _REFERENCE = re.compile(r"[0-9a-f]{32}")

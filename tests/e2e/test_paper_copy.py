@@ -91,7 +91,7 @@ def test_the_qr_code_alone_shows_what_was_signed(
     phone.goto(f"{stack_info.signing_url}/verify?ref={reference}")
     record = phone.inner_text("#record")
     assert TITLE in record
-    assert "Sở GD&ĐT" in record and "dấu cơ quan / organisation seal" in record
+    assert "Sở GD&ĐT" in record and "(dấu cơ quan)" in record
     assert "Trường THPT Nguyễn Du" in record
     assert "Thông báo, văn bản thường" in record
     assert "(UTC+07:00)" in record and "PAdES B-T" in record
@@ -181,3 +181,23 @@ def test_the_public_verification_page_is_accessible_and_looks_as_kept(
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     assert_looks_like(page, f"verify-{name}")
     context.close()
+
+
+def test_the_public_page_speaks_english_by_choice_and_remembers(
+    stack_info: StackInfo, signed: httpx.Response, phone: Page
+) -> None:
+    phone.goto(f"{stack_info.signing_url}/verify?ref={signed.headers['x-document-reference']}")
+    assert phone.locator("html").get_attribute("lang") == "vi"
+    assert "Hồ sơ tài liệu đã ký" in phone.inner_text("#record")
+    assert "Record of" not in phone.content()  # one language, not both
+    phone.click("#language")
+    phone.wait_for_selector("h1:text('Verify a digitally signed document')")
+    assert phone.locator("html").get_attribute("lang") == "en"
+    assert "Record of the signed document" in phone.inner_text("#record")
+    assert "Current" in phone.inner_text("#record-status")
+    _upload(phone, signed.content)  # the verdict too, in the chosen language
+    assert "Valid signature" in phone.inner_text("body")
+    assert "Chữ ký hợp lệ" not in phone.content()
+    phone.click("#language")
+    phone.wait_for_selector("text=Xác minh tài liệu ký số")
+    assert phone.locator("html").get_attribute("lang") == "vi"

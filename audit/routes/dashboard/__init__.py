@@ -59,7 +59,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
         same_site="lax",
         https_only=settings.secure_cookies,
     )
-    app.add_middleware(language.LanguageMiddleware)
+    app.add_middleware(language.LanguageMiddleware, cookie=language.COOKIE)
     app.add_exception_handler(LoginRequired, session.to_login)
     app.add_exception_handler(OfficerTurnedAway, session.turned_away)
     for router in ROUTERS:

@@ -39,7 +39,7 @@ def _in_language(language: str, read: Any) -> Any:
     async def send(message: Any) -> None:
         pass
 
-    asyncio.run(LanguageMiddleware(app)(scope, receive, send))
+    asyncio.run(LanguageMiddleware(app, cookie=COOKIE)(scope, receive, send))
     return seen[0]
 
 
@@ -149,3 +149,19 @@ def test_the_alert_filter_takes_local_days_and_drops_what_does_not_fit() -> None
     )
     assert bad == AlertFilter(since="1/12")
     assert bad.search(None).since is None
+
+
+def test_the_public_switch_goes_back_to_the_page_named_or_its_home() -> None:
+    """Attack class: open redirect through the switch's ``back`` (the public pages send no
+    Referer), answered with a path on this site only."""
+    from gateway_runtime.language import back_to
+
+    def back(value: str | None) -> str:
+        return back_to(value, home="/verify", prefixes=("/verify",), avoid=("/verify/language",))
+
+    assert back("/verify?ref=AB12") == "/verify?ref=AB12"
+    assert back("https://evil.example/verify?ref=x") == "/verify?ref=x"
+    assert back("//evil.example/verify") == "/verify"
+    assert back("/dashboard/alerts") == "/verify"
+    assert back("/verify/language?to=en") == "/verify"
+    assert back(None) == "/verify"
