@@ -89,6 +89,14 @@ def _until(check: Any, timeout: float = 30) -> Any:
     raise AssertionError("condition not reached in time")
 
 
+def _at_least(count: int, read: Any, timeout: float = 30) -> list[dict[str, Any]]:
+    """What ``read()`` returns once it holds ``count`` items or more."""
+    found: list[dict[str, Any]] = _until(
+        lambda: items if len(items := read()) >= count else None, timeout
+    )
+    return found
+
+
 def test_security_officer_reads_triages_and_exports(
     browser: Browser,
     stack: Stack,
@@ -472,19 +480,13 @@ def test_alerts_are_grouped_and_filtered_in_either_language(
         admin.assign_realm_roles(user_id, [role])
         admin.delete_realm_roles_of_user(user_id, [role])
     reader = client_token("audit-reports")
-    grants = _until(
-        lambda: (
-            found
-            if len(
-                found := [
-                    a
-                    for a in _audit_events(stack_info, reader, "audit:alert:raise")
-                    if user_id in a["target"].get("key", "")
-                ]
-            )
-            >= 3
-            else None
-        ),
+    grants = _at_least(
+        3,
+        lambda: [
+            a
+            for a in _audit_events(stack_info, reader, "audit:alert:raise")
+            if user_id in a["target"].get("key", "")
+        ],
         timeout=60,
     )
     subject = grants[0]["target"]["key"]
@@ -514,19 +516,13 @@ def test_alerts_are_grouped_and_filtered_in_either_language(
     group.locator(".group-triage input[name=note]").fill("Đã kiểm tra với Phòng Tổ chức.")
     with page.expect_navigation():
         group.locator(".group-triage button").click()
-    triaged = _until(
-        lambda: (
-            found
-            if len(
-                found := [
-                    t
-                    for t in _audit_events(stack_info, reader, "audit:alert:triage")
-                    if t["target"]["alert_id"] in {g["event_id"] for g in grants}
-                ]
-            )
-            >= 3
-            else None
-        )
+    triaged = _at_least(
+        3,
+        lambda: [
+            t
+            for t in _audit_events(stack_info, reader, "audit:alert:triage")
+            if t["target"]["alert_id"] in {g["event_id"] for g in grants}
+        ],
     )
     assert {t["target"]["action"] for t in triaged} == {"acknowledge"}
     page.goto(f"{base}?subject={user_id}&state=open")

@@ -60,6 +60,8 @@ class AlertCard:
     moment: datetime
     time: str
     actor: str
+    #: The alert's unit (its triage is recorded under it, so that its district sees it too).
+    unit: str | None
     status: str
     #: ``new``, ``open`` (acknowledged or assigned) or ``closed``: what the status filter picks.
     state: str
@@ -86,6 +88,7 @@ class AlertCard:
             moment=moment,
             time=for_people(moment),
             actor=str(row.event["actor"]["name"]),
+            unit=row.event.get("unit"),
             status=status,
             state=_state(decision),
             decision=decision,
@@ -323,15 +326,8 @@ async def triage_group(
             back=ALERTS,
             status_code=404,
         )
-    found = {
-        row.event["event_id"]: row
-        for row in services.store.search(
-            EventSearch(tag="audit:alert:raise", units=officer.units), limit=ALERTS_SHOWN
-        )
-    }
     for card in members:
-        unit = found[card.id].event.get("unit") or officer.unit
-        await auditor.for_unit(unit).record(
+        await auditor.for_unit(card.unit or officer.unit).record(
             EventTag.AUDIT_ALERT_TRIAGE, target=triage_target(card.id, action, assignee, note)
         )
     return RedirectResponse(f"/dashboard/alerts#group-{group}", status_code=303)
