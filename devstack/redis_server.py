@@ -40,6 +40,7 @@ ACL_RULES: Mapping[str, str] = {
     "audit": (
         "resetkeys ~audit:* ~keycloak-events:* resetchannels -@all +@connection"
         " +xadd +xreadgroup +xack +xdel +xgroup|create +xlen +xpending +xrange +get +set"
+        " (~scan:requests +lpush +llen)"
     ),
     # The signing service parses untrusted PDFs: its user may append audit events, never read,
     # trim or delete them (the selector in parentheses is the only way it reaches the stream).
@@ -49,7 +50,8 @@ ACL_RULES: Mapping[str, str] = {
     ),
     # Account issuing (idp-config issue-accounts) and the scanners (gateway-scan): append only.
     "accounts": f"resetkeys resetchannels -@all +@connection {_APPEND_ONLY}",
-    "scanners": f"resetkeys resetchannels -@all +@connection {_APPEND_ONLY}",
+    # The scanners also take the scans the dashboard asks for (audit/scan_requests.py).
+    "scanners": f"resetkeys resetchannels -@all +@connection {_APPEND_ONLY} (~scan:requests +brpop)",
 }
 
 

@@ -407,7 +407,8 @@ def run(
         ),
     ] = None,
 ) -> None:
-    """Scan every registered system once, or every ``--every`` seconds."""
+    """Scan every registered system once, or every ``--every`` seconds — and at once when the
+    dashboard's compliance page asks for a scan in between."""
     _log_to_file(stack)
     try:
         connection = _connect(stack, settings)
@@ -415,10 +416,37 @@ def run(
             code = _once(connection, sarif, ca_file, records, budget, dast)
             if not every:
                 raise typer.Exit(code)
-            time.sleep(every)
+            _wait_for_turn(connection.trail, every)
     except GatewayError as exc:
         console.print(f"[red]{escape(exc.diagnostics())}[/red]", highlight=False)
         raise typer.Exit(1) from exc
+
+
+def _wait_for_turn(trail: TrailSettings, every: float) -> None:
+    """Wait ``every`` seconds, or until the dashboard asks for a scan (``scan:requests``, read with
+    the scanners' own Redis user); if the queue cannot be reached, just wait."""
+    import redis
+    from redis.exceptions import RedisError
+
+    from audit.scan_requests import next_request
+
+    client = redis.Redis.from_url(
+        trail.redis_url,
+        username=trail.redis_username,
+        password=trail.redis_password.get_secret_value() if trail.redis_password else None,
+        socket_timeout=every + 10,
+    )
+    try:
+        request = next_request(client, every)
+    except RedisError as exc:
+        _log.warning("scan.requests_unreachable", error=type(exc).__name__)
+        time.sleep(every)
+        return
+    finally:
+        client.close()
+    if request is not None:
+        _log.info("scan.requested", request_id=request.request_id, by=request.by, at=request.at)
+        console.print(f"Quét theo yêu cầu / scan requested by {request.by}", highlight=False)
 
 
 if __name__ == "__main__":

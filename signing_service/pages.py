@@ -276,8 +276,9 @@ def _approval_page(template: str, **context: Any) -> str:
 
 
 def pairing_page(code: str, name: str) -> str:
+    base = f"/approve/pair/{code}"
     return _approval_page(
-        "approve_pair.html", mode="pair", base=f"/approve/pair/{code}", deny=False, name=name
+        "approve_pair.html", mode="pair", base=base, here=base, deny=False, name=name
     )
 
 
@@ -286,6 +287,7 @@ def approval_page(approval: PendingApproval) -> str:
         "approve_request.html",
         mode="approve",
         base=f"/approve/{approval.approval_id}",
+        here=f"/approve/{approval.approval_id}",
         deny=True,
         approval=approval,
         minutes_left=max(int((approval.expires_at - time.time()) // 60), 0),
@@ -297,7 +299,7 @@ def gone_page(message_vi: str, message_en: str) -> str:
         "approve_gone.html",
         mode="none",
         base=None,
+        here=None,
         deny=False,
-        message_vi=message_vi,
-        message_en=message_en,
+        message=t(message_vi, message_en),
     )

@@ -41,7 +41,7 @@ language_router = language_switch(
     cookie=LANGUAGE_COOKIE,
     cookie_path="/",
     home="/verify",
-    prefixes=("/verify",),
+    prefixes=("/verify", "/approve"),
 )
 router = APIRouter(include_in_schema=False)
 

@@ -5,6 +5,8 @@ const b64u = {
 const main = document.querySelector('main');
 const status = document.getElementById('status');
 const say = (text) => { status.textContent = text; };
+// The page's words, in its language (data-said-*: set by the server).
+const said = (name) => main.dataset['said' + name];
 async function post(url, body) {
   const r = await fetch(url, {method: 'POST', headers: {'content-type': 'application/json'},
                               body: JSON.stringify(body || {})});
@@ -27,7 +29,7 @@ async function pair() {
   o.excludeCredentials = (o.excludeCredentials || []).map((c) => ({...c, id: b64u.dec(c.id)}));
   const c = await navigator.credentials.create({publicKey: o});
   await post(main.dataset.finish, {credential: credentialJson(c), label: navigator.platform || ''});
-  say('Đã ghép thiết bị. / Device paired.');
+  say(said('Paired'));
 }
 async function approve() {
   const o = await post(main.dataset.options);
@@ -35,15 +37,15 @@ async function approve() {
   o.allowCredentials = (o.allowCredentials || []).map((c) => ({...c, id: b64u.dec(c.id)}));
   const c = await navigator.credentials.get({publicKey: o});
   await post(main.dataset.finish, credentialJson(c));
-  say('Đã phê duyệt. / Approved.');
+  say(said('Approved'));
 }
 async function run(action) {
   document.querySelectorAll('button').forEach((b) => { b.disabled = true; });
-  try { await action(); } catch (e) { say('Không thành công / Failed: ' + e.message); }
+  try { await action(); } catch (e) { say(said('Failed') + ' ' + e.message); }
 }
 const go = document.getElementById(main.dataset.mode);
 if (go) go.addEventListener('click', () => run(main.dataset.mode === 'pair' ? pair : approve));
 const deny = document.getElementById('deny');
 if (deny) deny.addEventListener('click', () => run(async () => {
-  await post(main.dataset.deny); say('Đã từ chối. / Refused.');
+  await post(main.dataset.deny); say(said('Refused'));
 }));

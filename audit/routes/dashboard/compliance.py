@@ -1,25 +1,31 @@
 """``/dashboard/compliance``: per system and kind of scan, the latest score, new and fixed
-findings and the trend (the department's view; a district sees its schools' accounts), and the
-compliance report with every finding's remediation, as a page and as a sealed PDF
-(:mod:`audit.compliance`)."""
+findings and the trend (the department's view; a district sees its schools' accounts), a scan asked
+for now (the department's officers: :mod:`audit.scan_requests`), and the compliance report with
+every finding's remediation, as a page and as a sealed PDF (:mod:`audit.compliance`)."""
 
 from __future__ import annotations
 
+import secrets
+import uuid
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter
-from fastapi.responses import Response
+from fastapi import APIRouter, Form
+from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
+from redis.exceptions import RedisError
 
 from audit.charts import Series, bar_chart
 from audit.compliance import compliance_pdf, compliance_summary
 from audit.deps import CurrentOfficer, OfficerAuditorDep, ServicesDep
 from audit.events import EventTag
 from audit.routes.dashboard.language import Text
-from audit.routes.dashboard.pages import COMPLIANCE, page
+from audit.routes.dashboard.pages import COMPLIANCE, message, page
 from audit.routes.dashboard.reports import signed_pdf
+from audit.scan_requests import ScanRequest, push_request
 from audit.store import EventSearch, StoredEvent
+from gateway_runtime.local_time import for_people
 
 router = APIRouter(include_in_schema=False)
 
@@ -95,6 +101,9 @@ async def compliance(
         EventTag.AUDIT_EVENTS_QUERY,
         target={"channel": "dashboard-compliance", "results": str(len(runs))},
     )
+    requested = (
+        store.search(EventSearch(tag="scan:run:request"), limit=1) if officer.units is None else []
+    )
     return page(
         "compliance.html",
         title=COMPLIANCE.label,
@@ -102,7 +111,85 @@ async def compliance(
         scans=histories,
         trends=trends(histories),
         summary=compliance_summary(store, units=officer.units),
+        can_request=officer.units is None,
+        last_request=_last_request(requested, runs),
     )
+
+
+@dataclass(frozen=True)
+class LastRequest:
+    by: str
+    at: str
+    #: Whether a scan has completed since it was asked for.
+    done: bool
+
+
+def _last_request(requested: list[StoredEvent], runs: list[StoredEvent]) -> LastRequest | None:
+    if not requested:
+        return None
+    asked = str(requested[0].event["time"])
+    done = any(str(run.event["time"]) > asked for run in runs)
+    return LastRequest(str(requested[0].event["actor"]["name"]), for_people(asked), done)
+
+
+@router.post("/dashboard/compliance/scan")
+async def request_scan(
+    officer: CurrentOfficer,
+    services: ServicesDep,
+    auditor: OfficerAuditorDep,
+    csrf: Annotated[str, Form(max_length=100)],
+) -> Response:
+    """Ask the scanner for a run now: the department's officers only (the scans cover every
+    system), recorded before it is queued (fail closed: no record, no scan)."""
+    if not secrets.compare_digest(csrf.encode(), officer.csrf.encode()):
+        return message(
+            Text("Yêu cầu không hợp lệ", "Invalid request"),
+            Text(
+                "Biểu mẫu đã hết hạn; hãy mở lại trang tuân thủ và thử lại.",
+                "The form has expired; open the compliance page again and retry.",
+            ),
+            officer=officer,
+            back=COMPLIANCE,
+            status_code=403,
+        )
+    if officer.units is not None:
+        return message(
+            Text("Không có quyền", "Forbidden"),
+            Text(
+                "Chỉ cán bộ an toàn thông tin của Sở yêu cầu quét các hệ thống.",
+                "Only the department's security officers ask for a scan of the systems.",
+            ),
+            officer=officer,
+            back=COMPLIANCE,
+            status_code=403,
+        )
+    request = ScanRequest(uuid.uuid4().hex, officer.session.actor, datetime.now(UTC).isoformat())
+    await auditor.record(EventTag.SCAN_RUN_REQUEST, target={"request_id": request.request_id})
+    try:
+        queued = await push_request(services.redis, request)
+    except RedisError:
+        return message(
+            Text("Chưa gửi được yêu cầu", "The request could not be sent"),
+            Text(
+                "Không kết nối được hàng đợi của bộ quét; hãy thử lại sau.",
+                "The scanner's queue cannot be reached; try again later.",
+            ),
+            officer=officer,
+            back=COMPLIANCE,
+            status_code=503,
+        )
+    if not queued:
+        return message(
+            Text("Đã có yêu cầu đang chờ", "A request is already waiting"),
+            Text(
+                "Bộ quét sẽ chạy ngay khi rảnh; không cần yêu cầu thêm.",
+                "The scanner will run as soon as it is free; there is no need to ask again.",
+            ),
+            officer=officer,
+            back=COMPLIANCE,
+            status_code=409,
+        )
+    return RedirectResponse(f"{COMPLIANCE.href}#scan-request", status_code=303)
 
 
 @router.get("/dashboard/compliance/report")

@@ -53,6 +53,7 @@ _EVENTS: dict[str, Text] = {
     "scan:finding:fixed": Text("Phát hiện đã khắc phục", "Scan finding fixed"),
     "scan:finding:accepted": Text("Phát hiện được chấp nhận", "Scan finding accepted"),
     "scan:run:complete": Text("Hoàn tất lượt quét", "Scan completed"),
+    "scan:run:request": Text("Yêu cầu quét", "Scan requested"),
 }
 
 _SEVERITIES: dict[str, Text] = {
