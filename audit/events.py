@@ -56,7 +56,7 @@ class EventTag(StrEnum):
     SCAN_FINDING_FIXED = "scan:finding:fixed"
     SCAN_FINDING_ACCEPTED = "scan:finding:accepted"
     SCAN_RUN_COMPLETE = "scan:run:complete"
-    SCAN_RUN_REQUEST = "scan:run:request"
+    AUDIT_SCAN_REQUEST = "audit:scan:request"
 
     @property
     def event_class(self) -> EventClass:
@@ -90,7 +90,7 @@ _CLASSES: dict[EventTag, EventClass] = {
     EventTag.SCAN_FINDING_FIXED: EventClass.FINDING,
     EventTag.SCAN_FINDING_ACCEPTED: EventClass.FINDING,
     EventTag.SCAN_RUN_COMPLETE: EventClass.FINDING,
-    EventTag.SCAN_RUN_REQUEST: EventClass.API_ACTIVITY,
+    EventTag.AUDIT_SCAN_REQUEST: EventClass.API_ACTIVITY,
 }
 
 

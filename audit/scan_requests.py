@@ -1,7 +1,7 @@
 """Scans asked for from the dashboard's compliance page, waiting for the scanner.
 
 The dashboard (a department's security officer, second factor, CSRF) records the request as a
-``scan:run:request`` audit event first, then pushes it to a short Redis list; ``gateway-scan run
+``audit:scan:request`` audit event first, then pushes it to a short Redis list; ``gateway-scan run
 --every N`` waits on that list between its scheduled runs and starts a run as soon as a request
 arrives. The audit service may only push to the list and read its length; the scanners only pop
 from it (their Redis users, ``devstack/redis_server.py`` and ``compose.yaml``). The list holds at most

@@ -22,7 +22,13 @@ from audit.deps import CurrentOfficer, Officer, OfficerAuditorDep, ServicesDep
 from audit.events import EventTag
 from audit.routes.dashboard.language import Text
 from audit.routes.dashboard.pages import ALERTS, macro, message, page
-from audit.routes.dashboard.wording import SEVERITY_ORDER, alert_summary, rule_name, severity_name
+from audit.routes.dashboard.wording import (
+    KNOWN_RULES,
+    SEVERITY_ORDER,
+    alert_summary,
+    rule_name,
+    severity_name,
+)
 from audit.services import Services
 from audit.store import EventSearch, StoredEvent
 from audit.triage import BreachClock, Decision, TriageState, note_required, triage_target
@@ -235,7 +241,9 @@ async def alerts(
     chosen: Annotated[AlertFilter, Depends(alert_filter)],
 ) -> Response:
     cards = _scope_alerts(services, officer.units, chosen.search(officer.units))
-    rules = sorted({c.rule for c in cards} | ({chosen.rule} if chosen.rule else set()))
+    rules = sorted(
+        {*KNOWN_RULES, *(c.rule for c in cards)} | ({chosen.rule} if chosen.rule else set())
+    )
     kept = [c for c in cards if chosen.keeps(c)]
     return page(
         "alerts.html",

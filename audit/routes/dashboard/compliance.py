@@ -102,7 +102,9 @@ async def compliance(
         target={"channel": "dashboard-compliance", "results": str(len(runs))},
     )
     requested = (
-        store.search(EventSearch(tag="scan:run:request"), limit=1) if officer.units is None else []
+        store.search(EventSearch(tag="audit:scan:request"), limit=1)
+        if officer.units is None
+        else []
     )
     return page(
         "compliance.html",
@@ -164,7 +166,7 @@ async def request_scan(
             status_code=403,
         )
     request = ScanRequest(uuid.uuid4().hex, officer.session.actor, datetime.now(UTC).isoformat())
-    await auditor.record(EventTag.SCAN_RUN_REQUEST, target={"request_id": request.request_id})
+    await auditor.record(EventTag.AUDIT_SCAN_REQUEST, target={"request_id": request.request_id})
     try:
         queued = await push_request(services.redis, request)
     except RedisError:

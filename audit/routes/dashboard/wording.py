@@ -17,6 +17,7 @@ from typing import Any
 from audit.routes.dashboard.language import Text, t
 
 __all__ = [
+    "KNOWN_RULES",
     "Outcome",
     "alert_summary",
     "event_name",
@@ -53,7 +54,7 @@ _EVENTS: dict[str, Text] = {
     "scan:finding:fixed": Text("Phát hiện đã khắc phục", "Scan finding fixed"),
     "scan:finding:accepted": Text("Phát hiện được chấp nhận", "Scan finding accepted"),
     "scan:run:complete": Text("Hoàn tất lượt quét", "Scan completed"),
-    "scan:run:request": Text("Yêu cầu quét", "Scan requested"),
+    "audit:scan:request": Text("Yêu cầu quét", "Scan requested"),
 }
 
 _SEVERITIES: dict[str, Text] = {
@@ -80,6 +81,9 @@ _RULES: dict[str, Text] = {
     "event_time_skew": Text("Thời điểm sự kiện bất thường", "Event time far from arrival"),
     "unauthenticated_event": Text("Sự kiện không xác thực bị cách ly", "Unauthenticated events"),
 }
+
+#: The rules the detector raises alerts by (the alerts page's filter offers each of them).
+KNOWN_RULES = tuple(_RULES)
 
 #: The summaries :mod:`audit.detection` writes, said again in Vietnamese (numbers kept).
 _SUMMARIES: tuple[tuple[re.Pattern[str], str], ...] = (
