@@ -217,8 +217,10 @@ def test_the_account_console_is_the_departments_and_in_vietnamese(
     page.fill("#password", password)
     page.click("#kc-login")
     page.wait_for_url(re.compile(r".*/realms/education/account/?(#.*)?$"))
-    page.wait_for_selector("#username, [data-testid=username], input[name=username]")
-    page.wait_for_load_state("networkidle")
+    page.wait_for_selector("img[src*='emblem.svg']", timeout=60_000)
+    page.wait_for_selector("text=Thông tin cá nhân", timeout=60_000)
+    page.wait_for_selector("input[name=username], #username", timeout=60_000)
+    page.evaluate("document.fonts.ready")
     assert page.title() == "Tài khoản — Sở GD&ĐT"
     logo = page.locator("img[src*='emblem.svg']")
     assert logo.count() >= 1

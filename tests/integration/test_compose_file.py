@@ -33,6 +33,7 @@ def test_compose_file_is_valid_against_the_specification(compose: dict[str, Any]
 def test_every_component_is_defined(compose: dict[str, Any]) -> None:
     assert set(compose["services"]) >= {
         "keycloak", "postgres", "redis", "signing", "audit", "audit-db", "audit-migrate", "zap",
+        "scanners",
     }  # fmt: skip
     assert compose["services"]["keycloak"]["environment"]["KC_DB"] == "postgres"
     # The audit store runs on its own PostgreSQL in production (SQLite is the embedded default).
@@ -142,3 +143,30 @@ def test_redis_has_one_user_per_service_with_the_devstacks_rules(compose: dict[s
     assert env["signing"]["SIGNING_REDIS_USERNAME"] == "signing"
     assert env["audit"]["AUDIT_REDIS_USERNAME"] == "audit"
     assert env["audit"]["AUDIT_PRODUCER_KEYS"].startswith("${AUDIT_PRODUCER_KEYS:?")
+
+
+def test_the_scanner_runs_on_a_schedule_as_its_own_producer(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scanner that takes the dashboard's scan requests runs in production: on a schedule, with
+    the scanners' Redis user and producer key, and its settings load as gateway-scan reads them."""
+    import base64
+    import secrets
+
+    from scanners.connection import ScanConnection
+
+    scanner = compose["services"]["scanners"]
+    assert scanner["command"][:3] == ["gateway-scan", "run", "--every"]
+    env = scanner["environment"]
+    assert env["SCAN_REDIS_USERNAME"] == "scanners"
+    assert (
+        "KEYCLOAK_ADMIN_PASSWORD" not in env["KEYCLOAK_ADMIN_PASSWORD"]
+    )  # not the bootstrap admin
+    filled = {
+        name: re.sub(r"\$\{[^}]*\}", base64.b64encode(secrets.token_bytes(32)).decode(), str(value))
+        for name, value in env.items()
+    }
+    for name, value in filled.items():
+        monkeypatch.setenv(name, value)
+    trail = ScanConnection.load().audit_trail()
+    assert trail.redis_username == "scanners" and trail.redis_url == "redis://redis:6379/0"
