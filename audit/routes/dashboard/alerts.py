@@ -8,7 +8,6 @@ alert under the alert's unit (so that its district sees it too)."""
 from __future__ import annotations
 
 import hashlib
-import secrets
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from fastapi.responses import RedirectResponse, Response
 from audit.deps import CurrentOfficer, Officer, OfficerAuditorDep, ServicesDep
 from audit.events import EventTag
 from audit.routes.dashboard.language import Text
-from audit.routes.dashboard.pages import ALERTS, macro, message, page
+from audit.routes.dashboard.pages import ALERTS, csrf_refused, macro, message, page
 from audit.routes.dashboard.wording import (
     KNOWN_RULES,
     SEVERITY_ORDER,
@@ -276,21 +275,6 @@ _ACTIONS = (
 )
 
 
-def _csrf_refused(csrf: str, officer: Officer) -> Response | None:
-    if secrets.compare_digest(csrf.encode(), officer.csrf.encode()):
-        return None
-    return message(
-        Text("Yêu cầu không hợp lệ", "Invalid request"),
-        Text(
-            "Biểu mẫu đã hết hạn; hãy mở lại trang cảnh báo và thử lại.",
-            "The form has expired; open the alerts page again and retry.",
-        ),
-        officer=officer,
-        back=ALERTS,
-        status_code=403,
-    )
-
-
 def _note_missing(officer: Officer) -> Response:
     return message(
         Text("Thiếu ghi chú", "Note required"),
@@ -316,7 +300,7 @@ async def triage_group(
     note: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     """One decision for every alert of a group that is not closed yet (each recorded on its own)."""
-    refused = _csrf_refused(csrf, officer)
+    refused = csrf_refused(csrf, officer, ALERTS)
     if refused is not None:
         return refused
     if note_required(action, note):
@@ -354,7 +338,7 @@ async def triage_alert(
     assignee: Annotated[str, Form(max_length=80)] = "",
     note: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    refused = _csrf_refused(csrf, officer)
+    refused = csrf_refused(csrf, officer, ALERTS)
     if refused is not None:
         return refused
     found = (

@@ -5,7 +5,6 @@ every finding's remediation, as a page and as a sealed PDF (:mod:`audit.complian
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +20,7 @@ from audit.compliance import compliance_pdf, compliance_summary
 from audit.deps import CurrentOfficer, OfficerAuditorDep, ServicesDep
 from audit.events import EventTag
 from audit.routes.dashboard.language import Text
-from audit.routes.dashboard.pages import COMPLIANCE, message, page
+from audit.routes.dashboard.pages import COMPLIANCE, csrf_refused, message, page
 from audit.routes.dashboard.reports import signed_pdf
 from audit.scan_requests import ScanRequest, push_request
 from audit.store import EventSearch, StoredEvent
@@ -143,17 +142,9 @@ async def request_scan(
 ) -> Response:
     """Ask the scanner for a run now: the department's officers only (the scans cover every
     system), recorded before it is queued (fail closed: no record, no scan)."""
-    if not secrets.compare_digest(csrf.encode(), officer.csrf.encode()):
-        return message(
-            Text("Yêu cầu không hợp lệ", "Invalid request"),
-            Text(
-                "Biểu mẫu đã hết hạn; hãy mở lại trang tuân thủ và thử lại.",
-                "The form has expired; open the compliance page again and retry.",
-            ),
-            officer=officer,
-            back=COMPLIANCE,
-            status_code=403,
-        )
+    refused = csrf_refused(csrf, officer, COMPLIANCE)
+    if refused is not None:
+        return refused
     if officer.units is not None:
         return message(
             Text("Không có quyền", "Forbidden"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,23 @@ def message(
         status_code=status_code,
         text=text,
         link=link,
+    )
+
+
+def csrf_refused(csrf: str, officer: Officer, back: Link) -> HTMLResponse | None:
+    """A form's CSRF token checked against the session's: ``None`` when it matches, else the 403
+    page (with the way back to the form's page)."""
+    if secrets.compare_digest(csrf.encode(), officer.csrf.encode()):
+        return None
+    return message(
+        Text("Yêu cầu không hợp lệ", "Invalid request"),
+        Text(
+            "Biểu mẫu đã hết hạn; hãy mở lại trang và thử lại.",
+            "The form has expired; open the page again and retry.",
+        ),
+        officer=officer,
+        back=back,
+        status_code=403,
     )
 
 
