@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING, Any
 from audit.producers import Producer
 from idp_config.connection import CONNECTION_FILE
 
+#: The demo realm's account for the dashboard's logged-in dynamic scan (``education.yaml``).
+SCAN_ACCOUNT = "quet.dast"
+
 if TYPE_CHECKING:
     from devstack.stack import Stack, StackInfo
 
@@ -51,6 +54,9 @@ def connection_settings(stack: Stack, info: StackInfo) -> dict[str, Any]:
         "scan_seal_certificate": info.seal_certificate,
         "scan_state_file": str(stack.folder / "scans" / "last.json"),
         "scan_audit_store": str(stack.folder / "audit" / "events.sqlite3"),
+        "scan_dashboard_username": SCAN_ACCOUNT,
+        "scan_dashboard_password": stack.user_password(SCAN_ACCOUNT),
+        "scan_dashboard_totp_file": str(stack.folder / "scans" / "dashboard-totp.json"),
     }
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import structlog
 import typer
 from keycloak import KeycloakAdmin
@@ -43,6 +44,7 @@ from idp_config import DEFAULT_REALM_FILE, ConnectionSettingsError, load_realm
 from idp_config.connection import CONNECTION_FILE, AuditTrailMissing
 from idp_config.model import RealmSpec
 from policies import Severity, Violation, default_rules
+from scanners import sso_login
 from scanners.account_hygiene import record_ids, scan_accounts
 from scanners.connection import ScanConnection
 from scanners.dast import scan_dast
@@ -52,6 +54,7 @@ from scanners.gateway import scan_gateway
 from scanners.http_headers import scan_headers
 from scanners.keycloak_config import acceptances, scan_realm
 from scanners.privacy import scan_records
+from scanners.sso_login import ScanAccount, SsoLoginFailed
 from scanners.targets import TargetRegistry
 from scanners.tls import scan_tls
 from scanners.zap import ZapSettings, scan_with_zap
@@ -85,6 +88,8 @@ class Connection:
     audit_store: Path | None = None
     #: A running OWASP ZAP daemon (``ZAP_URL``, ``ZAP_API_KEY``), the second DAST engine.
     zap: ZapSettings | None = None
+    #: The account the dynamic scan logs in to the dashboard with (through the SSO).
+    dashboard_account: ScanAccount | None = None
 
 
 def _connect(stack: Path | None, settings: Path | None) -> Connection:
@@ -121,6 +126,7 @@ def _connect(stack: Path | None, settings: Path | None) -> Connection:
         own=gateway,
         audit_store=connection.scan_audit_store,
         zap=ZapSettings.from_environment(),
+        dashboard_account=connection.dashboard_account(),
     )
 
 
@@ -227,11 +233,9 @@ async def _scan(
             if dast_seconds:
                 progress.update(task, description=f"DAST (wapiti) {url}")
                 try:
+                    surfaces = await asyncio.to_thread(_own_surfaces, connection, url)
                     findings = await scan_dast(
-                        url,
-                        connection.registry,
-                        budget_seconds=dast_seconds,
-                        **_own_surfaces(connection, url),
+                        url, connection.registry, budget_seconds=dast_seconds, **surfaces
                     )
                     results.append(result("dast", url, findings))
                 except GatewayError as exc:
@@ -261,17 +265,33 @@ async def _scan(
 
 
 #: The pages of the gateway's own services that no link reaches, where a dynamic scan starts.
-_OWN_PAGES = {"signing": ("verify", "approve/pair"), "audit": ("dashboard", "dashboard/events")}
+_OWN_PAGES = {
+    "signing": ("verify", "approve/pair"),
+    "audit": ("dashboard", "dashboard/events", "dashboard/alerts", "dashboard/compliance"),
+}
+#: The dashboard's forms that change something (an alert's triage, a scan request) and the session's
+#: own pages: a logged-in scan of a production dashboard must not triage alerts or queue scans (their
+#: injection and forgery cases are attacked in the tests, on a test stack).
+DASHBOARD_EXCLUDED = (
+    "dashboard/alerts/*/triage",
+    "dashboard/compliance/scan",
+    "dashboard/logout",
+    "dashboard/login",
+    "dashboard/callback",
+)
+DASHBOARD_SESSION_COOKIE = "edu_audit_session"
 
 
 def _own_surfaces(connection: Connection, url: str) -> dict[str, Any]:
-    """For one of the gateway's own services: its pages and its OpenAPI document."""
+    """For one of the gateway's own services: its pages and its OpenAPI document; for the audit
+    service, with the scanning account's session when one is configured (it logs in through the
+    SSO, second factor included; a failed login is said and the pages are scanned logged out)."""
     from scanners.targets import origin_of
 
     for name, service in (connection.own or {}).items():
         if name in _OWN_PAGES and origin_of(service) == origin_of(url):
             base = url.rstrip("/")
-            return {
+            surfaces: dict[str, Any] = {
                 "start": tuple(f"{base}/{page}" for page in _OWN_PAGES[name]),
                 "openapi": f"{base}/openapi.json",
                 # The language switches set a preference and redirect within the site (their
@@ -279,7 +299,26 @@ def _own_surfaces(connection: Connection, url: str) -> dict[str, Any]:
                 # parameters on every page would spend the time budget the pages need.
                 "exclude": (f"{base}/verify/language*", f"{base}/dashboard/language*"),
             }
+            account = connection.dashboard_account
+            if name == "audit" and account is not None:
+                try:
+                    surfaces["cookies"] = sso_login.login(
+                        f"{base}/dashboard/login", account, session_cookie=DASHBOARD_SESSION_COOKIE
+                    )
+                except (SsoLoginFailed, httpx.HTTPError) as exc:
+                    console.print(
+                        f"[yellow]dashboard: đăng nhập quét thất bại / the scanning account's "
+                        f"login failed ({_reason(exc)}): scanned logged out[/yellow]",
+                        highlight=False,
+                    )
+                else:
+                    surfaces["exclude"] += tuple(f"{base}/{path}" for path in DASHBOARD_EXCLUDED)
+            return surfaces
     return {}
+
+
+def _reason(exc: Exception) -> str:
+    return exc.detail if isinstance(exc, SsoLoginFailed) and exc.detail else type(exc).__name__
 
 
 def _log_to_file(stack: Path | None) -> None:

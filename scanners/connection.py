@@ -16,6 +16,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
 from idp_config.connection import KeycloakConnection, Secret, trail_settings
+from scanners.sso_login import ScanAccount
 
 if TYPE_CHECKING:
     from audit.trail import TrailSettings
@@ -46,6 +47,12 @@ class ScanConnection(KeycloakConnection):
     scan_state_file: Path = Path(".work/scans/last.json")
     #: The audit store, read (read-only) for personal data (Law 91/2025/QH15).
     scan_audit_store: Path | None = None
+    #: The account the dynamic scan logs in with to the dashboard, through the SSO with its second
+    #: factor (:mod:`scanners.sso_login`); without it the dashboard is scanned logged out.
+    scan_dashboard_username: str | None = None
+    scan_dashboard_password: Secret | None = None
+    #: Where that account's second factor is kept (0600; enrolled at its first login).
+    scan_dashboard_totp_file: Path = Path(".work/scans/dashboard-totp.json")
 
     @field_validator("scan_own_services", mode="before")
     @classmethod
@@ -53,6 +60,15 @@ class ScanConnection(KeycloakConnection):
         if isinstance(value, str):
             return [url.strip() for url in value.split(",") if url.strip()]
         return value
+
+    def dashboard_account(self) -> ScanAccount | None:
+        if not self.scan_dashboard_username or self.scan_dashboard_password is None:
+            return None
+        return ScanAccount(
+            self.scan_dashboard_username,
+            self.scan_dashboard_password.get_secret_value(),
+            self.scan_dashboard_totp_file,
+        )
 
     def audit_trail(self) -> TrailSettings:
         """Findings must be audited: without a trail the scan does not run."""

@@ -23,6 +23,7 @@ from audit.store import migrate
 from devstack import Ports, Stack, StackInfo, postgres
 from devstack.demo import transcript_pdf
 from devstack.dss_validator import DssValidator, start_dss_validator
+from tests.keycloak_accounts import admin, people  # noqa: F401 - fixtures for every test
 from tests.raw_database import OWNER_URLS
 
 

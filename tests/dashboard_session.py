@@ -1,6 +1,7 @@
 """A dashboard session as the audit service signs it (Starlette's signed cookie), made with the
-service's own key: for tests that need a logged-in officer without a browser's second factor (the
-dashboard's gate, the dynamic scan of the logged-in pages)."""
+service's own key: for tests that need a logged-in officer of any shape without a login (the
+dashboard's gate: expired, tampered, unknown unit). The dynamic scan logs in through the SSO
+(:mod:`scanners.sso_login`)."""
 
 from __future__ import annotations
 

@@ -1,20 +1,11 @@
-"""RFC 6238 one-time codes (HMAC-SHA1, 6 digits, 30 s: Keycloak's defaults), for the step-up tests."""
+"""One-time codes of Keycloak's default OTP policy (RFC 6238: HMAC-SHA1, 6 digits, 30 s), for the
+step-up tests; ``pyotp`` computes them, as the scanner's own login does."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import struct
-import time
+import pyotp
 
 
 def totp(secret_base32: str, at: float | None = None) -> str:
-    key = base64.b32decode(
-        secret_base32.replace(" ", "").upper() + "=" * (-len(secret_base32.replace(" ", "")) % 8)
-    )
-    counter = int((time.time() if at is None else at) // 30)
-    digest = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
-    offset = digest[-1] & 0x0F
-    code = (struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF) % 1_000_000
-    return f"{code:06d}"
+    code = pyotp.TOTP(secret_base32.replace(" ", "").upper())
+    return code.now() if at is None else code.at(int(at))

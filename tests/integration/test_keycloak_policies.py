@@ -121,6 +121,7 @@ def test_privileged_accounts_without_a_second_factor_are_found(
         "demo.quantri",
         "demo.antt",
         "demo.antt.q1",
+        "quet.dast",
         "demo.so",
         "demo.phong",
         "demo.hieutruong",

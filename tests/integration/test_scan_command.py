@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from devstack import Stack, StackInfo
+from devstack.connection_file import SCAN_ACCOUNT
+from tests.audit_events import wait_for_events
 from tests.conftest import TokenFactory
 
 pytestmark = [pytest.mark.keycloak, pytest.mark.redis]
@@ -69,6 +71,18 @@ def test_scan_records_findings_writes_sarif_and_tracks_new_ones(
             line.startswith(f"dast     {service}/") and "điểm/score 100" in line
             for line in first.stdout.splitlines()
         ), first.stdout
+    # The dashboard was scanned logged in: its scanning account logged in through Keycloak (its
+    # second factor enrolled at that first login) and the pages it read are in the log under it.
+    assert "login failed" not in first.stdout, first.stdout
+    reader = client_token("audit-reports")
+    deadline = time.monotonic() + 15
+    while True:
+        viewed = wait_for_events(stack_info, reader, actor=SCAN_ACCOUNT, limit="1000")
+        channels = {e["target"].get("channel") for e in viewed} - {None}
+        if len(channels) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert len(channels) >= 2, viewed
     # The realm's accepted exceptions: in SARIF as suppressed (accepted), with their reason.
     suppressed = [r for r in results if r.get("suppressions")]
     assert {r["ruleId"] for r in suppressed} == {"IDP-001"}
