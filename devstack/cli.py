@@ -1,7 +1,9 @@
 """``gateway``: run the whole gateway on this machine with demo data, stop it, show its status.
 
 A thin layer over :class:`devstack.stack.Stack`: progress while it starts, then every URL and the demo
-logins. Exit codes: 0 success, 1 a component failed (the message says which, with its log).
+logins; in the foreground it supervises (:mod:`devstack.supervisor`: a component that exits is started
+again with backoff, the others keep running). Exit codes: 0 success, 1 a component failed to start (the
+message says which, with its log).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from rich.table import Table
 
 from devstack.errors import StackError
 from devstack.stack import PROJECT_ROOT, Ports, Stack, StackInfo
+from devstack.supervisor import Restarts, Supervisor, restarts_path
 from gateway_runtime.errors import GatewayError
+from gateway_runtime.local_time import for_people
 
 app = typer.Typer(
     add_completion=False,
@@ -106,11 +110,17 @@ def run(
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
+    supervisor = Supervisor(
+        stack.processes(), say=lambda line: console.print(f"[yellow]{line}[/yellow]")
+    )
+    if supervisor.unsupervised:
+        console.print(
+            "Không tự khởi động lại / not restarted if they exit (started by another run): "
+            + ", ".join(supervisor.unsupervised)
+        )
     console.print("Nhấn Ctrl-C để dừng / press Ctrl-C to stop")
     while not stopping.wait(1.0):
-        if not stack.running():
-            console.print("[yellow]Một thành phần đã dừng / a component stopped[/yellow]")
-            break
+        supervisor.check()
     stopped = stack.down()
     console.print(f"Đã dừng / stopped: {', '.join(stopped) or '-'}")
 
@@ -128,7 +138,12 @@ def status(folder: FolderOption = DEFAULT_FOLDER) -> None:
     stack = Stack(folder)
     for process in stack.processes():
         state = "chạy / running" if process.running() else "dừng / stopped"
-        console.print(f"{process.name:10} {state}")
+        restarts = Restarts.read(restarts_path(process))
+        since = f", lần cuối / last {for_people(restarts.last)}" if restarts.last else ""
+        console.print(
+            f"{process.name:10} {state:16} khởi động lại / restarts {restarts.count}{since}",
+            highlight=False,
+        )
     if not stack.running():
         raise typer.Exit(3)
 

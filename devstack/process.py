@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -45,6 +46,19 @@ def http_ready(
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
+@dataclass(frozen=True)
+class Launch:
+    """How a process was started, so that a supervisor can start it again the same way."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str] | None
+    cwd: Path | None
+
+
+# What this process launched, by pid file (the supervisor of ``gateway run`` restarts from it).
+_LAUNCHES: dict[Path, Launch] = {}
+
+
 class ManagedProcess:
     def __init__(self, name: str, stack_dir: Path) -> None:
         self.name = name
@@ -71,6 +85,32 @@ class ManagedProcess:
     def running(self) -> bool:
         return self.pid() is not None
 
+    @property
+    def launched(self) -> Launch | None:
+        """How this process started it, or None when another process did."""
+        return _LAUNCHES.get(self.pid_path)
+
+    def exit_code(self) -> int | None:
+        """The exit status of the last run this process started and reaped (negative: a signal)."""
+        try:
+            pid = int(self.pid_path.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        child = _CHILDREN.get(pid)
+        return child.poll() if child is not None else None
+
+    def relaunch(self) -> None:
+        """Start it again as it was started (it must have exited)."""
+        launch = self.launched
+        if launch is None:
+            raise RuntimeError(f"{self.name} was not started by this process")
+        old = self.pid_path.read_text().strip() if self.pid_path.exists() else ""
+        if old.isdigit():
+            child = _CHILDREN.pop(int(old), None)
+            if child is not None:
+                child.poll()
+        self.launch(launch.argv, env=launch.env, cwd=launch.cwd)
+
     def launch(
         self,
         argv: Sequence[str],
@@ -94,6 +134,7 @@ class ManagedProcess:
                 start_new_session=True,  # its own process group: stopped as a whole
             )
         _CHILDREN[process.pid] = process
+        _LAUNCHES[self.pid_path] = Launch(tuple(argv), env, cwd)
         self.pid_path.write_text(str(process.pid))
 
     def wait_ready(self, ready: Callable[[], bool], *, timeout: float = 120.0) -> None:

@@ -3,7 +3,8 @@
 ``appendfsync always`` makes an acknowledged XADD durable: the audit trail relies on it.
 
 Nobody has ``+@all`` and the ``default`` user is off: each service logs in as its own user with only
-what it needs (:data:`ACL_RULES`, the same rules as ``compose.yaml``'s Redis; a test compares them).
+what it needs (:data:`ACL_RULES`, the same rules as ``compose.yaml``'s Redis; a test compares them);
+the disabled ``default`` user holds what the append-only file's replay needs (:data:`DEFAULT_USER_RULES`).
 The producers of audit events may only ``XADD`` to the stream (write-only key permission): they cannot
 read it, trim it, delete from it, flush the database or reconfigure Redis. The audit service reads and
 acknowledges. The signing service also keeps its own state (batches, approvals, credentials) under its
@@ -55,6 +56,15 @@ ACL_RULES: Mapping[str, str] = {
 }
 
 
+#: The ``default`` user: off (nobody can log in as it, and an unauthenticated connection may only
+#: AUTH), yet holding what any service may write. Redis replays its append-only file as this user
+#: and re-checks the ACL of every command inside MULTI/EXEC (redis/redis#14541, fixed only in later
+#: releases): without these permissions the signing service's transactions and the audit service's
+#: consumer-group state (XREADGROUP's effects are written as a transaction) are dropped at the first
+#: restart. ``-@dangerous`` and no ``+@admin``: nothing that reconfigures or empties Redis.
+DEFAULT_USER_RULES = "off resetkeys ~* resetchannels -@all +@read +@write +@transaction -@dangerous"
+
+
 def acl_line(user: str, password: str) -> str:
     """The configuration line of ``user`` (password as its SHA-256, never in clear)."""
     digest = hashlib.sha256(password.encode()).hexdigest()
@@ -81,7 +91,7 @@ def start(
                 "appendonly yes",
                 "appendfsync always",
                 'save ""',
-                "user default off resetkeys resetchannels -@all",
+                f"user default {DEFAULT_USER_RULES}",
                 *(acl_line(user, passwords[user]) for user in ACL_RULES),
                 "daemonize no",
                 "",

@@ -128,10 +128,10 @@ def _redis_users(command: list[str]) -> dict[str, list[str]]:
 def test_redis_has_one_user_per_service_with_the_devstacks_rules(compose: dict[str, Any]) -> None:
     """Production's Redis runs the ACLs the tests attack in the devstack: the default user off,
     nobody with +@all, each service's rules exactly as devstack.redis_server.ACL_RULES."""
-    from devstack.redis_server import ACL_RULES
+    from devstack.redis_server import ACL_RULES, DEFAULT_USER_RULES
 
     users = _redis_users(compose["services"]["redis"]["command"])
-    assert users.pop("default")[0] == "off"
+    assert " ".join(users.pop("default")) == DEFAULT_USER_RULES
     assert set(users) == set(ACL_RULES)
     for user, arguments in users.items():
         state, password, *rules = arguments
