@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import structlog
 import typer
 from keycloak import KeycloakAdmin
@@ -44,7 +43,6 @@ from idp_config import DEFAULT_REALM_FILE, ConnectionSettingsError, load_realm
 from idp_config.connection import CONNECTION_FILE, AuditTrailMissing
 from idp_config.model import RealmSpec
 from policies import Severity, Violation, default_rules
-from scanners import sso_login
 from scanners.account_hygiene import record_ids, scan_accounts
 from scanners.connection import ScanConnection
 from scanners.dast import scan_dast
@@ -53,8 +51,9 @@ from scanners.findings import ScanResult, to_sarif
 from scanners.gateway import scan_gateway
 from scanners.http_headers import scan_headers
 from scanners.keycloak_config import acceptances, scan_realm
+from scanners.own_services import own_surfaces
 from scanners.privacy import scan_records
-from scanners.sso_login import ScanAccount, SsoLoginFailed
+from scanners.sso_login import ScanAccount
 from scanners.targets import TargetRegistry
 from scanners.tls import scan_tls
 from scanners.zap import ZapSettings, scan_with_zap
@@ -264,61 +263,13 @@ async def _scan(
     return results
 
 
-#: The pages of the gateway's own services that no link reaches, where a dynamic scan starts.
-_OWN_PAGES = {
-    "signing": ("verify", "approve/pair"),
-    "audit": ("dashboard", "dashboard/events", "dashboard/alerts", "dashboard/compliance"),
-}
-#: The dashboard's forms that change something (an alert's triage, a scan request) and the session's
-#: own pages: a logged-in scan of a production dashboard must not triage alerts or queue scans (their
-#: injection and forgery cases are attacked in the tests, on a test stack).
-DASHBOARD_EXCLUDED = (
-    "dashboard/alerts/*/triage",
-    "dashboard/compliance/scan",
-    "dashboard/logout",
-    "dashboard/login",
-    "dashboard/callback",
-)
-DASHBOARD_SESSION_COOKIE = "edu_audit_session"
-
-
 def _own_surfaces(connection: Connection, url: str) -> dict[str, Any]:
-    """For one of the gateway's own services: its pages and its OpenAPI document; for the audit
-    service, with the scanning account's session when one is configured (it logs in through the
-    SSO, second factor included; a failed login is said and the pages are scanned logged out)."""
-    from scanners.targets import origin_of
-
-    for name, service in (connection.own or {}).items():
-        if name in _OWN_PAGES and origin_of(service) == origin_of(url):
-            base = url.rstrip("/")
-            surfaces: dict[str, Any] = {
-                "start": tuple(f"{base}/{page}" for page in _OWN_PAGES[name]),
-                "openapi": f"{base}/openapi.json",
-                # The language switches set a preference and redirect within the site (their
-                # ``back`` is tested against open redirects in tests/unit): attacking their two
-                # parameters on every page would spend the time budget the pages need.
-                "exclude": (f"{base}/verify/language*", f"{base}/dashboard/language*"),
-            }
-            account = connection.dashboard_account
-            if name == "audit" and account is not None:
-                try:
-                    surfaces["cookies"] = sso_login.login(
-                        f"{base}/dashboard/login", account, session_cookie=DASHBOARD_SESSION_COOKIE
-                    )
-                except (SsoLoginFailed, httpx.HTTPError) as exc:
-                    console.print(
-                        f"[yellow]dashboard: đăng nhập quét thất bại / the scanning account's "
-                        f"login failed ({_reason(exc)}): scanned logged out[/yellow]",
-                        highlight=False,
-                    )
-                else:
-                    surfaces["exclude"] += tuple(f"{base}/{path}" for path in DASHBOARD_EXCLUDED)
-            return surfaces
-    return {}
-
-
-def _reason(exc: Exception) -> str:
-    return exc.detail if isinstance(exc, SsoLoginFailed) and exc.detail else type(exc).__name__
+    return own_surfaces(
+        connection.own,
+        url,
+        connection.dashboard_account,
+        warn=lambda line: console.print(f"[yellow]{line}[/yellow]", highlight=False),
+    )
 
 
 def _log_to_file(stack: Path | None) -> None:

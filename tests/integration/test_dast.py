@@ -12,8 +12,8 @@ import pytest
 from devstack import StackInfo
 from policies import Violation
 from scanners import TargetNotRegistered, TargetRegistry, sso_login
-from scanners.cli import DASHBOARD_SESSION_COOKIE
 from scanners.dast import scan_dast
+from scanners.own_services import DASHBOARD_SESSION_COOKIE
 from scanners.sso_login import ScanAccount
 from tests.conftest import TokenFactory
 from tests.keycloak_accounts import People

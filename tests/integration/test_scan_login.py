@@ -18,7 +18,7 @@ import pytest
 from keycloak import KeycloakAdmin
 
 from devstack import StackInfo
-from scanners.cli import DASHBOARD_SESSION_COOKIE
+from scanners.own_services import DASHBOARD_SESSION_COOKIE
 from scanners.sso_login import ScanAccount, SsoLoginFailed, login
 from tests.keycloak_accounts import People
 
