@@ -12,11 +12,13 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.datastructures import UploadFile
 
 from audit import EventTag
+from audit.auditor import Auditor
 from gateway_runtime.http import CurrentPrincipal
 from gateway_runtime.openapi import AUTHENTICATED, BEARER, error_responses
 from gateway_runtime.tokens import Principal
-from signing_service.authorisation import require_person_request
-from signing_service.batches import BatchOwner, BatchStore, fingerprint, triage_uploads
+from signing_service.authorisation import SigningAuthorisation, require_person_request
+from signing_service.batch_uploads import TriagedUpload, fingerprint, triage_uploads
+from signing_service.batches import BatchOwner, BatchStore
 from signing_service.deps import AuditorDep, ServicesDep, SigningCaller
 from signing_service.errors import (
     BatchDocumentNotReady,
@@ -28,6 +30,7 @@ from signing_service.errors import (
 )
 from signing_service.routes.documents import CredentialId, DocumentType, SignOptions
 from signing_service.services import Services
+from signing_service.signing import DocumentSigner
 
 router = APIRouter(
     tags=["batches"],
@@ -146,21 +149,8 @@ async def create_batch(
         return JSONResponse(await store.status(existing), status_code=200)
 
     upload = await triage_uploads(uploads, services.signatures_held)
-    allowed = await services.gatekeeper.authorise(
-        principal,
-        auditor,
-        document_type=document_type,
-        credential_id=credential,
-        prior_signatures=list(upload.prior_signatures.values()),
-        digests=[hashlib.sha256(upload.documents[i][1]).digest() for i in upload.prior_signatures],
-        description=f"{document_type or ''}: {len(upload.prior_signatures)} tài liệu "
-        f"{options.reason or ''}".strip(": "),
-        certify=options.certify,
-    )
-    signer = (
-        services.person_signer(allowed.credential)
-        if allowed.credential is not None
-        else services.document_signer
+    allowed, signer = await _authorise(
+        services, principal, auditor, options, upload, document_type, credential
     )
     # Each document's stamp gets its own reference after ``ref=`` (batches.document_request).
     verify_base = f"{settings.public_url.rstrip('/')}/verify?ref="
@@ -176,19 +166,43 @@ async def create_batch(
         document_type_title=services.document_type_title(document_type),
     )
     if created:
-        await auditor.record(
-            EventTag.SIGNING_BATCH_CREATE,
-            target={
-                "batch_id": batch_id,
-                "documents": str(len(upload.documents)),
-                "refused": str(len(upload.refused)),
-                "level": options.level.value,
-                "visible": str(options.visible).lower(),
-                **allowed.target,
-            },
-        )
+        target = {
+            "batch_id": batch_id,
+            "documents": str(len(upload.documents)),
+            "refused": str(len(upload.refused)),
+            "level": options.level.value,
+            "visible": str(options.visible).lower(),
+        }
+        await auditor.record(EventTag.SIGNING_BATCH_CREATE, target={**target, **allowed.target})
         services.wake_batches()
     return JSONResponse(await store.status(batch_id), status_code=202 if created else 200)
+
+
+async def _authorise(
+    services: Services,
+    principal: Principal,
+    auditor: Auditor,
+    options: SignOptions,
+    upload: TriagedUpload,
+    document_type: str | None,
+    credential: str | None,
+) -> tuple[SigningAuthorisation, DocumentSigner]:
+    """The signing policy's and the approvals' answer for the whole batch (a person approves every
+    document's SHA-256 at once), and the signer that answer names."""
+    allowed = await services.gatekeeper.authorise(
+        principal,
+        auditor,
+        document_type=document_type,
+        credential_id=credential,
+        prior_signatures=list(upload.prior_signatures.values()),
+        digests=[hashlib.sha256(upload.documents[i][1]).digest() for i in upload.prior_signatures],
+        description=f"{document_type or ''}: {len(upload.prior_signatures)} tài liệu "
+        f"{options.reason or ''}".strip(": "),
+        certify=options.certify,
+    )
+    if allowed.credential is not None:
+        return allowed, services.person_signer(allowed.credential)
+    return allowed, services.document_signer
 
 
 async def _owned_batch(services: Services, principal: Principal, batch_id: str) -> BatchStore:

@@ -181,22 +181,20 @@ async def sign_document(
         EventTag.SIGNING_DOCUMENT_SIGN,
         target=_signed_event(signed, signer.key_label, reference, allowed),
     )
-    await services.records.keep(
-        DocumentRecord(
-            reference=reference,
-            sha256=signed.output_sha256,
-            signer=signer.signer_name,
-            seal=allowed.credential is None,
-            signed_at=datetime.now(UTC).isoformat(),
-            level=signed.level.value,
-            document_type=document_type or "",
-            document_type_title=services.document_type_title(document_type),
-            title=facts.title,
-            unit=options.unit,
-            credential_id=allowed.credential.credential_id if allowed.credential else "",
-        ),
-        signed_from_sha256=signed.input_sha256,
+    record = DocumentRecord(
+        reference=reference,
+        sha256=signed.output_sha256,
+        signer=signer.signer_name,
+        seal=allowed.credential is None,
+        signed_at=datetime.now(UTC).isoformat(),
+        level=signed.level.value,
+        document_type=document_type or "",
+        document_type_title=services.document_type_title(document_type),
+        title=facts.title,
+        unit=options.unit,
+        credential_id=allowed.credential.credential_id if allowed.credential else "",
     )
+    await services.records.keep(record, signed_from_sha256=signed.input_sha256)
     return Response(
         signed.content,
         media_type="application/pdf",

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from devstack import redis_server
 from devstack.process import ManagedProcess
@@ -25,6 +27,8 @@ from tests.conftest import free_port
 
 pytestmark = pytest.mark.redis
 
+#: A refused login is an answer, not a network error to retry with backoff.
+NO_RETRY = Retry(NoBackoff(), 0)
 PASSWORDS = {user: f"pw-{user}-0123456789" for user in redis_server.ACL_RULES}
 
 
@@ -76,12 +80,12 @@ def test_the_default_user_that_replays_the_file_cannot_be_used(tmp_path: Path) -
     port = free_port()
     redis_server.start(tmp_path, port=port, passwords=PASSWORDS)
     try:
-        anonymous = redis.Redis(port=port, retry=None)
+        anonymous = redis.Redis(port=port, retry=NO_RETRY)
         for command in (("SET", "batch:x", "1"), ("GET", "batch:x"), ("XLEN", "audit:events")):
             with pytest.raises(redis.AuthenticationError):
                 anonymous.execute_command(*command)  # type: ignore[no-untyped-call]
         for password in ("", "nopass", PASSWORDS["signing"]):
             with pytest.raises((redis.AuthenticationError, redis.ResponseError)):
-                redis.Redis(port=port, username="default", password=password, retry=None).ping()
+                redis.Redis(port=port, username="default", password=password, retry=NO_RETRY).ping()
     finally:
         ManagedProcess("redis", tmp_path).stop(timeout=5)

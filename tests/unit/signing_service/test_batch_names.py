@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from signing_service.batches import triage_uploads
+from signing_service.batch_uploads import triage_uploads
 from signing_service.documents import UntrustedDocument
 
 
