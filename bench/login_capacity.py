@@ -89,23 +89,32 @@ def _accounts(admin: KeycloakAdmin, prefix: str, count: int, password: str) -> l
     return names
 
 
-async def _browser_login(client: httpx.AsyncClient, issuer: str, user: str, password: str) -> None:
+async def _authorization_request(
+    client: httpx.AsyncClient, issuer: str
+) -> tuple[httpx.Response, str]:
+    """The account console's authorization request (PKCE S256) and its page; the PKCE verifier."""
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
-    redirect = f"{issuer}/account/"
     client.cookies.clear()
     page = await client.get(
         f"{issuer}/protocol/openid-connect/auth",
         params={
             "client_id": CLIENT,
             "response_type": "code",
-            "redirect_uri": redirect,
+            "redirect_uri": f"{issuer}/account/",
             "scope": "openid",
             "state": secrets.token_urlsafe(12),
             "code_challenge": challenge.decode(),
             "code_challenge_method": "S256",
         },
     )
+    page.raise_for_status()
+    return page, verifier
+
+
+async def _browser_login(client: httpx.AsyncClient, issuer: str, user: str, password: str) -> None:
+    page, verifier = await _authorization_request(client, issuer)
+    redirect = f"{issuer}/account/"
     match = _FORM.search(page.text)
     if match is None:
         raise RuntimeError(f"no login form (HTTP {page.status_code})")
@@ -131,25 +140,6 @@ async def _browser_login(client: httpx.AsyncClient, issuer: str, user: str, pass
         },
     )
     token.raise_for_status()
-
-
-async def _login_page(client: httpx.AsyncClient, issuer: str) -> None:
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
-    client.cookies.clear()
-    page = await client.get(
-        f"{issuer}/protocol/openid-connect/auth",
-        params={
-            "client_id": CLIENT,
-            "response_type": "code",
-            "redirect_uri": f"{issuer}/account/",
-            "scope": "openid",
-            "state": "s",
-            "code_challenge": challenge.decode(),
-            "code_challenge_method": "S256",
-        },
-    )
-    page.raise_for_status()
 
 
 async def _rate(
@@ -244,7 +234,7 @@ def main() -> None:
         rows.append(_measure(folder, "client-credentials grant", grant, args.seconds, args.clients))
 
         async def page(client: httpx.AsyncClient, n: int) -> None:
-            await _login_page(client, issuer)
+            await _authorization_request(client, issuer)
 
         rows.append(_measure(folder, "login page only", page, args.seconds, args.clients))
     finally:

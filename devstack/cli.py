@@ -120,6 +120,9 @@ def run(
         )
     console.print("Nhấn Ctrl-C để dừng / press Ctrl-C to stop")
     while not stopping.wait(1.0):
+        if not stack.info_path.exists():  # `gateway stop` from elsewhere: it stops the components
+            console.print("Dừng theo yêu cầu / stopped by `gateway stop`")
+            break
         supervisor.check()
     stopped = stack.down()
     console.print(f"Đã dừng / stopped: {', '.join(stopped) or '-'}")

@@ -456,11 +456,14 @@ class Stack:
         enrol_signing_audit_key(user_pin, decode_key(self.producer_key(Producer.SIGNING)))
 
     def down(self) -> list[str]:
-        """Stop every process of this stack (services first); return the names that were running."""
+        """Stop every process of this stack (services first); return the names that were running.
+
+        The stack's file goes first: a ``gateway run`` supervising this stack in another process
+        takes that as "stopping" and restarts nothing while its components are stopped."""
+        self.info_path.unlink(missing_ok=True)
+        connection_path(self).unlink(missing_ok=True)
         stopped = []
         for process in reversed(self.processes()):
             if process.stop():
                 stopped.append(process.name)
-        self.info_path.unlink(missing_ok=True)
-        connection_path(self).unlink(missing_ok=True)
         return stopped

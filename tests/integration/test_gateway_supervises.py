@@ -160,11 +160,23 @@ def test_each_component_killed_comes_back_while_the_others_serve(
     print("recovered in (s):", {k: round(v, 1) for k, v in recovered.items()})
 
 
-def test_ctrl_c_still_stops_everything(running: tuple[Stack, subprocess.Popen[str]]) -> None:
+def test_gateway_stop_from_another_terminal_is_not_fought(
+    running: tuple[Stack, subprocess.Popen[str]],
+) -> None:
+    """`gateway stop` stops the components while `gateway run` supervises them: the run takes it as
+    a stop (nothing is restarted) and ends by itself."""
     stack, run = running
-    run.send_signal(signal.SIGTERM)
-    run.wait(timeout=120)
+    stopped = subprocess.run(
+        _gateway("stop", "--folder", str(stack.folder)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert stopped.returncode == 0, stopped.stdout
+    run.wait(timeout=60)
     output = (stack.folder / "gateway-run.out").read_text()
     assert run.returncode == 0, output
-    assert "restarted" in output  # the restarts were said on the console
+    assert "restarted" in output  # the first test's restarts were said on the console
+    time.sleep(2)  # a supervisor that fought would have started something again by now
     assert not any(ManagedProcess(p.name, stack.folder).running() for p in stack.processes())
