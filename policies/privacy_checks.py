@@ -17,6 +17,21 @@ Finding = tuple[str, str]
 
 #: 12 digits standing alone (not inside a longer number or a hex digest): the shape of a citizen ID.
 _CITIZEN_ID = re.compile(r"(?<![0-9A-Za-z])([0-9]{3})([0-9])([0-9]{2})([0-9]{6})(?![0-9A-Za-z])")
+#: What comes before the last group of a UUID (``8-4-4-4-``): that group is 12 hex digits, all of them
+#: decimal in one UUID of ~280 — Keycloak's user and session ids, event ids — and is no citizen ID.
+_UUID_HEAD = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-$")
+
+
+def citizen_id_shaped(text: str) -> bool:
+    """Whether ``text`` holds a 12-digit number shaped like a citizen ID (a province code 001 to 096
+    first), not counting the last group of a UUID."""
+    for match in _CITIZEN_ID.finditer(text):
+        if not 1 <= int(match.group(1)) <= 96:
+            continue
+        if _UUID_HEAD.search(text, max(0, match.start() - 24), match.start()):
+            continue
+        return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -73,13 +88,10 @@ def no_citizen_id_in_audit_events(
     limit = int(params.get("max_findings", 20))
     reported = 0
     for seq, event in observation.events:
-        text = json.dumps(event, ensure_ascii=False)
-        for match in _CITIZEN_ID.finditer(text):
-            if 1 <= int(match.group(1)) <= 96 and reported < limit:
-                reported += 1
-                # The evidence says where, never the number itself.
-                yield f"audit event #{seq}", "a 12-digit number shaped like a citizen ID"
-                break
+        if reported < limit and citizen_id_shaped(json.dumps(event, ensure_ascii=False)):
+            reported += 1
+            # The evidence says where, never the number itself.
+            yield f"audit event #{seq}", "a 12-digit number shaped like a citizen ID"
 
 
 @records_check

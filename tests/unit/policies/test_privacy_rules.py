@@ -77,3 +77,19 @@ def test_an_unreadable_store_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(ScanTargetUnreachable, match="audit store"):
         scan_records(tmp_path / "missing.sqlite3")
+
+
+def test_a_uuid_is_not_taken_for_a_citizen_id() -> None:
+    """False positive found in CI: one UUID in ~280 ends in twelve decimal digits (Keycloak's user and
+    session ids are UUIDs), which the scan read as a citizen ID. The same digits standing alone, or
+    after a word and a hyphen, are still found."""
+    from policies.privacy_checks import citizen_id_shaped
+
+    assert not citizen_id_shaped('{"sub": "3f2a9c1e-7b4d-4e21-9a0b-079123456789"}')
+    assert not citizen_id_shaped('{"sub": "3F2A9C1E-7B4D-4E21-9A0B-001185012345"}')
+    assert citizen_id_shaped('{"note": "CCCD 079123456789"}')
+    assert citizen_id_shaped('{"note": "CCCD-079123456789"}')
+    assert citizen_id_shaped(
+        '{"id": "079123456789", "sub": "3f2a9c1e-7b4d-4e21-9a0b-079123456789"}'
+    )
+    assert not citizen_id_shaped('{"note": "999123456789"}')  # no province 999
