@@ -16,7 +16,6 @@ the scanner's to keep, like a phone; losing it means an administrator resets the
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
 import ipaddress
 import json
@@ -124,18 +123,11 @@ class _SecondFactor:
             json.dump(data, handle)
         tmp.replace(self.path)
 
-    @property
-    def enrolled(self) -> bool:
-        return isinstance(self._read().get("secret"), str)
-
     def enrol(self, raw_secret: str) -> None:
         """Keep the secret Keycloak offered (its form posts it raw; authenticator apps read it as
         Base32 of those bytes, which is what is kept)."""
         secret = base64.b32encode(raw_secret.encode("utf-8")).decode("ascii").rstrip("=")
         self._write({"secret": secret, "last_step": None})
-
-    def forget(self) -> None:
-        self.path.unlink(missing_ok=True)
 
     def code(self) -> str:
         """A code not used before: Keycloak refuses a code used once, so after a login in the same
@@ -260,9 +252,3 @@ def _same_origin(a: SplitResult, b: SplitResult) -> bool:
     if (a.scheme, a.port) != (b.scheme, b.port):
         return False
     return a.hostname == b.hostname or (_loopback(a.hostname or "") and _loopback(b.hostname or ""))
-
-
-def forget_second_factor(account: ScanAccount) -> None:
-    """Drop the kept secret (after an administrator reset the account's OTP)."""
-    with contextlib.suppress(FileNotFoundError):
-        _SecondFactor(account.totp_file).forget()
