@@ -41,6 +41,7 @@ from audit.trail import RedisAuditTrail
 from audit.witnessing import WitnessCollector, WitnessEndpoint
 from gateway_runtime import AccessTokenVerifier
 from gateway_runtime.keystore import TokenKeystore
+from gateway_runtime.redis_connection import RedisAddress
 
 SERVICE = "audit"
 #: The actor of what the service records on its own (archives written by retention).
@@ -165,8 +166,8 @@ async def running_services(settings: AuditSettings) -> AsyncIterator[Services]:
         # Closed last: the store and the connections, after everything that uses them stopped.
         store = open_store(settings.store_location())
         stack.callback(store.close)
-        client = redis_async.Redis.from_url(
-            settings.redis_url,
+        redis_address = RedisAddress.parse(settings.redis_url)
+        client = redis_address.async_client(
             username=settings.redis_username,
             password=settings.redis_password.get_secret_value()
             if settings.redis_password
@@ -175,7 +176,7 @@ async def running_services(settings: AuditSettings) -> AsyncIterator[Services]:
         stack.push_async_callback(client.aclose)
         verifier = AccessTokenVerifier(issuer=settings.keycloak_issuer, audience=settings.client_id)
         stack.push_async_callback(verifier.aclose)
-        trail = RedisAuditTrail(client, sealer)
+        trail = RedisAuditTrail(client, sealer, replicas=redis_address.replicas)
         detector = Detector(load_detection_config(settings.detection_config))
         notifier = (
             WebhookNotifier(settings.alert_webhook_url) if settings.alert_webhook_url else None

@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from audit.errors import AuditUnavailable
 from audit.events import AuditEvent
 from audit.producers import EventSealer, HmacSealer, Producer, decode_key
+from gateway_runtime.redis_connection import RedisAddress
 
 _log = structlog.get_logger(__name__)
 
@@ -74,8 +75,12 @@ class RedisAuditTrail:
         *,
         stream: str = STREAM,
         max_batch: int = 512,
+        replicas: int = 0,
+        replica_timeout_ms: int = 2000,
     ) -> None:
         self._redis = client
+        self._replicas = replicas
+        self._replica_timeout_ms = replica_timeout_ms
         self._sealer = sealer
         self._stream = stream
         self._max_batch = max_batch
@@ -123,7 +128,11 @@ class RedisAuditTrail:
                             self._stream,
                             {FIELD: payload, PRODUCER_FIELD: self.producer, MAC_FIELD: mac.hex()},
                         )
+                    if self._replicas:
+                        pipe.wait(self._replicas, self._replica_timeout_ms)
                     results = await pipe.execute(raise_on_error=False)
+                if self._replicas:
+                    results = _replicated(results, self._replicas)
             except (RedisError, OSError, AuditUnavailable) as exc:
                 # Redis unreachable, or the producer's key store could not seal: nothing written.
                 results = [exc] * len(batch)
@@ -132,9 +141,23 @@ class RedisAuditTrail:
                     continue
                 if isinstance(result, BaseException):
                     _log.error("audit.record_failed", tag=tag, error=type(result).__name__)
-                    done.set_exception(AuditUnavailable("redis stream unreachable"))
+                    reason = (
+                        str(result)
+                        if isinstance(result, AuditUnavailable)
+                        else "redis stream unreachable"
+                    )
+                    done.set_exception(AuditUnavailable(reason))
                 else:
                     done.set_result(None)
+
+
+def _replicated(results: list[object], replicas: int) -> list[object]:
+    """The XADD answers of a pipeline that ended with ``WAIT``: each an error unless at least
+    ``replicas`` replicas hold them (a write only the primary holds is lost if it fails over)."""
+    *written, acknowledged = results
+    if isinstance(acknowledged, int) and acknowledged >= replicas:
+        return written
+    return [AuditUnavailable(f"not replicated to {replicas} replica(s)")] * len(written)
 
 
 class TrailSettings(BaseSettings):
@@ -150,13 +173,14 @@ class TrailSettings(BaseSettings):
     mac_key: SecretStr
 
     def client(self) -> redis_async.Redis:
-        return redis_async.Redis.from_url(
-            self.redis_url,
+        return RedisAddress.parse(self.redis_url).async_client(
             username=self.redis_username,
             password=self.redis_password.get_secret_value() if self.redis_password else None,
         )
 
     def trail(self, client: redis_async.Redis, producer: Producer) -> RedisAuditTrail:
         return RedisAuditTrail(
-            client, HmacSealer(producer, decode_key(self.mac_key.get_secret_value()))
+            client,
+            HmacSealer(producer, decode_key(self.mac_key.get_secret_value())),
+            replicas=RedisAddress.parse(self.redis_url).replicas,
         )

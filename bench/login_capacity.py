@@ -17,7 +17,11 @@ For each: logins/s, p95 latency, and Keycloak's own CPU per login (its JVM's use
 ``/proc``, divided by the logins), the figure to size nodes with. The benchmark client shares the two
 cores with Keycloak: the rates are a floor, the CPU per login is not affected by that.
 
-Run: ``.venv/bin/python -m bench.login_capacity [--seconds 20] [--clients 8] [--users 200]``
+With ``--topology ha``: the same on the cluster (two nodes on PostgreSQL behind HAProxy), with the
+CPU of both nodes, and of PostgreSQL (persistent sessions: every login writes to it) per login.
+
+Run: ``.venv/bin/python -m bench.login_capacity [--seconds 20] [--clients 8] [--users 200]
+[--topology single|ha]``
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import httpx
 from keycloak import KeycloakAdmin
 
 from devstack import Ports, Stack, StackInfo
+from devstack.ha import HaPorts, HaStack
 from devstack.process import ManagedProcess
 from idp_config import admin_client
 
@@ -52,9 +57,10 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 BASE_POLICY = "length(12) and notUsername and notEmail and passwordHistory(3)"
 
 
-def _keycloak_cpu_seconds(folder: Path) -> float:
-    """User + system CPU of every process in Keycloak's process group (the JVM under ``kc.sh``)."""
-    group = ManagedProcess("keycloak", folder).pid()
+def _cpu_seconds(folder: Path, names: tuple[str, ...]) -> float:
+    """User + system CPU of every process in the process groups of the stack's components
+    ``names`` (Keycloak's: the JVM under ``kc.sh``; PostgreSQL's: the server and its backends)."""
+    groups = {ManagedProcess(name, folder).pid() for name in names} - {None}
     total = 0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -63,7 +69,7 @@ def _keycloak_cpu_seconds(folder: Path) -> float:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == group:  # pgrp
+        if int(fields[2]) in groups:  # pgrp
             total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / _TICKS
 
@@ -165,19 +171,33 @@ async def _rate(
     return len(latencies) / elapsed, p95, len(latencies)
 
 
+#: Whose CPU a login costs: Keycloak's node(s), and (in the cluster) Keycloak's database.
+KEYCLOAK = {"single": ("keycloak",), "ha": ("keycloak-1", "keycloak-2")}
+DATABASE = {"single": (), "ha": ("postgres",)}
+
+Row = tuple[str, float, float, float, float]
+
+
 def _measure(
     folder: Path,
+    topology: str,
     name: str,
     once: Callable[[httpx.AsyncClient, int], Awaitable[None]],
     seconds: float,
     clients: int,
-) -> tuple[str, float, float, float]:
+) -> Row:
     asyncio.run(_rate(once, min(3.0, seconds), clients))  # warm up (JIT, caches)
-    cpu_before = _keycloak_cpu_seconds(folder)
+    keycloak_before = _cpu_seconds(folder, KEYCLOAK[topology])
+    database_before = _cpu_seconds(folder, DATABASE[topology])
     rate, p95, count = asyncio.run(_rate(once, seconds, clients))
-    cpu = (_keycloak_cpu_seconds(folder) - cpu_before) / max(count, 1)
-    print(f"  {name}: {rate:.1f}/s, p95 {p95:.0f} ms, {cpu * 1000:.1f} ms CPU each", flush=True)
-    return name, rate, p95, cpu
+    cpu = (_cpu_seconds(folder, KEYCLOAK[topology]) - keycloak_before) / max(count, 1)
+    database = (_cpu_seconds(folder, DATABASE[topology]) - database_before) / max(count, 1)
+    print(
+        f"  {name}: {rate:.1f}/s, p95 {p95:.0f} ms, {cpu * 1000:.1f} ms Keycloak CPU each, "
+        f"{database * 1000:.1f} ms database CPU each",
+        flush=True,
+    )
+    return name, rate, p95, cpu, database
 
 
 def main() -> None:
@@ -185,13 +205,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--users", type=int, default=200)
+    parser.add_argument(
+        "--topology",
+        choices=("single", "ha"),
+        default="single",
+        help="one node on its embedded database, or the cluster: two nodes on PostgreSQL behind "
+        "HAProxy (devstack/ha.py)",
+    )
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="bench-", dir=ROOT / ".work"))
-    stack = Stack(folder, Ports.consecutive(Ports.free_block()))
+    ports = Ports.consecutive(Ports.free_block())
+    stack = (
+        HaStack(folder, ports, HaPorts.free()) if args.topology == "ha" else Stack(folder, ports)
+    )
     print("starting the stack…", flush=True)
     info: StackInfo = stack.up()
-    rows: list[tuple[str, float, float, float]] = []
+    rows: list[Row] = []
     try:
         admin = admin_client(info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
         admin.change_current_realm(REALM)
@@ -215,7 +245,9 @@ def main() -> None:
             policy = BASE_POLICY + (f" and {hashing}" if hashing else "")
             admin.update_realm(REALM, {"passwordPolicy": policy})
             users = _accounts(admin, f"bench{index}", args.users, password)
-            rows.append(_measure(folder, name, logins(users), args.seconds, args.clients))
+            rows.append(
+                _measure(folder, args.topology, name, logins(users), args.seconds, args.clients)
+            )
         admin.update_realm(REALM, {"passwordPolicy": BASE_POLICY})
 
         secret = stack.client_secret("demo-eoffice")
@@ -231,24 +263,38 @@ def main() -> None:
             )
             answer.raise_for_status()
 
-        rows.append(_measure(folder, "client-credentials grant", grant, args.seconds, args.clients))
+        rows.append(
+            _measure(
+                folder, args.topology, "client-credentials grant", grant, args.seconds, args.clients
+            )
+        )
 
         async def page(client: httpx.AsyncClient, n: int) -> None:
             await _authorization_request(client, issuer)
 
-        rows.append(_measure(folder, "login page only", page, args.seconds, args.clients))
+        rows.append(
+            _measure(folder, args.topology, "login page only", page, args.seconds, args.clients)
+        )
     finally:
         stack.down()
         shutil.rmtree(folder, ignore_errors=True)
 
+    shape = (
+        "two nodes on PostgreSQL behind HAProxy"
+        if args.topology == "ha"
+        else "one node, embedded database"
+    )
     print(
-        f"\nKeycloak 26, one node, {os.cpu_count()} cores shared with the benchmark client; "
+        f"\nKeycloak 26, {shape}, {os.cpu_count()} cores shared with the benchmark client; "
         f"{args.clients} clients, {args.seconds:.0f} s per row\n"
     )
-    print(f"| {'what':44} | per s | p95 ms | Keycloak CPU ms each |")
-    print(f"|{'-' * 46}|------:|-------:|--------------------:|")
-    for name, rate, p95, cpu in rows:
-        print(f"| {name:44} | {rate:5.1f} | {p95:6.0f} | {cpu * 1000:19.1f} |")
+    print(f"| {'what':44} | per s | p95 ms | Keycloak CPU ms each | database CPU ms each |")
+    print(f"|{'-' * 46}|------:|-------:|--------------------:|---------------------:|")
+    for name, rate, p95, cpu, database in rows:
+        print(
+            f"| {name:44} | {rate:5.1f} | {p95:6.0f} | {cpu * 1000:19.1f} "
+            f"| {database * 1000:20.1f} |"
+        )
 
 
 if __name__ == "__main__":

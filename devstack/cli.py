@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from devstack.errors import StackError
+from devstack.ha import open_stack
 from devstack.stack import PROJECT_ROOT, Ports, Stack, StackInfo
 from devstack.supervisor import Restarts, Supervisor, restarts_path
 from gateway_runtime.errors import GatewayError
@@ -89,10 +90,20 @@ def run(
             max=65000,
         ),
     ] = None,
+    topology: Annotated[
+        str | None,
+        typer.Option(
+            help=(
+                "single: một máy / one of each; ha: cấu trúc sản xuất / the production topology "
+                "(2 Keycloak nodes, PostgreSQL, 2 signing replicas, Redis Sentinel, HAProxy); "
+                "mặc định: như lần trước / default: as the folder last ran"
+            ),
+        ),
+    ] = None,
 ) -> None:
     """Start Keycloak, Redis, the token, the test PKI and the services with demo data."""
     ports = Ports.consecutive(base_port) if base_port else Ports()
-    stack = Stack(folder, ports)
+    stack = open_stack(folder, ports, topology=topology)
     if stack.running():
         console.print("[bold]Đã chạy sẵn / already running[/bold]")
         _print_info(stack, StackInfo.load(stack.info_path))
@@ -131,14 +142,14 @@ def run(
 @app.command()
 def stop(folder: FolderOption = DEFAULT_FOLDER) -> None:
     """Stop everything `gateway run` started."""
-    stopped = Stack(folder).down()
+    stopped = open_stack(folder).down()
     console.print(f"Đã dừng / stopped: {', '.join(stopped) or 'không có gì / nothing was running'}")
 
 
 @app.command()
 def status(folder: FolderOption = DEFAULT_FOLDER) -> None:
     """Show which components run."""
-    stack = Stack(folder)
+    stack = open_stack(folder)
     for process in stack.processes():
         state = "chạy / running" if process.running() else "dừng / stopped"
         restarts = Restarts.read(restarts_path(process))

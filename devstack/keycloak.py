@@ -34,19 +34,32 @@ BUILD_OPTIONS = (
 )
 
 
-def install(cache: Path) -> Path:
-    """Return the home of a built Keycloak distribution under ``cache``, fetching it if needed."""
-    home = cache / f"keycloak-{VERSION}"
+#: The cluster's build (the production topology, ``gateway run --topology ha``): PostgreSQL, and the
+#: distributed Infinispan caches, whose nodes find each other through that database (``jdbc-ping``).
+CLUSTER_BUILD_OPTIONS = (
+    "--db=postgres",
+    "--health-enabled=true",
+    "--metrics-enabled=true",
+    "--cache=ispn",
+)
+
+
+def install(cache: Path, *, cluster: bool = False) -> Path:
+    """Return the home of a built Keycloak distribution under ``cache``, fetching it if needed:
+    the single node's build, or (``cluster``) the cluster's, in a copy of its own."""
+    options = CLUSTER_BUILD_OPTIONS if cluster else BUILD_OPTIONS
+    name = f"keycloak-{VERSION}-cluster" if cluster else f"keycloak-{VERSION}"
+    home = cache / name
     marker = home / ".edu-gateway-build"
-    fingerprint = extensions_fingerprint(" ".join(BUILD_OPTIONS))
+    fingerprint = extensions_fingerprint(" ".join(options))
     if marker.exists() and marker.read_text() == fingerprint:
         return home
-    home = unpack(fetch(cache), cache)
+    home = unpack(fetch(cache), cache, name)
     java_home = find_java_home()
     build_extensions(home, java_home)
     env = {**os.environ, "JAVA_HOME": str(java_home)}
     result = subprocess.run(
-        [str(home / "bin" / "kc.sh"), "build", *BUILD_OPTIONS],
+        [str(home / "bin" / "kc.sh"), "build", *options],
         capture_output=True,
         text=True,
         check=False,
@@ -69,6 +82,20 @@ class KeycloakEndpoint:
         return f"{self.url}/realms/{realm}"
 
 
+@dataclass(frozen=True)
+class ClusterNode:
+    """One node of a Keycloak cluster on this machine: its name, its database (PostgreSQL, which
+    is also where the nodes find each other) and its cluster transport's port on loopback, and the
+    balancer's address that both nodes give as their own (the issuer is the same on every node)."""
+
+    name: str
+    db_url: str
+    db_username: str
+    db_password: str
+    transport_port: int
+    public_url: str
+
+
 def launch(
     home: Path,
     stack_dir: Path,
@@ -78,14 +105,40 @@ def launch(
     admin_user: str,
     admin_password: str,
     trust_store: Path,
+    node: ClusterNode | None = None,
 ) -> tuple[ManagedProcess, KeycloakEndpoint]:
     """Start Keycloak without waiting; call :func:`wait_ready` with the result. It trusts the
-    certificates in ``trust_store`` (PEM files; the test PKI's roots) besides the JDK's."""
-    data = stack_dir / "keycloak"
+    certificates in ``trust_store`` (PEM files; the test PKI's roots) besides the JDK's.
+
+    Without ``node``: the single node of the dev stack (embedded database, local caches). With it:
+    a node of the cluster (a distribution from ``install(cluster=True)``), behind the balancer."""
+    name = node.name if node is not None else "keycloak"
+    data = stack_dir / name
     data.mkdir(parents=True, exist_ok=True)
-    url = f"http://localhost:{port}"
+    url = node.public_url if node is not None else f"http://localhost:{port}"
     management = f"http://127.0.0.1:{management_port}"
-    process = ManagedProcess("keycloak", stack_dir)
+    if node is None:
+        specific = [
+            # A runtime option too: given only to `kc.sh build`, Infinispan still opened its cluster
+            # ports (7800, 57800) on every interface. One node, no cluster, nothing beyond loopback.
+            "--cache=local",
+            f"--db-url=jdbc:h2:file:{data}/keycloakdb;NON_KEYWORDS=VALUE",
+        ]
+        secrets = {}
+    else:
+        specific = [
+            "--cache-stack=jdbc-ping",
+            "--cache-embedded-network-bind-address=127.0.0.1",
+            f"--cache-embedded-network-bind-port={node.transport_port}",
+            f"--db-url={node.db_url}",
+            # The balancer keeps a browser on one node with its own cookie (HAProxy's), as
+            # Keycloak's reverse-proxy guide says to when the balancer does the routing.
+            "--spi-sticky-session-encoder--infinispan--should-attach-route=false",
+            "--proxy-headers=xforwarded",
+            "--proxy-trusted-addresses=127.0.0.1",
+        ]
+        secrets = {"KC_DB_USERNAME": node.db_username, "KC_DB_PASSWORD": node.db_password}
+    process = ManagedProcess(name, stack_dir)
     process.launch(
         [
             str(home / "bin" / "kc.sh"),
@@ -93,13 +146,10 @@ def launch(
             "--optimized",
             "--http-enabled=true",
             "--http-host=127.0.0.1",
-            # A runtime option too: given only to `kc.sh build`, Infinispan still opened its cluster
-            # ports (7800, 57800) on every interface. One node, no cluster, nothing beyond loopback.
-            "--cache=local",
+            *specific,
             f"--http-port={port}",
             f"--http-management-port={management_port}",
             f"--hostname={url}",
-            f"--db-url=jdbc:h2:file:{data}/keycloakdb;NON_KEYWORDS=VALUE",
             f"--truststore-paths={trust_store}",
             "--log-level=INFO",
         ],
@@ -108,6 +158,7 @@ def launch(
             "JAVA_OPTS_KC_HEAP": "-Xms128m -Xmx1024m",
             "KC_BOOTSTRAP_ADMIN_USERNAME": admin_user,
             "KC_BOOTSTRAP_ADMIN_PASSWORD": admin_password,
+            **secrets,
         },
         cwd=stack_dir,
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import redis
@@ -75,30 +75,48 @@ def start(
     stack_dir: Path, *, port: int, passwords: Mapping[str, str], timeout: float = 30.0
 ) -> str:
     """Start Redis with one user per service (``passwords``: every user of :data:`ACL_RULES`)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise InstallFailed("redis-server is not installed; the setup script installs it")
+    binary = server_binary()
     data = stack_dir / "redis"
     data.mkdir(parents=True, exist_ok=True)
     conf = data / "redis.conf"
-    conf.write_text(
-        "\n".join(
-            [
-                "bind 127.0.0.1",
-                f"port {port}",
-                "protected-mode yes",
-                f"dir {data}",
-                "appendonly yes",
-                "appendfsync always",
-                'save ""',
-                f"user default {DEFAULT_USER_RULES}",
-                *(acl_line(user, passwords[user]) for user in ACL_RULES),
-                "daemonize no",
-                "",
-            ]
-        )
+    write_private(conf, server_config(data, port=port, passwords=passwords))
+    ManagedProcess("redis", stack_dir).start(
+        [binary, str(conf)], ready=answers(port, passwords), timeout=timeout
     )
-    conf.chmod(0o600)
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def server_binary() -> str:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise InstallFailed("redis-server is not installed; the setup script installs it")
+    return binary
+
+
+def server_config(data: Path, *, port: int, passwords: Mapping[str, str]) -> list[str]:
+    """The configuration of one data server: loopback, fsynced append-only file, the ACL users."""
+    return [
+        "bind 127.0.0.1",
+        f"port {port}",
+        "protected-mode yes",
+        f"dir {data}",
+        "appendonly yes",
+        "appendfsync always",
+        'save ""',
+        f"user default {DEFAULT_USER_RULES}",
+        *(acl_line(user, passwords[user]) for user in ACL_RULES),
+        "daemonize no",
+    ]
+
+
+def write_private(path: Path, lines: list[str]) -> None:
+    """Write a configuration that holds password hashes, readable by its owner only."""
+    path.write_text("\n".join([*lines, ""]))
+    path.chmod(0o600)
+
+
+def answers(port: int, passwords: Mapping[str, str]) -> Callable[[], bool]:
+    """Whether the server on ``port`` answers the audit service's user."""
 
     def ready() -> bool:
         try:
@@ -109,5 +127,4 @@ def start(
         except (RedisError, OSError):
             return False
 
-    ManagedProcess("redis", stack_dir).start([binary, str(conf)], ready=ready, timeout=timeout)
-    return f"redis://127.0.0.1:{port}/0"
+    return ready

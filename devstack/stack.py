@@ -164,28 +164,14 @@ class Stack:
         self.cache.mkdir(parents=True, exist_ok=True)
         ports = self.ports
 
-        progress("Keycloak: cài đặt / install")
-        home = keycloak.install(self.cache)
         # Before Keycloak: it trusts the test PKI's roots (the mail server's certificate).
         progress("PKI thử nghiệm / test PKI")
         self.pki.ensure()
         progress("Keycloak: khởi động / start")
-        kc_process, kc = keycloak.launch(
-            home,
-            self.folder,
-            port=ports.keycloak,
-            management_port=ports.keycloak_management,
-            admin_user="admin",
-            admin_password=self.secrets.get("keycloak:admin", length=18),
-            trust_store=self.pki.trust_store,
-        )
+        keycloak_ready = self._launch_keycloak(progress)
 
         progress("Redis")
-        redis_url = redis_server.start(
-            self.folder,
-            port=ports.redis,
-            passwords={user: self.redis_password(user) for user in redis_server.ACL_RULES},
-        )
+        redis_url = self._start_redis()
 
         progress("SoftHSM2: token PKCS#11")
         conf = softhsm.configure(self.folder)
@@ -227,7 +213,7 @@ class Stack:
         )
 
         progress("Keycloak: chờ sẵn sàng / wait until ready")
-        keycloak.wait_ready(kc_process, kc)
+        kc = keycloak_ready()
         progress("Keycloak: realm education")
         admin = admin_client(kc.url, kc.admin_user, kc.admin_password)
         apply_realm(
@@ -249,10 +235,7 @@ class Stack:
         issuer = kc.issuer(REALM)
 
         progress("Dịch vụ kiểm toán / audit service")
-        self._service(
-            "audit",
-            "audit.app:create_app",
-            ports.audit,
+        self._start_audit(
             {
                 "AUDIT_KEYCLOAK_ISSUER": issuer,
                 "AUDIT_REDIS_URL": redis_url,
@@ -261,7 +244,7 @@ class Stack:
                 "AUDIT_PRODUCER_KEYS": json.dumps(
                     {p.value: self.producer_key(p) for p in Producer}
                 ),
-                "AUDIT_STORE_PATH": str(self.folder / "audit" / "events.sqlite3"),
+                **self._audit_store(),
                 "AUDIT_ARCHIVE_DIR": str(self.archive_dir),
                 "AUDIT_RETENTION_INTERVAL_SECONDS": str(self.retention_interval),
                 "AUDIT_JSON_LOGS": "true",
@@ -291,10 +274,7 @@ class Stack:
             },
         )
         progress("Dịch vụ ký số / signing service")
-        self._service(
-            "signing",
-            "signing_service.app:create_app",
-            ports.signing,
+        self._start_signing(
             {
                 "SOFTHSM2_CONF": str(conf),
                 "SIGNING_KEYCLOAK_ISSUER": issuer,
@@ -327,9 +307,8 @@ class Stack:
                 "SIGNING_AUDIT_MAC_KEY_LABEL": SIGNING_AUDIT_MAC_KEY,
                 "SIGNING_JSON_LOGS": "true",
             },
-            # Signing is CPU-bound: one worker process per core (each has its own token session).
-            workers=os.cpu_count() or 1,
         )
+        self._after_services(progress)
 
         info = StackInfo(
             folder=str(self.folder),
@@ -349,6 +328,53 @@ class Stack:
         info.save(self.info_path)
         write_connection_file(self, info)  # for idp-config and gateway-scan --stack
         return info
+
+    # -- the parts the production topology (devstack/ha.py) starts its own way ------------------
+    def _launch_keycloak(self, progress: Progress) -> Callable[[], keycloak.KeycloakEndpoint]:
+        """Start Keycloak; return what waits until it is ready."""
+        progress("Keycloak: cài đặt / install")
+        home = keycloak.install(self.cache)
+        process, endpoint = keycloak.launch(
+            home,
+            self.folder,
+            port=self.ports.keycloak,
+            management_port=self.ports.keycloak_management,
+            admin_user="admin",
+            admin_password=self.secrets.get("keycloak:admin", length=18),
+            trust_store=self.pki.trust_store,
+        )
+
+        def ready() -> keycloak.KeycloakEndpoint:
+            keycloak.wait_ready(process, endpoint)
+            return endpoint
+
+        return ready
+
+    def _start_redis(self) -> str:
+        return redis_server.start(
+            self.folder,
+            port=self.ports.redis,
+            passwords={user: self.redis_password(user) for user in redis_server.ACL_RULES},
+        )
+
+    def _audit_store(self) -> dict[str, str]:
+        return {"AUDIT_STORE_PATH": str(self.folder / "audit" / "events.sqlite3")}
+
+    def _start_audit(self, env: dict[str, str]) -> None:
+        self._service("audit", "audit.app:create_app", self.ports.audit, env)
+
+    def _start_signing(self, env: dict[str, str]) -> None:
+        # Signing is CPU-bound: one worker process per core (each has its own token session).
+        self._service(
+            "signing",
+            "signing_service.app:create_app",
+            self.ports.signing,
+            env,
+            workers=os.cpu_count() or 1,
+        )
+
+    def _after_services(self, progress: Progress) -> None:
+        """What starts once the services run (the production topology's balancer)."""
 
     def _service(
         self, name: str, factory: str, port: int, env: dict[str, str], *, workers: int = 1

@@ -77,13 +77,18 @@ def fetch(cache: Path) -> Path:
     return archive
 
 
-def unpack(archive: Path, cache: Path) -> Path:
-    """A fresh copy of the distribution in ``cache/keycloak-VERSION``; its home."""
-    home = cache / f"keycloak-{VERSION}"
-    if home.exists():
-        shutil.rmtree(home)
+def unpack(archive: Path, cache: Path, name: str = f"keycloak-{VERSION}") -> Path:
+    """A fresh copy of the distribution in ``cache/<name>`` (``keycloak-VERSION`` by default: a
+    second build, such as the cluster's, gets a copy of its own); its home."""
+    home = cache / name
+    staging = cache / f"{name}.unpacking"
+    for folder in (home, staging):
+        if folder.exists():
+            shutil.rmtree(folder)
     with zipfile.ZipFile(archive) as zf:
-        zf.extractall(cache)
+        zf.extractall(staging)
+    (staging / f"keycloak-{VERSION}").rename(home)
+    staging.rmdir()
     for script in (home / "bin").glob("*.sh"):
         script.chmod(0o755)
     return home

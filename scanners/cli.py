@@ -419,13 +419,12 @@ def run(
 def _wait_for_turn(trail: TrailSettings, every: float) -> None:
     """Wait ``every`` seconds, or until the dashboard asks for a scan (``scan:requests``, read with
     the scanners' own Redis user); if the queue cannot be reached, just wait."""
-    import redis
     from redis.exceptions import RedisError
 
     from audit.scan_requests import next_request
+    from gateway_runtime.redis_connection import RedisAddress
 
-    client = redis.Redis.from_url(
-        trail.redis_url,
+    client = RedisAddress.parse(trail.redis_url).client(
         username=trail.redis_username,
         password=trail.redis_password.get_secret_value() if trail.redis_password else None,
         socket_timeout=every + 10,

@@ -9,6 +9,9 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# The production topology (`gateway run --topology ha`, tests/ha): replicated Redis and the balancer.
+command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v npm >/dev/null 2>&1 || missing+=(npm)

@@ -21,6 +21,7 @@ from audit.producers import ProducerKeyError
 from audit.spool import SpoolingAuditTrail
 from gateway_runtime import AccessTokenVerifier
 from gateway_runtime.keystore import TokenKeystore
+from gateway_runtime.redis_connection import RedisAddress
 from policies.signing import SigningPolicy, default_signing_policy
 from signing_service.approvals import Approvals, LogNotifier, WebhookNotifier
 from signing_service.authorisation import Gatekeeper
@@ -142,15 +143,18 @@ async def running_services(settings: SigningSettings) -> AsyncIterator[Services]
             "import it (docs/architecture.md, Production) or set SIGNING_AUDIT_MAC_KEY_LABEL"
         )
     chain = [load_certificate(p) for p in settings.chain_paths]
-    client = redis_async.Redis.from_url(
-        settings.redis_url,
+    redis_address = RedisAddress.parse(settings.redis_url)
+    client = redis_address.async_client(
         username=settings.redis_username,
         password=settings.redis_password.get_secret_value() if settings.redis_password else None,
     )
     trust_roots = load_trust_store(settings.trust_store)
     # Every event the service records is sealed with its own key, held in the token.
     sealer = TokenEventSealer(gate, settings.audit_mac_key_label)
-    trail = SpoolingAuditTrail(RedisAuditTrail(client, sealer), settings.audit_spool_dir)
+    trail = SpoolingAuditTrail(
+        RedisAuditTrail(client, sealer, replicas=redis_address.replicas),
+        settings.audit_spool_dir,
+    )
     services = Services(
         settings=settings,
         keystore=keystore,

@@ -1,0 +1,139 @@
+"""The balancer of the production topology: HAProxy from Debian's packages, on loopback.
+
+One front per service. Keycloak's nodes get browsers stuck to one node by HAProxy's own cookie
+(``EDU_KC_NODE``), as Keycloak's reverse-proxy guide recommends, with Keycloak told not to add a route
+to its own cookie; a node that fails its health check (it must serve a realm's discovery document:
+``devstack.ha.KEYCLOAK_CHECK``) is taken out, and a browser stuck to it goes to the other (``option redispatch``), where the
+distributed caches and the database hold its sessions. The signing replicas share every request
+(their state is in Redis and the batch folder); the audit service has one instance (one ingestor).
+
+A request whose connection to a server fails is sent to another (``retries``, ``redispatch``): it
+never reached the dead server, so nothing is done twice. A request that was under way on a server
+when it died fails (502) and is counted by the failure tests, except a page request (a GET) to
+Keycloak, which is asked of the other node (``retry-on``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack.errors import InstallFailed
+from devstack.process import ManagedProcess, http_ready
+
+#: The path each front answers itself (HAProxy's ``monitor-uri``): the balancer is up.
+MONITOR_PATH = "/lb-health"
+STICKY_COOKIE = "EDU_KC_NODE"
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    port: int
+    #: Where its health is asked (Keycloak: its management port), and the path.
+    check_port: int
+    check_path: str
+
+
+@dataclass(frozen=True)
+class Front:
+    name: str
+    port: int
+    servers: Sequence[Server]
+    #: Keep a browser on one server (a cookie of HAProxy's).
+    sticky: bool = False
+    #: Ask another server again when one dies during a GET (never a POST).
+    retry_reads: bool = False
+    #: An API: when no server can answer, say so in the gateway's error envelope (JSON).
+    api: bool = False
+
+
+def config(fronts: Sequence[Front]) -> str:
+    lines = [
+        "global",
+        "  log stderr format raw local0 notice",
+        "  maxconn 4096",
+        "",
+        "defaults",
+        "  mode http",
+        "  log global",
+        "  option httplog",
+        "  option dontlog-normal",  # only what went wrong
+        "  option forwardfor",
+        "  option redispatch",
+        "  retries 2",
+        "  timeout connect 2s",
+        "  timeout client 120s",
+        "  timeout server 120s",
+        "  timeout check 2s",
+        "",
+    ]
+    for front in fronts:
+        lines += [
+            f"frontend {front.name}",
+            f"  bind 127.0.0.1:{front.port}",
+            f"  monitor-uri {MONITOR_PATH}",
+            "  http-request set-header X-Forwarded-Proto http",
+            "  http-request set-header X-Forwarded-Host %[req.hdr(host)]",
+            f"  default_backend {front.name}",
+            "",
+            f"backend {front.name}",
+            "  balance roundrobin",
+        ]
+        if front.sticky:
+            lines.append(f"  cookie {STICKY_COOKIE} insert indirect nocache httponly")
+        if front.retry_reads:
+            # A page request that was under way on a server that died is asked of another (a
+            # GET changes nothing); a POST is never sent twice.
+            lines += [
+                "  retry-on conn-failure empty-response response-timeout",
+                "  http-request disable-l7-retry unless METH_GET || METH_HEAD",
+            ]
+        if front.api:
+            for status, code in ((502, "upstream-failed"), (503, "service-unavailable")):
+                lines.append(
+                    f"  http-error status {status} content-type application/json"
+                    f" string '{_envelope(code)}' hdr Retry-After 5"
+                )
+        paths = {server.check_path for server in front.servers}
+        lines.append(f"  option httpchk GET {paths.pop() if len(paths) == 1 else '/'}")
+        for server in front.servers:
+            cookie = f" cookie {server.name}" if front.sticky else ""
+            lines.append(
+                f"  server {server.name} 127.0.0.1:{server.port} check port {server.check_port}"
+                f" inter 1s fall 2 rise 2{cookie}"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _envelope(code: str) -> str:
+    """The gateway's error envelope (``gateway_runtime.errors``) for a failure of the balancer."""
+    return json.dumps(
+        {
+            "code": code,
+            "message": "Dịch vụ tạm thời không sẵn sàng, vui lòng thử lại sau ít giây.",
+            "message_en": "The service is briefly unavailable; try again in a few seconds.",
+        },
+        ensure_ascii=True,
+    )
+
+
+def start(stack_dir: Path, fronts: Sequence[Front], *, timeout: float = 30.0) -> ManagedProcess:
+    binary = shutil.which("haproxy")
+    if binary is None:
+        raise InstallFailed("haproxy is not installed; the setup script installs it")
+    folder = stack_dir / "haproxy"
+    folder.mkdir(parents=True, exist_ok=True)
+    conf = folder / "haproxy.cfg"
+    conf.write_text(config(fronts))
+    process = ManagedProcess("haproxy", stack_dir)
+    process.start(
+        [binary, "-db", "-f", str(conf)],
+        ready=http_ready(f"http://127.0.0.1:{fronts[0].port}{MONITOR_PATH}"),
+        timeout=timeout,
+    )
+    return process
