@@ -35,6 +35,8 @@ READ_ROLE = "read-events"
 OFFICER_ROLE = "security-officer"
 SESSION_KEY = "officer"
 SESSION_SECONDS = 1800
+#: The dashboard's session cookie (the scanner's login reads it: ``scanners.own_services``).
+SESSION_COOKIE = "edu_audit_session"
 
 
 def get_services(request: Request) -> Services:

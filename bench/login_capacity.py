@@ -42,9 +42,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from keycloak import KeycloakAdmin
 
 from devstack import Ports, Stack, StackInfo
+from devstack.demo import teacher_accounts
 from devstack.ha import HaPorts, HaStack
 from devstack.process import ManagedProcess
 from idp_config import admin_client
@@ -69,30 +69,11 @@ def _cpu_seconds(folder: Path, names: tuple[str, ...]) -> float:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) in groups:  # pgrp
+        # Its group, or a child of its leader: PostgreSQL's backends each start a session of
+        # their own (a group of their own), under the server.
+        if int(fields[2]) in groups or int(fields[1]) in groups:  # pgrp, ppid
             total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / _TICKS
-
-
-def _accounts(admin: KeycloakAdmin, prefix: str, count: int, password: str) -> list[str]:
-    names = []
-    role = admin.get_realm_role("teacher")
-    for index in range(count):
-        name = f"{prefix}.{index:04d}"
-        user_id = admin.create_user(
-            {
-                "username": name,
-                "enabled": True,
-                "firstName": "Giáo viên",
-                "lastName": f"Thử {index}",
-                "attributes": {"unit_code": ["79760101"]},
-                "credentials": [{"type": "password", "value": password, "temporary": False}],
-            },
-            exist_ok=True,
-        )
-        admin.assign_realm_roles(user_id, [role])
-        names.append(name)
-    return names
 
 
 async def _authorization_request(
@@ -244,7 +225,7 @@ def main() -> None:
             # the policy changed, so each policy gets accounts of its own, made after the switch.
             policy = BASE_POLICY + (f" and {hashing}" if hashing else "")
             admin.update_realm(REALM, {"passwordPolicy": policy})
-            users = _accounts(admin, f"bench{index}", args.users, password)
+            users = teacher_accounts(admin, f"bench{index}", args.users, password)
             rows.append(
                 _measure(folder, args.topology, name, logins(users), args.seconds, args.clients)
             )

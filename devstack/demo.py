@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from io import BytesIO
 
+from keycloak import KeycloakAdmin
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.writer import PdfFileWriter
 
@@ -57,3 +58,26 @@ def transcript_pdf(lines: list[str], *, pages: int = 1, title: str | None = None
     out = BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def teacher_accounts(admin: KeycloakAdmin, prefix: str, count: int, password: str) -> list[str]:
+    """``count`` ordinary teachers' accounts (no second factor) named ``<prefix>.0000`` …, each with
+    ``password``, for load and failure tests (kept if they exist)."""
+    names = []
+    role = admin.get_realm_role("teacher")
+    for index in range(count):
+        name = f"{prefix}.{index:04d}"
+        user_id = admin.create_user(
+            {
+                "username": name,
+                "enabled": True,
+                "firstName": "Giáo viên",
+                "lastName": f"Thử {index}",
+                "attributes": {"unit_code": ["79760101"]},
+                "credentials": [{"type": "password", "value": password, "temporary": False}],
+            },
+            exist_ok=True,
+        )
+        admin.assign_realm_roles(user_id, [role])
+        names.append(name)
+    return names

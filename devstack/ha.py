@@ -17,6 +17,7 @@ start (a throw-away cluster, as in the tests): the realm and the demo accounts a
 from __future__ import annotations
 
 import random
+import shutil
 import socket
 import time
 from collections.abc import Callable
@@ -36,6 +37,7 @@ from devstack.witnesses import WITNESSES
 
 #: The file in a stack's folder that says which topology it runs (absent: the single machine's).
 TOPOLOGY_FILE = "topology"
+POSTGRES_HOME_FILE = "postgres-home"
 KEYCLOAK_DATABASE = "keycloak"
 KEYCLOAK_ROLE = "keycloak"
 #: What the balancer asks a Keycloak node to know it serves logins.
@@ -136,10 +138,23 @@ class HaStack(Stack):
         (self.folder / TOPOLOGY_FILE).write_text("ha\n")
         return super().up(progress)
 
+    def down(self) -> list[str]:
+        stopped = super().down()
+        note = self.folder / POSTGRES_HOME_FILE
+        if note.exists():
+            home = Path(note.read_text().strip())
+            if home.name.startswith("edu-gateway-pg-"):
+                shutil.rmtree(home, ignore_errors=True)
+            note.unlink()
+        return stopped
+
     # -- Keycloak: PostgreSQL, two nodes, the balancer in front ---------------------------------
     def _launch_keycloak(self, progress: Progress) -> Callable[[], keycloak.KeycloakEndpoint]:
         progress("PostgreSQL")
         self.postgres = postgres.start(self.folder, port=self.ha_ports.postgres)
+        # Its throw-away cluster lives outside the folder (PostgreSQL runs as its own user): noted
+        # here so that `down` (from any process) removes it.
+        (self.folder / POSTGRES_HOME_FILE).write_text(str(self.postgres.data_dir.parent))
         db_password = self.secrets.get("postgres:keycloak", length=24)
         with psycopg.connect(self.postgres.admin_url, autocommit=True) as connection:
             connection.execute(
@@ -209,7 +224,9 @@ class HaStack(Stack):
                 "signing",
                 self.ports.signing,
                 [
-                    haproxy.Server(f"signing-{n}", port, port, "/health")
+                    # Its own parts only: while Redis fails over every replica still signs
+                    # (spooling its audit events); taking them all out would be an outage.
+                    haproxy.Server(f"signing-{n}", port, port, "/health/live")
                     for n, port in zip((1, 2), ha.signing_replicas, strict=True)
                 ],
                 api=True,

@@ -68,6 +68,7 @@ class ScanConnection(KeycloakConnection):
             self.scan_dashboard_username,
             self.scan_dashboard_password.get_secret_value(),
             self.scan_dashboard_totp_file,
+            identity_provider=self.keycloak_url,
         )
 
     def audit_trail(self) -> TrailSettings:

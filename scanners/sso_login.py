@@ -55,10 +55,14 @@ class ScanAccount:
     username: str
     password: str = field(repr=False)
     totp_file: Path
+    #: Keycloak's address (``keycloak_url``): the only site the password and codes are sent to.
+    identity_provider: str
 
     def __post_init__(self) -> None:
         if not self.username or not self.password:
             raise SsoLoginFailed("the scanning account needs a user name and a password")
+        if not urlsplit(self.identity_provider).hostname:
+            raise SsoLoginFailed("the scanning account needs the identity provider's address")
 
 
 # -- forms -------------------------------------------------------------------------------------------
@@ -191,6 +195,7 @@ def login(
     password, a code refused, the service refusing the account) — never with the secrets."""
     factor = _SecondFactor(account.totp_file)
     service = urlsplit(login_url)
+    provider = urlsplit(account.identity_provider)
     url, method, data = login_url, "GET", None
     sent_password = sent_code = False
     session: str | None = None
@@ -216,10 +221,17 @@ def login(
                     "(does the account hold the role its pages need, with a unit?)"
                 )
             page = answer.text
+            if not _same_origin(here, provider):
+                # A login form anywhere else (a page an attacker made look like Keycloak's, at
+                # the end of a redirect) gets nothing: the secrets go to the identity provider only.
+                raise SsoLoginFailed(
+                    f"the login led to {here.scheme}://{here.netloc}, not the identity provider: "
+                    "nothing was sent to it"
+                )
             if (form := _form(page, "kc-form-login")) is not None:
                 if sent_password:
                     raise SsoLoginFailed("Keycloak refused the user name or the password")
-                url, method, sent_password = form.action, "POST", True
+                url, method, sent_password = _provider_action(form, url, provider), "POST", True
                 data = {**form.inputs, "username": account.username, "password": account.password}
             elif (form := _form(page, "kc-otp-login-form")) is not None:
                 if sent_code:
@@ -227,7 +239,7 @@ def login(
                         "Keycloak refused the one-time code (is the second factor's file the "
                         "account's? an administrator can reset its OTP to enrol again)"
                     )
-                url, method, sent_code = form.action, "POST", True
+                url, method, sent_code = _provider_action(form, url, provider), "POST", True
                 data = {**form.inputs, "otp": factor.code()}
             elif (form := _form(page, "kc-totp-settings-form")) is not None:
                 if sent_code:
@@ -237,13 +249,22 @@ def login(
                     raise SsoLoginFailed("Keycloak's authenticator set-up page has no secret")
                 factor.enrol(raw)
                 _log.info("scan.sso.second_factor_enrolled", account=account.username)
-                url, method, sent_code = form.action, "POST", True
+                url, method, sent_code = _provider_action(form, url, provider), "POST", True
                 data = {**form.inputs, "totp": factor.code(), "userLabel": "gateway-scan"}
             else:
                 raise SsoLoginFailed(
                     f"unexpected page in the login (HTTP {answer.status_code} at {here.path})"
                 )
     raise SsoLoginFailed(f"the login did not end after {_MAX_STEPS} steps")
+
+
+def _provider_action(form: _Form, page_url: str, provider: SplitResult) -> str:
+    """Where ``form`` posts, if that is the identity provider; a form of its page posting
+    elsewhere gets nothing."""
+    target = urljoin(page_url, form.action)
+    if not _same_origin(urlsplit(target), provider):
+        raise SsoLoginFailed("a login form posts outside the identity provider: nothing was sent")
+    return target
 
 
 def _same_origin(a: SplitResult, b: SplitResult) -> bool:

@@ -178,25 +178,30 @@ def stack_info(stack: Stack) -> StackInfo:
 TokenFactory = Callable[[str], str]
 
 
-@pytest.fixture(scope="session")
-def client_token(stack: Stack, stack_info: StackInfo) -> TokenFactory:
-    """An access token for a service client of the realm (client-credentials grant)."""
+def client_tokens(stack: Stack, issuer: str, timeout: float = 10) -> TokenFactory:
+    """Access tokens of the stack's service clients (client-credentials grant) from ``issuer``."""
 
     def issue(client_id: str) -> str:
         response = httpx.post(
-            f"{stack_info.issuer}/protocol/openid-connect/token",
+            f"{issuer}/protocol/openid-connect/token",
             data={
                 "grant_type": "client_credentials",
                 "client_id": client_id,
                 "client_secret": stack.client_secret(client_id),
             },
-            timeout=10,
+            timeout=timeout,
         )
         response.raise_for_status()
         token: str = response.json()["access_token"]
         return token
 
     return issue
+
+
+@pytest.fixture(scope="session")
+def client_token(stack: Stack, stack_info: StackInfo) -> TokenFactory:
+    """An access token for a service client of the realm (client-credentials grant)."""
+    return client_tokens(stack, stack_info.issuer)
 
 
 PersonTokenFactory = Callable[..., str]

@@ -14,10 +14,11 @@ from typing import Any
 
 import itsdangerous
 
+from audit.deps import SESSION_COOKIE
 from devstack import Stack
 from organisation import ROOT_CODE
 
-COOKIE = "edu_audit_session"
+COOKIE = SESSION_COOKIE
 
 
 def session_cookie(stack: Stack, record: dict[str, Any]) -> str:

@@ -10,15 +10,14 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from devstack.ha import HaPorts, HaStack
 from devstack.layout import StackInfo
 from devstack.process import ManagedProcess
-from tests.conftest import free_ports
+from tests.conftest import TokenFactory, client_tokens, free_ports
 
 
 @pytest.fixture(scope="session")
@@ -39,23 +38,9 @@ def ha_info(ha_stack: HaStack) -> StackInfo:
 
 
 @pytest.fixture(scope="session")
-def ha_token(ha_stack: HaStack, ha_info: StackInfo) -> Callable[[str], str]:
+def ha_token(ha_stack: HaStack, ha_info: StackInfo) -> TokenFactory:
     """An access token of a service client (client-credentials grant), through the balancer."""
-
-    def issue(client_id: str) -> str:
-        response = httpx.post(
-            f"{ha_info.issuer}/protocol/openid-connect/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": client_id,
-                "client_secret": ha_stack.client_secret(client_id),
-            },
-            timeout=30,
-        )
-        response.raise_for_status()
-        return str(response.json()["access_token"])
-
-    return issue
+    return client_tokens(ha_stack, ha_info.issuer, timeout=30)
 
 
 def kill(process: ManagedProcess) -> None:

@@ -95,7 +95,7 @@ def test_the_dashboard_logged_in_has_no_high_or_medium_finding(
     this test stack its forms are attacked too (gateway-scan leaves out the ones that change
     something); the logout is never requested."""
     actor, password = people.add("dast", "79760101", "security-officer")
-    account = ScanAccount(actor, password, tmp_path / "totp.json")
+    account = ScanAccount(actor, password, tmp_path / "totp.json", stack_info.keycloak_url)
     dashboard = f"{stack_info.audit_url}/dashboard"
     cookies = sso_login.login(
         f"{dashboard}/login", account, session_cookie=DASHBOARD_SESSION_COOKIE

@@ -48,7 +48,7 @@ def test_the_scanner_enrols_its_second_factor_then_logs_in_with_it(
     stack_info: StackInfo, people: People, admin: KeycloakAdmin, tmp_path: Path
 ) -> None:
     username, password = people.add("quet", SCHOOL, "security-officer")
-    account = ScanAccount(username, password, tmp_path / "totp.json")
+    account = ScanAccount(username, password, tmp_path / "totp.json", stack_info.keycloak_url)
 
     # First login: the dashboard asks for a second factor (privileged), Keycloak has the account
     # set one up; the scanner keeps the secret in its own 0600 file.
@@ -69,12 +69,17 @@ def test_a_stolen_password_or_a_wrong_second_factor_does_not_log_in(
     stack_info: StackInfo, people: People, tmp_path: Path
 ) -> None:
     username, password = people.add("quet", SCHOOL, "security-officer")
-    genuine = ScanAccount(username, password, tmp_path / "genuine.json")
+    genuine = ScanAccount(username, password, tmp_path / "genuine.json", stack_info.keycloak_url)
     _login(stack_info, genuine)  # enrolled
 
     # A wrong password: refused by Keycloak, and the error does not carry it.
     with pytest.raises(SsoLoginFailed, match="user name or the password") as refused:
-        _login(stack_info, ScanAccount(username, "Sai-mat-khau-1", tmp_path / "genuine.json"))
+        _login(
+            stack_info,
+            ScanAccount(
+                username, "Sai-mat-khau-1", tmp_path / "genuine.json", stack_info.keycloak_url
+            ),
+        )
     assert "Sai-mat-khau-1" not in str(refused.value)
     time.sleep(QUICK_LOGIN_CHECK)
 
@@ -83,11 +88,14 @@ def test_a_stolen_password_or_a_wrong_second_factor_does_not_log_in(
     foreign = tmp_path / "foreign.json"
     foreign.write_text(json.dumps({"secret": pyotp.random_base32(), "last_step": None}))
     with pytest.raises(SsoLoginFailed, match="refused the one-time code") as refused:
-        _login(stack_info, ScanAccount(username, password, foreign))
+        _login(stack_info, ScanAccount(username, password, foreign, stack_info.keycloak_url))
     assert password not in str(refused.value)
     time.sleep(QUICK_LOGIN_CHECK)
     with pytest.raises(SsoLoginFailed, match="no second factor enrolled"):
-        _login(stack_info, ScanAccount(username, password, tmp_path / "missing.json"))
+        _login(
+            stack_info,
+            ScanAccount(username, password, tmp_path / "missing.json", stack_info.keycloak_url),
+        )
 
     # A code replayed in the same time step (Keycloak accepts a code once): refused. The genuine
     # login is made early in a time step, so that the replay falls in the same one.
@@ -98,7 +106,7 @@ def test_a_stolen_password_or_a_wrong_second_factor_does_not_log_in(
     replayed = tmp_path / "replayed.json"
     replayed.write_text(json.dumps({"secret": used["secret"], "last_step": None}))
     with pytest.raises(SsoLoginFailed, match="refused the one-time code"):
-        _login(stack_info, ScanAccount(username, password, replayed))
+        _login(stack_info, ScanAccount(username, password, replayed, stack_info.keycloak_url))
     assert int(time.time() // 30) == used["last_step"], "the replay left the time step"
 
 
@@ -107,11 +115,18 @@ def test_an_account_that_is_no_officer_is_turned_away(
 ) -> None:
     username, password = people.add("quet", SCHOOL, "homeroom-teacher")
     with pytest.raises(SsoLoginFailed, match="HTTP 403"):
-        _login(stack_info, ScanAccount(username, password, tmp_path / "totp.json"))
+        _login(
+            stack_info,
+            ScanAccount(username, password, tmp_path / "totp.json", stack_info.keycloak_url),
+        )
 
 
 def test_the_settings_name_the_account_and_never_show_its_password(tmp_path: Path) -> None:
-    account = ScanAccount("quet.dast", "Mat-khau-bi-mat-9", tmp_path / "t.json")
+    account = ScanAccount(
+        "quet.dast", "Mat-khau-bi-mat-9", tmp_path / "t.json", "http://localhost:8080"
+    )
     assert "Mat-khau-bi-mat-9" not in repr(account)
     with pytest.raises(SsoLoginFailed):
-        ScanAccount("quet.dast", "", tmp_path / "t.json")
+        ScanAccount("quet.dast", "", tmp_path / "t.json", "http://localhost:8080")
+    with pytest.raises(SsoLoginFailed, match="identity provider"):
+        ScanAccount("quet.dast", "Mat-khau-bi-mat-9", tmp_path / "t.json", "")

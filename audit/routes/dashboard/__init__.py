@@ -20,7 +20,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.middleware.sessions import SessionMiddleware
 
-from audit.deps import SESSION_SECONDS, LoginRequired, OfficerTurnedAway
+from audit.deps import SESSION_COOKIE, SESSION_SECONDS, LoginRequired, OfficerTurnedAway
 from audit.routes.dashboard import (
     alerts,
     compliance,
@@ -54,7 +54,7 @@ def install_dashboard(app: FastAPI, settings: AuditSettings) -> None:
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.session_secret.get_secret_value(),
-        session_cookie="edu_audit_session",
+        session_cookie=SESSION_COOKIE,
         max_age=SESSION_SECONDS,
         same_site="lax",
         https_only=settings.secure_cookies,

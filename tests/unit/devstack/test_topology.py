@@ -1,0 +1,65 @@
+"""Which stack a folder runs (``gateway run --topology``), and the balancer's configuration."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from devstack import haproxy
+from devstack.errors import StackError
+from devstack.ha import TOPOLOGY_FILE, HaStack, open_stack
+from devstack.stack import Stack
+
+
+def test_a_folder_keeps_the_topology_it_was_asked_for(tmp_path: Path) -> None:
+    assert type(open_stack(tmp_path)) is Stack  # nothing said: one machine
+    (tmp_path / TOPOLOGY_FILE).write_text("ha\n")  # what HaStack.up writes
+    assert isinstance(open_stack(tmp_path), HaStack)  # `gateway stop`, `status`: no option needed
+    assert type(open_stack(tmp_path, topology="single")) is Stack
+    assert not (tmp_path / TOPOLOGY_FILE).exists()  # and from now on, one machine again
+
+
+def test_an_unknown_topology_is_refused_with_its_name(tmp_path: Path) -> None:
+    with pytest.raises(StackError, match="'cluster'"):
+        open_stack(tmp_path, topology="cluster")
+
+
+FRONTS = [
+    haproxy.Front(
+        "keycloak",
+        18080,
+        [
+            haproxy.Server(
+                "keycloak-1", 18081, 18081, "/realms/master/.well-known/openid-configuration"
+            )
+        ],
+        sticky=True,
+        retry_reads=True,
+    ),
+    haproxy.Front(
+        "signing", 18701, [haproxy.Server("signing-1", 18721, 18721, "/health")], api=True
+    ),
+]
+
+
+def test_the_balancer_configuration_is_what_haproxy_accepts() -> None:
+    binary = shutil.which("haproxy")
+    if binary is None:
+        pytest.skip("haproxy is not installed (scripts/bootstrap.sh installs it)")
+    text = haproxy.config(FRONTS)
+    checked = subprocess.run(
+        [binary, "-c", "-f", "/dev/stdin"], input=text, capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # Sticky and retried reads on Keycloak's front only; the API front answers in the envelope.
+    keycloak, signing = text.split("frontend signing")
+    assert "cookie EDU_KC_NODE insert" in keycloak and "retry-on" in keycloak
+    assert "disable-l7-retry unless METH_GET" in keycloak  # a POST is never sent twice
+    assert "cookie" not in signing and "retry-on" not in signing
+    assert '"code": "service-unavailable"' in signing and "Retry-After" in signing
+    assert all(
+        "127.0.0.1:" in line for line in text.splitlines() if line.strip().startswith("bind")
+    )
