@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from io import BytesIO
+from pathlib import Path
 
 from keycloak import KeycloakAdmin
 from pyhanko.pdf_utils import generic
@@ -81,3 +82,16 @@ def teacher_accounts(admin: KeycloakAdmin, prefix: str, count: int, password: st
         admin.assign_realm_roles(user_id, [role])
         names.append(name)
     return names
+
+
+def seed_documents(folder: Path) -> None:
+    """Sample unsigned documents to try the API with, in ``folder`` (kept if already there)."""
+    folder.mkdir(exist_ok=True)
+    samples = {
+        "hoc-ba-mau.pdf": ["HOC BA DIEN TU (MAU)", "Lop 10A1 - Nam hoc 2026-2027"],
+        "cong-van-mau.pdf": ["CONG VAN (MAU)", "So GD&DT - Van phong"],
+    }
+    for name, lines in samples.items():
+        path = folder / name
+        if not path.exists():
+            path.write_bytes(transcript_pdf(lines, pages=2))

@@ -9,6 +9,7 @@ demo teacher, so that "log in with VNeID" can be tried in the demo stack.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from keycloak import KeycloakAdmin
@@ -17,6 +18,8 @@ REALM = "vneid"
 CLIENT_ID = "so-gddt-education"
 #: The demo teacher's (synthetic) citizen ID: born in Hà Nội (001), female born 1985 (1, 85).
 DEMO_CITIZEN_ID = "001185012345"
+#: The stand-in's account of that citizen (its password is the stack's ``user:`` secret).
+DEMO_CITIZEN_USERNAME = "vneid.giaovien"
 
 
 @dataclass(frozen=True)
@@ -119,3 +122,41 @@ def ensure_citizen(admin: KeycloakAdmin, citizen: Citizen) -> str:
         exist_ok=True,
     )
     return str(user_id)
+
+
+def stand_in(
+    admin: KeycloakAdmin,
+    *,
+    keycloak_url: str,
+    broker_realm: str,
+    providers: Mapping[str, str],
+    citizen_password: str,
+) -> None:
+    """The second realm playing the national e-ID (one per identity provider of the realm, with
+    its client secret), and one citizen matching the demo teacher (whose account gets that citizen
+    ID, as account issuing would give it)."""
+    for alias, client_secret in providers.items():
+        ensure_realm(
+            admin,
+            keycloak_url=keycloak_url,
+            client_secret=client_secret,
+            broker_realm=broker_realm,
+            alias=alias,
+        )
+    ensure_citizen(
+        admin,
+        Citizen(
+            username=DEMO_CITIZEN_USERNAME,
+            password=citizen_password,
+            first_name="Thị Lan",
+            last_name="Nguyễn",
+            citizen_id=DEMO_CITIZEN_ID,
+        ),
+    )
+    admin.change_current_realm(broker_realm)
+    teacher = admin.get_user_id("demo.giaovien")
+    if teacher:
+        user = admin.get_user(teacher)
+        attributes = {**user.get("attributes", {}), "citizen_id": [DEMO_CITIZEN_ID]}
+        if user.get("attributes", {}).get("citizen_id") != attributes["citizen_id"]:
+            admin.update_user(teacher, {**user, "attributes": attributes})

@@ -13,14 +13,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from keycloak import KeycloakAdmin
 from pydantic import SecretStr
 
 from audit.producers import Producer, decode_key
 from audit.trail import TrailSettings
 from devstack import keycloak, national_id, redis_server, softhsm
 from devstack.connection_file import connection_path, write_connection_file
-from devstack.demo import transcript_pdf
+from devstack.demo import seed_documents
 from devstack.layout import PROJECT_ROOT, Ports, StackInfo
 from devstack.mail_server import start_mail_server
 from devstack.pki import ISSUING, TestPki
@@ -231,7 +230,15 @@ class Stack:
             smtp_password=self.mail_password,
         )
         progress("Keycloak: VNeID mô phỏng / national e-ID stand-in")
-        self._national_id_stand_in(admin, kc.url)
+        national_id.stand_in(
+            admin,
+            keycloak_url=kc.url,
+            broker_realm=REALM,
+            providers={
+                p.alias: self.provider_secret(p.alias) for p in self.realm_spec.identity_providers
+            },
+            citizen_password=self.user_password(national_id.DEMO_CITIZEN_USERNAME),
+        )
         issuer = kc.issuer(REALM)
 
         progress("Dịch vụ kiểm toán / audit service")
@@ -324,7 +331,7 @@ class Stack:
             seal_certificate=str(seal_cert),
             trust_store=str(self.pki.trust_store),
         )
-        self._seed_demo_documents()
+        seed_documents(self.folder / "demo")
         info.save(self.info_path)
         write_connection_file(self, info)  # for idp-config and gateway-scan --stack
         return info
@@ -408,50 +415,8 @@ class Stack:
             timeout=60,
         )
 
-    def _national_id_stand_in(self, admin: KeycloakAdmin, keycloak_url: str) -> None:
-        """The second realm playing the national e-ID, and one citizen matching the demo teacher
-        (whose account gets that citizen ID, as account issuing would give it)."""
-        for provider in self.realm_spec.identity_providers:
-            national_id.ensure_realm(
-                admin,
-                keycloak_url=keycloak_url,
-                client_secret=self.provider_secret(provider.alias),
-                broker_realm=REALM,
-                alias=provider.alias,
-            )
-        national_id.ensure_citizen(
-            admin,
-            national_id.Citizen(
-                username="vneid.giaovien",
-                password=self.user_password("vneid.giaovien"),
-                first_name="Thị Lan",
-                last_name="Nguyễn",
-                citizen_id=national_id.DEMO_CITIZEN_ID,
-            ),
-        )
-        admin.change_current_realm(REALM)
-        teacher = admin.get_user_id("demo.giaovien")
-        if teacher:
-            user = admin.get_user(teacher)
-            attributes = {**user.get("attributes", {}), "citizen_id": [national_id.DEMO_CITIZEN_ID]}
-            if user.get("attributes", {}).get("citizen_id") != attributes["citizen_id"]:
-                admin.update_user(teacher, {**user, "attributes": attributes})
-
     def _enrol_seal(self, user_pin: str) -> Path:
         return enrol_seal(self.folder / "signing", self.pki, user_pin)
-
-    def _seed_demo_documents(self) -> None:
-        """Sample unsigned documents to try the API with (kept if already there)."""
-        folder = self.folder / "demo"
-        folder.mkdir(exist_ok=True)
-        samples = {
-            "hoc-ba-mau.pdf": ["HOC BA DIEN TU (MAU)", "Lop 10A1 - Nam hoc 2026-2027"],
-            "cong-van-mau.pdf": ["CONG VAN (MAU)", "So GD&DT - Van phong"],
-        }
-        for name, lines in samples.items():
-            path = folder / name
-            if not path.exists():
-                path.write_bytes(transcript_pdf(lines, pages=2))
 
     @property
     def archive_dir(self) -> Path:
