@@ -128,7 +128,8 @@ async def _wave(stack: HaStack, issuer: str, users: list[str], victim: str) -> t
     stop = asyncio.Event()
 
     async def worker(offset: int) -> None:
-        # Each browser its own three people: one person, one login at a time.
+        # Each browser its own three people: Keycloak refuses a login while another of the same
+        # account is under way (tests/integration/test_concurrent_logins.py), failure or not.
         mine = users[offset * 3 : offset * 3 + 3]
         n = 0
         while not stop.is_set():
