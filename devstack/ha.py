@@ -214,9 +214,10 @@ class HaStack(Stack):
                     # health check DOWN for ~30 s (it cannot tell a crash from a split), and the
                     # balancer would take out the only node left. A node that serves a realm's
                     # discovery document serves logins.
-                    haproxy.Server(f"keycloak-{n}", port, port, KEYCLOAK_CHECK)
+                    haproxy.Server(f"keycloak-{n}", port)
                     for n, port in zip((1, 2), ha.keycloak_nodes, strict=True)
                 ],
+                KEYCLOAK_CHECK,
                 sticky=True,
                 retry_reads=True,
             ),
@@ -226,15 +227,17 @@ class HaStack(Stack):
                 [
                     # Its own parts only: while Redis fails over every replica still signs
                     # (spooling its audit events); taking them all out would be an outage.
-                    haproxy.Server(f"signing-{n}", port, port, "/health/live")
+                    haproxy.Server(f"signing-{n}", port)
                     for n, port in zip((1, 2), ha.signing_replicas, strict=True)
                 ],
+                "/health/live",
                 api=True,
             ),
             haproxy.Front(
                 "audit",
                 self.ports.audit,
-                [haproxy.Server("audit", ha.audit, ha.audit, "/health")],
+                [haproxy.Server("audit", ha.audit)],
+                "/health",
                 api=True,
             ),
         ]

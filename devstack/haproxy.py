@@ -33,9 +33,6 @@ STICKY_COOKIE = "EDU_KC_NODE"
 class Server:
     name: str
     port: int
-    #: Where its health is asked (Keycloak: its management port), and the path.
-    check_port: int
-    check_path: str
 
 
 @dataclass(frozen=True)
@@ -43,6 +40,8 @@ class Front:
     name: str
     port: int
     servers: Sequence[Server]
+    #: What the balancer asks each server (every second) to know it may send it requests.
+    check_path: str
     #: Keep a browser on one server (a cookie of HAProxy's).
     sticky: bool = False
     #: Ask another server again when one dies during a GET (never a POST).
@@ -98,13 +97,11 @@ def config(fronts: Sequence[Front]) -> str:
                     f"  http-error status {status} content-type application/json"
                     f" string '{_envelope(code)}' hdr Retry-After 5"
                 )
-        paths = {server.check_path for server in front.servers}
-        lines.append(f"  option httpchk GET {paths.pop() if len(paths) == 1 else '/'}")
+        lines.append(f"  option httpchk GET {front.check_path}")
         for server in front.servers:
             cookie = f" cookie {server.name}" if front.sticky else ""
             lines.append(
-                f"  server {server.name} 127.0.0.1:{server.port} check port {server.check_port}"
-                f" inter 1s fall 2 rise 2{cookie}"
+                f"  server {server.name} 127.0.0.1:{server.port} check inter 1s fall 2 rise 2{cookie}"
             )
         lines.append("")
     return "\n".join(lines)

@@ -19,7 +19,6 @@ replica), and rewriting them would undo a failover.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import time
 from collections.abc import Mapping
@@ -34,6 +33,7 @@ from devstack.errors import InstallFailed, ServiceDidNotStart
 from devstack.process import ManagedProcess
 from devstack.redis_server import (
     ACL_RULES,
+    acl_line,
     answers,
     server_binary,
     server_config,
@@ -68,10 +68,6 @@ class Timing:
 
     down_after_ms: int = 1000
     failover_timeout_ms: int = 6000
-
-
-def _user(name: str, password: str, rules: str) -> str:
-    return f"user {name} on #{hashlib.sha256(password.encode()).hexdigest()} {rules}"
 
 
 @dataclass(frozen=True)
@@ -117,8 +113,8 @@ def start(
         if not conf.exists():
             lines = [
                 *server_config(data, port=port, passwords=passwords),
-                _user(REPLICATION_USER, passwords[REPLICATION_USER], _REPLICATION_RULES),
-                _user(SENTINEL_USER, passwords[SENTINEL_USER], _SENTINEL_ON_SERVERS),
+                acl_line(REPLICATION_USER, passwords[REPLICATION_USER], _REPLICATION_RULES),
+                acl_line(SENTINEL_USER, passwords[SENTINEL_USER], _SENTINEL_ON_SERVERS),
                 f"masteruser {REPLICATION_USER}",
                 f"masterauth {passwords[REPLICATION_USER]}",
                 "min-replicas-to-write 1",
@@ -155,8 +151,8 @@ def start(
                     f"sentinel sentinel-user {SENTINEL_USER}",
                     f"sentinel sentinel-pass {passwords[SENTINEL_USER]}",
                     "user default off resetkeys resetchannels -@all",
-                    _user(SENTINEL_USER, passwords[SENTINEL_USER], _SENTINEL_PEER),
-                    *(_user(user, passwords[user], _DISCOVERY) for user in ACL_RULES),
+                    acl_line(SENTINEL_USER, passwords[SENTINEL_USER], _SENTINEL_PEER),
+                    *(acl_line(user, passwords[user], _DISCOVERY) for user in ACL_RULES),
                     "daemonize no",
                 ],
             )

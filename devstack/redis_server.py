@@ -65,10 +65,11 @@ ACL_RULES: Mapping[str, str] = {
 DEFAULT_USER_RULES = "off resetkeys ~* resetchannels -@all +@read +@write +@transaction -@dangerous"
 
 
-def acl_line(user: str, password: str) -> str:
-    """The configuration line of ``user`` (password as its SHA-256, never in clear)."""
+def acl_line(user: str, password: str, rules: str | None = None) -> str:
+    """The configuration line of ``user`` (password as its SHA-256, never in clear), with ``rules``
+    (a service's: :data:`ACL_RULES`)."""
     digest = hashlib.sha256(password.encode()).hexdigest()
-    return f"user {user} on #{digest} {ACL_RULES[user]}"
+    return f"user {user} on #{digest} {ACL_RULES[user] if rules is None else rules}"
 
 
 def start(

@@ -31,17 +31,12 @@ FRONTS = [
     haproxy.Front(
         "keycloak",
         18080,
-        [
-            haproxy.Server(
-                "keycloak-1", 18081, 18081, "/realms/master/.well-known/openid-configuration"
-            )
-        ],
+        [haproxy.Server("keycloak-1", 18081), haproxy.Server("keycloak-2", 18082)],
+        "/realms/master/.well-known/openid-configuration",
         sticky=True,
         retry_reads=True,
     ),
-    haproxy.Front(
-        "signing", 18701, [haproxy.Server("signing-1", 18721, 18721, "/health")], api=True
-    ),
+    haproxy.Front("signing", 18701, [haproxy.Server("signing-1", 18721)], "/health/live", api=True),
 ]
 
 
