@@ -258,7 +258,7 @@ class HaStack(Stack):
         return replicated.url
 
     # -- the services, behind the balancer -------------------------------------------------------
-    def _audit_store(self) -> dict[str, str]:
+    def audit_store_environment(self) -> dict[str, str]:
         if self.postgres is None:
             raise StackError("PostgreSQL is started with Keycloak, before the audit service")
         return {"AUDIT_DATABASE_URL": self.postgres.url}

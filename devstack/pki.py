@@ -45,6 +45,24 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
+def _key_usage(**granted: bool) -> x509.KeyUsage:
+    """A key usage extension granting only the named uses."""
+    uses = (
+        "digital_signature",
+        "content_commitment",
+        "key_encipherment",
+        "data_encipherment",
+        "key_agreement",
+        "key_cert_sign",
+        "crl_sign",
+        "encipher_only",
+        "decipher_only",
+    )
+    if set(granted) - set(uses):
+        raise ValueError(f"not a key usage: {sorted(set(granted) - set(uses))}")
+    return x509.KeyUsage(**{use: granted.get(use, False) for use in uses})
+
+
 @dataclass(frozen=True)
 class PkiUrls:
     base: str
@@ -180,7 +198,7 @@ class TestPki:
                 days=3650,
             )
             .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-            .add_extension(self._ca_usage(), critical=True)
+            .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
             .add_extension(
                 x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False
             )
@@ -198,7 +216,7 @@ class TestPki:
                 days=1825,
             )
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(self._ca_usage(), critical=True)
+            .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
             .add_extension(
                 x509.SubjectKeyIdentifier.from_public_key(issuing_key.public_key()), critical=False
             )
@@ -234,17 +252,7 @@ class TestPki:
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                 .add_extension(x509.ExtendedKeyUsage([eku]), critical=True)
                 .add_extension(
-                    x509.KeyUsage(
-                        digital_signature=True,
-                        content_commitment=False,
-                        key_encipherment=False,
-                        data_encipherment=False,
-                        key_agreement=False,
-                        key_cert_sign=False,
-                        crl_sign=False,
-                        encipher_only=False,
-                        decipher_only=False,
-                    ),
+                    _key_usage(digital_signature=True),
                     critical=True,
                 )
                 .add_extension(
@@ -299,20 +307,6 @@ class TestPki:
             .not_valid_after(now + dt.timedelta(days=days))
         )
 
-    @staticmethod
-    def _ca_usage() -> x509.KeyUsage:
-        return x509.KeyUsage(
-            digital_signature=False,
-            content_commitment=False,
-            key_encipherment=False,
-            data_encipherment=False,
-            key_agreement=False,
-            key_cert_sign=True,
-            crl_sign=True,
-            encipher_only=False,
-            decipher_only=False,
-        )
-
     def _with_revocation_pointers(
         self, builder: x509.CertificateBuilder
     ) -> x509.CertificateBuilder:
@@ -359,17 +353,7 @@ class TestPki:
             self._builder(request.subject, issuing.subject, public_key, _now(), days=days)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=True,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
+                _key_usage(digital_signature=True, content_commitment=True),
                 critical=True,
             )
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)

@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from devstack.errors import ServiceDidNotStart
+from devstack.layout import PROJECT_ROOT
 
 
 def log_tail(path: Path, lines: int = 40) -> str:
@@ -186,3 +188,38 @@ class ManagedProcess:
             child.wait(timeout=5)
         self.pid_path.unlink(missing_ok=True)
         return True
+
+
+def start_service(
+    folder: Path, name: str, factory: str, port: int, env: dict[str, str], *, workers: int = 1
+) -> None:
+    """Start one of the gateway's ASGI services (``module:factory``) under uvicorn on loopback,
+    as the stack in ``folder`` runs them, and wait until its ``/health`` answers."""
+    process = ManagedProcess(name, folder)
+    process.start(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            factory,
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            # Nagle off on every connection, also with --workers (see gateway_runtime.serving).
+            "--http",
+            "gateway_runtime.serving:NoDelayH11Protocol",
+            "--no-access-log",
+            # A client's address is its connection's (see gateway_runtime.http.trusted_proxies).
+            "--no-proxy-headers",
+            "--log-level",
+            "warning",
+            "--workers",
+            str(workers),
+        ],
+        env={**env, "PYTHONPATH": str(PROJECT_ROOT)},
+        cwd=PROJECT_ROOT,
+        ready=http_ready(f"http://127.0.0.1:{port}/health"),
+        timeout=60,
+    )

@@ -7,9 +7,7 @@ what runs already is kept, what exists already (token, PKI, keys, realm objects)
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,9 +20,10 @@ from devstack.connection_file import connection_path, write_connection_file
 from devstack.demo import seed_documents
 from devstack.layout import PROJECT_ROOT, Ports, StackInfo
 from devstack.mail_server import start_mail_server
-from devstack.pki import ISSUING, TestPki
-from devstack.process import ManagedProcess, http_ready
+from devstack.pki import TestPki
+from devstack.process import ManagedProcess, start_service
 from devstack.secrets_store import SecretStore
+from devstack.service_environments import audit_environment, signing_environment
 from devstack.token_keys import (
     CHECKPOINT_KEY,
     CHECKPOINT_ORIGIN,
@@ -243,77 +242,25 @@ class Stack:
 
         progress("Dịch vụ kiểm toán / audit service")
         self._start_audit(
-            {
-                "AUDIT_KEYCLOAK_ISSUER": issuer,
-                "AUDIT_REDIS_URL": redis_url,
-                "AUDIT_REDIS_USERNAME": "audit",
-                "AUDIT_REDIS_PASSWORD": self.redis_password("audit"),
-                "AUDIT_PRODUCER_KEYS": json.dumps(
-                    {p.value: self.producer_key(p) for p in Producer}
-                ),
-                **self._audit_store(),
-                "AUDIT_ARCHIVE_DIR": str(self.archive_dir),
-                "AUDIT_RETENTION_INTERVAL_SECONDS": str(self.retention_interval),
-                "AUDIT_JSON_LOGS": "true",
-                "SOFTHSM2_CONF": str(conf),
-                "AUDIT_PKCS11_MODULE": str(softhsm.module_path()),
-                "AUDIT_TOKEN_LABEL": TOKEN_LABEL,
-                "AUDIT_USER_PIN": user_pin,
-                "AUDIT_CHECKPOINT_KEY_LABEL": CHECKPOINT_KEY,
-                "AUDIT_CHECKPOINT_ORIGIN": CHECKPOINT_ORIGIN,
-                "AUDIT_WITNESSES": json.dumps(witnesses),
-                "AUDIT_WITNESS_QUORUM": "1",
-                "AUDIT_CHECKPOINT_INTERVAL_SECONDS": str(self.checkpoint_interval),
-                "AUDIT_COLLECTOR_CLIENT_SECRET": self.client_secret("audit-collector"),
-                "AUDIT_PSEUDONYM_KEY": self.secrets.get("audit:pseudonym-key", length=32),
-                "AUDIT_DASHBOARD_CLIENT_SECRET": self.client_secret("audit-dashboard"),
-                "AUDIT_SESSION_SECRET": self.secrets.get("audit:session-key", length=32),
-                "AUDIT_PUBLIC_URL": f"http://localhost:{ports.audit}",
-                "AUDIT_SECURE_COOKIES": "false",  # dev serves http://localhost
-                "AUDIT_SIGNING_URL": f"http://127.0.0.1:{ports.signing}",
-                "AUDIT_REPORT_SIGNER_CLIENT_SECRET": self.client_secret("audit-report-signer"),
-                "AUDIT_KEYCLOAK_EVENTS_INTERVAL_SECONDS": str(min(self.checkpoint_interval, 5.0)),
-                **(
-                    {"AUDIT_ALERT_WEBHOOK_URL": self.alert_webhook_url}
-                    if self.alert_webhook_url
-                    else {}
-                ),
-            },
+            audit_environment(
+                self,
+                issuer=issuer,
+                redis_url=redis_url,
+                softhsm_conf=conf,
+                user_pin=user_pin,
+                witnesses=witnesses,
+            )
         )
         progress("Dịch vụ ký số / signing service")
         self._start_signing(
-            {
-                "SOFTHSM2_CONF": str(conf),
-                "SIGNING_KEYCLOAK_ISSUER": issuer,
-                "SIGNING_PKCS11_MODULE": str(softhsm.module_path()),
-                "SIGNING_TOKEN_LABEL": TOKEN_LABEL,
-                "SIGNING_USER_PIN": user_pin,
-                "SIGNING_KEY_LABEL": SEAL_KEY,
-                "SIGNING_CERTIFICATE_PATH": str(seal_cert),
-                "SIGNING_CHAIN_PATHS": json.dumps([str(self.pki.cert_path(ISSUING))]),
-                "SIGNING_TRUST_STORE": str(self.pki.trust_store),
-                "SIGNING_TSA_URL": self.pki.urls.tsa,
-                # "localhost", not an address: the approval page's passkeys are bound to a name.
-                "SIGNING_PUBLIC_URL": f"http://localhost:{ports.signing}",
-                "SIGNING_CA_ENROL_URL": f"{pki_url}/enrol",
-                "SIGNING_CA_ENROL_TOKEN": self.secrets.get("pki:ra-token", length=24),
-                **(
-                    {"SIGNING_APPROVAL_WEBHOOK_URL": self.approval_webhook_url}
-                    if self.approval_webhook_url
-                    else {}
-                ),
-                "SIGNING_BATCH_DIR": str(self.folder / "signing" / "batches"),
-                "SIGNING_AUDIT_SPOOL_DIR": str(self.folder / "signing" / "audit-spool"),
-                "SIGNING_RECORD_SPOOL_PATH": str(
-                    self.folder / "signing" / "document-records.pending"
-                ),
-                "SIGNING_REVOCATION_CACHE_SECONDS": str(self.revocation_cache_seconds),
-                "SIGNING_REDIS_URL": redis_url,
-                "SIGNING_REDIS_USERNAME": "signing",
-                "SIGNING_REDIS_PASSWORD": self.redis_password("signing"),
-                "SIGNING_AUDIT_MAC_KEY_LABEL": SIGNING_AUDIT_MAC_KEY,
-                "SIGNING_JSON_LOGS": "true",
-            },
+            signing_environment(
+                self,
+                issuer=issuer,
+                redis_url=redis_url,
+                softhsm_conf=conf,
+                user_pin=user_pin,
+                seal_certificate=seal_cert,
+            )
         )
         self._after_services(progress)
 
@@ -364,7 +311,8 @@ class Stack:
             passwords={user: self.redis_password(user) for user in redis_server.ACL_RULES},
         )
 
-    def _audit_store(self) -> dict[str, str]:
+    def audit_store_environment(self) -> dict[str, str]:
+        """Where the audit service keeps its events: on one machine, an SQLite file."""
         return {"AUDIT_STORE_PATH": str(self.folder / "audit" / "events.sqlite3")}
 
     def _start_audit(self, env: dict[str, str]) -> None:
@@ -386,34 +334,7 @@ class Stack:
     def _service(
         self, name: str, factory: str, port: int, env: dict[str, str], *, workers: int = 1
     ) -> None:
-        process = ManagedProcess(name, self.folder)
-        process.start(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                factory,
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                # Nagle off on every connection, also with --workers (see gateway_runtime.serving).
-                "--http",
-                "gateway_runtime.serving:NoDelayH11Protocol",
-                "--no-access-log",
-                # A client's address is its connection's (see gateway_runtime.http.trusted_proxies).
-                "--no-proxy-headers",
-                "--log-level",
-                "warning",
-                "--workers",
-                str(workers),
-            ],
-            env={**env, "PYTHONPATH": str(PROJECT_ROOT)},
-            cwd=PROJECT_ROOT,
-            ready=http_ready(f"http://127.0.0.1:{port}/health"),
-            timeout=60,
-        )
+        start_service(self.folder, name, factory, port, env, workers=workers)
 
     def _enrol_seal(self, user_pin: str) -> Path:
         return enrol_seal(self.folder / "signing", self.pki, user_pin)

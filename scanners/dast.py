@@ -36,6 +36,11 @@ DEFAULT_WAPITI = PROJECT_ROOT / ".work" / "tools" / "wapiti" / "bin" / "wapiti"
 #: Attack modules: injections and what a form or a redirect lets through. Headers, cookies and TLS
 #: are the headers and TLS scanners' (one finding, one rule).
 MODULES = ("xss", "permanentxss", "sql", "exec", "file", "xxe", "crlf", "redirect", "csrf")
+#: Where wapiti's out-of-band checks (XXE, SSRF) would send the scanned system and then ask for
+#: results: by default its authors' server on the internet, which would learn of every scan and
+#: could answer anything. A closed port on loopback: nothing leaves the machine, and the in-band
+#: checks still run.
+OUT_OF_BAND_ENDPOINT = "http://127.0.0.1:1/"
 #: wapiti's names (its report's categories) in the rules' vocabulary.
 WAPITI_CATEGORIES = {
     "Reflected Cross Site Scripting": "xss",
@@ -163,36 +168,64 @@ async def scan_dast(
             "--verbose",
             "0",
             "--no-bugreport",
+            "--endpoint",
+            OUT_OF_BAND_ENDPOINT,
             *(argument for page in start for argument in ("--start", page)),
             *(("--swagger", openapi) if openapi else ()),
             *session,
             *(argument for page in exclude for argument in ("--exclude", page)),
         ]
-        process = await asyncio.create_subprocess_exec(
-            *command,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, "HOME": folder},  # wapiti keeps its state under $HOME
-        )
         try:
-            # wapiti stops attacking at its budget, then writes its report: a margin for that.
-            output, _ = await asyncio.wait_for(process.communicate(), budget_seconds + 60)
-        except TimeoutError as exc:
-            process.kill()
-            await process.wait()
-            raise DastScanFailed(f"{url}: no report after {budget_seconds + 60:.0f} s") from exc
-        if not report_path.exists():
-            # wapiti prints the requests it sent: a logged-in scan's carry the session cookie,
-            # which never reaches the log.
-            tail = "\n".join(
-                line
-                for line in output.decode(errors="replace").splitlines()
-                if "cookie" not in line.lower()
-            )[-2000:]
-            _log.warning("scanner.dast_failed", url=url, code=process.returncode, output=tail)
-            raise DastScanFailed(f"{url}: wapiti exited with {process.returncode}")
+            await _run_wapiti(command, folder, url, budget_seconds)
+        except _WapitiCrashed as crash:
+            # An engine that crashed gave no verdict: once more (``--flush-session``: from the
+            # start) before the system is reported as not scanned, with the reason.
+            _log.warning("scanner.dast_retry", url=url, reason=crash.reason)
+            try:
+                await _run_wapiti(command, folder, url, budget_seconds)
+            except _WapitiCrashed as again:
+                raise DastScanFailed(
+                    f"{url}: wapiti exited with {again.code} (twice): {again.reason}"
+                ) from again
         report = json.loads(report_path.read_text(encoding="utf-8"))
     crawled = (report.get("infos") or {}).get("crawled_pages_nbr")
     alerts = wapiti_alerts(report)
     _log.info("scanner.dast_done", url=url, crawled=crawled, alerts=len(alerts))
     return evaluate_dast(DastObservation(url=url, engine="wapiti", alerts=alerts))
+
+
+class _WapitiCrashed(Exception):
+    def __init__(self, code: int | None, reason: str) -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+
+
+async def _run_wapiti(command: list[str], folder: str, url: str, budget_seconds: float) -> None:
+    """Run wapiti until it writes its report; raise :class:`_WapitiCrashed` if it ends without one."""
+    report_path = Path(command[command.index("--output") + 1])
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "HOME": folder},  # wapiti keeps its state under $HOME
+    )
+    try:
+        # wapiti stops attacking at its budget, then writes its report: a margin for that.
+        output, _ = await asyncio.wait_for(process.communicate(), budget_seconds + 60)
+    except TimeoutError as exc:
+        process.kill()
+        await process.wait()
+        raise DastScanFailed(f"{url}: no report after {budget_seconds + 60:.0f} s") from exc
+    if await asyncio.to_thread(report_path.exists):
+        return
+    # wapiti prints the requests it sent: a logged-in scan's carry the session cookie, which
+    # never reaches the log.
+    tail = "\n".join(
+        line
+        for line in output.decode(errors="replace").splitlines()
+        if "cookie" not in line.lower()
+    )[-2000:]
+    _log.warning("scanner.dast_failed", url=url, code=process.returncode, output=tail)
+    # Its last line is the reason (an error's class and message) when it ended on one.
+    raise _WapitiCrashed(process.returncode, tail.strip().rsplit("\n", 1)[-1][:300] or "no output")

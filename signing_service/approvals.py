@@ -28,7 +28,7 @@ import json
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 import redis.asyncio as redis_async
@@ -43,6 +43,7 @@ from webauthn.helpers.structs import (
 )
 
 from gateway_runtime.tokens import Principal
+from signing_service.approval_notices import ApprovalNotifier
 from signing_service.errors import (
     ApprovalFailed,
     ApprovalNotFound,
@@ -128,45 +129,6 @@ class ActivationData:
     credential_id: str
     owner: str
     hash_algorithm: str
-
-
-class ApprovalNotifier(Protocol):
-    async def announce(self, approval: PendingApproval, url: str) -> None:
-        """Tell the signer's device that ``approval`` waits at ``url``."""
-        ...
-
-
-class LogNotifier:
-    """Development default: log that an approval waits (by id; never the hashes)."""
-
-    async def announce(self, approval: PendingApproval, url: str) -> None:
-        _log.info("approval.pending", approval_id=approval.approval_id, owner=approval.owner)
-
-
-class WebhookNotifier:
-    """POST the approval link to a push gateway (web push, the citizens' app, an SMS gateway)."""
-
-    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
-        self._url = url
-        self._timeout = timeout
-
-    async def announce(self, approval: PendingApproval, url: str) -> None:
-        payload = {
-            "kind": "signing-approval",
-            "owner": approval.owner,
-            "url": url,
-            "fingerprint": approval.fingerprint,
-            "documents": len(approval.hashes),
-            "requested_by": approval.requested_by,
-            "expires_at": int(approval.expires_at),
-        }
-        try:
-            async with httpx.AsyncClient(timeout=self._timeout) as client:
-                response = await client.post(self._url, json=payload)
-                response.raise_for_status()
-        except httpx.HTTPError as exc:
-            # The approval stays valid: the signer can still open it from the app's list.
-            _log.warning("approval.notify_failed", error=type(exc).__name__)
 
 
 class Approvals:

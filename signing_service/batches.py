@@ -41,14 +41,12 @@ from redis.exceptions import LockError, RedisError
 from audit import Actor, AuditTrail, AuditUnavailable, EventTag, Outcome
 from audit.auditor import Auditor
 from gateway_runtime.errors import GatewayError
-from signing_service.appearance import VisibleStamp
 from signing_service.document_records import DocumentRecord, DocumentRecords
 from signing_service.documents import UntrustedDocument, sha256_hex
 from signing_service.errors import (
     IdempotencyKeyReused,
 )
-from signing_service.preparation import FieldLock
-from signing_service.signing import DocumentSigner, SignatureLevel, SignatureRequest
+from signing_service.signing import DocumentSigner, SignatureRequest
 
 _log = structlog.get_logger(__name__)
 
@@ -77,26 +75,6 @@ class BatchOwner:
     actor: str
     #: The owner's unit: the batch's audit events carry it, so the district's officer sees them.
     unit: str | None = None
-
-
-def _request_json(request: SignatureRequest) -> str:
-    fields = dataclasses.asdict(request)
-    fields["level"] = request.level.value
-    fields["lock"] = request.lock.value
-    return json.dumps(fields, sort_keys=True)
-
-
-def _request_from_json(text: str) -> SignatureRequest:
-    fields = json.loads(text)
-    stamp = fields.pop("stamp")
-    return SignatureRequest(
-        **{
-            **fields,
-            "level": SignatureLevel(fields["level"]),
-            "lock": FieldLock(fields["lock"]),
-            "stamp": VisibleStamp(**stamp) if stamp else None,
-        }
-    )
 
 
 def document_request(request: SignatureRequest, reference: str) -> SignatureRequest:
@@ -182,7 +160,7 @@ class BatchStore:
                     "owner_actor": owner.actor,
                     "owner_unit": owner.unit or "",
                     "level": request.level.value,
-                    "request": _request_json(request),
+                    "request": request.to_json(),
                     "fingerprint": request_fingerprint,
                     # A person's batch is signed with their key (approved before it was stored).
                     "credential_id": credential_id or "",
@@ -302,7 +280,7 @@ class BatchRunner:
             subject=header["owner_subject"],
         )
         auditor = self._auditor(owner, header.get("owner_unit") or None)
-        request = _request_from_json(header["request"])
+        request = SignatureRequest.from_json(header["request"])
         signer = self._signer
         if header.get("credential_id"):
             if self._personal_signer is None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import binascii
 import hashlib
 import re
+import unicodedata
+from dataclasses import dataclass
 from io import BytesIO
 from typing import IO, Any, NewType
 
@@ -16,7 +18,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from signing_service.errors import EncryptedDocument, InvalidDocument
+from signing_service.errors import DocumentTooComplex, EncryptedDocument, InvalidDocument
 
 UntrustedDocument = NewType("UntrustedDocument", bytes)
 
@@ -93,3 +95,42 @@ def _read_hex_string(stream: IO[bytes]) -> Any:
 
 
 generic.read_hex_string_from_stream = _read_hex_string
+
+
+@dataclass(frozen=True)
+class DocumentFacts:
+    """What the pre-flight inspection learnt about a document that parsed within the limits."""
+
+    pages: int
+    objects: int
+    revisions: int
+    signatures: int
+    #: The document's own title (its metadata), for the record kept of what was signed.
+    title: str = ""
+
+
+def inspect_document(document: UntrustedDocument, max_objects: int) -> DocumentFacts:
+    """Open ``document`` and touch what signing will touch; refuse one with too many objects."""
+    reader = open_document(document)
+    xrefs = reader.xrefs
+    objects = sum(len(xrefs.explicit_refs_in_revision(r)) for r in range(xrefs.total_revisions))
+    if objects > max_objects:
+        raise DocumentTooComplex(f"{objects} objects; the limit is {max_objects}")
+    pages = int(reader.root["/Pages"]["/Count"])
+    signatures = len(reader.embedded_signatures)
+    return DocumentFacts(
+        pages=pages,
+        objects=objects,
+        revisions=xrefs.total_revisions,
+        signatures=signatures,
+        title=_title(reader),
+    )
+
+
+def _title(reader: Any) -> str:
+    """The title in the document's information dictionary, if it is a plain string."""
+    try:
+        title = reader.trailer_view["/Info"]["/Title"]
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return ""
+    return unicodedata.normalize("NFC", str(title))[:200] if isinstance(title, str) else ""

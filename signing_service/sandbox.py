@@ -30,17 +30,14 @@ import resource
 import signal
 import threading
 import time
-import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
 
 import structlog
 
-from signing_service.documents import UntrustedDocument, open_document
 from signing_service.errors import (
     DocumentTooComplex,
     DocumentWorkerLost,
@@ -139,45 +136,6 @@ def worker_loop() -> asyncio.AbstractEventLoop:
     if _LOOP is None:
         _LOOP = asyncio.new_event_loop()
     return _LOOP
-
-
-@dataclass(frozen=True)
-class DocumentFacts:
-    """What the pre-flight inspection learnt about a document that parsed within the limits."""
-
-    pages: int
-    objects: int
-    revisions: int
-    signatures: int
-    #: The document's own title (its metadata), for the record kept of what was signed.
-    title: str = ""
-
-
-def inspect_document(document: UntrustedDocument, max_objects: int) -> DocumentFacts:
-    """Open ``document`` and touch what signing will touch; refuse one with too many objects."""
-    reader = open_document(document)
-    xrefs = reader.xrefs
-    objects = sum(len(xrefs.explicit_refs_in_revision(r)) for r in range(xrefs.total_revisions))
-    if objects > max_objects:
-        raise DocumentTooComplex(f"{objects} objects; the limit is {max_objects}")
-    pages = int(reader.root["/Pages"]["/Count"])
-    signatures = len(reader.embedded_signatures)
-    return DocumentFacts(
-        pages=pages,
-        objects=objects,
-        revisions=xrefs.total_revisions,
-        signatures=signatures,
-        title=_title(reader),
-    )
-
-
-def _title(reader: Any) -> str:
-    """The title in the document's information dictionary, if it is a plain string."""
-    try:
-        title = reader.trailer_view["/Info"]["/Title"]
-    except (KeyError, TypeError, AttributeError, ValueError):
-        return ""
-    return unicodedata.normalize("NFC", str(title))[:200] if isinstance(title, str) else ""
 
 
 def _context() -> Any:

@@ -23,7 +23,8 @@ from gateway_runtime import AccessTokenVerifier
 from gateway_runtime.keystore import TokenKeystore
 from gateway_runtime.redis_connection import RedisAddress
 from policies.signing import SigningPolicy, default_signing_policy
-from signing_service.approvals import Approvals, LogNotifier, WebhookNotifier
+from signing_service.approval_notices import LogNotifier, WebhookNotifier
+from signing_service.approvals import Approvals
 from signing_service.authorisation import Gatekeeper
 from signing_service.batches import BatchRunner, BatchStore
 from signing_service.credentials import (
@@ -34,11 +35,11 @@ from signing_service.credentials import (
 )
 from signing_service.csc import CscDialect
 from signing_service.document_records import DocumentRecords
-from signing_service.documents import UntrustedDocument
+from signing_service.documents import UntrustedDocument, inspect_document
 from signing_service.errors import CredentialNotFound
 from signing_service.keystore import TokenEventSealer, TokenGate, token_pdf_signer
 from signing_service.revocation import load_trust_store
-from signing_service.sandbox import DocumentSandbox, inspect_document
+from signing_service.sandbox import DocumentSandbox
 from signing_service.settings import SigningSettings
 from signing_service.signing import DocumentSigner
 

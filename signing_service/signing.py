@@ -8,7 +8,9 @@ revocation data embedded in a DSS), B-LTA (plus a document timestamp over all of
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 from dataclasses import dataclass
 from enum import StrEnum
 from io import BytesIO
@@ -73,6 +75,26 @@ class SignatureRequest:
     #: Documents with JavaScript, launch actions or embedded programs are refused unless allowed.
     allow_active_content: bool = False
     stamp: VisibleStamp | None = None
+
+    def to_json(self) -> str:
+        """The request as a batch keeps it (in Redis), for the runner that signs its documents."""
+        fields = dataclasses.asdict(self)
+        fields["level"] = self.level.value
+        fields["lock"] = self.lock.value
+        return json.dumps(fields, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> SignatureRequest:
+        fields = json.loads(text)
+        stamp = fields.pop("stamp")
+        return cls(
+            **{
+                **fields,
+                "level": SignatureLevel(fields["level"]),
+                "lock": FieldLock(fields["lock"]),
+                "stamp": VisibleStamp(**stamp) if stamp else None,
+            }
+        )
 
 
 @dataclass(frozen=True)

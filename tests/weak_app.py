@@ -21,7 +21,7 @@ _HOME = (
 )
 
 
-def _handler(fixed: bool) -> type[BaseHTTPRequestHandler]:
+def _handler(fixed: bool, seen: list[str]) -> type[BaseHTTPRequestHandler]:
     database = sqlite3.connect(":memory:", check_same_thread=False)
     database.execute("CREATE TABLE items (id INTEGER, name TEXT)")
     database.execute("INSERT INTO items VALUES (1, 'Sổ điểm lớp 10A1')")
@@ -29,6 +29,7 @@ def _handler(fixed: bool) -> type[BaseHTTPRequestHandler]:
 
     class WeakApp(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            seen.append(self.path)
             url = urlsplit(self.path)
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
             if url.path == "/":
@@ -81,9 +82,11 @@ def _handler(fixed: bool) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def weak_app(*, fixed: bool = False) -> Iterator[str]:
-    """The app's base URL while it runs."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fixed))
+def weak_app(*, fixed: bool = False, seen: list[str] | None = None) -> Iterator[str]:
+    """The app's base URL while it runs; ``seen`` collects the path and query of every request."""
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), _handler(fixed, seen if seen is not None else [])
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/"

@@ -22,10 +22,9 @@ from signing_service.appearance import VisibleStamp
 from signing_service.authorisation import SigningAuthorisation, require_person_request
 from signing_service.deps import AuditorDep, ServicesDep, SigningCaller, VerifyingCaller
 from signing_service.document_records import DocumentRecord
-from signing_service.documents import sha256_hex
+from signing_service.documents import inspect_document, sha256_hex
 from signing_service.errors import StampTitleNotAccepted, TimestampUnavailable
 from signing_service.routes.bodies import read_document
-from signing_service.sandbox import inspect_document
 from signing_service.signing import (
     DocumentSigner,
     SignatureLevel,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from devstack import StackInfo
 from policies import Violation
 from scanners import TargetNotRegistered, TargetRegistry, sso_login
-from scanners.dast import scan_dast
+from scanners.dast import OUT_OF_BAND_ENDPOINT, DastScanFailed, scan_dast
 from scanners.own_services import DASHBOARD_SESSION_COOKIE
 from scanners.sso_login import ScanAccount
 from tests.conftest import TokenFactory
@@ -33,11 +34,18 @@ def _scan(url: str) -> list[Violation]:
 
 def test_each_injection_class_is_found_and_closing_it_changes_the_verdict() -> None:
     """Attack classes: reflected XSS, SQL injection, open redirect; each found on the weak app
-    (made and started in this run), none on the same app with the holes closed."""
-    with weak_app() as url:
+    (made and started in this run), none on the same app with the holes closed. And the scan
+    sends the system nowhere but loopback: wapiti's out-of-band payloads would by default tell it
+    to fetch from its authors' server on the internet (and wapiti would then ask that server)."""
+    seen: list[str] = []
+    with weak_app(seen=seen) as url:
         found = {(v.rule_id, v.subject) for v in _scan(url)}
     for attack, hole in HOLES.items():
         assert hole in found, (attack, sorted(found))
+    sent = "\n".join(unquote(request) for request in seen)
+    assert OUT_OF_BAND_ENDPOINT in sent  # the out-of-band payloads were sent, with our endpoint
+    # (Other hosts in the payloads are markers — an open redirect to www.google.fr — never fetched.)
+    assert "wapiti3.ovh" not in sent
     with weak_app(fixed=True) as url:
         fixed = {(v.rule_id, v.subject) for v in _scan(url)}
     assert not set(HOLES.values()) & fixed, sorted(fixed)
@@ -122,3 +130,46 @@ def test_the_dashboard_logged_in_has_no_high_or_medium_finding(
     ).json()["events"]
     channels = {e["target"].get("channel") for e in seen}
     assert len(seen) >= 5 and len(channels) >= 3, channels
+
+
+def _crashing_engine(folder: Path, crashes: int) -> Path:
+    """A wapiti that crashes (as 3.2.3 does on an exception it does not catch) the first
+    ``crashes`` times, then runs the real one."""
+    from scanners.dast import DEFAULT_WAPITI
+
+    script = folder / "wapiti"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'count=$(cat "{folder}/runs" 2>/dev/null || echo 0)\n'
+        f'echo $((count + 1)) > "{folder}/runs"\n'
+        f'if [ "$count" -lt {crashes} ]; then\n'
+        '  echo "Traceback (most recent call last):"\n'
+        "  echo \"ValueError: invalid literal for int() with base 10: 'error'\"\n"
+        "  exit 1\n"
+        "fi\n"
+        f'exec "{DEFAULT_WAPITI}" "$@"\n'
+    )
+    script.chmod(0o700)
+    return script
+
+
+def test_an_engine_that_crashes_once_is_run_again_and_twice_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash of the engine is not a verdict: one more run; a second crash is a failure that
+    says why (the engine's last line), never an empty list of findings."""
+    once = tmp_path / "once"
+    once.mkdir()
+    monkeypatch.setenv("WAPITI_BIN", str(_crashing_engine(once, crashes=1)))
+    with weak_app() as url:
+        found = {(v.rule_id, v.subject) for v in _scan(url)}
+    assert (once / "runs").read_text().strip() == "2"
+    assert HOLES["SQL injection"] in found, sorted(found)
+
+    always = tmp_path / "always"
+    always.mkdir()
+    monkeypatch.setenv("WAPITI_BIN", str(_crashing_engine(always, crashes=99)))
+    with weak_app() as url, pytest.raises(DastScanFailed) as failure:
+        _scan(url)
+    assert (always / "runs").read_text().strip() == "2"
+    assert "twice" in str(failure.value) and "ValueError" in str(failure.value)
