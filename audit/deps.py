@@ -39,7 +39,7 @@ SESSION_SECONDS = 1800
 SESSION_COOKIE = "edu_audit_session"
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services = getattr(request.app.state, "services", None)
     if not isinstance(services, Services):
         raise RuntimeError("the audit service's lifespan has not run")
@@ -70,7 +70,7 @@ def actor_of(principal: Principal) -> Actor:
     return Actor(name=principal.actor, client_id=principal.client_id, subject=principal.subject)
 
 
-def reader(principal: CurrentPrincipal) -> Principal:
+async def reader(principal: CurrentPrincipal) -> Principal:
     """A caller who may read the log (``read-events``)."""
     principal.require(READ_ROLE)
     return principal
@@ -79,7 +79,9 @@ def reader(principal: CurrentPrincipal) -> Principal:
 Reader = Annotated[Principal, Depends(reader)]
 
 
-def get_auditor(request: Request, services: ServicesDep, principal: CurrentPrincipal) -> Auditor:
+async def get_auditor(
+    request: Request, services: ServicesDep, principal: CurrentPrincipal
+) -> Auditor:
     """Events of an API request: the caller, their address, the request id. A read of the log
     belongs to no unit (the department's)."""
     return request_auditor(request, services, actor_of(principal))
@@ -202,7 +204,7 @@ async def admit(identity: OfficerSession, services: Services, auditor: Auditor) 
     return Officer(identity, scope)
 
 
-def get_dashboard(services: ServicesDep) -> DashboardLogin:
+async def get_dashboard(services: ServicesDep) -> DashboardLogin:
     if services.dashboard is None:
         raise RuntimeError("the dashboard is not configured")
     return services.dashboard
@@ -226,7 +228,7 @@ async def current_officer(
 CurrentOfficer = Annotated[Officer, Depends(current_officer)]
 
 
-def get_officer_auditor(
+async def get_officer_auditor(
     request: Request, services: ServicesDep, dashboard: DashboardDep, officer: CurrentOfficer
 ) -> Auditor:
     """Events of a dashboard request: the officer, under their own unit."""

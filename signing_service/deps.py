@@ -21,7 +21,7 @@ SERVICE_SCOPE = "service"
 CREDENTIAL_SCOPE = "credential"
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services = getattr(request.app.state, "services", None)
     if not isinstance(services, Services):
         raise RuntimeError("the signing service's lifespan has not run")
@@ -35,7 +35,9 @@ def actor_of(principal: Principal) -> Actor:
     return Actor(name=principal.actor, client_id=principal.client_id, subject=principal.subject)
 
 
-def get_auditor(request: Request, services: ServicesDep, principal: CurrentPrincipal) -> Auditor:
+async def get_auditor(
+    request: Request, services: ServicesDep, principal: CurrentPrincipal
+) -> Auditor:
     """Events of this request: the caller, their address, the request id, their unit."""
     return Auditor(
         trail=services.trail,
@@ -47,7 +49,7 @@ def get_auditor(request: Request, services: ServicesDep, principal: CurrentPrinc
     )
 
 
-def get_anonymous_auditor(request: Request, services: ServicesDep) -> Auditor:
+async def get_anonymous_auditor(request: Request, services: ServicesDep) -> Auditor:
     """Events of a request without a login (the public verification page, a phone's approval)."""
     return Auditor(
         trail=services.trail,
@@ -74,7 +76,7 @@ async def signing_caller(
 SigningCaller = Annotated[Principal, Depends(signing_caller)]
 
 
-def verifying_caller(principal: CurrentPrincipal) -> Principal:
+async def verifying_caller(principal: CurrentPrincipal) -> Principal:
     principal.require(VERIFY_ROLE)
     return principal
 
@@ -82,7 +84,7 @@ def verifying_caller(principal: CurrentPrincipal) -> Principal:
 VerifyingCaller = Annotated[Principal, Depends(verifying_caller)]
 
 
-def person(principal: CurrentPrincipal) -> Principal:
+async def person(principal: CurrentPrincipal) -> Principal:
     if not principal.is_person:
         raise Forbidden("personal keys belong to people; a service account has none")
     return principal
@@ -91,12 +93,12 @@ def person(principal: CurrentPrincipal) -> Principal:
 Person = Annotated[Principal, Depends(person)]
 
 
-def service_scope(principal: Person) -> Principal:
+async def service_scope(principal: Person) -> Principal:
     principal.require_scope(SERVICE_SCOPE)
     return principal
 
 
-def credential_scope(principal: Person) -> Principal:
+async def credential_scope(principal: Person) -> Principal:
     principal.require_scope(CREDENTIAL_SCOPE)
     return principal
 

@@ -28,7 +28,12 @@ from signing_service.errors import (
     InvalidBatch,
     TimestampUnavailable,
 )
-from signing_service.routes.documents import CredentialId, DocumentType, SignOptions
+from signing_service.routes.documents import (
+    CredentialId,
+    DocumentType,
+    SignOptions,
+    SignOptionsDep,
+)
 from signing_service.services import Services
 from signing_service.signing import DocumentSigner
 
@@ -114,7 +119,7 @@ async def create_batch(
     principal: SigningCaller,
     services: ServicesDep,
     auditor: AuditorDep,
-    options: Annotated[SignOptions, Depends()],
+    options: SignOptionsDep,
     idempotency_key: Annotated[
         str | None,
         # Required, and said so in the document (BATCH_OPENAPI); read as optional here only so that

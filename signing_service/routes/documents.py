@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -117,6 +118,17 @@ class SignOptions:
         )
 
 
+async def sign_options(**fields: Any) -> SignOptions:
+    """The options, built on the event loop: a class given to ``Depends()`` is called in FastAPI's
+    thread pool (a hop to a worker thread and back on every signature)."""
+    return SignOptions(**fields)
+
+
+# FastAPI reads the query parameters from the signature: the dataclass's own fields.
+sign_options.__signature__ = inspect.signature(SignOptions)  # type: ignore[attr-defined]
+SignOptionsDep = Annotated[SignOptions, Depends(sign_options)]
+
+
 def _signed_event(
     signed: SignedDocument, key_label: str, reference: str, allowed: SigningAuthorisation
 ) -> dict[str, str]:
@@ -143,7 +155,7 @@ async def sign_document(
     principal: SigningCaller,
     services: ServicesDep,
     auditor: AuditorDep,
-    options: Annotated[SignOptions, Depends()],
+    options: SignOptionsDep,
     document_type: DocumentType = None,
     credential: CredentialId = None,
 ) -> Response:

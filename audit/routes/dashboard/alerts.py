@@ -204,7 +204,7 @@ class AlertFilter:
 _Choice = Annotated[str, Query(max_length=80)]
 
 
-def alert_filter(
+async def alert_filter(
     severity: _Choice = "",
     rule: _Choice = "",
     state: _Choice = "",

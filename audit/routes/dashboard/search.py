@@ -92,7 +92,7 @@ class SearchForm:
         return bool(search.words and not self.since and not (search.actor or search.document))
 
 
-def search_form(
+async def search_form(
     tag: Filter = None,
     actor_name: ActorFilter = None,
     outcome: Filter = None,

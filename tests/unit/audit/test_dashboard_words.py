@@ -133,10 +133,10 @@ def test_seventeen_identical_alerts_are_one_group_with_its_count() -> None:
 
 
 def test_the_alert_filter_takes_local_days_and_drops_what_does_not_fit() -> None:
-    chosen = alert_filter(
+    chosen = asyncio.run(alert_filter(
         severity="high", rule="admin_privilege_grant", state="new", since="2026-12-01",
         until="2026-12-01", subject="U1",
-    )  # fmt: skip
+    ))  # fmt: skip
     search = chosen.search(None)
     # A day in Vietnam (UTC+7) starts at 17:00 UTC the day before.
     assert search.since == datetime(2026, 11, 30, 17, 0, tzinfo=UTC)
@@ -144,8 +144,10 @@ def test_the_alert_filter_takes_local_days_and_drops_what_does_not_fit() -> None
     card = AlertCard.of(_alert(1, "admin_privilege_grant", "users/u1/x", "high", 0), TriageState())
     assert chosen.keeps(card)
     assert not AlertFilter(severity="low").keeps(card)
-    bad = alert_filter(
-        severity="urgent", rule="x'; drop", state="any", since="1/12", until="", subject=""
+    bad = asyncio.run(
+        alert_filter(
+            severity="urgent", rule="x'; drop", state="any", since="1/12", until="", subject=""
+        )
     )
     assert bad == AlertFilter(since="1/12")
     assert bad.search(None).since is None
