@@ -49,17 +49,17 @@ REPLICATION_USER = "replication"
 SENTINEL_USER = "sentinel"
 USERS = (*ACL_RULES, REPLICATION_USER, SENTINEL_USER)
 
-_REPLICATION_RULES = "resetkeys resetchannels -@all +psync +replconf +ping"
-_SENTINEL_ON_SERVERS = (
+REPLICATION_RULES = "resetkeys resetchannels -@all +psync +replconf +ping"
+SENTINEL_ON_SERVERS_RULES = (
     "resetkeys allchannels -@all +multi +slaveof +ping +exec +subscribe +config|rewrite +role"
     " +publish +info +client|setname +client|kill +script|kill"
 )
 #: What a service may ask a sentinel: where the primary and its replicas are.
-_DISCOVERY = (
+DISCOVERY_RULES = (
     "resetkeys resetchannels -@all +auth +hello +ping +sentinel|get-master-addr-by-name"
     " +sentinel|masters +sentinel|master +sentinel|replicas +sentinel|slaves +sentinel|sentinels"
 )
-_SENTINEL_PEER = "resetkeys allchannels +@all"
+SENTINEL_PEER_RULES = "resetkeys allchannels +@all"
 
 
 @dataclass(frozen=True)
@@ -113,8 +113,8 @@ def start(
         if not conf.exists():
             lines = [
                 *server_config(data, port=port, passwords=passwords),
-                acl_line(REPLICATION_USER, passwords[REPLICATION_USER], _REPLICATION_RULES),
-                acl_line(SENTINEL_USER, passwords[SENTINEL_USER], _SENTINEL_ON_SERVERS),
+                acl_line(REPLICATION_USER, passwords[REPLICATION_USER], REPLICATION_RULES),
+                acl_line(SENTINEL_USER, passwords[SENTINEL_USER], SENTINEL_ON_SERVERS_RULES),
                 f"masteruser {REPLICATION_USER}",
                 f"masterauth {passwords[REPLICATION_USER]}",
                 "min-replicas-to-write 1",
@@ -151,8 +151,8 @@ def start(
                     f"sentinel sentinel-user {SENTINEL_USER}",
                     f"sentinel sentinel-pass {passwords[SENTINEL_USER]}",
                     "user default off resetkeys resetchannels -@all",
-                    acl_line(SENTINEL_USER, passwords[SENTINEL_USER], _SENTINEL_PEER),
-                    *(acl_line(user, passwords[user], _DISCOVERY) for user in ACL_RULES),
+                    acl_line(SENTINEL_USER, passwords[SENTINEL_USER], SENTINEL_PEER_RULES),
+                    *(acl_line(user, passwords[user], DISCOVERY_RULES) for user in ACL_RULES),
                     "daemonize no",
                 ],
             )

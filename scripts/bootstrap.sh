@@ -96,6 +96,16 @@ if [ "${BOOTSTRAP_FOR:-run}" = test ] && ! .work/tools/schemathesis/bin/python -
   "${UV[@]}" pip install --quiet --python .work/tools/schemathesis/bin/python 'schemathesis==4.32.5'
 fi
 
+# CloudNativePG's Cluster schema (its CRD, compiled to a validator by kubernetes-models), for the
+# test that validates deploy/kubernetes.
+models=.work/tools/k8s-models
+if [ "${BOOTSTRAP_FOR:-run}" = test ] && [ ! -f "$models/node_modules/@kubernetes-models/cloudnative-pg/package.json" ]; then
+  say "Lược đồ CloudNativePG / CloudNativePG schema (npm @kubernetes-models/cloudnative-pg 2.0.0)"
+  mkdir -p "$models"
+  echo '{"private": true}' > "$models/package.json"
+  (cd "$models" && npm install --silent --no-audit --no-fund @kubernetes-models/cloudnative-pg@2.0.0 >/dev/null)
+fi
+
 # The Compose specification's JSON schema, for the test that validates compose.yaml.
 schema=.work/cache/compose-spec/compose-spec.json
 if [ ! -f "$schema" ]; then
