@@ -32,8 +32,8 @@ def test_compose_file_is_valid_against_the_specification(compose: dict[str, Any]
 
 def test_every_component_is_defined(compose: dict[str, Any]) -> None:
     assert set(compose["services"]) >= {
-        "keycloak", "postgres", "redis", "signing", "audit", "audit-db", "audit-migrate", "zap",
-        "scanners",
+        "keycloak", "postgres", "redis-1", "redis-2", "redis-3", "sentinel-1", "sentinel-2",
+        "sentinel-3", "signing", "audit", "audit-db", "audit-migrate", "zap", "scanners",
     }  # fmt: skip
     assert compose["services"]["keycloak"]["environment"]["KC_DB"] == "postgres"
     # The audit store runs on its own PostgreSQL in production (SQLite is the embedded default).
@@ -113,60 +113,34 @@ def test_settings_the_services_require_are_all_provided(compose: dict[str, Any])
             assert f"{prefix}{field}".upper() in env, (service, field)
 
 
-def _redis_users(command: list[str]) -> dict[str, list[str]]:
-    users: dict[str, list[str]] = {}
-    for index, argument in enumerate(command):
-        if argument == "--user":
-            end = next(
-                (i for i in range(index + 1, len(command)) if command[i].startswith("--")),
-                len(command),
-            )
-            users[command[index + 1]] = command[index + 2 : end]
-    return users
-
-
-def test_redis_has_one_user_per_service_with_the_devstacks_rules(compose: dict[str, Any]) -> None:
-    """Production's Redis runs the ACLs the tests attack in the devstack: the default user off,
-    nobody with +@all, each service's rules exactly as devstack.redis_server.ACL_RULES."""
-    from devstack.redis_server import ACL_RULES, DEFAULT_USER_RULES
-
-    users = _redis_users(compose["services"]["redis"]["command"])
-    assert " ".join(users.pop("default")) == DEFAULT_USER_RULES
-    assert set(users) == set(ACL_RULES)
-    for user, arguments in users.items():
-        state, password, *rules = arguments
-        assert state == "on"
-        assert re.fullmatch(rf">\$\{{REDIS_{user.upper()}_PASSWORD:\?[^}}]+\}}", password), user
-        assert " ".join(rules) == ACL_RULES[user], user
-        assert "+@all" not in rules and "allcommands" not in rules
-    env = {name: compose["services"][name]["environment"] for name in ("signing", "audit")}
-    assert env["signing"]["SIGNING_REDIS_USERNAME"] == "signing"
-    assert env["audit"]["AUDIT_REDIS_USERNAME"] == "audit"
-    assert env["audit"]["AUDIT_PRODUCER_KEYS"].startswith("${AUDIT_PRODUCER_KEYS:?")
-
-
-def test_the_scanner_runs_on_a_schedule_as_its_own_producer(
-    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+def test_redis_is_replicated_behind_three_sentinels_with_the_shared_scripts(
+    compose: dict[str, Any],
 ) -> None:
-    """The scanner that takes the dashboard's scan requests runs in production: on a schedule, with
-    the scanners' Redis user and producer key, and its settings load as gateway-scan reads them."""
-    import base64
-    import secrets
+    """Three servers and three sentinels run deploy/redis's scripts (the ones Kubernetes runs; their
+    ACL templates are the dev stack's rules: tests/integration/test_kubernetes_manifests.py), and
+    every part of the gateway finds the primary through the three sentinels."""
+    from devstack.redis_sentinel import SERVICE
+    from gateway_runtime.redis_connection import RedisAddress
 
-    from scanners.connection import ScanConnection
-
-    scanner = compose["services"]["scanners"]
-    assert scanner["command"][:3] == ["gateway-scan", "run", "--every"]
-    env = scanner["environment"]
-    assert env["SCAN_REDIS_USERNAME"] == "scanners"
-    assert (
-        "KEYCLOAK_ADMIN_PASSWORD" not in env["KEYCLOAK_ADMIN_PASSWORD"]
-    )  # not the bootstrap admin
-    filled = {
-        name: re.sub(r"\$\{[^}]*\}", base64.b64encode(secrets.token_bytes(32)).decode(), str(value))
-        for name, value in env.items()
-    }
-    for name, value in filled.items():
-        monkeypatch.setenv(name, value)
-    trail = ScanConnection.load().audit_trail()
-    assert trail.redis_username == "scanners" and trail.redis_url == "redis://redis:6379/0"
+    services = compose["services"]
+    for name, script in [
+        *((f"redis-{n}", "start-redis.sh") for n in (1, 2, 3)),
+        *((f"sentinel-{n}", "start-sentinel.sh") for n in (1, 2, 3)),
+    ]:
+        service = services[name]
+        assert service["command"] == ["sh", f"/config/{script}"], name
+        assert "./deploy/redis:/config:ro" in service["volumes"], name
+        assert service["environment"]["REDIS_ANNOUNCE"] == name
+        assert service["environment"]["REDIS_FIRST_PRIMARY"] == "redis-1"
+        assert set(service["environment"]["REDIS_SENTINEL_HOSTS"].split()) == {
+            "sentinel-1", "sentinel-2", "sentinel-3",
+        }  # fmt: skip
+    for name, variable in (
+        ("signing", "SIGNING_REDIS_URL"),
+        ("audit", "AUDIT_REDIS_URL"),
+        ("scanners", "SCAN_REDIS_URL"),
+    ):
+        address = RedisAddress.parse(services[name]["environment"][variable])
+        hosts = {host for host, _ in address.sentinels}
+        assert hosts == {"sentinel-1", "sentinel-2", "sentinel-3"}, name
+        assert address.service == SERVICE and address.replicas == 1, name

@@ -1,4 +1,4 @@
-"""deploy/kubernetes describes the production topology for a cluster: valid against the Kubernetes
+"""deploy/kubernetes (applied with ``kubectl apply -k deploy``) describes the production topology for a cluster: valid against the Kubernetes
 schemas (kubernetes-validate, which ships them) and CloudNativePG's Cluster schema (its CRD, compiled
 by kubernetes-models), holding the settings the services need, no secret in the files, the dev stack's
 Redis ACLs, and pods that run restricted. (No cluster here: nothing is applied. The Keycloak
@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-FOLDER = ROOT / "deploy" / "kubernetes"
+DEPLOY = ROOT / "deploy"
 MODELS = ROOT / ".work" / "tools" / "k8s-models"
 #: The Kubernetes release the manifests are written for (a kind or field it lacks fails).
 KUBERNETES = "1.33.0"
@@ -30,8 +30,26 @@ OPERATOR_KINDS = {"Cluster", "Keycloak"}
 
 
 def _documents() -> list[dict[str, Any]]:
-    files = yaml.safe_load((FOLDER / "kustomization.yaml").read_text())["resources"]
-    return [doc for name in files for doc in yaml.safe_load_all((FOLDER / name).read_text()) if doc]
+    """What ``kubectl apply -k deploy`` applies: the resources, and the ConfigMaps its generator
+    makes from files (as kustomize makes them: one key per file, named by the file)."""
+    kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
+    documents = [
+        doc
+        for name in kustomization["resources"]
+        for doc in yaml.safe_load_all((DEPLOY / name).read_text())
+        if doc
+    ]
+    assert kustomization["generatorOptions"]["disableNameSuffixHash"] is True
+    for generator in kustomization["configMapGenerator"]:
+        documents.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": generator["name"], "namespace": generator["namespace"]},
+                "data": {Path(f).name: (DEPLOY / f).read_text() for f in generator["files"]},
+            }
+        )
+    return documents
 
 
 @pytest.fixture(scope="module")
@@ -299,3 +317,14 @@ def test_nothing_reaches_a_pod_that_a_policy_does_not_let_in(
         for rule in policy["spec"].get("ingress", []):
             assert rule.get("from"), policy["metadata"]["name"]  # never "from anywhere"
             assert rule.get("ports"), policy["metadata"]["name"]
+
+
+def test_the_redis_pods_give_the_scripts_what_they_read(documents: list[dict[str, Any]]) -> None:
+    """deploy/redis's scripts are valid shell, and each StatefulSet sets the variables they read."""
+    for script in ("render.sh", "start-redis.sh", "start-sentinel.sh"):
+        subprocess.run(["sh", "-n", str(DEPLOY / "redis" / script)], check=True)
+    needed = {"REDIS_ANNOUNCE", "REDIS_FIRST_PRIMARY", "REDIS_SENTINEL_HOSTS"}
+    needed |= {f"REDIS_{u.upper()}_PASSWORD" for u in ("audit", "signing", "accounts", "scanners")}
+    needed |= {"REDIS_REPLICATION_PASSWORD", "REDIS_SENTINEL_PASSWORD"}
+    for name in ("redis", "redis-sentinel"):
+        assert needed <= set(_env(documents, "StatefulSet", name)), name
