@@ -130,11 +130,11 @@ def test_the_postgres_clusters_are_valid_against_cloudnative_pgs_schema(
 def test_a_malformed_manifest_is_refused_by_both_schemas(documents: list[dict[str, Any]]) -> None:
     """Attack class: a malformed manifest (a wrong type, an unknown field) — the schemas above are
     live, and refuse copies of our own resources broken in this run."""
-    signing = copy.deepcopy(_one(documents, "Deployment", "signing"))
+    signing = copy.deepcopy(_one(documents, "StatefulSet", "signing"))
     signing["spec"]["replicas"] = "two"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(signing, KUBERNETES, strict=True)
-    typo = copy.deepcopy(_one(documents, "Deployment", "signing"))
+    typo = copy.deepcopy(_one(documents, "StatefulSet", "signing"))
     typo["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [{"secretRef": {"nam": "x"}}]
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(typo, KUBERNETES, strict=True)
@@ -177,9 +177,12 @@ def test_the_services_get_every_setting_they_require_and_no_unknown_one(
     from audit.settings import AuditSettings
     from signing_service.settings import SigningSettings
 
-    for name, settings in (("signing", SigningSettings), ("audit", AuditSettings)):
+    for kind, name, settings in (
+        ("StatefulSet", "signing", SigningSettings),
+        ("Deployment", "audit", AuditSettings),
+    ):
         prefix = str(settings.model_config.get("env_prefix", ""))
-        env = _env(documents, "Deployment", name)
+        env = _env(documents, kind, name)
         for field, info in settings.model_fields.items():
             if info.is_required():
                 assert f"{prefix}{field}".upper() in env, (name, field)
@@ -279,7 +282,7 @@ def test_the_gateway_finds_redis_through_the_three_sentinels(
     from gateway_runtime.redis_connection import RedisAddress
 
     for kind, name, variable in (
-        ("Deployment", "signing", "SIGNING_REDIS_URL"),
+        ("StatefulSet", "signing", "SIGNING_REDIS_URL"),
         ("Deployment", "audit", "AUDIT_REDIS_URL"),
         ("CronJob", "scanners", "SCAN_REDIS_URL"),
     ):
@@ -328,3 +331,24 @@ def test_the_redis_pods_give_the_scripts_what_they_read(documents: list[dict[str
     needed |= {"REDIS_REPLICATION_PASSWORD", "REDIS_SENTINEL_PASSWORD"}
     for name in ("redis", "redis-sentinel"):
         assert needed <= set(_env(documents, "StatefulSet", name)), name
+
+
+def test_what_a_signing_replica_accepted_survives_its_restart(
+    documents: list[dict[str, Any]],
+) -> None:
+    """The audit spool and the record spool (what was accepted while Redis had no primary) are on
+    a volume of the replica's own, kept across restarts; the batches on the volume all share."""
+    signing = _one(documents, "StatefulSet", "signing")
+    claims = {c["metadata"]["name"] for c in signing["spec"]["volumeClaimTemplates"]}
+    env = _env(documents, "StatefulSet", "signing")
+    mounts = {
+        m["mountPath"]: m["name"]
+        for m in signing["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    }
+
+    def volume_of(path: str) -> str:
+        return next(name for mount, name in mounts.items() if path.startswith(mount + "/"))
+
+    for variable in ("SIGNING_AUDIT_SPOOL_DIR", "SIGNING_RECORD_SPOOL_PATH"):
+        assert volume_of(env[variable]) in claims, variable
+    assert volume_of(env["SIGNING_BATCH_DIR"]) == "batches"
