@@ -347,7 +347,7 @@ def test_what_a_signing_replica_accepted_survives_its_restart(
     }
 
     def volume_of(path: str) -> str:
-        return next(name for mount, name in mounts.items() if path.startswith(mount + "/"))
+        return str(next(name for mount, name in mounts.items() if path.startswith(mount + "/")))
 
     for variable in ("SIGNING_AUDIT_SPOOL_DIR", "SIGNING_RECORD_SPOOL_PATH"):
         assert volume_of(env[variable]) in claims, variable
