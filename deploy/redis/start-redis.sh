@@ -1,29 +1,38 @@
 # A Redis server of the replicated topology (Kubernetes: deploy/kubernetes/redis.yaml; Compose:
 # compose.yaml). From the environment: REDIS_ANNOUNCE, this server's name as the others reach it;
-# REDIS_FIRST_PRIMARY, the primary's name at the very first start; REDIS_SENTINEL_HOSTS, the sentinels
-# to ask for the primary (space-separated); the users' passwords (REDIS_<USER>_PASSWORD).
+# REDIS_FIRST_PRIMARY, the primary at the very first start; REDIS_SENTINEL_HOSTS, the sentinels to ask
+# for the primary (space-separated); the users' passwords (REDIS_<USER>_PASSWORD). Addresses are
+# "host" or "host:port"; REDIS_PORT (6379), REDIS_CONFIG_DIR (/config) and REDIS_DATA_DIR (/data)
+# have the containers' values by default (tests/integration/test_redis_deploy_scripts.py runs the
+# topology on loopback with other ones).
 set -eu
 umask 077
-sh /config/render.sh /config/users.acl.template > /data/users.acl
+port="${REDIS_PORT:-6379}"
+config="${REDIS_CONFIG_DIR:-/config}"
+data="${REDIS_DATA_DIR:-/data}"
+sh "$config/render.sh" "$config/users.acl.template" > "$data/users.acl"
 # The primary is whoever the sentinels say; when none answers (the first start), the first one.
 primary=""
-for host in $REDIS_SENTINEL_HOSTS; do
-  primary="$(redis-cli -h "$host" -p 26379 --user sentinel --pass "$REDIS_SENTINEL_PASSWORD" \
-    --no-auth-warning sentinel get-master-addr-by-name gateway 2>/dev/null | head -n 1 || true)"
+for sentinel in $REDIS_SENTINEL_HOSTS; do
+  answer="$(redis-cli -h "${sentinel%:*}" -p "$(sh "$config/port.sh" "$sentinel" 26379)" \
+    --user sentinel --pass "$REDIS_SENTINEL_PASSWORD" --no-auth-warning \
+    sentinel get-master-addr-by-name gateway 2>/dev/null || true)"
+  primary="$(printf '%s\n' "$answer" | sed -n '1h;2{H;x;s/\n/:/p}')"
   [ -z "$primary" ] || break
 done
-[ -n "$primary" ] || primary="$REDIS_FIRST_PRIMARY"
+[ -n "$primary" ] || primary="${REDIS_FIRST_PRIMARY%:*}:$(sh "$config/port.sh" "$REDIS_FIRST_PRIMARY" 6379)"
 {
-  echo "port 6379"
-  echo "dir /data"
+  echo "port $port"
+  echo "dir $data"
   echo "appendonly yes"
   echo "appendfsync always"
-  echo "aclfile /data/users.acl"
+  echo "aclfile $data/users.acl"
   echo "masteruser replication"
   echo "replica-announce-ip $REDIS_ANNOUNCE"
+  echo "replica-announce-port $port"
   echo "min-replicas-to-write 1"
   echo "min-replicas-max-lag 10"
   echo "repl-diskless-sync-delay 0"
-  [ "$primary" = "$REDIS_ANNOUNCE" ] || echo "replicaof $primary 6379"
-} > /data/redis.conf
-exec redis-server /data/redis.conf --masterauth "$REDIS_REPLICATION_PASSWORD"
+  [ "$primary" = "$REDIS_ANNOUNCE:$port" ] || echo "replicaof ${primary%:*} ${primary##*:}"
+} > "$data/redis.conf"
+exec redis-server "$data/redis.conf" --masterauth "$REDIS_REPLICATION_PASSWORD"

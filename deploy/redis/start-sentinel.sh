@@ -1,29 +1,36 @@
 # A sentinel of the replicated topology (quorum 2 of 3). From the environment: REDIS_ANNOUNCE, this
-# sentinel's name as the others reach it; REDIS_FIRST_PRIMARY; REDIS_SENTINEL_HOSTS; the passwords.
+# sentinel's name as the others reach it; REDIS_FIRST_PRIMARY; REDIS_SENTINEL_HOSTS; the passwords;
+# SENTINEL_PORT (26379), REDIS_CONFIG_DIR and REDIS_DATA_DIR as for start-redis.sh.
 set -eu
 umask 077
+port="${SENTINEL_PORT:-26379}"
+config="${REDIS_CONFIG_DIR:-/config}"
+data="${REDIS_DATA_DIR:-/data}"
 primary=""
-for host in $REDIS_SENTINEL_HOSTS; do
-  primary="$(redis-cli -h "$host" -p 26379 --user sentinel --pass "$REDIS_SENTINEL_PASSWORD" \
-    --no-auth-warning sentinel get-master-addr-by-name gateway 2>/dev/null | head -n 1 || true)"
+for sentinel in $REDIS_SENTINEL_HOSTS; do
+  answer="$(redis-cli -h "${sentinel%:*}" -p "$(sh "$config/port.sh" "$sentinel" 26379)" \
+    --user sentinel --pass "$REDIS_SENTINEL_PASSWORD" --no-auth-warning \
+    sentinel get-master-addr-by-name gateway 2>/dev/null || true)"
+  primary="$(printf '%s\n' "$answer" | sed -n '1h;2{H;x;s/\n/ /p}')"
   [ -z "$primary" ] || break
 done
-[ -n "$primary" ] || primary="$REDIS_FIRST_PRIMARY"
+[ -n "$primary" ] || primary="${REDIS_FIRST_PRIMARY%:*} $(sh "$config/port.sh" "$REDIS_FIRST_PRIMARY" 6379)"
 # Sentinel rewrites its file (the primary it follows): a writable copy, made at each start.
 {
-  echo "port 26379"
-  echo "dir /data"
+  echo "port $port"
+  echo "dir $data"
   echo "sentinel resolve-hostnames yes"
   echo "sentinel announce-hostnames yes"
   echo "sentinel announce-ip $REDIS_ANNOUNCE"
-  echo "sentinel monitor gateway $primary 6379 2"
-  echo "sentinel down-after-milliseconds gateway 5000"
-  echo "sentinel failover-timeout gateway 60000"
+  echo "sentinel announce-port $port"
+  echo "sentinel monitor gateway $primary 2"
+  echo "sentinel down-after-milliseconds gateway ${SENTINEL_DOWN_AFTER_MS:-5000}"
+  echo "sentinel failover-timeout gateway ${SENTINEL_FAILOVER_TIMEOUT_MS:-60000}"
   echo "sentinel parallel-syncs gateway 1"
   echo "sentinel auth-user gateway sentinel"
   echo "sentinel auth-pass gateway $REDIS_SENTINEL_PASSWORD"
   echo "sentinel sentinel-user sentinel"
   echo "sentinel sentinel-pass $REDIS_SENTINEL_PASSWORD"
-  sh /config/render.sh /config/sentinel-users.template
-} > /data/sentinel.conf
-exec redis-sentinel /data/sentinel.conf
+  sh "$config/render.sh" "$config/sentinel-users.template"
+} > "$data/sentinel.conf"
+exec redis-sentinel "$data/sentinel.conf"
