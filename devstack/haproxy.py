@@ -33,6 +33,7 @@ STICKY_COOKIE = "EDU_KC_NODE"
 class Server:
     name: str
     port: int
+    host: str = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,19 @@ class Front:
     retry_reads: bool = False
     #: An API: when no server can answer, say so in the gateway's error envelope (JSON).
     api: bool = False
+    #: Where it listens (all addresses in a container).
+    bind: str = "127.0.0.1"
+    #: The scheme it tells the servers the browser used; None: what the proxy in front said
+    #: (production: TLS ends at the proxy before this balancer).
+    forwarded_proto: str | None = "http"
+    #: The sticky cookie only over HTTPS (production).
+    secure_cookie: bool = False
 
 
-def config(fronts: Sequence[Front]) -> str:
+def config(fronts: Sequence[Front], *, dns_server: str | None = None) -> str:
+    """HAProxy's configuration for ``fronts``. With ``dns_server`` (containers: their network's
+    resolver), servers are names asked again as they change, and one that does not resolve yet
+    starts down instead of failing the configuration."""
     lines = [
         "global",
         "  log stderr format raw local0 notice",
@@ -68,14 +79,23 @@ def config(fronts: Sequence[Front]) -> str:
         "  timeout client 120s",
         "  timeout server 120s",
         "  timeout check 2s",
-        "",
+        *(("  default-server resolvers dns init-addr last,libc,none", "") if dns_server else ("",)),
+        *(
+            ("resolvers dns", f"  nameserver dns {dns_server}", "  hold valid 10s", "")
+            if dns_server
+            else ()
+        ),
     ]
     for front in fronts:
         lines += [
             f"frontend {front.name}",
-            f"  bind 127.0.0.1:{front.port}",
+            f"  bind {front.bind}:{front.port}",
             f"  monitor-uri {MONITOR_PATH}",
-            "  http-request set-header X-Forwarded-Proto http",
+            *(
+                (f"  http-request set-header X-Forwarded-Proto {front.forwarded_proto}",)
+                if front.forwarded_proto
+                else ()
+            ),
             "  http-request set-header X-Forwarded-Host %[req.hdr(host)]",
             f"  default_backend {front.name}",
             "",
@@ -83,7 +103,8 @@ def config(fronts: Sequence[Front]) -> str:
             "  balance roundrobin",
         ]
         if front.sticky:
-            lines.append(f"  cookie {STICKY_COOKIE} insert indirect nocache httponly")
+            secure = " secure" if front.secure_cookie else ""
+            lines.append(f"  cookie {STICKY_COOKIE} insert indirect nocache httponly{secure}")
         if front.retry_reads:
             # A page request that was under way on a server that died is asked of another (a
             # GET changes nothing); a POST is never sent twice.
@@ -101,7 +122,7 @@ def config(fronts: Sequence[Front]) -> str:
         for server in front.servers:
             cookie = f" cookie {server.name}" if front.sticky else ""
             lines.append(
-                f"  server {server.name} 127.0.0.1:{server.port} check inter 1s fall 2 rise 2{cookie}"
+                f"  server {server.name} {server.host}:{server.port} check inter 1s fall 2 rise 2{cookie}"
             )
         lines.append("")
     return "\n".join(lines)

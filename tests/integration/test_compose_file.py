@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +34,10 @@ def test_compose_file_is_valid_against_the_specification(compose: dict[str, Any]
 
 def test_every_component_is_defined(compose: dict[str, Any]) -> None:
     assert set(compose["services"]) >= {
-        "keycloak", "postgres", "redis-1", "redis-2", "redis-3", "sentinel-1", "sentinel-2",
+        "keycloak-1", "keycloak-2", "sso-balancer", "postgres", "redis-1", "redis-2", "redis-3", "sentinel-1", "sentinel-2",
         "sentinel-3", "signing", "audit", "audit-db", "audit-migrate", "zap", "scanners",
     }  # fmt: skip
-    assert compose["services"]["keycloak"]["environment"]["KC_DB"] == "postgres"
+    assert compose["services"]["keycloak-1"]["environment"]["KC_DB"] == "postgres"
     # The audit store runs on its own PostgreSQL in production (SQLite is the embedded default).
     assert "audit-db" in compose["services"]["audit"]["depends_on"]
 
@@ -144,3 +146,65 @@ def test_redis_is_replicated_behind_three_sentinels_with_the_shared_scripts(
         hosts = {host for host, _ in address.sentinels}
         assert hosts == {"sentinel-1", "sentinel-2", "sentinel-3"}, name
         assert address.service == SERVICE and address.replicas == 1, name
+
+
+#: compose.yaml's balancer in front of the two Keycloak nodes, as devstack/haproxy.py writes the
+#: failure tests' one (sticky, a page request retried on the other node), for containers.
+_SSO_FRONT = dict(
+    name="keycloak",
+    port=8080,
+    check_path="/realms/education/.well-known/openid-configuration",
+    sticky=True,
+    retry_reads=True,
+    bind="0.0.0.0",  # noqa: S104 — a container's port, published on the host's loopback only
+    forwarded_proto=None,  # the TLS proxy in front says https
+    secure_cookie=True,
+)
+#: Docker's resolver on a user-defined network: a node's new address after a restart is found.
+_CONTAINER_DNS = "127.0.0.11:53"
+
+
+def _sso_balancer_config() -> str:
+    from devstack import haproxy
+
+    front = haproxy.Front(
+        servers=[haproxy.Server(f"keycloak-{n}", 8080, host=f"keycloak-{n}") for n in (1, 2)],
+        **_SSO_FRONT,  # type: ignore[arg-type]
+    )
+    return haproxy.config([front], dns_server=_CONTAINER_DNS)
+
+
+def test_keycloak_runs_as_two_nodes_behind_the_tested_balancer(compose: dict[str, Any]) -> None:
+    """Two nodes of one cluster behind HAProxy with the configuration the failure tests' balancer
+    has (deploy/haproxy/haproxy.cfg is devstack/haproxy.py's text for these containers), which
+    HAProxy itself accepts; everything that used Keycloak goes through the balancer."""
+    services = compose["services"]
+    assert "keycloak" not in services
+    for name in ("keycloak-1", "keycloak-2"):
+        env = services[name]["environment"]
+        assert env["KC_CACHE"] == "ispn" and env["KC_CACHE_STACK"] == "jdbc-ping", name
+        assert env["KC_DB"] == "postgres" and env["KC_PROXY_HEADERS"] == "xforwarded", name
+        assert "ports" not in services[name], name  # reached through the balancer only
+    balancer = services["sso-balancer"]
+    assert (
+        "./deploy/haproxy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro" in balancer["volumes"]
+    )
+    written = (ROOT / "deploy" / "haproxy" / "haproxy.cfg").read_text()
+    body = "\n".join(line for line in written.splitlines() if not line.startswith("#"))
+    assert body.strip() == _sso_balancer_config().strip(), (
+        "regenerate deploy/haproxy/haproxy.cfg from tests/integration/test_compose_file.py"
+    )
+    assert "cookie EDU_KC_NODE insert indirect nocache httponly secure" in body
+    assert f"nameserver dns {_CONTAINER_DNS}" in body
+    haproxy = shutil.which("haproxy")
+    assert haproxy, "scripts/bootstrap.sh installs HAProxy"
+    checked = subprocess.run(
+        [haproxy, "-c", "-f", str(ROOT / "deploy" / "haproxy" / "haproxy.cfg")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    for name in ("signing", "audit", "scanners"):
+        assert "sso-balancer" in services[name]["depends_on"], name
+    assert services["scanners"]["environment"]["KEYCLOAK_URL"] == "http://sso-balancer:8080"
