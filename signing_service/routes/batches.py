@@ -106,6 +106,14 @@ BATCH_OPENAPI = {
 }
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    # Required, and said so in the document (BATCH_OPENAPI); read as optional here only so that a
+    # missing key gets its own message (400 idempotency-key-required), not a generic 422.
+    Header(alias="Idempotency-Key", pattern=_KEY_PATTERN, include_in_schema=False),
+]
+
+
 @router.post(
     "/v1/batches",
     status_code=202,
@@ -120,12 +128,7 @@ async def create_batch(
     services: ServicesDep,
     auditor: AuditorDep,
     options: SignOptionsDep,
-    idempotency_key: Annotated[
-        str | None,
-        # Required, and said so in the document (BATCH_OPENAPI); read as optional here only so that
-        # a missing key gets its own message (400 idempotency-key-required), not a generic 422.
-        Header(alias="Idempotency-Key", pattern=_KEY_PATTERN, include_in_schema=False),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
     document_type: DocumentType = None,
     credential: CredentialId = None,
 ) -> JSONResponse:

@@ -129,6 +129,28 @@ sign_options.__signature__ = inspect.signature(SignOptions)  # type: ignore[attr
 SignOptionsDep = Annotated[SignOptions, Depends(sign_options)]
 
 
+def _record(
+    signed: SignedDocument,
+    signer: DocumentSigner,
+    allowed: SigningAuthorisation,
+    reference: str,
+    title: str,
+    unit: str,
+) -> DocumentRecord:
+    """What is kept of a signed document, for the public verification page (no content)."""
+    return DocumentRecord(
+        reference=reference,
+        sha256=signed.output_sha256,
+        signer=signer.signer_name,
+        seal=allowed.credential is None,
+        signed_at=datetime.now(UTC).isoformat(),
+        level=signed.level.value,
+        title=title,
+        unit=unit,
+        credential_id=allowed.credential.credential_id if allowed.credential else "",
+    )
+
+
 def _signed_event(
     signed: SignedDocument, key_label: str, reference: str, allowed: SigningAuthorisation
 ) -> dict[str, str]:
@@ -192,18 +214,11 @@ async def sign_document(
         EventTag.SIGNING_DOCUMENT_SIGN,
         target=_signed_event(signed, signer.key_label, reference, allowed),
     )
-    record = DocumentRecord(
-        reference=reference,
-        sha256=signed.output_sha256,
-        signer=signer.signer_name,
-        seal=allowed.credential is None,
-        signed_at=datetime.now(UTC).isoformat(),
-        level=signed.level.value,
+    record = _record(signed, signer, allowed, reference, facts.title, options.unit)
+    record = dataclasses.replace(
+        record,
         document_type=document_type or "",
         document_type_title=services.document_type_title(document_type),
-        title=facts.title,
-        unit=options.unit,
-        credential_id=allowed.credential.credential_id if allowed.credential else "",
     )
     await services.records.keep(record, signed_from_sha256=signed.input_sha256)
     return Response(
