@@ -6,15 +6,7 @@ umask 077
 port="${SENTINEL_PORT:-26379}"
 config="${REDIS_CONFIG_DIR:-/config}"
 data="${REDIS_DATA_DIR:-/data}"
-primary=""
-for sentinel in $REDIS_SENTINEL_HOSTS; do
-  answer="$(redis-cli -h "${sentinel%:*}" -p "$(sh "$config/port.sh" "$sentinel" 26379)" \
-    --user sentinel --pass "$REDIS_SENTINEL_PASSWORD" --no-auth-warning \
-    sentinel get-master-addr-by-name gateway 2>/dev/null || true)"
-  primary="$(printf '%s\n' "$answer" | sed -n '1h;2{H;x;s/\n/ /p}')"
-  [ -z "$primary" ] || break
-done
-[ -n "$primary" ] || primary="${REDIS_FIRST_PRIMARY%:*} $(sh "$config/port.sh" "$REDIS_FIRST_PRIMARY" 6379)"
+primary="$(sh "$config/primary.sh")"
 # Sentinel rewrites its file (the primary it follows): a writable copy, made at each start.
 {
   echo "port $port"

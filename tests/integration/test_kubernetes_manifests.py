@@ -324,7 +324,7 @@ def test_nothing_reaches_a_pod_that_a_policy_does_not_let_in(
 
 def test_the_redis_pods_give_the_scripts_what_they_read(documents: list[dict[str, Any]]) -> None:
     """deploy/redis's scripts are valid shell, and each StatefulSet sets the variables they read."""
-    for script in ("render.sh", "port.sh", "start-redis.sh", "start-sentinel.sh"):
+    for script in ("render.sh", "port.sh", "primary.sh", "start-redis.sh", "start-sentinel.sh"):
         subprocess.run(["sh", "-n", str(DEPLOY / "redis" / script)], check=True)
     needed = {"REDIS_ANNOUNCE", "REDIS_FIRST_PRIMARY", "REDIS_SENTINEL_HOSTS"}
     needed |= {f"REDIS_{u.upper()}_PASSWORD" for u in ("audit", "signing", "accounts", "scanners")}
