@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.signing_throughput import _service_rate, ten_page_transcript, token_for
+from bench.signing_throughput import service_rate, ten_page_transcript, token_for
 from devstack import Ports, Stack
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -75,12 +75,12 @@ def main() -> None:
         token = token_for(stack, info, "demo-eoffice")
         url = f"{info.signing_url}/v1/documents:sign"
         params = {"level": args.level}
-        asyncio.run(_service_rate(url, token, document, 3, 2, params))  # warm up
+        asyncio.run(service_rate(url, token, document, 3, 2, params))  # warm up
         for _ in range(args.rounds):
             before = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
             started = time.perf_counter()
             rate, p95 = asyncio.run(
-                _service_rate(url, token, document, args.seconds, args.clients, params)
+                service_rate(url, token, document, args.seconds, args.clients, params)
             )
             requests = rate * (time.perf_counter() - started)
             cost = {

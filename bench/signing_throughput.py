@@ -188,7 +188,7 @@ def checks_cost(stack: Stack, signed: bytes, seconds: float) -> tuple[float, flo
     return asyncio.run(rate(full)), asyncio.run(rate(pyhanko_only))
 
 
-async def _service_rate(
+async def service_rate(
     url: str, token: str, document: bytes, seconds: float, clients: int, params: dict[str, str]
 ) -> tuple[float, float]:
     """(documents per second, p95 latency in ms) with ``clients`` concurrent callers."""
@@ -243,7 +243,7 @@ def main() -> None:
         sign_url = f"{info.signing_url}/v1/documents:sign"
         cold_sign, cold_verify = first_requests(info, token, document)
         # Warm up (JWKS fetch, worker processes, TSA connection).
-        asyncio.run(_service_rate(sign_url, token, document, 2, 2, {"level": "B-T"}))
+        asyncio.run(service_rate(sign_url, token, document, 2, 2, {"level": "B-T"}))
 
         rows: list[tuple[str, float, float]] = []
         p12 = naive_pkcs12(stack)
@@ -251,7 +251,7 @@ def main() -> None:
         rows.append(("naive pyHanko (PKCS#12, 1 process)", naive, float("nan")))
         for level in ("B-B", "B-T"):
             rate, p95 = asyncio.run(
-                _service_rate(
+                service_rate(
                     sign_url, token, document, args.seconds, args.clients, {"level": level}
                 )
             )
@@ -260,7 +260,7 @@ def main() -> None:
         rows.append(("naive pyHanko visible stamp (Noto Sans)", naive_visible, float("nan")))
         visible = {"level": "B-T", "visible": "true", "unit": "Trường THPT Nguyễn Du"}
         rate, p95 = asyncio.run(
-            _service_rate(sign_url, token, document, args.seconds, args.clients, visible)
+            service_rate(sign_url, token, document, args.seconds, args.clients, visible)
         )
         rows.append(("service sign B-T visible stamp", rate, p95))
         lt_response = httpx.post(
@@ -273,9 +273,7 @@ def main() -> None:
         lt_response.raise_for_status()
         lt = lt_response.content
         verify_url = f"{info.signing_url}/v1/documents:verify"
-        rate, p95 = asyncio.run(
-            _service_rate(verify_url, token, lt, args.seconds, args.clients, {})
-        )
+        rate, p95 = asyncio.run(service_rate(verify_url, token, lt, args.seconds, args.clients, {}))
         rows.append(("service verify B-LT (DSS in its own revision)", rate, p95))
         full, bare = checks_cost(stack, lt, args.seconds / 2)
         rows.append(("verifier in-process, 1 core: all checks", full, float("nan")))

@@ -176,13 +176,13 @@ async def scan_dast(
             *(argument for page in exclude for argument in ("--exclude", page)),
         ]
         try:
-            await _run_wapiti(command, folder, url, budget_seconds)
+            await _run_wapiti(command, folder, report_path, url, budget_seconds)
         except _WapitiCrashed as crash:
             # An engine that crashed gave no verdict: once more (``--flush-session``: from the
             # start) before the system is reported as not scanned, with the reason.
             _log.warning("scanner.dast_retry", url=url, reason=crash.reason)
             try:
-                await _run_wapiti(command, folder, url, budget_seconds)
+                await _run_wapiti(command, folder, report_path, url, budget_seconds)
             except _WapitiCrashed as again:
                 raise DastScanFailed(
                     f"{url}: wapiti exited with {again.code} (twice): {again.reason}"
@@ -201,9 +201,11 @@ class _WapitiCrashed(Exception):
         self.reason = reason
 
 
-async def _run_wapiti(command: list[str], folder: str, url: str, budget_seconds: float) -> None:
-    """Run wapiti until it writes its report; raise :class:`_WapitiCrashed` if it ends without one."""
-    report_path = Path(command[command.index("--output") + 1])
+async def _run_wapiti(
+    command: list[str], folder: str, report_path: Path, url: str, budget_seconds: float
+) -> None:
+    """Run wapiti until it writes ``report_path``; raise :class:`_WapitiCrashed` if it ends
+    without it."""
     process = await asyncio.create_subprocess_exec(
         *command,
         stdout=asyncio.subprocess.PIPE,

@@ -134,6 +134,9 @@ def _record(
     signer: DocumentSigner,
     allowed: SigningAuthorisation,
     reference: str,
+    *,
+    document_type: str,
+    document_type_title: str,
     title: str,
     unit: str,
 ) -> DocumentRecord:
@@ -145,6 +148,8 @@ def _record(
         seal=allowed.credential is None,
         signed_at=datetime.now(UTC).isoformat(),
         level=signed.level.value,
+        document_type=document_type,
+        document_type_title=document_type_title,
         title=title,
         unit=unit,
         credential_id=allowed.credential.credential_id if allowed.credential else "",
@@ -214,11 +219,15 @@ async def sign_document(
         EventTag.SIGNING_DOCUMENT_SIGN,
         target=_signed_event(signed, signer.key_label, reference, allowed),
     )
-    record = _record(signed, signer, allowed, reference, facts.title, options.unit)
-    record = dataclasses.replace(
-        record,
+    record = _record(
+        signed,
+        signer,
+        allowed,
+        reference,
         document_type=document_type or "",
         document_type_title=services.document_type_title(document_type),
+        title=facts.title,
+        unit=options.unit,
     )
     await services.records.keep(record, signed_from_sha256=signed.input_sha256)
     return Response(
