@@ -30,9 +30,27 @@ from audit.tree import StoredTree
 from audit.verification import verify_log, verify_range
 from audit.witnessing import WitnessEndpoint, cosignature_lines
 from gateway_runtime.keystore import TokenKeystore
+from gateway_runtime.local_time import PEOPLES_ZONE, for_people
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Nhật ký kiểm toán / audit log")
 console = Console()
+
+#: What a person may type for a moment: a date, a local time, or a time with its offset.
+MOMENT_FORMATS = [
+    "%Y-%m-%d",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%d %H:%M:%S%z",
+]
+
+
+def as_moment(typed: datetime) -> datetime:
+    """A moment a person typed: without an offset it is the province's local time."""
+    return typed if typed.tzinfo is not None else typed.replace(tzinfo=PEOPLES_ZONE)
+
 
 StoreOption = Annotated[
     str | None,
@@ -103,10 +121,19 @@ def verify(
         ),
     ] = None,
     since: Annotated[
-        datetime | None, typer.Option(help="Chỉ báo cáo từ thời điểm này (UTC) / range start")
+        datetime | None,
+        typer.Option(
+            formats=MOMENT_FORMATS,
+            help="Chỉ báo cáo từ thời điểm này (giờ Việt Nam nếu không ghi múi giờ) / range start "
+            "(local time, UTC+07:00, unless an offset is given)",
+        ),
     ] = None,
     until: Annotated[
-        datetime | None, typer.Option(help="Đến trước thời điểm này (UTC) / range end")
+        datetime | None,
+        typer.Option(
+            formats=MOMENT_FORMATS,
+            help="Đến trước thời điểm này / range end (as --since)",
+        ),
     ] = None,
 ) -> None:
     """Prove the whole log (or the records of a time range) intact and complete against its
@@ -128,15 +155,16 @@ def verify(
             )
             return
         if since is not None or until is not None:
-            start = (since or datetime(1970, 1, 1)).replace(tzinfo=UTC)
-            end = (until or datetime(9999, 1, 1)).replace(tzinfo=UTC)
+            start = as_moment(since) if since else datetime(1970, 1, 1, tzinfo=UTC)
+            end = as_moment(until) if until else datetime(9999, 1, 1, tzinfo=UTC)
             if end <= start:
                 console.print("--until must come after --since")
                 raise typer.Exit(2)
             ranged = verify_range(events, keys, start, end)
             console.print(
-                f"[green]HỢP LỆ / VERIFIED[/green]: {ranged.records} records between {start:%Y-%m-%d %H:%M} "
-                f"and {end:%Y-%m-%d %H:%M} UTC"
+                f"[green]HỢP LỆ / VERIFIED[/green]: {ranged.records} records between "
+                f"{for_people(start) if since else 'the start'} and "
+                f"{for_people(end) if until else 'now'}"
                 + (f" (positions {ranged.first_seq}..{ranged.last_seq})" if ranged.records else "")
                 + "; the hash chain and every signed checkpoint hold."
             )
@@ -391,7 +419,7 @@ def quarantine(
         events.close()
     for entry in entries:
         console.print(
-            f"{entry.received_at}  {entry.entry_id}  producer={entry.producer or '-'}  "
+            f"{for_people(entry.received_at)}  {entry.entry_id}  producer={entry.producer or '-'}  "
             f"reason={entry.reason}\n  {entry.payload[:300]!r}",
             highlight=False,
             markup=False,

@@ -13,6 +13,8 @@ from asn1crypto import x509 as asn1_x509
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 from pyhanko_certvalidator.fetchers.api import Fetchers
 
+from signing_service.path_memo import PathMemo
+
 
 def load_trust_store(folder: Path) -> list[asn1_x509.Certificate]:
     """Every certificate (PEM or DER) in ``folder``: the trust anchors of verification."""
@@ -36,12 +38,14 @@ class RevocationCache:
 
     pyHanko's fetchers remember what they fetched for as long as they live; renewing them after
     ``ttl`` bounds how stale a cached "good" answer can be. ``ttl`` 0 fetches afresh every time.
+    The paths validated with those answers (:attr:`path_memo`) are renewed with them.
     """
 
     def __init__(self) -> None:
         self._backend: AIOHttpFetcherBackend | None = None
         self._fetchers: Fetchers | None = None
         self._created = 0.0
+        self.path_memo = PathMemo()
 
     @property
     def backend(self) -> AIOHttpFetcherBackend | None:
@@ -58,6 +62,7 @@ class RevocationCache:
             self._backend = AIOHttpFetcherBackend(per_request_timeout=request_timeout)
             self._fetchers = self._backend.get_fetchers()
             self._created = time.monotonic()
+            self.path_memo = PathMemo()
         return self._fetchers
 
 

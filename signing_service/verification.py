@@ -44,7 +44,7 @@ from pyhanko.sign.validation.status import (
 )
 from pyhanko_certvalidator import ValidationContext
 
-from signing_service import name_matching
+from signing_service import name_matching, path_memo
 from signing_service.documents import UntrustedDocument
 from signing_service.errors import InvalidDocument
 from signing_service.integrity import (
@@ -60,6 +60,7 @@ from signing_service.integrity import (
     signed_end,
     validation_data_only,
 )
+from signing_service.path_memo import MemoisedContext
 from signing_service.reports import (
     SEVERITY,
     Indication,
@@ -84,6 +85,7 @@ from signing_service.verdicts import (
 )
 
 name_matching.install()
+path_memo.install()
 
 
 _WORKER_CACHE = RevocationCache()
@@ -283,7 +285,8 @@ async def async_verify_document(
     def context() -> ValidationContext:
         # Revocation is checked over the network (OCSP, then CRL) with a short timeout; when it
         # cannot be established the signature is INDETERMINATE rather than passed ("hard-fail").
-        return ValidationContext(
+        return MemoisedContext(
+            memo=cache.path_memo,
             trust_roots=trust_roots,
             allow_fetching=True,
             revocation_mode="hard-fail",

@@ -133,7 +133,8 @@ class DashboardQueries(StoreConnection):
                 # "+ 0": find the period through the time index, not by walking the primary key
                 # from one end (PostgreSQL's MIN/MAX shortcut: seconds on 10 million events).
                 "SELECT MIN(seq + 0), MAX(seq + 0) FROM events WHERE time >= ? AND time < ?",
-                (since.isoformat(), until.isoformat()),
+                # Stored times are UTC ISO 8601: compare in the same form, whatever zone was asked.
+                (since.astimezone(UTC).isoformat(), until.astimezone(UTC).isoformat()),
             ).fetchone()
             self._commit()
         return (int(row[0]), int(row[1])) if row and row[0] is not None else None

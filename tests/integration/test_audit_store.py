@@ -290,3 +290,4 @@ def test_quarantined_entries_are_kept_apart_append_only_and_listed(
     listed = run_audit_cli("quarantine", env=where)
     assert listed.returncode == 0, listed.stdout + listed.stderr
     assert "1796138190092-0" in listed.stdout and "reason=bad-seal" in listed.stdout
+    assert "01/12/2026 07:00:00 (UTC+07:00)" in listed.stdout  # received at, in local time

@@ -7,6 +7,7 @@ import hashlib
 import json
 import sqlite3
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from audit.records import RecordColumns, record_leaf
 from audit.store import GENESIS, chain_step
 from devstack import Stack, StackInfo
+from gateway_runtime.local_time import PEOPLES_ZONE
 from tests.audit_cli import run_audit_cli
 from tests.conftest import TokenFactory
 
@@ -199,11 +201,22 @@ def test_a_time_range_verifies_and_a_change_inside_it_is_named(
     db = sqlite3.connect(copy)
     first_time, last_time = db.execute("SELECT MIN(time), MAX(time) FROM events").fetchone()
     db.close()
-    since = first_time[:19]
+    since = first_time[:19] + "+00:00"
     key = str(stack.checkpoint_public_key)
     good = run_audit_cli("verify", "--store", str(copy), "--public-key", key, "--since", since)
     assert good.returncode == 0, good.stdout
     assert "records between" in good.stdout and "positions 1.." in good.stdout
+    # Shown to the officer in local time with its zone; a time typed without an offset is local.
+    first = datetime.fromisoformat(first_time)
+    assert first.astimezone(PEOPLES_ZONE).strftime("%d/%m/%Y %H:%M:%S (UTC+07:00)") in good.stdout
+    local_since = (
+        (first - timedelta(seconds=1)).astimezone(PEOPLES_ZONE).strftime("%Y-%m-%d %H:%M:%S")
+    )
+    local = run_audit_cli(
+        "verify", "--store", str(copy), "--public-key", key, "--since", local_since
+    )
+    assert local.returncode == 0, local.stdout
+    assert "positions 1.." in local.stdout  # read as UTC, it would be 7 hours later: no record
     backwards = run_audit_cli(
         "verify",
         "--store",
