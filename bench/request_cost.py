@@ -12,7 +12,7 @@ each and alternate them on the same machine:
 ``git worktree add /tmp/wt-C C && cd /tmp/wt-C && UV_PROJECT_ENVIRONMENT=.venv uv sync --frozen &&
 cp <this file> bench/ && .venv/bin/python -m bench.request_cost``.
 
-Run: ``.venv/bin/python -m bench.request_cost [--rounds 3] [--seconds 10] [--level B-B] [--verify]``
+Run: ``.venv/bin/python -m bench.request_cost [--rounds 3] [--seconds 10] [--level B-B] [--visible] [--verify]``
 (``--verify``: verification of a document the service signed at ``--level``; ``client`` is the
 benchmark's own CPU per request, which shares the two cores).
 """
@@ -73,6 +73,9 @@ def main() -> None:
         action="store_true",
         help="verify a document signed at --level (B-LT: as EU DSS recognises it) instead",
     )
+    parser.add_argument(
+        "--visible", action="store_true", help="with a visible stamp (text and QR code)"
+    )
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="request-cost-"))
@@ -85,6 +88,9 @@ def main() -> None:
         url = f"{info.signing_url}/v1/documents:sign"
         params = {"level": args.level}
         what = f"sign {args.level}"
+        if args.visible:
+            params |= {"visible": "true", "unit": "Trường THPT Nguyễn Du"}
+            what += " visible"
         if args.verify:
             signed = httpx.post(
                 url,

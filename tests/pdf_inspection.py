@@ -85,7 +85,7 @@ def stamp_fonts(pdf: bytes) -> list[tuple[str, bool]]:
 def _qr_drawing(url: str) -> bytes:
     """The drawing commands pyHanko's stamp makes for a QR code of ``url`` (its own recipe:
     error correction M, vector modules)."""
-    import qrcode  # type: ignore[import-untyped]
+    import qrcode
     from pyhanko.pdf_utils.qr import PdfStreamQRImage
 
     qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M)
