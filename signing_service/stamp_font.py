@@ -25,10 +25,13 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+import uharfbuzz as hb
 from fontTools import subset
 from fontTools.ttLib import TTFont
 from fontTools.varLib import instancer
 from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.font import opentype
+from pyhanko.pdf_utils.font.api import FontEngine
 from pyhanko.pdf_utils.font.opentype import GlyphAccumulator, GlyphAccumulatorFactory
 
 #: What Vietnamese text (and the stamp's English, digits, URLs) needs.
@@ -123,11 +126,60 @@ def _compressed_subset(font: bytes, glyphs: frozenset[int]) -> bytes:
     return compressed
 
 
-class _ReusedSubsetAccumulator(GlyphAccumulator):
-    """pyHanko's glyph accumulator, embedding a cached subset instead of making one per document."""
+@lru_cache(maxsize=2)
+def _parsed(font: bytes) -> tuple[Any, TTFont, Any, str]:
+    """The prepared font parsed once per worker: HarfBuzz's font, fontTools' (its tables decompiled
+    when first read, then only read), its glyph set and PostScript name. pyHanko parses the font
+    again for every stamp (4 ms: the glyph table and the glyph names built from the cmap)."""
+    tt = TTFont(BytesIO(font))
+    if "glyf" not in tt:
+        raise ValueError("the stamp font must have TrueType outlines")
+    glyph_set = tt.getGlyphSet(preferCFF=True)
+    return hb.Font(hb.Face(font)), tt, glyph_set, opentype._read_ps_name(tt)
 
-    def __init__(self, *args: Any, font: bytes, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+
+class _ReusedSubsetAccumulator(GlyphAccumulator):
+    """pyHanko's glyph accumulator over the font parsed once per worker (:func:`_parsed`),
+    embedding a cached subset instead of making one per document.
+
+    Its set-up is :class:`GlyphAccumulator`'s for a TrueType font, with the parsed font shared:
+    ``tests/unit/signing_service/test_stamp_font.py`` holds it to an accumulator pyHanko makes
+    itself (the same shaping, glyph for glyph), so that a pyHanko upgrade that changes the set-up
+    shows there."""
+
+    def __init__(
+        self,
+        writer: Any,
+        *,
+        font: bytes,
+        font_size: int,
+        ot_script_tag: str | None = None,
+        ot_language_tag: str | None = None,
+        writing_direction: str | None = None,
+        bcp47_lang_code: str | None = None,
+        obj_stream: Any = None,
+    ) -> None:
+        hb_font, tt, glyph_set, ps_name = _parsed(font)
+        FontEngine.__init__(
+            self, writer, ps_name, embedded_subset=True, obj_stream=obj_stream, font_size=font_size
+        )
+        self.hb_font = hb_font
+        self.tt = tt
+        self._font_ref = writer.allocate_placeholder()
+        self.cff_charset = None
+        self.use_raw_gids = True
+        self.cidfont_obj = opentype.CIDFontType2(tt, ps_name, self.subset_prefix)
+        self.features = None
+        self.units_per_em = tt["head"].unitsPerEm
+        self._glyphs = {}
+        self._glyph_set = glyph_set
+        self._cid_to_unicode = {}
+        self._GlyphAccumulator__reverse_cmap = None
+        self.ot_language_tag = opentype._check_ot_tag(ot_language_tag)
+        self.ot_script_tag = opentype._check_ot_tag(ot_script_tag)
+        self.writing_direction = writing_direction
+        self.bcp47_lang_code = bcp47_lang_code
+        self._subset_created = self._write_prepared = False
         self._font = font
         self.cidfont_obj.set_font_file = self._embed  # type: ignore[method-assign]
 
@@ -165,8 +217,7 @@ class PreparedFontFactory(GlyphAccumulatorFactory):
         if obj_stream is None and writer.stream_xrefs and self.create_objstream_if_needed:
             obj_stream = writer.prepare_object_stream()
         engine = _ReusedSubsetAccumulator(
-            writer=writer,
-            font_handle=BytesIO(font),
+            writer,
             font_size=self.font_size,
             ot_script_tag=self.ot_script_tag,
             ot_language_tag=self.ot_language_tag,
