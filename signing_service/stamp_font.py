@@ -4,7 +4,8 @@ Noto Sans ships as a 2 MB variable font with every script's layout tables. Subse
 stamp (what pyHanko does) decompiles those tables every time: 1.2-1.5 s a document, sixty times an
 invisible signature. Here it is prepared once per worker process: cut to the Vietnamese repertoire
 (Latin, Latin-1 and Latin Extended, the precomposed Vietnamese letters U+1EA0-1EF9, combining marks,
-punctuation, the đồng sign), then instanced at Regular (72 KB). Each stamp then embeds the subset of
+punctuation, the đồng sign), then instanced at Regular (72 KB), and parsed once (fontTools' tables,
+HarfBuzz's font: every stamp's engine reads the same objects). Each stamp then embeds the subset of
 the glyphs it uses, and the subset for one set of glyphs (a signer's name, title and unit, with every
 digit and hex letter the time and QR link need) is made once and reused: a class's transcripts signed
 by one principal cost one subset.
@@ -201,6 +202,15 @@ class _ReusedSubsetAccumulator(GlyphAccumulator):
         descriptor = self.cidfont_obj._font_descriptor
         descriptor[generic.pdf_name("/FontFile2")] = reference
         return reference
+
+
+def warm(source: Path) -> None:
+    """Prepare and parse the font and read the tables a stamp reads (for the fork server, so that
+    every worker it forks starts with them)."""
+    from pyhanko.pdf_utils.writer import PdfFileWriter
+
+    engine = PreparedFontFactory(str(source), font_size=8).create_font_engine(PdfFileWriter())
+    engine.shape("Đơn vị / Unit: Trường 0123456789 ạ ữ ₫")
 
 
 class PreparedFontFactory(GlyphAccumulatorFactory):
