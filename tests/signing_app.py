@@ -10,13 +10,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import fields, signers
 
 from devstack import Stack, StackInfo, softhsm
+from devstack.demo import transcript_pdf
 from devstack.pki import ISSUING, ROOT
 from devstack.stack import SEAL_KEY, TOKEN_LABEL
 from gateway_runtime.keystore import TokenKeystore
@@ -92,3 +96,17 @@ def sign_with(signer: DocumentSigner, pdf: bytes, request: SignatureRequest) -> 
             await signer.aclose()
 
     return asyncio.run(run())
+
+
+def software_signed(signer: signers.Signer) -> bytes:
+    """A transcript signed PAdES B-B by ``signer`` (a key outside the token), as pyHanko signs by
+    default: the attacker's or a third party's signing software."""
+    writer = IncrementalPdfFileWriter(BytesIO(transcript_pdf(["HOC BA", "Diem Toan: 7"])))
+    output = signers.sign_pdf(
+        writer,
+        signers.PdfSignatureMetadata(
+            field_name="Signature1", subfilter=fields.SigSeedSubFilter.PADES
+        ),
+        signer=signer,
+    )
+    return bytes(output.getvalue())

@@ -10,7 +10,6 @@ forged leaf under the genuine intermediate, revocation after the path was rememb
 from __future__ import annotations
 
 import asyncio
-from io import BytesIO
 
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
@@ -18,18 +17,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.sign import fields, signers
+from pyhanko.sign import signers
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from devstack import Stack
-from devstack.demo import transcript_pdf
 from devstack.pki import ISSUING, ROOT
 from signing_service.documents import UntrustedDocument
 from signing_service.reports import VerificationReport
 from signing_service.revocation import RevocationCache
 from signing_service.verification import async_verify_document
-from tests.signing_app import der_certificate
+from tests.signing_app import der_certificate, software_signed
 
 
 def _asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
@@ -37,26 +34,19 @@ def _asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
 
 
 def _sign(key: rsa.RSAPrivateKey, cert: x509.Certificate, chain: list[x509.Certificate]) -> bytes:
-    signer = signers.SimpleSigner(
-        signing_cert=_asn1(cert),
-        signing_key=asn1_keys.PrivateKeyInfo.load(
-            key.private_bytes(
-                serialization.Encoding.DER,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        ),
-        cert_registry=SimpleCertificateStore.from_certs([_asn1(c) for c in chain]),
+    return software_signed(
+        signers.SimpleSigner(
+            signing_cert=_asn1(cert),
+            signing_key=asn1_keys.PrivateKeyInfo.load(
+                key.private_bytes(
+                    serialization.Encoding.DER,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            ),
+            cert_registry=SimpleCertificateStore.from_certs([_asn1(c) for c in chain]),
+        )
     )
-    writer = IncrementalPdfFileWriter(BytesIO(transcript_pdf(["HOC BA", "Diem Toan: 7"])))
-    output = signers.sign_pdf(
-        writer,
-        signers.PdfSignatureMetadata(
-            field_name="Signature1", subfilter=fields.SigSeedSubFilter.PADES
-        ),
-        signer=signer,
-    )
-    return bytes(output.getvalue())
 
 
 def _key() -> rsa.RSAPrivateKey:

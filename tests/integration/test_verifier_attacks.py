@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from io import BytesIO
 from typing import Any
 
 import httpx
@@ -23,8 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.sign import fields, signers
+from pyhanko.sign import signers
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from devstack import Stack, StackInfo, softhsm
@@ -40,7 +38,7 @@ from signing_service.signing import DocumentSigner, SignatureLevel, SignatureReq
 from tests import pdf_attacks as attack
 from tests.conftest import TokenFactory
 from tests.public_page import check_on_public_page
-from tests.signing_app import der_certificate, seal_signer, sign_with
+from tests.signing_app import der_certificate, seal_signer, sign_with, software_signed
 
 pytestmark = [
     pytest.mark.keycloak,
@@ -447,18 +445,6 @@ def software_signer(stack: Stack) -> tuple[rsa.RSAPrivateKey, Any]:
     return key, signer
 
 
-def _software_signed(signer: Any) -> bytes:
-    writer = IncrementalPdfFileWriter(BytesIO(transcript_pdf(["HOC BA", "Diem Toan: 7"])))
-    output = signers.sign_pdf(
-        writer,
-        signers.PdfSignatureMetadata(
-            field_name="Signature1", subfilter=fields.SigSeedSubFilter.PADES
-        ),
-        signer=signer,
-    )
-    return bytes(output.getvalue())
-
-
 @pytest.mark.parametrize(
     ("manipulate", "subindication"),
     [
@@ -478,7 +464,7 @@ def test_malformed_signer_info_fails(
     SIG_CRYPTO_FAILURE) and signatures without signed attributes fail, though the key is trusted
     and the value verifies over what is stored."""
     key, signer = software_signer
-    document = _software_signed(signer)
+    document = software_signed(signer)
     assert verify(stack_info, headers, document)["indication"] == "TOTAL_PASSED"
     report = verify(stack_info, headers, manipulate(document, key))
     assert (report["indication"], report["subindication"]) == ("TOTAL_FAILED", subindication), (
@@ -551,7 +537,7 @@ def test_malformed_signer_info_dss_and_ours(
     dss_indication: str | None,
 ) -> None:
     key, signer = software_signer
-    document = manipulate(_software_signed(signer), key)
+    document = manipulate(software_signed(signer), key)
     report = dss_validator.validate(document)
     print(f"\nDSS: {[(s.indication, s.sub_indication) for s in report.signatures]}")
     if dss_indication is not None:
