@@ -15,8 +15,10 @@ path — not for a path that merely shares the leaf — until the first of:
   worker's :class:`~signing_service.revocation.RevocationCache` and is dropped with it, so a revoked
   certificate is seen no later than it would be without the memo (pyHanko's fetchers would answer
   from the same cached OCSP responses and CRLs);
-- a certificate of the path expires, or an OCSP response or CRL used for it is due for renewal
-  (``nextUpdate``): then it is validated again, and fails or passes as pyHanko decides.
+- a certificate expires — of the path, or any the context knows: the OCSP responders' (carried in
+  their responses) and the CRL issuers' included, whose validity pyHanko checks too —, or an OCSP
+  response or CRL is due for renewal (``nextUpdate``): then it is validated again, and fails or passes
+  as pyHanko decides.
 
 Failures are never remembered, and the memo is used only by the contexts the verifier makes for the
 current time (:class:`MemoisedContext`), never for validation at a past time (proof of existence),
@@ -32,6 +34,7 @@ from datetime import datetime
 from typing import Any
 
 import pyhanko_certvalidator
+from asn1crypto import core
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
@@ -70,6 +73,8 @@ class MemoisedContext(ValidationContext):
     """A validation context at the current time whose passed paths go to (and come from) ``memo``."""
 
     def __init__(self, *, memo: PathMemo, **kwargs: Any) -> None:
+        if kwargs.get("moment") is not None:
+            raise ValueError("a memoised context validates at the current time only")
         super().__init__(**kwargs)
         self.path_memo = memo
 
@@ -90,8 +95,12 @@ def first_renewal(
         for response in ocsps:
             if response["response_status"].native != "successful":
                 continue  # no answer: used for nothing that passed
-            for single in response.basic_ocsp_response["tbs_response_data"]["responses"]:
+            basic = response.basic_ocsp_response
+            for single in basic["tbs_response_data"]["responses"]:
                 moments.append(single["next_update"].native)
+            if not isinstance(basic["certs"], core.Void):
+                # A delegated responder's certificate: pyHanko checks it is valid now.
+                moments.extend(cert.not_valid_after for cert in basic["certs"])
         moments.extend(c["tbs_cert_list"]["next_update"].native for c in crls)
     except (ValueError, TypeError, KeyError):
         return None  # unreadable revocation data: do not remember
@@ -106,15 +115,20 @@ async def _memoised_validate_path(
     parameters: Any = None,
 ) -> Any:
     memo = getattr(validation_context, "path_memo", None)
-    if memo is None or parameters is not None:
+    if (
+        memo is None
+        or parameters is not None
+        or validation_context.timing_params.point_in_time_validation
+    ):
         return await _validate_path(validation_context, path, parameters)
     key = path_key(path)
     if memo.valid_until(key, validation_context.moment):
         return path.leaf
     result = await _validate_path(validation_context, path, parameters)
+    # The path's certificates and every other the context knows (responders, CRL issuers).
     certificates = [
         cert
-        for cert in path.iter_certs(include_root=True)
+        for cert in (*path.iter_certs(include_root=True), *validation_context.certificate_registry)
         if isinstance(cert, asn1_x509.Certificate)
     ]
     until = first_renewal(certificates, validation_context.ocsps, validation_context.crls)

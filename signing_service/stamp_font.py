@@ -160,6 +160,8 @@ class _ReusedSubsetAccumulator(GlyphAccumulator):
         bcp47_lang_code: str | None = None,
         obj_stream: Any = None,
     ) -> None:
+        if writing_direction not in (None, "ltr", "rtl", "ttb", "btt"):
+            raise ValueError("Writing direction must be one of 'ltr', 'rtl', 'ttb' or 'btt'.")
         hb_font, tt, glyph_set, ps_name = _parsed(font)
         FontEngine.__init__(
             self, writer, ps_name, embedded_subset=True, obj_stream=obj_stream, font_size=font_size

@@ -281,12 +281,13 @@ async def async_verify_document(
     empty_fields, unsupported = signature_fields(reader)
     structure = analyse_structure(opened, embedded)
     fetchers = await cache.fetchers(cache_seconds, revocation_timeout)
+    memo = cache.path_memo  # the paths checked with these fetchers' revocation data
 
     def context() -> ValidationContext:
         # Revocation is checked over the network (OCSP, then CRL) with a short timeout; when it
         # cannot be established the signature is INDETERMINATE rather than passed ("hard-fail").
         return MemoisedContext(
-            memo=cache.path_memo,
+            memo=memo,
             trust_roots=trust_roots,
             allow_fetching=True,
             revocation_mode="hard-fail",

@@ -15,10 +15,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from signing_service.path_memo import PathMemo, first_renewal
+from signing_service.path_memo import MemoisedContext, PathMemo, first_renewal
 
 
-def _certificate() -> asn1_x509.Certificate:
+def _certificate(
+    expires: dt.datetime = dt.datetime(2027, 1, 1, tzinfo=dt.UTC),
+) -> asn1_x509.Certificate:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "CA")])
     cert = (
@@ -27,11 +29,46 @@ def _certificate() -> asn1_x509.Certificate:
         .issuer_name(name)
         .serial_number(1)
         .not_valid_before(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
-        .not_valid_after(dt.datetime(2027, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(expires)
         .public_key(key.public_key())
         .sign(key, hashes.SHA256())
     )
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
+def _ocsp_response(
+    next_update: dt.datetime | None, certs: tuple[asn1_x509.Certificate, ...] = ()
+) -> asn1_ocsp.OCSPResponse:
+    return asn1_ocsp.OCSPResponse(
+        {
+            "response_status": "successful",
+            "response_bytes": {
+                "response_type": "basic_ocsp_response",
+                "response": {
+                    "tbs_response_data": {
+                        "responder_id": {"by_key": b"\x00" * 20},
+                        "produced_at": dt.datetime(2026, 12, 2, tzinfo=dt.UTC),
+                        "responses": [
+                            {
+                                "cert_id": {
+                                    "hash_algorithm": {"algorithm": "sha1"},
+                                    "issuer_name_hash": b"\x00" * 20,
+                                    "issuer_key_hash": b"\x00" * 20,
+                                    "serial_number": 1,
+                                },
+                                "cert_status": asn1_ocsp.CertStatus(name="good", value=core.Null()),
+                                "this_update": dt.datetime(2026, 12, 2, tzinfo=dt.UTC),
+                                **({} if next_update is None else {"next_update": next_update}),
+                            }
+                        ],
+                    },
+                    "signature_algorithm": {"algorithm": "sha256_rsa"},
+                    "signature": b"\x00",
+                    **({"certs": list(certs)} if certs else {}),
+                },
+            },
+        }
+    )
 
 
 def test_a_remembered_path_is_not_used_after_its_first_renewal() -> None:
@@ -52,38 +89,8 @@ def test_a_path_is_remembered_until_the_first_renewal_of_what_checked_it(
     """The first of: a certificate's expiry, an OCSP response's or CRL's next update; revocation
     data that states no next update is never remembered."""
     cert = _certificate()
-    response = asn1_ocsp.OCSPResponse(
-        {
-            "response_status": "successful",
-            "response_bytes": {
-                "response_type": "basic_ocsp_response",
-                "response": {
-                    "tbs_response_data": {
-                        "responder_id": {"by_key": b"\x00" * 20},
-                        "produced_at": dt.datetime(2026, 12, 2, tzinfo=dt.UTC),
-                        "responses": [
-                            {
-                                "cert_id": {
-                                    "hash_algorithm": {"algorithm": "sha1"},
-                                    "issuer_name_hash": b"\x00" * 20,
-                                    "issuer_key_hash": b"\x00" * 20,
-                                    "serial_number": 1,
-                                },
-                                "cert_status": asn1_ocsp.CertStatus(name="good", value=core.Null()),
-                                "this_update": dt.datetime(2026, 12, 2, tzinfo=dt.UTC),
-                                **(
-                                    {}
-                                    if missing == "ocsp"
-                                    else {"next_update": dt.datetime(2026, 12, 3, tzinfo=dt.UTC)}
-                                ),
-                            }
-                        ],
-                    },
-                    "signature_algorithm": {"algorithm": "sha256_rsa"},
-                    "signature": b"\x00",
-                },
-            },
-        }
+    response = _ocsp_response(
+        None if missing == "ocsp" else dt.datetime(2026, 12, 3, tzinfo=dt.UTC)
     )
     revocation_list = asn1_crl.CertificateList(
         {
@@ -114,3 +121,16 @@ def test_a_path_is_remembered_until_the_first_renewal_of_what_checked_it(
     else:
         assert renewal is None
     assert first_renewal([cert], [], []) == cert.not_valid_after
+
+
+def test_a_delegated_responders_expiry_ends_the_memory() -> None:
+    """pyHanko checks the OCSP responder's own certificate at the current time: a path checked with
+    a response whose responder expires before the response's next update is remembered until then."""
+    responder = _certificate(expires=dt.datetime(2026, 12, 2, 12, tzinfo=dt.UTC))
+    response = _ocsp_response(dt.datetime(2026, 12, 3, tzinfo=dt.UTC), (responder,))
+    assert first_renewal([_certificate()], [response], []) == responder.not_valid_after
+
+
+def test_a_memoised_context_is_for_the_current_time_only() -> None:
+    with pytest.raises(ValueError, match="current time"):
+        MemoisedContext(memo=PathMemo(), moment=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
