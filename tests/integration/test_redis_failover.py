@@ -175,7 +175,7 @@ def test_killing_the_primary_loses_and_doubles_no_event(tmp_path: Path) -> None:
     # The signing service's shape never failed: what Redis could not take went to its spool.
     assert spooled.refused == []
     # The trail without a spool failed closed, and only around the failover: its refusals all
-    # fall between the kill and the promotion (the sentinels take 1 s to call the primary down,
+    # fall between the kill and the promotion (the sentinels take 2 s to call the primary down,
     # then elect and promote), and it recorded again afterwards.
     assert direct.refused, "the primary's death went unnoticed: was it the primary?"
     first_refusal = min(t for _, t in direct.refused)
