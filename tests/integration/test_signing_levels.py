@@ -121,6 +121,26 @@ def test_visible_stamp_carries_vietnamese_text_that_reads_back(
     assert _verify(stack_info, headers, signed.content)["indication"] == "TOTAL_PASSED"
 
 
+def test_the_sample_transcript_reads_in_vietnamese_before_and_after_a_visible_seal(
+    stack: Stack, stack_info: StackInfo, headers: dict[str, str]
+) -> None:
+    """The sample documents the stack seeds say what they say with every diacritic (an embedded
+    font with a ToUnicode map, not Helvetica showing "?"), and still do once sealed visibly."""
+    from pdfminer.high_level import extract_text
+
+    sample = (stack.folder / "demo" / "hoc-ba-mau.pdf").read_bytes()
+    for words in ("HỌC BẠ ĐIỆN TỬ (MẪU)", "Nguyễn Thị Thuỳ Dương", "Ngữ văn 9,0", "Học lực: Giỏi"):
+        assert words in extract_text(BytesIO(sample)), words
+    signed = _sign(stack_info, headers, sample, level="B-T", visible="true")
+    assert signed.status_code == 200, signed.text
+    assert "Lớp 10A1 — Năm học 2026-2027" in extract_text(BytesIO(signed.content))
+    [stamp] = annotation_texts(signed.content)
+    assert "Sở GD&ĐT" in stamp
+    assert _verify(stack_info, headers, signed.content)["indication"] == "TOTAL_PASSED"
+    letter = (stack.folder / "demo" / "cong-van-mau.pdf").read_bytes()
+    assert "Sở Giáo dục và Đào tạo — Văn phòng" in extract_text(BytesIO(letter))
+
+
 def test_a_free_text_title_is_refused_before_anything_is_signed(
     stack_info: StackInfo, headers: dict[str, str], demo_pdf: bytes
 ) -> None:
