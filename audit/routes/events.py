@@ -64,7 +64,8 @@ async def list_events(
     records (Authentication, Account Change, API Activity, Compliance/Detection Finding),
     each with its place in the hash chain (the ``record_integrity`` profile)."""
     store = services.store
-    rows = store.query(
+    rows = await asyncio.to_thread(
+        store.query,
         tag=tag.value if tag else None,
         actor=actor,
         since=_instant(since) if since else None,
@@ -114,7 +115,9 @@ async def latest_checkpoint(
     note = latest.note(lines).render()
     if format == "note":
         return PlainTextResponse(note)
-    status = witness_status(store, latest, services.witnesses, services.witness_quorum)
+    status = await asyncio.to_thread(
+        witness_status, store, latest, services.witnesses, services.witness_quorum
+    )
     return {**latest.to_json(), "note": note, "witnessed": status.to_json()}
 
 
@@ -165,4 +168,5 @@ async def event_proof(
 @router.get("/v1/chain")
 async def verify_chain(_reader: Reader, services: ServicesDep) -> dict[str, Any]:
     """Walks the whole hash chain; a break is an error (``audit-chain-broken``), never a false."""
-    return {"verified_records": services.store.verify_chain(), "status": "intact"}
+    verified = await asyncio.to_thread(services.store.verify_chain)
+    return {"verified_records": verified, "status": "intact"}

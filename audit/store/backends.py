@@ -85,11 +85,11 @@ class SqliteEventStore(EventStore):
             return None  # no word: the plain query answers (nothing)
         where, params = replace(search, words=None).where(self.dialect)
         where = f"{where} AND" if where else "WHERE"
-        with self._lock:
-            indexed = int(self._execute(WORDS_INDEXED).fetchone()[0])
-            newest = int(self._execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
-            self._commit()
-        low, high = 1, newest
+        [(indexed, newest)] = self._read(
+            f"SELECT ({WORDS_INDEXED}), (SELECT COALESCE(MAX(seq), 0) FROM events)"  # noqa: S608 - constants
+        )
+        low, high = 1, int(newest)
+        indexed = int(indexed)
         # The period (its time filter is in ``where``): the walk stops at the first window that
         # reaches back before it (positions follow time closely; finding the period's positions
         # through the time index would read a year of it first).
@@ -108,16 +108,14 @@ class SqliteEventStore(EventStore):
             )
         top, window = min(high, indexed), _FIRST_WINDOW
         while len(found) < wanted and top >= low:
-            with self._lock:
-                positions = [
-                    int(seq)
-                    for (seq,) in self._execute(
-                        "SELECT rowid FROM events_words WHERE events_words MATCH ?"
-                        " AND rowid >= ? AND rowid <= ? ORDER BY rowid DESC LIMIT ?",
-                        (phrase, low, top, window),
-                    )
-                ]
-                self._commit()
+            positions = [
+                int(seq)
+                for (seq,) in self._read(
+                    "SELECT rowid FROM events_words WHERE events_words MATCH ?"
+                    " AND rowid >= ? AND rowid <= ? ORDER BY rowid DESC LIMIT ?",
+                    (phrase, low, top, window),
+                )
+            ]
             if not positions:
                 break
             marks = ",".join("?" * len(positions))
@@ -131,10 +129,8 @@ class SqliteEventStore(EventStore):
         return found
 
     def _time_of(self, seq: int) -> str:
-        with self._lock:
-            row = self._execute("SELECT time FROM events WHERE seq = ?", (seq,)).fetchone()
-            self._commit()
-        return str(row[0]) if row else ""
+        rows = self._read("SELECT time FROM events WHERE seq = ?", (seq,))
+        return str(rows[0][0]) if rows else ""
 
     def _forget_words(self, records: Sequence[tuple[int, str]]) -> None:
         # A contentless index forgets a record when told the words it was given.
@@ -154,9 +150,18 @@ class SqliteEventStore(EventStore):
     def _database_errors(self) -> tuple[type[BaseException], ...]:
         return (sqlite3.Error,)
 
-    def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
-        reader = sqlite3.connect(f"{self._path.resolve().as_uri()}?mode=ro", uri=True)
+    def _open_reader(self) -> sqlite3.Connection:
+        reader = sqlite3.connect(
+            f"{self._path.resolve().as_uri()}?mode=ro",
+            uri=True,
+            check_same_thread=False,  # closed by close(), from whichever thread
+            isolation_level=None,  # no transaction left open: each read sees the last commit
+        )
         reader.create_function("words_phrase_in", 2, phrase_in, deterministic=True)
+        return reader
+
+    def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        reader = self._open_reader()
         try:
             yield from reader.execute(sql, tuple(params))
         finally:
@@ -188,11 +193,11 @@ class PostgresEventStore(EventStore):
         self._url = url
         super().__init__(self._connect())
 
-    def _connect(self) -> Any:
+    def _connect(self, *, autocommit: bool = False) -> Any:
         import psycopg
 
         try:
-            return psycopg.connect(self._url, connect_timeout=10)
+            return psycopg.connect(self._url, connect_timeout=10, autocommit=autocommit)
         except psycopg.Error as exc:
             raise StoreError(
                 f"cannot connect to the audit database ({type(exc).__name__})"
@@ -202,6 +207,12 @@ class PostgresEventStore(EventStore):
         import psycopg
 
         return (psycopg.Error,)
+
+    def _open_reader(self) -> Any:
+        return self._connect(autocommit=True)  # each read its own snapshot, no open transaction
+
+    def _reader_usable(self, reader: Any) -> bool:
+        return not (reader.closed or reader.broken)
 
     def _live(self) -> Any:
         if self._db.closed or self._db.broken:  # the server restarted: a new session

@@ -14,13 +14,22 @@ from audit.store.sql import Dialect
 class StoreConnection:
     """One connection to the store's database and one lock (writes are batched), with the few
     operations that differ between databases; subclasses open the connection and say how their
-    database streams a large result."""
+    database streams a large result.
+
+    The dashboard's reads (:meth:`_read`) go to a connection of their own per thread, without the
+    lock: a search that takes a second on a year of events must not hold the ingestor's next
+    commit (or a checkpoint) for that second. SQLite's WAL and PostgreSQL's snapshots keep each
+    read consistent, and it sees every committed batch.
+    """
 
     dialect: ClassVar[Dialect]
 
     def __init__(self, connection: Any) -> None:
         self._db = connection
         self._lock = threading.Lock()
+        self._readers = threading.local()
+        self._opened_readers: list[Any] = []
+        self._readers_lock = threading.Lock()
         with self._lock:
             try:
                 self._prepare_schema()
@@ -37,6 +46,45 @@ class StoreConnection:
     def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
             self._db.cursor().executemany(self.dialect.sql(sql), rows)
+
+    def _open_reader(self) -> Any:
+        """A new connection that reads committed data, each statement on its own."""
+        raise NotImplementedError
+
+    def _reader_usable(self, reader: Any) -> bool:
+        return True
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of a read, on this thread's reader (opened on first use), not under the lock.
+        A reader that broke (the database restarted) is replaced and the read made once more."""
+        statement = self.dialect.sql(sql)
+        reader = getattr(self._readers, "connection", None)
+        if reader is None or not self._reader_usable(reader):
+            reader = self._new_reader()
+        try:
+            return self._rows(reader, statement, params)
+        except self._database_errors():
+            if self._reader_usable(reader):
+                raise
+        return self._rows(self._new_reader(), statement, params)
+
+    def _new_reader(self) -> Any:
+        """A reader for this thread, in place of the one it had (closed: it broke)."""
+        old = getattr(self._readers, "connection", None)
+        reader = self._open_reader()
+        self._readers.connection = reader
+        with self._readers_lock:
+            if old is not None and old in self._opened_readers:
+                self._opened_readers.remove(old)
+                with contextlib.suppress(Exception):
+                    old.close()
+            self._opened_readers.append(reader)
+        return reader
+
+    @staticmethod
+    def _rows(reader: Any, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        cursor = reader.execute(statement, tuple(params)) if params else reader.execute(statement)
+        return list(cursor.fetchall())
 
     def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
         """A long read (the whole log) on a connection of its own, without the store's lock: the
@@ -92,4 +140,9 @@ class StoreConnection:
         return True
 
     def close(self) -> None:
+        with self._readers_lock:
+            for reader in self._opened_readers:
+                with contextlib.suppress(Exception):
+                    reader.close()
+            self._opened_readers.clear()
         self._db.close()

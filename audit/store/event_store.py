@@ -156,10 +156,8 @@ class EventStore(DashboardQueries, TreeTables):
 
     def count(self) -> int:
         """How many records the log holds (its positions run 1..count)."""
-        with self._lock:
-            row = self._execute("SELECT MAX(seq) FROM events").fetchone()
-            self._commit()
-        return int(row[0] or 0)
+        [(newest,)] = self._read("SELECT MAX(seq) FROM events")
+        return int(newest or 0)
 
     def records(self, *, after: int = 0, upto: int | None = None) -> Iterator[LogRecord]:
         """Records in store order from position ``after + 1`` (to ``upto``), streamed."""

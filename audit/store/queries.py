@@ -25,10 +25,7 @@ class DashboardQueries(StoreConnection):
     """What officers search and count, bound to their filters (never formatted into SQL)."""
 
     def _events(self, sql: str, params: Sequence[Any]) -> list[StoredEvent]:
-        with self._lock:
-            rows = self._execute(sql, params).fetchall()
-            self._commit()
-        return stored_events(rows)
+        return stored_events(self._read(sql, params))
 
     def query(
         self,
@@ -96,10 +93,7 @@ class DashboardQueries(StoreConnection):
                 f"SELECT substr(time, 1, {width}) AS b, outcome, COUNT(*) FROM events {where}"  # noqa: S608 - width is from a fixed table; values are bound
                 " GROUP BY b, outcome"
             )
-            with self._lock:
-                rows = self._execute(sql, params).fetchall()
-                self._commit()
-            for b, outcome, n in rows:
+            for b, outcome, n in self._read(sql, params):
                 results[(str(b), tag, str(outcome))] = int(n)
         return results
 
@@ -121,33 +115,27 @@ class DashboardQueries(StoreConnection):
             f"SELECT {group}, COUNT(*) AS n FROM events {hint} {where} GROUP BY {group} ORDER BY n DESC"  # noqa: S608 - columns from a fixed set; values are bound
             + (" LIMIT ?" if limit else "")
         )
-        with self._lock:
-            rows = self._execute(sql, (*params, limit) if limit else params).fetchall()
-            self._commit()
+        rows = self._read(sql, (*params, limit) if limit else params)
         return [(tuple(str(v) for v in row[:-1]), int(row[-1])) for row in rows]
 
     def positions_between(self, since: datetime, until: datetime) -> tuple[int, int] | None:
         """The first and last position (seq) of the records with ``since <= time < until``."""
-        with self._lock:
-            row = self._execute(
-                # "+ 0": find the period through the time index, not by walking the primary key
-                # from one end (PostgreSQL's MIN/MAX shortcut: seconds on 10 million events).
-                "SELECT MIN(seq + 0), MAX(seq + 0) FROM events WHERE time >= ? AND time < ?",
-                # Stored times are UTC ISO 8601: compare in the same form, whatever zone was asked.
-                (since.astimezone(UTC).isoformat(), until.astimezone(UTC).isoformat()),
-            ).fetchone()
-            self._commit()
+        [row] = self._read(
+            # "+ 0": find the period through the time index, not by walking the primary key
+            # from one end (PostgreSQL's MIN/MAX shortcut: seconds on 10 million events).
+            "SELECT MIN(seq + 0), MAX(seq + 0) FROM events WHERE time >= ? AND time < ?",
+            # Stored times are UTC ISO 8601: compare in the same form, whatever zone was asked.
+            (since.astimezone(UTC).isoformat(), until.astimezone(UTC).isoformat()),
+        )
         return (int(row[0]), int(row[1])) if row and row[0] is not None else None
 
     def quarantined(self, *, limit: int = 100) -> list[QuarantinedEntry]:
         """Entries refused at ingest, newest first."""
-        with self._lock:
-            rows = self._execute(
-                "SELECT entry_id, received_at, producer, reason, payload FROM quarantine"
-                " ORDER BY received_at DESC, entry_id DESC LIMIT ?",
-                (limit,),
-            ).fetchall()
-            self._commit()
+        rows = self._read(
+            "SELECT entry_id, received_at, producer, reason, payload FROM quarantine"
+            " ORDER BY received_at DESC, entry_id DESC LIMIT ?",
+            (limit,),
+        )
         return [
             QuarantinedEntry(str(e), str(r), p, str(why), str(body)) for e, r, p, why, body in rows
         ]

@@ -262,6 +262,103 @@ def test_reading_the_whole_log_does_not_hold_up_the_writer(store: EventStore) ->
     assert store.verify_chain() == 51
 
 
+def test_the_dashboards_reads_do_not_wait_for_a_commit_under_way(store: EventStore) -> None:
+    """An officer's search, counts, histogram, report and quarantine list go on while the ingestor
+    holds the store for a commit (before: each waited for the writer's lock, and the writer for
+    them — a second-long search on a year of events held the ingest up for that second)."""
+    base = datetime.now(UTC) - timedelta(hours=1)
+    store.append([_event(i, unit="79760101", at=base + timedelta(seconds=i)) for i in range(20)])
+    committing, release = threading.Event(), threading.Event()
+
+    def long_commit() -> None:
+        with store._transaction():  # the writer's side, held as a slow commit holds it
+            committing.set()
+            release.wait(30)
+
+    writer = threading.Thread(target=long_commit)
+    writer.start()
+    assert committing.wait(10)
+    answers: dict[str, object] = {}
+
+    def read() -> None:
+        answers["count"] = store.count()
+        answers["search"] = len(store.search(EventSearch(text="user1"), limit=50))
+        answers["histogram"] = sum(
+            store.histogram(
+                [EventTag.SIGNING_DOCUMENT_SIGN.value], since=base, bucket="hour"
+            ).values()
+        )
+        answers["count_by"] = store.count_by(EventSearch(since=base), ["tag"])
+        answers["span"] = store.positions_between(base, datetime.now(UTC))
+        answers["quarantined"] = store.quarantined()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    reader.join(timeout=10)
+    finished_while_held = not reader.is_alive()
+    release.set()
+    writer.join(timeout=10)
+    reader.join(timeout=10)
+    assert finished_while_held, "a dashboard read waited for the writer"
+    assert answers == {
+        "count": 20,
+        "search": 11,  # user1, user10 … user19
+        "histogram": 20,
+        "count_by": [(("signing:document:sign",), 20)],
+        "span": (1, 20),
+        "quarantined": [],
+    }
+
+
+def test_a_slow_search_does_not_hold_up_the_ingest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A free-text search reads event bodies for seconds on a year of events; the ingestor's
+    commits go through meanwhile, and the search, when it ends, answers. Here the officer's
+    search is held inside SQLite (a progress handler on every connection, which waits in the
+    officer's thread only) while the ingestor appends."""
+    inside, release = threading.Event(), threading.Event()
+    connect = sqlite3.connect
+
+    def held(*args: object, **kwargs: object) -> sqlite3.Connection:
+        connection = connect(*args, **kwargs)  # type: ignore[arg-type]
+
+        def progress() -> int:
+            if threading.current_thread().name == "officer" and not release.is_set():
+                inside.set()
+                release.wait(30)
+            return 0
+
+        connection.set_progress_handler(progress, 100)
+        return connection
+
+    monkeypatch.setattr(sqlite3, "connect", held)
+    store = open_store(tmp_path / "events.sqlite3")
+    try:
+        store.append([_event(i) for i in range(10)])
+        found: list[int] = []
+        search = threading.Thread(
+            target=lambda: found.append(len(store.search(EventSearch(text="user3"), limit=50))),
+            name="officer",
+        )
+        search.start()
+        assert inside.wait(10)
+        appended: list[int] = []
+        writer = threading.Thread(target=lambda: appended.append(store.append([_event(30)])))
+        writer.start()
+        writer.join(timeout=10)
+        committed_during_search = appended == [1]
+        release.set()
+        search.join(timeout=30)
+        writer.join(timeout=30)
+        assert committed_during_search, "the ingest waited for an officer's search"
+        assert found and found[0] in {1, 2}  # user3 (and user30 if the search began after it)
+        assert store.count() == 11 and store.verify_chain() == 11
+    finally:
+        release.set()
+        store.close()
+
+
 def test_quarantined_entries_are_kept_apart_append_only_and_listed(
     store: EventStore, store_location: str
 ) -> None:

@@ -7,6 +7,7 @@ alert under the alert's unit (so that its district sees it too)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -239,7 +240,9 @@ async def alerts(
     services: ServicesDep,
     chosen: Annotated[AlertFilter, Depends(alert_filter)],
 ) -> Response:
-    cards = _scope_alerts(services, officer.units, chosen.search(officer.units))
+    cards = await asyncio.to_thread(
+        _scope_alerts, services, officer.units, chosen.search(officer.units)
+    )
     rules = sorted(
         {*KNOWN_RULES, *(c.rule for c in cards)} | ({chosen.rule} if chosen.rule else set())
     )
@@ -305,7 +308,9 @@ async def triage_group(
         return refused
     if note_required(action, note):
         return _note_missing(officer)
-    cards = _scope_alerts(services, officer.units, AlertFilter().search(officer.units))
+    cards = await asyncio.to_thread(
+        _scope_alerts, services, officer.units, AlertFilter().search(officer.units)
+    )
     members = [c for c in cards if group_id(c.rule, c.subject) == group and c.state != "closed"]
     if not members:
         return message(
@@ -342,8 +347,10 @@ async def triage_alert(
     if refused is not None:
         return refused
     found = (
-        services.store.search(
-            EventSearch(tag="audit:alert:raise", text=alert_id, units=officer.units), limit=1
+        await asyncio.to_thread(
+            services.store.search,
+            EventSearch(tag="audit:alert:raise", text=alert_id, units=officer.units),
+            limit=1,
         )
         if len(alert_id) == 32
         else []

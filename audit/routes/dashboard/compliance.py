@@ -5,6 +5,7 @@ every finding's remediation, as a page and as a sealed PDF (:mod:`audit.complian
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -91,7 +92,13 @@ async def compliance(
 ) -> Response:
     store = services.store
     runs = (
-        list(reversed(store.search(EventSearch(tag="scan:run:complete"), limit=RUNS_READ)))
+        list(
+            reversed(
+                await asyncio.to_thread(
+                    store.search, EventSearch(tag="scan:run:complete"), limit=RUNS_READ
+                )
+            )
+        )
         if officer.units is None
         else []  # systems' scans are the department's; a district sees its schools below
     )
@@ -101,17 +108,18 @@ async def compliance(
         target={"channel": "dashboard-compliance", "results": str(len(runs))},
     )
     requested = (
-        store.search(EventSearch(tag="audit:scan:request"), limit=1)
+        await asyncio.to_thread(store.search, EventSearch(tag="audit:scan:request"), limit=1)
         if officer.units is None
         else []
     )
+    summary = await asyncio.to_thread(compliance_summary, store, units=officer.units)
     return page(
         "compliance.html",
         title=COMPLIANCE.label,
         officer=officer,
         scans=histories,
         trends=trends(histories),
-        summary=compliance_summary(store, units=officer.units),
+        summary=summary,
         can_request=officer.units is None,
         last_request=_last_request(requested, runs),
     )
@@ -190,7 +198,7 @@ async def compliance_report(
     officer: CurrentOfficer, services: ServicesDep, auditor: OfficerAuditorDep
 ) -> Response:
     """Every system's latest scan with its findings and their remediation, and the schools."""
-    summary = compliance_summary(services.store, units=officer.units)
+    summary = await asyncio.to_thread(compliance_summary, services.store, units=officer.units)
     await auditor.record(
         EventTag.AUDIT_REPORT_EXPORT,
         target={"format": "html", "report": "compliance", "rows": str(summary.findings)},
@@ -208,11 +216,11 @@ async def compliance_report(
 async def compliance_report_as_pdf(
     officer: CurrentOfficer, services: ServicesDep, auditor: OfficerAuditorDep
 ) -> Response:
-    summary = compliance_summary(services.store, units=officer.units)
+    summary = await asyncio.to_thread(compliance_summary, services.store, units=officer.units)
     return await signed_pdf(
         services.report_signer,
         auditor,
-        compliance_pdf(summary),
+        await asyncio.to_thread(compliance_pdf, summary),
         reason="Báo cáo tuân thủ an toàn thông tin",
         filename="bao-cao-tuan-thu.pdf",
         details={"report": "compliance", "rows": str(summary.findings)},

@@ -4,6 +4,7 @@ table under it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -130,16 +131,23 @@ def _alerts(store: EventStore, units: frozenset[str] | None) -> Card:
 async def overview(officer: CurrentOfficer, services: ServicesDep) -> Response:
     store = services.store
     now = datetime.now(UTC)
+
+    def read() -> tuple[int | None, list[Card]]:
+        # The size of the whole log is the department's to see.
+        count = store.count() if officer.units is None else None
+        cards = [
+            _logins(store, officer.units, now),
+            _signatures(store, officer.units, now),
+            _alerts(store, officer.units),
+        ]
+        return count, cards
+
+    count, cards = await asyncio.to_thread(read)
     return page(
         "overview.html",
         title=OVERVIEW.label,
         officer=officer,
-        # The size of the whole log is the department's to see.
-        count=store.count() if officer.units is None else None,
+        count=count,
         now=for_people(now),
-        cards=[
-            _logins(store, officer.units, now),
-            _signatures(store, officer.units, now),
-            _alerts(store, officer.units),
-        ],
+        cards=cards,
     )

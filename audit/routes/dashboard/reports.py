@@ -4,6 +4,7 @@ audit events; a download records the hash of the sealed file that left."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Annotated
 
@@ -53,7 +54,7 @@ async def report(
     auditor: OfficerAuditorDep,
     period: Period = "day",
 ) -> Response:
-    summary = last_period_summary(services.store, period, officer.units)
+    summary = await asyncio.to_thread(last_period_summary, services.store, period, officer.units)
     await auditor.record(
         EventTag.AUDIT_REPORT_EXPORT,
         target={"format": "html", "period": period, "rows": str(summary.total)},
@@ -75,11 +76,11 @@ async def report_as_pdf(
     auditor: OfficerAuditorDep,
     period: Period = "day",
 ) -> Response:
-    summary = last_period_summary(services.store, period, officer.units)
+    summary = await asyncio.to_thread(last_period_summary, services.store, period, officer.units)
     return await signed_pdf(
         services.report_signer,
         auditor,
-        report_pdf(summary),
+        await asyncio.to_thread(report_pdf, summary),
         reason="Báo cáo kiểm toán",
         filename=f"bao-cao-kiem-toan-{period}.pdf",
         details={"period": period, "rows": str(summary.total)},

@@ -6,6 +6,7 @@ Both see only the officer's scope, and both are audit events themselves.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -161,7 +162,9 @@ async def events(
     page_number: Annotated[int, Query(alias="page", ge=0, le=10_000)] = 0,
 ) -> Response:
     search = form.search(officer.units)
-    rows = services.store.search(search, limit=PAGE_SIZE + 1, offset=page_number * PAGE_SIZE)
+    rows = await asyncio.to_thread(
+        services.store.search, search, limit=PAGE_SIZE + 1, offset=page_number * PAGE_SIZE
+    )
     await auditor.record(
         EventTag.AUDIT_EVENTS_QUERY,
         target={
@@ -194,14 +197,17 @@ async def export(
     officer: CurrentOfficer, services: ServicesDep, auditor: OfficerAuditorDep, form: SearchFormDep
 ) -> Response:
     search = form.search(officer.units)
-    rows = services.store.search(search, limit=EXPORT_LIMIT)
+    rows = await asyncio.to_thread(services.store.search, search, limit=EXPORT_LIMIT)
     await auditor.record(
         EventTag.AUDIT_REPORT_EXPORT,
         target={"format": "csv", "rows": str(len(rows)), "filter_tag": search.tag or ""},
     )
-    content = events_csv(
-        {"seq": r.seq, "chain_hash": r.chain_hash, "received_at": r.received_at, **r.event}
-        for r in rows
+    content = await asyncio.to_thread(
+        events_csv,
+        (
+            {"seq": r.seq, "chain_hash": r.chain_hash, "received_at": r.received_at, **r.event}
+            for r in rows
+        ),
     )
     return download(
         "\ufeff" + content,  # a BOM, so that spreadsheet programs read the Vietnamese as UTF-8

@@ -3,6 +3,7 @@ its SHA-256, before or after signing), oldest first, within the officer's scope.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -32,7 +33,9 @@ async def timeline(
     if not actor_name and not document:
         return RedirectResponse(EVENTS.href, status_code=303)
     search = EventSearch(actor=actor_name, document=document, units=officer.units)
-    rows = list(reversed(services.store.search(search, limit=TIMELINE_LIMIT)))
+    rows = list(
+        reversed(await asyncio.to_thread(services.store.search, search, limit=TIMELINE_LIMIT))
+    )
     await auditor.record(
         EventTag.AUDIT_EVENTS_QUERY,
         target={
