@@ -6,6 +6,10 @@ Starts its own Redis (appendfsync always, as the gateway runs it) in a temporary
 * ``RedisAuditTrail.record`` from the same producers (each event sealed with the producer's HMAC key),
   *and* the ingestor checking every seal and moving every event into the SQLite store with its hash
   chain — the rate counts only events committed to the store;
+* the same while an officer's free-text search (the dashboard's slowest query, a scan of the
+  event bodies) runs over and over in a thread, as the audit service runs it, on a log that already
+  holds ``--history`` events: the ingest must not wait for it (the dashboard reads on a connection of
+  its own, not under the writer's lock);
 * the ingestor alone, draining a backlog already in the stream (the audit service's own capacity when
   the producers run on other machines);
 * ``verify_chain`` over the stored events;
@@ -23,7 +27,8 @@ rows use the same producer process.
 Redis runs with the gateway's ACL users (``devstack/redis_server.py``): the producers log in as the
 signing service's user (XADD to the stream only), the ingestor as the audit service's.
 
-Run: ``.venv/bin/python -m bench.audit_ingest [--events 80000] [--producers 64] [--witnessed]``
+Run: ``.venv/bin/python -m bench.audit_ingest [--events 80000] [--producers 64] [--history 500000]
+[--witnessed]``
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import contextlib
 import multiprocessing
 import secrets
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -44,7 +50,7 @@ from audit import Actor, AuditEvent, EventTag, Outcome, RedisAuditTrail
 from audit.background import cancelled, index_words_continually
 from audit.ingest import StreamIngestor
 from audit.producers import HmacSealer, Producer, ProducerKeyring
-from audit.store import SqliteEventStore
+from audit.store import EventSearch, SqliteEventStore
 from audit.trail import FIELD, MAC_FIELD, PRODUCER_FIELD, STREAM
 from devstack import Ports, redis_server
 from devstack.process import ManagedProcess
@@ -141,7 +147,9 @@ async def _spawn(
     return process
 
 
-async def run(events: int, producers: int, folder: Path) -> list[tuple[str, float]]:
+async def run(
+    events: int, producers: int, folder: Path, history: int = 500_000
+) -> list[tuple[str, float]]:
     port = Ports.free_block(1)
     passwords = {user: secrets.token_urlsafe(16) for user in redis_server.ACL_RULES}
     url = redis_server.start(folder, port=port, passwords=passwords)
@@ -173,6 +181,45 @@ async def run(events: int, producers: int, folder: Path) -> list[tuple[str, floa
             )
         )
         await ingestor.stop()
+
+        # The same while an officer's free-text search scans the log over and over (the dashboard's
+        # slowest query, in a thread as the audit service runs it): the ingest must not wait for it.
+        # The log already holds a history (``--history`` events), so that one search takes a while.
+        searched = SqliteEventStore(folder / "searched.sqlite3")
+        for start in range(0, history, 2000):
+            searched.append(_event(events + n) for n in range(start, min(start + 2000, history)))
+        ingestor = StreamIngestor(client, searched, keyring, consumer="audit-searched")
+        ingestor.start()
+        searching = threading.Event()
+        search_times: list[float] = []
+
+        def officer() -> None:
+            while not searching.is_set():
+                begun = time.perf_counter()
+                searched.search(EventSearch(text="in no event"), limit=50)
+                search_times.append(time.perf_counter() - begun)
+
+        process = await _spawn(url, passwords, "trail", events, producers)
+        reader = threading.Thread(target=officer, name="officer")
+        reader.start()
+        started = time.perf_counter()
+        while searched.count() < history + events:
+            _alive(process)
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        searching.set()
+        await asyncio.to_thread(reader.join)
+        await asyncio.to_thread(process.join)
+        mean = sum(search_times) / max(len(search_times), 1)
+        rows.append(
+            (
+                f"the same, while an officer's text search scans a log of {history:,} events"
+                f" ({len(search_times)} searches, {mean:.2f} s each)",
+                events / elapsed,
+            )
+        )
+        await ingestor.stop()
+        searched.close()
 
         # The same, with the words' index kept alongside as the audit service keeps it (its
         # background task: a batch per transaction, between the ingestor's); then how long the
@@ -387,6 +434,12 @@ def main() -> None:
         help="measure event → signed, witnessed checkpoint under load (token key, two witnesses)",
     )
     parser.add_argument("--checkpoint-interval", type=float, default=0.5)
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=500_000,
+        help="events already in the log an officer's text search scans (its own row)",
+    )
     args = parser.parse_args()
     if not 1 <= args.producers <= 100:
         parser.error("--producers: 1 to 100")
@@ -417,7 +470,7 @@ def main() -> None:
         )
         return
     with tempfile.TemporaryDirectory(prefix="audit-bench-") as folder:
-        rows = asyncio.run(run(args.events, args.producers, Path(folder)))
+        rows = asyncio.run(run(args.events, args.producers, Path(folder), args.history))
     reference = rows[0][1]
     print(f"\n{args.events} events, {args.producers} producers\n")
     print(f"| {'what':48} | events/s | x raw XADD |")
