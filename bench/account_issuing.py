@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from audit.producers import Producer
+from bench import run_stopping_cleanly
 from devstack import Ports, Stack, StackInfo
 from idp_config import admin_client
 from idp_config.accounts import (
@@ -235,4 +236,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stopping_cleanly(main)

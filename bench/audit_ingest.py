@@ -52,6 +52,7 @@ from audit.ingest import StreamIngestor
 from audit.producers import HmacSealer, Producer, ProducerKeyring
 from audit.store import EventSearch, SqliteEventStore
 from audit.trail import FIELD, MAC_FIELD, PRODUCER_FIELD, STREAM
+from bench import run_stopping_cleanly
 from devstack import Ports, redis_server
 from devstack.process import ManagedProcess
 
@@ -140,9 +141,15 @@ async def _spawn(
     process = context.Process(
         target=_producer_process,
         args=(url, passwords, KEY, mode, events, producers, ready, start),
+        daemon=True,  # ends with this process, whatever way it ends
     )
     process.start()
-    await asyncio.to_thread(ready.wait)
+    # Never a wait without end: a producer that dies before it is ready (an error, or the SIGTERM
+    # sent to the whole process group) ends the run with a message.
+    while not await asyncio.to_thread(ready.wait, 0.5):
+        _alive(process)
+        if not process.is_alive():
+            raise SystemExit("the producer process ended before it was ready")
     start.set()
     return process
 
@@ -480,4 +487,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stopping_cleanly(main)

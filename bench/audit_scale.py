@@ -38,6 +38,7 @@ from audit.records import RecordColumns, record_leaf
 from audit.reports import period_summary
 from audit.store import GENESIS, EventSearch, EventStore, chain_step, open_store
 from audit.verification import verify_log
+from bench import run_stopping_cleanly
 
 CACHE = Path(__file__).resolve().parent.parent / ".work" / "bench"
 END = datetime(2026, 11, 28, 23, 0, tzinfo=UTC)
@@ -411,4 +412,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stopping_cleanly(main)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import run_stopping_cleanly
 from bench.signing_throughput import ROOT, token_for
 from devstack import Ports, Stack
 from devstack.demo import transcript_pdf
@@ -165,4 +166,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stopping_cleanly(main)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import run_stopping_cleanly
 from bench.signing_throughput import token_for
 from devstack import Ports, Stack
 from tests.hostile_pdfs import many_objects, xref_stream_bomb
@@ -108,4 +109,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stopping_cleanly(main)

@@ -43,6 +43,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from bench import run_stopping_cleanly
 from devstack import Ports, Stack, StackInfo
 from devstack.demo import teacher_accounts
 from devstack.ha import HaPorts, HaStack
@@ -279,4 +280,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stopping_cleanly(main)

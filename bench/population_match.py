@@ -19,6 +19,7 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
+from bench import run_stopping_cleanly
 from idp_config.population.registry import BulkExtract, decide
 from idp_config.population.simulator import synthetic_province
 
@@ -81,4 +82,4 @@ def main(citizens: int = 1_200_000, records: int = 700_000) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stopping_cleanly(main)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from bench import run_stopping_cleanly
 from devstack import Ports, Stack, StackInfo
 from idp_config import DEFAULT_REALM_FILE, admin_client, apply_realm, load_realm
 from idp_config.plan import Action, plan
@@ -104,4 +105,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stopping_cleanly(main)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import run_stopping_cleanly
 from bench.signing_throughput import service_rate, ten_page_transcript, token_for
 from devstack import Ports, Stack
 
@@ -127,4 +128,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stopping_cleanly(main)

@@ -39,6 +39,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import signers
 from pyhanko_certvalidator import ValidationContext
 
+from bench import run_stopping_cleanly
 from devstack import Ports, Stack, StackInfo
 from devstack.demo import transcript_pdf
 from devstack.pki import ISSUING
@@ -301,4 +302,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stopping_cleanly(main)
