@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import queue
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
@@ -10,16 +11,20 @@ from typing import Any, ClassVar
 from audit.store.rows import SCHEMA_VERSION, StoreError, old_schema
 from audit.store.sql import Dialect
 
+#: Readers open at once per store: the dashboard's concurrent queries beyond this wait for one (each
+#: is a PostgreSQL session; a few heavy searches at once are what the database should be asked).
+READERS = 4
+
 
 class StoreConnection:
     """One connection to the store's database and one lock (writes are batched), with the few
     operations that differ between databases; subclasses open the connection and say how their
     database streams a large result.
 
-    The dashboard's reads (:meth:`_read`) go to a connection of their own per thread, without the
-    lock: a search that takes a second on a year of events must not hold the ingestor's next
-    commit (or a checkpoint) for that second. SQLite's WAL and PostgreSQL's snapshots keep each
-    read consistent, and it sees every committed batch.
+    The dashboard's reads (:meth:`_read`) go to connections of their own (a few, shared), without
+    the writer's lock: a search that takes a second on a year of events must not hold the
+    ingestor's next commit (or a checkpoint) for that second. SQLite's WAL and PostgreSQL's
+    snapshots keep each read consistent, and it sees every batch committed before it began.
     """
 
     dialect: ClassVar[Dialect]
@@ -27,7 +32,9 @@ class StoreConnection:
     def __init__(self, connection: Any) -> None:
         self._db = connection
         self._lock = threading.Lock()
-        self._readers = threading.local()
+        #: Idle readers (the last used first), and a slot per reader that may be open at once.
+        self._idle_readers: queue.LifoQueue[Any] = queue.LifoQueue()
+        self._reader_slots = threading.BoundedSemaphore(READERS)
         self._opened_readers: list[Any] = []
         self._readers_lock = threading.Lock()
         with self._lock:
@@ -55,24 +62,31 @@ class StoreConnection:
         return True
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """The rows of a read, on this thread's reader (opened on first use), not under the lock.
-        A reader that broke (the database restarted) is replaced and the read made once more."""
+        """The rows of a read, on one of the store's readers (at most :data:`READERS` at once: the
+        others wait), not under the writer's lock. A reader that broke (the database restarted) is
+        replaced and the read made once more."""
         statement = self.dialect.sql(sql)
-        reader = getattr(self._readers, "connection", None)
-        if reader is None or not self._reader_usable(reader):
-            reader = self._new_reader()
-        try:
-            return self._rows(reader, statement, params)
-        except self._database_errors():
-            if self._reader_usable(reader):
-                raise
-        return self._rows(self._new_reader(), statement, params)
+        with self._reader_slots:
+            try:
+                reader = self._idle_readers.get_nowait()
+            except queue.Empty:
+                reader = self._replace_reader(None)
+            if not self._reader_usable(reader):
+                reader = self._replace_reader(reader)
+            try:
+                try:
+                    return self._rows(reader, statement, params)
+                except self._database_errors():
+                    if self._reader_usable(reader):
+                        raise
+                reader = self._replace_reader(reader)
+                return self._rows(reader, statement, params)
+            finally:
+                self._idle_readers.put(reader)
 
-    def _new_reader(self) -> Any:
-        """A reader for this thread, in place of the one it had (closed: it broke)."""
-        old = getattr(self._readers, "connection", None)
+    def _replace_reader(self, old: Any) -> Any:
+        """A new reader, in place of ``old`` (closed: it broke) if there is one."""
         reader = self._open_reader()
-        self._readers.connection = reader
         with self._readers_lock:
             if old is not None and old in self._opened_readers:
                 self._opened_readers.remove(old)

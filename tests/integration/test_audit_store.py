@@ -310,6 +310,22 @@ def test_the_dashboards_reads_do_not_wait_for_a_commit_under_way(store: EventSto
     }
 
 
+def test_officers_searching_at_once_share_a_few_readers(store: EventStore) -> None:
+    """Sixteen officers' searches at once open at most READERS connections (PostgreSQL sessions),
+    each answering the same as alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from audit.store.connection import READERS
+
+    store.append([_event(i) for i in range(30)])
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(
+            pool.map(lambda n: len(store.search(EventSearch(text=f"user{n % 3}"))), range(160))
+        )
+    assert answers == [11 if n % 3 == 1 else (11 if n % 3 == 2 else 1) for n in range(160)]
+    assert 1 <= len(store._opened_readers) <= READERS
+
+
 def test_a_slow_search_does_not_hold_up_the_ingest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
