@@ -32,26 +32,39 @@ async def checkpoint_periodically(
 ) -> None:
     """A signed checkpoint every ``interval`` seconds (when the log grew), each sent to the
     witnesses."""
-    checkpointer = Checkpointer(store, signer)
+    checkpointer: Checkpointer | None = None
     submitting: asyncio.Task[object] | None = None
     try:
         while True:
             await asyncio.sleep(interval)
             try:
+                if checkpointer is None:  # it reads the stored tree: in a thread, like the rest
+                    checkpointer = await asyncio.to_thread(Checkpointer, store, signer)
                 checkpoint = await asyncio.to_thread(checkpointer.checkpoint)
+                latest = checkpoint
+                if witnessing is not None and latest is None:
+                    latest = await asyncio.to_thread(store.latest_checkpoint)
             except GatewayError as exc:
                 # A log that fails its checks is never signed over; the checkpointer starts afresh.
                 _log.error("audit.checkpoint_failed", code=exc.code)
-                checkpointer = Checkpointer(store, signer)
+                checkpointer = None
+                continue
+            except Exception as exc:  # noqa: BLE001 - the database down: tried again next round
+                _log.error("audit.checkpoint_failed", error=type(exc).__name__)
+                checkpointer = None
                 continue
             if checkpoint is not None:
                 _log.info("audit.checkpoint", tree_size=checkpoint.tree_size)
             # Witnessing runs beside the checkpoints, one round at a time, never holding them up;
             # a round that missed a witness is tried again with the latest checkpoint.
-            if witnessing is not None and (submitting is None or submitting.done()):
-                latest = checkpoint or await asyncio.to_thread(store.latest_checkpoint)
-                if latest is not None and latest.is_note and not witnessing.done(latest.tree_size):
-                    submitting = asyncio.create_task(witnessing.submit(latest))
+            if (
+                witnessing is not None
+                and (submitting is None or submitting.done())
+                and latest is not None
+                and latest.is_note
+                and not witnessing.done(latest.tree_size)
+            ):
+                submitting = asyncio.create_task(witnessing.submit(latest))
     finally:
         if submitting is not None:
             submitting.cancel()

@@ -125,7 +125,9 @@ class WitnessCollector:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self._timeout)
         await asyncio.gather(*(self._submit_one(w, checkpoint) for w in self.witnesses))
-        return witness_status(self._store, checkpoint, self.witnesses, self.quorum)
+        return await asyncio.to_thread(
+            witness_status, self._store, checkpoint, self.witnesses, self.quorum
+        )
 
     async def _submit_one(self, witness: WitnessEndpoint, checkpoint: SignedTreeHead) -> None:
         if self._client is None:
@@ -162,7 +164,8 @@ class WitnessCollector:
                     "audit.witness_refused", witness=name, status=response.status_code, old=old
                 )
                 return
-            self._keep(witness, checkpoint, response.text)
+            # A write to the store (it waits for the ingestor's commit): in a thread.
+            await asyncio.to_thread(self._keep, witness, checkpoint, response.text)
             return
 
     def _keep(self, witness: WitnessEndpoint, checkpoint: SignedTreeHead, body: str) -> None:

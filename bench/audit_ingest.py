@@ -207,15 +207,21 @@ async def run(
                 search_times.append(time.perf_counter() - begun)
 
         process = await _spawn(url, passwords, "trail", events, producers)
-        reader = threading.Thread(target=officer, name="officer")
+        # A daemon, stopped in ``finally``: a run that ends early (SIGTERM, a producer that died)
+        # does not wait for it.
+        reader = threading.Thread(target=officer, name="officer", daemon=True)
         reader.start()
-        started = time.perf_counter()
-        while searched.count() < history + events:
-            _alive(process)
-            await asyncio.sleep(0.05)
-        elapsed = time.perf_counter() - started
-        searching.set()
-        await asyncio.to_thread(reader.join)
+        try:
+            started = time.perf_counter()
+            while searched.count() < history + events:
+                _alive(process)
+                await asyncio.sleep(0.05)
+            elapsed = time.perf_counter() - started
+        finally:
+            searching.set()
+            await asyncio.to_thread(reader.join)
+            await ingestor.stop()
+            searched.close()
         await asyncio.to_thread(process.join)
         mean = sum(search_times) / max(len(search_times), 1)
         rows.append(
@@ -225,8 +231,6 @@ async def run(
                 events / elapsed,
             )
         )
-        await ingestor.stop()
-        searched.close()
 
         # The same, with the words' index kept alongside as the audit service keeps it (its
         # background task: a batch per transaction, between the ingestor's); then how long the

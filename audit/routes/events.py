@@ -5,7 +5,6 @@ Every listing of events is itself an audit event, recorded before the answer lea
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -18,6 +17,8 @@ from audit.errors import InvalidQuery, NotCheckpointed, ProofInvalid
 from audit.events import EventTag
 from audit.note import b64
 from audit.ocsf import ocsf_records
+from audit.routes.threads import read_in_thread
+from audit.store import EventStore
 from audit.tree import StoredTree
 from audit.witnessing import cosignature_lines, witness_status
 from gateway_runtime.openapi import AUTHENTICATED, BEARER, ErrorEnvelope, error_responses
@@ -64,7 +65,7 @@ async def list_events(
     records (Authentication, Account Change, API Activity, Compliance/Detection Finding),
     each with its place in the hash chain (the ``record_integrity`` profile)."""
     store = services.store
-    rows = await asyncio.to_thread(
+    rows = await read_in_thread(
         store.query,
         tag=tag.value if tag else None,
         actor=actor,
@@ -78,7 +79,7 @@ async def list_events(
         target={"filter_tag": tag.value if tag else "", "results": str(len(rows))},
     )
     if format == "ocsf":
-        return {"events": await asyncio.to_thread(ocsf_records, store, rows)}
+        return {"events": await read_in_thread(ocsf_records, store, rows)}
     return {
         "events": [{"seq": r.seq, "chain_hash": r.chain_hash, **r.event} for r in rows],
     }
@@ -106,16 +107,16 @@ async def latest_checkpoint(
     ``witnessed``), or with ``format=note`` the C2SP signed note itself (the file an officer
     keeps, for ``gateway-audit verify --from-checkpoint``)."""
     store = services.store
-    latest = await asyncio.to_thread(store.latest_checkpoint)
+    latest = await read_in_thread(store.latest_checkpoint)
     if latest is None:
         raise NotCheckpointed("no checkpoint yet")
     if not latest.is_note:
         return latest.to_json()
-    lines, _ = await asyncio.to_thread(cosignature_lines, store, latest, services.witnesses)
+    lines, _ = await read_in_thread(cosignature_lines, store, latest, services.witnesses)
     note = latest.note(lines).render()
     if format == "note":
         return PlainTextResponse(note)
-    status = await asyncio.to_thread(
+    status = await read_in_thread(
         witness_status, store, latest, services.witnesses, services.witness_quorum
     )
     return {**latest.to_json(), "note": note, "witnessed": status.to_json()}
@@ -140,7 +141,7 @@ async def consistency(
     """The RFC 9162 consistency proof between two tree sizes (``to``: the latest checkpoint's),
     base64 hashes in order; check it with both signed roots."""
     store = services.store
-    latest = await asyncio.to_thread(store.latest_checkpoint)
+    latest = await read_in_thread(store.latest_checkpoint)
     if latest is None:
         raise NotCheckpointed("no checkpoint yet")
     upper = latest.tree_size if new_size is None else new_size
@@ -148,8 +149,12 @@ async def consistency(
         raise ProofInvalid(
             f"sizes must satisfy from <= to <= {latest.tree_size} (the latest checkpoint)"
         )
-    proof = await asyncio.to_thread(StoredTree(store).consistency_proof, old_size, upper)
+    proof = await read_in_thread(_consistency_proof, store, old_size, upper)
     return {"from": old_size, "to": upper, "proof": [b64(h) for h in proof]}
+
+
+def _consistency_proof(store: EventStore, old_size: int, new_size: int) -> list[bytes]:
+    return StoredTree(store).consistency_proof(old_size, new_size)
 
 
 @router.get("/v1/events/{event_id}/proof")
@@ -159,7 +164,7 @@ async def event_proof(
     event_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")],
 ) -> dict[str, Any]:
     """The event's inclusion proof under the latest signed checkpoint that covers it."""
-    proof = await asyncio.to_thread(prove_event, services.store, event_id)
+    proof = await read_in_thread(prove_event, services.store, event_id)
     if proof is None:
         raise NotCheckpointed("the event is unknown or not yet covered by a checkpoint")
     return proof
@@ -168,5 +173,5 @@ async def event_proof(
 @router.get("/v1/chain")
 async def verify_chain(_reader: Reader, services: ServicesDep) -> dict[str, Any]:
     """Walks the whole hash chain; a break is an error (``audit-chain-broken``), never a false."""
-    verified = await asyncio.to_thread(services.store.verify_chain)
+    verified = await read_in_thread(services.store.verify_chain)
     return {"verified_records": verified, "status": "intact"}

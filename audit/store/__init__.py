@@ -21,6 +21,7 @@ its own schema.
 
 from audit.store.backends import PostgresEventStore, SqliteEventStore, open_store
 from audit.store.checking import check_log, check_records
+from audit.store.connection import READERS
 from audit.store.event_store import EventStore
 from audit.store.migration import RUNTIME_GRANTS, Migration, migrate
 from audit.store.rows import (
@@ -36,6 +37,7 @@ from audit.store.rows import (
 
 __all__ = [
     "GENESIS",
+    "READERS",
     "RUNTIME_GRANTS",
     "SCHEMA_VERSION",
     "EventSearch",

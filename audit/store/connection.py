@@ -37,6 +37,7 @@ class StoreConnection:
         self._reader_slots = threading.BoundedSemaphore(READERS)
         self._opened_readers: list[Any] = []
         self._readers_lock = threading.Lock()
+        self._closed = False
         with self._lock:
             try:
                 self._prepare_schema()
@@ -64,36 +65,65 @@ class StoreConnection:
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """The rows of a read, on one of the store's readers (at most :data:`READERS` at once: the
         others wait), not under the writer's lock. A reader that broke (the database restarted) is
-        replaced and the read made once more."""
+        replaced and the read made once more; a read the database refuses is a StoreError (503)."""
         statement = self.dialect.sql(sql)
         with self._reader_slots:
+            reader = None
             try:
-                reader = self._idle_readers.get_nowait()
-            except queue.Empty:
-                reader = self._replace_reader(None)
-            if not self._reader_usable(reader):
-                reader = self._replace_reader(reader)
-            try:
+                reader = self._take_reader()
                 try:
                     return self._rows(reader, statement, params)
                 except self._database_errors():
                     if self._reader_usable(reader):
                         raise
-                reader = self._replace_reader(reader)
+                self._discard_reader(reader)
+                reader = None
+                reader = self._take_reader()
                 return self._rows(reader, statement, params)
+            except self._database_errors() as exc:
+                raise StoreError(
+                    f"the audit store could not be read ({type(exc).__name__})"
+                ) from exc
             finally:
-                self._idle_readers.put(reader)
+                if reader is not None:
+                    self._give_back(reader)
 
-    def _replace_reader(self, old: Any) -> Any:
-        """A new reader, in place of ``old`` (closed: it broke) if there is one."""
-        reader = self._open_reader()
+    def _take_reader(self) -> Any:
+        """An idle reader that works, or a new one (the caller holds a slot)."""
+        while True:
+            with self._readers_lock:
+                if self._closed:
+                    raise StoreError("the audit store is closed")
+                try:
+                    reader = self._idle_readers.get_nowait()
+                except queue.Empty:
+                    break
+            if self._reader_usable(reader):
+                return reader
+            self._discard_reader(reader)
+        return self._keep_opened(self._open_reader())
+
+    def _keep_opened(self, reader: Any) -> Any:
         with self._readers_lock:
-            if old is not None and old in self._opened_readers:
-                self._opened_readers.remove(old)
-                with contextlib.suppress(Exception):
-                    old.close()
+            if self._closed:
+                reader.close()
+                raise StoreError("the audit store is closed")
             self._opened_readers.append(reader)
         return reader
+
+    def _give_back(self, reader: Any) -> None:
+        with self._readers_lock:
+            if not self._closed:
+                self._idle_readers.put(reader)
+                return
+        self._discard_reader(reader)  # the store was closed while it read
+
+    def _discard_reader(self, reader: Any) -> None:
+        with self._readers_lock:
+            if reader in self._opened_readers:
+                self._opened_readers.remove(reader)
+        with contextlib.suppress(Exception):
+            reader.close()
 
     @staticmethod
     def _rows(reader: Any, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -154,9 +184,12 @@ class StoreConnection:
         return True
 
     def close(self) -> None:
+        """Close the writer and the idle readers; a reader in use is closed when its read ends."""
         with self._readers_lock:
-            for reader in self._opened_readers:
-                with contextlib.suppress(Exception):
-                    reader.close()
-            self._opened_readers.clear()
+            self._closed = True
+            idle = []
+            while not self._idle_readers.empty():
+                idle.append(self._idle_readers.get_nowait())
+        for reader in idle:
+            self._discard_reader(reader)
         self._db.close()

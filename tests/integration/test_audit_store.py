@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -283,6 +284,7 @@ def test_the_dashboards_reads_do_not_wait_for_a_commit_under_way(store: EventSto
     def read() -> None:
         answers["count"] = store.count()
         answers["search"] = len(store.search(EventSearch(text="user1"), limit=50))
+        answers["words"] = len(store.search(EventSearch(words="user1"), limit=50))
         answers["histogram"] = sum(
             store.histogram(
                 [EventTag.SIGNING_DOCUMENT_SIGN.value], since=base, bucket="hour"
@@ -303,6 +305,7 @@ def test_the_dashboards_reads_do_not_wait_for_a_commit_under_way(store: EventSto
     assert answers == {
         "count": 20,
         "search": 11,  # user1, user10 … user19
+        "words": 1,  # the word user1
         "histogram": 20,
         "count_by": [(("signing:document:sign",), 20)],
         "span": (1, 20),
@@ -336,8 +339,8 @@ def test_a_slow_search_does_not_hold_up_the_ingest(
     inside, release = threading.Event(), threading.Event()
     connect = sqlite3.connect
 
-    def held(*args: object, **kwargs: object) -> sqlite3.Connection:
-        connection = connect(*args, **kwargs)  # type: ignore[arg-type]
+    def held(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        connection: sqlite3.Connection = connect(*args, **kwargs)
 
         def progress() -> int:
             if threading.current_thread().name == "officer" and not release.is_set():

@@ -7,7 +7,6 @@ alert under the alert's unit (so that its district sees it too)."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -29,6 +28,7 @@ from audit.routes.dashboard.wording import (
     rule_name,
     severity_name,
 )
+from audit.routes.threads import read_in_thread
 from audit.services import Services
 from audit.store import EventSearch, StoredEvent
 from audit.triage import BreachClock, Decision, TriageState, note_required, triage_target
@@ -240,7 +240,7 @@ async def alerts(
     services: ServicesDep,
     chosen: Annotated[AlertFilter, Depends(alert_filter)],
 ) -> Response:
-    cards = await asyncio.to_thread(
+    cards = await read_in_thread(
         _scope_alerts, services, officer.units, chosen.search(officer.units)
     )
     rules = sorted(
@@ -308,7 +308,7 @@ async def triage_group(
         return refused
     if note_required(action, note):
         return _note_missing(officer)
-    cards = await asyncio.to_thread(
+    cards = await read_in_thread(
         _scope_alerts, services, officer.units, AlertFilter().search(officer.units)
     )
     members = [c for c in cards if group_id(c.rule, c.subject) == group and c.state != "closed"]
@@ -347,7 +347,7 @@ async def triage_alert(
     if refused is not None:
         return refused
     found = (
-        await asyncio.to_thread(
+        await read_in_thread(
             services.store.search,
             EventSearch(tag="audit:alert:raise", text=alert_id, units=officer.units),
             limit=1,

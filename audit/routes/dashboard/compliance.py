@@ -5,7 +5,6 @@ every finding's remediation, as a page and as a sealed PDF (:mod:`audit.complian
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from audit.events import EventTag
 from audit.routes.dashboard.language import Text
 from audit.routes.dashboard.pages import COMPLIANCE, csrf_refused, message, page
 from audit.routes.dashboard.reports import signed_pdf
+from audit.routes.threads import read_in_thread
 from audit.scan_requests import ScanRequest, push_request
 from audit.store import EventSearch, StoredEvent
 from gateway_runtime.local_time import for_people
@@ -94,7 +94,7 @@ async def compliance(
     runs = (
         list(
             reversed(
-                await asyncio.to_thread(
+                await read_in_thread(
                     store.search, EventSearch(tag="scan:run:complete"), limit=RUNS_READ
                 )
             )
@@ -108,11 +108,11 @@ async def compliance(
         target={"channel": "dashboard-compliance", "results": str(len(runs))},
     )
     requested = (
-        await asyncio.to_thread(store.search, EventSearch(tag="audit:scan:request"), limit=1)
+        await read_in_thread(store.search, EventSearch(tag="audit:scan:request"), limit=1)
         if officer.units is None
         else []
     )
-    summary = await asyncio.to_thread(compliance_summary, store, units=officer.units)
+    summary = await read_in_thread(compliance_summary, store, units=officer.units)
     return page(
         "compliance.html",
         title=COMPLIANCE.label,
@@ -198,7 +198,7 @@ async def compliance_report(
     officer: CurrentOfficer, services: ServicesDep, auditor: OfficerAuditorDep
 ) -> Response:
     """Every system's latest scan with its findings and their remediation, and the schools."""
-    summary = await asyncio.to_thread(compliance_summary, services.store, units=officer.units)
+    summary = await read_in_thread(compliance_summary, services.store, units=officer.units)
     await auditor.record(
         EventTag.AUDIT_REPORT_EXPORT,
         target={"format": "html", "report": "compliance", "rows": str(summary.findings)},
@@ -216,11 +216,11 @@ async def compliance_report(
 async def compliance_report_as_pdf(
     officer: CurrentOfficer, services: ServicesDep, auditor: OfficerAuditorDep
 ) -> Response:
-    summary = await asyncio.to_thread(compliance_summary, services.store, units=officer.units)
+    summary = await read_in_thread(compliance_summary, services.store, units=officer.units)
     return await signed_pdf(
         services.report_signer,
         auditor,
-        await asyncio.to_thread(compliance_pdf, summary),
+        await read_in_thread(compliance_pdf, summary),
         reason="Báo cáo tuân thủ an toàn thông tin",
         filename="bao-cao-tuan-thu.pdf",
         details={"report": "compliance", "rows": str(summary.findings)},

@@ -4,7 +4,6 @@ table under it."""
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from audit.deps import CurrentOfficer, ServicesDep
 from audit.routes.dashboard.language import Text, t
 from audit.routes.dashboard.pages import OVERVIEW, page
 from audit.routes.dashboard.wording import severity_name
+from audit.routes.threads import read_in_thread
 from audit.store import EventSearch, EventStore
 from gateway_runtime.local_time import for_people
 
@@ -142,7 +142,7 @@ async def overview(officer: CurrentOfficer, services: ServicesDep) -> Response:
         ]
         return count, cards
 
-    count, cards = await asyncio.to_thread(read)
+    count, cards = await read_in_thread(read)
     return page(
         "overview.html",
         title=OVERVIEW.label,

@@ -4,7 +4,6 @@ audit events; a download records the hash of the sealed file that left."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from typing import Annotated
 
@@ -18,6 +17,7 @@ from audit.exports import report_pdf
 from audit.reports import ReportSigner, last_period_summary
 from audit.routes.dashboard.language import Text
 from audit.routes.dashboard.pages import download, page
+from audit.routes.threads import read_in_thread
 
 router = APIRouter(include_in_schema=False)
 
@@ -54,7 +54,7 @@ async def report(
     auditor: OfficerAuditorDep,
     period: Period = "day",
 ) -> Response:
-    summary = await asyncio.to_thread(last_period_summary, services.store, period, officer.units)
+    summary = await read_in_thread(last_period_summary, services.store, period, officer.units)
     await auditor.record(
         EventTag.AUDIT_REPORT_EXPORT,
         target={"format": "html", "period": period, "rows": str(summary.total)},
@@ -76,11 +76,11 @@ async def report_as_pdf(
     auditor: OfficerAuditorDep,
     period: Period = "day",
 ) -> Response:
-    summary = await asyncio.to_thread(last_period_summary, services.store, period, officer.units)
+    summary = await read_in_thread(last_period_summary, services.store, period, officer.units)
     return await signed_pdf(
         services.report_signer,
         auditor,
-        await asyncio.to_thread(report_pdf, summary),
+        await read_in_thread(report_pdf, summary),
         reason="Báo cáo kiểm toán",
         filename=f"bao-cao-kiem-toan-{period}.pdf",
         details={"period": period, "rows": str(summary.total)},

@@ -6,7 +6,6 @@ Both see only the officer's scope, and both are audit events themselves.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -20,6 +19,7 @@ from audit.events import EventTag
 from audit.exports import EXPORT_LIMIT, events_csv
 from audit.routes.dashboard.pages import EVENTS, download, page
 from audit.routes.dashboard.wording import event_name, outcome_of, target_words
+from audit.routes.threads import read_in_thread
 from audit.store import EventSearch, StoredEvent
 from gateway_runtime.local_time import for_people
 
@@ -162,7 +162,7 @@ async def events(
     page_number: Annotated[int, Query(alias="page", ge=0, le=10_000)] = 0,
 ) -> Response:
     search = form.search(officer.units)
-    rows = await asyncio.to_thread(
+    rows = await read_in_thread(
         services.store.search, search, limit=PAGE_SIZE + 1, offset=page_number * PAGE_SIZE
     )
     await auditor.record(
@@ -197,12 +197,12 @@ async def export(
     officer: CurrentOfficer, services: ServicesDep, auditor: OfficerAuditorDep, form: SearchFormDep
 ) -> Response:
     search = form.search(officer.units)
-    rows = await asyncio.to_thread(services.store.search, search, limit=EXPORT_LIMIT)
+    rows = await read_in_thread(services.store.search, search, limit=EXPORT_LIMIT)
     await auditor.record(
         EventTag.AUDIT_REPORT_EXPORT,
         target={"format": "csv", "rows": str(len(rows)), "filter_tag": search.tag or ""},
     )
-    content = await asyncio.to_thread(
+    content = await read_in_thread(
         events_csv,
         (
             {"seq": r.seq, "chain_hash": r.chain_hash, "received_at": r.received_at, **r.event}

@@ -3,7 +3,6 @@ its SHA-256, before or after signing), oldest first, within the officer's scope.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -14,6 +13,7 @@ from audit.events import EventTag
 from audit.routes.dashboard.language import Text
 from audit.routes.dashboard.pages import EVENTS, page
 from audit.routes.dashboard.search import ActorFilter, EventRow
+from audit.routes.threads import read_in_thread
 from audit.store import EventSearch
 
 router = APIRouter(include_in_schema=False)
@@ -33,9 +33,7 @@ async def timeline(
     if not actor_name and not document:
         return RedirectResponse(EVENTS.href, status_code=303)
     search = EventSearch(actor=actor_name, document=document, units=officer.units)
-    rows = list(
-        reversed(await asyncio.to_thread(services.store.search, search, limit=TIMELINE_LIMIT))
-    )
+    rows = list(reversed(await read_in_thread(services.store.search, search, limit=TIMELINE_LIMIT)))
     await auditor.record(
         EventTag.AUDIT_EVENTS_QUERY,
         target={
