@@ -9,10 +9,12 @@ and used inside the token (``CKM_SHA256_HMAC``): the signing service seals its a
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import pkcs11
 import structlog
@@ -21,13 +23,33 @@ from asn1crypto import csr as asn1_csr
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
-from pkcs11.exceptions import PKCS11Error
+from pkcs11.exceptions import (
+    DeviceRemoved,
+    PKCS11Error,
+    SessionClosed,
+    SessionHandleInvalid,
+    TokenNotPresent,
+    UserNotLoggedIn,
+)
 from pkcs11.util.ec import encode_named_curve_parameters
 from pkcs11.util.rsa import encode_rsa_public_key
 
 from gateway_runtime.errors import GatewayError
 
 _log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+#: What the token answers when the session itself is gone, not the operation refused: the library
+#: was re-initialised, the HSM restarted or failed over, the token was reconnected. A new session
+#: (logged in again) is the cure; every operation is tried once more on one.
+SESSION_LOST: tuple[type[PKCS11Error], ...] = (
+    SessionHandleInvalid,
+    SessionClosed,
+    UserNotLoggedIn,
+    DeviceRemoved,
+    TokenNotPresent,
+)
 
 #: RFC 8410's object identifier of Ed25519, the curve parameter of a CKK_EC_EDWARDS key.
 _ED25519_OID = "1.3.101.112"
@@ -81,25 +103,60 @@ class TokenKeystore:
                     time.sleep(0.2 * attempt)
             return self._session
 
-    def close(self) -> None:
+    def renew(self, stale: Any) -> Any:
+        """A new logged-in session in place of ``stale``, which the token ended (or the current
+        session, if another user of the keystore renewed it already)."""
         with self.lock:
-            if self._session is not None:
-                self._session.close()
+            if self._session is stale:
                 self._session = None
+                with contextlib.suppress(PKCS11Error):
+                    stale.close()
+            return self.session()
+
+    def _run(self, operation: Callable[[Any], T], *, again: bool = True) -> T:
+        """``operation`` on the logged-in session. If the token ended that session
+        (:data:`SESSION_LOST`), a new one is opened, and the operation made once more on it —
+        unless ``again`` is false (creating an object: the first attempt may have created it), when
+        the error stands and only later operations use the new session."""
+        with self.lock:
+            session = self.session()
+            try:
+                return operation(session)
+            except SESSION_LOST as exc:
+                _log.warning(
+                    "keystore.session_lost", token=self._token_label, error=type(exc).__name__
+                )
+                renewed = self.renew(session)
+                if not again:
+                    raise
+                return operation(renewed)
+
+    def close(self) -> None:
+        """Log out and close the session. A session the library already ended (re-initialised by
+        another user of the module in this process) counts as closed."""
+        with self.lock:
+            session, self._session = self._session, None
+            if session is not None:
+                try:
+                    session.close()
+                except (SessionHandleInvalid, SessionClosed):
+                    _log.info("keystore.session_already_ended", token=self._token_label)
 
     def has_key(self, label: str) -> bool:
-        with self.lock:
-            found = list(
-                self.session().get_objects(
-                    {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: label}
-                )
+        return self._has_object(ObjectClass.PRIVATE_KEY, label)
+
+    def _has_object(self, object_class: ObjectClass, label: str) -> bool:
+        # Read to the end: the search ends (C_FindObjectsFinal) only when its iterator is spent.
+        return self._run(
+            lambda session: bool(
+                list(session.get_objects({Attribute.CLASS: object_class, Attribute.LABEL: label}))
             )
-        return bool(found)
+        )
 
     def generate_rsa_key(self, label: str, bits: int = 2048) -> asn1_keys.PublicKeyInfo:
         """Generate a non-extractable RSA key pair in the token; return its public key."""
-        with self.lock:
-            public, _private = self.session().generate_keypair(
+        public, _private = self._run(
+            lambda session: session.generate_keypair(
                 KeyType.RSA,
                 bits,
                 label=label,
@@ -110,14 +167,16 @@ class TokenKeystore:
                     Attribute.EXTRACTABLE: False,
                     Attribute.SIGN: True,
                 },
-            )
-            return self._public_key_info(public)
+            ),
+            again=False,
+        )
+        return self._public_key_info(public)
 
     def generate_ed25519_key(self, label: str) -> bytes:
         """Generate a non-extractable Ed25519 key pair in the token (CKM_EC_EDWARDS_KEY_PAIR_GEN);
         return its 32-byte public key (RFC 8032 encoding)."""
-        with self.lock:
-            public, _private = self.session().generate_keypair(
+        public, _private = self._run(
+            lambda session: session.generate_keypair(
                 KeyType.EC_EDWARDS,
                 None,
                 label=label,
@@ -130,25 +189,31 @@ class TokenKeystore:
                     Attribute.EXTRACTABLE: False,
                     Attribute.SIGN: True,
                 },
-            )
-            return self._ed25519_point(public)
+            ),
+            again=False,
+        )
+        return self._ed25519_point(public)
 
     def key_type(self, label: str) -> KeyType | None:
         """The type of the private key ``label`` (``KeyType.RSA``, ``KeyType.EC_EDWARDS``...)."""
-        with self.lock:
+
+        def operation(session: Any) -> KeyType | None:
             found = list(
-                self.session().get_objects(
+                session.get_objects(
                     {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: label}
                 )
             )
             return KeyType(found[0][Attribute.KEY_TYPE]) if found else None
 
+        return self._run(operation)
+
     def ed25519_public_key(self, label: str) -> bytes:
-        with self.lock:
-            public = self.session().get_key(
+        public = self._run(
+            lambda session: session.get_key(
                 object_class=ObjectClass.PUBLIC_KEY, key_type=KeyType.EC_EDWARDS, label=label
             )
-            return self._ed25519_point(public)
+        )
+        return self._ed25519_point(public)
 
     @staticmethod
     def _ed25519_point(public: Any) -> bytes:
@@ -162,30 +227,28 @@ class TokenKeystore:
 
     def sign_ed25519(self, label: str, data: bytes) -> bytes:
         """Pure Ed25519 (CKM_EDDSA, RFC 8032) over ``data`` with the token key ``label``."""
-        with self.lock:
-            try:
-                private = self.session().get_key(
-                    object_class=ObjectClass.PRIVATE_KEY, key_type=KeyType.EC_EDWARDS, label=label
-                )
-                return bytes(private.sign(data, mechanism=Mechanism.EDDSA))
-            except PKCS11Error as exc:
-                _log.error("keystore.sign_failed", key=label, error=type(exc).__name__)
-                raise TokenUnavailable(f"key {label!r}") from exc
-
-    def has_secret_key(self, label: str) -> bool:
-        with self.lock:
-            found = list(
-                self.session().get_objects(
-                    {Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.LABEL: label}
+        try:
+            return self._run(
+                lambda session: bytes(
+                    session.get_key(
+                        object_class=ObjectClass.PRIVATE_KEY,
+                        key_type=KeyType.EC_EDWARDS,
+                        label=label,
+                    ).sign(data, mechanism=Mechanism.EDDSA)
                 )
             )
-        return bool(found)
+        except PKCS11Error as exc:
+            _log.error("keystore.sign_failed", key=label, error=type(exc).__name__)
+            raise TokenUnavailable(f"key {label!r}") from exc
+
+    def has_secret_key(self, label: str) -> bool:
+        return self._has_object(ObjectClass.SECRET_KEY, label)
 
     def import_hmac_key(self, label: str, value: bytes) -> None:
         """Store ``value`` in the token as an HMAC key that can only sign (sensitive,
         non-extractable: its value never comes out again)."""
-        with self.lock:
-            self.session().create_object(
+        self._run(
+            lambda session: session.create_object(
                 {
                     Attribute.CLASS: ObjectClass.SECRET_KEY,
                     Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
@@ -204,24 +267,30 @@ class TokenKeystore:
                     Attribute.UNWRAP: False,
                     Attribute.DERIVE: False,
                 }
-            )
+            ),
+            again=False,
+        )
 
     def hmac_sha256(self, label: str, messages: list[bytes]) -> list[bytes]:
         """HMAC-SHA256 of each message with the token's secret key ``label`` (inside the token)."""
-        with self.lock:
-            try:
-                key = self.session().get_key(object_class=ObjectClass.SECRET_KEY, label=label)
-                return [bytes(key.sign(m, mechanism=Mechanism.SHA256_HMAC)) for m in messages]
-            except PKCS11Error as exc:
-                _log.error("keystore.hmac_failed", key=label, error=type(exc).__name__)
-                raise TokenUnavailable(f"key {label!r}") from exc
+
+        def operation(session: Any) -> list[bytes]:
+            key = session.get_key(object_class=ObjectClass.SECRET_KEY, label=label)
+            return [bytes(key.sign(m, mechanism=Mechanism.SHA256_HMAC)) for m in messages]
+
+        try:
+            return self._run(operation)
+        except PKCS11Error as exc:
+            _log.error("keystore.hmac_failed", key=label, error=type(exc).__name__)
+            raise TokenUnavailable(f"key {label!r}") from exc
 
     def public_key(self, label: str) -> asn1_keys.PublicKeyInfo:
-        with self.lock:
-            public = self.session().get_key(
+        public = self._run(
+            lambda session: session.get_key(
                 object_class=ObjectClass.PUBLIC_KEY, key_type=KeyType.RSA, label=label
             )
-            return self._public_key_info(public)
+        )
+        return self._public_key_info(public)
 
     @staticmethod
     def _public_key_info(public: Any) -> asn1_keys.PublicKeyInfo:
@@ -232,15 +301,17 @@ class TokenKeystore:
         self, label: str, data: bytes, mechanism: Mechanism = Mechanism.SHA256_RSA_PKCS
     ) -> bytes:
         """Sign ``data`` with the token key ``label`` (inside the token)."""
-        with self.lock:
-            try:
-                private = self.session().get_key(
-                    object_class=ObjectClass.PRIVATE_KEY, key_type=KeyType.RSA, label=label
+        try:
+            return self._run(
+                lambda session: bytes(
+                    session.get_key(
+                        object_class=ObjectClass.PRIVATE_KEY, key_type=KeyType.RSA, label=label
+                    ).sign(data, mechanism=mechanism)
                 )
-                return bytes(private.sign(data, mechanism=mechanism))
-            except PKCS11Error as exc:
-                _log.error("keystore.sign_failed", key=label, error=type(exc).__name__)
-                raise TokenUnavailable(f"key {label!r}") from exc
+            )
+        except PKCS11Error as exc:
+            _log.error("keystore.sign_failed", key=label, error=type(exc).__name__)
+            raise TokenUnavailable(f"key {label!r}") from exc
 
     def sign_digest(self, label: str, digest: bytes, digest_algorithm: str) -> bytes:
         """RSA PKCS#1 v1.5 signature over a digest computed elsewhere (CSC ``signHash``).

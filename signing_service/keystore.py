@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from asn1crypto import tsp
 from asn1crypto import x509 as asn1_x509
+from pkcs11.exceptions import PKCS11Error
 from pyhanko.sign.attributes import (
     CMSAttributeProvider,
     SignedAttributeProviderSpec,
@@ -20,7 +21,7 @@ from pyhanko.sign.pkcs11 import PKCS11Signer
 
 from audit.errors import AuditUnavailable
 from audit.producers import Producer, mac_message
-from gateway_runtime.keystore import TokenKeystore, TokenUnavailable
+from gateway_runtime.keystore import SESSION_LOST, TokenKeystore, TokenUnavailable
 
 T = TypeVar("T")
 
@@ -148,4 +149,25 @@ class _SessionSerialisedSigner(PKCS11Signer):
         if dry_run:
             return await super().async_sign_raw(data, digest_algorithm, dry_run=True)
         async with self._gate.turn():
-            return await super().async_sign_raw(data, digest_algorithm)
+            try:
+                try:
+                    return await super().async_sign_raw(data, digest_algorithm)
+                except SESSION_LOST:
+                    # The token ended the session (an HSM restarted or failed over): sign once
+                    # more on a new one, the key looked up again (its handle was the old session's).
+                    session = await asyncio.to_thread(
+                        self._gate.keystore.renew, self.pkcs11_session
+                    )
+                    self._use_session(session)
+                    return await super().async_sign_raw(data, digest_algorithm)
+            except PKCS11Error as exc:
+                # The token refused, or is still gone: 503, never an internal error.
+                raise TokenUnavailable("the token did not sign") from exc
+
+    def _use_session(self, session: Any) -> None:
+        # pyHanko keeps the session and, once loaded, the key's handle in it (``_load_objects``);
+        # pinned by the test that signs across a lost session.
+        self.pkcs11_session = session
+        self._key_handle = None
+        self._loaded = False
+        self._PKCS11Signer__loading_event = None
