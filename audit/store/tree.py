@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from audit.store.connection import StoreConnection
 from audit.tree_head import SignedTreeHead
 
 
+def _tree_head(rows: list[tuple[Any, ...]]) -> SignedTreeHead | None:
+    if not rows:
+        return None
+    size, root, issued_at, key_id, signature = rows[0]
+    return SignedTreeHead(int(size), bytes(root), str(issued_at), str(key_id), bytes(signature))
+
+
 class TreeTables(StoreConnection):
-    """Checkpoints, tree nodes and cosignatures (append-only tables beside the log)."""
+    """Checkpoints, tree nodes and cosignatures (append-only tables beside the log). Its reads go
+    to the store's readers, never waiting for a commit under way (a proof or the latest checkpoint
+    asked while 2,000 events commit)."""
 
     def add_checkpoint(self, checkpoint: SignedTreeHead) -> None:
         with self._lock:
@@ -40,56 +50,39 @@ class TreeTables(StoreConnection):
 
     def nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         found: dict[tuple[int, int], bytes] = {}
-        with self._lock:
-            for level, idx in keys:
-                row = self._execute(
-                    "SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?", (level, idx)
-                ).fetchone()
-                if row is not None:
-                    found[(level, idx)] = bytes(row[0])
-            self._commit()
+        for level, idx in keys:
+            for (node,) in self._read(
+                "SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?", (level, idx)
+            ):
+                found[(level, idx)] = bytes(node)
         return found
 
     def nodes_cover(self, level: int) -> int:
         """How many leaves the stored nodes of ``level`` cover from the start (their count times 2**level)."""
-        with self._lock:
-            row = self._execute(
-                "SELECT MAX(idx) FROM merkle_nodes WHERE level = ?", (level,)
-            ).fetchone()
-            self._commit()
-        return 0 if row is None or row[0] is None else (int(row[0]) + 1) << level
+        [(highest,)] = self._read("SELECT MAX(idx) FROM merkle_nodes WHERE level = ?", (level,))
+        return 0 if highest is None else (int(highest) + 1) << level
 
     def leaf_hash_range(self, lo: int, hi: int) -> list[bytes]:
         """The leaf hashes of leaf indices ``lo..hi-1`` (positions ``lo+1..hi``), a short range."""
-        with self._lock:
-            rows = self._execute(
-                "SELECT leaf_hash FROM events WHERE seq > ? AND seq <= ? ORDER BY seq", (lo, hi)
-            ).fetchall()
-            self._commit()
+        rows = self._read(
+            "SELECT leaf_hash FROM events WHERE seq > ? AND seq <= ? ORDER BY seq", (lo, hi)
+        )
         return [bytes(r[0]) for r in rows]
 
     def latest_checkpoint(self) -> SignedTreeHead | None:
-        with self._lock:
-            row = self._execute(
-                "SELECT tree_size, root_hash, issued_at, key_id, signature FROM checkpoints"
-                " ORDER BY tree_size DESC LIMIT 1"
-            ).fetchone()
-            self._commit()
-        if row is None:
-            return None
-        return SignedTreeHead(int(row[0]), bytes(row[1]), str(row[2]), str(row[3]), bytes(row[4]))
+        rows = self._read(
+            "SELECT tree_size, root_hash, issued_at, key_id, signature FROM checkpoints"
+            " ORDER BY tree_size DESC LIMIT 1"
+        )
+        return _tree_head(rows)
 
     def checkpoint_at(self, tree_size: int) -> SignedTreeHead | None:
-        with self._lock:
-            row = self._execute(
-                "SELECT tree_size, root_hash, issued_at, key_id, signature FROM checkpoints"
-                " WHERE tree_size = ?",
-                (tree_size,),
-            ).fetchone()
-            self._commit()
-        if row is None:
-            return None
-        return SignedTreeHead(int(row[0]), bytes(row[1]), str(row[2]), str(row[3]), bytes(row[4]))
+        rows = self._read(
+            "SELECT tree_size, root_hash, issued_at, key_id, signature FROM checkpoints"
+            " WHERE tree_size = ?",
+            (tree_size,),
+        )
+        return _tree_head(rows)
 
     def add_cosignature(self, tree_size: int, witness: str, line: str, received_at: str) -> None:
         with self._transaction():
@@ -101,9 +94,7 @@ class TreeTables(StoreConnection):
 
     def cosignatures(self, tree_size: int) -> dict[str, str]:
         """The cosignature line of each witness that cosigned the checkpoint of ``tree_size``."""
-        with self._lock:
-            rows = self._execute(
-                "SELECT witness, line FROM cosignatures WHERE tree_size = ?", (tree_size,)
-            ).fetchall()
-            self._commit()
+        rows = self._read(
+            "SELECT witness, line FROM cosignatures WHERE tree_size = ?", (tree_size,)
+        )
         return {str(w): str(line) for w, line in rows}
