@@ -4,14 +4,17 @@ A batch is accepted whole (every document stored on disk, its state in Redis) an
 a runner in the service then signs its documents, any number of service processes sharing the work
 through one Redis lock per batch. Guarantees:
 
-- **idempotent submission**: the same ``Idempotency-Key`` from the same client with the same request
+- **idempotent submission**: the same ``Idempotency-Key`` from the same person (the client and the
+  token's subject: a key is never shared by the people of one application) with the same request
   (documents and options, compared by a fingerprint) returns the same batch; with a different request it
   is refused (:class:`~signing_service.errors.IdempotencyKeyReused`), never answered with the old batch;
 - **every option of single signing**, visible stamps included: each document gets its own reference,
   printed in its stamp's QR code;
 - **no document signed twice, none lost**: each signed output is written atomically before it is
   audited and marked done; after a crash, a document whose output exists is only audited and marked
-  (its audit event id is derived from the batch and the document, so the store keeps it once);
+  (its audit event id is derived from the batch and the document, so the store keeps it once); the
+  batch's lock is renewed every few seconds while its process works on it, however long one document
+  takes, and a process that lost it stops;
 - **per-document results**: a document that cannot be signed fails alone, with its reason.
 
 Audit events name documents by index and SHA-256, never by the client's own document ids (they may
@@ -26,6 +29,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -62,6 +66,26 @@ def _key(batch_id: str, suffix: str = "") -> str:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+#: How long an Idempotency-Key names its batch.
+_IDEMPOTENCY_SECONDS = 7 * 86400
+#: Deletes the key only if it still names the batch (not one a later request claimed).
+_RELEASE_KEY = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+async def _release_key(client: redis_async.Redis, *, keys: list[str], args: list[str]) -> None:
+    await client.eval(_RELEASE_KEY, len(keys), *keys, *args)
+
+
+def _idempotency_key(owner: BatchOwner, key: str) -> str:
+    """A key is the person's, not the application's: two teachers of one school app who both
+    choose ``lop-10a1-hk1`` each get their own batch, and neither sees the other's."""
+    digest = hashlib.sha256(f"{owner.client_id}\n{owner.subject}\n{key}".encode()).hexdigest()
+    return f"batch-key:{digest}"
 
 
 def _event_id(batch_id: str, index: int) -> str:
@@ -103,12 +127,15 @@ class BatchStore:
         self, owner: BatchOwner, idempotency_key: str, request_fingerprint: str
     ) -> str | None:
         """The batch this key already made, if the request is the same; refuse a different one."""
-        value = await self.redis.get(f"batch-key:{owner.client_id}:{idempotency_key}")
+        value = await self.redis.get(_idempotency_key(owner, idempotency_key))
         if not value:
             return None
         batch_id = _text(value)
-        stored = _text(await self.redis.hget(_key(batch_id), "fingerprint") or b"")
-        if stored != request_fingerprint:
+        stored, subject = (
+            _text(v or b"")
+            for v in await self.redis.hmget(_key(batch_id), ["fingerprint", "owner_subject"])
+        )
+        if stored != request_fingerprint or subject != owner.subject:
             raise IdempotencyKeyReused()
         return batch_id
 
@@ -128,14 +155,48 @@ class BatchStore:
         """Store a new batch; return ``(batch id, created)`` (not created: the key was used by the
         same request meanwhile; by a different one, :class:`IdempotencyKeyReused`)."""
         batch_id = uuid.uuid4().hex
-        claimed = await self.redis.set(
-            f"batch-key:{owner.client_id}:{idempotency_key}", batch_id, nx=True, ex=7 * 86400
-        )
+        key = _idempotency_key(owner, idempotency_key)
+        claimed = await self.redis.set(key, batch_id, nx=True, ex=_IDEMPOTENCY_SECONDS)
         if not claimed:
             existing = await self.find_by_key(owner, idempotency_key, request_fingerprint)
             if existing is None:
                 raise IdempotencyKeyReused()  # claimed and expired meanwhile: ask for a new key
             return existing, False
+        try:
+            await self._store_new(
+                batch_id,
+                owner,
+                request_fingerprint,
+                request,
+                documents,
+                refused,
+                credential_id=credential_id,
+                document_type=document_type,
+                document_type_title=document_type_title,
+            )
+        except BaseException:
+            # Nothing of a batch that could not be stored is kept (a full disk, Redis gone): its
+            # files go, and the key is given back, so that the same request sent again is taken
+            # — not refused for a week as "used for a different batch".
+            shutil.rmtree(self.folder / batch_id, ignore_errors=True)
+            with contextlib.suppress(RedisError):
+                await _release_key(self.redis, keys=[key], args=[batch_id])
+            raise
+        return batch_id, True
+
+    async def _store_new(
+        self,
+        batch_id: str,
+        owner: BatchOwner,
+        request_fingerprint: str,
+        request: SignatureRequest,
+        documents: list[tuple[str, bytes]],
+        refused: dict[int, str],
+        *,
+        credential_id: str | None,
+        document_type: str | None,
+        document_type_title: str,
+    ) -> None:
         (self.folder / batch_id / "in").mkdir(parents=True)
         (self.folder / batch_id / "out").mkdir()
         states: dict[str, str] = {}
@@ -175,7 +236,6 @@ class BatchStore:
                 pipe.hset(_key(batch_id, "docs"), index_key, state_json)
             pipe.sadd(ACTIVE, batch_id)
             await pipe.execute()
-        return batch_id, True
 
     async def header(self, batch_id: str) -> dict[str, str]:
         raw = await self.redis.hgetall(_key(batch_id))
@@ -220,7 +280,9 @@ class BatchRunner:
         *,
         personal_signer: Callable[[str], Awaitable[DocumentSigner]] | None = None,
         poll_seconds: float = 1.0,
+        lock_seconds: float = _LOCK_SECONDS,
     ) -> None:
+        self._lock_seconds = lock_seconds
         self._store = store
         self._signer = signer
         self._personal_signer = personal_signer
@@ -250,7 +312,16 @@ class BatchRunner:
         while True:
             try:
                 for raw in await self._store.redis.smembers(ACTIVE):
-                    await self._try_batch(_text(raw))
+                    try:
+                        await self._try_batch(_text(raw))
+                    except (RedisError, OSError):
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - one batch's failure ends no runner
+                        # An audit outage at the batch's end (AuditUnavailable), a token failing
+                        # over...: the batch stays active and is tried again next round.
+                        _log.warning(
+                            "batch.round_failed", batch_id=_text(raw), error=type(exc).__name__
+                        )
             except (RedisError, OSError) as exc:
                 _log.warning("batch.runner_retry", error=type(exc).__name__)
             with contextlib.suppress(TimeoutError):
@@ -259,17 +330,45 @@ class BatchRunner:
 
     async def _try_batch(self, batch_id: str) -> None:
         lock = Lock(
-            self._store.redis, _key(batch_id, "lock"), timeout=_LOCK_SECONDS, blocking=False
+            self._store.redis, _key(batch_id, "lock"), timeout=self._lock_seconds, blocking=False
         )
         if not await lock.acquire():
             return  # another process is on it
+        work = asyncio.create_task(self._process(batch_id), name=f"batch-{batch_id}")
+        keeper = asyncio.create_task(self._keep(lock, work, batch_id), name="batch-lock-keeper")
         try:
-            await self._process(batch_id, lock)
+            await work
+        except asyncio.CancelledError:
+            if not keeper.done() or keeper.result() is not False:
+                raise  # the runner itself is being stopped
+            # The lock was lost (this process stalled past it): another process has the batch;
+            # what this one finished is on disk and in Redis, what it had under way is redone there.
+            _log.warning("batch.lock_lost", batch_id=batch_id)
         finally:
-            with contextlib.suppress(LockError):
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            with contextlib.suppress(LockError, RedisError):
                 await lock.release()
 
-    async def _process(self, batch_id: str, lock: Lock) -> None:
+    async def _keep(self, lock: Lock, work: asyncio.Task[None], batch_id: str) -> bool:
+        """Renew the batch's lock every third of its time while ``work`` runs (a document may take
+        longer than the lock: the sandbox's limit, a slow TSA); if it was lost, stop ``work`` and
+        answer False."""
+        while not work.done():
+            await asyncio.sleep(self._lock_seconds / 3)
+            try:
+                await lock.extend(self._lock_seconds, replace_ttl=True)
+            except LockError:
+                work.cancel()
+                return False
+            except RedisError as exc:  # Redis failing over: the next renewal may pass
+                _log.warning(
+                    "batch.lock_renewal_failed", batch_id=batch_id, error=type(exc).__name__
+                )
+        return True
+
+    async def _process(self, batch_id: str) -> None:
         header = await self._store.header(batch_id)
         if not header or header.get("status") != "running":
             await self._store.redis.srem(ACTIVE, batch_id)
@@ -304,7 +403,6 @@ class BatchRunner:
                 await self._sign_one(
                     batch_id, index, documents[index], auditor, request, signer, header
                 )
-                await lock.extend(_LOCK_SECONDS, replace_ttl=True)
 
         await asyncio.gather(*(one(i) for i in pending))
         documents = await self._store.documents(batch_id)
@@ -346,7 +444,7 @@ class BatchRunner:
                     batch_id, index, {**state, "status": "failed", "error": exc.code}
                 )
                 return
-            temporary = output.with_suffix(".tmp")
+            temporary = output.with_suffix(f".{uuid.uuid4().hex}.tmp")  # never a shared one
             temporary.write_bytes(signed.content)
             with temporary.open("rb") as handle:
                 os.fsync(handle.fileno())
