@@ -8,9 +8,13 @@
 
 Every active person without an account is verified with the population registry first:
 mismatches, one citizen on two records and IDs not found go to the review queue with the reason,
-never to an account. A parent is linked to a child only when the population database puts both in
-one household. Planning reads nothing from Keycloak itself (it is given
-:class:`~idp_config.keycloak_accounts.LiveAccounts`) and changes nothing.
+never to an account. One real person has one account: a person whose citizen ID an account already
+carries (under another record id: a teacher listed again by a new school's software, a teacher who
+is also a parent) goes to review, not to a second account; an account whose citizen ID is not the
+record's (a record id given to someone else) is neither changed nor linked to a child. A parent is
+linked to a child only when the population database puts both in one household. Planning reads
+nothing from Keycloak itself (it is given :class:`~idp_config.keycloak_accounts.LiveAccounts` and a
+:class:`Citizens` directory) and changes nothing.
 """
 
 from __future__ import annotations
@@ -18,10 +22,34 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from idp_config.keycloak_accounts import LiveAccounts
 from idp_config.population.registry import Decision, PopulationRegistry, decide
 from idp_config.records import StaffRecord
+
+
+class Citizens(Protocol):
+    """Which accounts carry a citizen ID, and whose an account is
+    (:class:`~idp_config.keycloak_accounts.CitizenDirectory`)."""
+
+    def holders(self, citizen_id: str) -> set[str]: ...
+
+    def citizen_of(self, username: str) -> str | None: ...
+
+
+def someone_elses(
+    citizens: Citizens, record: StaffRecord, *, has_account: bool | None = None
+) -> str | None:
+    """Why the record's user name or citizen ID is another account's, or None if it is not
+    (``has_account``: whether an account of the record's user name exists, if known)."""
+    held = None if has_account is False else citizens.citizen_of(record.username)
+    if held is None:  # no account of that name: does the person have one under another?
+        others = sorted(citizens.holders(record.citizen_id))
+        return f"the person already has the account {', '.join(others)}" if others else None
+    if held != record.citizen_id:
+        return f"the account {record.username} belongs to another person"
+    return None
 
 
 class Change(StrEnum):
@@ -64,35 +92,45 @@ class FamilyPlan:
 
 
 async def plan_changes(
-    live: LiveAccounts, records: list[StaffRecord], registry: PopulationRegistry
+    live: LiveAccounts,
+    records: list[StaffRecord],
+    registry: PopulationRegistry,
+    citizens: Citizens,
 ) -> IssuePlan:
     """The changes that make the live accounts match ``records``, and the review queue."""
     plan = IssuePlan()
-    citizens = Counter(r.citizen_id for r in records if r.active)
+    on_records = Counter(r.citizen_id for r in records if r.active)
     for record in records:
         user = live.users.get(record.username)
         if not record.active:
             if user is not None and user.get("enabled", True):
                 plan.actions.append(AccountAction(Change.DISABLE, record, "left"))
             continue
-        if citizens[record.citizen_id] > 1:
+        if on_records[record.citizen_id] > 1:
             plan.review.append((record.record_id, "one citizen on two records"))
             continue
         if user is None:
             verdict = await decide(
                 registry, record.citizen_id, record.full_name, record.date_of_birth
             )
-            if verdict.decision is Decision.LINK:
-                plan.actions.append(AccountAction(Change.CREATE, record))
-            else:
+            if verdict.decision is not Decision.LINK:
                 plan.review.append((record.record_id, verdict.reason))
+            elif conflict := someone_elses(citizens, record, has_account=False):
+                plan.review.append((record.record_id, conflict))
+            else:
+                plan.actions.append(AccountAction(Change.CREATE, record))
             continue
+        changes: list[AccountAction] = []
         if not user.get("enabled", True):
-            plan.actions.append(AccountAction(Change.ENABLE, record, "returning"))
+            changes.append(AccountAction(Change.ENABLE, record, "returning"))
         if live.units_held.get(user["id"], set()) != {record.unit_code}:
-            plan.actions.append(AccountAction(Change.MOVE, record, f"-> {record.unit_code}"))
+            changes.append(AccountAction(Change.MOVE, record, f"-> {record.unit_code}"))
         if live.roles_held.get(user["id"], set()) != {record.role}:
-            plan.actions.append(AccountAction(Change.ROLE, record, f"-> {record.role}"))
+            changes.append(AccountAction(Change.ROLE, record, f"-> {record.role}"))
+        if changes and (conflict := someone_elses(citizens, record)):
+            plan.review.append((record.record_id, conflict))
+            continue
+        plan.actions.extend(changes)
     return plan
 
 
@@ -100,6 +138,7 @@ async def plan_parents(
     students: IssuePlan,
     pairs: list[tuple[StaffRecord, StaffRecord]],
     registry: PopulationRegistry,
+    citizens: Citizens,
 ) -> FamilyPlan:
     """Students get accounts as staff do (``students``); a parent is linked to a child only
     when the population database puts both in the same household; otherwise the link goes to
@@ -108,8 +147,16 @@ async def plan_parents(
     reviewed = {record_id for record_id, _ in students.review}
     children: dict[str, list[str]] = {}
     parents: dict[str, StaffRecord] = {}
+    conflicts: dict[str, str | None] = {}
     for student, parent in pairs:
         if student.record_id in reviewed:
+            continue
+        if parent.record_id not in conflicts:
+            conflicts[parent.record_id] = someone_elses(citizens, parent)
+        if conflict := conflicts[parent.record_id]:
+            # Never a child linked to a stranger's account (whose parents' app would then show
+            # the child), never a second account for a parent who has one.
+            plan.review.append((parent.record_id, conflict))
             continue
         child = await decide(registry, student.citizen_id, student.full_name, student.date_of_birth)
         adult = await decide(registry, parent.citizen_id, parent.full_name, parent.date_of_birth)

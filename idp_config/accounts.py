@@ -85,9 +85,22 @@ async def plan_accounts(
     registry: PopulationRegistry,
 ) -> IssuePlan:
     """What to change so that the realm's accounts match ``records`` (nothing is changed)."""
+    return (await _plan(admin, spec, records, registry, parents=0))[0]
+
+
+async def _plan(
+    admin: KeycloakAdmin,
+    spec: RealmSpec,
+    records: list[StaffRecord],
+    registry: PopulationRegistry,
+    *,
+    parents: int,
+) -> tuple[IssuePlan, keycloak_accounts.CitizenDirectory]:
     with keycloak_errors(f"reading the accounts of realm {spec.realm!r}"):
         live = keycloak_accounts.read_accounts(admin, spec)
-    return await plan_changes(live, records, registry)
+        joiners = sum(1 for r in records if r.active and r.username not in live.users)
+        citizens = keycloak_accounts.CitizenDirectory(admin, spec, live, joiners + parents)
+        return await plan_changes(live, records, registry, citizens), citizens
 
 
 async def plan_family_accounts(
@@ -97,8 +110,10 @@ async def plan_family_accounts(
     registry: PopulationRegistry,
 ) -> FamilyPlan:
     """Students as :func:`plan_accounts` plans staff, and the parents confirmed by household."""
-    students = await plan_accounts(admin, spec, [s for s, _ in pairs], registry)
-    return await plan_parents(students, pairs, registry)
+    parents = len({p.record_id for _, p in pairs})
+    students, citizens = await _plan(admin, spec, [s for s, _ in pairs], registry, parents=parents)
+    with keycloak_errors(f"reading the accounts of realm {spec.realm!r}"):
+        return await plan_parents(students, pairs, registry, citizens)
 
 
 def execute(

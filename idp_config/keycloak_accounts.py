@@ -73,6 +73,58 @@ def read_accounts(admin: KeycloakAdmin, spec: RealmSpec) -> LiveAccounts:
     return LiveAccounts(users, roles_held, units_held)
 
 
+def _citizen(user: dict[str, Any]) -> str:
+    values = (user.get("attributes") or {}).get("citizen_id") or [""]
+    return str(values[0])
+
+
+class CitizenDirectory:
+    """Whose each account is, and which accounts a citizen holds: what keeps one real person to one
+    account when records name people by the sector's record ids.
+
+    With many questions to come for the realm's size (its first run, a class list of new
+    students), every user is listed once with attributes; otherwise each question is one query
+    (a daily run asks about its joiners and changes only: listing 25,000 users with their
+    attributes costs Keycloak a query per user, ``docs/benchmarks.md``)."""
+
+    def __init__(
+        self, admin: KeycloakAdmin, spec: RealmSpec, live: LiveAccounts, expected: int
+    ) -> None:
+        self._admin = admin
+        self._url = f"admin/realms/{spec.realm}/users"
+        self._citizens: dict[str, str] | None = None
+        self._holders: dict[str, set[str]] = {}
+        if expected * 4 >= len(live.users):
+            self._citizens = {
+                u["username"]: _citizen(u)
+                for u in _pages(admin, self._url, briefRepresentation=False)
+            }
+            for username, citizen in self._citizens.items():
+                self._holders.setdefault(citizen, set()).add(username)
+
+    def holders(self, citizen_id: str) -> set[str]:
+        """The user names of the accounts that carry ``citizen_id``."""
+        if self._citizens is not None:
+            return set(self._holders.get(citizen_id, set()))
+        found = _pages(
+            self._admin,
+            self._url,
+            q=f"citizen_id:{citizen_id}",
+            exact=True,
+            briefRepresentation=False,
+        )
+        return {str(u["username"]) for u in found if _citizen(u) == citizen_id}
+
+    def citizen_of(self, username: str) -> str | None:
+        """The citizen ID of the account ``username`` ("" if it has none), None if no account."""
+        if self._citizens is not None:
+            return self._citizens.get(username)
+        found = _pages(
+            self._admin, self._url, username=username, exact=True, briefRepresentation=False
+        )
+        return next((_citizen(u) for u in found if u.get("username") == username), None)
+
+
 def user_body(record: StaffRecord, **attributes: list[str]) -> dict[str, Any]:
     """The account of a verified person: given name last in Vietnamese order, as Keycloak splits it."""
     family, _, given = record.full_name.rpartition(" ")

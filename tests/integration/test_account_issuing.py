@@ -508,3 +508,115 @@ def test_parents_are_linked_only_to_children_of_their_household(
             user_id = admin.get_user_id(username)
             if user_id:
                 admin.delete_user(user_id)
+
+
+def test_one_person_one_account_and_no_child_for_a_stranger(
+    stack: Stack, stack_info: StackInfo, tmp_path: Path
+) -> None:
+    """Attack class: identity collision. Records name people by the sector's record ids; the
+    account must stay the person's. Before, existing accounts were matched by user name only: a
+    teacher listed again under a new record id got a second account (and national-ID login then
+    refused them both), a record id given to someone else moved the first person's account, and a
+    parent row naming an existing teacher's record id linked the child to that teacher — whose
+    parents' app then showed a stranger's child."""
+    from idp_config.accounts import (
+        STUDENT_COLUMNS,
+        execute_family,
+        parse_student_records,
+        plan_family_accounts,
+    )
+    from idp_config.keycloak_accounts import CitizenDirectory, read_accounts
+
+    by_household: dict[str, list[Any]] = {}
+    for person in FAMILY:
+        by_household.setdefault(str(person.household_id), []).append(person)
+    parent, child = [m for m in by_household.values() if len(m) >= 2][2][:2]
+    teacher = next(p for p in FAMILY if p.household_id != parent.household_id)
+    extract = tmp_path / "extract.csv"
+    extract.write_text(
+        "citizen_id,full_name,date_of_birth,household_id\n"
+        + "".join(
+            f"{p.citizen_id},{p.full_name},{p.date_of_birth.isoformat()},{p.household_id}\n"
+            for p in FAMILY
+        ),
+        encoding="utf-8",
+    )
+    registry = BulkExtract.load(extract)
+    admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
+
+    def staff(record_id: str, person: Any, unit: str) -> str:
+        return (
+            ",".join(COLUMNS)
+            + f"\n{record_id},{person.citizen_id},{person.full_name},"
+            + f"{person.date_of_birth.isoformat()},{unit},teacher,active\n"
+        )
+
+    def plan_and_run(text: str) -> Any:
+        records, problems = parse_records(text, stack.realm_spec)
+        assert problems == []
+        plan = asyncio.run(plan_accounts(admin, stack.realm_spec, records, registry))
+        execute(admin, stack.realm_spec, plan)
+        return plan
+
+    try:
+        assert plan_and_run(staff("GV400001", teacher, "79760101")).summary()["create"] == 1
+        admin.change_current_realm("education")
+        live = read_accounts(admin, stack.realm_spec)
+        for expected in (0, 1_000_000):  # a query per question; one listing of every user
+            directory = CitizenDirectory(admin, stack.realm_spec, live, expected)
+            assert directory.holders(teacher.citizen_id) == {"gv400001"}
+            assert directory.holders(teacher.citizen_id[:-1]) == set()  # exact, not a prefix
+            assert directory.citizen_of("gv400001") == teacher.citizen_id
+            assert directory.citizen_of("gv400002") is None
+        # The same teacher under a new record id (a new school's software): no second account.
+        plan = plan_and_run(staff("GV400002", teacher, "79760102"))
+        assert plan.actions == []
+        assert plan.review == [("GV400002", "the person already has the account gv400001")]
+        admin.change_current_realm("education")
+        assert admin.get_user_id("gv400002") is None
+        # The teacher's record id given to someone else, in another unit: the account is not moved.
+        plan = plan_and_run(staff("GV400001", parent, "79760102"))
+        assert plan.actions == []
+        assert plan.review == [("GV400001", "the account gv400001 belongs to another person")]
+        admin.change_current_realm("education")
+        teachers = str(admin.get_user_id("gv400001"))
+        assert [g["path"] for g in admin.get_user_groups(teachers)] == [
+            "/so-gddt/phong-760/79760101"
+        ]
+        # A class list whose parent row names the teacher's record id: no child for the teacher.
+        row = [
+            "HS400001",
+            child.citizen_id,
+            child.full_name,
+            child.date_of_birth.isoformat(),
+            "79760101",
+            "GV400001",
+            parent.citizen_id,
+            parent.full_name,
+            parent.date_of_birth.isoformat(),
+        ]
+        pairs, problems = parse_student_records(
+            ",".join(STUDENT_COLUMNS) + "\n" + ",".join(row) + "\n", stack.realm_spec
+        )
+        assert problems == [] and len(pairs) == 1
+        family = asyncio.run(plan_family_accounts(admin, stack.realm_spec, pairs, registry))
+        assert family.parents == []
+        assert family.review == [("GV400001", "the account gv400001 belongs to another person")]
+        execute_family(admin, stack.realm_spec, family)
+        admin.change_current_realm("education")
+        assert "children" not in (admin.get_user(teachers).get("attributes") or {})
+        # The same parent under their own record id: linked (the household agrees).
+        row[5] = "PH400001"
+        pairs, _ = parse_student_records(
+            ",".join(STUDENT_COLUMNS) + "\n" + ",".join(row) + "\n", stack.realm_spec
+        )
+        family = asyncio.run(plan_family_accounts(admin, stack.realm_spec, pairs, registry))
+        assert [(p.parent.record_id, p.children) for p in family.parents] == [
+            ("PH400001", ("hs400001",))
+        ]
+    finally:
+        admin.change_current_realm("education")
+        for username in ("gv400001", "gv400002", "hs400001", "ph400001"):
+            user_id = admin.get_user_id(username)
+            if user_id:
+                admin.delete_user(user_id)
