@@ -13,8 +13,10 @@ parent_citizen_id,parent_full_name,parent_date_of_birth``.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -53,6 +55,7 @@ MANAGED_ROLES = frozenset(
 )
 STUDENT_ROLES = frozenset({"student", "parent"})
 
+_LONG_NUMBER = re.compile(r"\d{9,}")
 #: The largest records file read (a province's staff is ~25,000 rows; students ~700,000).
 MAX_RECORDS_BYTES = 256 * 1024 * 1024
 
@@ -155,10 +158,21 @@ def _rows(text: str, columns: tuple[str, ...], source: str) -> Iterator[tuple[in
         yield number, row
 
 
+def _shown(value: str, limit: int) -> str:
+    """A field's value as a problem quotes it — unless it holds a run of nine digits or more, which
+    may be a citizen ID in the wrong column (swapped columns): problems never repeat one."""
+    if _LONG_NUMBER.search(value):
+        return "the value (a long number)"
+    return repr(value[:limit])
+
+
 def _check(
     number: int, values: dict[str, str], units: set[str], roles: frozenset[str]
 ) -> tuple[date, list[RowProblem]]:
-    """The date of birth and the problems of one row's values (uniqueness aside)."""
+    """The date of birth and the problems of one row's values (uniqueness aside).
+
+    A leaver's row (``status=left``) needs only its record id: the account is disabled whatever
+    else the row says (a closed school's unit, a citizen ID shortened by a spreadsheet)."""
     problems: list[RowProblem] = []
 
     def problem(name: str, code: ProblemCode, message: str) -> None:
@@ -167,13 +181,17 @@ def _check(
     if not values["record_id"].isalnum() or not 3 <= len(values["record_id"]) <= 30:
         problem("record_id", ProblemCode.INVALID_RECORD_ID, "letters and digits, 3 to 30")
     born = date.min
+    if values["status"] == "left":
+        with contextlib.suppress(ValueError):
+            born = date.fromisoformat(values["date_of_birth"])
+        return born, problems
     try:
         born = date.fromisoformat(values["date_of_birth"])
     except ValueError:
         problem(
             "date_of_birth",
             ProblemCode.INVALID_DATE,
-            f"{values['date_of_birth'][:20]!r} is not a date (YYYY-MM-DD)",
+            f"{_shown(values['date_of_birth'], 20)} is not a date (YYYY-MM-DD)",
         )
     try:
         birth_year = born.year if born != date.min else None
@@ -186,13 +204,13 @@ def _check(
         problem(
             "unit_code",
             ProblemCode.UNKNOWN_UNIT,
-            f"{values['unit_code'][:30]!r} is not a unit of the realm",
+            f"{_shown(values['unit_code'], 30)} is not a unit of the realm",
         )
     if values["role"] not in roles:
         problem(
             "role",
             ProblemCode.UNKNOWN_ROLE,
-            f"{values['role'][:30]!r} is not one of {', '.join(sorted(roles))}",
+            f"{_shown(values['role'], 30)} is not one of {', '.join(sorted(roles))}",
         )
     if values["status"] not in {"active", "left"}:
         problem("status", ProblemCode.INVALID_STATUS, "active or left")
@@ -211,9 +229,8 @@ def parse_records(
     columns). ``unique``: a record id on two rows is a problem (else one record: the same parent
     on several rows). ``source`` names the file in errors."""
     units = {u.code for u in spec.units}
-    records: list[StaffRecord] = []
     problems: list[RowProblem] = []
-    seen: set[str] = set()
+    rows: list[tuple[int, dict[str, str], date, list[RowProblem]]] = []
     for number, row in _rows(text, COLUMNS, source):
         if None in row:
             problems.append(
@@ -224,18 +241,17 @@ def parse_records(
             continue
         values = {k: unicodedata.normalize("NFC", (row.get(k) or "").strip()) for k in COLUMNS}
         born, errors = _check(number, values, units, roles)
-        key = values["record_id"].lower()
-        if unique and key in seen and not any(e.field == "record_id" for e in errors):
-            errors.insert(
-                0,
-                RowProblem(number, "record_id", ProblemCode.DUPLICATE_RECORD_ID, "appears twice"),
-            )
-        if errors:
-            problems.extend(errors)
+        rows.append((number, values, born, errors))
+    used = _rows_used(rows) if unique else _first_valid_rows(rows)
+    records: list[StaffRecord] = []
+    for number, values, born, errors in rows:
+        problems.extend(errors)
+        if number not in used:
             continue
-        if key in seen:
-            continue  # the same parent on several rows: one record
-        seen.add(key)
+        duplicate = used[number]
+        if duplicate is not None:
+            problems.append(duplicate)
+            continue
         records.append(
             StaffRecord(
                 record_id=values["record_id"],
@@ -244,10 +260,74 @@ def parse_records(
                 date_of_birth=born,
                 unit_code=values["unit_code"],
                 role=values["role"],
-                active=values["status"] == "active",
+                active=values["status"] != "left",
             )
         )
+    problems.sort(key=lambda p: p.row)  # stable: a row's own problems stay in column order
     return records, problems
+
+
+_Row = tuple[int, dict[str, str], date, list[RowProblem]]
+
+
+def _first_valid_rows(rows: list[_Row]) -> dict[int, RowProblem | None]:
+    """One record per record id, from its first valid row (the same parent on several rows)."""
+    used: dict[int, RowProblem | None] = {}
+    seen: set[str] = set()
+    for number, values, _, errors in rows:
+        key = values["record_id"].lower()
+        if not errors and key not in seen:
+            seen.add(key)
+            used[number] = None
+    return used
+
+
+def _rows_used(rows: list[_Row]) -> dict[int, RowProblem | None]:
+    """Which row each record id's record comes from (``None``), and the duplicate problem of every
+    other row of that id (a :class:`RowProblem`).
+
+    A record id on several rows: a merged export lists a mover at the old school (``left``) and at
+    the new one (``active``) — the active row is used, the account moves and is not disabled; the
+    same row twice gives one record. Active rows that disagree, or an active row that is not valid,
+    leave the id out of this run (every row of it named): the account is then neither changed nor
+    disabled on a guess."""
+    by_id: dict[str, list[_Row]] = {}
+    for row in rows:
+        number, values, _, errors = row
+        if not any(e.field == "record_id" for e in errors):
+            by_id.setdefault(values["record_id"].lower(), []).append(row)
+    used: dict[int, RowProblem | None] = {}
+    for group in by_id.values():
+        if len(group) == 1:
+            if not group[0][3]:
+                used[group[0][0]] = None
+            continue
+        active = [r for r in group if r[1]["status"] != "left"]
+        chosen: _Row | None
+        if active:
+            versions = {tuple(r[1].values()) for r in active}
+            chosen = active[0] if len(versions) == 1 and not any(r[3] for r in active) else None
+        else:
+            chosen = next((r for r in group if not r[3]), None)
+        rows_named = ", ".join(str(r[0]) for r in group)
+        for number, values, _, errors in group:
+            if chosen is not None and number == chosen[0]:
+                used[number] = None
+            elif chosen is not None:
+                why = (
+                    f"appears twice (rows {rows_named}): row {chosen[0]} is used"
+                    if values["status"] == "left" or not errors
+                    else f"appears twice (rows {rows_named})"
+                )
+                used[number] = RowProblem(number, "record_id", ProblemCode.DUPLICATE_RECORD_ID, why)
+            else:
+                used[number] = RowProblem(
+                    number,
+                    "record_id",
+                    ProblemCode.DUPLICATE_RECORD_ID,
+                    f"appears twice (rows {rows_named}) with different values: none is used",
+                )
+    return used
 
 
 def parse_student_records(
@@ -283,12 +363,19 @@ def parse_student_records(
     parents, parent_problems = parse_records(
         parent_out.getvalue(), spec, roles=STUDENT_ROLES, unique=False, source=source
     )
-    by_student = {s.record_id: s for s in students}
-    by_parent = {p.record_id: p for p in parents}
+    by_student = {s.record_id.lower(): s for s in students}
+    by_parent = {p.record_id.lower(): p for p in parents}
+
+    def record_id(row: dict[Any, Any], column: str) -> str:
+        # As parse_records keys a record (" HS3 " in the file is HS3), or the student vanished.
+        return unicodedata.normalize("NFC", (row.get(column) or "").strip()).lower()
+
     pairs = [
-        (by_student[row["record_id"]], by_parent[row["parent_record_id"]])
+        (by_student[record_id(row, "record_id")], by_parent[record_id(row, "parent_record_id")])
         for _, row in rows
-        if row["record_id"] in by_student and row["parent_record_id"] in by_parent
+        if None not in row
+        and record_id(row, "record_id") in by_student
+        and record_id(row, "parent_record_id") in by_parent
     ]
     blank = {p.row for p in malformed}
     problems = [

@@ -63,7 +63,7 @@ def test_each_bad_row_is_named_and_the_good_ones_are_kept() -> None:
             _row("GV000006", 2, role="hacker"),
             _row("GV000007", 2, status="maybe"),
             _row("GV00 0008", 2),
-            _row("GV000001", 1),  # the same record id again
+            _row("GV000001", 0),  # the same row again
         ]
     )
     records, problems = parse_records(text, SPEC)
@@ -77,7 +77,7 @@ def test_each_bad_row_is_named_and_the_good_ones_are_kept() -> None:
     assert (by_row[7].field, by_row[7].message.split(" ")[0]) == ("role", "'hacker'")
     assert by_row[8].field == "status"
     assert by_row[9].field == "record_id"
-    assert "appears twice" in by_row[10].message
+    assert by_row[10].message == "appears twice (rows 2, 10): row 2 is used"
     # No problem message repeats a citizen ID.
     messages = [str(problem) for problem in problems]
     assert not any(p.citizen_id[:11] in message for p in PEOPLE for message in messages)
@@ -202,7 +202,7 @@ def test_every_kind_of_bad_row_has_its_code() -> None:
             _row("GV000006", 2, role="hacker"),
             _row("GV000007", 2, status="maybe"),
             _row("GV00 0008", 2),
-            _row("GV000001", 1),
+            _row("GV000001", 0),
             _row("GV000009", 2, full_name=""),
         ]
     )
@@ -238,3 +238,99 @@ def test_a_parents_problem_names_the_parents_column() -> None:
     assert [(p.row, p.field, p.code) for p in problems] == [
         (2, "parent_citizen_id", ProblemCode.INVALID_CITIZEN_ID)
     ]
+
+
+def test_a_mover_listed_by_both_schools_moves_and_is_not_disabled() -> None:
+    """A merged export lists the mover at the old school (``left``) before the new one: the
+    active row is used. (The first row used to win: the mover was disabled.)"""
+    old_unit, new_unit = SPEC.units[-2].code, SPEC.units[-1].code
+    records, problems = parse_records(
+        _csv(
+            [
+                _row("GV000005", 0, unit_code=old_unit, status="left"),
+                _row("GV000005", 0, unit_code=new_unit),
+            ]
+        ),
+        SPEC,
+    )
+    assert [(r.record_id, r.unit_code, r.active) for r in records] == [("GV000005", new_unit, True)]
+    assert [(p.row, p.code, p.message) for p in problems] == [
+        (2, ProblemCode.DUPLICATE_RECORD_ID, "appears twice (rows 2, 3): row 3 is used")
+    ]
+
+
+def test_rows_of_one_record_id_that_disagree_leave_it_out() -> None:
+    """Two active rows that disagree, or a bad active row beside a leaver's: no record, so the
+    account is neither changed nor disabled on a guess; every row is named."""
+    records, problems = parse_records(_csv([_row("GV000001", 0), _row("GV000001", 1)]), SPEC)
+    assert records == []
+    assert [(p.row, p.code) for p in problems] == [
+        (2, ProblemCode.DUPLICATE_RECORD_ID),
+        (3, ProblemCode.DUPLICATE_RECORD_ID),
+    ]
+    assert "with different values: none is used" in problems[0].message
+    records, problems = parse_records(
+        _csv([_row("GV000002", 1, status="left"), _row("GV000002", 1, role="hacker")]), SPEC
+    )
+    assert records == []
+    assert {(p.row, p.field) for p in problems} == {(2, "record_id"), (3, "role"), (3, "record_id")}
+
+
+def test_a_leaver_is_disabled_whatever_else_the_row_says() -> None:
+    """A closed school's unit, a citizen ID a spreadsheet shortened: the leaver's account is still
+    disabled (such rows were skipped as bad, and the accounts stayed enabled)."""
+    records, problems = parse_records(
+        _csv(
+            [
+                _row("GV000003", 2, unit_code="closedschool", status="left"),
+                _row("GV000004", 1, citizen_id=PEOPLE[1].citizen_id[1:], status="left"),
+                _row("GV 000005", 1, status="left"),  # but a record id it must have
+            ]
+        ),
+        SPEC,
+    )
+    assert [(r.record_id, r.active) for r in records] == [
+        ("GV000003", False),
+        ("GV000004", False),
+    ]
+    assert [(p.row, p.field) for p in problems] == [(4, "record_id")]
+
+
+def test_a_citizen_id_in_the_wrong_column_is_not_repeated() -> None:
+    """Swapped columns put the citizen ID where a date, a unit or a role belongs: the problem
+    names the column, never the number."""
+    citizen = PEOPLE[0].citizen_id
+    _, problems = parse_records(
+        _csv(
+            [
+                _row("GV000001", 0, date_of_birth=citizen),
+                _row("GV000002", 0, unit_code=citizen),
+                _row("GV000003", 0, role=citizen),
+            ]
+        ),
+        SPEC,
+    )
+    assert {p.field for p in problems} >= {"date_of_birth", "unit_code", "role"}
+    assert not any(citizen[:9] in str(p) for p in problems), problems
+
+
+def test_record_ids_with_spaces_around_still_pair_a_student_with_the_parent() -> None:
+    """``"HS000003 "`` is the record HS000003: the student was silently left out (no pair, no
+    problem)."""
+    child, parent = PEOPLE[0], PEOPLE[1]
+    row = [
+        "HS000003 ",
+        child.citizen_id,
+        child.full_name,
+        child.date_of_birth.isoformat(),
+        UNIT,
+        " PH000003",
+        parent.citizen_id,
+        parent.full_name,
+        parent.date_of_birth.isoformat(),
+    ]
+    pairs, problems = parse_student_records(
+        ",".join(STUDENT_COLUMNS) + "\n" + ",".join(row) + "\n", SPEC
+    )
+    assert problems == []
+    assert [(s.record_id, p.record_id) for s, p in pairs] == [("HS000003", "PH000003")]
