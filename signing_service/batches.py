@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -57,6 +58,9 @@ _log = structlog.get_logger(__name__)
 SERVICE = "signing"
 ACTIVE = "batches:active"
 _LOCK_SECONDS = 15.0
+#: How often each runner looks for the folders of expired batches (and how old one must be).
+_SWEEP_SECONDS = 3600.0
+_HEX = frozenset("0123456789abcdef")
 _CONCURRENCY = 4
 
 
@@ -237,6 +241,28 @@ class BatchStore:
             pipe.sadd(ACTIVE, batch_id)
             await pipe.execute()
 
+    async def sweep(self, *, min_age_seconds: float) -> int:
+        """Remove the folders of batches whose state expired (kept the retention time after they
+        completed) or was never stored; a folder younger than ``min_age_seconds`` is left alone (a
+        batch being stored writes its files before its state). Returns how many were removed."""
+        if not self.folder.is_dir():
+            return 0
+        removed = 0
+        now = time.time()
+        for folder in self.folder.iterdir():
+            name = folder.name
+            if not (folder.is_dir() and len(name) == 32 and all(c in _HEX for c in name)):
+                continue
+            if now - folder.stat().st_mtime < min_age_seconds:
+                continue
+            if await self.redis.exists(_key(name)):
+                continue
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+            removed += 1
+        if removed:
+            _log.info("batch.swept", folders=removed)
+        return removed
+
     async def header(self, batch_id: str) -> dict[str, str]:
         raw = await self.redis.hgetall(_key(batch_id))
         return {_text(k): _text(v) for k, v in raw.items()}
@@ -281,8 +307,11 @@ class BatchRunner:
         personal_signer: Callable[[str], Awaitable[DocumentSigner]] | None = None,
         poll_seconds: float = 1.0,
         lock_seconds: float = _LOCK_SECONDS,
+        retention_seconds: float = 30 * 86400,
     ) -> None:
         self._lock_seconds = lock_seconds
+        self._retention = retention_seconds
+        self._swept_at = 0.0
         self._store = store
         self._signer = signer
         self._personal_signer = personal_signer
@@ -314,14 +343,18 @@ class BatchRunner:
                 for raw in await self._store.redis.smembers(ACTIVE):
                     try:
                         await self._try_batch(_text(raw))
-                    except (RedisError, OSError):
-                        raise
+                    except RedisError:
+                        raise  # Redis is every batch's: the round ends, and is tried again
                     except Exception as exc:  # noqa: BLE001 - one batch's failure ends no runner
                         # An audit outage at the batch's end (AuditUnavailable), a token failing
-                        # over...: the batch stays active and is tried again next round.
+                        # over, a file of its own missing: the batch stays active and is tried
+                        # again next round; the other batches go on.
                         _log.warning(
                             "batch.round_failed", batch_id=_text(raw), error=type(exc).__name__
                         )
+                if time.monotonic() - self._swept_at > _SWEEP_SECONDS:
+                    self._swept_at = time.monotonic()
+                    await self._store.sweep(min_age_seconds=_SWEEP_SECONDS)
             except (RedisError, OSError) as exc:
                 _log.warning("batch.runner_retry", error=type(exc).__name__)
             with contextlib.suppress(TimeoutError):
@@ -415,8 +448,13 @@ class BatchRunner:
             outcome=Outcome.SUCCESS if signed == len(documents) else Outcome.FAILURE,
             event_id=_event_id(batch_id, -1),
         )
-        await self._store.redis.hset(_key(batch_id), "status", "completed")
-        await self._store.redis.srem(ACTIVE, batch_id)
+        async with self._store.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(_key(batch_id), "status", "completed")
+            pipe.srem(ACTIVE, batch_id)
+            # Kept for fetching for the retention time, then forgotten (its folder swept).
+            pipe.expire(_key(batch_id), int(self._retention))
+            pipe.expire(_key(batch_id, "docs"), int(self._retention))
+            await pipe.execute()
         _log.info("batch.completed", batch_id=batch_id, signed=signed, total=len(documents))
 
     async def _sign_one(

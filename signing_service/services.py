@@ -205,6 +205,7 @@ async def running_services(settings: SigningSettings) -> AsyncIterator[Services]
         trail,
         services.records,
         personal_signer=services.signer_for_credential,
+        retention_seconds=settings.batch_retention_days * 86400,
     )
     services.batch_runner.start()
     try:

@@ -78,5 +78,9 @@ class SigningSettings(BaseSettings):
     #: Records of signed documents made while Redis was down, stored when it is back.
     record_spool_path: Path = Path(".work/run/signing/document-records.pending")
     max_batch_documents: int = Field(default=2000, ge=1)
+    #: How long a completed batch (its state, its signed documents) can still be fetched; then its
+    #: state expires in Redis and its folder is removed. Each document's verification record
+    #: (the QR code's reference) is kept apart and does not expire with it.
+    batch_retention_days: float = Field(default=30.0, gt=0)
     max_batch_bytes: int = Field(default=2 * 1024 * 1024 * 1024, gt=0)
     json_logs: bool | None = None

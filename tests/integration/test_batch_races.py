@@ -270,3 +270,54 @@ def test_an_audit_outage_at_a_batchs_end_does_not_stop_the_runner(
 
     status = _run(scenario())
     assert (status["status"], status["signed"]) == ("completed", 1), status
+
+
+def test_a_completed_batch_is_kept_its_retention_time_then_swept(
+    redis_url: tuple[str, dict[str, str]], signer: DocumentSigner, demo_pdf: bytes, tmp_path: Path
+) -> None:
+    """Batches used to stay for ever (Redis state and every signed file): a province's terms of
+    transcripts filled the disk. A completed batch expires after the retention time (here 2 s),
+    and its folder goes at the next sweep; a batch being stored (a young folder, no state yet)
+    and a batch still running are left alone."""
+
+    async def scenario() -> None:
+        url, passwords = redis_url
+        client = await _client(url, passwords)
+        folder = tmp_path / "batches"
+        store = BatchStore(client, folder)
+        trail = RedisAuditTrail(client, HmacSealer(Producer.SIGNING, secrets.token_bytes(32)))
+        runner = BatchRunner(
+            store,
+            signer,
+            trail,
+            DocumentRecords(client, tmp_path / "records.jsonl"),
+            poll_seconds=0.2,
+            retention_seconds=2,
+        )
+        request = SignatureRequest(level=SignatureLevel.B_B)
+        done, _ = await store.create(
+            TEACHER, f"kept-{secrets.token_hex(4)}", "fp", request, _documents(demo_pdf, 1), {}
+        )
+        runner.start()
+        try:
+            assert (await _wait_completed(store, done, seconds=60))["status"] == "completed"
+        finally:
+            await runner.stop()
+        assert 0 < await client.ttl(f"batch:{done}") <= 2
+        assert 0 < await client.ttl(f"batch:{done}:docs") <= 2
+        running, _ = await store.create(
+            TEACHER, f"running-{secrets.token_hex(4)}", "fp", request, _documents(demo_pdf, 1), {}
+        )
+        await asyncio.sleep(2.5)  # the completed batch's state expires in Redis
+        being_stored = folder / ("f" * 32)
+        (being_stored / "in").mkdir(parents=True)
+        assert await store.status(done) is None
+        assert await store.sweep(min_age_seconds=1.0) == 1  # the running one is 2.5 s old too
+        assert not (folder / done).exists()
+        assert (folder / running).is_dir() and being_stored.is_dir()
+        assert await store.sweep(min_age_seconds=3600.0) == 0
+        await client.srem("batches:active", running)
+        await signer.aclose()
+        await client.aclose()
+
+    _run(scenario())
