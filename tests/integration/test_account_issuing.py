@@ -382,6 +382,20 @@ def test_issue_accounts_without_a_stack_changes_nothing_unless_its_changes_are_a
 FAMILY = list(synthetic_province(60, seed=23))
 
 
+def _family_extract(folder: Path) -> Path:
+    """The population extract of FAMILY (households included), as the bulk adapter reads it."""
+    extract = folder / "extract.csv"
+    extract.write_text(
+        "citizen_id,full_name,date_of_birth,household_id\n"
+        + "".join(
+            f"{p.citizen_id},{p.full_name},{p.date_of_birth.isoformat()},{p.household_id}\n"
+            for p in FAMILY
+        ),
+        encoding="utf-8",
+    )
+    return extract
+
+
 def test_parents_are_linked_only_to_children_of_their_household(
     stack: Stack, stack_info: StackInfo, tmp_path: Path
 ) -> None:
@@ -397,15 +411,7 @@ def test_parents_are_linked_only_to_children_of_their_household(
         by_household.setdefault(str(person.household_id), []).append(person)
     homes = [members for members in by_household.values() if len(members) >= 2][:2]
     (parent_a, child_a), (_, child_b) = homes[0][:2], homes[1][:2]
-    extract = tmp_path / "extract.csv"
-    extract.write_text(
-        "citizen_id,full_name,date_of_birth,household_id\n"
-        + "".join(
-            f"{p.citizen_id},{p.full_name},{p.date_of_birth.isoformat()},{p.household_id}\n"
-            for p in FAMILY
-        ),
-        encoding="utf-8",
-    )
+    extract = _family_extract(tmp_path)
     registry = BulkExtract.load(extract)
 
     def line(record: str, child: Any, parent_record: str, parent: Any) -> str:
@@ -532,15 +538,7 @@ def test_one_person_one_account_and_no_child_for_a_stranger(
         by_household.setdefault(str(person.household_id), []).append(person)
     parent, child = [m for m in by_household.values() if len(m) >= 2][2][:2]
     teacher = next(p for p in FAMILY if p.household_id != parent.household_id)
-    extract = tmp_path / "extract.csv"
-    extract.write_text(
-        "citizen_id,full_name,date_of_birth,household_id\n"
-        + "".join(
-            f"{p.citizen_id},{p.full_name},{p.date_of_birth.isoformat()},{p.household_id}\n"
-            for p in FAMILY
-        ),
-        encoding="utf-8",
-    )
+    extract = _family_extract(tmp_path)
     registry = BulkExtract.load(extract)
     admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
 

@@ -109,6 +109,20 @@ async def _wait_completed(store: BatchStore, batch_id: str, seconds: float) -> d
         await asyncio.sleep(0.2)
 
 
+async def _new_batch(store: BatchStore, name: str, documents: list[tuple[str, bytes]]) -> str:
+    """A teacher's B-B batch of ``documents`` under a fresh key."""
+    batch_id, created = await store.create(
+        TEACHER,
+        f"{name}-{secrets.token_hex(4)}",
+        "fp",
+        SignatureRequest(level=SignatureLevel.B_B),
+        documents,
+        {},
+    )
+    assert created
+    return batch_id
+
+
 def _run(coroutine: Any) -> Any:
     return asyncio.run(coroutine)
 
@@ -133,14 +147,7 @@ def test_a_document_slower_than_the_lock_is_signed_once_by_two_processes(
             for _ in range(2)
         ]
         documents = _documents(demo_pdf, 3)
-        batch_id, _ = await store.create(
-            TEACHER,
-            f"slow-{secrets.token_hex(4)}",
-            "fingerprint",
-            SignatureRequest(level=SignatureLevel.B_B),
-            documents,
-            {},
-        )
+        batch_id = await _new_batch(store, "slow", documents)
         for runner in runners:
             runner.start()
         try:
@@ -250,14 +257,7 @@ def test_an_audit_outage_at_a_batchs_end_does_not_stop_the_runner(
             DocumentRecords(client, tmp_path / "records.jsonl"),
             poll_seconds=0.2,
         )
-        batch_id, _ = await store.create(
-            TEACHER,
-            f"outage-{secrets.token_hex(4)}",
-            "fp",
-            SignatureRequest(level=SignatureLevel.B_B),
-            documents,
-            {},
-        )
+        batch_id = await _new_batch(store, "outage", documents)
         runner.start()
         try:
             status = await _wait_completed(store, batch_id, seconds=60)
