@@ -129,6 +129,8 @@ class ActivationData:
     credential_id: str
     owner: str
     hash_algorithm: str
+    #: The application that asked for the approval (the phone showed its name): only it spends it.
+    client_id: str = ""
 
 
 class Approvals:
@@ -348,7 +350,9 @@ class Approvals:
     async def _issue_sad(self, approval: PendingApproval) -> str:
         sad = secrets.token_urlsafe(32)
         key = _sad_key(sad)
-        data = ActivationData(approval.credential_id, approval.owner, approval.hash_algorithm)
+        data = ActivationData(
+            approval.credential_id, approval.owner, approval.hash_algorithm, approval.requested_by
+        )
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(f"sad:{key}", json.dumps(asdict(data)), ex=self.sad_seconds)
             pipe.sadd(f"sad-hashes:{key}", *approval.hashes)
@@ -357,7 +361,14 @@ class Approvals:
         return sad
 
     async def consume(
-        self, sad: str, *, credential_id: str, owner: str, hash_algorithm: str, hashes: list[str]
+        self,
+        sad: str,
+        *,
+        credential_id: str,
+        owner: str,
+        client_id: str,
+        hash_algorithm: str,
+        hashes: list[str],
     ) -> None:
         """Spend the approval of ``hashes``: each approved hash is signed at most once."""
         key = _sad_key(sad)
@@ -367,6 +378,8 @@ class Approvals:
         data = ActivationData(**json.loads(raw))
         if (data.credential_id, data.owner) != (credential_id, owner):
             raise InvalidActivationData("the SAD was issued for another credential")
+        if data.client_id != client_id:
+            raise InvalidActivationData("the SAD was issued to another application")
         if data.hash_algorithm != hash_algorithm:
             raise InvalidActivationData("the SAD was issued for another hash algorithm")
         if not await self._consume(keys=[f"sad-hashes:{key}"], args=hashes):

@@ -216,6 +216,7 @@ async def authorise_signing(
         sad,
         credential_id=credential.credential_id,
         owner=principal.subject,
+        client_id=principal.client_id,
         hash_algorithm=SHA256_OID,
         hashes=hashes,
     )

@@ -104,10 +104,24 @@ class CredentialStore:
         raw = await self._redis.get(f"credential:{credential_id}")
         return Credential.from_json(raw) if raw else None
 
-    async def owned(self, principal: Principal, credential_id: str) -> Credential:
-        """The credential ``credential_id`` if it belongs to ``principal``; 404 otherwise."""
+    async def owned(
+        self, principal: Principal, credential_id: str, *, usable: bool = True
+    ) -> Credential:
+        """The credential ``credential_id`` if it belongs to ``principal`` (and, if ``usable``, is
+        enabled: a disabled key approves and signs nothing); 404 otherwise. ``usable=False``: to
+        describe it (CSC ``credentials/info`` reports it disabled)."""
         credential = await self.get(credential_id) if _looks_like_id(credential_id) else None
         if credential is None or credential.owner != principal.subject:
+            raise CredentialNotFound()
+        if usable and credential.status != "enabled":
+            raise CredentialNotFound()
+        return credential
+
+    async def usable(self, credential_id: str) -> Credential:
+        """The credential if it is enabled (a batch's, signed after it was approved); 404 if it
+        is gone or disabled since."""
+        credential = await self.get(credential_id) if _looks_like_id(credential_id) else None
+        if credential is None or credential.status != "enabled":
             raise CredentialNotFound()
         return credential
 

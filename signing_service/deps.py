@@ -70,6 +70,10 @@ async def signing_caller(
     """May this caller sign at all? An app needs the ``sign`` role, a person a signer role
     (SIGN-001); a refusal is audited. Runs before any parameter or body is read."""
     await check_caller(principal, services.signing_policy, auditor)
+    if principal.is_person:
+        # A person's key signs only for an app granted ``credential`` (as the CSC API's
+        # authorize): a token of the list-only ``service`` scope started approvals here.
+        principal.require_scope(CREDENTIAL_SCOPE)
     return principal
 
 

@@ -36,7 +36,6 @@ from signing_service.credentials import (
 from signing_service.csc import CscDialect
 from signing_service.document_records import DocumentRecords
 from signing_service.documents import UntrustedDocument, inspect_document
-from signing_service.errors import CredentialNotFound
 from signing_service.keystore import TokenEventSealer, TokenGate, token_pdf_signer
 from signing_service.revocation import load_trust_store
 from signing_service.sandbox import DocumentSandbox
@@ -113,10 +112,7 @@ class Services:
             self.batch_runner.wake()
 
     async def signer_for_credential(self, credential_id: str) -> DocumentSigner:
-        credential = await self.credentials.get(credential_id)
-        if credential is None:
-            raise CredentialNotFound()
-        return self.person_signer(credential)
+        return self.person_signer(await self.credentials.usable(credential_id))
 
 
 @asynccontextmanager

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from audit import EventTag
 from gateway_runtime.openapi import AUTHENTICATED, BEARER, error_responses
 from signing_service.credentials import enrol
-from signing_service.deps import AuditorDep, Person, ServicesDep, Signer
+from signing_service.deps import AuditorDep, CscCredential, Person, ServicesDep, Signer
 from signing_service.errors import CertificateAuthorityUnavailable
 
 router = APIRouter(
@@ -74,8 +74,9 @@ async def list_credentials(principal: Person, services: ServicesDep) -> dict[str
 
 
 @router.post("/v1/devices:pair")
-async def pair_device(principal: Person, services: ServicesDep) -> dict[str, Any]:
-    """A one-time link (five minutes) to open on the phone that will approve signatures."""
+async def pair_device(principal: CscCredential, services: ServicesDep) -> dict[str, Any]:
+    """A one-time link (five minutes) to open on the phone that will approve signatures (for an
+    app granted the ``credential`` scope: a list-only ``service`` token registered devices)."""
     approvals = services.approvals
     code, lifetime = await approvals.start_pairing(principal)
     return {"pairing_url": f"{approvals.origin}/approve/pair/{code}", "expires_in": lifetime}

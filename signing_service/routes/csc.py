@@ -100,7 +100,7 @@ async def csc_credential_info(
     request: Request, principal: CscService, services: ServicesDep
 ) -> dict[str, Any]:
     query = services.csc.info_request(await read_json(request))
-    credential = await services.credentials.owned(principal, query.credential_id)
+    credential = await services.credentials.owned(principal, query.credential_id, usable=False)
     return services.csc.credential_info(
         credential, query.certificates, query.cert_info, services.chain
     )
@@ -145,6 +145,7 @@ async def csc_sign_hash(
         query.sad,
         credential_id=credential.credential_id,
         owner=principal.subject,
+        client_id=principal.client_id,
         hash_algorithm=query.hash_algorithm,
         hashes=query.hashes,
     )

@@ -21,6 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from devstack import Stack, StackInfo
+from devstack.demo import transcript_pdf
 from devstack.pki import ISSUING
 from tests.conftest import AlertInbox, PersonTokenFactory, TokenFactory
 from tests.remote_signing import (
@@ -247,6 +248,18 @@ def test_scopes_roles_and_ownership_are_enforced(
     authorize = {"credentialID": credential_id, "numSignatures": 1, "hash": [_digest("a")]}
     denied = _csc(base, "credentials/authorize", service_only, authorize)
     assert denied.status_code == 403 and denied.json()["error"] == "access_denied"
+    # Nor through the gateway's own routes (attack class: scope bypass): a `service` token
+    # neither signs with the person's key (it started an approval) nor registers a phone of its own.
+    signed = _sign(
+        base,
+        service_only,
+        transcript_pdf(["HOC BA"]),
+        document_type="hoc-ba",
+        credential=credential_id,
+    )
+    assert signed.status_code == 403, signed.text
+    pairing = httpx.post(f"{base}/v1/devices:pair", headers=bearer(service_only), timeout=10)
+    assert pairing.status_code == 403, pairing.text
     # Another person sees none of the teacher's credentials.
     principal = person_token("demo.hieutruong", CSC_SCOPES)
     assert (
@@ -443,3 +456,43 @@ def test_a_class_of_transcripts_is_signed_after_one_approval(
     ).json()
     assert report["indication"] == "TOTAL_PASSED"
     assert "Phạm Thị Hoa" in report["signatures"][0]["signer"]
+
+
+def test_a_disabled_credential_approves_and_signs_nothing(
+    stack: Stack,
+    stack_info: StackInfo,
+    teacher: dict[str, Any],
+    person_token: PersonTokenFactory,
+) -> None:
+    """Attack class: revoked key still in use. A credential whose status is ``disabled`` was
+    described as disabled (CSC ``credentials/info``) and its records as revoked, yet it still
+    authorized and signed: only the listing left it out."""
+    import json
+    import secrets
+
+    import redis
+
+    base = stack_info.signing_url
+    client = redis.Redis.from_url(
+        stack_info.redis_url, username="signing", password=stack.redis_password("signing")
+    )
+    record = json.loads(client.get(f"credential:{teacher['credential']['credential_id']}") or b"")
+    disabled = secrets.token_hex(16)
+    record.update(credential_id=disabled, status="disabled")
+    client.set(f"credential:{disabled}", json.dumps(record))
+    client.sadd(f"credentials-of:{record['owner']}", disabled)
+    try:
+        token = person_token(TEACHER, CSC_SCOPES)
+        info = _csc(base, "credentials/info", token, {"credentialID": disabled})
+        assert info.status_code == 200 and info.json()["key"]["status"] == "disabled", info.text
+        authorize = {"credentialID": disabled, "numSignatures": 1, "hash": [_digest("d")]}
+        assert _csc(base, "credentials/authorize", token, authorize).status_code == 404
+        signed = _sign(
+            base, token, transcript_pdf(["HOC BA"]), document_type="hoc-ba", credential=disabled
+        )
+        assert signed.status_code == 404, signed.text
+        assert disabled not in _csc(base, "credentials/list", token, {}).json()["credentialIDs"]
+    finally:
+        client.delete(f"credential:{disabled}")
+        client.srem(f"credentials-of:{record['owner']}", disabled)
+        client.close()
