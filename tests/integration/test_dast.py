@@ -173,3 +173,68 @@ def test_an_engine_that_crashes_once_is_run_again_and_twice_is_reported(
         _scan(url)
     assert (always / "runs").read_text().strip() == "2"
     assert "twice" in str(failure.value) and "ValueError" in str(failure.value)
+
+
+def test_a_redirect_off_the_registered_target_is_never_followed() -> None:
+    """Attack class: scan redirected off target. A registered system answers a form's POST with a
+    redirect to another origin (made and started in this run, not registered): the scan must never
+    reach it. wapiti's csrf module re-sent each form with a token and followed the redirects
+    wherever they went (the other origin got 2 requests per scan)."""
+    import threading
+    from collections.abc import Callable
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from typing import Any
+
+    elsewhere: list[str] = []
+
+    def serve(answer: Callable[[BaseHTTPRequestHandler], None]) -> ThreadingHTTPServer:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                answer(self)
+
+            do_POST = do_GET
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+    def other(handler: BaseHTTPRequestHandler) -> None:
+        elsewhere.append(f"{handler.command} {handler.path}")
+        handler.send_response(200)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    form = (
+        b'<html><body><form method="post" action="/submit"><input name="q" value="x">'
+        b'<input type="hidden" name="csrf_token" value="a8F3kQz9Lm2Xv7Rt5Yp1Wc4Nb6Hd0Js">'
+        b'<input type="submit"></form></body></html>'
+    )
+    unregistered = serve(other)
+    target = f"http://127.0.0.1:{unregistered.server_address[1]}/landed"
+
+    def app(handler: BaseHTTPRequestHandler) -> None:
+        if handler.command == "POST":
+            handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
+            handler.send_response(303)
+            handler.send_header("Location", target)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/html")
+        handler.send_header("Content-Length", str(len(form)))
+        handler.end_headers()
+        handler.wfile.write(form)
+
+    registered = serve(app)
+    url = f"http://127.0.0.1:{registered.server_address[1]}/"
+    try:
+        asyncio.run(scan_dast(url, TargetRegistry([url]), budget_seconds=30))
+    finally:
+        for server in (registered, unregistered):
+            server.shutdown()
+            server.server_close()
+    assert elsewhere == []
