@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from gateway_runtime.local_time import for_people
 #: At most this many events leave the dashboard in one file (a CSV export, a report's alerts).
 EXPORT_LIMIT = 10_000
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_AFTER_SEMICOLON = re.compile(r";(?=[=+\-@\t\r])")
 CSV_COLUMNS = (
     "seq",
     "time",
@@ -39,7 +41,11 @@ CSV_COLUMNS = (
 
 
 def safe_cell(value: object) -> str:
+    """The value as a cell no spreadsheet runs: a formula's first character is quoted at the start
+    and after each ``;`` — Excel set for Vietnamese (and most of Europe) splits a CSV on ``;``, which
+    the CSV writer does not quote, so ``Mozilla;=1+1`` in a user agent would be two cells."""
     text = "" if value is None else str(value)
+    text = _AFTER_SEMICOLON.sub(";'", text)
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 

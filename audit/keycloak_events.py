@@ -27,6 +27,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +45,9 @@ _log = structlog.get_logger(__name__)
 
 _PAGE = 200
 _UNIT_CACHE = 100_000
+#: How long a person's unit is taken from the cache: account issuing moves people between schools,
+#: and their logins must then be the new school's to read, not the old one's.
+PERSON_SECONDS = 60.0
 _CITIZEN_ID = re.compile(r"^\d{12}$")
 _LOGIN_TYPES = {
     "LOGIN": EventTag.IDP_LOGIN_SUCCESS,
@@ -100,8 +104,9 @@ class KeycloakEventCollector:
         self._http = http or httpx.AsyncClient(timeout=10)
         self._token: str | None = None
         self._task: asyncio.Task[None] | None = None
-        #: Per user id of the realm: its unit and user name (``None`` for an id not in it).
-        self._people: dict[str, tuple[str | None, str | None]] = {}
+        #: Per user id of the realm: when it was read, its unit and user name (``None`` for an id
+        #: not in it).
+        self._people: dict[str, tuple[float, str | None, str | None]] = {}
         self._units_readable = True
 
     async def _access_token(self) -> str:
@@ -126,8 +131,9 @@ class KeycloakEventCollector:
         """
         if not isinstance(user_id, str) or not user_id or not self._units_readable:
             return None, None
-        if user_id in self._people:
-            return self._people[user_id]
+        cached = self._people.get(user_id)
+        if cached is not None and time.monotonic() - cached[0] < PERSON_SECONDS:
+            return cached[1], cached[2]
         try:
             user = await self._get(f"users/{user_id}", {"briefRepresentation": "false"})
         except httpx.HTTPStatusError as exc:
@@ -143,8 +149,9 @@ class KeycloakEventCollector:
         username = user.get("username") if isinstance(user, dict) else None
         if len(self._people) >= _UNIT_CACHE:
             self._people.clear()
-        self._people[user_id] = (unit, str(username) if username else None)
-        return self._people[user_id]
+        person = (unit, str(username) if username else None)
+        self._people[user_id] = (time.monotonic(), *person)
+        return person
 
     async def _unit_of(self, user_id: object) -> str | None:
         return (await self._person(user_id))[0]

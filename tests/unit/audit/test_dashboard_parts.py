@@ -28,6 +28,9 @@ from audit.store import EventSearch, SqliteEventStore
         ("\r=x", "'\r=x"),
         ("Nguyễn Thị Hoa", "Nguyễn Thị Hoa"),
         ("a=b", "a=b"),
+        # Split on ";" by a spreadsheet set for Vietnamese: each part is a cell of its own.
+        ("Mozilla;=1+1;", "Mozilla;'=1+1;"),
+        ("=a;@b;c=d", "'=a;'@b;c=d"),
         (None, ""),
         (42, "42"),
     ],
