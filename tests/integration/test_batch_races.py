@@ -13,15 +13,17 @@ must not stop the runner for good.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import secrets
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as redis_async
+from redis.exceptions import RedisError
 
 from audit import RedisAuditTrail
 from audit.errors import AuditUnavailable
@@ -109,6 +111,27 @@ async def _wait_completed(store: BatchStore, batch_id: str, seconds: float) -> d
         await asyncio.sleep(0.2)
 
 
+@contextlib.asynccontextmanager
+async def _session(
+    redis_url: tuple[str, dict[str, str]], signer: DocumentSigner | None = None
+) -> AsyncIterator[redis_async.Redis]:
+    """A client of the test's Redis. At the end, a failure included: no batch of the test is left
+    active for the next test's runners, and the signer's and the client's connections are closed
+    (left open, they fail a later test when collected)."""
+    url, passwords = redis_url
+    client = await _client(url, passwords)
+    try:
+        yield client
+    finally:
+        with contextlib.suppress(RedisError):
+            active = await client.smembers("batches:active")
+            if active:
+                await client.srem("batches:active", *active)
+        if signer is not None:
+            await signer.aclose()
+        await client.aclose()
+
+
 async def _new_batch(store: BatchStore, name: str, documents: list[tuple[str, bytes]]) -> str:
     """A teacher's B-B batch of ``documents`` under a fresh key."""
     batch_id, created = await store.create(
@@ -136,28 +159,25 @@ def test_a_document_slower_than_the_lock_is_signed_once_by_two_processes(
     log kept the first signature while the file delivered was the second."""
 
     async def scenario() -> tuple[dict[str, Any], Counter[bytes], int]:
-        url, passwords = redis_url
-        client = await _client(url, passwords)
-        store = BatchStore(client, tmp_path / "batches")
-        trail = RedisAuditTrail(client, HmacSealer(Producer.SIGNING, secrets.token_bytes(32)))
-        records = DocumentRecords(client, tmp_path / "records.jsonl")
-        slow = _SlowSigner(signer, seconds=3.0)
-        runners = [
-            BatchRunner(store, slow, trail, records, poll_seconds=0.2, lock_seconds=1.0)  # type: ignore[arg-type]
-            for _ in range(2)
-        ]
-        documents = _documents(demo_pdf, 3)
-        batch_id = await _new_batch(store, "slow", documents)
-        for runner in runners:
-            runner.start()
-        try:
-            status = await _wait_completed(store, batch_id, seconds=90)
-        finally:
+        async with _session(redis_url, signer) as client:
+            store = BatchStore(client, tmp_path / "batches")
+            trail = RedisAuditTrail(client, HmacSealer(Producer.SIGNING, secrets.token_bytes(32)))
+            records = DocumentRecords(client, tmp_path / "records.jsonl")
+            slow = _SlowSigner(signer, seconds=3.0)
+            runners = [
+                BatchRunner(store, slow, trail, records, poll_seconds=0.2, lock_seconds=1.0)  # type: ignore[arg-type]
+                for _ in range(2)
+            ]
+            documents = _documents(demo_pdf, 3)
+            batch_id = await _new_batch(store, "slow", documents)
             for runner in runners:
-                await runner.stop()
-        await signer.aclose()
-        await client.aclose()
-        return status, slow.signed, len(documents)
+                runner.start()
+            try:
+                status = await _wait_completed(store, batch_id, seconds=90)
+            finally:
+                for runner in runners:
+                    await runner.stop()
+            return status, slow.signed, len(documents)
 
     status, signed, total = _run(scenario())
     assert (status["status"], status["signed"]) == ("completed", total), status
@@ -173,22 +193,20 @@ def test_the_same_key_chosen_by_two_people_of_one_application_makes_two_batches(
     teacher's batch — its file names (students' names) and references."""
 
     async def scenario() -> None:
-        url, passwords = redis_url
-        client = await _client(url, passwords)
-        store = BatchStore(client, tmp_path / "batches")
-        request = SignatureRequest(level=SignatureLevel.B_B)
-        key = f"lop-10a1-hk1-{secrets.token_hex(3)}"
-        documents = _documents(demo_pdf, 2)
-        teachers, created = await store.create(TEACHER, key, "same", request, documents, {})
-        assert created
-        assert await store.find_by_key(PRINCIPAL, key, "same") is None
-        principals, created = await store.create(PRINCIPAL, key, "same", request, documents, {})
-        assert created and principals != teachers
-        assert await store.find_by_key(TEACHER, key, "same") == teachers
-        assert await store.find_by_key(PRINCIPAL, key, "same") == principals
-        with pytest.raises(IdempotencyKeyReused):
-            await store.find_by_key(TEACHER, key, "different files")
-        await client.aclose()
+        async with _session(redis_url) as client:
+            store = BatchStore(client, tmp_path / "batches")
+            request = SignatureRequest(level=SignatureLevel.B_B)
+            key = f"lop-10a1-hk1-{secrets.token_hex(3)}"
+            documents = _documents(demo_pdf, 2)
+            teachers, created = await store.create(TEACHER, key, "same", request, documents, {})
+            assert created
+            assert await store.find_by_key(PRINCIPAL, key, "same") is None
+            principals, created = await store.create(PRINCIPAL, key, "same", request, documents, {})
+            assert created and principals != teachers
+            assert await store.find_by_key(TEACHER, key, "same") == teachers
+            assert await store.find_by_key(PRINCIPAL, key, "same") == principals
+            with pytest.raises(IdempotencyKeyReused):
+                await store.find_by_key(TEACHER, key, "different files")
 
     _run(scenario())
 
@@ -204,33 +222,31 @@ def test_a_submission_that_failed_half_way_can_be_sent_again(
     was refused as a key "used for a different batch", and the written files stayed."""
 
     async def scenario() -> None:
-        url, passwords = redis_url
-        client = await _client(url, passwords)
-        folder = tmp_path / "batches"
-        store = BatchStore(client, folder)
-        request = SignatureRequest(level=SignatureLevel.B_B)
-        key = f"retry-{secrets.token_hex(4)}"
-        documents = _documents(demo_pdf, 3)
-        write_bytes = Path.write_bytes
-        written: list[Path] = []
+        async with _session(redis_url) as client:
+            folder = tmp_path / "batches"
+            store = BatchStore(client, folder)
+            request = SignatureRequest(level=SignatureLevel.B_B)
+            key = f"retry-{secrets.token_hex(4)}"
+            documents = _documents(demo_pdf, 3)
+            write_bytes = Path.write_bytes
+            written: list[Path] = []
 
-        def disk_full_on_the_third(path: Path, data: Any) -> int:
-            if len(written) == 2:
-                raise OSError(errno.ENOSPC, "No space left on device")
-            written.append(path)
-            return write_bytes(path, data)
+            def disk_full_on_the_third(path: Path, data: Any) -> int:
+                if len(written) == 2:
+                    raise OSError(errno.ENOSPC, "No space left on device")
+                written.append(path)
+                return write_bytes(path, data)
 
-        with monkeypatch.context() as patch:
-            patch.setattr(Path, "write_bytes", disk_full_on_the_third)
-            with pytest.raises(OSError, match="No space left"):
-                await store.create(TEACHER, key, "fp", request, documents, {})
-        assert written and not any(p.exists() for p in written), "the half-written batch stays"
-        assert await store.find_by_key(TEACHER, key, "fp") is None
-        batch_id, created = await store.create(TEACHER, key, "fp", request, documents, {})
-        assert created
-        status = await store.status(batch_id)
-        assert status is not None and status["total"] == 3
-        await client.aclose()
+            with monkeypatch.context() as patch:
+                patch.setattr(Path, "write_bytes", disk_full_on_the_third)
+                with pytest.raises(OSError, match="No space left"):
+                    await store.create(TEACHER, key, "fp", request, documents, {})
+            assert written and not any(p.exists() for p in written), "the half-written batch stays"
+            assert await store.find_by_key(TEACHER, key, "fp") is None
+            batch_id, created = await store.create(TEACHER, key, "fp", request, documents, {})
+            assert created
+            status = await store.status(batch_id)
+            assert status is not None and status["total"] == 3
 
     _run(scenario())
 
@@ -243,30 +259,27 @@ def test_an_audit_outage_at_a_batchs_end_does_not_stop_the_runner(
     stayed "running" until a restart, and nothing said so."""
 
     async def scenario() -> dict[str, Any]:
-        url, passwords = redis_url
-        client = await _client(url, passwords)
-        store = BatchStore(client, tmp_path / "batches")
-        inner = RedisAuditTrail(client, HmacSealer(Producer.SIGNING, secrets.token_bytes(32)))
-        documents = _documents(demo_pdf, 1)
-        # The document's own event is recorded; the batch's completion, the second, fails once.
-        trail = _FailingAt(inner, 2)
-        runner = BatchRunner(
-            store,
-            signer,
-            trail,
-            DocumentRecords(client, tmp_path / "records.jsonl"),
-            poll_seconds=0.2,
-        )
-        batch_id = await _new_batch(store, "outage", documents)
-        runner.start()
-        try:
-            status = await _wait_completed(store, batch_id, seconds=60)
-        finally:
-            await runner.stop()
-            await signer.aclose()
-            await client.aclose()
-        assert trail.calls >= 3, "the completion was not tried again"
-        return status
+        async with _session(redis_url, signer) as client:
+            store = BatchStore(client, tmp_path / "batches")
+            inner = RedisAuditTrail(client, HmacSealer(Producer.SIGNING, secrets.token_bytes(32)))
+            documents = _documents(demo_pdf, 1)
+            # The document's own event is recorded; the batch's completion, the second, fails once.
+            trail = _FailingAt(inner, 2)
+            runner = BatchRunner(
+                store,
+                signer,
+                trail,
+                DocumentRecords(client, tmp_path / "records.jsonl"),
+                poll_seconds=0.2,
+            )
+            batch_id = await _new_batch(store, "outage", documents)
+            runner.start()
+            try:
+                status = await _wait_completed(store, batch_id, seconds=60)
+            finally:
+                await runner.stop()
+            assert trail.calls >= 3, "the completion was not tried again"
+            return status
 
     status = _run(scenario())
     assert (status["status"], status["signed"]) == ("completed", 1), status
@@ -276,48 +289,51 @@ def test_a_completed_batch_is_kept_its_retention_time_then_swept(
     redis_url: tuple[str, dict[str, str]], signer: DocumentSigner, demo_pdf: bytes, tmp_path: Path
 ) -> None:
     """Batches used to stay for ever (Redis state and every signed file): a province's terms of
-    transcripts filled the disk. A completed batch expires after the retention time (here 2 s),
-    and its folder goes at the next sweep; a batch being stored (a young folder, no state yet)
-    and a batch still running are left alone."""
+    transcripts filled the disk. A completed batch expires after the retention time (set when it
+    completes, then made short here: a 2 s retention expired before a loaded machine could look),
+    and its folder goes at the next sweep; a batch being stored (a young folder, no state yet) and
+    a batch still running are left alone."""
 
     async def scenario() -> None:
-        url, passwords = redis_url
-        client = await _client(url, passwords)
-        folder = tmp_path / "batches"
-        store = BatchStore(client, folder)
-        trail = RedisAuditTrail(client, HmacSealer(Producer.SIGNING, secrets.token_bytes(32)))
-        runner = BatchRunner(
-            store,
-            signer,
-            trail,
-            DocumentRecords(client, tmp_path / "records.jsonl"),
-            poll_seconds=0.2,
-            retention_seconds=2,
-        )
-        request = SignatureRequest(level=SignatureLevel.B_B)
-        done, _ = await store.create(
-            TEACHER, f"kept-{secrets.token_hex(4)}", "fp", request, _documents(demo_pdf, 1), {}
-        )
-        runner.start()
-        try:
-            assert (await _wait_completed(store, done, seconds=60))["status"] == "completed"
-        finally:
-            await runner.stop()
-        assert 0 < await client.ttl(f"batch:{done}") <= 2
-        assert 0 < await client.ttl(f"batch:{done}:docs") <= 2
-        running, _ = await store.create(
-            TEACHER, f"running-{secrets.token_hex(4)}", "fp", request, _documents(demo_pdf, 1), {}
-        )
-        await asyncio.sleep(2.5)  # the completed batch's state expires in Redis
-        being_stored = folder / ("f" * 32)
-        (being_stored / "in").mkdir(parents=True)
-        assert await store.status(done) is None
-        assert await store.sweep(min_age_seconds=1.0) == 1  # the running one is 2.5 s old too
-        assert not (folder / done).exists()
-        assert (folder / running).is_dir() and being_stored.is_dir()
-        assert await store.sweep(min_age_seconds=3600.0) == 0
-        await client.srem("batches:active", running)
-        await signer.aclose()
-        await client.aclose()
+        async with _session(redis_url, signer) as client:
+            folder = tmp_path / "batches"
+            store = BatchStore(client, folder)
+            trail = RedisAuditTrail(client, HmacSealer(Producer.SIGNING, secrets.token_bytes(32)))
+            runner = BatchRunner(
+                store,
+                signer,
+                trail,
+                DocumentRecords(client, tmp_path / "records.jsonl"),
+                poll_seconds=0.2,
+                retention_seconds=60,
+            )
+            request = SignatureRequest(level=SignatureLevel.B_B)
+            done, _ = await store.create(
+                TEACHER, f"kept-{secrets.token_hex(4)}", "fp", request, _documents(demo_pdf, 1), {}
+            )
+            runner.start()
+            try:
+                assert (await _wait_completed(store, done, seconds=60))["status"] == "completed"
+            finally:
+                await runner.stop()
+            for key in (f"batch:{done}", f"batch:{done}:docs"):
+                assert 0 < await client.ttl(key) <= 60
+                await client.pexpire(key, 500)  # the retention time, made short
+            running, _ = await store.create(
+                TEACHER,
+                f"running-{secrets.token_hex(4)}",
+                "fp",
+                request,
+                _documents(demo_pdf, 1),
+                {},
+            )
+            await asyncio.sleep(2.5)  # the completed batch's state expires in Redis
+            being_stored = folder / ("f" * 32)
+            (being_stored / "in").mkdir(parents=True)
+            assert await store.status(done) is None
+            assert await store.sweep(min_age_seconds=1.0) == 1  # the running one is 2.5 s old too
+            assert not (folder / done).exists()
+            assert (folder / running).is_dir() and being_stored.is_dir()
+            assert await store.sweep(min_age_seconds=3600.0) == 0
 
     _run(scenario())
