@@ -81,8 +81,8 @@ return 0
 """
 
 
-async def _release_key(client: redis_async.Redis, *, keys: list[str], args: list[str]) -> None:
-    await client.eval(_RELEASE_KEY, len(keys), *keys, *args)
+async def _release_key(client: redis_async.Redis, key: str, batch_id: str) -> None:
+    await client.eval(_RELEASE_KEY, 1, key, batch_id)
 
 
 def _idempotency_key(owner: BatchOwner, key: str) -> str:
@@ -184,7 +184,7 @@ class BatchStore:
             # — not refused for a week as "used for a different batch".
             shutil.rmtree(self.folder / batch_id, ignore_errors=True)
             with contextlib.suppress(RedisError):
-                await _release_key(self.redis, keys=[key], args=[batch_id])
+                await _release_key(self.redis, key, batch_id)
             raise
         return batch_id, True
 
