@@ -43,6 +43,10 @@ class GatewayError(Exception):
         body.update(self.fields)
         return body
 
+    def authentication_challenge(self) -> str:
+        """The ``WWW-Authenticate`` value sent with this error when it is a 401 (RFC 6750 §3)."""
+        return 'Bearer error="invalid_token"'
+
     def diagnostics(self) -> str:
         """A multi-line explanation for a terminal, in the manner of sigstore's ``Error.diagnostics``."""
         lines = [f"{self.message_vi}", f"({self.message_en})"]

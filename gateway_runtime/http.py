@@ -128,7 +128,7 @@ OAUTH_ERROR_PATHS = ("/csc/",)
 def _error_response(error: GatewayError, path: str = "") -> JSONResponse:
     headers: dict[str, str] = {}
     if error.status_code == 401:
-        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        headers["WWW-Authenticate"] = error.authentication_challenge()
     body = error.envelope()
     if path.startswith(OAUTH_ERROR_PATHS):
         description = f"{error.message_en} ({error.detail})" if error.detail else error.message_en

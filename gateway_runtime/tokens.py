@@ -57,6 +57,33 @@ class Forbidden(GatewayError):
     message_en: ClassVar[str] = "The account is not allowed to perform this operation."
 
 
+class InsufficientUserAuthentication(GatewayError):
+    """The token's login is too weak or too old for the operation (OAuth 2.0 step-up, RFC 9470).
+
+    The answer is a 401 whose ``WWW-Authenticate`` challenge names the level of assurance
+    (``acr_values``) and the greatest age of the login (``max_age``) the client must ask Keycloak
+    for; the same two values are in the JSON body."""
+
+    code: ClassVar[str] = "insufficient-user-authentication"
+    oauth_error: ClassVar[str] = "insufficient_user_authentication"
+    status_code: ClassVar[int] = 401
+    message_vi: ClassVar[str] = (
+        "Cần đăng nhập lại với xác thực hai yếu tố (mã OTP) để thực hiện thao tác này."
+    )
+    message_en: ClassVar[str] = (
+        "Log in again with a second factor (a one-time code) to perform this operation."
+    )
+
+    def __init__(self, *, acr_values: str, max_age: int) -> None:
+        super().__init__(None, acr_values=acr_values, max_age=max_age)
+
+    def authentication_challenge(self) -> str:
+        return (
+            f'Bearer error="{self.oauth_error}", error_description="{self.message_en}", '
+            f'acr_values="{self.fields["acr_values"]}", max_age={self.fields["max_age"]}'
+        )
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling, as established by a verified access token."""
@@ -105,6 +132,17 @@ class Principal:
         if family and given:
             return f"{family} {given}"
         return str(self.claims.get("name") or self.actor)
+
+    def require_recent_login(self, *, level: int, max_age: int) -> None:
+        """Refuse (RFC 9470 step-up) unless the person logged in at ``level`` of assurance or above
+        (Keycloak's ``acr``: 1 password, 2 a second factor) at most ``max_age`` seconds ago
+        (``auth_time``)."""
+        acr, auth_time = self.acr, self.claims.get("auth_time")
+        strong = acr is not None and acr.isdigit() and int(acr) >= level
+        # A minute of clock difference between Keycloak and this host is tolerated.
+        recent = isinstance(auth_time, int) and -60 <= time.time() - auth_time <= max_age
+        if not (strong and recent):
+            raise InsufficientUserAuthentication(acr_values=str(level), max_age=max_age)
 
     def require(self, role: str) -> None:
         if role not in self.roles:

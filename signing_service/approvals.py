@@ -10,7 +10,10 @@ The flow:
 
 1. Pairing, once per device. A logged-in person asks for a pairing link (``POST
    /v1/devices:pair``), opens it on their phone, and registers a passkey there (user verification
-   required). The link is usable once and lives five minutes.
+   required). The link is usable once and lives five minutes. It works at once only after a login
+   with a second factor at most ten minutes old (the first phone, or a lost one replaced); else
+   one of the person's registered devices must confirm it first, with its passkey. Every new
+   device is announced to the person.
 2. Each signature. ``credentials/authorize`` records a pending approval in Redis (expiring after
    ``approval_seconds``) and announces it through a pluggable :class:`ApprovalNotifier`. The
    signer opens the approval page, sees who asks for what, and confirms with the passkey.
@@ -42,7 +45,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from gateway_runtime.tokens import Principal
+from gateway_runtime.tokens import InsufficientUserAuthentication, Principal
 from signing_service.approval_notices import ApprovalNotifier
 from signing_service.errors import (
     ApprovalFailed,
@@ -50,11 +53,16 @@ from signing_service.errors import (
     ApprovalRefused,
     InvalidActivationData,
     NoApprovalDevice,
+    PairingNotConfirmed,
 )
 
 _log = structlog.get_logger(__name__)
 
 PAIRING_SECONDS = 300
+#: A pairing needs no other device's consent after a second-factor login at most this old.
+PAIRING_LOGIN_SECONDS = 600
+#: The kinds of request a registered device confirms.
+SIGNATURE, PAIRING = "signing-approval", "device-pairing"
 RP_NAME = "Sở GD&ĐT — Ký số"
 
 #: Atomically check that every hash is still authorised by the SAD, then remove them all.
@@ -73,6 +81,22 @@ def _b64url(data: bytes) -> str:
 
 def _sad_key(sad: str) -> str:
     return hashlib.sha256(sad.encode()).hexdigest()
+
+
+def _pairing_key(digest: str) -> str:
+    """Pairing links are kept by their SHA-256: the store holds no link that works."""
+    return f"pairing:{digest}"
+
+
+def _digest(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def check_code(material: str) -> str:
+    """A short code shown on both sides of a request (the app or the new phone, and the device
+    that confirms), to compare by eye."""
+    digest = hashlib.sha256(material.encode()).hexdigest().upper()
+    return f"{digest[:4]}-{digest[4:8]}"
 
 
 @dataclass(frozen=True)
@@ -99,15 +123,21 @@ class PendingApproval:
     description: str
     expires_at: float
     nonce: str = field(repr=False)
+    #: :data:`SIGNATURE` (sign these hashes) or :data:`PAIRING` (let a new device in).
+    kind: str = SIGNATURE
+    #: For a pairing: the SHA-256 of the pairing link's code.
+    pairing: str = field(default="", repr=False)
 
     @property
     def challenge(self) -> bytes:
         """What the device signs: a digest of everything this approval authorises."""
         material = "\n".join(
             [
-                "edu-gateway/approval/v1",
+                "edu-gateway/approval/v2",
+                self.kind,
                 self.nonce,
                 self.approval_id,
+                self.pairing,
                 self.credential_id,
                 self.hash_algorithm,
                 *self.hashes,
@@ -117,9 +147,8 @@ class PendingApproval:
 
     @property
     def fingerprint(self) -> str:
-        """A short code shown on both the requesting app and the phone, to compare by eye."""
-        digest = hashlib.sha256("\n".join(self.hashes).encode()).hexdigest().upper()
-        return f"{digest[:4]}-{digest[4:8]}"
+        """A short code shown on both the requesting app (or the new phone) and the device."""
+        return check_code(self.pairing if self.kind == PAIRING else "\n".join(self.hashes))
 
 
 @dataclass(frozen=True)
@@ -163,19 +192,58 @@ class Approvals:
             f"devices:{device.owner}", device.device_id, json.dumps(asdict(device))
         )
 
-    async def start_pairing(self, principal: Principal) -> tuple[str, int]:
-        """A one-time pairing code for ``principal``'s next device."""
+    async def start_pairing(self, principal: Principal) -> tuple[str, dict[str, Any]]:
+        """A one-time pairing code for ``principal``'s next device, and its record.
+
+        After a second-factor login at most :data:`PAIRING_LOGIN_SECONDS` old the link works at
+        once. Otherwise one of the person's registered devices must confirm it (an application
+        holding a password-strength token cannot add a phone of its choosing), and a person with
+        no device yet is asked to log in again with the second factor (RFC 9470 step-up)."""
+        try:
+            principal.require_recent_login(level=2, max_age=PAIRING_LOGIN_SECONDS)
+            confirmed = True
+        except InsufficientUserAuthentication:
+            if not await self.devices(principal.subject):
+                raise
+            confirmed = False
         code = secrets.token_urlsafe(24)
-        record = {
+        digest = _digest(code)
+        record: dict[str, Any] = {
             "owner": principal.subject,
             "username": principal.actor,
             "name": principal.display_name,
+            "requested_by": principal.client_id,
+            "confirmed": confirmed,
+            "check_code": check_code(digest),
         }
-        await self._redis.set(f"pairing:{code}", json.dumps(record), ex=PAIRING_SECONDS)
-        return code, PAIRING_SECONDS
+        if not confirmed:
+            approval = PendingApproval(
+                approval_id=secrets.token_urlsafe(18),
+                owner=principal.subject,
+                owner_name=principal.display_name,
+                credential_id="",
+                hash_algorithm="",
+                hashes=[],
+                requested_by=principal.client_id,
+                description="",
+                expires_at=time.time() + PAIRING_SECONDS,
+                nonce=secrets.token_urlsafe(24),
+                kind=PAIRING,
+                pairing=digest,
+            )
+            record["approval_id"] = approval.approval_id
+            await self._redis.set(
+                f"approval:{approval.approval_id}",
+                json.dumps(asdict(approval)),
+                ex=PAIRING_SECONDS,
+            )
+        await self._redis.set(_pairing_key(digest), json.dumps(record), ex=PAIRING_SECONDS)
+        if not confirmed:
+            await self._notifier.announce(approval, self.approval_url(approval.approval_id))
+        return code, record
 
     async def pairing(self, code: str) -> dict[str, Any]:
-        raw = await self._redis.get(f"pairing:{code}") if len(code) <= 64 else None
+        raw = await self._redis.get(_pairing_key(_digest(code))) if len(code) <= 64 else None
         if raw is None:
             raise ApprovalNotFound("pairing link unknown, used or expired")
         record: dict[str, Any] = json.loads(raw)
@@ -184,6 +252,8 @@ class Approvals:
     async def pairing_options(self, code: str) -> str:
         """WebAuthn creation options (JSON) for the device being paired with ``code``."""
         record = await self.pairing(code)
+        if not record.get("confirmed"):
+            raise PairingNotConfirmed()
         existing = await self.devices(record["owner"])
         options = webauthn.generate_registration_options(
             rp_id=self.rp_id,
@@ -201,16 +271,17 @@ class Approvals:
             ],
         )
         record["challenge"] = _b64url(options.challenge)
-        await self._redis.set(f"pairing:{code}", json.dumps(record), keepttl=True)
+        await self._redis.set(_pairing_key(_digest(code)), json.dumps(record), keepttl=True)
         return webauthn.options_to_json(options)
 
     async def finish_pairing(self, code: str, credential: dict[str, Any], label: str) -> Device:
-        """Verify the new passkey (user verification required) and register it; the code dies."""
-        raw = await self._redis.getdel(f"pairing:{code}") if len(code) <= 64 else None
+        """Verify the new passkey (user verification required) and register it; the code dies.
+        The person's devices (and the push gateway) are told that a device was added."""
+        raw = await self._redis.getdel(_pairing_key(_digest(code))) if len(code) <= 64 else None
         if raw is None:
             raise ApprovalNotFound("pairing link unknown, used or expired")
         record = json.loads(raw)
-        if "challenge" not in record:
+        if not record.get("confirmed") or "challenge" not in record:
             raise ApprovalFailed("no registration was started with this link")
         try:
             verified = webauthn.verify_registration_response(
@@ -231,7 +302,20 @@ class Approvals:
             created_at=time.time(),
         )
         await self._save_device(device)
+        await self._notifier.device_paired(device, str(record.get("requested_by", "")))
         return device
+
+    async def _confirm_pairing(self, approval: PendingApproval, verdict: str) -> None:
+        """A registered device let the new one in (or refused it: then the link dies)."""
+        key = _pairing_key(approval.pairing)
+        if verdict != "approved":
+            await self._redis.delete(key)
+            return
+        raw = await self._redis.get(key)
+        if raw is None:
+            raise ApprovalNotFound("pairing link used or expired")
+        record = json.loads(raw)
+        await self._redis.set(key, json.dumps({**record, "confirmed": True}), keepttl=True)
 
     # -- approvals -----------------------------------------------------------------------------
     async def request(
@@ -320,11 +404,15 @@ class Approvals:
             raise ApprovalFailed(type(exc).__name__) from exc
         await self._save_device(Device(**{**asdict(device), "sign_count": verified.new_sign_count}))
         await self._decide(approval, "approved")
+        if approval.kind == PAIRING:
+            await self._confirm_pairing(approval, "approved")
         return approval
 
     async def deny(self, approval_id: str) -> PendingApproval:
         approval = await self.pending(approval_id)
         await self._decide(approval, "denied")
+        if approval.kind == PAIRING:
+            await self._confirm_pairing(approval, "denied")
         return approval
 
     async def _decide(self, approval: PendingApproval, verdict: str) -> None:

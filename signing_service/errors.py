@@ -211,6 +211,19 @@ class ApprovalNotFound(SigningError):
     message_en: ClassVar[str] = "No such approval request, or it has expired."
 
 
+class PairingNotConfirmed(SigningError):
+    code: ClassVar[str] = "pairing-not-confirmed"
+    status_code: ClassVar[int] = 409
+    message_vi: ClassVar[str] = (
+        "Việc ghép thiết bị này chưa được xác nhận: hãy phê duyệt trên điện thoại đã đăng ký "
+        "(so mã đối chiếu), hoặc đăng nhập lại với mã OTP rồi tạo liên kết mới."
+    )
+    message_en: ClassVar[str] = (
+        "This pairing is not confirmed yet: approve it on a phone already registered (compare "
+        "the check code), or log in again with a one-time code and make a new link."
+    )
+
+
 class ApprovalRefused(SigningError):
     code: ClassVar[str] = "approval-refused"
     status_code: ClassVar[int] = 403

@@ -275,10 +275,12 @@ def _approval_page(template: str, **context: Any) -> str:
     return _render(template, style=_APPROVE_STYLE.text, script=_APPROVE_SCRIPT.text, **context)
 
 
-def pairing_page(code: str, name: str) -> str:
+def pairing_page(code: str, pairing: dict[str, Any]) -> str:
+    """The new phone's page; until a registered device confirms the pairing (when it must), it
+    says so and shows the check code that device shows."""
     base = f"/approve/pair/{code}"
     return _approval_page(
-        "approve_pair.html", mode="pair", base=base, here=base, deny=False, name=name
+        "approve_pair.html", mode="pair", base=base, here=base, deny=False, pairing=pairing
     )
 
 

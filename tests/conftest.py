@@ -209,10 +209,16 @@ PersonTokenFactory = Callable[..., str]
 
 @pytest.fixture(scope="session")
 def person_token(stack: Stack, stack_info: StackInfo) -> PersonTokenFactory:
-    """An access token of a demo person, by a real login (authorization code with PKCE)."""
+    """An access token of a demo person, by a real login (authorization code with PKCE);
+    ``acr_values="2"`` logs in with the second factor too (one-time code)."""
     from tests.keycloak_login import login
 
-    def issue(username: str, scope: str = "openid", client_id: str = "demo-sign-app") -> str:
+    def issue(
+        username: str,
+        scope: str = "openid",
+        client_id: str = "demo-sign-app",
+        acr_values: str | None = None,
+    ) -> str:
         tokens = login(
             stack_info.issuer,
             client_id=client_id,
@@ -221,6 +227,7 @@ def person_token(stack: Stack, stack_info: StackInfo) -> PersonTokenFactory:
             username=username,
             password=stack.user_password(username),
             scope=scope,
+            acr_values=acr_values,
         )
         return str(tokens["access_token"])
 

@@ -16,7 +16,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from tests import second_factor
+
 _FORM_ACTION = re.compile(r'<form[^>]*id="kc-form-login"[^>]*action="([^"]+)"', re.S)
+_FORM_TAG = re.compile(r"<form\b[^>]*>", re.S)
+_ACTION = re.compile(r'\baction="([^"]+)"')
+_OTP_SECRET = re.compile(r'<input[^>]*name="totpSecret"[^>]*value="([^"]*)"', re.S)
 
 
 def login(
@@ -28,13 +33,29 @@ def login(
     username: str,
     password: str,
     scope: str = "openid",
+    acr_values: str | None = None,
 ) -> dict[str, Any]:
+    """Log ``username`` in; with ``acr_values="2"`` (a step-up), answer Keycloak's second factor too:
+    set up the authenticator the first time, else type a fresh one-time code
+    (:mod:`tests.second_factor` keeps the secret for the session)."""
     verifier = secrets.token_urlsafe(48)
     state = secrets.token_urlsafe(16)
+    extra = {"acr_values": acr_values} if acr_values else {}
     with httpx.Client(timeout=15, follow_redirects=False) as browser:
         answer = _submit_login_form(
-            browser, issuer, client_id, redirect_uri, scope, state, verifier, username, password
+            browser,
+            issuer,
+            client_id,
+            redirect_uri,
+            scope,
+            state,
+            verifier,
+            username,
+            password,
+            extra,
         )
+        if acr_values:
+            answer = _second_factor(browser, answer, username, redirect_uri)
         location = answer.headers.get("location", "")
         if answer.status_code != 302 or not location.startswith(redirect_uri):
             raise AssertionError(f"login of {username} failed: HTTP {answer.status_code}")
@@ -81,6 +102,7 @@ def _submit_login_form(
     verifier: str,
     username: str,
     password: str,
+    extra: dict[str, str] | None = None,
 ) -> httpx.Response:
     """Open the realm's login page for ``client_id`` (PKCE S256) and post the form, as a browser."""
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
@@ -94,6 +116,7 @@ def _submit_login_form(
             "state": state,
             "code_challenge": challenge.decode(),
             "code_challenge_method": "S256",
+            **(extra or {}),
         },
     )
     page.raise_for_status()
@@ -108,6 +131,52 @@ def _submit_login_form(
         data={"username": username, "password": password, "credentialId": ""},
         headers={"cookie": cookies},
     )
+
+
+def _form_action(page: str, form_id: str) -> str | None:
+    """The address the form ``form_id`` posts to (its attributes come in any order)."""
+    for tag in _FORM_TAG.findall(page):
+        if f'id="{form_id}"' in tag and (action := _ACTION.search(tag)) is not None:
+            return html.unescape(action.group(1))
+    return None
+
+
+def _second_factor(
+    browser: httpx.Client, answer: httpx.Response, username: str, redirect_uri: str
+) -> httpx.Response:
+    """Answer the one-time-code page Keycloak shows after the password (or its set-up page, a
+    required action it redirects to); return the redirect to the client."""
+    for _ in range(6):
+        cookies = "; ".join(f"{c.name}={c.value}" for c in browser.cookies.jar)
+        location = answer.headers.get("location", "")
+        if answer.is_redirect and location.startswith(redirect_uri):
+            return answer
+        if answer.is_redirect:
+            answer = browser.get(str(answer.url.join(location)), headers={"cookie": cookies})
+        elif (action := _form_action(answer.text, "kc-otp-login-form")) is not None:
+            answer = browser.post(
+                action,
+                data={"otp": second_factor.code(username)},
+                headers={"cookie": cookies},
+            )
+        elif (action := _form_action(answer.text, "kc-totp-settings-form")) is not None:
+            raw = _OTP_SECRET.search(answer.text)
+            if raw is None:
+                raise AssertionError("Keycloak's authenticator set-up page shows no secret")
+            second_factor.enrol_raw(username, html.unescape(raw.group(1)))
+            answer = browser.post(
+                action,
+                data={
+                    "totpSecret": html.unescape(raw.group(1)),
+                    "totp": second_factor.code(username),
+                    "userLabel": "test phone",
+                    "mode": "manual",
+                },
+                headers={"cookie": cookies},
+            )
+        else:
+            break
+    raise AssertionError(f"no second-factor page for {username}: HTTP {answer.status_code}")
 
 
 def fail_login(issuer: str, username: str, password: str = "not-the-password") -> str:  # noqa: S107

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from audit import Actor, EventTag, Outcome
 from gateway_runtime.errors import GatewayError
+from signing_service.approvals import PAIRING
 from signing_service.csc import CscDialect
 from signing_service.deps import AnonymousAuditorDep, ServicesDep
 from signing_service.errors import ApprovalNotFound, InvalidCscRequest
@@ -46,7 +47,7 @@ async def pairing(services: ServicesDep, code: AnyLink) -> HTMLResponse:
         pending = await services.approvals.pairing(code)
     except ApprovalNotFound as exc:
         return _gone(exc)
-    return HTMLResponse(pairing_page(code, pending["name"]), headers=APPROVAL_PAGE_HEADERS)
+    return HTMLResponse(pairing_page(code, pending), headers=APPROVAL_PAGE_HEADERS)
 
 
 @router.post("/approve/pair/{code}/options")
@@ -100,14 +101,17 @@ async def _decided(
     else:
         decided = await approvals.deny(approval_id)
     verdict = "approved" if approved else "refused"
+    what = (
+        {"kind": PAIRING}
+        if decided.kind == PAIRING
+        else {
+            "credential_id": decided.credential_id,
+            "hashes_sha256": CscDialect.hashes_digest(decided.hashes),
+        }
+    )
     await auditor.acting_as(Actor(name="device", subject=decided.owner)).record(
         EventTag.SIGNING_APPROVAL_DECIDE,
-        target={
-            "approval_id": decided.approval_id,
-            "credential_id": decided.credential_id,
-            "decision": verdict,
-            "hashes_sha256": CscDialect.hashes_digest(decided.hashes),
-        },
+        target={"approval_id": decided.approval_id, "decision": verdict, **what},
         outcome=Outcome.SUCCESS if approved else Outcome.FAILURE,
     )
     return JSONResponse({"status": verdict}, headers=APPROVAL_PAGE_HEADERS)

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from audit import EventTag
 from gateway_runtime.openapi import AUTHENTICATED, BEARER, error_responses
+from signing_service.approvals import PAIRING, PAIRING_SECONDS
 from signing_service.credentials import enrol
 from signing_service.deps import AuditorDep, CscCredential, Person, ServicesDep, Signer
 from signing_service.errors import CertificateAuthorityUnavailable
@@ -74,12 +75,34 @@ async def list_credentials(principal: Person, services: ServicesDep) -> dict[str
 
 
 @router.post("/v1/devices:pair")
-async def pair_device(principal: CscCredential, services: ServicesDep) -> dict[str, Any]:
+async def pair_device(
+    principal: CscCredential, services: ServicesDep, auditor: AuditorDep
+) -> dict[str, Any]:
     """A one-time link (five minutes) to open on the phone that will approve signatures (for an
-    app granted the ``credential`` scope: a list-only ``service`` token registered devices)."""
+    app granted the ``credential`` scope).
+
+    After a login with the second factor at most ten minutes old the link works at once
+    (``confirmation: "second-factor"``). Otherwise one of the person's registered devices must
+    confirm it first (``confirmation: "device"``: the request is announced to it, with
+    ``check_code``, which the new phone's page shows too); a person with no device yet gets a 401
+    step-up challenge (RFC 9470: ``acr_values="2"``, ``max_age``) to log in again with the OTP."""
     approvals = services.approvals
-    code, lifetime = await approvals.start_pairing(principal)
-    return {"pairing_url": f"{approvals.origin}/approve/pair/{code}", "expires_in": lifetime}
+    code, record = await approvals.start_pairing(principal)
+    confirmation = "second-factor" if record["confirmed"] else "device"
+    await auditor.record(
+        EventTag.SIGNING_APPROVAL_REQUEST,
+        target={
+            "kind": PAIRING,
+            "confirmation": confirmation,
+            **({"approval_id": record["approval_id"]} if "approval_id" in record else {}),
+        },
+    )
+    return {
+        "pairing_url": f"{approvals.origin}/approve/pair/{code}",
+        "expires_in": PAIRING_SECONDS,
+        "confirmation": confirmation,
+        "check_code": record["check_code"],
+    }
 
 
 @router.get("/v1/devices")

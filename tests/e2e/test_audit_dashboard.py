@@ -26,38 +26,11 @@ from devstack import Stack, StackInfo
 from devstack.demo import transcript_pdf
 from tests.conftest import TokenFactory
 from tests.pdf_inspection import replace_page_text
-from tests.totp import totp
+from tests.second_factor import answer_in_browser
 
 pytestmark = [pytest.mark.keycloak, pytest.mark.softhsm, pytest.mark.pki, pytest.mark.redis]
 
 FORMULA = '=HYPERLINK("http://attacker.example/","click")'
-
-
-#: OTP secrets registered during this test session, and the last code used (Keycloak refuses a reuse).
-_OTP: dict[str, str] = {}
-_LAST_CODE: dict[str, str] = {}
-
-
-def _second_factor(page: Page, username: str) -> None:
-    """Answer Keycloak's step-up: register an OTP device the first time, else enter a fresh code."""
-    page.wait_for_selector("#mode-manual, #otp, main, #kc-page-title", timeout=15_000)
-    if page.locator("#mode-manual").count():
-        page.click("#mode-manual")
-        _OTP[username] = page.inner_text("#kc-totp-secret-key")
-        code = totp(_OTP[username])
-        page.fill("#totp", code)
-        page.fill("#userLabel", "Điện thoại thử nghiệm")
-        page.click("#saveTOTPBtn")
-    elif page.locator("#otp").count():
-        code = totp(_OTP[username])
-        while code == _LAST_CODE.get(username):
-            time.sleep(1)
-            code = totp(_OTP[username])
-        page.fill("#otp", code)
-        page.click("#kc-login")
-    else:
-        return
-    _LAST_CODE[username] = code
 
 
 def _login(page: Page, stack: Stack, username: str) -> None:
@@ -66,7 +39,7 @@ def _login(page: Page, stack: Stack, username: str) -> None:
     page.fill("#username", username)
     page.fill("#password", stack.user_password(username))
     page.click("#kc-login")
-    _second_factor(page, username)
+    answer_in_browser(page, username)
 
 
 def _audit_events(stack_info: StackInfo, token: str, tag: str) -> list[dict[str, Any]]:
@@ -333,7 +306,7 @@ def test_one_login_serves_two_systems_and_privileged_work_steps_up(
     page.goto(f"http://localhost:{stack.ports.audit}/dashboard")
     page.wait_for_selector("#otp, #mode-manual")
     assert page.locator("#password").count() == 0
-    _second_factor(page, "demo.antt")
+    answer_in_browser(page, "demo.antt")
     page.wait_for_url(f"http://localhost:{stack.ports.audit}/dashboard")
     assert "Vũ Đức Quang" in page.inner_text("header")
     context.close()

@@ -24,6 +24,7 @@ from devstack import Stack, StackInfo
 from tests.accessibility import serious_violations
 from tests.conftest import AlertInbox, TokenFactory
 from tests.remote_signing import approvals_seen, bearer, csc_sign_pdf, enrol, next_approval
+from tests.second_factor import answer_in_browser
 
 pytestmark = [pytest.mark.keycloak, pytest.mark.softhsm, pytest.mark.pki, pytest.mark.redis]
 
@@ -59,12 +60,15 @@ def _browser_login(page: Page, stack: Stack, issuer: str) -> str:
                 "scope": "openid service credential",
                 "code_challenge": challenge.decode(),
                 "code_challenge_method": "S256",
+                # A phone is paired after a login with the second factor (RFC 9470 step-up).
+                "acr_values": "2",
             }
         )
     )
     page.fill("#username", PRINCIPAL)
     page.fill("#password", stack.user_password(PRINCIPAL))
     page.click("#kc-login")
+    answer_in_browser(page, PRINCIPAL)
     page.wait_for_url(f"{REDIRECT}**")
     assert codes, "Keycloak did not redirect with a code"
     token = httpx.post(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from typing import Any
 
 import httpx
@@ -44,12 +45,13 @@ TEACHER = "demo.giaovien"
 def teacher(
     stack: Stack, stack_info: StackInfo, person_token: PersonTokenFactory
 ) -> dict[str, Any]:
-    """The demo teacher with an enrolled key and a paired software passkey."""
+    """The demo teacher with an enrolled key and a paired software passkey (the first phone is
+    paired after a login with the second factor)."""
     token = person_token(TEACHER, CSC_SCOPES)
     base = stack_info.signing_url
     credential = enrol(base, token)
     authenticator = SoftAuthenticator(f"http://localhost:{stack.ports.signing}")
-    pair(base, token, authenticator)
+    pair(base, person_token(TEACHER, CSC_SCOPES, acr_values="2"), authenticator)
     return {"token": token, "credential": credential, "authenticator": authenticator}
 
 
@@ -277,6 +279,124 @@ def test_scopes_roles_and_ownership_are_enforced(
     assert httpx.post(f"{base}/v1/credentials", headers=bearer(app), timeout=10).status_code == 403
 
 
+def _pairing(base: str, token: str) -> httpx.Response:
+    return httpx.post(f"{base}/v1/devices:pair", headers=bearer(token), timeout=10)
+
+
+def _announced(inbox: AlertInbox, kind: str, seen: int, timeout: float = 30) -> dict[str, Any]:
+    """The first announcement of ``kind`` after the first ``seen`` of that kind."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [m for m in inbox.received if m.get("kind") == kind]
+        if len(found) > seen:
+            return found[seen]
+        time.sleep(0.05)
+    raise AssertionError(f"no {kind} announcement")
+
+
+def test_a_first_phone_takes_a_fresh_second_factor_login(
+    stack: Stack, stack_info: StackInfo, person_token: PersonTokenFactory
+) -> None:
+    """Attack class: an application holding a person's password-strength token registers a phone
+    of its choosing as the person's first approval device (trust on first use)."""
+    base = stack_info.signing_url
+    person = "demo.nhanvien"
+    refused = _pairing(base, person_token(person, CSC_SCOPES))
+    assert refused.status_code == 401, refused.text
+    # RFC 9470: the challenge says what login is needed, for the client to ask Keycloak for it.
+    challenge = refused.headers["www-authenticate"]
+    assert 'error="insufficient_user_authentication"' in challenge
+    assert 'acr_values="2"' in challenge and "max_age=600" in challenge
+    assert refused.json()["code"] == "insufficient-user-authentication"
+    assert "OTP" in refused.json()["message"]
+
+    stepped_up = person_token(person, CSC_SCOPES, acr_values="2")
+    answer = _pairing(base, stepped_up)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["confirmation"] == "second-factor"
+    before = httpx.get(f"{base}/v1/devices", headers=bearer(stepped_up), timeout=10).json()
+    phone = SoftAuthenticator(f"http://localhost:{stack.ports.signing}")
+    code = answer.json()["pairing_url"].rsplit("/", 1)[1]
+    options = httpx.post(f"{base}/approve/pair/{code}/options", timeout=10).json()
+    paired = httpx.post(
+        f"{base}/approve/pair/{code}", json={"credential": phone.create(options)}, timeout=10
+    )
+    assert paired.status_code == 201, paired.text
+    after = httpx.get(f"{base}/v1/devices", headers=bearer(stepped_up), timeout=10).json()
+    assert len(after["devices"]) == len(before["devices"]) + 1
+
+
+def test_another_phone_is_let_in_by_a_registered_one(
+    stack: Stack,
+    stack_info: StackInfo,
+    person_token: PersonTokenFactory,
+    teacher: dict[str, Any],
+    approval_inbox: AlertInbox,
+) -> None:
+    """Attack class: an application holding a person's password-strength token adds a second
+    phone of its choosing, to approve signatures the person never sees. Without a fresh
+    second-factor login, a phone the person registered must let the new one in; refusing kills
+    the link, an assertion of the new phone itself counts for nothing, and every new device is
+    announced to the person."""
+    base = stack_info.signing_url
+    token = person_token(TEACHER, CSC_SCOPES)  # password only
+    new_phone = SoftAuthenticator(f"http://localhost:{stack.ports.signing}")
+    devices = len(
+        httpx.get(f"{base}/v1/devices", headers=bearer(token), timeout=10).json()["devices"]
+    )
+
+    # 1. Refused on the teacher's phone: the link dies.
+    seen = sum(1 for m in approval_inbox.received if m.get("kind") == "device-pairing")
+    first = _pairing(base, token)
+    assert first.status_code == 200, first.text
+    assert first.json()["confirmation"] == "device"
+    code = first.json()["pairing_url"].rsplit("/", 1)[1]
+    waiting = httpx.get(first.json()["pairing_url"], timeout=10)
+    assert waiting.status_code == 200 and first.json()["check_code"] in waiting.text
+    early = httpx.post(f"{base}/approve/pair/{code}/options", timeout=10)
+    assert early.status_code == 409 and early.json()["code"] == "pairing-not-confirmed"
+    request = _announced(approval_inbox, "device-pairing", seen)
+    assert request["fingerprint"] == first.json()["check_code"] and request["documents"] == 0
+    approval_id = request["url"].rsplit("/", 1)[1]
+    shown = httpx.get(request["url"], timeout=10).text
+    assert "thiết bị mới" in shown and first.json()["check_code"] in shown
+    options = httpx.post(f"{base}/approve/{approval_id}/options", timeout=10).json()
+    # The new phone's own passkey cannot let itself in (it is not the teacher's device).
+    forged = httpx.post(
+        f"{base}/approve/{approval_id}",
+        json=new_phone.get({**options, "allowCredentials": [{"id": _b64(new_phone)}]}),
+        timeout=10,
+    )
+    assert forged.status_code == 400, forged.text
+    assert httpx.post(f"{base}/approve/{approval_id}/deny", timeout=10).status_code == 200
+    assert httpx.post(f"{base}/approve/pair/{code}/options", timeout=10).status_code == 404
+
+    # 2. Let in with the teacher's passkey: the new phone pairs, and the person is told.
+    second = _pairing(base, token)
+    code = second.json()["pairing_url"].rsplit("/", 1)[1]
+    request = _announced(approval_inbox, "device-pairing", seen + 1)
+    approval_id = request["url"].rsplit("/", 1)[1]
+    options = httpx.post(f"{base}/approve/{approval_id}/options", timeout=10).json()
+    confirmed = approve_with(base, teacher["authenticator"])(approval_id, options)
+    assert confirmed.status_code == 200, confirmed.text
+    paired_seen = sum(1 for m in approval_inbox.received if m.get("kind") == "device-paired")
+    creation = httpx.post(f"{base}/approve/pair/{code}/options", timeout=10).json()
+    paired = httpx.post(
+        f"{base}/approve/pair/{code}",
+        json={"credential": new_phone.create(creation), "label": "điện thoại mới"},
+        timeout=10,
+    )
+    assert paired.status_code == 201, paired.text
+    told = _announced(approval_inbox, "device-paired", paired_seen)
+    assert told["label"] == "điện thoại mới" and told["requested_by"] == "demo-sign-app"
+    listed = httpx.get(f"{base}/v1/devices", headers=bearer(token), timeout=10).json()["devices"]
+    assert len(listed) == devices + 1
+
+
+def _b64(authenticator: SoftAuthenticator) -> str:
+    return base64.urlsafe_b64encode(authenticator.credential_id).rstrip(b"=").decode()
+
+
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
@@ -333,7 +453,7 @@ def test_a_transcript_is_signed_in_policy_order_each_signature_approved_on_a_pho
     principal_token = person_token("demo.hieutruong", CSC_SCOPES)
     principal_credential = enrol(base, principal_token)["credential_id"]
     principal_phone = SoftAuthenticator(f"http://localhost:{stack.ports.signing}")
-    pair(base, principal_token, principal_phone)
+    pair(base, person_token("demo.hieutruong", CSC_SCOPES, acr_values="2"), principal_phone)
     teacher_credential = teacher["credential"]["credential_id"]
 
     # Out of order: the principal cannot sign first (refused before anyone is asked to approve).
