@@ -75,6 +75,18 @@ return 1
 """
 
 
+#: Store a device's new signature counter only if it is still the one the assertion was checked
+#: against: of two assertions checked at the same time against the same counter (a cloned
+#: authenticator), only the first counts.
+_ADVANCE = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+if tonumber(cjson.decode(raw)['sign_count']) ~= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+"""
+
+
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -181,11 +193,23 @@ class Approvals:
         self.approval_seconds = approval_seconds
         self.sad_seconds = sad_seconds
         self._consume = client.register_script(_CONSUME)
+        self._advance_script = client.register_script(_ADVANCE)
 
     # -- devices -------------------------------------------------------------------------------
     async def devices(self, owner: str) -> list[Device]:
         raw = await self._redis.hvals(f"devices:{owner}")
         return sorted((Device(**json.loads(r)) for r in raw), key=lambda d: d.created_at)
+
+    async def _advance(self, device: Device, sign_count: int) -> bool:
+        """Move ``device``'s signature counter to ``sign_count``, unless another approval moved it
+        since ``device`` was read (a cloned authenticator answering twice at once)."""
+        updated = json.dumps(asdict(Device(**{**asdict(device), "sign_count": sign_count})))
+        moved = await self._advance_script(
+            keys=[f"devices:{device.owner}"], args=[device.device_id, device.sign_count, updated]
+        )
+        if not moved:
+            _log.warning("approval.counter_race", owner=device.owner)
+        return bool(moved)
 
     async def _save_device(self, device: Device) -> None:
         await self._redis.hset(
@@ -402,7 +426,8 @@ class Approvals:
             )
         except (webauthn_errors.WebAuthnException, ValueError, KeyError, TypeError) as exc:
             raise ApprovalFailed(type(exc).__name__) from exc
-        await self._save_device(Device(**{**asdict(device), "sign_count": verified.new_sign_count}))
+        if not await self._advance(device, verified.new_sign_count):
+            raise ApprovalFailed("the device's signature counter moved during this approval")
         await self._decide(approval, "approved")
         if approval.kind == PAIRING:
             await self._confirm_pairing(approval, "approved")
