@@ -210,7 +210,16 @@ def root_from_subset(
     leaves: dict[int, bytes], nodes: dict[tuple[int, int], bytes], size: int
 ) -> bytes:
     """Recompute the root of the tree of ``size`` from some leaves' hashes and the subtree roots of
-    :func:`subset_ranges`; :class:`ProofInvalid` if something needed is missing."""
+    :func:`subset_ranges`; :class:`ProofInvalid` if something needed is missing, or if ``nodes``
+    are not exactly those ranges (a subtree over leaves that are given would let whoever supplies
+    the nodes — an archive's author — replace those leaves by anything: the root of the whole
+    tree, taken from a genuine checkpoint, "proves" any records)."""
+    expected = set(subset_ranges(sorted(leaves), size)) if size else set()
+    if set(nodes) != expected:
+        raise ProofInvalid(
+            "the subtrees given are not exactly those the records leave out "
+            f"({len(set(nodes) - expected)} unexpected, {len(expected - set(nodes))} missing)"
+        )
 
     def root(lo: int, hi: int) -> bytes:
         if (lo, hi) in nodes:

@@ -6,7 +6,7 @@ import hashlib
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
@@ -84,12 +84,14 @@ class EventSearch:
             if value:
                 clauses.append(f"{column} = ?")
                 params.append(value)
+        # Stored times are UTC ISO 8601, compared as text: a bound in another zone (a SIEM asking
+        # "since 07:00+07:00") is said in UTC first, or seven hours of events go missing.
         if self.since:
             clauses.append("time >= ?")
-            params.append(self.since.isoformat())
+            params.append(_utc(self.since))
         if self.until:
             clauses.append("time < ?")
-            params.append(self.until.isoformat())
+            params.append(_utc(self.until))
         if self.text:
             clauses.append(dialect.text_contains)
             params.append(self.text)
@@ -184,3 +186,9 @@ class StoreError(AuditError):
     status_code = 503
     message_vi = "Kho nhật ký kiểm toán không dùng được."
     message_en = "The audit store cannot be used."
+
+
+def _utc(moment: datetime) -> str:
+    """``moment`` as stored times are written: UTC ISO 8601 (a time without a zone is UTC)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat()

@@ -116,6 +116,19 @@ def test_an_archive_altered_or_cut_short_fails_and_the_log_names_the_record(
         verify_archive(_rewrite(archive.path, drop), signer.public_key_pem)
     with pytest.raises(ProofInvalid, match="not this one"):
         verify_archive(archive.path, MemoryCheckpointSigner().public_key_pem)
+
+    # Attack class: records made up, "proven" by a subtree covering them — the root of the whole
+    # tree, copied from the genuine signed checkpoint in the header, as the archive's only node.
+    def made_up(lines: list[str]) -> list[str]:
+        header = json.loads(lines[0])
+        size, root = header["checkpoint"]["tree_size"], header["checkpoint"]["root_hash"]
+        records = [json.loads(line) for line in lines[1:] if '"seq"' in line]
+        for record in records:
+            record["body"] = record["body"].replace('"success"', '"failure"')
+        return [lines[0], *map(json.dumps, records), json.dumps({"node": [0, size, root]})]
+
+    with pytest.raises(ProofInvalid, match="not exactly those the records leave out"):
+        verify_archive(_rewrite(archive.path, made_up), signer.public_key_pem)
     bomb = tmp_path / "bomb.jsonl.gz"  # 64 MiB of one line, 64 KiB on disk
     bomb.write_bytes(gzip.compress(b"[" * (64 * 1024 * 1024)))
     with pytest.raises(ProofInvalid, match="longer than"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -407,3 +407,22 @@ def test_quarantined_entries_are_kept_apart_append_only_and_listed(
     assert listed.returncode == 0, listed.stdout + listed.stderr
     assert "1796138190092-0" in listed.stdout and "reason=bad-seal" in listed.stdout
     assert "01/12/2026 07:00:00 (UTC+07:00)" in listed.stdout  # received at, in local time
+
+
+def test_a_search_bound_in_another_zone_is_the_same_instant(store: EventStore) -> None:
+    """A SIEM asking for the events since 07:00+07:00 (00:00 UTC) gets the one at 03:00 UTC (the
+    bound was compared, as text, with UTC times: seven hours of events went missing)."""
+    hanoi = timezone(timedelta(hours=7))
+    at = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+    store.append([_event(1, at=at)])
+    since_local = datetime(2026, 12, 1, 7, 0, tzinfo=hanoi)
+    assert len(store.search(EventSearch(since=since_local), limit=10)) == 1
+    assert (
+        len(store.search(EventSearch(since=datetime(2026, 12, 1, 11, 0, tzinfo=hanoi)), limit=10))
+        == 0
+    )
+    assert (
+        len(store.search(EventSearch(until=datetime(2026, 12, 1, 10, 1, tzinfo=hanoi)), limit=10))
+        == 1
+    )
+    assert len(store.search(EventSearch(until=since_local), limit=10)) == 0
