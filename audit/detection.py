@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import hmac
+import secrets
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -142,8 +144,13 @@ class _Window:
 
 
 class Detector:
-    def __init__(self, config: DetectionConfig) -> None:
+    def __init__(self, config: DetectionConfig, *, alert_key: bytes | None = None) -> None:
+        """``alert_key``: the secret that names alerts (the service derives it from its own seal
+        key, so that an alert raised again after a restart keeps its id). Alert ids must not be
+        foreseeable by a producer: one that stored an event under the id of an alert still to come
+        had that alert dropped as a duplicate. Without it, a random key of this process."""
         self.config = config
+        self._alert_key = alert_key or secrets.token_bytes(32)
         self._windows = {
             name: _Window(getattr(config, name).window_seconds)
             for name in (
@@ -156,6 +163,9 @@ class Detector:
         self._last_alert: dict[tuple[str, str], datetime] = {}
         #: Suppression of the integrity rules, by receipt time (event times are not trusted there).
         self._last_integrity_alert: dict[tuple[str, str], datetime] = {}
+
+    def _alert_id(self, name: str) -> str:
+        return hmac.new(self._alert_key, name.encode(), hashlib.sha256).hexdigest()[:32]
 
     def _alert(
         self,
@@ -170,9 +180,8 @@ class Detector:
         if last is not None and event.time - last < suppress_for:
             return None
         self._last_alert[(rule, key)] = max(event.time, last) if last is not None else event.time
-        alert_id = hashlib.sha256(f"alert:{rule}:{key}:{event.event_id}".encode()).hexdigest()
         return AuditEvent(
-            event_id=alert_id[:32],
+            event_id=self._alert_id(f"alert:{rule}:{key}:{event.event_id}"),
             tag=EventTag.AUDIT_ALERT_RAISE,
             event_class=EventTag.AUDIT_ALERT_RAISE.event_class,
             time=event.time,
@@ -222,9 +231,8 @@ class Detector:
             return None
         self._last_integrity_alert[("event_time_skew", key)] = received
         rule = self.config.event_time_skew
-        alert_id = hashlib.sha256(f"alert:event_time_skew:{event.event_id}".encode()).hexdigest()
         return AuditEvent(
-            event_id=alert_id[:32],
+            event_id=self._alert_id(f"alert:event_time_skew:{event.event_id}"),
             tag=EventTag.AUDIT_ALERT_RAISE,
             event_class=EventTag.AUDIT_ALERT_RAISE.event_class,
             time=received,
@@ -260,12 +268,9 @@ class Detector:
             if last is not None and received - last < timedelta(minutes=1):
                 continue
             self._last_integrity_alert[("unauthenticated_event", key)] = received
-            alert_id = hashlib.sha256(
-                f"alert:unauthenticated_event:{entry.entry_id}".encode()
-            ).hexdigest()
             alerts.append(
                 AuditEvent(
-                    event_id=alert_id[:32],
+                    event_id=self._alert_id(f"alert:unauthenticated_event:{entry.entry_id}"),
                     tag=EventTag.AUDIT_ALERT_RAISE,
                     event_class=EventTag.AUDIT_ALERT_RAISE.event_class,
                     time=received,

@@ -177,7 +177,10 @@ async def running_services(settings: AuditSettings) -> AsyncIterator[Services]:
         verifier = AccessTokenVerifier(issuer=settings.keycloak_issuer, audience=settings.client_id)
         stack.push_async_callback(verifier.aclose)
         trail = RedisAuditTrail(client, sealer, replicas=redis_address.replicas)
-        detector = Detector(load_detection_config(settings.detection_config))
+        detector = Detector(
+            load_detection_config(settings.detection_config),
+            alert_key=sealer.seal_one(b"edu-gateway/alert-ids/v1"),
+        )
         notifier = (
             WebhookNotifier(settings.alert_webhook_url) if settings.alert_webhook_url else None
         )

@@ -166,6 +166,9 @@ async def scan_dast(
             str(Path(folder) / "session"),
             "--format",
             "json",
+            # The crawled pages with their status, to tell a scan that reached no page.
+            "--detailed-report",
+            "1",
             "--output",
             str(report_path),
             "--verbose",
@@ -192,9 +195,27 @@ async def scan_dast(
                 ) from again
         report = json.loads(report_path.read_text(encoding="utf-8"))
     crawled = (report.get("infos") or {}).get("crawled_pages_nbr")
+    if not _reached_a_page(report):
+        # Nothing was reached (the start page sent it off the target, the system refused the
+        # scanner): an empty report is no verdict, never "no finding" (nor earlier findings fixed).
+        raise DastScanFailed(
+            f"{url}: wapiti reached no page (its start redirects off the target, or the system "
+            "refused the scanner): no verdict"
+        )
     alerts = wapiti_alerts(report)
     _log.info("scanner.dast_done", url=url, crawled=crawled, alerts=len(alerts))
     return evaluate_dast(DastObservation(url=url, engine="wapiti", alerts=alerts))
+
+
+def _reached_a_page(report: dict[str, Any]) -> bool:
+    """Whether the scan got at least one answer that is not a redirect (wapiti counts a start page
+    that only redirected elsewhere as crawled)."""
+    pages = (report.get("infos") or {}).get("crawled_pages") or []
+    for page in pages:
+        status = (page.get("request") or {}).get("status_code") if isinstance(page, dict) else None
+        if isinstance(status, int) and not 300 <= status < 400:
+            return True
+    return False
 
 
 class _WapitiCrashed(Exception):

@@ -6,6 +6,7 @@ each to its own name, client or address."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import sqlite3
@@ -351,6 +352,45 @@ def test_future_dated_failures_are_flagged_and_cannot_silence_brute_force_detect
     )
     assert len(brute) == 1
     assert brute[0]["time"] < "2099"  # raised at the real attempts' time
+
+
+def test_a_producer_cannot_take_the_id_of_an_alert_still_to_come(
+    stack: Stack, stack_info: StackInfo, client_token: TokenFactory
+) -> None:
+    """Attack: a compromised signing service stores a harmless event under the id the audit service
+    will give the alert about its next, future-dated event (ids were the SHA-256 of a name anyone
+    could form): the alert, arriving second, was dropped as a duplicate and never shown. Alert ids
+    are now keyed with a secret of the audit service."""
+    sealer = HmacSealer(Producer.SIGNING, decode_key(stack.producer_key(Producer.SIGNING)))
+    connection = _as(stack, stack_info, "signing")
+    future = AuditEvent.build(
+        tag=EventTag.SIGNING_DOCUMENT_VERIFY,
+        service="signing",
+        actor=Actor(name="client:demo-eoffice"),
+        outcome=Outcome.SUCCESS,
+    ).model_copy(update={"time": datetime(2099, 6, 1, tzinfo=UTC)})
+    foreseen = hashlib.sha256(f"alert:event_time_skew:{future.event_id}".encode()).hexdigest()
+    marker = secrets.token_hex(8)
+    squatter = AuditEvent.build(
+        tag=EventTag.SIGNING_DOCUMENT_VERIFY,
+        service="signing",
+        actor=Actor(name="client:demo-eoffice"),
+        outcome=Outcome.SUCCESS,
+        correlation_id=marker,
+    ).model_copy(update={"event_id": foreseen[:32]})
+    _xadd_sealed(connection, sealer, squatter)
+    reader = client_token("audit-reports")
+    _until(lambda: _events(stack_info, reader, correlation_id=marker))
+    _xadd_sealed(connection, sealer, future)
+    alerts = _until(
+        lambda: [
+            a
+            for a in _events(stack_info, reader, tag="audit:alert:raise")
+            if a["target"].get("trigger_event") == future.event_id
+        ]
+    )
+    assert alerts[0]["target"]["rule"] == "event_time_skew"
+    assert alerts[0]["event_id"] != foreseen[:32]
 
 
 def test_failed_logins_of_no_known_account_are_attributed_each_to_its_own_name_or_client(

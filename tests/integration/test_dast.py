@@ -238,3 +238,33 @@ def test_a_redirect_off_the_registered_target_is_never_followed() -> None:
             server.shutdown()
             server.server_close()
     assert elsewhere == []
+
+
+def test_a_scan_that_reaches_no_page_is_no_verdict() -> None:
+    """Attack class: a clean verdict by default. A registered system whose every page redirects
+    off the target (to an SSO outside the scope, or an attacker keeping the scanner out) gave wapiti
+    nothing to crawl: its empty report read as "no finding", score 100, and every earlier finding
+    of the system was reported fixed. It is now "not scanned", with the reason."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from typing import Any
+
+    class Away(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", "http://sso.example.invalid/login")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Away)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        with pytest.raises(DastScanFailed, match="reached no page"):
+            asyncio.run(scan_dast(url, TargetRegistry([url]), budget_seconds=20))
+    finally:
+        server.shutdown()
+        server.server_close()
