@@ -243,16 +243,22 @@ def verify_form_page(reference: str | None, record: RecordView | None, form_toke
 
 
 def verify_result_page(
-    report: VerificationReport, record: RecordView | None, is_that_document: bool | None
+    report: VerificationReport,
+    record: RecordView | None,
+    is_that_document: bool | None,
+    *,
+    unknown_reference: bool = False,
 ) -> str:
     """The verdict on an uploaded PDF; with a QR code's reference, first whether the PDF is the
-    document of that reference at all."""
+    document of that reference at all (or that no document has that reference: a forged paper
+    copy's QR code, sent with some other genuinely signed PDF)."""
     return _render(
         "verify_result.html",
         style=_VERIFY_STYLE.text,
         here=_page_of(record.record.reference if record else None),
         record=record,
         is_that_document=is_that_document,
+        unknown_reference=unknown_reference,
         verdict=_VERDICTS[report.indication] if report.signatures else _UNSIGNED,
         signatures=[_signature_row(s) for s in report.signatures],
         warnings=report.warnings,

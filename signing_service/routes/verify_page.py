@@ -66,16 +66,31 @@ async def _rate_limited(request: Request, services: Services) -> bool:
     address = request.client.host if request.client else "unknown"
     key = f"verify-rate:{address}"
     now = time.time()
-    try:
-        async with services.redis.pipeline(transaction=True) as attempts:
-            attempts.zremrangebyscore(key, 0, now - RATE_WINDOW)
-            attempts.zadd(key, {f"{now:.6f}-{secrets.token_hex(4)}": now})
-            attempts.zcard(key)
-            attempts.expire(key, RATE_WINDOW + 1)
-            _, _, count, _ = await attempts.execute()
-    except (RedisError, OSError):
-        return True  # fail closed: no counter, no anonymous work
+    # Without Redis this raises (RedisError, OSError): no counter, no anonymous work (fail closed),
+    # and the page says the service is unavailable, not that the visitor asked too often.
+    async with services.redis.pipeline(transaction=True) as attempts:
+        attempts.zremrangebyscore(key, 0, now - RATE_WINDOW)
+        attempts.zadd(key, {f"{now:.6f}-{secrets.token_hex(4)}": now})
+        attempts.zcard(key)
+        attempts.expire(key, RATE_WINDOW + 1)
+        _, _, count, _ = await attempts.execute()
     return int(count) > services.settings.public_verify_per_minute
+
+
+def _unavailable() -> HTMLResponse:
+    return _page(
+        verify_error_page(
+            "Dịch vụ tra cứu tạm thời gián đoạn, vui lòng thử lại sau ít phút.",
+            "The verification service is unavailable for a moment: try again in a few minutes.",
+        ),
+        503,
+    )
+
+
+def _too_many() -> HTMLResponse:
+    return _page(
+        verify_error_page("Quá nhiều yêu cầu, vui lòng thử lại sau.", "Too many requests."), 429
+    )
 
 
 async def _record(services: Services, reference: str | None) -> RecordView | None:
@@ -113,7 +128,11 @@ async def verify_form(
     # One Redis read per look-up, and references are 128-bit random: not rate-limited.
     reference = ref if ref and _matches(ref) else None
     token = _form_token(request)
-    response = _page(verify_form_page(reference, await _record(services, reference), token))
+    try:
+        record = await _record(services, reference)
+    except (RedisError, OSError):
+        return _unavailable()
+    response = _page(verify_form_page(reference, record, token))
     response.set_cookie(
         FORM_COOKIE,
         token,
@@ -146,9 +165,13 @@ async def verify_upload(
     held = request.cookies.get(FORM_COOKIE, "")
     if not held:
         return _stale_form()  # another site's post: the browser sends no SameSite=Strict cookie
-    # Every attempt counts (a forged token too), but the limit is said after the token: a forged
-    # post is refused as forged, never mistaken for a visitor's own too many checks.
-    limited = await _rate_limited(request, services)
+    # Every attempt counts, and an address over its budget is answered before its upload is read
+    # (a post from another site has no cookie and was refused above, as forged).
+    try:
+        if await _rate_limited(request, services):
+            return _too_many()
+    except (RedisError, OSError):
+        return _unavailable()
     limit = services.settings.max_document_bytes
     declared = request.headers.get("content-length")
     if declared is None or not declared.isdigit() or int(declared) > limit:
@@ -158,11 +181,6 @@ async def verify_upload(
         posted = str(form.get(FORM_FIELD) or "")
         if not hmac.compare_digest(posted.encode(), held.encode()):
             return _stale_form()
-        if limited:
-            return _page(
-                verify_error_page("Quá nhiều yêu cầu, vui lòng thử lại sau.", "Too many requests."),
-                429,
-            )
         upload = form.get("document")
         reference = str(form.get("ref") or "")[:32]
         reference = reference if _matches(reference) else ""
@@ -178,9 +196,13 @@ async def verify_upload(
         )
     except SigningError as exc:
         return _page(verify_error_page(exc.message_vi, exc.message_en), exc.status_code)
-    record = await _record(services, reference)
+    try:
+        record = await _record(services, reference)
+    except (RedisError, OSError):
+        return _unavailable()
     digest = sha256_hex(document)
     is_that_document = record.record.sha256 == digest if record is not None else None
+    unknown_reference = bool(reference) and record is None
     await auditor.record(
         EventTag.SIGNING_DOCUMENT_VERIFY,
         target={
@@ -189,6 +211,9 @@ async def verify_upload(
             "channel": "public-page",
             "reference": reference,
             **({"matches_reference": str(is_that_document).lower()} if record else {}),
+            **({"matches_reference": "no-record"} if unknown_reference else {}),
         },
     )
-    return _page(verify_result_page(report, record, is_that_document))
+    return _page(
+        verify_result_page(report, record, is_that_document, unknown_reference=unknown_reference)
+    )

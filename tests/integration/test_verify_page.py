@@ -10,7 +10,7 @@ import re
 import httpx
 import pytest
 
-from devstack import StackInfo
+from devstack import Stack, StackInfo
 from tests.audit_events import wait_for_events
 from tests.conftest import TokenFactory
 from tests.pdf_inspection import replace_page_text
@@ -137,6 +137,55 @@ def test_public_checks_are_rate_limited_and_a_made_up_forwarded_address_changes_
     assert forged not in json.dumps(recorded)
 
 
+def test_an_upload_under_a_reference_with_no_record_says_so(
+    stack_info: StackInfo, stamped: httpx.Response
+) -> None:
+    """Attack class: a forged paper copy. Its QR code carries a reference no document has; the
+    forger hands the parent some other, genuinely signed PDF of the department. The page showed
+    only "valid signature"; it now says first that the QR code has no record."""
+    made_up = "0123456789abcdef" * 2
+    with httpx.Client(base_url=stack_info.signing_url, timeout=30) as browser:
+        page = check_on_public_page(browser, stamped.content, reference=made_up)
+    assert page.status_code == 200
+    assert 'id="unknown-reference"' in page.text and "Mã QR này không có hồ sơ" in page.text
+    assert 'id="same-document"' not in page.text
+    genuine = stamped.headers["x-document-reference"]
+    with httpx.Client(base_url=stack_info.signing_url, timeout=30) as browser:
+        same = check_on_public_page(browser, stamped.content, reference=genuine)
+    assert 'id="same-document"' in same.text and 'id="unknown-reference"' not in same.text
+
+
+def test_an_address_over_its_budget_is_answered_before_its_upload_is_read(
+    stack_info: StackInfo,
+) -> None:
+    """Attack class: resource exhaustion. An address over its budget still had each upload (up to
+    50 MB) received and parsed before the refusal; it is now refused from the headers alone: the
+    answer comes while the body has not been sent."""
+    import socket
+    from urllib.parse import urlsplit
+
+    with httpx.Client(base_url=stack_info.signing_url, timeout=30) as browser:
+        for _ in range(60):
+            if check_on_public_page(browser, b"x", name="x.pdf").status_code == 429:
+                break
+        else:
+            raise AssertionError("the budget was never spent")
+        browser.get("/verify")
+        cookie = "; ".join(f"{c.name}={c.value}" for c in browser.cookies.jar)
+    parts = urlsplit(stack_info.signing_url)
+    declared = 40 * 1024 * 1024
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as raw:
+        raw.sendall(
+            (
+                f"POST /verify HTTP/1.1\r\nHost: {parts.netloc}\r\nCookie: {cookie}\r\n"
+                "Content-Type: multipart/form-data; boundary=b\r\n"
+                f"Content-Length: {declared}\r\n\r\n--b\r\n"
+            ).encode()
+        )
+        answer = raw.recv(4096)  # only the headers and the first bytes were sent
+    assert answer.startswith(b"HTTP/1.1 429"), answer[:200]
+
+
 @pytest.mark.parametrize(
     "link", ["/approve/%3Cscript%3E", "/approve/pair/abc", "/approve/" + "x" * 90]
 )
@@ -149,3 +198,33 @@ def test_a_malformed_approval_link_shows_a_vietnamese_page(
     assert page.headers["content-type"].startswith("text/html")
     assert page.text.count("<script>") == 1  # the page's own WebAuthn script, nothing reflected
     assert "Không" in page.text or "không" in page.text, page.text
+
+
+def test_without_redis_the_page_says_the_service_is_unavailable(
+    stack: Stack, stack_info: StackInfo, stamped: httpx.Response
+) -> None:
+    """Redis down (its record store and the budget's counter): a look-up answered a raw 500 JSON
+    error, and an upload "too many requests", blaming the parent. Both now say, in a page, that
+    the service is unavailable for a moment (still failing closed: nothing is checked)."""
+    from fastapi.testclient import TestClient
+
+    from devstack import Ports
+    from signing_service import create_app
+    from tests.signing_app import app_settings
+
+    nowhere = f"redis://127.0.0.1:{Ports.free_block(1)}/0"
+    settings = app_settings(stack, stack_info, redis_url=nowhere)
+    reference = stamped.headers["x-document-reference"]
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        looked_up = client.get("/verify", params={"ref": reference})
+        assert looked_up.status_code == 503, looked_up.text[:300]
+        assert "tạm thời gián đoạn" in looked_up.text and "<html" in looked_up.text
+        form = client.get("/verify")
+        assert form.status_code == 200
+        client.cookies.set("verify_form", "t" * 32)
+        uploaded = client.post(
+            "/verify",
+            files={"document": ("hoc-ba.pdf", stamped.content, "application/pdf")},
+            data={"csrf_token": "t" * 32},
+        )
+        assert uploaded.status_code == 503 and "tạm thời gián đoạn" in uploaded.text
