@@ -32,7 +32,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +46,7 @@ from redis.exceptions import LockError, RedisError
 from audit import Actor, AuditTrail, AuditUnavailable, EventTag, Outcome
 from audit.auditor import Auditor
 from gateway_runtime.errors import GatewayError
+from signing_service.batch_uploads import Upload
 from signing_service.document_records import DocumentRecord, DocumentRecords
 from signing_service.documents import UntrustedDocument, sha256_hex
 from signing_service.errors import (
@@ -149,7 +150,7 @@ class BatchStore:
         idempotency_key: str,
         request_fingerprint: str,
         request: SignatureRequest,
-        documents: list[tuple[str, bytes]],
+        documents: Sequence[tuple[str, bytes | Upload]],
         refused: dict[int, str],
         *,
         credential_id: str | None = None,
@@ -194,7 +195,7 @@ class BatchStore:
         owner: BatchOwner,
         request_fingerprint: str,
         request: SignatureRequest,
-        documents: list[tuple[str, bytes]],
+        documents: Sequence[tuple[str, bytes | Upload]],
         refused: dict[int, str],
         *,
         credential_id: str | None,
@@ -204,11 +205,19 @@ class BatchStore:
         (self.folder / batch_id / "in").mkdir(parents=True)
         (self.folder / batch_id / "out").mkdir()
         states: dict[str, str] = {}
-        for index, (document_id, content) in enumerate(documents):
-            self.input_path(batch_id, index).write_bytes(content)
+        for index, (document_id, source) in enumerate(documents):
+            # An upload is copied from where it was spooled, in a thread: never whole in memory,
+            # never on the event loop.
+            path = self.input_path(batch_id, index)
+            if isinstance(source, Upload):
+                await asyncio.to_thread(source.copy_to, path)
+                digest = source.sha256 if source.file is not None else sha256_hex(b"")
+            else:
+                await asyncio.to_thread(path.write_bytes, source)
+                digest = sha256_hex(source)
             state: dict[str, Any] = {
                 "id": document_id,
-                "sha256": sha256_hex(content),
+                "sha256": digest,
                 "reference": uuid.uuid4().hex,
             }
             if index in refused:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
-import hashlib
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -17,7 +19,13 @@ from gateway_runtime.http import CurrentPrincipal
 from gateway_runtime.openapi import AUTHENTICATED, BEARER, error_responses
 from gateway_runtime.tokens import Principal
 from signing_service.authorisation import SigningAuthorisation, require_person_request
-from signing_service.batch_uploads import TriagedUpload, fingerprint, triage_uploads
+from signing_service.batch_uploads import (
+    TriagedUpload,
+    Upload,
+    fingerprint,
+    received,
+    triage_uploads,
+)
 from signing_service.batches import BatchOwner, BatchStore
 from signing_service.deps import AuditorDep, ServicesDep, SigningCaller
 from signing_service.errors import (
@@ -46,28 +54,31 @@ router = APIRouter(
 BatchId = Annotated[str, FastApiPath(pattern=r"^[0-9a-f]{32}$")]
 
 
-async def _uploads(request: Request, services: Services) -> list[tuple[str | None, bytes | None]]:
-    """The multipart field ``documents``, each file read up to the size limit (``None`` beyond)."""
+@contextlib.asynccontextmanager
+async def _uploads(request: Request, services: Services) -> AsyncIterator[list[Upload]]:
+    """The multipart field ``documents``: each file hashed where the parser spooled it (on disk
+    beyond 1 MB), those over the size limit named only. The files live until the block ends."""
     settings = services.settings
     declared = request.headers.get("content-length")
     if declared is None or not declared.isdigit():
         raise InvalidBatch("a Content-Length header is required")
     if int(declared) > settings.max_batch_bytes:
         raise DocumentTooLarge(f"a batch may hold {settings.max_batch_bytes} bytes")
-    read: list[tuple[str | None, bytes | None]] = []
+    read: list[Upload] = []
     async with request.form(max_files=settings.max_batch_documents, max_fields=5) as form:
         unknown = sorted({name for name in form if name != "documents"})
         if unknown:
             raise InvalidBatch(f"unknown multipart field {unknown[0][:40]!r}: only 'documents'")
         for item in form.getlist("documents"):
-            if not isinstance(item, UploadFile):
-                continue
-            content = await item.read(settings.max_document_bytes + 1)
-            too_large = len(content) > settings.max_document_bytes
-            read.append((item.filename, None if too_large else content))
-    if not read:
-        raise InvalidBatch("no file in the multipart field 'documents'")
-    return read
+            if isinstance(item, UploadFile):
+                read.append(
+                    await asyncio.to_thread(
+                        received, item.filename, item.file, settings.max_document_bytes
+                    )
+                )
+        if not read:
+            raise InvalidBatch("no file in the multipart field 'documents'")
+        yield read
 
 
 _KEY_PATTERN = r"^[A-Za-z0-9._:-]{8,128}$"
@@ -149,41 +160,45 @@ async def create_batch(
         raise TimestampUnavailable(f"level {options.level.value} needs a TSA")
     store = services.batches
     owner = BatchOwner(principal.client_id, principal.subject, principal.actor, principal.unit)
-    uploads = await _uploads(request, services)
-    sent = {**dataclasses.asdict(options), "document_type": document_type, "credential": credential}
-    request_fingerprint = fingerprint(sent, uploads)
-    existing = await store.find_by_key(owner, idempotency_key, request_fingerprint)
-    if existing is not None:
-        return JSONResponse(await store.status(existing), status_code=200)
-
-    upload = await triage_uploads(uploads, services.signatures_held)
-    allowed, signer = await _authorise(
-        services, principal, auditor, options, upload, document_type, credential
-    )
-    # Each document's stamp gets its own reference after ``ref=`` (batches.document_request).
-    verify_base = f"{settings.public_url.rstrip('/')}/verify?ref="
-    batch_id, created = await store.create(
-        owner,
-        idempotency_key,
-        request_fingerprint,
-        options.request(allowed, signer, verify_base),
-        upload.documents,
-        upload.refused,
-        credential_id=allowed.credential.credential_id if allowed.credential else None,
-        document_type=document_type,
-        document_type_title=services.document_type_title(document_type),
-    )
-    if created:
-        target = {
-            "batch_id": batch_id,
-            "documents": str(len(upload.documents)),
-            "refused": str(len(upload.refused)),
-            "level": options.level.value,
-            "visible": str(options.visible).lower(),
+    async with _uploads(request, services) as uploads:
+        sent = {
+            **dataclasses.asdict(options),
+            "document_type": document_type,
+            "credential": credential,
         }
-        await auditor.record(EventTag.SIGNING_BATCH_CREATE, target={**target, **allowed.target})
-        services.wake_batches()
-    return JSONResponse(await store.status(batch_id), status_code=202 if created else 200)
+        request_fingerprint = fingerprint(sent, uploads)
+        existing = await store.find_by_key(owner, idempotency_key, request_fingerprint)
+        if existing is not None:
+            return JSONResponse(await store.status(existing), status_code=200)
+
+        upload = await triage_uploads(uploads, services.signatures_held)
+        allowed, signer = await _authorise(
+            services, principal, auditor, options, upload, document_type, credential
+        )
+        # Each document's stamp gets its own reference after ``ref=`` (batches.document_request).
+        verify_base = f"{settings.public_url.rstrip('/')}/verify?ref="
+        batch_id, created = await store.create(
+            owner,
+            idempotency_key,
+            request_fingerprint,
+            options.request(allowed, signer, verify_base),
+            upload.documents,
+            upload.refused,
+            credential_id=allowed.credential.credential_id if allowed.credential else None,
+            document_type=document_type,
+            document_type_title=services.document_type_title(document_type),
+        )
+        if created:
+            target = {
+                "batch_id": batch_id,
+                "documents": str(len(upload.documents)),
+                "refused": str(len(upload.refused)),
+                "level": options.level.value,
+                "visible": str(options.visible).lower(),
+            }
+            await auditor.record(EventTag.SIGNING_BATCH_CREATE, target={**target, **allowed.target})
+            services.wake_batches()
+        return JSONResponse(await store.status(batch_id), status_code=202 if created else 200)
 
 
 async def _authorise(
@@ -203,7 +218,7 @@ async def _authorise(
         document_type=document_type,
         credential_id=credential,
         prior_signatures=list(upload.prior_signatures.values()),
-        digests=[hashlib.sha256(upload.documents[i][1]).digest() for i in upload.prior_signatures],
+        digests=[bytes.fromhex(upload.documents[i][1].sha256) for i in upload.prior_signatures],
         description=f"{document_type or ''}: {len(upload.prior_signatures)} tài liệu "
         f"{options.reason or ''}".strip(": "),
         certify=options.certify,
