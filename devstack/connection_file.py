@@ -48,6 +48,8 @@ def connection_settings(stack: Stack, info: StackInfo) -> dict[str, Any]:
         "scan_redis_username": scanners.value,
         "scan_redis_password": stack.redis_password(scanners.value),
         "scan_mac_key": stack.producer_key(scanners),
+        # The development stack's systems all run on this host.
+        "scan_loopback_targets": True,
         "scan_own_services": [info.signing_url, info.audit_url],
         "scan_signing_url": info.signing_url,
         "scan_audit_url": info.audit_url,

@@ -37,6 +37,9 @@ class ScanConnection(KeycloakConnection):
     scan_redis_username: str | None = None
     scan_redis_password: Secret | None = None
     scan_mac_key: Secret | None = None
+    #: Whether registered systems may be on the scanner's own host (``SCAN_LOOPBACK_TARGETS``): only
+    #: where they really run there (the development stack, the tests); never in production.
+    scan_loopback_targets: bool = False
     #: The gateway's own services, for their headers and TLS (comma-separated in the environment).
     scan_own_services: Annotated[list[str], NoDecode] = Field(default_factory=list)
     #: The scan of the gateway itself: its two services and the organisation seal's certificate.

@@ -84,7 +84,9 @@ def connect(settings: ScanConnection) -> Connection:
     return Connection(
         admin=settings.admin(),
         realm=spec,
-        registry=TargetRegistry.from_realm(spec, own_services=own),
+        registry=TargetRegistry.from_realm(
+            spec, own_services=own, loopback_allowed=settings.scan_loopback_targets
+        ),
         web_targets=_targets(spec, own),
         trail=trail,
         state_file=settings.scan_state_file,

@@ -29,7 +29,7 @@ HOLES = {
 
 
 def _scan(url: str) -> list[Violation]:
-    return asyncio.run(scan_dast(url, TargetRegistry([url]), budget_seconds=60))
+    return asyncio.run(scan_dast(url, TargetRegistry([url], loopback_allowed=True), budget_seconds=60))
 
 
 def test_each_injection_class_is_found_and_closing_it_changes_the_verdict() -> None:
@@ -59,7 +59,7 @@ def test_each_injection_class_is_found_and_closing_it_changes_the_verdict() -> N
     ],
 )
 def test_nothing_unregistered_is_ever_scanned(url: str, start: tuple[str, ...]) -> None:
-    registry = TargetRegistry(["http://127.0.0.1:8899/"])
+    registry = TargetRegistry(["http://127.0.0.1:8899/"], loopback_allowed=True)
     with pytest.raises(TargetNotRegistered):
         asyncio.run(scan_dast(url, registry, start=start))
 
@@ -82,7 +82,7 @@ def test_the_gateway_own_surfaces_have_no_high_or_medium_finding(stack_info: Sta
         (f"{stack_info.issuer}/", (f"{stack_info.issuer}/account/",), None),
     ]
     for url, start, openapi in surfaces:
-        registry = TargetRegistry([url])
+        registry = TargetRegistry([url], loopback_allowed=True)
         findings = asyncio.run(
             scan_dast(url, registry, budget_seconds=45, start=start, openapi=openapi)
         )
@@ -111,7 +111,7 @@ def test_the_dashboard_logged_in_has_no_high_or_medium_finding(
     findings = asyncio.run(
         scan_dast(
             f"{dashboard}/",
-            TargetRegistry([f"{stack_info.audit_url}/"]),
+            TargetRegistry([f"{stack_info.audit_url}/"], loopback_allowed=True),
             budget_seconds=60,
             start=(dashboard, f"{dashboard}/events", f"{dashboard}/alerts"),
             cookies=cookies,
@@ -232,7 +232,7 @@ def test_a_redirect_off_the_registered_target_is_never_followed() -> None:
     registered = serve(app)
     url = f"http://127.0.0.1:{registered.server_address[1]}/"
     try:
-        asyncio.run(scan_dast(url, TargetRegistry([url]), budget_seconds=30))
+        asyncio.run(scan_dast(url, TargetRegistry([url], loopback_allowed=True), budget_seconds=30))
     finally:
         for server in (registered, unregistered):
             server.shutdown()
@@ -264,7 +264,7 @@ def test_a_scan_that_reaches_no_page_is_no_verdict() -> None:
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     try:
         with pytest.raises(DastScanFailed, match="reached no page"):
-            asyncio.run(scan_dast(url, TargetRegistry([url]), budget_seconds=20))
+            asyncio.run(scan_dast(url, TargetRegistry([url], loopback_allowed=True), budget_seconds=20))
     finally:
         server.shutdown()
         server.server_close()

@@ -20,7 +20,7 @@ def weak() -> Iterator[str]:
 
 
 def test_weak_app_is_caught_rule_by_rule(weak: str) -> None:
-    findings = asyncio.run(scan_headers(weak, TargetRegistry([weak])))
+    findings = asyncio.run(scan_headers(weak, TargetRegistry([weak], loopback_allowed=True)))
     found = {(v.rule_id, v.subject) for v in findings}
     assert {rule for rule, _ in found} == {"WEB-001", "WEB-003", "WEB-004", "WEB-005", "WEB-006"}
     assert ("WEB-006", "cookie SESSIONID") in found
@@ -29,7 +29,7 @@ def test_weak_app_is_caught_rule_by_rule(weak: str) -> None:
 
 @pytest.mark.keycloak
 def test_the_gateway_own_services_have_no_high_or_medium_finding(stack_info: StackInfo) -> None:
-    registry = TargetRegistry([stack_info.signing_url, stack_info.audit_url])
+    registry = TargetRegistry([stack_info.signing_url, stack_info.audit_url], loopback_allowed=True)
     for url in (
         f"{stack_info.signing_url}/health",
         f"{stack_info.audit_url}/health",
@@ -53,7 +53,7 @@ def test_the_gateway_own_services_have_no_high_or_medium_finding(stack_info: Sta
     ],
 )
 def test_anything_not_registered_is_refused_before_sending(url: str) -> None:
-    registry = TargetRegistry(["http://127.0.0.1:8080/app"])
+    registry = TargetRegistry(["http://127.0.0.1:8080/app"], loopback_allowed=True)
     with pytest.raises(TargetNotRegistered):
         registry.require(url)
     with pytest.raises(TargetNotRegistered):

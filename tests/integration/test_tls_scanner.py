@@ -120,7 +120,7 @@ def servers(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 def test_weak_tls_is_caught_rule_by_rule(servers: dict[str, str]) -> None:
-    registry = TargetRegistry([servers["weak"]])
+    registry = TargetRegistry([servers["weak"]], loopback_allowed=True)
     findings = asyncio.run(scan_tls(servers["weak"], registry, ca_file=Path(servers["ca"])))
     evidence: dict[str, str] = {}
     for finding in findings:
@@ -137,7 +137,7 @@ def test_weak_tls_is_caught_rule_by_rule(servers: dict[str, str]) -> None:
 def test_sound_tls_has_no_high_or_medium_protocol_or_certificate_finding(
     servers: dict[str, str],
 ) -> None:
-    registry = TargetRegistry([servers["sound"]])
+    registry = TargetRegistry([servers["sound"]], loopback_allowed=True)
     findings = asyncio.run(scan_tls(servers["sound"], registry, ca_file=Path(servers["ca"])))
     rules = {f.rule_id for f in findings}
     assert not rules & {"TLS-001", "TLS-003", "TLS-004", "TLS-005"}, findings
@@ -147,4 +147,4 @@ def test_tls_scan_of_an_unregistered_host_is_refused_before_any_connection(
     servers: dict[str, str],
 ) -> None:
     with pytest.raises(TargetNotRegistered):
-        asyncio.run(scan_tls("https://127.0.0.1:9/", TargetRegistry([servers["weak"]])))
+        asyncio.run(scan_tls("https://127.0.0.1:9/", TargetRegistry([servers["weak"]], loopback_allowed=True)))

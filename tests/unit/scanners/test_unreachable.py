@@ -35,7 +35,7 @@ def test_connection_failures_are_told_apart() -> None:
 def test_header_scan_of_an_unreachable_system_says_why_in_both_languages() -> None:
     url = "http://he-thong.invalid/"
     with pytest.raises(SystemUnreachable) as caught:
-        asyncio.run(scan_headers(url, TargetRegistry([url])))
+        asyncio.run(scan_headers(url, TargetRegistry([url], loopback_allowed=True)))
     assert caught.value.reason is Unreachable.NAME_NOT_RESOLVED
     assert caught.value.reason.words == (
         "không phân giải được tên miền / the name does not resolve"
@@ -50,6 +50,6 @@ def test_tls_probe_of_unreachable_systems_says_why_without_a_traceback() -> None
         (f"https://127.0.0.1:{port}/", Unreachable.CONNECTION_REFUSED),
     ):
         with pytest.raises(SystemUnreachable) as caught:
-            asyncio.run(probe_tls(url, TargetRegistry([url])))
+            asyncio.run(probe_tls(url, TargetRegistry([url], loopback_allowed=True)))
         assert caught.value.reason is reason, url
         assert "Traceback" not in str(caught.value) and "line " not in str(caught.value)
