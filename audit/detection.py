@@ -290,6 +290,29 @@ class Detector:
             )
         return alerts
 
+    def stream_tampered(self, what: str, summary: str, received: datetime) -> AuditEvent | None:
+        """An alert that the stream itself was tampered with (``what``: the kind and the entry id
+        it concerns), once per ``what``."""
+        key = ("stream_tampered", what)
+        if key in self._last_integrity_alert:
+            return None
+        self._last_integrity_alert[key] = received
+        return AuditEvent(
+            event_id=self._alert_id(f"alert:stream_tampered:{what}"),
+            tag=EventTag.AUDIT_ALERT_RAISE,
+            event_class=EventTag.AUDIT_ALERT_RAISE.event_class,
+            time=received,
+            service="audit",
+            actor=Actor(name="audit-ingest"),
+            target={
+                "rule": "stream_tampered",
+                "severity": self.config.unauthenticated_event.severity,
+                "key": what[:120],
+                "summary": summary[:300],
+            },
+            outcome=Outcome.FAILURE,
+        )
+
     def _rules(self, event: AuditEvent) -> Iterable[AuditEvent | None]:
         c = self.config
         if event.tag is EventTag.IDP_LOGIN_FAILURE:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +39,18 @@ _log = structlog.get_logger(__name__)
 
 GROUP = "audit-store"
 _EVENT_KEY, _PRODUCER_KEY, _MAC_KEY = FIELD.encode(), PRODUCER_FIELD.encode(), MAC_FIELD.encode()
+#: How often the stream's own state is checked for entries removed before they were read.
+STREAM_CHECK_SECONDS = 2.0
+#: A stream id whose time is further ahead than this was set by hand (``XADD <id>``), not by Redis.
+_FUTURE_ID_MS = 24 * 3600 * 1000
+
+
+def _stream_id(raw: object) -> tuple[int, int]:
+    text = raw.decode() if isinstance(raw, bytes) else str(raw or "0-0")
+    ms, _, seq = text.partition("-")
+    return int(ms or 0), int(seq or 0)
+
+
 #: What a quarantined entry keeps of the payload it carried (evidence, bounded).
 _QUARANTINE_PAYLOAD = 16_384
 #: The largest event stored (a sealed event of any producer is a few hundred bytes): a larger one is
@@ -90,6 +103,7 @@ class StreamIngestor:
         #: The commits' own thread: a commit never waits for a free thread behind officers'
         #: searches or a checkpoint (asyncio's default pool, six threads on two cores).
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-ingest")
+        self._next_stream_check = 0.0
         self.healthy = False
 
     async def ensure_group(self) -> None:
@@ -188,21 +202,77 @@ class StreamIngestor:
                 *self._detector.quarantined(batch.quarantined),
                 *self._detector.observe(batch.events, flagged=flags),
             ]
-            for alert in alerts:
-                await self._alerts.record(alert)
-                _log.warning(
-                    "audit.alert",
-                    rule=alert.target.get("rule"),
-                    severity=alert.target.get("severity"),
-                )
-                if self._notifier is not None:
-                    await self._notifier.notify(alert)
+            await self._raise_alerts(alerts)
         _log.debug(
             "audit.ingested",
             received=len(batch.ids),
             added=added,
             quarantined=len(batch.quarantined),
         )
+
+    async def check_stream(self) -> list[AuditEvent]:
+        """Alerts if the stream was tampered with through a producer's right to ``XADD``.
+
+        A producer's Redis user may only append, but ``XADD`` itself takes ``MAXLEN``/``MINID`` (trim
+        the stream, unread entries included) and an explicit id (one far in the future, up to the
+        last possible id, after which nobody can append). Neither can be refused by an ACL; both
+        are seen here, in the stream's own counters: Redis counts every entry appended and every
+        entry delivered to the group, so entries that were counted as waiting but are no longer
+        there were removed unread (the audit service deletes only entries it read and stored)."""
+        if self._detector is None:
+            return []
+        # One snapshot (MULTI): entries appended between two reads would look missing.
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xinfo_groups(self._stream)
+            pipe.xlen(self._stream)
+            pipe.xpending(self._stream, GROUP)
+            pipe.xinfo_stream(self._stream)
+            groups, length, pending, stream = await pipe.execute()
+        ours = next((g for g in groups if _text(g.get("name")) == GROUP), None)
+        newest = _stream_id(stream.get("last-generated-id", "0-0"))
+        now = datetime.now(UTC)
+        found: list[AuditEvent | None] = []
+        # Redis counts what waits for the group (``lag``: appended minus delivered); what is there
+        # to wait is the stream's length less the entries delivered and not yet acknowledged. More
+        # waiting than there is: entries were removed unread. Kept in Redis, said once per loss.
+        lag = ours.get("lag") if ours else None
+        if lag is not None:
+            missing = int(lag) - (int(length) - int(pending.get("pending", 0)))
+            known = int(await self._redis.get(f"{self._stream}:missing") or 0)
+            if missing > known:
+                found.append(
+                    self._detector.stream_tampered(
+                        f"trimmed:{missing}",
+                        f"{missing - known} entries were removed from the audit stream before "
+                        "the audit service read them: events may be lost (XADD MAXLEN/MINID or "
+                        "XTRIM by a holder of Redis credentials)",
+                        now,
+                    )
+                )
+                await self._redis.set(f"{self._stream}:missing", missing)
+        if newest[0] > now.timestamp() * 1000 + _FUTURE_ID_MS:
+            found.append(
+                self._detector.stream_tampered(
+                    f"future-id:{newest[0]}-{newest[1]}",
+                    f"the audit stream's last id ({newest[0]}-{newest[1]}) was set far in the "
+                    "future by hand (XADD with an explicit id): producers may no longer append",
+                    now,
+                )
+            )
+        return [alert for alert in found if alert is not None]
+
+    async def _raise_alerts(self, alerts: list[AuditEvent]) -> None:
+        if self._alerts is None:
+            return
+        for alert in alerts:
+            await self._alerts.record(alert)
+            _log.warning(
+                "audit.alert",
+                rule=alert.target.get("rule"),
+                severity=alert.target.get("severity"),
+            )
+            if self._notifier is not None:
+                await self._notifier.notify(alert)
 
     async def drain_once(self, *, pending: bool = False) -> int:
         """Read one batch (the unacknowledged backlog if ``pending``), store it, ack it."""
@@ -223,6 +293,9 @@ class StreamIngestor:
                 # batches, more commits, 10-15% fewer events/s end to end).
                 while not self._stop_requested.is_set():
                     taken = await self.drain_once()
+                    if time.monotonic() >= self._next_stream_check:
+                        self._next_stream_check = time.monotonic() + STREAM_CHECK_SECONDS
+                        await self._raise_alerts(await self.check_stream())
                     if 0 < taken < self._batch // 4:
                         # A small batch: let the stream fill a little (20 ms) so the next commit
                         # carries more events (fewer fsyncs and index writes per event).
@@ -259,3 +332,7 @@ class StreamIngestor:
                 return
         with contextlib.suppress(asyncio.CancelledError):
             self._task.result()
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

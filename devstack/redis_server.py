@@ -40,7 +40,9 @@ ACL_RULES: Mapping[str, str] = {
     # events, keeps the Keycloak collector's checkpoint. ``audit:*``: the stream (and test streams).
     "audit": (
         "resetkeys ~audit:* ~keycloak-events:* resetchannels -@all +@connection"
-        " +xadd +xreadgroup +xack +xdel +xgroup|create +xlen +xpending +xrange +get +set"
+        " +xadd +xreadgroup +xack +xdel +xgroup|create +xinfo|stream +xinfo|groups +xlen +xpending"
+        " +multi +exec"
+        " +xrange +get +set"
         " (~scan:requests +lpush +llen)"
     ),
     # The signing service parses untrusted PDFs: its user may append audit events, never read,

@@ -252,6 +252,28 @@ def test_a_producers_redis_user_may_append_and_nothing_else(
     assert connection.ping()
 
 
+def test_a_producer_trimming_the_stream_through_xadd_is_alerted(
+    stack: Stack, stack_info: StackInfo, client_token: TokenFactory
+) -> None:
+    """Attack: what the ACL cannot refuse — ``XADD ... MAXLEN 0`` with a producer's credentials
+    trims the stream, unread events of every producer with it (here, only the attacker's own
+    entry was unread). The running audit service sees an entry removed before it read it."""
+    reader = client_token("audit-reports")
+
+    def tampered() -> list[dict[str, Any]]:
+        return [
+            a
+            for a in _events(stack_info, reader, tag="audit:alert:raise")
+            if a["target"]["rule"] == "stream_tampered"
+        ]
+
+    assert tampered() == []  # no false alarm from everything the tests recorded so far
+    _command(_as(stack, stack_info, "scanners"), "XADD", STREAM, "MAXLEN", "0", "*", "x", "y")
+    alerts = _until(tampered)
+    assert "1 entries were removed" in alerts[0]["target"]["summary"]
+    assert "before the audit service read them" in alerts[0]["target"]["summary"]
+
+
 def test_nobody_gets_in_without_a_user_of_their_own(stack: Stack, stack_info: StackInfo) -> None:
     """Attack: the shared password of old (the ``default`` user) — it is off."""
     with pytest.raises(AuthenticationError):

@@ -29,7 +29,9 @@ HOLES = {
 
 
 def _scan(url: str) -> list[Violation]:
-    return asyncio.run(scan_dast(url, TargetRegistry([url], loopback_allowed=True), budget_seconds=60))
+    return asyncio.run(
+        scan_dast(url, TargetRegistry([url], loopback_allowed=True), budget_seconds=60)
+    )
 
 
 def test_each_injection_class_is_found_and_closing_it_changes_the_verdict() -> None:
@@ -264,7 +266,9 @@ def test_a_scan_that_reaches_no_page_is_no_verdict() -> None:
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     try:
         with pytest.raises(DastScanFailed, match="reached no page"):
-            asyncio.run(scan_dast(url, TargetRegistry([url], loopback_allowed=True), budget_seconds=20))
+            asyncio.run(
+                scan_dast(url, TargetRegistry([url], loopback_allowed=True), budget_seconds=20)
+            )
     finally:
         server.shutdown()
         server.server_close()

@@ -147,4 +147,8 @@ def test_tls_scan_of_an_unregistered_host_is_refused_before_any_connection(
     servers: dict[str, str],
 ) -> None:
     with pytest.raises(TargetNotRegistered):
-        asyncio.run(scan_tls("https://127.0.0.1:9/", TargetRegistry([servers["weak"]], loopback_allowed=True)))
+        asyncio.run(
+            scan_tls(
+                "https://127.0.0.1:9/", TargetRegistry([servers["weak"]], loopback_allowed=True)
+            )
+        )

@@ -34,7 +34,11 @@ def zap() -> ZapSettings:
 
 def test_zap_finds_the_weak_apps_injections(zap: ZapSettings) -> None:
     with weak_app() as url:
-        findings = asyncio.run(scan_with_zap(url, TargetRegistry([url], loopback_allowed=True), zap, budget_seconds=300))
+        findings = asyncio.run(
+            scan_with_zap(
+                url, TargetRegistry([url], loopback_allowed=True), zap, budget_seconds=300
+            )
+        )
     found = {(v.rule_id, v.subject) for v in findings}
     assert ("DAST-001", "GET /search (q)") in found
     assert ("DAST-002", "GET /item (id)") in found
