@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+from io import BytesIO
 
-from signing_service.batch_uploads import triage_uploads
+from signing_service.batch_uploads import Upload, received, triage_uploads
 from signing_service.documents import UntrustedDocument
 
 
@@ -14,14 +16,17 @@ async def _no_signatures(document: UntrustedDocument) -> int:
 
 
 def test_a_name_used_again_gets_a_number_and_nothing_is_refused() -> None:
-    uploads: list[tuple[str | None, bytes | None]] = [
-        ("lop-10A1/hoc-ba.pdf", b"a"),
-        ("lop-10A2/hoc-ba.pdf", b"b"),
-        ("hoc-ba.pdf", b"c"),
-        ("hoc-ba (2).pdf", b"d"),
-        (None, b"e"),
-        ("README", b"f"),
-        ("README", b"g"),
+    uploads: list[Upload] = [
+        received(name, BytesIO(content), 1024)
+        for name, content in [
+            ("lop-10A1/hoc-ba.pdf", b"a"),
+            ("lop-10A2/hoc-ba.pdf", b"b"),
+            ("hoc-ba.pdf", b"c"),
+            ("hoc-ba (2).pdf", b"d"),
+            (None, b"e"),
+            ("README", b"f"),
+            ("README", b"g"),
+        ]
     ]
     triaged = asyncio.run(triage_uploads(uploads, _no_signatures))
     names = [name for name, _ in triaged.documents]
@@ -35,7 +40,7 @@ def test_a_name_used_again_gets_a_number_and_nothing_is_refused() -> None:
         "README (2)",
     ]
     assert len(set(names)) == len(names) and triaged.refused == {}
-    assert [content for _, content in triaged.documents] == [
+    assert [upload.read() for _, upload in triaged.documents] == [
         b"a",
         b"b",
         b"c",
@@ -44,3 +49,13 @@ def test_a_name_used_again_gets_a_number_and_nothing_is_refused() -> None:
         b"f",
         b"g",
     ]
+
+
+def test_an_upload_is_hashed_where_it_lies_and_one_over_the_limit_is_named_only() -> None:
+    content = bytes(range(256)) * 5000  # over one read chunk
+    kept = received("hoc-ba.pdf", BytesIO(content), len(content))
+    assert kept.sha256 == hashlib.sha256(content).hexdigest() and kept.read() == content
+    over = received("big.pdf", BytesIO(content), len(content) - 1)
+    assert over.file is None and over.read() == b""
+    triaged = asyncio.run(triage_uploads([over], _no_signatures))
+    assert triaged.refused == {0: "document-too-large"}
