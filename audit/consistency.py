@@ -10,7 +10,10 @@ An officer keeps a checkpoint (a signed note, ``gateway-audit keep-checkpoint``)
    at every checkpoint signed since.
 
 A log rewritten from any record below the kept size, even with a fresh chain and checkpoints freshly
-signed with a stolen key, fails step 2; one rewritten above it fails step 3 (or 2).
+signed with a stolen key, fails step 2; one rewritten above it fails step 3 (or 2). What step 2 proves is
+the tree of leaf hashes: a record below the kept size whose *columns* were edited while its hashes were
+left alone is not read, so not named here — the full ``gateway-audit verify`` reads every record and names
+it.
 """
 
 from __future__ import annotations
