@@ -15,6 +15,12 @@ still the one at its name, and opens a fresh one if not. So an event reported as
 a file that some replay will read: none is appended to a file already replayed and deleted. A replayed
 file is deleted only when every line of it was accepted; a crash mid-replay leaves the renamed file,
 replayed again next time; the store keeps each event id once, so nothing is lost and nothing doubled.
+
+Threads: writers wait for a file's lock in threads of their own, and a replay holding a lock renames and
+deletes in a thread of its own, which no writer can take. Writers once did their appends in asyncio's shared pool while a replay, holding
+the lock they waited for, asked that same pool to rename the file: with every thread of the pool taken
+by a waiting writer, the rename never ran and the process stopped for good (seen in CI: ten spooling
+writers through a Redis failover; in the signing service, every ``to_thread`` of the process with it).
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ import fcntl
 import itertools
 import json
 import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
@@ -65,6 +73,10 @@ class SpoolingAuditTrail:
         self._folder = folder
         self._replay_seconds = replay_seconds
         self._task: asyncio.Task[None] | None = None
+        #: The appends' own threads: one waiting for a lock never takes a thread anyone else needs.
+        self._writers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="audit-spool")
+        #: The replay's own thread: what it does under a lock never waits behind a writer.
+        self._replayer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-replay")
 
     @property
     def _own_file(self) -> Path:
@@ -86,7 +98,7 @@ class SpoolingAuditTrail:
             ensure_ascii=False,
         )
         try:
-            await asyncio.to_thread(self._append, line)
+            await asyncio.get_running_loop().run_in_executor(self._writers, self._append, line)
         except OSError as exc:
             _log.error("audit.spool_failed", tag=event.tag.value, error=type(exc).__name__)
             raise AuditUnavailable("redis stream and local spool both unavailable") from exc
@@ -109,6 +121,11 @@ class SpoolingAuditTrail:
             if created:
                 _fsync_folder(self._folder)  # the new file's name is durable too
             return
+
+    async def _in_replay_thread(self, operation: Callable[..., object], *args: object) -> None:
+        """Run a file operation of the replay, which holds a lock writers may be waiting for, in the
+        replay's own thread (asyncio's shared pool may be full of them)."""
+        await asyncio.get_running_loop().run_in_executor(self._replayer, operation, *args)
 
     async def replay_once(self) -> int:
         """Move every spooled event into the stream; return how many were moved."""
@@ -135,7 +152,7 @@ class SpoolingAuditTrail:
             if path.name.startswith("spool-"):
                 # From now on no writer appends to this file: each finds another at its name.
                 taken = path.with_name(f"replaying-{os.getpid()}-{next(_counter)}.jsonl")
-                await asyncio.to_thread(path.rename, taken)
+                await self._in_replay_thread(path.rename, taken)
                 path = taken
             lines = [line for line in handle.read().splitlines() if line.strip()]
             entries = [entry for line in lines if (entry := self._entry(line, path)) is not None]
@@ -144,7 +161,7 @@ class SpoolingAuditTrail:
             for result in results:
                 if isinstance(result, BaseException):
                     raise result  # AuditUnavailable: the file stays, replayed next time
-            await asyncio.to_thread(path.unlink)
+            await self._in_replay_thread(path.unlink)
         if lines:
             _log.info("audit.spool_replayed", file=path.name, events=len(lines))
         return len(lines)

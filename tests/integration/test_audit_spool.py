@@ -213,3 +213,42 @@ def test_a_redis_outage_under_100_events_per_second_loses_and_doubles_nothing(
     assert store.verify_chain() == 2000
     assert store.quarantined() == []  # the spooled seals verify
     store.close()
+
+
+def test_a_replay_never_waits_for_a_thread_that_waits_for_its_lock() -> None:
+    """Attack class: the process stalled for good (availability of the audit trail). A replay holds
+    a spool file's lock; a writer, in asyncio's shared thread pool, waits for that lock; the replay
+    asked the same pool to rename the file. With the pool full — here its one thread, in CI ten
+    spooling writers through a Redis failover — the rename never ran, the writer never got the
+    lock, and every later ``to_thread`` of the process waited with them (the CI run hung for
+    600 s). Writers and the replay now have threads of their own."""
+    import tempfile
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = secrets.token_bytes(32)
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        shared = ThreadPoolExecutor(max_workers=1)
+        loop.set_default_executor(shared)
+        with tempfile.TemporaryDirectory() as folder:
+            spool = SpoolingAuditTrail(_dead_trail(key), Path(folder))
+            await spool.record(_event(0))  # a spooled file for the replay to take
+            gate = threading.Event()
+            busy = loop.run_in_executor(None, gate.wait)  # the shared pool's thread, taken
+            writer = asyncio.create_task(spool.record(_event(1)))
+            await asyncio.sleep(0.1)  # the writer's append is queued (or done)
+            replay = asyncio.create_task(spool.replay_once())
+            await asyncio.sleep(0.1)  # the replay holds the lock, its rename queued (or done)
+            gate.set()  # the shared thread now runs what was queued behind it
+            await busy
+            _, pending = await asyncio.wait({writer, replay}, timeout=10)
+            for task in pending:
+                task.cancel()  # closes the replay's file: its lock goes, a blocked writer ends
+            await asyncio.gather(*pending, return_exceptions=True)
+            assert not pending, "the replay and the writer waited for each other"
+            assert writer.exception() is None  # spooled
+            # The replay ran to its end: Redis is not there, so it kept the file for next time.
+            assert replay.exception() is not None
+
+    asyncio.run(run())
