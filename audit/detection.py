@@ -269,47 +269,49 @@ class Detector:
                 continue
             self._last_integrity_alert[("unauthenticated_event", key)] = received
             alerts.append(
-                AuditEvent(
-                    event_id=self._alert_id(f"alert:unauthenticated_event:{entry.entry_id}"),
-                    tag=EventTag.AUDIT_ALERT_RAISE,
-                    event_class=EventTag.AUDIT_ALERT_RAISE.event_class,
-                    time=received,
-                    service="audit",
-                    actor=Actor(name="audit-ingest"),
-                    target={
-                        "rule": "unauthenticated_event",
-                        "severity": rule.severity,
-                        "key": key[:120],
-                        "summary": f"{count} stream entries quarantined ({reason})",
-                        "claimed_producer": producer,
-                        "reason": reason,
-                        "quarantine_entry": entry.entry_id,
-                    },
-                    outcome=Outcome.FAILURE,
+                self._ingest_alert(
+                    "unauthenticated_event",
+                    entry.entry_id,
+                    received,
+                    severity=rule.severity,
+                    key=key[:120],
+                    summary=f"{count} stream entries quarantined ({reason})",
+                    claimed_producer=producer,
+                    reason=reason,
+                    quarantine_entry=entry.entry_id,
                 )
             )
         return alerts
 
     def stream_tampered(self, what: str, summary: str, received: datetime) -> AuditEvent | None:
-        """An alert that the stream itself was tampered with (``what``: the kind and the entry id
-        it concerns), once per ``what``."""
+        """An alert that the stream itself was tampered with (``what``: the kind of tampering and
+        what identifies this instance of it), once per ``what``."""
         key = ("stream_tampered", what)
         if key in self._last_integrity_alert:
             return None
         self._last_integrity_alert[key] = received
+        return self._ingest_alert(
+            "stream_tampered",
+            what,
+            received,
+            severity=self.config.unauthenticated_event.severity,
+            key=what[:120],
+            summary=summary[:300],
+        )
+
+    def _ingest_alert(
+        self, rule: str, name: str, received: datetime, *, severity: str, **target: str
+    ) -> AuditEvent:
+        """An alert about the stream's entries rather than an event's content: raised by the
+        ingest, at the time it received them (event times are not trusted there)."""
         return AuditEvent(
-            event_id=self._alert_id(f"alert:stream_tampered:{what}"),
+            event_id=self._alert_id(f"alert:{rule}:{name}"),
             tag=EventTag.AUDIT_ALERT_RAISE,
             event_class=EventTag.AUDIT_ALERT_RAISE.event_class,
             time=received,
             service="audit",
             actor=Actor(name="audit-ingest"),
-            target={
-                "rule": "stream_tampered",
-                "severity": self.config.unauthenticated_event.severity,
-                "key": what[:120],
-                "summary": summary[:300],
-            },
+            target={"rule": rule, "severity": severity, **target},
             outcome=Outcome.FAILURE,
         )
 

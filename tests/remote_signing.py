@@ -37,16 +37,24 @@ def enrol(base: str, token: str) -> dict[str, Any]:
 
 
 def pair(base: str, token: str, authenticator: SoftAuthenticator) -> None:
+    """Pair ``authenticator`` for the token's person (a token of a second-factor login)."""
     response = httpx.post(f"{base}/v1/devices:pair", headers=bearer(token), timeout=10)
     assert response.status_code == 200, response.text
-    code = response.json()["pairing_url"].rsplit("/", 1)[1]
+    answer = register_on_pairing_page(base, response.json()["pairing_url"], authenticator)
+    assert answer.status_code == 201, answer.text
+
+
+def register_on_pairing_page(
+    base: str, pairing_url: str, authenticator: SoftAuthenticator, label: str = "test phone"
+) -> httpx.Response:
+    """What the phone does on the pairing page: ask for the options, create the passkey, send it."""
+    code = pairing_url.rsplit("/", 1)[1]
     options = httpx.post(f"{base}/approve/pair/{code}/options", timeout=10).json()
-    answer = httpx.post(
+    return httpx.post(
         f"{base}/approve/pair/{code}",
-        json={"credential": authenticator.create(options), "label": "test phone"},
+        json={"credential": authenticator.create(options), "label": label},
         timeout=10,
     )
-    assert answer.status_code == 201, answer.text
 
 
 def next_approval(inbox: AlertInbox, seen: int, timeout: float = 30) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from tests.remote_signing import (
     csc_sign_pdf,
     enrol,
     pair,
+    register_on_pairing_page,
 )
 from tests.soft_authenticator import SoftAuthenticator, other_challenge
 
@@ -316,11 +317,7 @@ def test_a_first_phone_takes_a_fresh_second_factor_login(
     assert answer.json()["confirmation"] == "second-factor"
     before = httpx.get(f"{base}/v1/devices", headers=bearer(stepped_up), timeout=10).json()
     phone = SoftAuthenticator(f"http://localhost:{stack.ports.signing}")
-    code = answer.json()["pairing_url"].rsplit("/", 1)[1]
-    options = httpx.post(f"{base}/approve/pair/{code}/options", timeout=10).json()
-    paired = httpx.post(
-        f"{base}/approve/pair/{code}", json={"credential": phone.create(options)}, timeout=10
-    )
+    paired = register_on_pairing_page(base, answer.json()["pairing_url"], phone)
     assert paired.status_code == 201, paired.text
     after = httpx.get(f"{base}/v1/devices", headers=bearer(stepped_up), timeout=10).json()
     assert len(after["devices"]) == len(before["devices"]) + 1
@@ -373,18 +370,14 @@ def test_another_phone_is_let_in_by_a_registered_one(
 
     # 2. Let in with the teacher's passkey: the new phone pairs, and the person is told.
     second = _pairing(base, token)
-    code = second.json()["pairing_url"].rsplit("/", 1)[1]
     request = _announced(approval_inbox, "device-pairing", seen + 1)
     approval_id = request["url"].rsplit("/", 1)[1]
     options = httpx.post(f"{base}/approve/{approval_id}/options", timeout=10).json()
     confirmed = approve_with(base, teacher["authenticator"])(approval_id, options)
     assert confirmed.status_code == 200, confirmed.text
     paired_seen = sum(1 for m in approval_inbox.received if m.get("kind") == "device-paired")
-    creation = httpx.post(f"{base}/approve/pair/{code}/options", timeout=10).json()
-    paired = httpx.post(
-        f"{base}/approve/pair/{code}",
-        json={"credential": new_phone.create(creation), "label": "điện thoại mới"},
-        timeout=10,
+    paired = register_on_pairing_page(
+        base, second.json()["pairing_url"], new_phone, label="điện thoại mới"
     )
     assert paired.status_code == 201, paired.text
     told = _announced(approval_inbox, "device-paired", paired_seen)
