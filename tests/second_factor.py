@@ -49,13 +49,15 @@ def code(username: str) -> str:
 def answer_in_browser(page: Page, username: str) -> None:
     """Answer Keycloak's step-up in a browser page: set up the authenticator the first time (its
     secret typed in by hand, as a person would from the page), else enter a fresh code."""
-    page.wait_for_selector("#mode-manual, #otp, main, #kc-page-title", timeout=15_000)
+    # Only the step-up's own fields: the password page that was just submitted has a title and a
+    # <main> too, and a wait that matched those returned before Keycloak's answer arrived (CI, stop 29).
+    page.wait_for_selector("#mode-manual, #otp", timeout=30_000)
     if page.locator("#mode-manual").count():
         page.click("#mode-manual")
         enrol(username, page.inner_text("#kc-totp-secret-key"))
         page.fill("#totp", code(username))
         page.fill("#userLabel", "Điện thoại thử nghiệm")
         page.click("#saveTOTPBtn")
-    elif page.locator("#otp").count():
+    else:
         page.fill("#otp", code(username))
         page.click("#kc-login")
