@@ -140,12 +140,16 @@ def verify(
     signed checkpoints; with --from-checkpoint, that it extends a checkpoint you kept."""
     events = _open(store)
     keys = _keys(public_key)
+    # Emptied records are held to this deployment's retention (AUDIT_RETENTION_DAYS over the policy).
+    retention_days = AuditSettings.model_validate({"keycloak_issuer": "-"}).retention()
     try:
         if from_checkpoint is not None:
             if since is not None or until is not None:
                 console.print("--from-checkpoint reads the records after it: no --since/--until")
                 raise typer.Exit(2)
-            kept = verify_from_checkpoint(events, from_checkpoint.read_bytes(), keys)
+            kept = verify_from_checkpoint(
+                events, from_checkpoint.read_bytes(), keys, retention_days=retention_days
+            )
             console.print(
                 f"[green]HỢP LỆ / VERIFIED[/green]: the log ({kept.records} records) extends the "
                 f"checkpoint you kept ({kept.kept_size} records): consistency proof to the latest "
@@ -160,7 +164,7 @@ def verify(
             if end <= start:
                 console.print("--until must come after --since")
                 raise typer.Exit(2)
-            ranged = verify_range(events, keys, start, end)
+            ranged = verify_range(events, keys, start, end, retention_days=retention_days)
             console.print(
                 f"[green]HỢP LỆ / VERIFIED[/green]: {ranged.records} records between "
                 f"{for_people(start) if since else 'the start'} and "
@@ -174,7 +178,7 @@ def verify(
                     "signed checkpoint."
                 )
             return
-        result = verify_log(events, keys)
+        result = verify_log(events, keys, retention_days=retention_days)
     except AuditError as exc:
         _fail(exc)
         return

@@ -18,6 +18,7 @@ it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from audit.checkpoints import LogKeys, log_keys, verify_checkpoint
@@ -27,6 +28,7 @@ from audit.note import SignedNote
 from audit.store import GENESIS, EventStore, check_records
 from audit.tree import StoredTree
 from audit.tree_head import SignedTreeHead
+from audit.verification import retention_rule
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,11 @@ def kept_checkpoint(note_bytes: bytes, public_key: bytes | LogKeys) -> SignedTre
 
 
 def verify_from_checkpoint(
-    store: EventStore, note_bytes: bytes, public_key: bytes | LogKeys
+    store: EventStore,
+    note_bytes: bytes,
+    public_key: bytes | LogKeys,
+    *,
+    retention_days: Mapping[str, int] | None = None,
 ) -> FromCheckpointVerification:
     keys = log_keys(public_key)
     kept = kept_checkpoint(note_bytes, keys)
@@ -102,6 +108,7 @@ def verify_from_checkpoint(
         previous=head,
         after=kept.tree_size,
         on_leaf=on_leaf,
+        retention=retention_rule(retention_days),
     )
     if target is not None:
         raise ChainBroken(

@@ -5,17 +5,22 @@ Two independent checks, each naming the first record at fault:
 2. every signed checkpoint: its signature (public key only), and the Merkle root of the first
    ``tree_size`` records, so that a log rewritten with a fresh chain still fails, and a log cut short
    below a checkpoint is reported as records removed.
+
+A record whose body was emptied must have been archived, and its class's retention must have ended
+by the verifier's clock (:class:`RetentionRule`): the database may only refuse to empty records
+younger than a year, the shortest retention.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from audit.checkpoints import verify_checkpoint
 from audit.errors import ChainBroken
 from audit.merkle import TreeBuilder
-from audit.store import EventStore, check_log
+from audit.store import EventStore, RetentionRule, check_log
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,12 @@ class RangeVerification:
 
 
 def verify_range(
-    store: EventStore, public_key_pem: bytes, since: datetime, until: datetime
+    store: EventStore,
+    public_key_pem: bytes,
+    since: datetime,
+    until: datetime,
+    *,
+    retention_days: Mapping[str, int] | None = None,
 ) -> RangeVerification:
     """Prove the records with ``since <= time < until`` intact and complete.
 
@@ -46,7 +56,7 @@ def verify_range(
     would be for the whole log; then the range's positions are reported, with those not yet covered
     by a signed checkpoint (recent records) called out rather than counted as proven.
     """
-    whole = verify_log(store, public_key_pem)
+    whole = verify_log(store, public_key_pem, retention_days=retention_days)
     positions = store.positions_between(since, until)
     if not positions:
         return RangeVerification(0, None, None, None)
@@ -55,7 +65,24 @@ def verify_range(
     return RangeVerification(last - first + 1, first, last, unsigned)
 
 
-def verify_log(store: EventStore, public_key_pem: bytes) -> LogVerification:
+def retention_rule(retention_days: Mapping[str, int] | None = None) -> RetentionRule:
+    """The rule emptied records are held to: the deployment's days per class (``AUDIT_RETENTION_DAYS``
+    over the policy), else the personal-data policy's defaults, at the verifier's clock."""
+    if retention_days is None:
+        from policies.privacy import default_privacy_policy
+
+        retention_days = {
+            str(k): v for k, v in default_privacy_policy().audit_retention_days.items()
+        }
+    return RetentionRule(dict(retention_days))
+
+
+def verify_log(
+    store: EventStore,
+    public_key_pem: bytes,
+    *,
+    retention_days: Mapping[str, int] | None = None,
+) -> LogVerification:
     """Return what was proven, or raise :class:`ChainBroken` / ``ProofInvalid`` naming the fault.
 
     One pass over the records: each body gives its leaf hash (a record whose body retention
@@ -80,7 +107,7 @@ def verify_log(store: EventStore, public_key_pem: bytes) -> LogVerification:
                 )
             target = next(pending, None)
 
-    records = check_log(store, on_leaf=on_leaf)
+    records = check_log(store, on_leaf=on_leaf, retention=retention_rule(retention_days))
     if checkpoints and checkpoints[-1].tree_size > records:
         raise ChainBroken(
             f"records removed: the checkpoint of {checkpoints[-1].issued_at} covers "

@@ -20,7 +20,7 @@ its own schema.
 """
 
 from audit.store.backends import PostgresEventStore, SqliteEventStore, open_store
-from audit.store.checking import check_log, check_records
+from audit.store.checking import RetentionRule, check_log, check_records
 from audit.store.connection import READERS
 from audit.store.event_store import EventStore
 from audit.store.migration import RUNTIME_GRANTS, Migration, migrate
@@ -46,6 +46,7 @@ __all__ = [
     "Migration",
     "PostgresEventStore",
     "QuarantinedEntry",
+    "RetentionRule",
     "SqliteEventStore",
     "StoreError",
     "StoredEvent",

@@ -23,6 +23,7 @@ import pytest
 
 from audit import Actor, AuditEvent, EventTag, Outcome
 from audit.checkpoints import Checkpointer, MemoryCheckpointSigner
+from audit.errors import ChainBroken
 from audit.retention import apply_retention, verify_archive
 from audit.store import RUNTIME_GRANTS, QuarantinedEntry, StoreError, migrate, open_store
 from audit.tree import NODE_LEVEL
@@ -176,6 +177,51 @@ def test_what_the_service_may_update_is_only_retentions_prune(service_log: Servi
             "SELECT has_table_privilege('events', 'UPDATE'), has_table_privilege('events', 'DELETE')"
         ).fetchone()
     assert row == (False, False)
+
+
+def test_a_record_emptied_before_its_retention_ended_is_named(
+    postgres_server: postgres.Postgres, tmp_path: Path
+) -> None:
+    """Attack: early erasure through retention's own path. The runtime role may archive and empty
+    any record older than a year (the database refuses no less): it empties a signature made two
+    years ago, which the policy keeps ten, exactly as retention would, digest and all. The chain
+    and every checkpoint still hold; ``verify`` names the record all the same, by the retention
+    rule it judges with (the verifier's clock, the deployment's days per class). The same erasure
+    of a login past its year is retention, and verifies."""
+    runtime_url = new_postgres_database(postgres_server)
+    store = open_store(runtime_url)
+    try:
+        old_login = _event(0, days_ago=400)  # authentication: kept a year
+        old_signature = _event(EXPIRED, days_ago=800)  # api_activity: kept ten years
+        store.append([old_login, old_signature, _event(EXPIRED + 1, days_ago=1)])
+        signer = MemoryCheckpointSigner()
+        assert Checkpointer(store, signer).checkpoint() is not None
+        stamp = NOW.isoformat()
+        assert store.prune([1], archive="forged.jsonl.gz sha256:00", archived_at=stamp) == 1
+        assert verify_log(store, signer.public_key_pem).records == 3  # the control: retention's due
+
+        assert store.prune([2], archive="forged.jsonl.gz sha256:00", archived_at=stamp) == 1
+        with pytest.raises(ChainBroken) as named:
+            verify_log(store, signer.public_key_pem)
+        assert "record seq 2 was emptied before its retention ended" in str(named.value)
+        assert "api_activity events are kept 3650 days" in str(named.value)
+        # A deployment that keeps signatures two years only (AUDIT_RETENTION_DAYS) judges by that.
+        assert verify_log(
+            store, signer.public_key_pem, retention_days={**POLICY, "api_activity": 730}
+        )
+    finally:
+        store.close()
+    key = tmp_path / "checkpoint.pem"
+    key.write_bytes(signer.public_key_pem)
+    cli = run_audit_cli("verify", "--public-key", str(key), env={"AUDIT_DATABASE_URL": runtime_url})
+    assert cli.returncode == 1 and "record seq 2 was emptied before" in cli.stdout, cli.stdout
+    shorter = run_audit_cli(
+        "verify",
+        "--public-key",
+        str(key),
+        env={"AUDIT_DATABASE_URL": runtime_url, "AUDIT_RETENTION_DAYS": '{"api_activity": 730}'},
+    )
+    assert shorter.returncode == 0, shorter.stdout
 
 
 def test_after_every_attempt_the_log_is_whole_and_guarded(service_log: ServiceLog) -> None:
