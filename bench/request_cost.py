@@ -90,7 +90,7 @@ def main() -> None:
         params = {"level": args.level}
         what = f"sign {args.level}"
         if args.visible:
-            params |= {"visible": "true", "unit": "Trường THPT Nguyễn Du"}
+            params |= {"visible": "true"}
             what += " visible"
         if args.verify:
             signed = httpx.post(

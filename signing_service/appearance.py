@@ -81,7 +81,12 @@ def stamp_style(font_file: Path = DEFAULT_FONT) -> QRStampStyle:
     )
 
 
-def stamp_box(media_box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+Box = tuple[int, int, int, int]
+#: Room between two stamps side by side or one above the other.
+STAMP_GAP = 12
+
+
+def stamp_box(media_box: tuple[float, float, float, float]) -> Box:
     """The stamp's rectangle at the bottom right of a page with ``media_box``."""
     x0, y0, x1, _ = media_box
     width, height = STAMP_SIZE
@@ -89,3 +94,30 @@ def stamp_box(media_box: tuple[float, float, float, float]) -> tuple[int, int, i
     bottom = int(y0) + STAMP_MARGIN
     left = max(int(x0), right - width)
     return (left, bottom, right, bottom + height)
+
+
+def free_stamp_boxes(
+    media_box: tuple[float, float, float, float], taken: list[tuple[float, ...]], count: int
+) -> list[Box]:
+    """``count`` stamp rectangles that overlap neither ``taken`` nor each other: from the bottom
+    right leftwards, then a row up (the signatures of a transcript side by side, as on paper).
+    Where the page has no more room, the last places repeat the first one (stamps overlap rather
+    than a signature be refused)."""
+    x0, _, _, y1 = media_box
+    width, height = STAMP_SIZE
+    first = stamp_box(media_box)
+    found: list[Box] = []
+    bottom = first[1]
+    while len(found) < count and bottom + height <= y1 - STAMP_MARGIN:
+        right = first[2]
+        while len(found) < count and right - width >= x0:
+            box = (right - width, bottom, right, bottom + height)
+            if not any(_overlap(box, other) for other in (*taken, *found)):
+                found.append(box)
+            right -= width + STAMP_GAP
+        bottom += height + STAMP_GAP
+    return found + [first] * (count - len(found))
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]

@@ -33,6 +33,8 @@ class SigningAuthorisation:
     #: What the signature locks, and whether active content may be signed (the step's policy).
     lock: FieldLock = FieldLock.FIELDS
     allow_active_content: bool = False
+    #: The locks of the document type's steps after this one (places a certification leaves).
+    later_locks: tuple[FieldLock, ...] = ()
 
 
 async def refuse(auditor: Auditor, operation: str, refusal: SigningRefused) -> None:
@@ -93,7 +95,7 @@ async def _apply_policy(
     auditor: Auditor,
     document_type: str,
     prior_signatures: list[int],
-) -> tuple[bool, FieldLock, bool, dict[str, str]]:
+) -> tuple[bool, FieldLock, tuple[FieldLock, ...], bool, dict[str, str]]:
     roles = principal.realm_roles if principal.is_person else frozenset({SEAL})
     # A person approves on a registered device with user verification: a second factor for the
     # signature act itself (SCAL2). An app counts at its token's ACR.
@@ -101,6 +103,7 @@ async def _apply_policy(
     steps: set[int] = set()
     certify = False
     lock = FieldLock.FIELDS
+    later: tuple[FieldLock, ...] = ()
     for index, prior in enumerate(prior_signatures):
         try:
             step = policy.check_signature(
@@ -114,6 +117,9 @@ async def _apply_policy(
         steps.add(prior)
         certify = certify or step.certify
         lock = FieldLock(step.lock)
+        later = tuple(
+            FieldLock(s.lock) for s in policy.document_type(document_type).steps[prior + 1 :]
+        )
     if len(steps) > 1:
         raise InvalidCscRequest("the documents of one batch must all be at the same step")
     target = {
@@ -122,7 +128,7 @@ async def _apply_policy(
         "rule": "SIGN-003",
     }
     allow_active = policy.document_type(document_type).active_content == "allow"
-    return certify, lock, allow_active, target
+    return certify, lock, later, allow_active, target
 
 
 @dataclass(frozen=True)
@@ -183,14 +189,15 @@ async def authorise_signing(
     """
     target: dict[str, str] = {}
     lock = FieldLock.FIELDS
+    later: tuple[FieldLock, ...] = ()
     allow_active_content = False
     if document_type is not None:
-        by_step, lock, allow_active_content, target = await _apply_policy(
+        by_step, lock, later, allow_active_content, target = await _apply_policy(
             principal, policy, auditor, document_type, prior_signatures
         )
         certify = certify or by_step
     if not principal.is_person:
-        return SigningAuthorisation(certify, None, target, lock, allow_active_content)
+        return SigningAuthorisation(certify, None, target, lock, allow_active_content, later)
     if credential_id is None:
         raise Forbidden("a person signs with their own key: give document_type and credential")
     credential = await credentials.owned(principal, credential_id)
@@ -221,4 +228,4 @@ async def authorise_signing(
         hashes=hashes,
     )
     target |= {"credential_id": credential.credential_id, "approval_id": pending.approval_id}
-    return SigningAuthorisation(certify, credential, target, lock, allow_active_content)
+    return SigningAuthorisation(certify, credential, target, lock, allow_active_content, later)

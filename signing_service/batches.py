@@ -156,6 +156,7 @@ class BatchStore:
         credential_id: str | None = None,
         document_type: str | None = None,
         document_type_title: str = "",
+        unit_name: str = "",
     ) -> tuple[str, bool]:
         """Store a new batch; return ``(batch id, created)`` (not created: the key was used by the
         same request meanwhile; by a different one, :class:`IdempotencyKeyReused`)."""
@@ -178,6 +179,7 @@ class BatchStore:
                 credential_id=credential_id,
                 document_type=document_type,
                 document_type_title=document_type_title,
+                unit_name=unit_name,
             )
         except BaseException:
             # Nothing of a batch that could not be stored is kept (a full disk, Redis gone): its
@@ -201,6 +203,7 @@ class BatchStore:
         credential_id: str | None,
         document_type: str | None,
         document_type_title: str,
+        unit_name: str,
     ) -> None:
         (self.folder / batch_id / "in").mkdir(parents=True)
         (self.folder / batch_id / "out").mkdir()
@@ -240,6 +243,8 @@ class BatchStore:
                     "credential_id": credential_id or "",
                     "document_type": document_type or "",
                     "document_type_title": document_type_title,
+                    # The owner's unit as people read it (the verification page of each document).
+                    "unit_name": unit_name,
                     "total": str(len(documents)),
                     "status": "running",
                     "created_at": datetime.now(UTC).isoformat(),
@@ -509,7 +514,7 @@ class BatchRunner:
                     level=request.level.value,
                     document_type=header.get("document_type", ""),
                     document_type_title=header.get("document_type_title", ""),
-                    unit=request.stamp.unit if request.stamp else "",
+                    unit=header.get("unit_name", ""),
                     credential_id=header.get("credential_id", ""),
                 ),
                 signed_from_sha256=state["sha256"],

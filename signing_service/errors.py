@@ -73,6 +73,19 @@ class StampTitleNotAccepted(SigningError):
     )
 
 
+class StampUnitNotAccepted(SigningError):
+    code: ClassVar[str] = "stamp-unit-not-accepted"
+    status_code: ClassVar[int] = 422
+    message_vi: ClassVar[str] = (
+        "Không nhận đơn vị tự nhập: đơn vị trên dấu là đơn vị của tài khoản người ký (mã đơn vị "
+        "trong hệ thống đăng nhập), theo danh mục trường của Sở."
+    )
+    message_en: ClassVar[str] = (
+        "A free-text unit is not accepted: the stamp shows the unit of the signer's account (its "
+        "unit code in the realm), named from the department's schools list."
+    )
+
+
 class DocumentWorkerLost(SigningError):
     code: ClassVar[str] = "document-worker-lost"
     status_code: ClassVar[int] = 503

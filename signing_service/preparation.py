@@ -36,7 +36,7 @@ from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing_service.active_content import find_active_content
-from signing_service.appearance import VisibleStamp, stamp_box, stamp_style
+from signing_service.appearance import STAMP_SIZE, VisibleStamp, free_stamp_boxes, stamp_style
 from signing_service.documents import UntrustedDocument, entry, open_document
 from signing_service.errors import (
     DocumentNotSignable,
@@ -89,6 +89,9 @@ class SignaturePlan:
     lock: FieldLock = FieldLock.FIELDS
     allow_active_content: bool = False
     stamp: VisibleStamp | None = None
+    #: A certification leaves a place (an empty signature field with its step's lock) for each
+    #: later step of its document type: see :func:`_add_places`.
+    later_locks: tuple[FieldLock, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,43 @@ def _page(reader: Any, index: int) -> Any:
         raise InvalidDocument(f"page {index + 1} cannot be read ({type(exc).__name__})") from exc
 
 
+def _stamp_page(plan: SignaturePlan, pages: int) -> int:
+    """The index of the page the stamp goes on (the last one for an invisible signature's places)."""
+    page = plan.stamp.page if plan.stamp is not None else -1
+    index = pages - 1 if page == -1 else page - 1
+    if not 0 <= index < pages:
+        raise DocumentNotSignable(f"page {page} does not exist (the document has {pages})")
+    return index
+
+
+#: More annotations on one page than this are not looked at for free room (stamps may overlap).
+_MAX_ANNOTATIONS_LOOKED_AT = 2000
+
+
+def _taken_boxes(page: Any) -> list[tuple[float, ...]]:
+    """The rectangles of a page's annotations (fields, earlier stamps, links): a new stamp or
+    place is put beside them, never over them."""
+    taken: list[tuple[float, ...]] = []
+    annotations = entry(page, "/Annots")
+    if not isinstance(annotations, generic.ArrayObject):
+        return taken
+    for item in annotations[:_MAX_ANNOTATIONS_LOOKED_AT]:
+        try:
+            rect = [float(v) for v in entry(item.get_object(), "/Rect", ())]
+        except (PdfError, TypeError, ValueError, AttributeError, RecursionError):
+            continue
+        if len(rect) == 4:
+            taken.append(
+                (
+                    min(rect[0], rect[2]),
+                    min(rect[1], rect[3]),
+                    max(rect[0], rect[2]),
+                    max(rect[1], rect[3]),
+                )
+            )
+    return taken
+
+
 def _field_spec(
     plan: SignaturePlan, field_name: str, reader: Any, pages: int
 ) -> fields.SigFieldSpec:
@@ -216,19 +256,97 @@ def _field_spec(
         _check_annotations(_page(reader, 0), 1)
         return fields.SigFieldSpec(field_name, field_mdp_spec=lock, doc_mdp_update_value=update)
     _check_stamp(plan.stamp)
-    page = plan.stamp.page
-    index = pages - 1 if page == -1 else page - 1
-    if not 0 <= index < pages:
-        raise DocumentNotSignable(f"page {page} does not exist (the document has {pages})")
+    index = _stamp_page(plan, pages)
     page_object = _page(reader, index)
     _check_annotations(page_object, index + 1)
+    [box] = free_stamp_boxes(_media_box(page_object, index + 1), _taken_boxes(page_object), 1)
     return fields.SigFieldSpec(
         field_name,
         on_page=index,
-        box=stamp_box(_media_box(page_object, index + 1)),
+        box=box,
         field_mdp_spec=lock,
         doc_mdp_update_value=update,
     )
+
+
+@dataclass(frozen=True)
+class _Place:
+    """An empty signature field with room for a stamp, left by a certification (or by the
+    document's author) for a later signature."""
+
+    name: str
+    locks_document: bool
+
+
+def _empty_place(reader: Any) -> _Place | None:
+    """The first empty signature field whose widget is the size of a stamp, or None."""
+    try:
+        empty = list(fields.enumerate_sig_fields(reader, filled_status=False))
+    except (PdfError, KeyError, TypeError, ValueError, RecursionError) as exc:
+        raise InvalidDocument(
+            f"the form's signature fields cannot be read ({type(exc).__name__})"
+        ) from exc
+    for name, _, reference in empty:
+        field = reference.get_object()
+        kids = entry(field, "/Kids")
+        widget = kids[0].get_object() if isinstance(kids, generic.ArrayObject) and kids else field
+        try:
+            rect = [float(v) for v in entry(widget, "/Rect", ())]
+        except (PdfError, TypeError, ValueError, AttributeError):
+            continue
+        if len(rect) != 4:
+            continue
+        width, height = abs(rect[2] - rect[0]), abs(rect[3] - rect[1])
+        if width >= STAMP_SIZE[0] * 0.8 and height >= STAMP_SIZE[1] * 0.8:
+            lock = entry(field, "/Lock")
+            locks_document = entry(lock, "/Action") == "/All" and entry(lock, "/P") == 1
+            return _Place(str(name), locks_document)
+    return None
+
+
+def _certified(reader: Any) -> bool:
+    """Whether the document holds a certification signature (``/Perms /DocMDP``)."""
+    return entry(entry(reader.root, "/Perms"), "/DocMDP") is not None
+
+
+def _add_places(
+    writer: IncrementalPdfFileWriter,
+    reader: Any,
+    plan: SignaturePlan,
+    taken_names: set[str],
+    pages: int,
+) -> None:
+    """Leave an empty signature field for each later step, in the certification's own revision:
+    after a certification, the only visible signature PDF permits is one filling a field that was
+    there when it was made (ISO 32000-2 §12.8.2.2: P=2 allows form filling and signing, not new
+    annotations), so without these places the principal's stamp on a transcript the homeroom
+    teacher certified would break the teacher's signature. Each place carries its step's lock, which
+    pyHanko applies when it is filled; the places sit beside the stamps, never over them."""
+    index = _stamp_page(plan, pages)
+    page_object = _page(reader, index)
+    taken = _taken_boxes(page_object)
+    media = _media_box(page_object, index + 1)
+    if plan.stamp is not None:
+        taken += free_stamp_boxes(media, taken, 1)  # the certification's own stamp
+    boxes = free_stamp_boxes(media, taken, len(plan.later_locks))
+    number = 1
+    for lock, box in zip(plan.later_locks, boxes, strict=True):
+        while f"{plan.field_name_prefix}{number}" in taken_names:
+            number += 1
+        name = f"{plan.field_name_prefix}{number}"
+        taken_names.add(name)
+        fields.append_signature_field(
+            writer,
+            fields.SigFieldSpec(
+                name,
+                on_page=index,
+                box=box,
+                field_mdp_spec=_field_lock(lock, reader),
+                doc_mdp_update_value=fields.MDPPerm.NO_CHANGES
+                if lock is FieldLock.DOCUMENT
+                else None,
+            ),
+        )
 
 
 def _unsigned_signer(plan: SignaturePlan) -> signers.ExternalSigner:
@@ -250,6 +368,20 @@ async def _prepare(document: UntrustedDocument, plan: SignaturePlan) -> Prepared
     pages = check_structure(reader)
     if plan.certify and reader.embedded_signatures:
         raise DocumentNotSignable("a certification signature must be the document's first")
+    for embedded in reader.embedded_signatures:
+        # A signature that locks the whole document (DocMDP P=1, through its field's lock or as
+        # a certification): another signature would break it (pyHanko checks only the latter).
+        try:
+            level = embedded.docmdp_level
+        except (PdfError, KeyError, ValueError, TypeError) as exc:
+            raise InvalidDocument(
+                f"the lock of signature {str(embedded.field_name)[:40]!r} cannot be read"
+            ) from exc
+        if level is fields.MDPPerm.NO_CHANGES:
+            raise DocumentNotSignable(
+                f"signature {str(embedded.field_name)[:40]!r} locks the document: nothing but "
+                "validation data may follow it"
+            )
     if not plan.allow_active_content:
         active = [c for c in find_active_content(reader.root) if c.kind.runs_code]
         if active:
@@ -259,10 +391,28 @@ async def _prepare(document: UntrustedDocument, plan: SignaturePlan) -> Prepared
                 "the signing policy of this document type does not allow it"
             )
     existing = {name for name, _, _ in fields.enumerate_sig_fields(reader)}
-    number = len(existing) + 1
-    while f"{plan.field_name_prefix}{number}" in existing:
-        number += 1
-    field_name = f"{plan.field_name_prefix}{number}"
+    place = _empty_place(reader) if plan.stamp is not None else None
+    new_field: fields.SigFieldSpec | None = None
+    if place is not None and plan.stamp is not None:
+        # A visible signature fills the place left for it (its box, its page, its lock).
+        _check_stamp(plan.stamp)
+        if plan.lock is FieldLock.DOCUMENT and not place.locks_document:
+            raise DocumentNotSignable(
+                f"the signature place {place.name[:40]!r} does not lock the document, as this "
+                "step of the signing policy must"
+            )
+        field_name = place.name
+    else:
+        if plan.stamp is not None and _certified(reader):
+            raise DocumentNotSignable(
+                "the document is certified and has no signature place left for a stamp: a new "
+                "visible signature would break the certification (sign without visible=true)"
+            )
+        number = len(existing) + 1
+        while f"{plan.field_name_prefix}{number}" in existing:
+            number += 1
+        field_name = f"{plan.field_name_prefix}{number}"
+        new_field = _field_spec(plan, field_name, reader, pages)
     meta = signers.PdfSignatureMetadata(
         field_name=field_name,
         md_algorithm="sha256",
@@ -278,9 +428,11 @@ async def _prepare(document: UntrustedDocument, plan: SignaturePlan) -> Prepared
         meta,
         signer=_unsigned_signer(plan),
         stamp_style=stamp_style() if plan.stamp is not None else None,
-        new_field_spec=_field_spec(plan, field_name, reader, pages),
+        new_field_spec=new_field,
     )
     writer = IncrementalPdfFileWriter(BytesIO(document), strict=False)
+    if plan.certify and plan.later_locks:
+        _add_places(writer, reader, plan, existing | {field_name}, pages)
     session = pdf_signer.init_signing_session(writer)
     tbs = session.prepare_tbs_document(
         validation_info=None,

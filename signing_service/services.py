@@ -7,7 +7,7 @@ sandbox in the right order, and give the routes one typed :class:`Services` (thr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +22,7 @@ from audit.spool import SpoolingAuditTrail
 from gateway_runtime import AccessTokenVerifier
 from gateway_runtime.keystore import TokenKeystore
 from gateway_runtime.redis_connection import RedisAddress
+from organisation import load_schools
 from policies.signing import SigningPolicy, default_signing_policy
 from signing_service.approval_notices import LogNotifier, WebhookNotifier
 from signing_service.approvals import Approvals
@@ -74,6 +75,8 @@ class Services:
     redis: redis_async.Redis
     token_verifier: AccessTokenVerifier
     batch_runner: BatchRunner | None = None
+    #: Unit code -> name, from the schools list (the department, its districts, their schools).
+    unit_names: Mapping[str, str] = field(default_factory=dict)
     _person_signers: dict[str, DocumentSigner] = field(default_factory=dict)
 
     @property
@@ -107,6 +110,11 @@ class Services:
         title = self.signing_policy.document_type(document_type).title
         return f"{title.vi} / {title.en}"
 
+    def unit_name(self, code: str | None) -> str:
+        """The name people read for a caller's unit (their token's ``unit_code``); "" for none or
+        for a code the schools list does not hold (left off the stamp, never shown as a code)."""
+        return self.unit_names.get(code, "") if code else ""
+
     def wake_batches(self) -> None:
         if self.batch_runner is not None:
             self.batch_runner.wake()
@@ -117,6 +125,8 @@ class Services:
 
 @asynccontextmanager
 async def running_services(settings: SigningSettings) -> AsyncIterator[Services]:
+    # A schools list that cannot be read stops the start before anything is opened.
+    unit_names = {unit.code: unit.name for unit in load_schools(settings.organisation_file)}
     # The document workers first: their fork server starts before the token and the connections
     # exist, and they are warm before the service says it is ready.
     sandbox = DocumentSandbox(
@@ -193,6 +203,7 @@ async def running_services(settings: SigningSettings) -> AsyncIterator[Services]
         token_verifier=AccessTokenVerifier(
             issuer=settings.keycloak_issuer, audience=settings.client_id
         ),
+        unit_names=unit_names,
     )
     trail.start()
     services.batch_runner = BatchRunner(

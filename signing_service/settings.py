@@ -34,6 +34,11 @@ class SigningSettings(BaseSettings):
 
     #: The address people reach this service at: QR codes on signed documents point here.
     public_url: str = "http://127.0.0.1:8701"
+    #: The sector's schools list (the realm's organisation): the unit a stamp and the verification
+    #: page show is the signer's own (their account's ``unit_code``), named from here.
+    organisation_file: Path = (
+        Path(__file__).resolve().parent.parent / "idp_config" / "realm" / "schools.csv"
+    )
 
     #: Where audit events wait when Redis cannot take them (replayed when it can).
     audit_spool_dir: Path = Path(".work/run/signing/audit-spool")

@@ -75,12 +75,17 @@ class SignatureRequest:
     #: Documents with JavaScript, launch actions or embedded programs are refused unless allowed.
     allow_active_content: bool = False
     stamp: VisibleStamp | None = None
+    #: A certification's places for the signatures its document type asks for after it, each with
+    #: the lock of its step: after a certification, a visible signature may only fill a place
+    #: that was there when the document was certified (a new visible field is not a permitted change).
+    later_locks: tuple[FieldLock, ...] = ()
 
     def to_json(self) -> str:
         """The request as a batch keeps it (in Redis), for the runner that signs its documents."""
         fields = dataclasses.asdict(self)
         fields["level"] = self.level.value
         fields["lock"] = self.lock.value
+        fields["later_locks"] = [lock.value for lock in self.later_locks]
         return json.dumps(fields, sort_keys=True)
 
     @classmethod
@@ -92,6 +97,7 @@ class SignatureRequest:
                 **fields,
                 "level": SignatureLevel(fields["level"]),
                 "lock": FieldLock(fields["lock"]),
+                "later_locks": tuple(FieldLock(v) for v in fields.get("later_locks", ())),
                 "stamp": VisibleStamp(**stamp) if stamp else None,
             }
         )
@@ -202,6 +208,7 @@ class DocumentSigner:
             lock=request.lock,
             allow_active_content=request.allow_active_content,
             stamp=request.stamp,
+            later_locks=request.later_locks,
         )
         prepared: PreparedSignature = await self._sandbox.run(prepare_signature, document, plan)
         try:

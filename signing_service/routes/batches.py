@@ -177,16 +177,18 @@ async def create_batch(
         )
         # Each document's stamp gets its own reference after ``ref=`` (batches.document_request).
         verify_base = f"{settings.public_url.rstrip('/')}/verify?ref="
+        unit = services.unit_name(principal.unit)
         batch_id, created = await store.create(
             owner,
             idempotency_key,
             request_fingerprint,
-            options.request(allowed, signer, verify_base),
+            options.request(allowed, signer, verify_base, unit=unit),
             upload.documents,
             upload.refused,
             credential_id=allowed.credential.credential_id if allowed.credential else None,
             document_type=document_type,
             document_type_title=services.document_type_title(document_type),
+            unit_name=unit,
         )
         if created:
             target = {

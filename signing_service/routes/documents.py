@@ -24,7 +24,11 @@ from signing_service.authorisation import SigningAuthorisation, require_person_r
 from signing_service.deps import AuditorDep, ServicesDep, SigningCaller, VerifyingCaller
 from signing_service.document_records import DocumentRecord
 from signing_service.documents import inspect_document, sha256_hex
-from signing_service.errors import StampTitleNotAccepted, TimestampUnavailable
+from signing_service.errors import (
+    StampTitleNotAccepted,
+    StampUnitNotAccepted,
+    TimestampUnavailable,
+)
 from signing_service.routes.bodies import read_document
 from signing_service.signing import (
     DocumentSigner,
@@ -81,24 +85,37 @@ class SignOptions:
         # because a person's title comes from their certificate and a seal has none.
         Query(max_length=80, include_in_schema=False),
     ] = ""
-    unit: Annotated[str, Query(max_length=120)] = ""
+    unit: Annotated[
+        str,
+        # Likewise refused, whatever its length: the unit shown is the signer's own, from their
+        # account.
+        Query(include_in_schema=False),
+    ] = ""
     page: Annotated[int, Query(ge=-1, le=100_000)] = -1
 
     def __post_init__(self) -> None:
         # Refused before anything is read or approved (FastAPI builds the options first).
         if self.title:
             raise StampTitleNotAccepted()
+        if self.unit:
+            raise StampUnitNotAccepted()
 
     def request(
-        self, allowed: SigningAuthorisation, signer: DocumentSigner, verify_url: str
+        self,
+        allowed: SigningAuthorisation,
+        signer: DocumentSigner,
+        verify_url: str,
+        *,
+        unit: str,
     ) -> SignatureRequest:
         """The request for ``signer``: the seal's stamp says it is the organisation's seal, a
-        person's shows their name and title from their certificate (free text is refused)."""
+        person's shows their name and title from their certificate, and ``unit`` is the caller's
+        unit named from the schools list (free text is refused)."""
         seal = allowed.credential is None
         stamp = (
             VisibleStamp(
                 signer=signer.signer_name,
-                unit=self.unit,
+                unit=unit,
                 verify_url=verify_url,
                 page=self.page,
                 seal=seal,
@@ -115,6 +132,8 @@ class SignOptions:
             lock=allowed.lock,
             allow_active_content=allowed.allow_active_content,
             stamp=stamp,
+            # Only a certification leaves places: before one, later signatures add their own.
+            later_locks=allowed.later_locks if allowed.certify else (),
         )
 
 
@@ -214,7 +233,8 @@ async def sign_document(
         signer = services.person_signer(allowed.credential)
     reference = uuid.uuid4().hex
     verify_url = f"{settings.public_url.rstrip('/')}/verify?ref={reference}"
-    signed = await signer.sign(document, options.request(allowed, signer, verify_url))
+    unit = services.unit_name(principal.unit)
+    signed = await signer.sign(document, options.request(allowed, signer, verify_url, unit=unit))
     await auditor.record(
         EventTag.SIGNING_DOCUMENT_SIGN,
         target=_signed_event(signed, signer.key_label, reference, allowed),
@@ -227,7 +247,7 @@ async def sign_document(
         document_type=document_type or "",
         document_type_title=services.document_type_title(document_type),
         title=facts.title,
-        unit=options.unit,
+        unit=unit,
     )
     await services.records.keep(record, signed_from_sha256=signed.input_sha256)
     return Response(

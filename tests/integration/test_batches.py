@@ -202,7 +202,6 @@ def test_visible_stamps_on_a_batch_each_point_at_their_own_document(
         files,
         level="B-T",
         visible="true",
-        unit="Trường THPT Nguyễn Du",
     )
     assert accepted.status_code == 202, accepted.text
     batch_id = accepted.json()["batch_id"]
@@ -220,7 +219,7 @@ def test_visible_stamps_on_a_batch_each_point_at_their_own_document(
             timeout=10,
         ).content
         [text] = annotation_texts(signed)
-        assert "Dấu cơ quan / Organisation seal" in text and "Trường THPT Nguyễn Du" in text
+        assert "Dấu cơ quan / Organisation seal" in text and "Đơn vị" not in text
         drawn = qr_codes_drawn(signed, urls)
         assert len(drawn) == 1 and drawn[0].endswith(f"/verify?ref={reference}"), drawn
     events = _batch_sign_events(stack_info, client_token("audit-reports"), batch_id)

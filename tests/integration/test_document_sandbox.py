@@ -65,7 +65,7 @@ def test_hostile_structure_is_refused_in_words(
     client: TestClient, client_token: TokenFactory, name: str, visible: bool
 ) -> None:
     document, words = HOSTILE[name]
-    params = {"visible": "true", "unit": "Trường THPT Nguyễn Du"} if visible else {}
+    params = {"visible": "true"} if visible else {}
     response = client.post(
         "/v1/documents:sign",
         params=params,
@@ -83,7 +83,7 @@ def test_stamp_on_a_page_without_a_usable_media_box_is_refused_in_words(
     document, words = STAMP_ONLY[name]
     response = client.post(
         "/v1/documents:sign",
-        params={"visible": "true", "unit": "Trường THPT Nguyễn Du"},
+        params={"visible": "true"},
         content=document,
         headers=_headers(client_token("demo-eoffice")),
     )
@@ -91,17 +91,22 @@ def test_stamp_on_a_page_without_a_usable_media_box_is_refused_in_words(
     assert words in response.json()["detail"]
 
 
-def test_stamp_text_too_long_is_refused_with_the_limit(
-    client: TestClient, client_token: TokenFactory
+@pytest.mark.parametrize("unit", ["Trường THPT Nguyễn Du", "Trường THPT Nguyễn Du " * 6])
+def test_a_unit_typed_in_by_the_caller_is_refused(
+    client: TestClient, client_token: TokenFactory, unit: str
 ) -> None:
+    """Attack: an application names on the stamp and the public record a unit it does not belong
+    to ("Sở GD&ĐT" over a school's document). The unit shown is the signer's own, from their
+    account; any ``unit`` in the request is refused with its reason, whatever its length."""
     response = client.post(
         "/v1/documents:sign",
-        params={"visible": "true", "unit": "Trường THPT Nguyễn Du " * 6},
+        params={"visible": "true", "unit": unit},
         content=transcript_pdf(["HOC BA"]),
         headers=_headers(client_token("demo-eoffice")),
     )
     assert response.status_code == 422, response.text
-    assert "unit" in response.text and "120 characters" in response.text
+    assert response.json()["code"] == "stamp-unit-not-accepted"
+    assert "unit of the signer's account" in response.text
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE | STAMP_ONLY))

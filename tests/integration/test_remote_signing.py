@@ -25,6 +25,7 @@ from devstack import Stack, StackInfo
 from devstack.demo import transcript_pdf
 from devstack.pki import ISSUING
 from tests.conftest import AlertInbox, PersonTokenFactory, TokenFactory
+from tests.pdf_inspection import annotation_texts
 from tests.remote_signing import (
     Approver,
     approve_with,
@@ -482,8 +483,18 @@ def test_a_transcript_is_signed_in_policy_order_each_signature_approved_on_a_pho
             first.content,
             document_type="hoc-ba",
             credential=principal_credential,
+            visible="true",
         )
     assert second.status_code == 200, second.text
+    # The principal's stamp: their name from their certificate, and their school, named from the
+    # schools list by their account's unit code (79760101), not typed in by the calling app.
+    [stamp] = annotation_texts(second.content)
+    assert "Nguyễn Văn Hùng" in stamp, stamp
+    assert "Đơn vị / Unit: Trường THPT Bùi Thị Xuân" in stamp, stamp
+    record = httpx.get(
+        f"{base}/verify", params={"ref": second.headers["x-document-reference"]}, timeout=10
+    )
+    assert "Trường THPT Bùi Thị Xuân" in record.text
 
     report = httpx.post(
         f"{base}/v1/documents:verify",

@@ -95,18 +95,15 @@ def test_b_lt_adds_its_dss_in_a_later_revision_that_validates_offline(
 def test_visible_stamp_carries_vietnamese_text_that_reads_back(
     stack_info: StackInfo, headers: dict[str, str], demo_pdf: bytes
 ) -> None:
-    # The unit typed in decomposed form (NFD) must come out composed (NFC).
-    import unicodedata
-
-    unit = unicodedata.normalize("NFD", "Trường THPT Nguyễn Thị Minh Khai")
     before = datetime.now(UTC)
-    signed = _sign(stack_info, headers, demo_pdf, level="B-T", visible="true", unit=unit)
+    signed = _sign(stack_info, headers, demo_pdf, level="B-T", visible="true")
     assert signed.status_code == 200, signed.text
     [text] = annotation_texts(signed.content)
-    assert "Trường THPT Nguyễn Thị Minh Khai" in text
-    # The seal says it is the organisation's seal, not a person's signature; no title, no "-".
+    # The seal says it is the organisation's seal, not a person's signature; no title, no "-",
+    # and no unit (an application's token names none: the seal is the department's own).
     assert "Dấu cơ quan / Organisation seal: Sở GD&ĐT — Dấu cơ quan" in text
     assert "Ký bởi" not in text and "Chức vụ" not in text and ": -" not in text
+    assert "Đơn vị" not in text
     # The time is local, with its zone (UTC+7), and is the signing time.
     shown = re.search(r"(\d\d/\d\d/\d{4} \d\d:\d\d:\d\d) \(UTC\+07:00\)", text)
     assert shown, text

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from io import BytesIO
 from typing import Any
 
 import httpx
@@ -22,6 +23,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import fields as pyhanko_fields
 from pyhanko.sign import signers
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
@@ -31,12 +35,15 @@ from devstack.dss_validator import DssRefusedDocument, DssReport, DssValidator
 from devstack.pki import ISSUING, ROOT
 from devstack.stack import TOKEN_LABEL
 from gateway_runtime.keystore import TokenKeystore
+from signing_service.appearance import VisibleStamp
+from signing_service.errors import DocumentNotSignable
 from signing_service.keystore import TokenGate, token_pdf_signer
 from signing_service.preparation import FieldLock
 from signing_service.sandbox import DocumentSandbox
 from signing_service.signing import DocumentSigner, SignatureLevel, SignatureRequest
 from tests import pdf_attacks as attack
 from tests.conftest import TokenFactory
+from tests.pdf_inspection import annotation_texts
 from tests.public_page import check_on_public_page
 from tests.signing_app import der_certificate, seal_signer, sign_with, software_signed
 
@@ -543,3 +550,103 @@ def test_malformed_signer_info_dss_and_ours(
     if dss_indication is not None:
         assert [s.indication for s in report.signatures] == [dss_indication]
     assert verify(stack_info, headers, document)["indication"] == "TOTAL_FAILED"
+
+
+def _stamp() -> VisibleStamp:
+    return VisibleStamp(
+        signer="Sở GD&ĐT — Dấu cơ quan", unit="", verify_url="https://xacminh.example/v", seal=True
+    )
+
+
+def _signature_boxes(pdf: bytes) -> dict[str, tuple[float, ...]]:
+    """Each signature field's widget rectangle on the page, by field name."""
+    reader = PdfFileReader(BytesIO(pdf))
+    return {
+        str(name): tuple(float(v) for v in reference.get_object()["/Rect"])
+        for name, _, reference in pyhanko_fields.enumerate_sig_fields(reader)
+    }
+
+
+def test_a_stamp_after_a_certification_fills_the_place_the_certification_left(
+    stack: Stack, stack_info: StackInfo, headers: dict[str, str]
+) -> None:
+    """The real workload of a transcript: certified by the homeroom teacher (DocMDP P=2), then
+    stamped visibly by the principal. PDF permits no new visible signature after a certification
+    (a new annotation could be laid over what was certified), so the certification leaves an empty,
+    locked place for each later step of the policy, and the stamp fills it: both signatures pass,
+    the stamps never overlap, and the last step's lock holds."""
+    with seal_signer(stack, stack_info) as signer:
+        certified = sign_with(
+            signer,
+            transcript_pdf(["HOC BA", "Diem Toan: 7"]),
+            SignatureRequest(certify=True, stamp=_stamp(), later_locks=(FieldLock.DOCUMENT,)),
+        )
+    waiting = verify(stack_info, headers, certified)
+    assert waiting["indication"] == "TOTAL_PASSED", waiting
+    assert ("unsigned-signature-field", "Signature2") in {
+        (w["code"], w["subject"]) for w in waiting["warnings"]
+    }
+    with seal_signer(stack, stack_info) as signer:
+        stamped = sign_with(
+            signer, certified, SignatureRequest(lock=FieldLock.DOCUMENT, stamp=_stamp())
+        )
+    report = verify(stack_info, headers, stamped)
+    assert report["indication"] == "TOTAL_PASSED", report
+    assert [(s["field_name"], s["indication"]) for s in report["signatures"]] == [
+        ("Signature1", "TOTAL_PASSED"),
+        ("Signature2", "TOTAL_PASSED"),
+    ]
+    assert not [w for w in report["warnings"] if w["code"] == "unsigned-signature-field"]
+    assert len(annotation_texts(stamped)) == 2
+    first, second = _signature_boxes(stamped).values()
+    apart = first[2] <= second[0] or second[2] <= first[0] or first[3] <= second[1]
+    assert apart or second[3] <= first[1], (first, second)  # never one over the other
+    # The place carried its step's lock: nothing but validation data may follow.
+    with seal_signer(stack, stack_info) as signer, pytest.raises(DocumentNotSignable):
+        sign_with(signer, stamped, SignatureRequest())
+
+
+def test_a_new_visible_signature_over_a_certification_is_refused_and_fails(
+    stack: Stack,
+    stack_info: StackInfo,
+    headers: dict[str, str],
+    software_signer: tuple[rsa.RSAPrivateKey, Any],
+) -> None:
+    """Attack: annotation overlay after certification — a new visible signature field, whose
+    appearance may cover what was certified, added by another signer's software. The service
+    refuses to make one (it would break the certification it verifies), and when someone else's
+    software makes it, the certification fails."""
+    with seal_signer(stack, stack_info) as signer:
+        certified = sign_with(
+            signer, transcript_pdf(["HOC BA", "Diem Toan: 7"]), SignatureRequest(certify=True)
+        )
+        with pytest.raises(DocumentNotSignable, match="no signature place left"):
+            sign_with(signer, certified, SignatureRequest(stamp=_stamp()))
+    writer = IncrementalPdfFileWriter(BytesIO(certified))
+    overlaid = signers.sign_pdf(
+        writer,
+        signers.PdfSignatureMetadata(
+            field_name="Diem", subfilter=pyhanko_fields.SigSeedSubFilter.PADES
+        ),
+        signer=software_signer[1],
+        new_field_spec=pyhanko_fields.SigFieldSpec("Diem", on_page=0, box=(60, 600, 400, 700)),
+    ).getvalue()
+    report = verify(stack_info, headers, overlaid)
+    assert report["indication"] == "TOTAL_FAILED", report
+    assert report["signatures"][0]["subindication"] == "MODIFIED_AFTER_SIGNING", report
+
+
+def test_a_place_that_does_not_lock_as_the_step_must_is_refused(
+    stack: Stack, stack_info: StackInfo
+) -> None:
+    """Attack: a place left without a lock (by a certification made elsewhere, or an author's
+    empty field) offered to a step that must lock the document: signing into it would leave the
+    document open to changes the policy forbids, so the service refuses."""
+    with seal_signer(stack, stack_info) as signer:
+        certified = sign_with(
+            signer,
+            transcript_pdf(["HOC BA"]),
+            SignatureRequest(certify=True, later_locks=(FieldLock.FIELDS,)),
+        )
+        with pytest.raises(DocumentNotSignable, match="does not lock the document"):
+            sign_with(signer, certified, SignatureRequest(lock=FieldLock.DOCUMENT, stamp=_stamp()))

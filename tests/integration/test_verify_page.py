@@ -29,7 +29,7 @@ pytestmark = [
 def stamped(stack_info: StackInfo, client_token: TokenFactory, demo_pdf: bytes) -> httpx.Response:
     response = httpx.post(
         f"{stack_info.signing_url}/v1/documents:sign",
-        params={"level": "B-T", "visible": "true", "unit": "Trường THPT Nguyễn Du"},
+        params={"level": "B-T", "visible": "true"},
         content=demo_pdf,
         headers={
             "Authorization": f"Bearer {client_token('demo-eoffice')}",
