@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from audit.checkpoints import (
@@ -138,10 +139,16 @@ def verify(
 ) -> None:
     """Prove the whole log (or the records of a time range) intact and complete against its
     signed checkpoints; with --from-checkpoint, that it extends a checkpoint you kept."""
+    # Emptied records are held to this deployment's retention (AUDIT_RETENTION_DAYS over the policy).
+    try:
+        retention_days = AuditSettings.model_validate({"keycloak_issuer": "-"}).retention()
+    except ValidationError as exc:
+        console.print(f"the AUDIT_* settings are not valid: {exc.error_count()} problem(s)")
+        for error in exc.errors():
+            console.print(f"  {'.'.join(str(p) for p in error['loc'])}: {error['msg']}")
+        raise typer.Exit(2) from None
     events = _open(store)
     keys = _keys(public_key)
-    # Emptied records are held to this deployment's retention (AUDIT_RETENTION_DAYS over the policy).
-    retention_days = AuditSettings.model_validate({"keycloak_issuer": "-"}).retention()
     try:
         if from_checkpoint is not None:
             if since is not None or until is not None:

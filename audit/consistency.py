@@ -12,8 +12,8 @@ An officer keeps a checkpoint (a signed note, ``gateway-audit keep-checkpoint``)
 A log rewritten from any record below the kept size, even with a fresh chain and checkpoints freshly
 signed with a stolen key, fails step 2; one rewritten above it fails step 3 (or 2). What step 2 proves is
 the tree of leaf hashes: a record below the kept size whose *columns* were edited while its hashes were
-left alone is not read, so not named here — the full ``gateway-audit verify`` reads every record and names
-it.
+left alone is not read, so not named here, nor is a record there emptied before its retention ended — the
+full ``gateway-audit verify`` reads every record and names both.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ it, faster (:mod:`signing_service.qr_masks`).
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -82,6 +83,8 @@ def stamp_style(font_file: Path = DEFAULT_FONT) -> QRStampStyle:
 
 
 Box = tuple[int, int, int, int]
+#: At most this many places are looked at for room on one page.
+_MAX_TRIED = 200
 #: Room between two stamps side by side or one above the other.
 STAMP_GAP = 12
 
@@ -97,7 +100,7 @@ def stamp_box(media_box: tuple[float, float, float, float]) -> Box:
 
 
 def free_stamp_boxes(
-    media_box: tuple[float, float, float, float], taken: list[tuple[float, ...]], count: int
+    media_box: tuple[float, float, float, float], taken: Sequence[tuple[float, ...]], count: int
 ) -> list[Box]:
     """``count`` stamp rectangles that overlap neither ``taken`` nor each other: from the bottom
     right leftwards, then a row up (the signatures of a transcript side by side, as on paper).
@@ -107,14 +110,19 @@ def free_stamp_boxes(
     width, height = STAMP_SIZE
     first = stamp_box(media_box)
     found: list[Box] = []
+    tried = 0
     bottom = first[1]
     while len(found) < count and bottom + height <= y1 - STAMP_MARGIN:
         right = first[2]
-        while len(found) < count and right - width >= x0:
+        while len(found) < count and right - width >= x0 and tried < _MAX_TRIED:
+            tried += 1
             box = (right - width, bottom, right, bottom + height)
             if not any(_overlap(box, other) for other in (*taken, *found)):
                 found.append(box)
             right -= width + STAMP_GAP
+        tried += 1
+        if tried >= _MAX_TRIED:  # a page the size of a wall, covered: look no further
+            break
         bottom += height + STAMP_GAP
     return found + [first] * (count - len(found))
 

@@ -514,7 +514,10 @@ class BatchRunner:
                     level=request.level.value,
                     document_type=header.get("document_type", ""),
                     document_type_title=header.get("document_type_title", ""),
-                    unit=header.get("unit_name", ""),
+                    # A batch stored before units came from accounts: what its stamps say.
+                    unit=header.get(
+                        "unit_name", request.stamp.unit if request.stamp is not None else ""
+                    ),
                     credential_id=header.get("credential_id", ""),
                 ),
                 signed_from_sha256=state["sha256"],

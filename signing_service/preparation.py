@@ -194,9 +194,14 @@ def _field_lock(lock: FieldLock, reader: Any) -> fields.FieldMDPSpec | None:
     if lock is FieldLock.NONE:
         return None
     try:
-        names = sorted(field_states(reader.root))
+        states = field_states(reader.root)
     except FieldTreeTooLarge as exc:
         raise DocumentTooComplex("the form has too many fields to lock") from exc
+    # Empty signature fields (places left for later signers) are not "as the signer saw them":
+    # locking them would make their signing a change to a locked field.
+    names = sorted(
+        name for name, state in states.items() if state.field_type != "/Sig" or state.filled
+    )
     if not names:
         return None
     return fields.FieldMDPSpec(fields.FieldMDPAction.INCLUDE, fields=names)
@@ -229,10 +234,18 @@ def _taken_boxes(page: Any) -> list[tuple[float, ...]]:
     annotations = entry(page, "/Annots")
     if not isinstance(annotations, generic.ArrayObject):
         return taken
-    for item in annotations[:_MAX_ANNOTATIONS_LOOKED_AT]:
+    for index in range(min(len(annotations), _MAX_ANNOTATIONS_LOOKED_AT)):
         try:
-            rect = [float(v) for v in entry(item.get_object(), "/Rect", ())]
-        except (PdfError, TypeError, ValueError, AttributeError, RecursionError):
+            rect = [float(v) for v in entry(annotations[index], "/Rect", ())]
+        except (
+            PdfError,
+            KeyError,
+            IndexError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            RecursionError,
+        ):
             continue
         if len(rect) == 4:
             taken.append(
@@ -269,17 +282,28 @@ def _field_spec(
     )
 
 
-@dataclass(frozen=True)
-class _Place:
-    """An empty signature field with room for a stamp, left by a certification (or by the
-    document's author) for a later signature."""
-
-    name: str
-    locks_document: bool
+#: Annotation flags of a widget nobody sees: Invisible, Hidden, NoView (ISO 32000-2 §12.5.3).
+_UNSEEN = 1 | 2 | 32
 
 
-def _empty_place(reader: Any) -> _Place | None:
-    """The first empty signature field whose widget is the size of a stamp, or None."""
+def _lock_of(field: Any) -> FieldLock | None:
+    """What an empty signature field's /Lock will lock once signed, as a step's lock (None: a
+    lock no step of ours makes)."""
+    lock = entry(field, "/Lock")
+    if lock is None:
+        return FieldLock.NONE
+    action, update = entry(lock, "/Action"), entry(lock, "/P")
+    if action == "/All" and update == 1:
+        return FieldLock.DOCUMENT
+    if action == "/Include" and update is None:
+        return FieldLock.FIELDS
+    return None
+
+
+def _place_for(reader: Any, lock: FieldLock) -> str | None:
+    """The empty signature field a certification left for a step that locks ``lock``: one widget
+    merged with its field, on a page, seen, the stamp's size, locked as the step must lock (a
+    place that locks less than the whole document will not do for a step that locks it); or None."""
     try:
         empty = list(fields.enumerate_sig_fields(reader, filled_status=False))
     except (PdfError, KeyError, TypeError, ValueError, RecursionError) as exc:
@@ -288,19 +312,22 @@ def _empty_place(reader: Any) -> _Place | None:
         ) from exc
     for name, _, reference in empty:
         field = reference.get_object()
-        kids = entry(field, "/Kids")
-        widget = kids[0].get_object() if isinstance(kids, generic.ArrayObject) and kids else field
+        flags = entry(field, "/F", 0)
+        if "/Kids" in field or entry(field, "/P") is None or not isinstance(flags, int):
+            continue
         try:
-            rect = [float(v) for v in entry(widget, "/Rect", ())]
+            rect = [float(v) for v in entry(field, "/Rect", ())]
         except (PdfError, TypeError, ValueError, AttributeError):
             continue
-        if len(rect) != 4:
+        if len(rect) != 4 or flags & _UNSEEN:
             continue
         width, height = abs(rect[2] - rect[0]), abs(rect[3] - rect[1])
-        if width >= STAMP_SIZE[0] * 0.8 and height >= STAMP_SIZE[1] * 0.8:
-            lock = entry(field, "/Lock")
-            locks_document = entry(lock, "/Action") == "/All" and entry(lock, "/P") == 1
-            return _Place(str(name), locks_document)
+        if not (0.8 <= width / STAMP_SIZE[0] <= 1.25 and 0.8 <= height / STAMP_SIZE[1] <= 1.25):
+            continue
+        kind = _lock_of(field)
+        if kind is None or (kind is FieldLock.DOCUMENT) is not (lock is FieldLock.DOCUMENT):
+            continue
+        return str(name)
     return None
 
 
@@ -391,22 +418,20 @@ async def _prepare(document: UntrustedDocument, plan: SignaturePlan) -> Prepared
                 "the signing policy of this document type does not allow it"
             )
     existing = {name for name, _, _ in fields.enumerate_sig_fields(reader)}
-    place = _empty_place(reader) if plan.stamp is not None else None
+    # After a certification, a visible signature fills the place left for its step (its box, its
+    # page, its lock); anywhere else it makes a field of its own, as an invisible one always does.
+    certified = plan.stamp is not None and _certified(reader)
+    place = _place_for(reader, plan.lock) if certified else None
     new_field: fields.SigFieldSpec | None = None
     if place is not None and plan.stamp is not None:
-        # A visible signature fills the place left for it (its box, its page, its lock).
         _check_stamp(plan.stamp)
-        if plan.lock is FieldLock.DOCUMENT and not place.locks_document:
-            raise DocumentNotSignable(
-                f"the signature place {place.name[:40]!r} does not lock the document, as this "
-                "step of the signing policy must"
-            )
-        field_name = place.name
+        field_name = place
     else:
-        if plan.stamp is not None and _certified(reader):
+        if certified:
             raise DocumentNotSignable(
-                "the document is certified and has no signature place left for a stamp: a new "
-                "visible signature would break the certification (sign without visible=true)"
+                "the document is certified and has no signature place left for a stamp of this "
+                "step (one that locks as it must): a new visible signature would break the "
+                "certification (sign without visible=true)"
             )
         number = len(existing) + 1
         while f"{plan.field_name_prefix}{number}" in existing:

@@ -18,7 +18,7 @@ from audit.events import EventTag
 from audit.note import b64
 from audit.ocsf import ocsf_records
 from audit.routes.threads import read_in_thread
-from audit.store import EventStore
+from audit.store import EventStore, RetentionRule
 from audit.tree import StoredTree
 from audit.witnessing import cosignature_lines, witness_status
 from gateway_runtime.openapi import AUTHENTICATED, BEARER, ErrorEnvelope, error_responses
@@ -172,6 +172,8 @@ async def event_proof(
 
 @router.get("/v1/chain")
 async def verify_chain(_reader: Reader, services: ServicesDep) -> dict[str, Any]:
-    """Walks the whole hash chain; a break is an error (``audit-chain-broken``), never a false."""
-    verified = await read_in_thread(services.store.verify_chain)
+    """Walks the whole hash chain; a break is an error (``audit-chain-broken``), never a false.
+    Emptied records are held to this deployment's retention, as ``gateway-audit verify`` holds them."""
+    rule = RetentionRule(services.settings.retention())
+    verified = await read_in_thread(services.store.verify_chain, rule)
     return {"verified_records": verified, "status": "intact"}

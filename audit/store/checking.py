@@ -150,8 +150,9 @@ def _archived_leaf(record: LogRecord, store: EventStore, retention: RetentionRul
     early = retention.early(record.columns.tag, record.columns.time) if retention else None
     if early is not None:
         raise ChainBroken(
-            f"record seq {record.seq} was emptied before its retention ended ({early}): "
-            "not by retention"
+            f"record seq {record.seq} was emptied before its retention ended ({early}): not by "
+            "retention, unless by one shorter than the days this check was given "
+            "(AUDIT_RETENTION_DAYS where the log is kept)"
         )
     return leaf
 

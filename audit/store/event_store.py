@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audit.errors import ChainBroken
 from audit.events import AuditEvent
@@ -19,6 +19,9 @@ from audit.store.rows import GENESIS, LogRecord, QuarantinedEntry, chain_step, t
 from audit.store.sql import RECORD_COLUMNS
 from audit.store.tree import TreeTables
 from audit.tree_head import SignedTreeHead
+
+if TYPE_CHECKING:
+    from audit.store.checking import RetentionRule
 
 
 class EventStore(DashboardQueries, TreeTables):
@@ -274,8 +277,9 @@ class EventStore(DashboardQueries, TreeTables):
             SignedTreeHead(int(s), bytes(r), str(t), str(k), bytes(sig)) for s, r, t, k, sig in rows
         ]
 
-    def verify_chain(self) -> int:
-        """Recompute the chain over every record; return the count, or raise :class:`ChainBroken`."""
+    def verify_chain(self, retention: RetentionRule | None = None) -> int:
+        """Recompute the chain over every record; return the count, or raise :class:`ChainBroken`
+        (with ``retention``, also for a record emptied before its class's retention ended)."""
         from audit.store.checking import check_log  # checking reads stores: imported when used
 
-        return check_log(self)
+        return check_log(self, retention=retention)

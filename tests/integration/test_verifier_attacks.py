@@ -648,5 +648,35 @@ def test_a_place_that_does_not_lock_as_the_step_must_is_refused(
             transcript_pdf(["HOC BA"]),
             SignatureRequest(certify=True, later_locks=(FieldLock.FIELDS,)),
         )
-        with pytest.raises(DocumentNotSignable, match="does not lock the document"):
+        with pytest.raises(DocumentNotSignable, match="one that locks as it must"):
             sign_with(signer, certified, SignatureRequest(lock=FieldLock.DOCUMENT, stamp=_stamp()))
+
+
+def test_each_step_fills_its_own_place_and_no_signature_locks_an_empty_one(
+    stack: Stack, stack_info: StackInfo, headers: dict[str, str]
+) -> None:
+    """Three steps on a form: the first certifies and leaves two places (the second step's, which
+    locks the fields, and the last's, which locks the document). The second signs invisibly: its
+    lock names the form's fields but not the empty places (else filling one later would be a
+    change to a field it locked). The last stamps visibly into the place made for a step that
+    locks the document, not into the first place left."""
+    form = attack.form_pdf({"diem_toan": "7"})
+    with seal_signer(stack, stack_info) as signer:
+        certified = sign_with(
+            signer,
+            form,
+            SignatureRequest(
+                certify=True, stamp=_stamp(), later_locks=(FieldLock.FIELDS, FieldLock.DOCUMENT)
+            ),
+        )
+        second = sign_with(signer, certified, SignatureRequest(lock=FieldLock.FIELDS))
+        last = sign_with(signer, second, SignatureRequest(lock=FieldLock.DOCUMENT, stamp=_stamp()))
+    report = verify(stack_info, headers, last)
+    assert report["indication"] == "TOTAL_PASSED", report
+    assert [s["indication"] for s in report["signatures"]] == ["TOTAL_PASSED"] * 3, report
+    filled = {s["field_name"] for s in report["signatures"]}
+    assert "Signature3" in filled, filled  # the document-locking place, not the first one
+    # The second step's own place stays empty, said as such.
+    assert ("unsigned-signature-field", "Signature2") in {
+        (w["code"], w["subject"]) for w in report["warnings"]
+    }
