@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+import structlog
 from asn1crypto import tsp
 from asn1crypto import x509 as asn1_x509
 from pkcs11.exceptions import PKCS11Error
@@ -24,6 +25,7 @@ from audit.producers import Producer, mac_message
 from gateway_runtime.keystore import SESSION_LOST, TokenKeystore, TokenUnavailable
 
 T = TypeVar("T")
+_log = structlog.get_logger(__name__)
 
 
 class TokenGate:
@@ -90,6 +92,30 @@ def token_pdf_signer(
         ca_chain=chain,
         embed_roots=False,
     )
+
+
+def token_key_signer(
+    gate: TokenGate,
+    label: str,
+    certificate: asn1_x509.Certificate,
+    chain: list[asn1_x509.Certificate],
+) -> PKCS11Signer:
+    """:func:`token_pdf_signer` with the key looked up now (a person's key, made by whichever
+    service process enrolled them). A key the token does not show is looked up once more on a new
+    session, then refused as the token's failure (503), never an internal error (500): one signing
+    process was seen not to find a key another had just made (SoftHSM2, tests, twice)."""
+    for attempt in (1, 2):
+        signer = token_pdf_signer(gate, label, certificate, chain)
+        try:
+            signer.signing_cert  # noqa: B018 - pyHanko loads the key's handle here
+        except PKCS11Error as exc:
+            _log.warning(
+                "keystore.key_not_found", key_label=label, attempt=attempt, error=type(exc).__name__
+            )
+            gate.keystore.renew(signer.pkcs11_session)
+            continue
+        return signer
+    raise TokenUnavailable(f"the token shows no key {label!r}")
 
 
 class _CachedSigningCertificate(CMSAttributeProvider):

@@ -37,7 +37,12 @@ from signing_service.credentials import (
 from signing_service.csc import CscDialect
 from signing_service.document_records import DocumentRecords
 from signing_service.documents import UntrustedDocument, inspect_document
-from signing_service.keystore import TokenEventSealer, TokenGate, token_pdf_signer
+from signing_service.keystore import (
+    TokenEventSealer,
+    TokenGate,
+    token_key_signer,
+    token_pdf_signer,
+)
 from signing_service.revocation import load_trust_store
 from signing_service.sandbox import DocumentSandbox
 from signing_service.settings import SigningSettings
@@ -90,7 +95,7 @@ class Services:
             if len(self._person_signers) >= _PERSON_SIGNERS:
                 self._person_signers.pop(next(iter(self._person_signers)))
             signer = self.document_signer.with_signer(
-                token_pdf_signer(
+                token_key_signer(
                     self.gate, credential.key_label, credential.certificate, self.chain
                 ),
                 key_label=credential.key_label,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from io import BytesIO
+from pathlib import Path
 
 import pkcs11
 import pytest
@@ -24,10 +25,11 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 
 from devstack import Stack, StackInfo, softhsm
 from devstack.stack import SEAL_KEY, TOKEN_LABEL
-from gateway_runtime.keystore import TokenKeystore
+from gateway_runtime.keystore import TokenKeystore, TokenUnavailable
 from signing_service import create_app
+from signing_service.keystore import TokenGate, token_key_signer
 from tests.conftest import TokenFactory
-from tests.signing_app import app_settings
+from tests.signing_app import app_settings, der_certificate
 
 pytestmark = [
     pytest.mark.keycloak,
@@ -116,3 +118,17 @@ def test_the_service_signs_and_seals_its_audit_events_after_the_token_ended_its_
     health = client.get("/health/live")  # asks the token, on a new session
     assert (health.status_code, health.json()["key_store"]) == (200, "up"), health.text
     assert client.post("/v1/documents:sign", content=demo_pdf, headers=headers).status_code == 200
+
+
+def test_a_key_the_token_does_not_show_is_the_tokens_failure_not_an_internal_error(
+    keystore: TokenKeystore, stack_info: StackInfo
+) -> None:
+    """A person's key that the token does not show (seen twice in tests: one signing process did
+    not find the key another had just made) is looked up again on a new session, then refused as
+    the token's failure (503 key-store-unavailable), not left to pyHanko's PKCS11Error (500)."""
+    seal = der_certificate(Path(stack_info.seal_certificate))
+    gate = TokenGate(keystore)
+    with pytest.raises(TokenUnavailable, match="person-0000"):
+        token_key_signer(gate, "person-" + "0" * 32, seal, [])
+    assert TokenUnavailable.status_code == 503
+    assert token_key_signer(gate, SEAL_KEY, seal, []).signing_cert.dump() == seal.dump()
