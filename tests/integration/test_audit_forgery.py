@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import sqlite3
 import time
@@ -256,8 +257,8 @@ def test_a_producer_trimming_the_stream_through_xadd_is_alerted(
     stack: Stack, stack_info: StackInfo, client_token: TokenFactory
 ) -> None:
     """Attack: what the ACL cannot refuse — ``XADD ... MAXLEN 0`` with a producer's credentials
-    trims the stream, unread events of every producer with it (here, only the attacker's own
-    entry was unread). The running audit service sees an entry removed before it read it."""
+    trims the stream, unread events of every producer with it (the attacker's own entry, and
+    whatever else was still unread). The running audit service sees an entry removed before it read it."""
     reader = client_token("audit-reports")
 
     def tampered() -> list[dict[str, Any]]:
@@ -270,8 +271,12 @@ def test_a_producer_trimming_the_stream_through_xadd_is_alerted(
     assert tampered() == []  # no false alarm from everything the tests recorded so far
     _command(_as(stack, stack_info, "scanners"), "XADD", STREAM, "MAXLEN", "0", "*", "x", "y")
     alerts = _until(tampered)
-    assert "1 entries were removed" in alerts[0]["target"]["summary"]
-    assert "before the audit service read them" in alerts[0]["target"]["summary"]
+    summary = alerts[0]["target"]["summary"]
+    # The attacker's own entry at least; on a busy stack, other producers' unread entries too
+    # (CI saw 4): every one of them lost, and counted.
+    removed = re.search(r"(\d+) entries were removed", summary)
+    assert removed is not None and int(removed.group(1)) >= 1, summary
+    assert "before the audit service read them" in summary
 
 
 def test_nobody_gets_in_without_a_user_of_their_own(stack: Stack, stack_info: StackInfo) -> None:
