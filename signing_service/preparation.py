@@ -227,36 +227,33 @@ def _stamp_page(plan: SignaturePlan, pages: int) -> int:
 _MAX_ANNOTATIONS_LOOKED_AT = 2000
 
 
+def _rect(annotation: Any) -> tuple[float, float, float, float] | None:
+    """An annotation's /Rect as (left, bottom, right, top); None if it has none that reads."""
+    try:
+        values = [float(v) for v in entry(annotation.get_object(), "/Rect", ())]
+    except (PdfError, KeyError, IndexError, TypeError, ValueError, AttributeError, RecursionError):
+        return None
+    if len(values) != 4:
+        return None
+    return (
+        min(values[0], values[2]),
+        min(values[1], values[3]),
+        max(values[0], values[2]),
+        max(values[1], values[3]),
+    )
+
+
 def _taken_boxes(page: Any) -> list[tuple[float, ...]]:
     """The rectangles of a page's annotations (fields, earlier stamps, links): a new stamp or
     place is put beside them, never over them."""
-    taken: list[tuple[float, ...]] = []
     annotations = entry(page, "/Annots")
     if not isinstance(annotations, generic.ArrayObject):
-        return taken
-    for index in range(min(len(annotations), _MAX_ANNOTATIONS_LOOKED_AT)):
-        try:
-            rect = [float(v) for v in entry(annotations[index], "/Rect", ())]
-        except (
-            PdfError,
-            KeyError,
-            IndexError,
-            TypeError,
-            ValueError,
-            AttributeError,
-            RecursionError,
-        ):
-            continue
-        if len(rect) == 4:
-            taken.append(
-                (
-                    min(rect[0], rect[2]),
-                    min(rect[1], rect[3]),
-                    max(rect[0], rect[2]),
-                    max(rect[1], rect[3]),
-                )
-            )
-    return taken
+        return []
+    found = (
+        _rect(annotations.raw_get(i))
+        for i in range(min(len(annotations), _MAX_ANNOTATIONS_LOOKED_AT))
+    )
+    return [rect for rect in found if rect is not None]
 
 
 def _field_spec(
@@ -315,13 +312,10 @@ def _place_for(reader: Any, lock: FieldLock) -> str | None:
         flags = entry(field, "/F", 0)
         if "/Kids" in field or entry(field, "/P") is None or not isinstance(flags, int):
             continue
-        try:
-            rect = [float(v) for v in entry(field, "/Rect", ())]
-        except (PdfError, TypeError, ValueError, AttributeError):
+        rect = _rect(field)
+        if rect is None or flags & _UNSEEN:
             continue
-        if len(rect) != 4 or flags & _UNSEEN:
-            continue
-        width, height = abs(rect[2] - rect[0]), abs(rect[3] - rect[1])
+        width, height = rect[2] - rect[0], rect[3] - rect[1]
         if not (0.8 <= width / STAMP_SIZE[0] <= 1.25 and 0.8 <= height / STAMP_SIZE[1] <= 1.25):
             continue
         kind = _lock_of(field)
