@@ -73,8 +73,14 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-#: How long an Idempotency-Key names its batch.
+#: How long an Idempotency-Key names its batch (shortened to the batch's own retention when that is
+#: shorter: a key must not outlive what it names).
 _IDEMPOTENCY_SECONDS = 7 * 86400
+#: Gives the key the batch's expiry if that is sooner, and only while the key still names the batch.
+_KEY_EXPIRES_WITH_BATCH = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2], 'LT') end
+return 0
+"""
 #: Deletes the key only if it still names the batch (not one a later request claimed).
 _RELEASE_KEY = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -171,6 +177,7 @@ class BatchStore:
         try:
             await self._store_new(
                 batch_id,
+                key,
                 owner,
                 request_fingerprint,
                 request,
@@ -194,6 +201,7 @@ class BatchStore:
     async def _store_new(
         self,
         batch_id: str,
+        idempotency_key_name: str,
         owner: BatchOwner,
         request_fingerprint: str,
         request: SignatureRequest,
@@ -236,6 +244,8 @@ class BatchStore:
                     "owner_subject": owner.subject,
                     "owner_actor": owner.actor,
                     "owner_unit": owner.unit or "",
+                    # The key's Redis name (a digest): it expires with the batch.
+                    "idempotency_key": idempotency_key_name,
                     "level": request.level.value,
                     "request": request.to_json(),
                     "fingerprint": request_fingerprint,
@@ -468,6 +478,10 @@ class BatchRunner:
             # Kept for fetching for the retention time, then forgotten (its folder swept).
             pipe.expire(_key(batch_id), int(self._retention))
             pipe.expire(_key(batch_id, "docs"), int(self._retention))
+            # Its Idempotency-Key goes with it: a key naming a forgotten batch would refuse the
+            # same request sent again as "used for a different one".
+            if key_name := header.get("idempotency_key"):
+                pipe.eval(_KEY_EXPIRES_WITH_BATCH, 1, key_name, batch_id, int(self._retention))
             await pipe.execute()
         _log.info("batch.completed", batch_id=batch_id, signed=signed, total=len(documents))
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import (
     CatalogModificationRule,
@@ -88,6 +89,9 @@ class Structure:
     #: The first offset after which something was not accounted for (``None``: all accounted).
     unaccounted_from: int | None
     problem: str | None
+    #: ``(offset of the update, object number)``: the first object an update defines that the
+    #: revision before it referred to without defining (``None``: none).
+    late_definition: tuple[int, int] | None = None
     #: Field states per signed revision, computed once per revision.
     fields_at: dict[int, Any] = field(default_factory=dict)
 
@@ -126,7 +130,86 @@ def analyse_structure(opened: OpenedDocument, embedded: list[EmbeddedPdfSignatur
             hidden[0],
             f"an object definition hidden in the data of another object (offset {hidden[0]})",
         )
-    return Structure(opened, analysis, None, None)
+    return Structure(
+        opened, analysis, None, None, late_definition=late_definition(opened, analysis)
+    )
+
+
+_WS = rb"[\x00\t\n\x0c\r ]+"
+#: A walk of a revision's objects stops here (a hostile document's graph is not walked for ever).
+_WALK_LIMIT = 200_000
+
+
+def _referenced(reader: PdfFileReader, revision: int, numbers: set[int]) -> int | None:
+    """The first of ``numbers`` that revision ``revision`` refers to from its trailer on (what a
+    viewer reaches), walking dictionaries and arrays; ``None`` if none."""
+    resolver = reader.get_historical_resolver(revision)
+    stack: list[Any] = [resolver.trailer_view]
+    seen: set[int] = set()
+    while stack and len(seen) < _WALK_LIMIT:
+        item = stack.pop()
+        if isinstance(item, generic.IndirectObject):
+            if item.idnum in numbers:
+                return item.idnum
+            if item.idnum in seen:
+                continue
+            seen.add(item.idnum)
+            try:
+                item = resolver(item.reference)
+            except (PdfError, KeyError, TypeError, ValueError, AttributeError, RecursionError):
+                continue
+        if isinstance(item, generic.DictionaryObject):
+            stack.extend(item.raw_get(k) for k in item)
+        elif isinstance(item, generic.ArrayObject):
+            stack.extend(item)
+    return None
+
+
+def late_definition(opened: OpenedDocument, analysis: UpdateAnalysis) -> tuple[int, int] | None:
+    """The first object that an update after a signature *defines* and that the revision before it
+    already *referred to* without defining: the signer's viewer showed nothing there (a reference
+    to an undefined object is null), the update fills it — a page's content, an overlay — as a
+    "new" object. pyHanko's difference analysis takes such an object for an addition nobody uses.
+
+    A cheap search first (a reference ``N G R`` to one of the update's new numbers anywhere in the
+    bytes before it, object streams decoded); only when it finds one, a walk of the earlier
+    revision's objects from its trailer decides."""
+    reader = opened.reader
+    xrefs = reader.xrefs
+    first = xrefs.total_revisions - len(analysis.updates)
+    for index, update in enumerate(analysis.updates):
+        revision = first + index
+        if revision < 1:
+            continue
+        numbers = {
+            n
+            for n in (*update.objects, *update.compressed)
+            if xrefs.get_historical_ref(generic.Reference(n, 0, reader), revision - 1) is None
+        }
+        if not numbers:
+            continue
+        pattern = re.compile(
+            rb"(?<![0-9])(?:"
+            + b"|".join(str(n).encode() for n in sorted(numbers))
+            + rb")"
+            + _WS
+            + rb"[0-9]{1,5}"
+            + _WS
+            + rb"R(?![A-Za-z0-9_])"
+        )
+        texts = [opened.data[: update.start]]
+        for earlier in range(revision):
+            for stream_ref in xrefs.object_streams_used_in(earlier):
+                try:
+                    texts.append(reader.get_object(stream_ref).data)
+                except (PdfError, KeyError, TypeError, ValueError, AttributeError):
+                    continue
+        if not any(pattern.search(text) for text in texts):
+            continue
+        number = _referenced(reader, revision - 1, numbers)
+        if number is not None:
+            return update.start, number
+    return None
 
 
 def _field_states_at(structure: Structure, revision: int | None) -> Any:
@@ -156,20 +239,64 @@ def refilled_fields(
     return changed_fields(before, now)
 
 
-def signature_fields(reader: PdfFileReader) -> tuple[list[str], list[tuple[str, str]]]:
-    """``(empty, unsupported)``: empty signature fields, and filled ones whose /SubFilter pyHanko
-    does not recognise (pyHanko skips those silently; a verifier must not)."""
-    empty: list[str] = []
-    unsupported: list[tuple[str, str]] = []
-    known = {"/adbe.pkcs7.detached", "/ETSI.CAdES.detached", "/ETSI.RFC3161", "/adbe.pkcs7.sha1"}
-    for name, value, _ in enumerate_sig_fields(reader):
+@dataclass(frozen=True)
+class SignatureFields:
+    """Every filled or empty signature field of a document, sorted as the verifier reports them."""
+
+    #: The signatures that can be read, in signing order.
+    embedded: list[EmbeddedPdfSignature]
+    empty: list[str]
+    #: ``(name, /SubFilter)``: filled fields in a format pyHanko skips silently (a verifier must not).
+    unsupported: list[tuple[str, str]]
+    #: ``(name, what failed)``: filled fields whose signature dictionary cannot be read — no
+    #: ``/Contents`` or ``/ByteRange``, or ones of the wrong type (the *universal signature forgery*:
+    #: a signature that shows in a viewer's panel with nothing to check). Reported, never skipped.
+    unreadable: list[tuple[str, str]]
+
+
+_KNOWN_SUBFILTERS = frozenset(
+    {"/adbe.pkcs7.detached", "/ETSI.CAdES.detached", "/ETSI.RFC3161", "/adbe.pkcs7.sha1"}
+)
+
+
+def signature_fields(reader: PdfFileReader) -> SignatureFields:
+    """Read every signature field once: one that cannot be read is reported, not a reason to refuse
+    the document (its other signatures are still judged)."""
+    found = SignatureFields([], [], [], [])
+    try:
+        fields = list(enumerate_sig_fields(reader))
+    except (SignatureValidationError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InvalidDocument(f"unreadable signature fields ({type(exc).__name__})") from exc
+    for name, value, sig_field in fields:
         if value is None:
-            empty.append(str(name))
+            found.empty.append(str(name))
             continue
-        subfilter = entry(value.get_object(), "/SubFilter")
-        if subfilter not in known:
-            unsupported.append((str(name), str(subfilter)))
-    return empty, unsupported
+        try:
+            subfilter = entry(value.get_object(), "/SubFilter")
+        except (PdfError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            found.unreadable.append((str(name), type(exc).__name__))
+            continue
+        if subfilter not in _KNOWN_SUBFILTERS:
+            found.unsupported.append((str(name), str(subfilter)))
+            continue
+        try:
+            signature = EmbeddedPdfSignature(reader, sig_field, str(name))
+            signed_end(signature)
+            _ = signature.signed_revision
+        except (
+            PdfError,
+            SignatureValidationError,
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            AssertionError,  # pyHanko asserts the value is a dictionary
+        ) as exc:
+            found.unreadable.append((str(name), type(exc).__name__))
+            continue
+        found.embedded.append(signature)
+    found.embedded.sort(key=lambda e: e.signed_revision)
+    return found
 
 
 def removed_signatures(reader: PdfFileReader, present: set[str]) -> list[str]:
@@ -323,6 +450,11 @@ def validation_data_only(reader: PdfFileReader, revision: int, update: Update) -
     reads only what the strict reading of the update already read, and the previous catalogue."""
     trailer = update.trailer
     if revision < 1 or trailer is None or "/Encrypt" in trailer:
+        return False
+    if update.freed or update.compressed:
+        # A freed object (an overlay that hid signed content: the shadow attack's "hide"), or one
+        # defined inside an object stream (a page rewritten where ``values`` does not look): the
+        # full analysis judges those.
         return False
     written = update.values
     try:

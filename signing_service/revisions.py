@@ -52,6 +52,10 @@ class Update:
     #: The objects as read (each once, here), by number; and the trailer (or xref stream) dict.
     values: dict[int, generic.PdfObject] = field(default_factory=dict, compare=False)
     trailer: generic.DictionaryObject | None = field(default=None, compare=False)
+    #: Objects its cross-reference section frees, and objects it defines inside object streams
+    #: (neither is among ``objects`` or ``values``: they change the document all the same).
+    freed: frozenset[int] = frozenset()
+    compressed: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -220,6 +224,12 @@ def _read_update(cursor: _Cursor, handler: Any, previous_xref: int | None) -> Up
         objects={number: offset for number, (_, offset) in parts.objects.items()},
         values=parts.values,
         trailer=parts.trailer,
+        freed=frozenset(
+            e.idnum for e in parts.entries if e.idnum != 0 and e.xref_type == XRefType.FREE
+        ),
+        compressed=frozenset(
+            e.idnum for e in parts.entries if e.xref_type == XRefType.IN_OBJ_STREAM
+        ),
     )
 
 

@@ -31,7 +31,6 @@ import asyncio
 from collections.abc import Callable
 
 from asn1crypto import x509 as asn1_x509
-from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.pdf_embedded import (
     EmbeddedPdfSignature,
@@ -46,7 +45,6 @@ from pyhanko_certvalidator import ValidationContext
 
 from signing_service import name_matching, path_memo
 from signing_service.documents import UntrustedDocument
-from signing_service.errors import InvalidDocument
 from signing_service.integrity import (
     DIFF_POLICY,
     Structure,
@@ -129,7 +127,12 @@ def _only_validation_data_after(structure: Structure, embedded: EmbeddedPdfSigna
     analysis = structure.analysis
     total = reader.xrefs.total_revisions
     later = range(embedded.signed_revision + 1, total)
-    if not later or analysis is None or structure.unaccounted_from is not None:
+    if (
+        not later
+        or analysis is None
+        or structure.unaccounted_from is not None
+        or structure.late_definition is not None
+    ):
         return False
     # The strictly read updates are the document's last revisions, in order.
     first = total - len(analysis.updates)
@@ -186,6 +189,14 @@ async def _verify_one(
             "MODIFIED_AFTER_SIGNING",
             f"bytes after the signed revision are not a well-formed incremental update: "
             f"{structure.problem}",
+        )
+
+    late = structure.late_definition
+    if late is not None and signed_end(embedded) <= late[0]:
+        verdict.fail(
+            "MODIFIED_AFTER_SIGNING",
+            f"object {late[1]}, which the signed revision refers to without defining it, "
+            "is defined by a later update",
         )
 
     changes = refilled_fields(structure, embedded)
@@ -260,13 +271,6 @@ async def _verify_one(
     )
 
 
-def _collect_embedded(reader: PdfFileReader) -> list[EmbeddedPdfSignature]:
-    try:
-        return list(reader.embedded_signatures)
-    except (SignatureValidationError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise InvalidDocument(f"unreadable signature fields ({type(exc).__name__})") from exc
-
-
 async def async_verify_document(
     document: UntrustedDocument,
     trust_roots: list[asn1_x509.Certificate],
@@ -277,8 +281,8 @@ async def async_verify_document(
 ) -> VerificationReport:
     opened = open_for_verification(document)
     reader = opened.reader
-    embedded = _collect_embedded(reader)
-    empty_fields, unsupported = signature_fields(reader)
+    fields = signature_fields(reader)
+    embedded = fields.embedded
     structure = analyse_structure(opened, embedded)
     fetchers = await cache.fetchers(cache_seconds, revocation_timeout)
     memo = cache.path_memo  # the paths checked with these fetchers' revocation data
@@ -294,7 +298,7 @@ async def async_verify_document(
             fetchers=fetchers,
         )
 
-    warnings = document_warnings(structure, embedded, empty_fields)
+    warnings = document_warnings(structure, embedded, fields.empty)
     reports: list[SignatureReport] = []
     for signature in embedded:
         is_timestamp = signature.sig_object_type == "/DocTimeStamp"
@@ -312,7 +316,7 @@ async def async_verify_document(
                     f"the signature cannot be read ({type(exc).__name__})",
                 )
             )
-    for name, subfilter in unsupported:
+    for name, subfilter in fields.unsupported:
         reports.append(
             failed_report(
                 name,
@@ -322,7 +326,25 @@ async def async_verify_document(
             )
         )
     present = {r.field_name for r in reports}
-    for name in removed_signatures(reader, present):
+    signed_before = set(removed_signatures(reader, present))
+    for name, problem in fields.unreadable:
+        present.add(name)
+        if name in signed_before:  # a readable signature once: its dictionary was rewritten
+            reports.append(
+                failed_report(
+                    name,
+                    "signature",
+                    "MODIFIED_AFTER_SIGNING",
+                    "the signature was rewritten after signing and can no longer be read",
+                )
+            )
+        else:
+            reports.append(
+                failed_report(
+                    name, "signature", "FORMAT_FAILURE", f"the signature cannot be read ({problem})"
+                )
+            )
+    for name in sorted(signed_before - present):
         reports.append(
             failed_report(
                 name,

