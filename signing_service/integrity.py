@@ -252,6 +252,9 @@ class SignatureFields:
     #: ``/Contents`` or ``/ByteRange``, or ones of the wrong type (the *universal signature forgery*:
     #: a signature that shows in a viewer's panel with nothing to check). Reported, never skipped.
     unreadable: list[tuple[str, str]]
+    #: ``(name, revision)``: empty fields whose widget paints something on the page, and the last
+    #: revision that changed the field or what it paints (see :func:`paints`).
+    painting_empty: list[tuple[str, int]] = field(default_factory=list)
 
 
 _KNOWN_SUBFILTERS = frozenset(
@@ -270,6 +273,9 @@ def signature_fields(reader: PdfFileReader) -> SignatureFields:
     for name, value, sig_field in fields:
         if value is None:
             found.empty.append(str(name))
+            changed = _painted_since(reader, sig_field)
+            if changed is not None:
+                found.painting_empty.append((str(name), changed))
             continue
         try:
             subfilter = entry(value.get_object(), "/SubFilter")
@@ -297,6 +303,89 @@ def signature_fields(reader: PdfFileReader) -> SignatureFields:
         found.embedded.append(signature)
     found.embedded.sort(key=lambda e: e.signed_revision)
     return found
+
+
+#: Widget flags that keep an annotation off the screen: Hidden (bit 2), NoView (bit 6).
+_INVISIBLE_FLAGS = 2 | 32
+
+
+def _widgets(sig_field: generic.DictionaryObject) -> list[generic.DictionaryObject]:
+    if "/Rect" in sig_field:
+        return [sig_field]
+    kids = entry(sig_field, "/Kids")
+    if not isinstance(kids, generic.ArrayObject):
+        return []
+    return [k for k in list(kids)[:16] if isinstance(k, generic.DictionaryObject) and "/Rect" in k]
+
+
+def _draws(value: Any) -> bool:
+    """Whether an appearance (a stream, or a dictionary of appearance states) draws anything."""
+    if isinstance(value, generic.IndirectObject):
+        value = value.get_object()
+    if isinstance(value, generic.StreamObject):
+        return bool(value.data.strip())
+    if isinstance(value, generic.DictionaryObject):
+        return any(_draws(value.raw_get(k)) for k in list(value)[:16])
+    return False
+
+
+def paints(widget: generic.DictionaryObject) -> bool:
+    """Whether a widget shows something on its page: a box of some size, not hidden, with an
+    appearance that draws, or a background or border colour a viewer would draw itself."""
+    try:
+        flags = int(entry(widget, "/F", 0))
+        rect = [float(v) for v in widget["/Rect"]]
+        if flags & _INVISIBLE_FLAGS or len(rect) != 4:
+            return False
+        if abs(rect[2] - rect[0]) < 1 or abs(rect[3] - rect[1]) < 1:
+            return False
+        appearance = entry(widget, "/AP")
+        if isinstance(appearance, generic.DictionaryObject) and _draws(appearance.raw_get("/N")):
+            return True
+        characteristics = entry(widget, "/MK")
+        return isinstance(characteristics, generic.DictionaryObject) and any(
+            isinstance(entry(characteristics, k), generic.ArrayObject)
+            and len(characteristics[k]) > 0
+            for k in ("/BG", "/BC")
+        )
+    except (PdfError, KeyError, TypeError, ValueError, AttributeError):
+        return True  # what cannot be read is not shown to be harmless
+
+
+def _painted_since(reader: PdfFileReader, sig_field: Any) -> int | None:
+    """For an empty signature field that paints on its page: the last revision that changed the
+    field, a widget or an appearance it draws (``None``: it paints nothing)."""
+    field_object = sig_field.get_object()
+    widgets = _widgets(field_object)
+    if not any(paints(w) for w in widgets):
+        return None
+    refs: list[generic.Reference] = []
+    if isinstance(sig_field, generic.IndirectObject):
+        refs.append(sig_field.reference)
+    kids = field_object.raw_get("/Kids") if "/Kids" in field_object else None
+    holders = [field_object]
+    if isinstance(kids, generic.ArrayObject):
+        for index in range(min(len(kids), 16)):
+            kid = kids.raw_get(index)
+            if isinstance(kid, generic.IndirectObject):
+                refs.append(kid.reference)
+                holders.append(kid.get_object())
+    for holder in holders:
+        appearance = holder.raw_get("/AP") if "/AP" in holder else None
+        if isinstance(appearance, generic.IndirectObject):
+            refs.append(appearance.reference)
+            appearance = appearance.get_object()
+        if isinstance(appearance, generic.DictionaryObject) and "/N" in appearance:
+            normal = appearance.raw_get("/N")
+            if isinstance(normal, generic.IndirectObject):
+                refs.append(normal.reference)
+    latest = 0
+    for ref in refs:
+        try:
+            latest = max(latest, reader.xrefs.get_last_change(ref))
+        except (KeyError, ValueError, PdfError):
+            latest = reader.xrefs.total_revisions - 1
+    return latest
 
 
 def removed_signatures(reader: PdfFileReader, present: set[str]) -> list[str]:

@@ -151,6 +151,7 @@ async def _verify_one(
     context: Callable[[], ValidationContext],
     cache: RevocationCache,
     warnings: list[Warning],
+    painting_empty: list[tuple[str, int]],
 ) -> SignatureReport:
     is_timestamp = embedded.sig_object_type == "/DocTimeStamp"
     # Revisions that provably only add validation data (a B-LT document's DSS) need no full
@@ -198,6 +199,14 @@ async def _verify_one(
             f"object {late[1]}, which the signed revision refers to without defining it, "
             "is defined by a later update",
         )
+
+    for name, changed in painting_empty:
+        if changed > embedded.signed_revision:
+            verdict.fail(
+                "MODIFIED_AFTER_SIGNING",
+                f"empty signature field {name!r}, added or redrawn after signing, paints on the "
+                "page (a sneaky signature)",
+            )
 
     changes = refilled_fields(structure, embedded)
     if changes is None:
@@ -305,7 +314,15 @@ async def async_verify_document(
         kind = "document_timestamp" if is_timestamp else "signature"
         try:
             reports.append(
-                await _verify_one(signature, structure, trust_roots, context, cache, warnings)
+                await _verify_one(
+                    signature,
+                    structure,
+                    trust_roots,
+                    context,
+                    cache,
+                    warnings,
+                    fields.painting_empty,
+                )
             )
         except (SignatureValidationError, ValueError, TypeError, KeyError) as exc:
             reports.append(

