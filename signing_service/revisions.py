@@ -176,6 +176,11 @@ def _read_xref_table(cursor: _Cursor, handler: Any, parts: _UpdateParts) -> None
         raise _Unaccounted(cursor.pos, f"an unreadable xref table ({type(exc).__name__})") from exc
     if not isinstance(trailer, generic.DictionaryObject):
         raise _Unaccounted(cursor.pos, "a trailer that is no dictionary")
+    if "/XRefStm" in trailer:
+        # A hybrid section: its entries live in a cross-reference stream elsewhere in the file (one
+        # prepared inside the signed bytes can redefine what the page draws), which a reader merges
+        # into this revision. An update after a signature has no use for one.
+        raise _Unaccounted(cursor.pos, "a hybrid cross-reference section (/XRefStm)")
     parts.trailer = trailer
     cursor.pos = stream.tell()
 

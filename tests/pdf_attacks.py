@@ -969,3 +969,71 @@ def redraw_empty_field(pdf: bytes, name: str, text: bytes = b"Diem Toan: 10") ->
     out = BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+# -- Hybrid cross-reference (/XRefStm) -----------------------------------------------------------
+
+
+_PREPARED_XREF = re.compile(rb"(\d+) 0 obj\n<< /Type /XRef /Size \d+ /W \[1 4 2\] /Index \[\d+ 1\]")
+
+
+def hybrid_prepared_pdf() -> bytes:
+    """The overlay transcript with, in an update made *before* signing, an unlisted second
+    definition of the overlay (an empty stream) and a cross-reference stream, listed as an ordinary
+    object, that maps the overlay to it: signed, it changes nothing (no trailer names the stream)."""
+    pdf = overlay_pdf()
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    size = int(reader.trailer["/Size"])
+    _, (_, overlay) = _page_and_contents(pdf)
+    body = bytearray(b"\n")
+    empty_at = len(pdf) + len(body)
+    body += b"%d 0 obj\n<< /Length 0 >>\nstream\n\nendstream\nendobj\n" % overlay.idnum
+    xref_stream_at = len(pdf) + len(body)
+    data = bytes([1]) + empty_at.to_bytes(4, "big") + (0).to_bytes(2, "big")
+    body += (
+        b"%d 0 obj\n<< /Type /XRef /Size %d /W [1 4 2] /Index [%d 1] /Length %d >>\nstream\n"
+        % (size, size + 1, overlay.idnum, len(data))
+        + data
+        + b"\nendstream\nendobj\n"
+    )
+    table_at = len(pdf) + len(body)
+    body += b"xref\n0 1\n0000000000 65535 f \n%d 1\n%010d 00000 n \n" % (size, xref_stream_at)
+    body += b"trailer\n<< /Size %d /Root %d 0 R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n" % (
+        size + 1,
+        reader.trailer.raw_get("/Root").idnum,
+        last_startxref(pdf),
+        table_at,
+    )
+    return pdf + bytes(body)
+
+
+def hybrid_xref_stream_update(pdf: bytes, *, with_dss: bool) -> bytes:
+    """A later update whose trailer names the prepared stream as its ``/XRefStm`` (a hybrid
+    section): a reader merges the stream's entries into the update, the overlay resolves to the
+    empty stream and the page shows "Diem Toan: 10". ``with_dss``: dressed as validation data."""
+    match = _PREPARED_XREF.search(pdf)
+    assert match, "not the prepared document"
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    size = int(reader.trailer["/Size"])
+    root = reader.trailer.raw_get("/Root")
+    body = bytearray(b"\n")
+    offsets: dict[int, int] = {}
+    if with_dss:
+        catalog = generic.DictionaryObject(reader.root)
+        catalog[_n("/DSS")] = generic.IndirectObject(size, 0, reader)
+        offsets[root.idnum] = len(pdf) + len(body)
+        body += b"%d 0 obj\n" % root.idnum + _serialised(catalog) + b"\nendobj\n"
+        offsets[size] = len(pdf) + len(body)
+        body += b"%d 0 obj\n<< /Certs [] >>\nendobj\n" % size
+    table_at = len(pdf) + len(body)
+    body += b"xref\n0 1\n0000000000 65535 f \n" + b"".join(
+        b"%d 1\n%010d 00000 n \n" % (n, offsets[n]) for n in sorted(offsets)
+    )
+    body += (
+        b"trailer\n<< /Size %d /Root %d 0 R /Prev %d /XRefStm %d >>\nstartxref\n%d\n%%%%EOF\n"
+        % (size + 1, root.idnum, last_startxref(pdf), match.start(), table_at)
+    )
+    out = pdf + bytes(body)
+    shown = PdfFileReader(BytesIO(out), strict=False).root["/Pages"]["/Kids"][0]["/Contents"]
+    assert shown[1].data == b"", "the overlay is still drawn"
+    return out

@@ -114,6 +114,8 @@ def signed(stack_info: StackInfo, headers: dict[str, str]) -> dict[str, bytes]:
     documents["overlay"] = _sign(stack_info, headers, attack.overlay_pdf(), level="B-T")
     # A page prepared by the submitter that draws an object the document does not define.
     documents["dangling"] = _sign(stack_info, headers, attack.dangling_reference_pdf(), level="B-T")
+    # ... and one holding, unused, a cross-reference stream that would redefine its overlay.
+    documents["hybrid"] = _sign(stack_info, headers, attack.hybrid_prepared_pdf(), level="B-T")
     return documents
 
 
@@ -326,6 +328,21 @@ CASES = {
         lambda d: attack.redraw_empty_field(
             attack.empty_signature_field_added(d["B-T"]), "ChoNguoiKyTiepTheo"
         ),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "hybrid-xrefstm": Case(
+        "Shadow attack through a hybrid section: a later update's /XRefStm names a cross-reference"
+        " stream prepared inside the signed bytes",
+        "hybrid",
+        lambda d: attack.hybrid_xref_stream_update(d["hybrid"], with_dss=False),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "hybrid-xrefstm-as-validation-data": Case(
+        "Shadow attack through a hybrid section, in an update dressed as validation data (a /DSS)",
+        "hybrid",
+        lambda d: attack.hybrid_xref_stream_update(d["hybrid"], with_dss=True),
         "TOTAL_FAILED",
         "MODIFIED_AFTER_SIGNING",
     ),
