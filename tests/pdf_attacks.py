@@ -1037,3 +1037,39 @@ def hybrid_xref_stream_update(pdf: bytes, *, with_dss: bool) -> bytes:
     shown = PdfFileReader(BytesIO(out), strict=False).root["/Pages"]["/Kids"][0]["/Contents"]
     assert shown[1].data == b"", "the overlay is still drawn"
     return out
+
+
+# -- Certificate substitution -------------------------------------------------------------------------
+
+
+def certificate_swapped(pdf: bytes, certificate: bytes, index: int = -1) -> bytes:
+    """The signer's certificate replaced, in the CMS's unsigned certificate set and its signer
+    identifier, by another certificate *for the same key* (a re-issued one naming another title):
+    the signature value still verifies with the key, only the signed signing-certificate attribute
+    says which certificate was meant."""
+    from asn1crypto import x509 as asn1_x509
+
+    _, _, der = _signature_contents(pdf, index)
+    content_info = cms.ContentInfo.load(der)
+    signed_data = content_info["content"]
+    other = asn1_x509.Certificate.load(certificate)
+    signer_info = signed_data["signer_infos"][0]
+    old_sid = signer_info["sid"].chosen
+    kept = [
+        c
+        for c in signed_data["certificates"]
+        if not (
+            c.chosen.issuer == old_sid["issuer"]
+            and c.chosen.serial_number == old_sid["serial_number"].native
+        )
+    ]
+    signed_data["certificates"] = cms.CertificateSet(
+        [cms.CertificateChoices(name="certificate", value=other), *kept]
+    )
+    signer_info["sid"] = cms.SignerIdentifier(
+        name="issuer_and_serial_number",
+        value=cms.IssuerAndSerialNumber(
+            {"issuer": other.issuer, "serial_number": other.serial_number}
+        ),
+    )
+    return _replace_contents(pdf, index, content_info.dump(force=True))

@@ -583,6 +583,33 @@ def software_signer(stack: Stack) -> tuple[rsa.RSAPrivateKey, Any]:
     return key, signer
 
 
+def test_a_certificate_swapped_for_another_of_the_same_key_does_not_pass(
+    stack: Stack,
+    stack_info: StackInfo,
+    headers: dict[str, str],
+    software_signer: tuple[rsa.RSAPrivateKey, Any],
+) -> None:
+    """Attack class: certificate substitution. A teacher's key certified twice (a re-issue naming
+    the principal's title, say): the signature made under one certificate, the other put in the
+    CMS's unsigned certificate set and signer identifier. The value still verifies with the key;
+    the signed signing-certificate attribute names the first certificate, so the verdict must not
+    pass the signature as the second's."""
+    key, signer = software_signer
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Hiệu trưởng (tráo)")]))
+        .sign(key, hashes.SHA256())
+    )
+    other = stack.pki.issue_from_csr(csr.public_bytes(serialization.Encoding.DER))
+    document = software_signed(signer)
+    assert verify(stack_info, headers, document)["indication"] == "TOTAL_PASSED"
+    swapped = attack.certificate_swapped(document, other.public_bytes(serialization.Encoding.DER))
+    report = verify(stack_info, headers, swapped)
+    assert report["indication"] == "TOTAL_FAILED", report
+    assert "Hiệu trưởng (tráo)" not in str(report["signatures"][0].get("signer", ""))
+    assert PAGE_VERDICTS["TOTAL_PASSED"] not in page(stack_info, swapped).text
+
+
 @pytest.mark.parametrize(
     ("manipulate", "subindication"),
     [
