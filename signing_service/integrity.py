@@ -142,11 +142,12 @@ _WALK_LIMIT = 200_000
 
 def _referenced(reader: PdfFileReader, revision: int, numbers: set[int]) -> int | None:
     """The first of ``numbers`` that revision ``revision`` refers to from its trailer on (what a
-    viewer reaches), walking dictionaries and arrays; ``None`` if none."""
+    viewer reaches), walking dictionaries, arrays and stream dictionaries; ``None`` if none. A
+    graph too large to walk whole counts as referring to them (it cannot be shown not to)."""
     resolver = reader.get_historical_resolver(revision)
     stack: list[Any] = [resolver.trailer_view]
     seen: set[int] = set()
-    while stack and len(seen) < _WALK_LIMIT:
+    while stack:
         item = stack.pop()
         if isinstance(item, generic.IndirectObject):
             if item.idnum in numbers:
@@ -154,6 +155,8 @@ def _referenced(reader: PdfFileReader, revision: int, numbers: set[int]) -> int 
             if item.idnum in seen:
                 continue
             seen.add(item.idnum)
+            if len(seen) > _WALK_LIMIT:
+                return min(numbers)
             try:
                 item = resolver(item.reference)
             except (PdfError, KeyError, TypeError, ValueError, AttributeError, RecursionError):
@@ -163,6 +166,23 @@ def _referenced(reader: PdfFileReader, revision: int, numbers: set[int]) -> int 
         elif isinstance(item, generic.ArrayObject):
             stack.extend(item)
     return None
+
+
+#: Above this many new objects in one update, the search is skipped and the walk decides.
+_SEARCHED_NUMBERS = 256
+
+
+def _reference_to(numbers: set[int]) -> re.Pattern[bytes]:
+    alternatives = b"|".join(str(n).encode() for n in sorted(numbers))
+    return re.compile(
+        rb"(?<![0-9])(?:"
+        + alternatives
+        + rb")"
+        + _WS
+        + rb"[0-9]{1,5}"
+        + _WS
+        + rb"R(?![A-Za-z0-9_])"
+    )
 
 
 def late_definition(opened: OpenedDocument, analysis: UpdateAnalysis) -> tuple[int, int] | None:
@@ -177,6 +197,8 @@ def late_definition(opened: OpenedDocument, analysis: UpdateAnalysis) -> tuple[i
     reader = opened.reader
     xrefs = reader.xrefs
     first = xrefs.total_revisions - len(analysis.updates)
+    decoded: list[bytes] = []  # the object streams of the revisions before the current update
+    decoded_until = 0
     for index, update in enumerate(analysis.updates):
         revision = first + index
         if revision < 1:
@@ -188,24 +210,19 @@ def late_definition(opened: OpenedDocument, analysis: UpdateAnalysis) -> tuple[i
         }
         if not numbers:
             continue
-        pattern = re.compile(
-            rb"(?<![0-9])(?:"
-            + b"|".join(str(n).encode() for n in sorted(numbers))
-            + rb")"
-            + _WS
-            + rb"[0-9]{1,5}"
-            + _WS
-            + rb"R(?![A-Za-z0-9_])"
-        )
-        texts = [opened.data[: update.start]]
-        for earlier in range(revision):
-            for stream_ref in xrefs.object_streams_used_in(earlier):
-                try:
-                    texts.append(reader.get_object(stream_ref).data)
-                except (PdfError, KeyError, TypeError, ValueError, AttributeError):
-                    continue
-        if not any(pattern.search(text) for text in texts):
-            continue
+        if len(numbers) <= _SEARCHED_NUMBERS:
+            for earlier in range(decoded_until, revision):
+                for stream_ref in xrefs.object_streams_used_in(earlier):
+                    try:
+                        decoded.append(reader.get_object(stream_ref).data)
+                    except (PdfError, KeyError, TypeError, ValueError, AttributeError):
+                        continue
+            decoded_until = revision
+            pattern = _reference_to(numbers)
+            if not pattern.search(opened.data, 0, update.start) and not any(
+                pattern.search(text) for text in decoded
+            ):
+                continue
         number = _referenced(reader, revision - 1, numbers)
         if number is not None:
             return update.start, number
