@@ -249,6 +249,10 @@ def _check_entries(parts: _UpdateParts, previous_xref: int | None) -> None:
     listed: set[int] = set()
     for xref_entry in parts.entries:
         if xref_entry.idnum == 0:
+            # Object 0 heads the free list: listed in use, it makes MuPDF "repair" the file and
+            # take whatever definitions its scan finds last, hidden ones in the signed bytes too.
+            if xref_entry.xref_type != XRefType.FREE:
+                raise _Unaccounted(parts.xref_offset, "object 0 listed as in use")
             continue
         if xref_entry.xref_type == XRefType.STANDARD:
             defined = parts.objects.get(xref_entry.idnum)
@@ -276,12 +280,27 @@ def _check_entries(parts: _UpdateParts, previous_xref: int | None) -> None:
         )
 
 
+class _StrictHandler:
+    """The reader, strict where pyHanko's lenient reading and a viewer disagree: a dictionary that
+    repeats a key. pyHanko keeps the first value, viewers (MuPDF, poppler) the last; an update
+    whose page or catalogue says ``/Contents`` twice was judged by one and shown by the other."""
+
+    strict = True
+
+    def __init__(self, reader: Any) -> None:
+        self._reader = reader
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reader, name)
+
+
 def analyse_updates(document: bytes, start: int, handler: Any) -> UpdateAnalysis:
     """Read ``document[start:]`` as a sequence of well-formed incremental updates.
 
     ``start`` is the end of a signed revision (the end of a signature's byte range); ``handler`` is
     the pyHanko reader of the whole document (it resolves indirect stream lengths)."""
     cursor = _Cursor(document, start)
+    handler = _StrictHandler(handler)
     updates: list[Update] = []
     previous_xref = previous_start_xref(document, start)
     while True:

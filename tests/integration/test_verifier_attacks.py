@@ -116,6 +116,8 @@ def signed(stack_info: StackInfo, headers: dict[str, str]) -> dict[str, bytes]:
     documents["dangling"] = _sign(stack_info, headers, attack.dangling_reference_pdf(), level="B-T")
     # ... and one holding, unused, a cross-reference stream that would redefine its overlay.
     documents["hybrid"] = _sign(stack_info, headers, attack.hybrid_prepared_pdf(), level="B-T")
+    # ... and one holding, unlisted, a second definition of its page content.
+    documents["repair"] = _sign(stack_info, headers, attack.repair_prepared_pdf(), level="B-T")
     return documents
 
 
@@ -358,6 +360,30 @@ CASES = {
         "Shadow attack through a hybrid section, in an update dressed as validation data (a /DSS)",
         "hybrid",
         lambda d: attack.hybrid_xref_stream_update(d["hybrid"], with_dss=True),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "duplicate-key-page": Case(
+        "Parser differential: the page rewritten with a second /Contents (pyHanko reads the first"
+        " value of a repeated key, viewers the last)",
+        "B-T",
+        lambda d: attack.duplicate_key_page(d["B-T"]),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "duplicate-key-catalog-as-validation-data": Case(
+        "Parser differential: a catalogue with /DSS and a second /Pages (a new page tree), dressed"
+        " as validation data",
+        "B-LT",
+        lambda d: attack.duplicate_key_catalog_as_validation_data(d["B-LT"]),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "object-zero-in-use": Case(
+        "Forced repair: an update listing object 0 in use, so that MuPDF rebuilds the xref and"
+        " shows a definition hidden in the signed bytes",
+        "repair",
+        lambda d: attack.object_zero_in_use(d["repair"]),
         "TOTAL_FAILED",
         "MODIFIED_AFTER_SIGNING",
     ),
