@@ -94,6 +94,11 @@ def _fingerprint(value: Any, digest: Any, seen: set[tuple[int, int]], depth: int
         digest.update(type(value).__name__.encode() + b":" + repr(value).encode())
 
 
+#: Field flags that do not change how a field is drawn: ReadOnly (which a later signature's lock
+#: sets), Required, NoExport.
+_UNDRAWN_FLAGS = 0b111
+
+
 def _digest_of(
     field: generic.DictionaryObject,
     widgets: list[generic.DictionaryObject],
@@ -103,9 +108,14 @@ def _digest_of(
     seen: set[tuple[int, int]] = set()
     for part in [field, *widgets]:
         for key in keys:
-            if key in part:
-                digest.update(key.encode())
-                _fingerprint(part.raw_get(key), digest, seen, 0)
+            if key not in part:
+                continue
+            digest.update(key.encode())
+            value = part.raw_get(key)
+            if key == "/Ff" and isinstance(value, generic.NumberObject):
+                digest.update(b"%d" % (int(value) & ~_UNDRAWN_FLAGS))
+            else:
+                _fingerprint(value, digest, seen, 0)
         digest.update(b"|")
     return digest
 
@@ -218,7 +228,10 @@ def changed_fields(
             continue
         after = now.get(name)
         if before.filled:
-            if after is None or (after.shown, after.redrawn) != (before.shown, before.redrawn):
+            # What viewers redraw from matters only while they redraw: a later signature that
+            # drops /NeedAppearances (pyHanko does) sends them back to the compared streams.
+            redrawn_otherwise = after is not None and after.redrawn not in (None, before.redrawn)
+            if after is None or after.shown != before.shown or redrawn_otherwise:
                 refilled.append(name)
         elif after is not None and after.shown != before.shown:
             filled.append(name)

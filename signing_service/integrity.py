@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any
 
 from pyhanko.pdf_utils import generic
@@ -89,9 +90,9 @@ class Structure:
     #: The first offset after which something was not accounted for (``None``: all accounted).
     unaccounted_from: int | None
     problem: str | None
-    #: ``(offset of the update, object number)``: the first object an update defines that the
-    #: revision before it referred to without defining (``None``: none).
-    late_definition: tuple[int, int] | None = None
+    #: ``(offset of the update, object number)``: objects an update defines that the revision
+    #: before it referred to without defining.
+    late_definitions: list[tuple[int, int]] = field(default_factory=list)
     #: Field states per signed revision, computed once per revision.
     fields_at: dict[int, Any] = field(default_factory=dict)
 
@@ -131,7 +132,7 @@ def analyse_structure(opened: OpenedDocument, embedded: list[EmbeddedPdfSignatur
             f"an object definition hidden in the data of another object (offset {hidden[0]})",
         )
     return Structure(
-        opened, analysis, None, None, late_definition=late_definition(opened, analysis)
+        opened, analysis, None, None, late_definitions=late_definition(opened, analysis)
     )
 
 
@@ -168,65 +169,121 @@ def _referenced(reader: PdfFileReader, revision: int, numbers: set[int]) -> int 
     return None
 
 
-#: Above this many new objects in one update, the search is skipped and the walk decides.
-_SEARCHED_NUMBERS = 256
+#: The end of a reference ``N G R`` as written in a file; the numbers are read backwards from it
+#: (any digits: ``0500 0 R`` is object 500 to readers). Searching for the rare ``<space>R`` first
+#: is five times faster on a large file than a pattern that starts with the digits.
+_REFERENCE_END = re.compile(rb"[\x00\t\n\x0c\r ]R(?![A-Za-z0-9_])")
+_DIGITS = frozenset(b"0123456789")
+_SPACES = frozenset(b"\x00\t\n\x0c\r ")
 
 
-def _reference_to(numbers: set[int]) -> re.Pattern[bytes]:
-    alternatives = b"|".join(str(n).encode() for n in sorted(numbers))
-    return re.compile(
-        rb"(?<![0-9])(?:"
-        + alternatives
-        + rb")"
-        + _WS
-        + rb"[0-9]{1,5}"
-        + _WS
-        + rb"R(?![A-Za-z0-9_])"
-    )
+#: How far back a comment's ``%`` is looked for on the line before a reference's token.
+_COMMENT_WINDOW = 1 << 16
 
 
-def late_definition(opened: OpenedDocument, analysis: UpdateAnalysis) -> tuple[int, int] | None:
-    """The first object that an update after a signature *defines* and that the revision before it
-    already *referred to* without defining: the signer's viewer showed nothing there (a reference
-    to an undefined object is null), the update fills it — a page's content, an overlay — as a
-    "new" object. pyHanko's difference analysis takes such an object for an addition nobody uses.
+class _Uncertain(Exception):
+    """A reference whose tokens are separated by a comment longer than the window."""
 
-    A cheap search first (a reference ``N G R`` to one of the update's new numbers anywhere in the
-    bytes before it, object streams decoded); only when it finds one, a walk of the earlier
-    revision's objects from its trailer decides."""
+
+def _run_before(data: bytes, end: int, kind: frozenset[int], limit: int | None = None) -> int:
+    """Where the run of ``kind`` bytes that ends at ``end`` starts (at most ``limit`` bytes back)."""
+    start = end
+    while start > 0 and (limit is None or end - start < limit) and data[start - 1] in kind:
+        start -= 1
+    return start
+
+
+def _space_before(data: bytes, end: int) -> int:
+    """Where the whitespace (comments included: PDF reads a comment as whitespace) that ends at
+    ``end`` starts."""
+    start = _run_before(data, end, _SPACES)
+    while start < end and any(c in b"\r\n" for c in data[start:end]):
+        # The whitespace holds a line end: the line before it may end in a comment.
+        line_start = max(data.rfind(b"\n", 0, start), data.rfind(b"\r", 0, start)) + 1
+        if start - line_start > _COMMENT_WINDOW:
+            raise _Uncertain()
+        percent = data.find(b"%", line_start, start)
+        if percent < 0:
+            break
+        end, start = percent, _run_before(data, percent, _SPACES)
+    return start
+
+
+def _first_references(data: bytes, end: int) -> dict[int, int] | None:
+    """Where each object number is first referred to in ``data[:end]`` (as bytes: stream data
+    and superseded objects included, so a hit only means "look closer"); ``None`` when a
+    reference could not be read back (a comment too long between its tokens)."""
+    first: dict[int, int] = {}
+    try:
+        for match in _REFERENCE_END.finditer(data, 0, end):
+            generation_end = _space_before(data, match.start() + 1)
+            generation_start = _run_before(data, generation_end, _DIGITS, 20)
+            number_end = _space_before(data, generation_start)
+            number_start = _run_before(data, number_end, _DIGITS, 20)
+            if number_start < number_end < generation_start < generation_end:
+                first.setdefault(int(data[number_start:number_end]), number_start)
+    except _Uncertain:
+        return None
+    return first
+
+
+def late_definition(opened: OpenedDocument, analysis: UpdateAnalysis) -> list[tuple[int, int]]:
+    """Objects that an update after a signature *defines* and that the revision before it already
+    *referred to* without defining, as ``(offset of the update, object number)``: the signer's
+    viewer showed nothing there (a reference to an undefined object is null), the update fills it
+    — a page's content, an overlay — as a "new" object. pyHanko's difference analysis takes such an
+    object for an addition nobody uses.
+
+    One pass over the bytes before the last update (object streams decoded) finds where each number
+    is first referred to; only an update whose new objects were referred to before it gets a walk
+    of the earlier revision's objects from its trailer, which decides."""
     reader = opened.reader
     xrefs = reader.xrefs
+    if not analysis.updates:
+        return []
     first = xrefs.total_revisions - len(analysis.updates)
-    decoded: list[bytes] = []  # the object streams of the revisions before the current update
-    decoded_until = 0
+    in_bytes = _first_references(opened.data, analysis.updates[-1].start)
+    in_streams: dict[int, int] | None = {}  # number -> first revision whose object streams refer
+    for revision in range(xrefs.total_revisions - 1):
+        for stream_ref in xrefs.object_streams_used_in(revision):
+            try:
+                data = reader.get_object(stream_ref).data
+            except (PdfError, KeyError, TypeError, ValueError, AttributeError):
+                continue
+            numbers_here = _first_references(data, len(data))
+            if numbers_here is None or in_streams is None:
+                in_streams = None
+                continue
+            for number in numbers_here:
+                in_streams.setdefault(number, revision)
+    found: list[tuple[int, int]] = []
     for index, update in enumerate(analysis.updates):
         revision = first + index
         if revision < 1:
             continue
+        defined = {n: update.generations.get(n, 0) for n in (*update.objects, *update.compressed)}
         numbers = {
             n
-            for n in (*update.objects, *update.compressed)
-            if xrefs.get_historical_ref(generic.Reference(n, 0, reader), revision - 1) is None
+            for n, generation in defined.items()
+            if xrefs.get_historical_ref(generic.Reference(n, generation, reader), revision - 1)
+            is None
         }
         if not numbers:
             continue
-        if len(numbers) <= _SEARCHED_NUMBERS:
-            for earlier in range(decoded_until, revision):
-                for stream_ref in xrefs.object_streams_used_in(earlier):
-                    try:
-                        decoded.append(reader.get_object(stream_ref).data)
-                    except (PdfError, KeyError, TypeError, ValueError, AttributeError):
-                        continue
-            decoded_until = revision
-            pattern = _reference_to(numbers)
-            if not pattern.search(opened.data, 0, update.start) and not any(
-                pattern.search(text) for text in decoded
-            ):
-                continue
-        number = _referenced(reader, revision - 1, numbers)
-        if number is not None:
-            return update.start, number
-    return None
+        if (
+            in_bytes is not None
+            and in_streams is not None
+            and not any(
+                in_bytes.get(n, update.start) < update.start
+                or in_streams.get(n, revision) < revision
+                for n in numbers
+            )
+        ):
+            continue
+        referenced = _referenced(reader, revision - 1, numbers)
+        if referenced is not None:
+            found.append((update.start, referenced))
+    return found
 
 
 def _field_states_at(structure: Structure, revision: int | None) -> Any:
@@ -269,9 +326,9 @@ class SignatureFields:
     #: ``/Contents`` or ``/ByteRange``, or ones of the wrong type (the *universal signature forgery*:
     #: a signature that shows in a viewer's panel with nothing to check). Reported, never skipped.
     unreadable: list[tuple[str, str]]
-    #: ``(name, revision)``: empty fields whose widget paints something on the page, and the last
-    #: revision that changed the field or what it paints (see :func:`paints`).
-    painting_empty: list[tuple[str, int]] = field(default_factory=list)
+    #: ``(name, what it draws, revision)``: empty fields whose widgets draw on their page, and the
+    #: last revision that changed the field or what it draws.
+    painting_empty: list[tuple[str, Paint, int]] = field(default_factory=list)
 
 
 _KNOWN_SUBFILTERS = frozenset(
@@ -285,14 +342,22 @@ def signature_fields(reader: PdfFileReader) -> SignatureFields:
     found = SignatureFields([], [], [], [])
     try:
         fields = list(enumerate_sig_fields(reader))
-    except (SignatureValidationError, KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (
+        PdfError,
+        SignatureValidationError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        RecursionError,
+    ) as exc:
         raise InvalidDocument(f"unreadable signature fields ({type(exc).__name__})") from exc
     for name, value, sig_field in fields:
         if value is None:
             found.empty.append(str(name))
-            changed = _painted_since(reader, sig_field)
-            if changed is not None:
-                found.painting_empty.append((str(name), changed))
+            painted = _painted_since(reader, sig_field)
+            if painted is not None:
+                found.painting_empty.append((str(name), *painted))
             continue
         try:
             subfilter = entry(value.get_object(), "/SubFilter")
@@ -324,85 +389,115 @@ def signature_fields(reader: PdfFileReader) -> SignatureFields:
 
 #: Widget flags that keep an annotation off the screen: Hidden (bit 2), NoView (bit 6).
 _INVISIBLE_FLAGS = 2 | 32
+#: A field with more widgets, or an appearance with more parts, than this is taken to draw content.
+_WIDGET_LIMIT = 64
+_APPEARANCE_LIMIT = 64
+#: Content-stream operators that show text, images or other drawings (form XObjects).
+_SHOWS_CONTENT = re.compile(rb"(?<![A-Za-z0-9*])(?:Tj|TJ|Do|BI|sh|'|\")(?![A-Za-z0-9*])")
 
 
-def _widgets(sig_field: generic.DictionaryObject) -> list[generic.DictionaryObject]:
-    if "/Rect" in sig_field:
-        return [sig_field]
-    kids = entry(sig_field, "/Kids")
-    if not isinstance(kids, generic.ArrayObject):
-        return []
-    return [k for k in list(kids)[:16] if isinstance(k, generic.DictionaryObject) and "/Rect" in k]
+class Paint(IntEnum):
+    """What an empty signature field's widgets put on the page."""
+
+    NOTHING = 0
+    #: Only a box: a background, a border, rectangles (a placeholder for the next signer).
+    BOX = 1
+    #: Text, an image or a drawing of its own (what the Sneaky Signature Attack writes).
+    CONTENT = 2
 
 
-def _draws(value: Any) -> bool:
-    """Whether an appearance (a stream, or a dictionary of appearance states) draws anything."""
-    if isinstance(value, generic.IndirectObject):
-        value = value.get_object()
-    if isinstance(value, generic.StreamObject):
-        return bool(value.data.strip())
-    if isinstance(value, generic.DictionaryObject):
-        return any(_draws(value.raw_get(k)) for k in list(value)[:16])
-    return False
+def _appearance_paint(value: Any) -> Paint:
+    """What an appearance (a stream, or a dictionary of appearance states) draws."""
+    found = Paint.NOTHING
+    stack = [value]
+    seen: set[tuple[int, int]] = set()
+    visited = 0
+    while stack:
+        item = stack.pop()
+        visited += 1
+        if visited > _APPEARANCE_LIMIT:
+            return Paint.CONTENT
+        if isinstance(item, generic.IndirectObject):
+            if (item.idnum, item.generation) in seen:
+                continue
+            seen.add((item.idnum, item.generation))
+            item = item.get_object()
+        if isinstance(item, generic.StreamObject):
+            if not item.encoded_data:
+                continue
+            try:
+                data = item.data
+            except Exception:  # noqa: BLE001 - a filter pyHanko cannot decode: not shown harmless
+                return Paint.CONTENT
+            if _SHOWS_CONTENT.search(data):
+                return Paint.CONTENT
+            if data.strip():
+                found = Paint.BOX
+        elif isinstance(item, generic.DictionaryObject):
+            stack.extend(item.raw_get(k) for k in item)
+    return found
 
 
-def paints(widget: generic.DictionaryObject) -> bool:
-    """Whether a widget shows something on its page: a box of some size, not hidden, with an
-    appearance that draws, or a background or border colour a viewer would draw itself."""
+def _widget_paint(widget: generic.DictionaryObject) -> Paint:
+    flags = int(entry(widget, "/F", 0))
+    rect = [float(v) for v in widget["/Rect"]]
+    if flags & _INVISIBLE_FLAGS or len(rect) != 4:
+        return Paint.NOTHING
+    if abs(rect[2] - rect[0]) < 1 or abs(rect[3] - rect[1]) < 1:
+        return Paint.NOTHING
+    paint = Paint.NOTHING
+    appearance = entry(widget, "/AP")
+    if isinstance(appearance, generic.DictionaryObject) and "/N" in appearance:
+        paint = _appearance_paint(appearance.raw_get("/N"))
+    characteristics = entry(widget, "/MK")
+    if isinstance(characteristics, generic.DictionaryObject) and any(
+        isinstance(entry(characteristics, k), generic.ArrayObject) and len(characteristics[k]) > 0
+        for k in ("/BG", "/BC")
+    ):
+        paint = max(paint, Paint.BOX)
+    return paint
+
+
+def _painted_since(reader: PdfFileReader, sig_field: Any) -> tuple[Paint, int] | None:
+    """For an empty signature field whose widgets draw on their page: what they draw, and the last
+    revision that changed the field, a widget or an appearance (``None``: nothing is drawn). What
+    cannot be read is taken to draw content, changed in the last revision."""
     try:
-        flags = int(entry(widget, "/F", 0))
-        rect = [float(v) for v in widget["/Rect"]]
-        if flags & _INVISIBLE_FLAGS or len(rect) != 4:
-            return False
-        if abs(rect[2] - rect[0]) < 1 or abs(rect[3] - rect[1]) < 1:
-            return False
-        appearance = entry(widget, "/AP")
-        if isinstance(appearance, generic.DictionaryObject) and _draws(appearance.raw_get("/N")):
-            return True
-        characteristics = entry(widget, "/MK")
-        return isinstance(characteristics, generic.DictionaryObject) and any(
-            isinstance(entry(characteristics, k), generic.ArrayObject)
-            and len(characteristics[k]) > 0
-            for k in ("/BG", "/BC")
-        )
-    except (PdfError, KeyError, TypeError, ValueError, AttributeError):
-        return True  # what cannot be read is not shown to be harmless
-
-
-def _painted_since(reader: PdfFileReader, sig_field: Any) -> int | None:
-    """For an empty signature field that paints on its page: the last revision that changed the
-    field, a widget or an appearance it draws (``None``: it paints nothing)."""
-    field_object = sig_field.get_object()
-    widgets = _widgets(field_object)
-    if not any(paints(w) for w in widgets):
-        return None
-    refs: list[generic.Reference] = []
-    if isinstance(sig_field, generic.IndirectObject):
-        refs.append(sig_field.reference)
-    kids = field_object.raw_get("/Kids") if "/Kids" in field_object else None
-    holders = [field_object]
-    if isinstance(kids, generic.ArrayObject):
-        for index in range(min(len(kids), 16)):
-            kid = kids.raw_get(index)
-            if isinstance(kid, generic.IndirectObject):
-                refs.append(kid.reference)
-                holders.append(kid.get_object())
-    for holder in holders:
-        appearance = holder.raw_get("/AP") if "/AP" in holder else None
-        if isinstance(appearance, generic.IndirectObject):
-            refs.append(appearance.reference)
-            appearance = appearance.get_object()
-        if isinstance(appearance, generic.DictionaryObject) and "/N" in appearance:
-            normal = appearance.raw_get("/N")
-            if isinstance(normal, generic.IndirectObject):
-                refs.append(normal.reference)
-    latest = 0
-    for ref in refs:
-        try:
-            latest = max(latest, reader.xrefs.get_last_change(ref))
-        except (KeyError, ValueError, PdfError):
-            latest = reader.xrefs.total_revisions - 1
-    return latest
+        field_object = sig_field.get_object()
+        holders: list[tuple[generic.Reference | None, generic.DictionaryObject]] = [
+            (
+                sig_field.reference if isinstance(sig_field, generic.IndirectObject) else None,
+                field_object,
+            )
+        ]
+        kids = field_object.raw_get("/Kids") if "/Kids" in field_object else None
+        if isinstance(kids, generic.IndirectObject):
+            kids = kids.get_object()
+        if isinstance(kids, generic.ArrayObject):
+            if len(kids) > _WIDGET_LIMIT:
+                return Paint.CONTENT, reader.xrefs.total_revisions - 1
+            for index in range(len(kids)):
+                kid = kids.raw_get(index)
+                value = kid.get_object() if isinstance(kid, generic.IndirectObject) else kid
+                if isinstance(value, generic.DictionaryObject):
+                    ref = kid.reference if isinstance(kid, generic.IndirectObject) else None
+                    holders.append((ref, value))
+        paint = max((_widget_paint(h) for _, h in holders if "/Rect" in h), default=Paint.NOTHING)
+        if paint is Paint.NOTHING:
+            return None
+        refs = [ref for ref, _ in holders if ref is not None]
+        for _, holder in holders:
+            appearance = holder.raw_get("/AP") if "/AP" in holder else None
+            if isinstance(appearance, generic.IndirectObject):
+                refs.append(appearance.reference)
+                appearance = appearance.get_object()
+            if isinstance(appearance, generic.DictionaryObject) and "/N" in appearance:
+                normal = appearance.raw_get("/N")
+                if isinstance(normal, generic.IndirectObject):
+                    refs.append(normal.reference)
+        return paint, max((reader.xrefs.get_last_change(ref) for ref in refs), default=0)
+    except (PdfError, KeyError, TypeError, ValueError, AttributeError, RecursionError):
+        return Paint.CONTENT, reader.xrefs.total_revisions - 1
 
 
 def removed_signatures(reader: PdfFileReader, present: set[str]) -> list[str]:
@@ -415,7 +510,7 @@ def removed_signatures(reader: PdfFileReader, present: set[str]) -> list[str]:
             for name, value, _ in enumerate_sig_fields(resolver, filled_status=True):
                 if value is not None and str(name) not in present:
                     removed.add(str(name))
-        except (KeyError, TypeError, ValueError, AttributeError):
+        except (PdfError, KeyError, TypeError, ValueError, AttributeError, RecursionError):
             continue
     return sorted(removed)
 
@@ -604,7 +699,10 @@ def validation_data_only(reader: PdfFileReader, revision: int, update: Update) -
             ):
                 continue
             return False  # an object that the DSS does not hold
+        old_size = int(old_trailer["/Size"])
         for number in dss | (set(written) - allowed):
+            if number < old_size or update.generations.get(number, 0) != 0:
+                return False  # a number in use before (under any generation), or reused
             ref = generic.Reference(number, 0, reader)
             if xrefs.get_historical_ref(ref, revision - 1) is not None:
                 return False  # an existing object rewritten

@@ -56,6 +56,8 @@ class Update:
     #: (neither is among ``objects`` or ``values``: they change the document all the same).
     freed: frozenset[int] = frozenset()
     compressed: frozenset[int] = frozenset()
+    #: The generation of each object it defines plainly (``objects`` is by number).
+    generations: dict[int, int] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,7 @@ def _read_update(cursor: _Cursor, handler: Any, previous_xref: int | None) -> Up
         compressed=frozenset(
             e.idnum for e in parts.entries if e.xref_type == XRefType.IN_OBJ_STREAM
         ),
+        generations={number: generation for number, (generation, _) in parts.objects.items()},
     )
 
 

@@ -47,6 +47,7 @@ from signing_service import name_matching, path_memo
 from signing_service.documents import UntrustedDocument
 from signing_service.integrity import (
     DIFF_POLICY,
+    Paint,
     Structure,
     analyse_structure,
     document_warnings,
@@ -131,7 +132,7 @@ def _only_validation_data_after(structure: Structure, embedded: EmbeddedPdfSigna
         not later
         or analysis is None
         or structure.unaccounted_from is not None
-        or structure.late_definition is not None
+        or bool(structure.late_definitions)
     ):
         return False
     # The strictly read updates are the document's last revisions, in order.
@@ -151,7 +152,7 @@ async def _verify_one(
     context: Callable[[], ValidationContext],
     cache: RevocationCache,
     warnings: list[Warning],
-    painting_empty: list[tuple[str, int]],
+    painting_empty: list[tuple[str, Paint, int]],
 ) -> SignatureReport:
     is_timestamp = embedded.sig_object_type == "/DocTimeStamp"
     # Revisions that provably only add validation data (a B-LT document's DSS) need no full
@@ -192,21 +193,35 @@ async def _verify_one(
             f"{structure.problem}",
         )
 
-    late = structure.late_definition
-    if late is not None and signed_end(embedded) <= late[0]:
-        verdict.fail(
-            "MODIFIED_AFTER_SIGNING",
-            f"object {late[1]}, which the signed revision refers to without defining it, "
-            "is defined by a later update",
-        )
-
-    for name, changed in painting_empty:
-        if changed > embedded.signed_revision:
+    for offset, number in structure.late_definitions:
+        if signed_end(embedded) <= offset:
             verdict.fail(
                 "MODIFIED_AFTER_SIGNING",
-                f"empty signature field {name!r}, added or redrawn after signing, paints on the "
-                "page (a sneaky signature)",
+                f"object {number}, which the signed revision refers to without defining it, "
+                "is defined by a later update",
             )
+            break
+
+    for name, paint, changed in painting_empty:
+        if changed <= embedded.signed_revision:
+            continue
+        if paint is Paint.CONTENT:
+            verdict.fail(
+                "MODIFIED_AFTER_SIGNING",
+                f"empty signature field {name!r}, added or redrawn after signing, draws text or "
+                "images on the page (a sneaky signature)",
+            )
+        else:
+            warning = Warning(
+                "empty-field-drawn-after-signing",
+                f"Ô chữ ký trống {name!r} được thêm sau khi ký và được vẽ thành một khung trên "
+                "trang; khung có thể che nội dung bên dưới.",
+                f"Empty signature field {name!r}, added after signing, is drawn as a box on the "
+                "page; it may cover what lies under it.",
+                subject=name,
+            )
+            if warning not in warnings:
+                warnings.append(warning)
 
     changes = refilled_fields(structure, embedded)
     if changes is None:

@@ -937,21 +937,30 @@ def _field_ref(writer: IncrementalPdfFileWriter, name: str) -> generic.IndirectO
     raise AssertionError(f"no field {name!r}")
 
 
-def sneaky_signature_field(pdf: bytes, text: bytes = b"Diem Toan: 10") -> bytes:
+def sneaky_signature_field(
+    pdf: bytes, text: bytes = b"Diem Toan: 10", *, separate_widget: bool = False
+) -> bytes:
     """SSA: a later update adds an *empty* signature field — which a signature permits, as a place
     for the next signer — whose widget's appearance paints a white box over the page and writes
-    ``text``. Nothing the signer saw is rewritten; the page shows something else."""
+    ``text``. Nothing the signer saw is rewritten; the page shows something else.
+    ``separate_widget``: the widget is the field's kid rather than merged with it."""
     from pyhanko.sign import fields
 
     writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
     fields.append_signature_field(
-        writer, fields.SigFieldSpec("ChoKy", on_page=0, box=(50, 600, 400, 800))
+        writer,
+        fields.SigFieldSpec(
+            "ChoKy",
+            on_page=0,
+            box=(50, 600, 400, 800),
+            combine_annotation=not separate_widget,
+        ),
     )
     ref = _field_ref(writer, "ChoKy")
-    ref.get_object()[_n("/AP")] = generic.DictionaryObject(
-        {_n("/N"): _painting_appearance(writer, text)}
-    )
-    writer.mark_update(ref)
+    widget = ref.get_object()["/Kids"][0] if separate_widget else ref.get_object()
+    widget[_n("/AP")] = generic.DictionaryObject({_n("/N"): _painting_appearance(writer, text)})
+    widget_ref = ref.get_object()["/Kids"].raw_get(0) if separate_widget else ref
+    writer.mark_update(widget_ref)
     out = BytesIO()
     writer.write(out)
     return out.getvalue()

@@ -338,6 +338,13 @@ CASES = {
         "TOTAL_FAILED",
         "MODIFIED_AFTER_SIGNING",
     ),
+    "sneaky-signature-field-separate-widget": Case(
+        "Sneaky Signature Attack: the same, its widget a kid of the field (not merged with it)",
+        "B-T",
+        lambda d: attack.sneaky_signature_field(d["B-T"], separate_widget=True),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
     "sneaky-signature-place-redrawn": Case(
         "Sneaky Signature Attack: a blank place for the next signer, added after signing (which"
         " passes), given an appearance that paints over the page",
