@@ -177,8 +177,10 @@ _DIGITS = frozenset(b"0123456789")
 _SPACES = frozenset(b"\x00\t\n\x0c\r ")
 
 
-#: How far back a comment's ``%`` is looked for on the line before a reference's token.
+#: How far back a comment's ``%`` is looked for on the line before a reference's token, and how
+#: many comment lines are read back between two tokens (beyond either: "cannot tell").
 _COMMENT_WINDOW = 1 << 16
+_COMMENT_LINES = 16
 
 
 class _Uncertain(Exception):
@@ -197,11 +199,16 @@ def _space_before(data: bytes, end: int) -> int:
     """Where the whitespace (comments included: PDF reads a comment as whitespace) that ends at
     ``end`` starts."""
     start = _run_before(data, end, _SPACES)
+    lines = 0
     while start < end and any(c in b"\r\n" for c in data[start:end]):
-        # The whitespace holds a line end: the line before it may end in a comment.
-        line_start = max(data.rfind(b"\n", 0, start), data.rfind(b"\r", 0, start)) + 1
-        if start - line_start > _COMMENT_WINDOW:
+        lines += 1
+        if lines > _COMMENT_LINES:
             raise _Uncertain()
+        # The whitespace holds a line end: the line before it may end in a comment.
+        window = max(0, start - _COMMENT_WINDOW)
+        line_start = max(data.rfind(b"\n", window, start), data.rfind(b"\r", window, start)) + 1
+        if line_start == 0 and window > 0:
+            raise _Uncertain()  # a line longer than the window
         percent = data.find(b"%", line_start, start)
         if percent < 0:
             break
