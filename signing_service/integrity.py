@@ -338,6 +338,17 @@ class SignatureFields:
     painting_empty: list[tuple[str, Paint, int]] = field(default_factory=list)
 
 
+#: What pyHanko raises on a signature field or dictionary it cannot read.
+_UNREADABLE = (
+    PdfError,
+    SignatureValidationError,
+    KeyError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    RecursionError,
+)
+
 _KNOWN_SUBFILTERS = frozenset(
     {"/adbe.pkcs7.detached", "/ETSI.CAdES.detached", "/ETSI.RFC3161", "/adbe.pkcs7.sha1"}
 )
@@ -349,15 +360,7 @@ def signature_fields(reader: PdfFileReader) -> SignatureFields:
     found = SignatureFields([], [], [], [])
     try:
         fields = list(enumerate_sig_fields(reader))
-    except (
-        PdfError,
-        SignatureValidationError,
-        KeyError,
-        TypeError,
-        ValueError,
-        AttributeError,
-        RecursionError,
-    ) as exc:
+    except _UNREADABLE as exc:
         raise InvalidDocument(f"unreadable signature fields ({type(exc).__name__})") from exc
     for name, value, sig_field in fields:
         if value is None:
@@ -378,15 +381,7 @@ def signature_fields(reader: PdfFileReader) -> SignatureFields:
             signature = EmbeddedPdfSignature(reader, sig_field, str(name))
             signed_end(signature)
             _ = signature.signed_revision
-        except (
-            PdfError,
-            SignatureValidationError,
-            KeyError,
-            TypeError,
-            ValueError,
-            AttributeError,
-            AssertionError,  # pyHanko asserts the value is a dictionary
-        ) as exc:
+        except (*_UNREADABLE, AssertionError) as exc:  # pyHanko asserts /V is a dictionary
             found.unreadable.append((str(name), type(exc).__name__))
             continue
         found.embedded.append(signature)

@@ -587,14 +587,12 @@ _HIDDEN = b"BT /F1 24 Tf 72 700 Td (Diem Toan: 10) Tj ET"
 _OVERLAY = b"1 1 1 rg 60 690 300 40 re f BT 0 0 0 rg /F1 24 Tf 72 700 Td (Diem Toan: 7) Tj ET"
 
 
-def overlay_pdf() -> bytes:
-    """A one-page transcript whose page draws "Diem Toan: 10", then a white box over it with
-    "Diem Toan: 7" on top: the signer sees 7 (the page's second content stream hides the first)."""
+def _one_page(contents: object) -> bytes:
+    """A one-page A4 document in Helvetica (``/F1``) whose page draws ``contents``: a function of
+    the writer that returns the page's content references."""
     from pyhanko.pdf_utils.writer import PdfFileWriter
 
     writer = PdfFileWriter()
-    hidden = writer.add_object(generic.StreamObject(stream_data=_HIDDEN))
-    overlay = writer.add_object(generic.StreamObject(stream_data=_OVERLAY))
     font = generic.DictionaryObject(
         {_n("/Type"): _n("/Font"), _n("/Subtype"): _n("/Type1"), _n("/BaseFont"): _n("/Helvetica")}
     )
@@ -604,7 +602,7 @@ def overlay_pdf() -> bytes:
             _n("/MediaBox"): generic.ArrayObject(
                 [generic.NumberObject(v) for v in (0, 0, 595, 842)]
             ),
-            _n("/Contents"): generic.ArrayObject([hidden, overlay]),
+            _n("/Contents"): generic.ArrayObject(contents(writer)),  # type: ignore[operator]
             _n("/Resources"): generic.DictionaryObject(
                 {_n("/Font"): generic.DictionaryObject({_n("/F1"): writer.add_object(font)})}
             ),
@@ -614,6 +612,17 @@ def overlay_pdf() -> bytes:
     out = BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def overlay_pdf() -> bytes:
+    """A one-page transcript whose page draws "Diem Toan: 10", then a white box over it with
+    "Diem Toan: 7" on top: the signer sees 7 (the page's second content stream hides the first)."""
+    return _one_page(
+        lambda writer: [
+            writer.add_object(generic.StreamObject(stream_data=_HIDDEN)),
+            writer.add_object(generic.StreamObject(stream_data=_OVERLAY)),
+        ]
+    )
 
 
 def _page_and_contents(pdf: bytes) -> tuple[generic.IndirectObject, list[generic.IndirectObject]]:
@@ -853,33 +862,14 @@ DANGLING = 500
 def dangling_reference_pdf() -> bytes:
     """A one-page transcript showing "Diem Toan: 7" whose page also draws object 500, which the
     document does not define: a viewer draws nothing for it (an undefined object is null)."""
-    from pyhanko.pdf_utils.writer import PdfFileWriter
-
-    writer = PdfFileWriter()
-    shown = writer.add_object(
-        generic.StreamObject(stream_data=b"BT /F1 24 Tf 72 700 Td (Diem Toan: 7) Tj ET")
-    )
-    font = generic.DictionaryObject(
-        {_n("/Type"): _n("/Font"), _n("/Subtype"): _n("/Type1"), _n("/BaseFont"): _n("/Helvetica")}
-    )
-    page = generic.DictionaryObject(
-        {
-            _n("/Type"): _n("/Page"),
-            _n("/MediaBox"): generic.ArrayObject(
-                [generic.NumberObject(v) for v in (0, 0, 595, 842)]
+    return _one_page(
+        lambda writer: [
+            writer.add_object(
+                generic.StreamObject(stream_data=b"BT /F1 24 Tf 72 700 Td (Diem Toan: 7) Tj ET")
             ),
-            _n("/Contents"): generic.ArrayObject(
-                [shown, generic.IndirectObject(DANGLING, 0, writer)]
-            ),
-            _n("/Resources"): generic.DictionaryObject(
-                {_n("/Font"): generic.DictionaryObject({_n("/F1"): writer.add_object(font)})}
-            ),
-        }
+            generic.IndirectObject(DANGLING, 0, writer),
+        ]
     )
-    writer.insert_page(page)
-    out = BytesIO()
-    writer.write(out)
-    return out.getvalue()
 
 
 def define_dangling_object(pdf: bytes, *, with_dss: bool) -> bytes:
