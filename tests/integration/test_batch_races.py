@@ -285,6 +285,21 @@ def test_an_audit_outage_at_a_batchs_end_does_not_stop_the_runner(
     assert (status["status"], status["signed"]) == ("completed", 1), status
 
 
+def _kept_for(
+    store: BatchStore, signer: DocumentSigner, folder: Path, *, seconds: float
+) -> BatchRunner:
+    """A runner of ``store``'s batches whose completed batches are kept ``seconds``."""
+    trail = RedisAuditTrail(store.redis, HmacSealer(Producer.SIGNING, secrets.token_bytes(32)))
+    return BatchRunner(
+        store,
+        signer,
+        trail,
+        DocumentRecords(store.redis, folder / "records.jsonl"),
+        poll_seconds=0.2,
+        retention_seconds=seconds,
+    )
+
+
 def test_a_completed_batch_is_kept_its_retention_time_then_swept(
     redis_url: tuple[str, dict[str, str]], signer: DocumentSigner, demo_pdf: bytes, tmp_path: Path
 ) -> None:
@@ -298,15 +313,7 @@ def test_a_completed_batch_is_kept_its_retention_time_then_swept(
         async with _session(redis_url, signer) as client:
             folder = tmp_path / "batches"
             store = BatchStore(client, folder)
-            trail = RedisAuditTrail(client, HmacSealer(Producer.SIGNING, secrets.token_bytes(32)))
-            runner = BatchRunner(
-                store,
-                signer,
-                trail,
-                DocumentRecords(client, tmp_path / "records.jsonl"),
-                poll_seconds=0.2,
-                retention_seconds=60,
-            )
+            runner = _kept_for(store, signer, tmp_path, seconds=60)
             request = SignatureRequest(level=SignatureLevel.B_B)
             done, _ = await store.create(
                 TEACHER, f"kept-{secrets.token_hex(4)}", "fp", request, _documents(demo_pdf, 1), {}
@@ -351,15 +358,7 @@ def test_a_key_expires_with_its_batch_when_the_retention_is_shorter_than_a_week(
     async def scenario() -> None:
         async with _session(redis_url, signer) as client:
             store = BatchStore(client, tmp_path / "batches")
-            trail = RedisAuditTrail(client, HmacSealer(Producer.SIGNING, secrets.token_bytes(32)))
-            runner = BatchRunner(
-                store,
-                signer,
-                trail,
-                DocumentRecords(client, tmp_path / "records.jsonl"),
-                poll_seconds=0.2,
-                retention_seconds=2,
-            )
+            runner = _kept_for(store, signer, tmp_path, seconds=2)
             request = SignatureRequest(level=SignatureLevel.B_B)
             key = f"short-{secrets.token_hex(4)}"
             first, created = await store.create(
