@@ -146,13 +146,7 @@ def _redrawn_with(form: Any) -> bytes | None:
     asked = entry(form, "/NeedAppearances")
     if not (isinstance(asked, generic.BooleanObject) and bool(asked)):
         return None
-    digest = hashlib.sha256(b"NeedAppearances")
-    seen: set[tuple[int, int]] = set()
-    for key in _FORM_REDRAWN_FROM:
-        if key in form:
-            digest.update(key.encode())
-            _fingerprint(form.raw_get(key), digest, seen, 0)
-    return digest.digest()
+    return bytes(_digest_of(form, [], _FORM_REDRAWN_FROM).digest())
 
 
 def field_states(root: generic.DictionaryObject) -> dict[str, FieldState]:

@@ -44,6 +44,17 @@ _EOF = re.compile(rb"%%EOF(\r\n|\r|\n)?")
 #: How many earlier ``%%EOF`` markers are tried when the whole file cannot be read.
 _SALVAGE_ATTEMPTS = 8
 
+#: What pyHanko raises on a signature field or dictionary it cannot read.
+_UNREADABLE = (
+    PdfError,
+    SignatureValidationError,
+    KeyError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    RecursionError,
+)
+
 
 @dataclass(frozen=True)
 class OpenedDocument:
@@ -132,11 +143,10 @@ def analyse_structure(opened: OpenedDocument, embedded: list[EmbeddedPdfSignatur
             f"an object definition hidden in the data of another object (offset {hidden[0]})",
         )
     return Structure(
-        opened, analysis, None, None, late_definitions=late_definition(opened, analysis)
+        opened, analysis, None, None, late_definitions=late_definitions(opened, analysis)
     )
 
 
-_WS = rb"[\x00\t\n\x0c\r ]+"
 #: A walk of a revision's objects stops here (a hostile document's graph is not walked for ever).
 _WALK_LIMIT = 200_000
 
@@ -160,7 +170,7 @@ def _referenced(reader: PdfFileReader, revision: int, numbers: set[int]) -> int 
                 return min(numbers)
             try:
                 item = resolver(item.reference)
-            except (PdfError, KeyError, TypeError, ValueError, AttributeError, RecursionError):
+            except _UNREADABLE:
                 continue
         if isinstance(item, generic.DictionaryObject):
             stack.extend(item.raw_get(k) for k in item)
@@ -234,7 +244,7 @@ def _first_references(data: bytes, end: int) -> dict[int, int] | None:
     return first
 
 
-def late_definition(opened: OpenedDocument, analysis: UpdateAnalysis) -> list[tuple[int, int]]:
+def late_definitions(opened: OpenedDocument, analysis: UpdateAnalysis) -> list[tuple[int, int]]:
     """Objects that an update after a signature *defines* and that the revision before it already
     *referred to* without defining, as ``(offset of the update, object number)``: the signer's
     viewer showed nothing there (a reference to an undefined object is null), the update fills it
@@ -338,17 +348,6 @@ class SignatureFields:
     painting_empty: list[tuple[str, Paint, int]] = field(default_factory=list)
 
 
-#: What pyHanko raises on a signature field or dictionary it cannot read.
-_UNREADABLE = (
-    PdfError,
-    SignatureValidationError,
-    KeyError,
-    TypeError,
-    ValueError,
-    AttributeError,
-    RecursionError,
-)
-
 _KNOWN_SUBFILTERS = frozenset(
     {"/adbe.pkcs7.detached", "/ETSI.CAdES.detached", "/ETSI.RFC3161", "/adbe.pkcs7.sha1"}
 )
@@ -371,7 +370,7 @@ def signature_fields(reader: PdfFileReader) -> SignatureFields:
             continue
         try:
             subfilter = entry(value.get_object(), "/SubFilter")
-        except (PdfError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        except _UNREADABLE as exc:
             found.unreadable.append((str(name), type(exc).__name__))
             continue
         if subfilter not in _KNOWN_SUBFILTERS:
@@ -498,7 +497,7 @@ def _painted_since(reader: PdfFileReader, sig_field: Any) -> tuple[Paint, int] |
                 if isinstance(normal, generic.IndirectObject):
                     refs.append(normal.reference)
         return paint, max((reader.xrefs.get_last_change(ref) for ref in refs), default=0)
-    except (PdfError, KeyError, TypeError, ValueError, AttributeError, RecursionError):
+    except _UNREADABLE:
         return Paint.CONTENT, reader.xrefs.total_revisions - 1
 
 
@@ -512,7 +511,7 @@ def removed_signatures(reader: PdfFileReader, present: set[str]) -> list[str]:
             for name, value, _ in enumerate_sig_fields(resolver, filled_status=True):
                 if value is not None and str(name) not in present:
                     removed.add(str(name))
-        except (PdfError, KeyError, TypeError, ValueError, AttributeError, RecursionError):
+        except _UNREADABLE:
             continue
     return sorted(removed)
 
