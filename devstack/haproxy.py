@@ -27,6 +27,11 @@ from devstack.process import ManagedProcess, http_ready
 #: The path each front answers itself (HAProxy's ``monitor-uri``): the balancer is up.
 MONITOR_PATH = "/lb-health"
 STICKY_COOKIE = "EDU_KC_NODE"
+#: ``option httplog``'s line (HAProxy 2.6) with ``%{+Q}r`` replaced by method, path and version.
+LOG_FORMAT = (
+    '"%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc '
+    '%sq/%bq %hr %hs \\"%HM %HP %HV\\""'
+)
 
 
 @dataclass(frozen=True)
@@ -70,8 +75,13 @@ def config(fronts: Sequence[Front], *, dns_server: str | None = None) -> str:
         "defaults",
         "  mode http",
         "  log global",
-        "  option httplog",
-        "  option dontlog-normal",  # only what went wrong
+        # HAProxy's HTTP log line with the path but never the query string: it carries what no
+        # log may hold (``q=citizen_id:…`` in Keycloak's admin API, ``id_token_hint`` of a logout,
+        # ``login_hint``). Only what went wrong is logged, at ``err``: the global ``notice`` level
+        # drops HAProxy's ``info`` traffic lines, errors included, without ``log-separate-errors``.
+        f"  log-format {LOG_FORMAT}",
+        "  option dontlog-normal",
+        "  option log-separate-errors",
         "  option forwardfor",
         "  option redispatch",
         "  retries 2",

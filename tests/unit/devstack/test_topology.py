@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
-from devstack import haproxy
+from devstack import Ports, haproxy
 from devstack.errors import StackError
 from devstack.ha import TOPOLOGY_FILE, HaStack, open_stack
 from devstack.stack import Stack
@@ -58,3 +60,47 @@ def test_the_balancer_configuration_is_what_haproxy_accepts() -> None:
     assert all(
         "127.0.0.1:" in line for line in text.splitlines() if line.strip().startswith("bind")
     )
+
+
+def test_the_balancer_logs_what_went_wrong_without_the_query_string(tmp_path: Path) -> None:
+    """Attack class: secrets and citizen IDs in a URL's query (Keycloak's admin search by
+    ``citizen_id``, a logout's ``id_token_hint``) written to the balancer's log. The real HAProxy
+    runs with the configuration the stacks and compose.yaml use, its servers down: the failed
+    requests are logged (they were not at all before, at the ``notice`` level), path and status,
+    never the query."""
+    binary = shutil.which("haproxy")
+    if binary is None:
+        pytest.skip("haproxy is not installed (scripts/bootstrap.sh installs it)")
+    base = Ports.free_block(4)
+    fronts = [
+        haproxy.Front("keycloak", base, [haproxy.Server("kc", base + 1)], "/", sticky=True),
+        haproxy.Front("signing", base + 2, [haproxy.Server("sg", base + 3)], "/", api=True),
+    ]
+    conf = tmp_path / "haproxy.cfg"
+    conf.write_text(haproxy.config(fronts))
+    log = tmp_path / "haproxy.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([binary, "-db", "-f", str(conf)], stdout=out, stderr=out)
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"http://127.0.0.1:{base}{haproxy.MONITOR_PATH}", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        secret_query = "q=citizen_id:001185000111&id_token_hint=eyJhbGciOi.secret.part"
+        answers = [
+            httpx.get(f"http://127.0.0.1:{base}/admin/realms/education/users?{secret_query}"),
+            httpx.post(f"http://127.0.0.1:{base + 2}/v1/documents:verify?{secret_query}"),
+        ]
+        assert [a.status_code for a in answers] == [503, 503]
+        deadline = time.monotonic() + 5
+        while log.read_text().count(" 503 ") < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        process.terminate()
+        process.wait(10)
+    text = log.read_text()
+    assert '"GET /admin/realms/education/users HTTP/1.1"' in text, text
+    assert '"POST /v1/documents:verify HTTP/1.1"' in text, text
+    assert "001185000111" not in text and "secret" not in text and "citizen_id" not in text
