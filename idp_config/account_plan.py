@@ -25,7 +25,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from idp_config.keycloak_accounts import LiveAccounts
-from idp_config.population.registry import Decision, PopulationRegistry, decide
+from idp_config.population.registry import Decision, PopulationRegistry, Reason, decide
 from idp_config.records import StaffRecord
 
 
@@ -38,17 +38,29 @@ class Citizens(Protocol):
     def citizen_of(self, username: str) -> str | None: ...
 
 
+ONE_CITIZEN_ON_TWO_RECORDS = Reason("một công dân trên hai hồ sơ", "one citizen on two records")
+
+
 def someone_elses(
     citizens: Citizens, record: StaffRecord, *, has_account: bool | None = None
-) -> str | None:
+) -> Reason | None:
     """Why the record's user name or citizen ID is another account's, or None if it is not
     (``has_account``: whether an account of the record's user name exists, if known)."""
     held = None if has_account is False else citizens.citizen_of(record.username)
     if held is None:  # no account of that name: does the person have one under another?
         others = sorted(citizens.holders(record.citizen_id))
-        return f"the person already has the account {', '.join(others)}" if others else None
+        if not others:
+            return None
+        held_by = ", ".join(others)
+        return Reason(
+            f"người này đã có tài khoản {held_by}",
+            f"the person already has the account {held_by}",
+        )
     if held != record.citizen_id:
-        return f"the account {record.username} belongs to another person"
+        return Reason(
+            f"tài khoản {record.username} thuộc về người khác",
+            f"the account {record.username} belongs to another person",
+        )
     return None
 
 
@@ -70,7 +82,7 @@ class AccountAction:
 @dataclass
 class IssuePlan:
     actions: list[AccountAction] = field(default_factory=list)
-    review: list[tuple[str, str]] = field(default_factory=list)  # (record_id, reason)
+    review: list[tuple[str, Reason]] = field(default_factory=list)  # (record_id, reason)
 
     def summary(self) -> Counter[str]:
         counts = Counter(a.change.value for a in self.actions)
@@ -88,7 +100,7 @@ class ParentLink:
 class FamilyPlan:
     students: IssuePlan
     parents: list[ParentLink] = field(default_factory=list)
-    review: list[tuple[str, str]] = field(default_factory=list)
+    review: list[tuple[str, Reason]] = field(default_factory=list)
 
 
 async def plan_changes(
@@ -107,7 +119,7 @@ async def plan_changes(
                 plan.actions.append(AccountAction(Change.DISABLE, record, "left"))
             continue
         if on_records[record.citizen_id] > 1:
-            plan.review.append((record.record_id, "one citizen on two records"))
+            plan.review.append((record.record_id, ONE_CITIZEN_ON_TWO_RECORDS))
             continue
         if user is None:
             verdict = await decide(
@@ -147,7 +159,7 @@ async def plan_parents(
     reviewed = {record_id for record_id, _ in students.review}
     children: dict[str, list[str]] = {}
     parents: dict[str, StaffRecord] = {}
-    conflicts: dict[str, str | None] = {}
+    conflicts: dict[str, Reason | None] = {}
     for student, parent in pairs:
         if student.record_id in reviewed:
             continue
@@ -166,7 +178,10 @@ async def plan_parents(
             plan.review.append(
                 (
                     parent.record_id,
-                    f"relationship to {student.record_id} not confirmed by household data",
+                    Reason(
+                        f"quan hệ với {student.record_id} chưa được dữ liệu hộ gia đình xác nhận",
+                        f"relationship to {student.record_id} not confirmed by household data",
+                    ),
                 )
             )
         else:

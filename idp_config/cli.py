@@ -9,6 +9,8 @@ FILE``, or ``--stack FOLDER`` for the ``connection.json`` the local gateway writ
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -30,7 +32,7 @@ from policies import PolicyViolation
 
 if TYPE_CHECKING:
     from idp_config.accounts import AccountAuditTrail
-    from idp_config.population.registry import PopulationRegistry
+    from idp_config.population.registry import PopulationRegistry, Reason
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Realm as code / cấu hình SSO")
 console = Console()
@@ -81,6 +83,16 @@ def _connect(
         raise
     spec = load_realm(realm_file, connection.idp_realm_variables)
     return _Target(spec, connection)
+
+
+def _review_csv(review: list[tuple[str, Reason]]) -> str:
+    """The review queue for a spreadsheet: the reason in Vietnamese, then in English; fields that
+    hold a comma (two account names) quoted."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["record_id", "reason", "reason_en"])
+    writer.writerows((record_id, reason.vi, reason.en) for record_id, reason in review)
+    return out.getvalue()
 
 
 def _fail(error: GatewayError, code: int = 1) -> None:
@@ -274,10 +286,7 @@ def issue_accounts(
             )
         review = [*plan.review, *(family.review if family else [])]
         if review_out is not None:
-            review_out.write_text(
-                "record_id,reason\n" + "".join(f"{r},{why}\n" for r, why in review),
-                encoding="utf-8",
-            )
+            review_out.write_text(_review_csv(review), encoding="utf-8")
         if not dry_run:
             record_change = _audit_recorder(target.connection)  # no trail: nothing changes
             with Progress(console=console, transient=True) as progress:

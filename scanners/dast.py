@@ -26,6 +26,7 @@ import structlog
 
 from policies import Violation, evaluate_dast
 from policies.dast_checks import DastAlert, DastObservation
+from scanners.egress import EgressGate
 from scanners.errors import ScannerError
 from scanners.targets import TargetRegistry
 from scanners.tls import PROJECT_ROOT
@@ -127,12 +128,39 @@ async def scan_dast(
     adds pages the crawl begins from (a service's pages no link reaches), ``openapi`` the service's
     OpenAPI document, whose operations are attacked too; ``cookies`` a logged-in session (written
     to a file only wapiti reads, never on its command line), ``exclude`` pages never to request
-    (a logout). Every address must be registered."""
-    for address in (url, *start, *((openapi,) if openapi else ())):
-        registry.require(address)
+    (a logout). Every address must be registered; wapiti connects through an
+    :class:`~scanners.egress.EgressGate`, at the addresses each name had when first checked."""
+    pinned = [registry.pin(address) for address in (url, *start, *((openapi,) if openapi else ()))]
+    if not wapiti_bin().exists():
+        raise DastEngineMissing(str(wapiti_bin()))
+    async with EgressGate(registry, pinned) as gate:
+        report = await _scan_behind(gate, url, budget_seconds, start, openapi, cookies, exclude)
+    if gate.counts.refused:
+        _log.info("scanner.dast_egress", url=url, refused=sorted(set(gate.counts.refused)))
+    crawled = (report.get("infos") or {}).get("crawled_pages_nbr")
+    if not _reached_a_page(report):
+        # Nothing was reached (the start page sent it off the target, the system refused the
+        # scanner): an empty report is no verdict, never "no finding" (nor earlier findings fixed).
+        raise DastScanFailed(
+            f"{url}: wapiti reached no page (its start redirects off the target, or the system "
+            "refused the scanner): no verdict"
+        )
+    alerts = wapiti_alerts(report)
+    _log.info("scanner.dast_done", url=url, crawled=crawled, alerts=len(alerts))
+    return evaluate_dast(DastObservation(url=url, engine="wapiti", alerts=alerts))
+
+
+async def _scan_behind(
+    gate: EgressGate,
+    url: str,
+    budget_seconds: float,
+    start: tuple[str, ...],
+    openapi: str | None,
+    cookies: Mapping[str, str] | None,
+    exclude: tuple[str, ...],
+) -> dict[str, Any]:
+    """wapiti's JSON report of a scan whose every connection goes through ``gate``."""
     binary = wapiti_bin()
-    if not binary.exists():
-        raise DastEngineMissing(str(binary))
     with tempfile.TemporaryDirectory(prefix="gateway-dast-") as folder:
         report_path = Path(folder) / "report.json"
         session: list[str] = []
@@ -176,6 +204,9 @@ async def scan_dast(
             "--no-bugreport",
             "--endpoint",
             OUT_OF_BAND_ENDPOINT,
+            # Every connection through the gate: registered origins, at their pinned addresses.
+            "--proxy",
+            gate.url,
             *(argument for page in start for argument in ("--start", page)),
             *(("--swagger", openapi) if openapi else ()),
             *session,
@@ -193,18 +224,7 @@ async def scan_dast(
                 raise DastScanFailed(
                     f"{url}: wapiti exited with {again.code} (twice): {again.reason}"
                 ) from again
-        report = json.loads(report_path.read_text(encoding="utf-8"))
-    crawled = (report.get("infos") or {}).get("crawled_pages_nbr")
-    if not _reached_a_page(report):
-        # Nothing was reached (the start page sent it off the target, the system refused the
-        # scanner): an empty report is no verdict, never "no finding" (nor earlier findings fixed).
-        raise DastScanFailed(
-            f"{url}: wapiti reached no page (its start redirects off the target, or the system "
-            "refused the scanner): no verdict"
-        )
-    alerts = wapiti_alerts(report)
-    _log.info("scanner.dast_done", url=url, crawled=crawled, alerts=len(alerts))
-    return evaluate_dast(DastObservation(url=url, engine="wapiti", alerts=alerts))
+        return dict(json.loads(report_path.read_text(encoding="utf-8")))
 
 
 def _reached_a_page(report: dict[str, Any]) -> bool:

@@ -42,14 +42,23 @@ def sslyze_python() -> Path:
 async def probe_tls(
     url: str, registry: TargetRegistry, *, ca_file: Path | None = None, limit_seconds: float = 120
 ) -> TlsObservation:
-    target = urlsplit(registry.require(url))
+    pinned = registry.pin(url)
+    target = urlsplit(pinned.url)
     if target.scheme != "https" or not target.hostname:
         raise ScanTargetUnreachable("the TLS scanner needs an https:// address")
     python = sslyze_python()
     if not python.exists():
         raise SslyzeMissing(str(python))
     port = target.port or 443
-    args = [str(_PROBE), target.hostname, str(port), *([str(ca_file)] if ca_file else [])]
+    # sslyze connects to the address checked, never to what the name resolves to later.
+    address = pinned.addresses[0] if pinned.addresses else "-"
+    args = [
+        str(_PROBE),
+        target.hostname,
+        str(port),
+        address,
+        *([str(ca_file)] if ca_file else []),
+    ]
     process = await asyncio.create_subprocess_exec(
         str(python),
         "-W",

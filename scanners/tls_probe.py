@@ -57,12 +57,13 @@ def _reason(error: type[BaseException] | None) -> str:
     return "other"
 
 
-def probe(host: str, port: int, ca_file: Path | None) -> dict[str, Any]:
+def probe(host: str, port: int, ca_file: Path | None, address: str | None = None) -> dict[str, Any]:
     extra = ScanCommandsExtraArguments(
         certificate_info=CertificateInfoExtraArgument(custom_ca_file=ca_file) if ca_file else None
     )
     try:
-        location = ServerNetworkLocation(hostname=host, port=port)  # resolves the name
+        # At the address the scanner checked (no second resolution: DNS rebinding), else resolved.
+        location = ServerNetworkLocation(hostname=host, port=port, ip_address=address)
     except ServerHostnameCouldNotBeResolved as exc:
         return {"reachable": False, "reason": _reason(type(exc)), "error": type(exc).__name__}
     request = ServerScanRequest(
@@ -114,5 +115,7 @@ def probe(host: str, port: int, ca_file: Path | None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    ca = Path(sys.argv[3]) if len(sys.argv) > 3 else None
-    print(json.dumps(probe(sys.argv[1], int(sys.argv[2]), ca)))
+    # host port address|- [ca_file]
+    ca = Path(sys.argv[4]) if len(sys.argv) > 4 else None
+    at = sys.argv[3] if sys.argv[3] != "-" else None
+    print(json.dumps(probe(sys.argv[1], int(sys.argv[2]), ca, at)))

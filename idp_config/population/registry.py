@@ -66,10 +66,38 @@ class Decision(StrEnum):
 
 
 @dataclass(frozen=True)
+class Reason:
+    """Why a record goes to review (or is linked), for the IT officer: Vietnamese first."""
+
+    vi: str
+    en: str
+
+    def __str__(self) -> str:
+        return f"{self.vi} / {self.en}"
+
+
+@dataclass(frozen=True)
 class Verdict:
     decision: Decision
-    reason: str
+    reason: Reason
     household_id: str | None = None
+
+
+NOT_FOUND = Reason(
+    "không có số định danh này trong Cơ sở dữ liệu quốc gia về dân cư",
+    "citizen ID not found in the population database",
+)
+BIRTH_DATE_DIFFERS = Reason(
+    "ngày sinh khác Cơ sở dữ liệu quốc gia về dân cư",
+    "date of birth differs from the population database",
+)
+EXACT_MATCH = Reason("khớp hoàn toàn", "exact match")
+NAME_WITHOUT_DIACRITICS = Reason(
+    "họ tên chỉ khớp khi bỏ dấu", "name matches only without diacritics"
+)
+NAME_DIFFERS = Reason(
+    "họ tên khác Cơ sở dữ liệu quốc gia về dân cư", "name differs from the population database"
+)
 
 
 async def decide(
@@ -80,19 +108,22 @@ async def decide(
     try:
         parsed = parse_citizen_id(citizen_id, birth_year=date_of_birth.year)
     except InvalidCitizenId as exc:
-        return Verdict(Decision.REFUSE, f"invalid citizen ID: {exc.detail}")
+        return Verdict(
+            Decision.REFUSE,
+            Reason("số định danh cá nhân không hợp lệ", f"invalid citizen ID: {exc.detail}"),
+        )
     answer = await registry.lookup(parsed.value)
     if answer.citizen is None:
-        return Verdict(Decision.REVIEW, "citizen ID not found in the population database")
+        return Verdict(Decision.REVIEW, NOT_FOUND)
     citizen = answer.citizen
     if citizen.date_of_birth != date_of_birth:
-        return Verdict(Decision.REVIEW, "date of birth differs from the population database")
+        return Verdict(Decision.REVIEW, BIRTH_DATE_DIFFERS)
     match = compare_names(citizen.full_name, full_name)
     if match is NameMatch.EXACT:
-        return Verdict(Decision.LINK, "exact match", citizen.household_id)
+        return Verdict(Decision.LINK, EXACT_MATCH, citizen.household_id)
     if match is NameMatch.WITHOUT_DIACRITICS:
-        return Verdict(Decision.REVIEW, "name matches only without diacritics")
-    return Verdict(Decision.REVIEW, "name differs from the population database")
+        return Verdict(Decision.REVIEW, NAME_WITHOUT_DIACRITICS)
+    return Verdict(Decision.REVIEW, NAME_DIFFERS)
 
 
 class BulkExtract:

@@ -9,6 +9,7 @@ same state as an uninterrupted run.
 from __future__ import annotations
 
 import asyncio
+import csv
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,7 @@ from idp_config.accounts import (
     parse_records,
     plan_accounts,
 )
-from idp_config.population.registry import BulkExtract
+from idp_config.population.registry import BulkExtract, Reason
 from idp_config.population.simulator import synthetic_province
 
 pytestmark = [pytest.mark.keycloak]
@@ -96,7 +97,7 @@ def _run(
     text: str,
     *,
     crash_after: int | None = None,
-) -> tuple[dict[str, int], list[tuple[str, str]], list[RowProblem]]:
+) -> tuple[dict[str, int], list[tuple[str, Reason]], list[RowProblem]]:
     admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
     records, problems = parse_records(text, stack.realm_spec)
     plan = asyncio.run(plan_accounts(admin, stack.realm_spec, records, registry))
@@ -138,10 +139,13 @@ def test_issue_move_leave_return_and_survive_a_crash(
         _run(stack, stack_info, registry, first, crash_after=2)
     summary, review, problems = _run(stack, stack_info, registry, first)
     assert summary.get("create") == 2  # the two the crash left undone
-    reasons = dict(review)
+    reasons = {record_id: reason.en for record_id, reason in review}
     if _bare(PEOPLE[4].full_name) != PEOPLE[4].full_name:
         assert reasons["GV100005"] == "name matches only without diacritics"
     assert reasons["GV100006"] == reasons["GV100007"] == "one citizen on two records"
+    assert (
+        str(dict(review)["GV100006"]) == "một công dân trên hai hồ sơ / one citizen on two records"
+    )
     assert len(problems) == 1 and (problems[0].row, problems[0].field) == (9, "citizen_id")
 
     admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
@@ -255,10 +259,15 @@ def test_issue_accounts_command_dry_run_then_real_run_is_audited(
     )
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert "(dry run) created 1" in dry.stdout and "to review 1" in dry.stdout
-    assert (
-        "NV200007,name differs from the population database"
-        in (tmp_path / "review.csv").read_text()
-    )
+    # Vietnamese first, then English, as a spreadsheet reads it.
+    assert list(csv.reader((tmp_path / "review.csv").read_text().splitlines())) == [
+        ["record_id", "reason", "reason_en"],
+        [
+            "NV200007",
+            "họ tên khác Cơ sở dữ liệu quốc gia về dân cư",
+            "name differs from the population database",
+        ],
+    ]
     admin = admin_client(stack_info.keycloak_url, "admin", stack.secrets.get("keycloak:admin"))
     admin.change_current_realm("education")
     assert admin.get_user_id("nv200006") is None  # a dry run changes nothing
@@ -477,7 +486,7 @@ def test_parents_are_linked_only_to_children_of_their_household(
         plan = asyncio.run(plan_family_accounts(admin, stack.realm_spec, pairs, registry))
         links = {link.parent.record_id: link.children for link in plan.parents}
         assert links == {"PH300101": ("hs300001",)}
-        assert plan.review == [
+        assert [(r, why.en) for r, why in plan.review] == [
             ("PH300102", "relationship to HS300002 not confirmed by household data")
         ]
         execute_family(admin, stack.realm_spec, plan)
@@ -569,13 +578,20 @@ def test_one_person_one_account_and_no_child_for_a_stranger(
         # The same teacher under a new record id (a new school's software): no second account.
         plan = plan_and_run(staff("GV400002", teacher, "79760102"))
         assert plan.actions == []
-        assert plan.review == [("GV400002", "the person already has the account gv400001")]
+        assert [(r, str(why)) for r, why in plan.review] == [
+            (
+                "GV400002",
+                "người này đã có tài khoản gv400001 / the person already has the account gv400001",
+            )
+        ]
         admin.change_current_realm("education")
         assert admin.get_user_id("gv400002") is None
         # The teacher's record id given to someone else, in another unit: the account is not moved.
         plan = plan_and_run(staff("GV400001", parent, "79760102"))
         assert plan.actions == []
-        assert plan.review == [("GV400001", "the account gv400001 belongs to another person")]
+        assert [(r, why.en) for r, why in plan.review] == [
+            ("GV400001", "the account gv400001 belongs to another person")
+        ]
         admin.change_current_realm("education")
         teachers = str(admin.get_user_id("gv400001"))
         assert [g["path"] for g in admin.get_user_groups(teachers)] == [
@@ -599,7 +615,9 @@ def test_one_person_one_account_and_no_child_for_a_stranger(
         assert problems == [] and len(pairs) == 1
         family = asyncio.run(plan_family_accounts(admin, stack.realm_spec, pairs, registry))
         assert family.parents == []
-        assert family.review == [("GV400001", "the account gv400001 belongs to another person")]
+        assert [(r, why.en) for r, why in family.review] == [
+            ("GV400001", "the account gv400001 belongs to another person")
+        ]
         execute_family(admin, stack.realm_spec, family)
         admin.change_current_realm("education")
         assert "children" not in (admin.get_user(teachers).get("attributes") or {})

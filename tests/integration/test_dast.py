@@ -272,3 +272,55 @@ def test_a_scan_that_reaches_no_page_is_no_verdict() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_wapiti_attacks_only_the_address_the_name_had_when_it_was_checked() -> None:
+    """Attack class: DNS rebinding. The scanned system's name is the school's to resolve: its DNS
+    answers the system's address once, then an address inside the scanner's host (127.0.0.2
+    here; 127.0.0.1 or the metadata service in production), where another service records what
+    reaches it. wapiti (real, made by the setup) scans the weak app by that name: every request goes
+    through the gate (the name resolves nowhere else), the injections are found on the system, and
+    the inside service gets nothing. Before the gate, wapiti resolved the name for each connection."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from typing import Any
+
+    inside: list[str] = []
+
+    class Inside(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            inside.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_POST = do_GET
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    asked: list[str] = []
+
+    def school_dns(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return ["127.0.0.1"] if len(asked) == 1 else ["127.0.0.2"]
+
+    with weak_app() as app:
+        port = int(app.rsplit(":", 1)[1].strip("/"))
+        server = ThreadingHTTPServer(("127.0.0.2", port), Inside)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://weak-school.test:{port}/"
+        try:
+            found = asyncio.run(
+                scan_dast(
+                    url,
+                    TargetRegistry([url], loopback_allowed=True, resolve=school_dns),
+                    budget_seconds=60,
+                )
+            )
+        finally:
+            server.shutdown()
+            server.server_close()
+    assert HOLES["SQL injection"] in {(v.rule_id, v.subject) for v in found}
+    assert asked == ["weak-school.test"]
+    assert inside == []

@@ -110,7 +110,7 @@ def test_http_adapter_links_reviews_and_refuses(simulator: str) -> None:
                 if f"{person.citizen_id[:6]}{n:06d}" not in {p.citizen_id for p in PEOPLE}
             )
             verdicts.append(await decide(registry, unknown, person.full_name, person.date_of_birth))
-            return [(v.decision, v.reason) for v in verdicts]
+            return [(v.decision, v.reason.en) for v in verdicts]
         finally:
             await registry.aclose()
 
