@@ -10,9 +10,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import IntEnum
+from io import BytesIO
 from typing import Any
 
 from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.metadata import model as xmp_model
+from pyhanko.pdf_utils.metadata import xmp_xml
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import (
@@ -574,7 +577,68 @@ def document_warnings(
                 subject=name,
             )
         )
+    if embedded:
+        first_signed = min(e.signed_revision for e in embedded)
+        try:
+            before = _shown_metadata(reader.get_historical_resolver(first_signed))
+        except _UNREADABLE:
+            before = {}
+        now = _shown_metadata(reader)
+        if changed := sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k)):
+            names = ", ".join(changed)
+            warnings.append(
+                Warning(
+                    "document-information-changed",
+                    f"Thông tin tài liệu ({names}) đã bị thay đổi sau chữ ký đầu tiên: trình xem "
+                    "có thể hiển thị tiêu đề, tác giả khác với lúc ký.",
+                    f"The document information ({names}) was changed after the first signature: "
+                    "a viewer may show a title or author that was not signed.",
+                    subject=names,
+                )
+            )
     return warnings
+
+
+#: Document information a viewer shows (the window title with ``/DisplayDocTitle``, the document's
+#: properties), in the information dictionary and in the XMP metadata (which a viewer prefers).
+#: Changing it is "LTA_UPDATES" to pyHanko (writers of validation data touch the dates) and passes.
+#: XMP is compared as parsed: signing rewrites its serialisation (pyHanko does) keeping the values.
+_SHOWN_INFO = ("/Title", "/Author", "/Subject", "/Keywords")
+_SHOWN_XMP = {
+    xmp_model.DC_TITLE: "XMP title",
+    xmp_model.DC_CREATOR: "XMP creator",
+    xmp_model.DC_DESCRIPTION: "XMP description",
+}
+
+
+def _shown_metadata(resolver: Any) -> dict[str, str]:
+    """What a viewer shows of the document information, as of ``resolver``'s revision."""
+    shown: dict[str, str] = {}
+
+    def at_revision(container: Any, key: str) -> Any:
+        # An indirect value as of ``resolver``'s revision (``entry`` would give the newest).
+        value = container.raw_get(key) if key in container else None
+        if isinstance(value, generic.IndirectObject):
+            value = resolver.get_object(value.reference)
+        return value
+
+    try:
+        info = at_revision(resolver.trailer_view, "/Info")
+        if isinstance(info, generic.DictionaryObject):
+            for key in _SHOWN_INFO:
+                value = at_revision(info, key)
+                if value is not None:
+                    shown[key[1:]] = str(value)
+        metadata = at_revision(resolver.root, "/Metadata")
+        if isinstance(metadata, generic.StreamObject):
+            # pyHanko's XMP reader: lxml without entities (refused), as pyHanko's signing uses it.
+            for structure in xmp_xml.parse_xmp(BytesIO(metadata.data)):
+                for name, value in structure:
+                    if name in _SHOWN_XMP:
+                        shown[_SHOWN_XMP[name]] = repr(value)
+    except (*_UNREADABLE, SyntaxError, NotImplementedError):
+        shown["unreadable"] = "unreadable"
+    return shown
 
 
 def later_changes_warning(level: str) -> Warning:

@@ -1206,3 +1206,20 @@ def object_zero_in_use(pdf: bytes) -> bytes:
             len(pdf) + 1,
         )
     )
+
+
+# -- Document information retitled ---------------------------------------------------------------
+
+
+def retitled(pdf: bytes, title: str, *, xmp: bool = False) -> bytes:
+    """The document's title set in an update, as pyHanko's writer sets it: the information
+    dictionary's ``/Title``, or the XMP metadata's ``dc:title`` where the document has XMP
+    (``xmp``: give it XMP, as a PDF 2.0 writer does)."""
+    writer = IncrementalPdfFileWriter(BytesIO(pdf))
+    if xmp:
+        writer.ensure_output_version((2, 0))
+    writer.document_meta.title = title
+    writer.update_root()  # an update to write the metadata with
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()

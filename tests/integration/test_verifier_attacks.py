@@ -555,6 +555,32 @@ def test_filling_an_empty_field_is_permitted_and_said_where_nothing_is_locked(
     )
 
 
+@pytest.mark.parametrize("xmp", [False, True], ids=["info-dictionary", "xmp-metadata"])
+def test_a_title_changed_after_signing_is_said(
+    stack_info: StackInfo, headers: dict[str, str], xmp: bool
+) -> None:
+    """Attack class: metadata retitling. A transcript's title ("Học bạ - Nguyễn Văn A") changed
+    after signing to another's diploma. The pages are what was signed, so the verdict stays a pass
+    (pyHanko and EU DSS permit metadata updates: validation data writers touch the dates), but a
+    viewer shows the new title in its window (``/DisplayDocTitle``) and the document's properties:
+    the verdict says so, through the API and the public page. A countersignature by the service
+    (pyHanko rewrites the XMP packet when it signs) keeps the title and says nothing."""
+    titled = attack.retitled(transcript_pdf(["HOC BA DIEN TU"]), "Học bạ - Nguyễn Văn A", xmp=xmp)
+    document = _sign(stack_info, headers, titled, level="B-T")
+    countersigned = _sign(stack_info, headers, document, level="B-T")
+    for honest in (document, countersigned):
+        report = verify(stack_info, headers, honest)
+        assert report["indication"] == "TOTAL_PASSED", report
+        assert "document-information-changed" not in {w["code"] for w in report["warnings"]}
+    forged = attack.retitled(document, "Bằng tốt nghiệp loại Giỏi - Nguyễn Văn B", xmp=xmp)
+    report = verify(stack_info, headers, forged)
+    assert report["indication"] == "TOTAL_PASSED", report
+    assert ("document-information-changed", "XMP title" if xmp else "Title") in {
+        (w["code"], w["subject"]) for w in report["warnings"]
+    }
+    assert "Thông tin tài liệu" in page(stack_info, forged).text
+
+
 @pytest.mark.parametrize("variant", ["need-appearances", "font-swapped", "default-appearance"])
 def test_fields_redrawn_from_other_inputs_fail_even_where_nothing_is_locked(
     stack: Stack, stack_info: StackInfo, headers: dict[str, str], variant: str
