@@ -106,6 +106,10 @@ class _UpdateParts:
     xref_offset: int | None = None
     entries: list[Any] = field(default_factory=list)
     trailer: generic.DictionaryObject | None = None
+    #: Cross-reference streams read among the objects (offset -> entries): the update's own
+    #: section, or the stream a table's ``/XRefStm`` names (a hybrid section).
+    xref_streams: dict[int, list[Any]] = field(default_factory=dict)
+    hybrid_offset: int | None = None
 
 
 def previous_start_xref(document: bytes, end: int) -> int | None:
@@ -179,10 +183,14 @@ def _read_xref_table(cursor: _Cursor, handler: Any, parts: _UpdateParts) -> None
     if not isinstance(trailer, generic.DictionaryObject):
         raise _Unaccounted(cursor.pos, "a trailer that is no dictionary")
     if "/XRefStm" in trailer:
-        # A hybrid section: its entries live in a cross-reference stream elsewhere in the file (one
-        # prepared inside the signed bytes can redefine what the page draws), which a reader merges
-        # into this revision. An update after a signature has no use for one.
-        raise _Unaccounted(cursor.pos, "a hybrid cross-reference section (/XRefStm)")
+        # A hybrid section (what a writer does to a file that has one): more entries in a
+        # cross-reference stream, which a reader merges into this revision. That stream must be an
+        # object of this update; one elsewhere (prepared inside the signed bytes) could redefine
+        # what the page draws.
+        try:
+            parts.hybrid_offset = int(trailer.raw_get("/XRefStm"))
+        except (TypeError, ValueError) as exc:
+            raise _Unaccounted(cursor.pos, "an /XRefStm that is no offset") from exc
     parts.trailer = trailer
     cursor.pos = stream.tell()
 
@@ -207,10 +215,8 @@ def _read_update(cursor: _Cursor, handler: Any, previous_xref: int | None) -> Up
         offset = cursor.pos
         value = _read_object(cursor, handler, parts)
         if isinstance(value, generic.StreamObject) and entry(value, "/Type") == "/XRef":
-            parts.xref_offset = offset
-            parts.trailer = value
             try:
-                parts.entries = list(parse_xref_stream(value, strict=True))
+                parts.xref_streams[offset] = list(parse_xref_stream(value, strict=True))
             except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
                 raise _Unaccounted(
                     offset, f"an unreadable xref stream ({type(exc).__name__})"
@@ -218,6 +224,7 @@ def _read_update(cursor: _Cursor, handler: Any, previous_xref: int | None) -> Up
     match = _START_XREF.match(cursor.data, cursor.pos)
     if match is None:
         raise _Unaccounted(cursor.pos, "startxref not followed by an offset and %%EOF")
+    _sections(parts, int(match.group(1)))
     if parts.xref_offset is None or parts.trailer is None:
         raise _Unaccounted(cursor.pos, "an update without a cross-reference section")
     if int(match.group(1)) != parts.xref_offset:
@@ -239,6 +246,44 @@ def _read_update(cursor: _Cursor, handler: Any, previous_xref: int | None) -> Up
         ),
         generations={number: generation for number, (generation, _) in parts.objects.items()},
     )
+
+
+def _sections(parts: _UpdateParts, start_xref: int) -> None:
+    """The update's cross-reference section: its table (with the stream its ``/XRefStm`` names,
+    whose entries join the table's), or its one cross-reference stream."""
+    streams = parts.xref_streams
+    if parts.xref_offset is None:  # no table: the section is a stream, the one startxref names
+        if len(streams) > 1 or (streams and start_xref not in streams):
+            raise _Unaccounted(parts.start, "cross-reference streams that startxref does not name")
+        if streams:
+            parts.xref_offset = start_xref
+            parts.trailer = parts.values[_number_at(parts, start_xref)]  # type: ignore[assignment]
+            parts.entries = streams[start_xref]
+        return
+    if parts.hybrid_offset is None:
+        if streams:
+            raise _Unaccounted(min(streams), "a cross-reference stream beside the table")
+        return
+    if set(streams) != {parts.hybrid_offset}:
+        raise _Unaccounted(
+            parts.xref_offset, "an /XRefStm that names no cross-reference stream of this update"
+        )
+    # The table comes first for a reader (ISO 32000-2 §7.5.8.4, as pyHanko reads it); an object
+    # the two list differently is read one way by one viewer and another by the next: refused.
+    table = {e.idnum: (e.xref_type, e.location, e.generation) for e in parts.entries}
+    for hybrid in streams[parts.hybrid_offset]:
+        listed = table.get(hybrid.idnum)
+        if listed is None:
+            parts.entries.append(hybrid)
+        elif listed != (hybrid.xref_type, hybrid.location, hybrid.generation):
+            raise _Unaccounted(
+                parts.hybrid_offset,
+                f"object {hybrid.idnum} listed differently in the table and in its /XRefStm",
+            )
+
+
+def _number_at(parts: _UpdateParts, offset: int) -> int:
+    return next(n for n, (_, at) in parts.objects.items() if at == offset)
 
 
 def _check_entries(parts: _UpdateParts, previous_xref: int | None) -> None:
@@ -272,10 +317,9 @@ def _check_entries(parts: _UpdateParts, previous_xref: int | None) -> None:
                     f"object {xref_entry.idnum} listed in an object stream this update does not define",
                 )
             listed.add(xref_entry.idnum)
-    xref_stream = next(
-        (n for n, (_, offset) in parts.objects.items() if offset == parts.xref_offset), None
-    )
-    unlisted = set(parts.objects) - listed - {xref_stream}
+    # Cross-reference streams need not list themselves.
+    xref_streams = {n for n, (_, offset) in parts.objects.items() if offset in parts.xref_streams}
+    unlisted = set(parts.objects) - listed - xref_streams
     if unlisted:
         number = min(unlisted)
         raise _Unaccounted(

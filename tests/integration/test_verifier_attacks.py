@@ -363,6 +363,22 @@ CASES = {
         "TOTAL_FAILED",
         "MODIFIED_AFTER_SIGNING",
     ),
+    "hybrid-update-shadow-replace": Case(
+        "Shadow attack, hide-and-replace, in a hybrid update: the page rewritten inside an object"
+        " stream that only the update's own /XRefStm lists, beside a /DSS",
+        "overlay",
+        lambda d: attack.shadow_replace_in_hybrid_update(d["overlay"]),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
+    "hybrid-update-conflicting": Case(
+        "A hybrid update whose table and /XRefStm list the catalogue in two places (one viewer"
+        " reads one, the next the other)",
+        "overlay",
+        lambda d: attack.hybrid_update(d["overlay"], conflicting=True),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
     "hybrid-xrefstm-as-validation-data": Case(
         "Shadow attack through a hybrid section, in an update dressed as validation data (a /DSS)",
         "hybrid",
@@ -553,6 +569,18 @@ def test_filling_an_empty_field_is_permitted_and_said_where_nothing_is_locked(
         "TOTAL_FAILED",
         "MODIFIED_AFTER_SIGNING",
     )
+
+
+def test_an_update_in_hybrid_form_is_read_as_its_writer_meant(
+    stack_info: StackInfo, headers: dict[str, str], signed: dict[str, bytes]
+) -> None:
+    """Not an attack: validation data added the way a writer updates a hybrid-reference file (a
+    cross-reference table whose /XRefStm names a cross-reference stream of the same update, listing
+    the /DSS inside an object stream). Every byte is accounted for and the signature passes; until
+    2026-12-03 any /XRefStm in an update was refused, which failed such documents."""
+    report = verify(stack_info, headers, attack.hybrid_update(signed["overlay"]))
+    assert report["indication"] == "TOTAL_PASSED", report
+    assert [s["modification_level"] for s in report["signatures"]] == ["LTA_UPDATES"]
 
 
 @pytest.mark.parametrize("xmp", [False, True], ids=["info-dictionary", "xmp-metadata"])
