@@ -13,6 +13,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -64,13 +65,24 @@ def _rebinding(*answers: list[str]) -> tuple[Callable[[str, int], list[str]], li
     return resolve, asked
 
 
+@dataclass
+class _School:
+    """A school's system on a free port, by a name whose DNS answers 127.0.0.1, then 127.0.0.2."""
+
+    path: str
+    port: int = field(default_factory=lambda: _free_port())
+
+    def __post_init__(self) -> None:
+        self.url = f"http://school.example:{self.port}{self.path}"
+        self.dns, self.asked = _rebinding(["127.0.0.1"], ["127.0.0.2"])
+        self.registry = TargetRegistry([self.url], loopback_allowed=True, resolve=self.dns)
+
+
 def test_the_engine_keeps_to_the_address_the_name_had_when_it_was_checked() -> None:
-    port = _free_port()
+    school = _School("/")
+    port, url, registry, asked = school.port, school.url, school.registry, school.asked
     system: list[str] = []
     inside: list[str] = []
-    url = f"http://school.example:{port}/"
-    resolve, asked = _rebinding(["127.0.0.1"], ["127.0.0.2"])
-    registry = TargetRegistry([url], loopback_allowed=True, resolve=resolve)
 
     async def scan() -> list[str]:
         checked = registry.pin(url)  # the registry's check: the system's address
@@ -83,7 +95,7 @@ def test_the_engine_keeps_to_the_address_the_name_had_when_it_was_checked() -> N
     with _server("127.0.0.1", port, system), _server("127.0.0.2", port, inside):
         answers = asyncio.run(scan())
         # Without the gate, every connection asks again: the second one lands inside.
-        direct = resolve("school.example", port)
+        direct = school.dns("school.example", port)
         assert httpx.get(f"http://{direct[0]}:{port}/").text == "127.0.0.2"
     assert answers == ["127.0.0.1"] * 5
     assert len(asked) == 2  # the check once (the gate never again), the direct connection once
@@ -182,12 +194,10 @@ def test_a_registered_https_origin_is_tunnelled_untouched() -> None:
 def test_the_headers_scanner_asks_the_address_it_checked_with_the_systems_name() -> None:
     """The headers scanner resolves once (the check) and connects there, with the system's name
     as ``Host``: the name is never handed to a second resolution."""
-    port = _free_port()
+    school = _School("/login")
+    port, url, registry, asked = school.port, school.url, school.registry, school.asked
     system: list[str] = []
     inside: list[str] = []
-    url = f"http://school.example:{port}/login"
-    resolve, asked = _rebinding(["127.0.0.1"], ["127.0.0.2"])
-    registry = TargetRegistry([url], loopback_allowed=True, resolve=resolve)
     with _server("127.0.0.1", port, system), _server("127.0.0.2", port, inside):
         asyncio.run(scan_headers(url, registry))
     assert system == [f"GET /login Host=school.example:{port}"]
