@@ -161,30 +161,23 @@ class _Request:
 
     @classmethod
     def parse(cls, line: bytes) -> _Request | None:
+        """The request line of a proxy request: ``CONNECT host:port`` (https, tunnelled) or an
+        absolute ``http://`` URL; anything else is None."""
         try:
             method, target, version = line.decode("ascii").split(" ")
         except (UnicodeDecodeError, ValueError):
             return None
-        if method == "CONNECT":
-            parts = urlsplit(f"//{target}")
-            scheme = "https"
-        else:
-            parts = urlsplit(target)
-            scheme = parts.scheme
-        try:
-            port = parts.port
-        except ValueError:
-            return None
-        if scheme not in ("http", "https") or not parts.hostname or parts.username is not None:
-            return None
-        if method == "CONNECT" and port is None:
-            return None
-        port = port or (443 if scheme == "https" else 80)
-        origin = f"{scheme}://{parts.hostname.lower()}:{port}"
-        if method == "CONNECT":
-            return cls(origin, port, tunnel=True)
-        if scheme != "http":
+        tunnel = method == "CONNECT"
+        url = f"https://{target}" if tunnel else target
+        origin = origin_of(url)  # the registry's own reading of an origin
+        if origin is None or urlsplit(url).scheme != ("https" if tunnel else "http"):
             return None  # https is tunnelled, never sent to the gate in the clear
+        parts = urlsplit(url)
+        if tunnel and (parts.port is None or parts.path or parts.query):
+            return None
+        port = int(origin.rsplit(":", 1)[1])
+        if tunnel:
+            return cls(origin, port, tunnel=True)
         relative = urlunsplit(("", "", parts.path or "/", parts.query, ""))
         return cls(
             origin, port, tunnel=False, relative_line=f"{method} {relative} {version}".encode()

@@ -76,17 +76,6 @@ def addresses_of(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in found))
 
 
-def internal_address(
-    host: str, port: int, *, loopback_allowed: bool, addresses: list[str] | None = None
-) -> str | None:
-    """The first address of ``host`` (``addresses``, or as given, or as resolved now) inside the
-    scanner's own host or link, or None. A name that does not resolve is left to the scan (it
-    says unreachable)."""
-    if addresses is None:
-        addresses = addresses_of(host, port)
-    return next((a for a in addresses if _inside(a, loopback_allowed=loopback_allowed)), None)
-
-
 @dataclass(frozen=True)
 class PinnedTarget:
     """A registered URL and the addresses its name had when it was checked: what to connect to."""
@@ -145,8 +134,8 @@ class TargetRegistry:
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
         addresses = self._resolve(host, port)
-        inside = internal_address(
-            host, port, loopback_allowed=self.loopback_allowed, addresses=addresses
+        inside = next(
+            (a for a in addresses if _inside(a, loopback_allowed=self.loopback_allowed)), None
         )
         if inside is not None:
             raise TargetNotRegistered(

@@ -5,7 +5,8 @@ not the project's: sslyze pins older releases of cryptography than pyHanko needs
 share an environment. It therefore imports nothing from the project. ``scanners/tls.py`` runs it and
 turns its answer into findings against the policies.
 
-Usage: ``python tls_probe.py HOST PORT [CA_FILE]``
+Usage: ``python tls_probe.py HOST PORT ADDRESS|- [CA_FILE]`` (``ADDRESS``: the one the scanner
+checked, connected to instead of resolving ``HOST`` again; ``-``: resolve it)
 """
 
 from __future__ import annotations

@@ -106,9 +106,9 @@ class _UpdateParts:
     xref_offset: int | None = None
     entries: list[Any] = field(default_factory=list)
     trailer: generic.DictionaryObject | None = None
-    #: Cross-reference streams read among the objects (offset -> entries): the update's own
-    #: section, or the stream a table's ``/XRefStm`` names (a hybrid section).
-    xref_streams: dict[int, list[Any]] = field(default_factory=dict)
+    #: Cross-reference streams read among the objects (offset -> the stream and its entries): the
+    #: update's own section, or the stream a table's ``/XRefStm`` names (a hybrid section).
+    xref_streams: dict[int, tuple[generic.StreamObject, list[Any]]] = field(default_factory=dict)
     hybrid_offset: int | None = None
 
 
@@ -216,7 +216,7 @@ def _read_update(cursor: _Cursor, handler: Any, previous_xref: int | None) -> Up
         value = _read_object(cursor, handler, parts)
         if isinstance(value, generic.StreamObject) and entry(value, "/Type") == "/XRef":
             try:
-                parts.xref_streams[offset] = list(parse_xref_stream(value, strict=True))
+                parts.xref_streams[offset] = (value, list(parse_xref_stream(value, strict=True)))
             except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
                 raise _Unaccounted(
                     offset, f"an unreadable xref stream ({type(exc).__name__})"
@@ -257,8 +257,7 @@ def _sections(parts: _UpdateParts, start_xref: int) -> None:
             raise _Unaccounted(parts.start, "cross-reference streams that startxref does not name")
         if streams:
             parts.xref_offset = start_xref
-            parts.trailer = parts.values[_number_at(parts, start_xref)]  # type: ignore[assignment]
-            parts.entries = streams[start_xref]
+            parts.trailer, parts.entries = streams[start_xref]
         return
     if parts.hybrid_offset is None:
         if streams:
@@ -271,7 +270,7 @@ def _sections(parts: _UpdateParts, start_xref: int) -> None:
     # The table comes first for a reader (ISO 32000-2 §7.5.8.4, as pyHanko reads it); an object
     # the two list differently is read one way by one viewer and another by the next: refused.
     table = {e.idnum: (e.xref_type, e.location, e.generation) for e in parts.entries}
-    for hybrid in streams[parts.hybrid_offset]:
+    for hybrid in streams[parts.hybrid_offset][1]:
         listed = table.get(hybrid.idnum)
         if listed is None:
             parts.entries.append(hybrid)
@@ -280,10 +279,6 @@ def _sections(parts: _UpdateParts, start_xref: int) -> None:
                 parts.hybrid_offset,
                 f"object {hybrid.idnum} listed differently in the table and in its /XRefStm",
             )
-
-
-def _number_at(parts: _UpdateParts, offset: int) -> int:
-    return next(n for n, (_, at) in parts.objects.items() if at == offset)
 
 
 def _check_entries(parts: _UpdateParts, previous_xref: int | None) -> None:
