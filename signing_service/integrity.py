@@ -586,10 +586,11 @@ def document_warnings(
         now = _shown_metadata(reader)
         if changed := sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k)):
             names = ", ".join(changed)
+            names_vi = ", ".join(_SHOWN_VI.get(name, name) for name in changed)
             warnings.append(
                 Warning(
                     "document-information-changed",
-                    f"Thông tin tài liệu ({names}) đã bị thay đổi sau chữ ký đầu tiên: trình xem "
+                    f"Thông tin tài liệu ({names_vi}) đã bị thay đổi sau chữ ký đầu tiên: trình xem "
                     "có thể hiển thị tiêu đề, tác giả khác với lúc ký.",
                     f"The document information ({names}) was changed after the first signature: "
                     "a viewer may show a title or author that was not signed.",
@@ -608,6 +609,17 @@ _SHOWN_XMP = {
     xmp_model.DC_TITLE: "XMP title",
     xmp_model.DC_CREATOR: "XMP creator",
     xmp_model.DC_DESCRIPTION: "XMP description",
+}
+#: The same, as a person reads them on the verification page.
+_SHOWN_VI = {
+    "Title": "tiêu đề",
+    "Author": "tác giả",
+    "Subject": "chủ đề",
+    "Keywords": "từ khoá",
+    "XMP title": "tiêu đề XMP",
+    "XMP creator": "tác giả XMP",
+    "XMP description": "mô tả XMP",
+    "unreadable": "không đọc được",
 }
 
 
