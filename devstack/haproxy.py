@@ -30,8 +30,14 @@ STICKY_COOKIE = "EDU_KC_NODE"
 #: ``option httplog``'s line (HAProxy 2.6) with ``%{+Q}r`` replaced by method, path and version.
 LOG_FORMAT = (
     '"%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc '
-    '%sq/%bq %hr %hs \\"%HM %HP %HV\\""'
+    '%sq/%bq %hr %hs \\"%HM %[var(txn.logged_path)] %HV\\""'
 )
+#: The path as logged: decoded as the services read it (``%2F`` is a slash to them), with the
+#: segment that is a capability (a phone's pairing code, ``/approve/pair/<code>``; an approval's id,
+#: ``/approve/<id>``, which denies the approval) shown as ``*``, and every byte a log line must not
+#: hold (a line break that forges the next line, a quote, a space, anything but printable ASCII) as
+#: ``?``. A request refused before its path was read logs ``-``.
+LOGGED_PATH = "path,url_dec,regsub('^(/approve/(pair/)?)[^/]+','\\\\1*'),regsub('[^!#-~]','?','g')"
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,7 @@ def config(fronts: Sequence[Front], *, dns_server: str | None = None) -> str:
             f"frontend {front.name}",
             f"  bind {front.bind}:{front.port}",
             f"  monitor-uri {MONITOR_PATH}",
+            f'  http-request set-var(txn.logged_path) "{LOGGED_PATH}"',
             *(
                 (f"  http-request set-header X-Forwarded-Proto {front.forwarded_proto}",)
                 if front.forwarded_proto

@@ -112,13 +112,23 @@ class RequestContextMiddleware:
             response = _error_response(GatewayError())
             await response(scope, receive, send_with_id)
         finally:
+            # The route's template (``/approve/{approval_id}``), not the path: a path parameter
+            # may be a capability (a pairing code, an approval's id) that no log may hold.
+            route = getattr(scope.get("route"), "path", None)
             _log.info(
                 "http.request",
                 method=scope.get("method"),
-                path=scope.get("path"),
+                path=route if isinstance(route, str) else _unmatched(path),
                 status=status,
                 duration_ms=round((time.perf_counter() - began) * 1000, 2),
             )
+
+
+def _unmatched(path: str) -> str:
+    """What the access line says of a path no route answers: its first segment only, since the
+    rest may be a capability spelled wrong (``/approve/pair/<code>/x``)."""
+    head, _, rest = path.lstrip("/").partition("/")
+    return f"/{head[:64]}" + ("/…" if rest else "")
 
 
 #: Paths of APIs whose clients read OAuth-style errors (``error``, ``error_description``) as well.

@@ -104,6 +104,13 @@ def _digest(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
+def approval_reference(approval_id: str) -> str:
+    """How the audit log names an approval: its id is a capability (whoever holds the link may
+    see and deny it), so events carry its SHA-256 instead, the same in the request and the
+    decision."""
+    return _digest(approval_id)[:32]
+
+
 def check_code(material: str) -> str:
     """A short code shown on both sides of a request (the app or the new phone, and the device
     that confirms), to compare by eye."""

@@ -12,7 +12,7 @@ from audit import EventTag, Outcome
 from audit.auditor import Auditor
 from gateway_runtime.tokens import Forbidden, Principal
 from policies.signing import SEAL, SigningPolicy, SigningRefused
-from signing_service.approvals import Approvals
+from signing_service.approvals import Approvals, approval_reference
 from signing_service.credentials import Credential, CredentialStore
 from signing_service.csc import CscDialect
 from signing_service.errors import InvalidCscRequest
@@ -212,7 +212,7 @@ async def authorise_signing(
     await auditor.record(
         EventTag.SIGNING_APPROVAL_REQUEST,
         target={
-            "approval_id": pending.approval_id,
+            "approval": approval_reference(pending.approval_id),
             "credential_id": credential.credential_id,
             "documents": str(len(hashes)),
             "hashes_sha256": CscDialect.hashes_digest(hashes),
@@ -227,5 +227,8 @@ async def authorise_signing(
         hash_algorithm=SHA256_OID,
         hashes=hashes,
     )
-    target |= {"credential_id": credential.credential_id, "approval_id": pending.approval_id}
+    target |= {
+        "credential_id": credential.credential_id,
+        "approval": approval_reference(pending.approval_id),
+    }
     return SigningAuthorisation(certify, credential, target, lock, allow_active_content, later)

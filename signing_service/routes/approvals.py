@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from audit import Actor, EventTag, Outcome
 from gateway_runtime.errors import GatewayError
-from signing_service.approvals import PAIRING
+from signing_service.approvals import PAIRING, approval_reference
 from signing_service.csc import CscDialect
 from signing_service.deps import AnonymousAuditorDep, ServicesDep
 from signing_service.errors import ApprovalNotFound, InvalidCscRequest
@@ -111,7 +111,7 @@ async def _decided(
     )
     await auditor.acting_as(Actor(name="device", subject=decided.owner)).record(
         EventTag.SIGNING_APPROVAL_DECIDE,
-        target={"approval_id": decided.approval_id, "decision": verdict, **what},
+        target={"approval": approval_reference(decided.approval_id), "decision": verdict, **what},
         outcome=Outcome.SUCCESS if approved else Outcome.FAILURE,
     )
     return JSONResponse({"status": verdict}, headers=APPROVAL_PAGE_HEADERS)

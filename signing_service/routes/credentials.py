@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 
 from audit import EventTag
 from gateway_runtime.openapi import AUTHENTICATED, BEARER, error_responses
-from signing_service.approvals import PAIRING, PAIRING_SECONDS
+from signing_service.approvals import PAIRING, PAIRING_SECONDS, approval_reference
 from signing_service.credentials import enrol
 from signing_service.deps import AuditorDep, CscCredential, Person, ServicesDep, Signer
 from signing_service.errors import CertificateAuthorityUnavailable
@@ -94,7 +94,11 @@ async def pair_device(
         target={
             "kind": PAIRING,
             "confirmation": confirmation,
-            **({"approval_id": record["approval_id"]} if "approval_id" in record else {}),
+            **(
+                {"approval": approval_reference(record["approval_id"])}
+                if "approval_id" in record
+                else {}
+            ),
         },
     )
     return {

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 
 from audit import EventTag
 from gateway_runtime.openapi import AUTHENTICATED, BEARER, error_responses
+from signing_service.approvals import approval_reference
 from signing_service.authorisation import check_signer
 from signing_service.csc import HASH_ALGORITHMS, CscDialect
 from signing_service.deps import AuditorDep, CscCredential, CscService, ServicesDep
@@ -125,7 +126,7 @@ async def csc_authorize(
     await auditor.record(
         EventTag.SIGNING_APPROVAL_REQUEST,
         target={
-            "approval_id": pending.approval_id,
+            "approval": approval_reference(pending.approval_id),
             "credential_id": credential.credential_id,
             "hash_count": str(len(query.hashes)),
             "hashes_sha256": CscDialect.hashes_digest(query.hashes),

@@ -171,6 +171,18 @@ def test_the_keycloak_resource_says_what_the_cluster_needs(
     assert annotations["nginx.ingress.kubernetes.io/session-cookie-secure"] == "true"
 
 
+def test_no_ingress_writes_the_urls_that_carry_secrets_to_its_log(
+    documents: list[dict[str, Any]],
+) -> None:
+    """Attack class: a capability or a citizen ID read from the ingress controller's access log
+    (ingress-nginx writes the whole request line: ``/approve/pair/<code>``, a logout's
+    ``id_token_hint``, Keycloak's ``q=citizen_id:`` search). Both ways in keep no access log."""
+    gateway = _one(documents, "Ingress", "gateway")["metadata"]["annotations"]
+    keycloak = _one(documents, "Keycloak", "sso")["spec"]["ingress"]["annotations"]
+    for said in (gateway, keycloak):
+        assert said["nginx.ingress.kubernetes.io/enable-access-log"] == "false"
+
+
 def test_the_services_get_every_setting_they_require_and_no_unknown_one(
     documents: list[dict[str, Any]],
 ) -> None:

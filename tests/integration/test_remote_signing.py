@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from devstack import Stack, StackInfo
 from devstack.demo import transcript_pdf
 from devstack.pki import ISSUING
+from tests.audit_events import wait_for_events
 from tests.conftest import AlertInbox, PersonTokenFactory, TokenFactory
 from tests.pdf_inspection import annotation_texts
 from tests.remote_signing import (
@@ -135,6 +136,23 @@ def test_pyhanko_csc_client_signs_a_pdf_after_approval_on_the_phone(
     ).json()
     assert report["indication"] == "TOTAL_PASSED", report
     assert "Phạm Thị Hoa" in report["signatures"][0]["signer"]
+
+    # Attack class: a capability read from the audit log. The approval's id is its link (whoever
+    # holds it sees and denies the approval); officers read the log, so it names the approval by
+    # the id's SHA-256, the same in the request and the decision.
+    approval_id = phone.announcement["url"].rsplit("/", 1)[1]
+    reference = hashlib.sha256(approval_id.encode()).hexdigest()[:32]
+    reader = client_token("audit-reports")
+    for tag in ("signing:approval:request", "signing:approval:decide"):
+        events = wait_for_events(
+            stack_info,
+            reader,
+            tag=tag,
+            limit="200",
+            where=lambda e: e["target"].get("approval") == reference,
+        )
+        assert len(events) == 1, tag
+        assert approval_id not in str(events), tag
 
 
 def test_v2_field_names_and_single_use_of_approved_hashes(
@@ -330,6 +348,7 @@ def test_another_phone_is_let_in_by_a_registered_one(
     person_token: PersonTokenFactory,
     teacher: dict[str, Any],
     approval_inbox: AlertInbox,
+    client_token: TokenFactory,
 ) -> None:
     """Attack class: an application holding a person's password-strength token adds a second
     phone of its choosing, to approve signatures the person never sees. Without a fresh
@@ -385,6 +404,17 @@ def test_another_phone_is_let_in_by_a_registered_one(
     assert told["label"] == "điện thoại mới" and told["requested_by"] == "demo-sign-app"
     listed = httpx.get(f"{base}/v1/devices", headers=bearer(token), timeout=10).json()["devices"]
     assert len(listed) == devices + 1
+    # The pairing's approval is named in the audit log by its id's SHA-256, never by its link.
+    reference = hashlib.sha256(approval_id.encode()).hexdigest()[:32]
+    for tag in ("signing:approval:request", "signing:approval:decide"):
+        events = wait_for_events(
+            stack_info,
+            client_token("audit-reports"),
+            tag=tag,
+            limit="200",
+            where=lambda e: e["target"].get("approval") == reference,
+        )
+        assert len(events) == 1 and approval_id not in str(events), tag
 
 
 def _b64(authenticator: SoftAuthenticator) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 import shutil
 import subprocess
 import time
@@ -14,6 +16,7 @@ from devstack import Ports, haproxy
 from devstack.errors import StackError
 from devstack.ha import TOPOLOGY_FILE, HaStack, open_stack
 from devstack.stack import Stack
+from tests.service_routes import NOT_SECRET, route_paths, service_apps
 
 
 def test_a_folder_keeps_the_topology_it_was_asked_for(tmp_path: Path) -> None:
@@ -62,12 +65,10 @@ def test_the_balancer_configuration_is_what_haproxy_accepts() -> None:
     )
 
 
-def test_the_balancer_logs_what_went_wrong_without_the_query_string(tmp_path: Path) -> None:
-    """Attack class: secrets and citizen IDs in a URL's query (Keycloak's admin search by
-    ``citizen_id``, a logout's ``id_token_hint``) written to the balancer's log. The real HAProxy
-    runs with the configuration the stacks and compose.yaml use, its servers down: the failed
-    requests are logged (they were not at all before, at the ``notice`` level), path and status,
-    never the query."""
+def _logged_by_the_balancer(tmp_path: Path, requests: list[tuple[int, str, str]]) -> str:
+    """The real HAProxy with the configuration the stacks and compose.yaml use, its servers down:
+    each ``(front, method, path)`` is asked (front 0 is Keycloak's, 1 the signing API's) and
+    answered 503; returns its log once every failed request is in it."""
     binary = shutil.which("haproxy")
     if binary is None:
         pytest.skip("haproxy is not installed (scripts/bootstrap.sh installs it)")
@@ -88,19 +89,72 @@ def test_the_balancer_logs_what_went_wrong_without_the_query_string(tmp_path: Pa
                 break
             except httpx.TransportError:
                 time.sleep(0.05)
-        secret_query = "q=citizen_id:001185000111&id_token_hint=eyJhbGciOi.secret.part"
-        answers = [
-            httpx.get(f"http://127.0.0.1:{base}/admin/realms/education/users?{secret_query}"),
-            httpx.post(f"http://127.0.0.1:{base + 2}/v1/documents:verify?{secret_query}"),
-        ]
-        assert [a.status_code for a in answers] == [503, 503]
+        with httpx.Client() as client:
+            for front, method, path in requests:
+                # Sent as written: httpx would re-encode what an attacker spelled on purpose.
+                url = httpx.URL(f"http://127.0.0.1:{fronts[front].port}").copy_with(
+                    raw_path=path.encode()
+                )
+                assert client.request(method, url).status_code == 503, path
         deadline = time.monotonic() + 5
-        while log.read_text().count(" 503 ") < 2 and time.monotonic() < deadline:
+        while log.read_text().count("<NOSRV>") < len(requests) and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         process.terminate()
         process.wait(10)
-    text = log.read_text()
+    return log.read_text(errors="replace")
+
+
+def test_the_balancer_logs_what_went_wrong_without_the_query_string(tmp_path: Path) -> None:
+    """Attack class: secrets and citizen IDs in a URL's query (Keycloak's admin search by
+    ``citizen_id``, a logout's ``id_token_hint``) written to the balancer's log. The failed
+    requests are logged (they were not at all before, at the ``notice`` level), path and status,
+    never the query."""
+    secret_query = "q=citizen_id:001185000111&id_token_hint=eyJhbGciOi.secret.part"
+    text = _logged_by_the_balancer(
+        tmp_path,
+        [
+            (0, "GET", f"/admin/realms/education/users?{secret_query}"),
+            (1, "POST", f"/v1/documents:verify?{secret_query}"),
+        ],
+    )
     assert '"GET /admin/realms/education/users HTTP/1.1"' in text, text
     assert '"POST /v1/documents:verify HTTP/1.1"' in text, text
     assert "001185000111" not in text and "secret" not in text and "citizen_id" not in text
+
+
+def test_no_capability_in_a_path_reaches_the_balancer_log(tmp_path: Path) -> None:
+    """Attack class: a capability in a URL's *path* (a phone's pairing link
+    ``/approve/pair/<code>``, which registers whoever opens it as the signer's device; an
+    approval's id, which denies it) copied to the balancer's log when the request fails, and a
+    path spelled to forge log lines (``%0A``) or to slip the capability past the mask (``%2F``
+    for the slash, as the services decode it). Every route of both services is asked with a
+    fresh value in each parameter: a new route with a capability in its path fails this test
+    until the balancer hides it (``devstack.haproxy.LOGGED_PATH``)."""
+    routes = sorted({r for app in service_apps() for r in route_paths(app) if "{" in r})
+    assert {"/approve/pair/{code}", "/approve/{approval_id}/deny"} <= set(routes)
+    values: dict[str, str] = {}
+
+    def filled(route: str) -> str:
+        def value(match: re.Match[str]) -> str:
+            values[match.group(0)] = values.get(match.group(0)) or secrets.token_urlsafe(18)
+            return values[match.group(0)]
+
+        return re.sub(r"\{[a-z_]+\}", value, route)
+
+    asked = [filled(route) for route in routes]
+    code, approval = values["{code}"], values["{approval_id}"]
+    spelled = [f"/approve%2Fpair%2F{code}%2Foptions", f"/approve%2f{approval}/deny"]
+    forged = '/x%0D%0A127.0.0.1:1 [01/Jan/2026:00:00:00.000] forged%22 "GET /ok HTTP/1.1"'
+    text = _logged_by_the_balancer(
+        tmp_path, [(1, "POST", path) for path in [*asked, *spelled]] + [(1, "GET", forged)]
+    )
+    lines = text.splitlines()
+    for parameter, value in values.items():
+        shown = value in text
+        assert shown == (parameter.strip("{}") in NOT_SECRET), (parameter, text)
+    assert any(line.endswith('"POST /approve/pair/* HTTP/1.1"') for line in lines), text
+    assert any(line.endswith('"POST /approve/*/deny HTTP/1.1"') for line in lines), text
+    assert any(line.endswith('"POST /approve/pair/*/options HTTP/1.1"') for line in lines), text
+    assert not any(line.startswith("127.0.0.1:1 ") for line in lines), text  # no forged line
+    assert any("/x??127.0.0.1:1?[01/Jan/2026:00:00:00.000]?forged" in line for line in lines), text

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import re
+import secrets
+
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
@@ -105,3 +108,44 @@ def test_a_method_not_allowed_names_every_method_of_the_path() -> None:
     assert answer.status_code == 405
     assert answer.headers["allow"] == "GET, POST"
     assert answer.json()["code"] == "method-not-allowed"
+
+
+def test_no_capability_in_a_path_reaches_the_services_access_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Attack class: a capability in a URL's path (a phone's pairing link ``/approve/pair/<code>``,
+    which registers whoever opens it as the signer's device; an approval's id, which denies it)
+    copied to the services' own access line (``http.request``), which every request writes. Every
+    route of both services is asked with a fresh value in each parameter, and a pairing link with
+    a wrong tail (no route answers it): the line names the route's template, and of a path no
+    route answers, its first segment."""
+    import structlog
+    from structlog.testing import capture_logs
+
+    from gateway_runtime import http
+    from tests.service_routes import route_paths, service_apps
+
+    apps = service_apps()  # before capturing: building them configures the logs
+    asked: list[tuple[str, str]] = []  # (template, value in each of its parameters)
+    with capture_logs() as logs:
+        # A logger not yet used: the module's own is cached with whatever earlier tests set up.
+        monkeypatch.setattr(http, "_log", structlog.get_logger(http.__name__))
+        for app in apps:
+            client = TestClient(app, raise_server_exceptions=False)  # services not started
+            for template in route_paths(app):
+                if "{" not in template:
+                    continue
+                value = secrets.token_urlsafe(18)
+                client.post(re.sub(r"\{[a-z_]+\}", value, template))
+                asked.append((template, value))
+        wrong_tail = secrets.token_urlsafe(24)
+        client = TestClient(apps[0], raise_server_exceptions=False)
+        assert client.get(f"/approve/pair/{wrong_tail}/x").status_code == 404
+    assert {"/approve/pair/{code}", "/approve/{approval_id}/deny"} <= {t for t, _ in asked}
+    lines = [line for line in logs if line["event"] == "http.request"]
+    written = repr(logs)
+    for template, value in asked:
+        assert value not in written, template
+        assert any(line["path"] == template for line in lines), template
+    assert wrong_tail not in written
+    assert lines[-1]["path"] == "/approve/…" and lines[-1]["status"] == 404
