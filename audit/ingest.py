@@ -31,9 +31,9 @@ from redis.exceptions import RedisError, ResponseError
 from audit.detection import Detector, Notifier, TimeSkew, time_flags
 from audit.errors import AuditError
 from audit.events import AuditEvent
-from audit.producers import ProducerKeyring
+from audit.producers import Producer, ProducerKeyring
 from audit.store import EventStore, QuarantinedEntry
-from audit.trail import FIELD, MAC_FIELD, PRODUCER_FIELD, STREAM, AuditTrail
+from audit.trail import FIELD, MAC_FIELD, PRODUCER_FIELD, STREAM, AuditTrail, stream_of
 
 _log = structlog.get_logger(__name__)
 
@@ -61,10 +61,15 @@ MAX_EVENT_BYTES = 65_536
 
 @dataclass
 class _Batch:
-    ids: list[bytes] = field(default_factory=list)
+    #: The entries read, by stream.
+    ids: dict[str, list[bytes]] = field(default_factory=dict)
     events: list[AuditEvent] = field(default_factory=list)
     bodies: list[str] = field(default_factory=list)
     quarantined: list[QuarantinedEntry] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return sum(len(ids) for ids in self.ids.values())
 
 
 class StreamIngestor:
@@ -94,7 +99,11 @@ class StreamIngestor:
         self._redis = client
         self._store = store
         self._consumer = consumer
-        self._stream = stream
+        #: The stream of before (every producer appended to it until 2026-12-04: drained, no
+        #: producer may write it now) and each producer's own (:func:`~audit.trail.stream_of`).
+        self._streams = [stream, *(stream_of(producer, stream) for producer in Producer)]
+        #: How a quarantined entry of each stream is named: ids are unique within a stream only.
+        self._labels = {name: name.removeprefix(f"{stream}:") for name in self._streams[1:]}
         self._batch = batch
         self._block_ms = block_ms
         self._gather_seconds = gather_seconds
@@ -107,27 +116,36 @@ class StreamIngestor:
         self.healthy = False
 
     async def ensure_group(self) -> None:
-        try:
-            await self._redis.xgroup_create(self._stream, GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        for stream in self._streams:
+            try:
+                await self._redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
 
     async def _read(self, *, pending: bool) -> _Batch:
-        """One batch from the stream (the unacknowledged backlog if ``pending``): the authentic
+        """One batch from the streams (the unacknowledged backlog if ``pending``): the authentic
         events, and the entries to quarantine."""
         response: Any = await self._redis.xreadgroup(
             GROUP,
             self._consumer,
-            {self._stream: "0" if pending else ">"},
+            dict.fromkeys(self._streams, "0" if pending else ">"),
             count=self._batch,
             block=None if pending else self._block_ms,
         )
         batch = _Batch()
         received = datetime.now(UTC).isoformat()
-        entries = response[0][1] if response else []
+        for raw_stream, entries in response or []:
+            stream = _text(raw_stream)
+            batch.ids[stream] = [entry_id for entry_id, _ in entries]
+            self._take(batch, stream, entries, received)
+        return batch
+
+    def _take(
+        self, batch: _Batch, stream: str, entries: list[tuple[bytes, Any]], received: str
+    ) -> None:
+        label = self._labels.get(stream)
         for entry_id, fields in entries:
-            batch.ids.append(entry_id)
             fields = fields or {}
             raw = fields.get(_EVENT_KEY, b"")
             producer_raw = fields.get(_PRODUCER_KEY)
@@ -137,6 +155,8 @@ class StreamIngestor:
                 if len(raw) > MAX_EVENT_BYTES
                 else self._authenticate(raw, producer, fields.get(_MAC_KEY))
             )
+            if reason is None and label is not None and producer != label:
+                reason = "wrong-stream"  # sealed by one producer, in another's stream
             event: AuditEvent | None = None
             if reason is None:
                 try:
@@ -148,9 +168,10 @@ class StreamIngestor:
                     if not self._keyring.may_record(producer or "", event.tag):
                         reason = "tag-not-allowed"
             if reason is not None or event is None:
+                named = entry_id.decode() if label is None else f"{label}/{entry_id.decode()}"
                 batch.quarantined.append(
                     QuarantinedEntry(
-                        entry_id=entry_id.decode(),
+                        entry_id=named,
                         received_at=received,
                         producer=producer,
                         reason=reason or "not-an-event",
@@ -159,7 +180,7 @@ class StreamIngestor:
                 )
                 _log.error(
                     "audit.entry_quarantined",
-                    entry_id=entry_id.decode(),
+                    entry_id=named,
                     producer=producer,
                     reason=reason,
                 )
@@ -167,7 +188,6 @@ class StreamIngestor:
             # Stored and chained as it arrived (as sealed), not re-serialised.
             batch.events.append(event)
             batch.bodies.append(text)
-        return batch
 
     def _authenticate(self, payload: bytes, producer: str | None, mac: bytes | None) -> str | None:
         """Why the entry is not a sealed event of a known producer, or None if it is."""
@@ -194,8 +214,10 @@ class StreamIngestor:
             ),
         )
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.xack(self._stream, GROUP, *batch.ids)
-            pipe.xdel(self._stream, *batch.ids)
+            for stream, ids in batch.ids.items():
+                if ids:
+                    pipe.xack(stream, GROUP, *ids)
+                    pipe.xdel(stream, *ids)
             await pipe.execute()
         if self._detector is not None and self._alerts is not None:
             alerts = [
@@ -205,32 +227,53 @@ class StreamIngestor:
             await self._raise_alerts(alerts)
         _log.debug(
             "audit.ingested",
-            received=len(batch.ids),
+            received=batch.size,
             added=added,
             quarantined=len(batch.quarantined),
         )
 
     async def check_stream(self) -> list[AuditEvent]:
-        """Alerts if the stream was tampered with through a producer's right to ``XADD``.
+        """Alerts if a stream was tampered with through a producer's right to ``XADD``.
 
-        A producer's Redis user may only append, but ``XADD`` itself takes ``MAXLEN``/``MINID`` (trim
-        the stream, unread entries included) and an explicit id (one far in the future, up to the
-        last possible id, after which nobody can append). Neither can be refused by an ACL; both
-        are seen here, in the stream's own counters: Redis counts every entry appended and every
-        entry delivered to the group, so entries that were counted as waiting but are no longer
-        there were removed unread (the audit service deletes only entries it read and stored)."""
+        A producer's Redis user may only append, and only to its own stream, but ``XADD`` itself
+        takes ``MAXLEN``/``MINID`` (trim the stream, unread entries included) and an explicit id
+        (one far in the future, up to the last possible id, after which nobody can append).
+        Neither can be refused by an ACL; both are seen here, in each stream's own counters: Redis
+        counts every entry appended and every entry delivered to the group, so entries that were
+        counted as waiting but are no longer there were removed unread (the audit service deletes
+        only entries it read and stored)."""
         if self._detector is None:
             return []
         # One snapshot (MULTI): entries appended between two reads would look missing.
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xinfo_groups(self._stream)
-            pipe.xlen(self._stream)
-            pipe.xpending(self._stream, GROUP)
-            pipe.xinfo_stream(self._stream)
-            groups, length, pending, stream = await pipe.execute()
+            for stream in self._streams:
+                pipe.xinfo_groups(stream)
+                pipe.xlen(stream)
+                pipe.xpending(stream, GROUP)
+                pipe.xinfo_stream(stream)
+            answers = await pipe.execute()
+        now = datetime.now(UTC)
+        found: list[AuditEvent | None] = []
+        for n, name in enumerate(self._streams):
+            groups, length, pending, stream = answers[4 * n : 4 * n + 4]
+            found += await self._tampering(
+                self._detector, name, groups, length, pending, stream, now
+            )
+        return [alert for alert in found if alert is not None]
+
+    async def _tampering(
+        self,
+        detector: Detector,
+        name: str,
+        groups: Any,
+        length: Any,
+        pending: Any,
+        stream: Any,
+        now: datetime,
+    ) -> list[AuditEvent | None]:
         ours = next((g for g in groups if _text(g.get("name")) == GROUP), None)
         newest = _stream_id(stream.get("last-generated-id", "0-0"))
-        now = datetime.now(UTC)
+        whose = self._labels.get(name, "shared")
         found: list[AuditEvent | None] = []
         # Redis counts what waits for the group (``lag``: appended minus delivered); what is there
         # to wait is the stream's length less the entries delivered and not yet acknowledged. More
@@ -238,28 +281,29 @@ class StreamIngestor:
         lag = ours.get("lag") if ours else None
         if lag is not None:
             missing = int(lag) - (int(length) - int(pending.get("pending", 0)))
-            known = int(await self._redis.get(f"{self._stream}:missing") or 0)
+            known = int(await self._redis.get(f"{name}:missing") or 0)
             if missing > known:
                 found.append(
-                    self._detector.stream_tampered(
-                        f"trimmed:{missing}",
-                        f"{missing - known} entries were removed from the audit stream before "
-                        "the audit service read them: events may be lost (XADD MAXLEN/MINID or "
-                        "XTRIM by a holder of Redis credentials)",
+                    detector.stream_tampered(
+                        f"trimmed:{whose}:{missing}",
+                        f"{missing - known} entries were removed from the audit stream {name} "
+                        "before the audit service read them: events may be lost (XADD "
+                        "MAXLEN/MINID or XTRIM by a holder of that producer's Redis credentials)",
                         now,
                     )
                 )
-                await self._redis.set(f"{self._stream}:missing", missing)
+                await self._redis.set(f"{name}:missing", missing)
         if newest[0] > now.timestamp() * 1000 + _FUTURE_ID_MS:
             found.append(
-                self._detector.stream_tampered(
-                    f"future-id:{newest[0]}-{newest[1]}",
-                    f"the audit stream's last id ({newest[0]}-{newest[1]}) was set far in the "
-                    "future by hand (XADD with an explicit id): producers may no longer append",
+                detector.stream_tampered(
+                    f"future-id:{whose}:{newest[0]}-{newest[1]}",
+                    f"the audit stream {name}'s last id ({newest[0]}-{newest[1]}) was set far in "
+                    "the future by hand (XADD with an explicit id): that producer may no longer "
+                    "append",
                     now,
                 )
             )
-        return [alert for alert in found if alert is not None]
+        return found
 
     async def _raise_alerts(self, alerts: list[AuditEvent]) -> None:
         if self._alerts is None:
@@ -277,9 +321,9 @@ class StreamIngestor:
     async def drain_once(self, *, pending: bool = False) -> int:
         """Read one batch (the unacknowledged backlog if ``pending``), store it, ack it."""
         batch = await self._read(pending=pending)
-        if batch.ids:
+        if batch.size:
             await self._commit(batch)
-        return len(batch.ids)
+        return batch.size
 
     async def run(self) -> None:
         while not self._stop_requested.is_set():

@@ -4,8 +4,8 @@ Contract (:class:`AuditTrail`): ``record`` returns only once the event is durabl
 otherwise it raises :class:`~audit.errors.AuditUnavailable` and the caller must not complete the audited
 operation (fail closed, as Vault does when no audit device can write).
 
-The Redis Streams implementation appends to one stream; the audit service moves entries to the store
-through a consumer group and acknowledges them only after they are committed. Redis is configured with
+The Redis Streams implementation appends to the producer's own stream; the audit service moves
+entries to the store through a consumer group and acknowledges them only after they are committed. Redis is configured with
 an append-only file (``appendfsync always`` in the gateway's own Redis) so that an acknowledged XADD
 survives a crash. Behind Sentinel (``redis+sentinel://``), a write counts only once a replica holds it
 too (``WAIT``, :mod:`gateway_runtime.redis_connection`): a primary that fails over loses nothing that
@@ -33,12 +33,20 @@ from gateway_runtime.redis_connection import RedisAddress
 
 _log = structlog.get_logger(__name__)
 
-#: The stream every producer appends to, and the fields of an entry: the event's JSON, the
-#: producer's name, and its seal (hex).
+#: The streams' common prefix: each producer appends to its own stream (:func:`stream_of`), the
+#: only key its Redis user may write, so that one producer's credentials can neither add to
+#: another's stream nor trim it (``XADD … MAXLEN 0`` is XADD too: an ACL cannot refuse it). Until
+#: 2026-12-04 every producer appended to this one key, which the audit service still drains.
 STREAM = "audit:events"
+#: The fields of an entry: the event's JSON, the producer's name, and its seal (hex).
 FIELD = "event"
 PRODUCER_FIELD = "producer"
 MAC_FIELD = "mac"
+
+
+def stream_of(producer: str, prefix: str = STREAM) -> str:
+    """The stream ``producer`` appends to (``audit:events:signing``)."""
+    return f"{prefix}:{producer}"
 
 
 class AuditTrail(Protocol):
@@ -61,7 +69,7 @@ class SealedEvent:
 
 
 class RedisAuditTrail:
-    """Appends sealed events to the ``audit:events`` Redis stream.
+    """Appends sealed events to the producer's own Redis stream (``audit:events:<producer>``).
 
     Group commit: the events that concurrent callers record while a write is being prepared go to
     Redis in one pipeline (and are sealed in one call), so one ``appendfsync always`` flush covers
@@ -84,7 +92,7 @@ class RedisAuditTrail:
         self._replicas = replicas
         self._replica_timeout_ms = replica_timeout_ms
         self._sealer = sealer
-        self._stream = stream
+        self._stream = stream_of(sealer.producer, stream)
         self._max_batch = max_batch
         self._pending: list[tuple[str, bytes, bytes | None, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None

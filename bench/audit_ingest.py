@@ -25,7 +25,7 @@ the scanners, account issuing); the ingestor runs in this one, as in the audit s
 rows use the same producer process.
 
 Redis runs with the gateway's ACL users (``devstack/redis_server.py``): the producers log in as the
-signing service's user (XADD to the stream only), the ingestor as the audit service's.
+signing service's user (XADD to its own stream only), the ingestor as the audit service's.
 
 Run: ``.venv/bin/python -m bench.audit_ingest [--events 80000] [--producers 64] [--history 500000]
 [--witnessed]``
@@ -51,7 +51,7 @@ from audit.background import cancelled, index_words_continually
 from audit.ingest import StreamIngestor
 from audit.producers import HmacSealer, Producer, ProducerKeyring
 from audit.store import EventSearch, SqliteEventStore
-from audit.trail import FIELD, MAC_FIELD, PRODUCER_FIELD, STREAM
+from audit.trail import FIELD, MAC_FIELD, PRODUCER_FIELD, stream_of
 from bench import run_stopping_cleanly
 from devstack import Ports, redis_server
 from devstack.process import ManagedProcess
@@ -262,7 +262,7 @@ async def run(
             async with client.pipeline(transaction=False) as pipe:
                 for payload in payloads[start : start + 1000]:
                     pipe.xadd(
-                        STREAM,
+                        stream_of(Producer.SIGNING),
                         {
                             FIELD: payload,
                             PRODUCER_FIELD: "signing",

@@ -5,8 +5,9 @@
 Nobody has ``+@all`` and the ``default`` user is off: each service logs in as its own user with only
 what it needs (:data:`ACL_RULES`, the same rules as ``compose.yaml``'s Redis; a test compares them);
 the disabled ``default`` user holds what the append-only file's replay needs (:data:`DEFAULT_USER_RULES`).
-The producers of audit events may only ``XADD`` to the stream (write-only key permission): they cannot
-read it, trim it, delete from it, flush the database or reconfigure Redis. The audit service reads and
+The producers of audit events may only ``XADD``, each to its own stream (write-only key permission):
+they cannot read it, delete from it, add to or trim another producer's, flush the database or
+reconfigure Redis. The audit service reads and
 acknowledges. The signing service also keeps its own state (batches, approvals, credentials) under its
 own key prefixes. Passwords are written to the configuration file as SHA-256 hashes only.
 """
@@ -21,6 +22,8 @@ from pathlib import Path
 import redis
 from redis.exceptions import RedisError
 
+from audit.producers import Producer
+from audit.trail import stream_of
 from devstack.errors import InstallFailed
 from devstack.process import ManagedProcess
 
@@ -31,8 +34,13 @@ _SIGNING_KEYS = (
     " ~approval:* ~approval-decision:* ~approval-wake:* ~sad:* ~sad-hashes:* ~verify-rate:*"
     " ~document-record:* ~document-by-hash:*"
 )
-#: Only XADD, and only to the audit stream, with write permission on that key alone (``%W~``).
-_APPEND_ONLY = "%W~audit:events +xadd"
+
+
+def _append_only(producer: Producer) -> str:
+    """Only XADD, and only to the producer's own audit stream, with write permission on that key
+    alone (``%W~``): another producer's stream can be neither added to nor trimmed."""
+    return f"%W~{stream_of(producer)} +xadd"
+
 
 #: Each service's Redis user and its rules (Redis 7 ACL syntax), without the password.
 ACL_RULES: Mapping[str, str] = {
@@ -49,12 +57,15 @@ ACL_RULES: Mapping[str, str] = {
     # trim or delete them (the selector in parentheses is the only way it reaches the stream).
     "signing": (
         f"resetkeys {_SIGNING_KEYS} resetchannels -@all +@read +@write +@connection"
-        f" +@transaction +@scripting -@dangerous ({_APPEND_ONLY})"
+        f" +@transaction +@scripting -@dangerous ({_append_only(Producer.SIGNING)})"
     ),
     # Account issuing (idp-config issue-accounts) and the scanners (gateway-scan): append only.
-    "accounts": f"resetkeys resetchannels -@all +@connection {_APPEND_ONLY}",
+    "accounts": f"resetkeys resetchannels -@all +@connection {_append_only(Producer.ACCOUNTS)}",
     # The scanners also take the scans the dashboard asks for (audit/scan_requests.py).
-    "scanners": f"resetkeys resetchannels -@all +@connection {_APPEND_ONLY} (~scan:requests +brpop)",
+    "scanners": (
+        f"resetkeys resetchannels -@all +@connection {_append_only(Producer.SCANNERS)}"
+        " (~scan:requests +brpop)"
+    ),
 }
 
 

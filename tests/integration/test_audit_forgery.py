@@ -26,7 +26,7 @@ from audit import Actor, AuditEvent, EventTag, Outcome
 from audit.keycloak_events import pseudonym
 from audit.producers import HmacSealer, Producer, decode_key
 from audit.store import EventSearch, EventStore, QuarantinedEntry, open_store
-from audit.trail import FIELD, MAC_FIELD, PRODUCER_FIELD, STREAM
+from audit.trail import FIELD, MAC_FIELD, PRODUCER_FIELD, STREAM, stream_of
 from devstack import Stack, StackInfo
 from tests.conftest import AlertInbox, TokenFactory
 from tests.keycloak_login import fail_login
@@ -41,10 +41,11 @@ def _as(stack: Stack, info: StackInfo, user: str) -> redis.Redis:
     )
 
 
-def _xadd(connection: redis.Redis, fields: dict[str, Any]) -> str:
-    """Append one entry to the audit stream; its entry id."""
+def _xadd(connection: redis.Redis, user: str, fields: dict[str, Any]) -> str:
+    """Append one entry to ``user``'s own audit stream; the entry's name in the quarantine
+    (``signing/<entry id>``: ids are unique within a stream only)."""
     add: Any = connection.xadd  # redis-py types the fields narrowly
-    return str(add(STREAM, fields).decode())
+    return f"{user}/{add(stream_of(user), fields).decode()}"
 
 
 def _command(connection: redis.Redis, *args: str) -> Any:
@@ -96,6 +97,7 @@ def _xadd_sealed(connection: redis.Redis, sealer: HmacSealer, event: AuditEvent)
     payload = event.canonical_json().encode()
     return _xadd(
         connection,
+        "signing",
         {FIELD: payload, PRODUCER_FIELD: "signing", MAC_FIELD: sealer.seal_one(payload).hex()},
     )
 
@@ -139,7 +141,7 @@ def test_an_event_forged_with_a_services_redis_user_is_quarantined_and_alerted(
     fields: dict[str, Any] = {FIELD: forged.canonical_json()}
     if seal == "made-up-seal":
         fields |= {PRODUCER_FIELD: user, MAC_FIELD: secrets.token_hex(32)}
-    entry_id = _xadd(_as(stack, stack_info, user), fields)
+    entry_id = _xadd(_as(stack, stack_info, user), user, fields)
 
     quarantined = _until(lambda: _quarantined(stack, tmp_path, entry_id))
     assert quarantined.reason == ("unsealed" if seal == "no-seal" else "bad-seal")
@@ -207,21 +209,27 @@ def test_an_oversized_sealed_event_is_quarantined_and_the_ingest_goes_on(
     assert _events(stack_info, reader, correlation_id=f"{marker}20000") == []
 
 
-#: What a producer's user must not do to the audit stream or to Redis (each must be refused).
+#: What a producer's user must not do to its own audit stream (``OWN``), to another producer's
+#: (``OTHER``), to the stream all producers shared until 2026-12-04, or to Redis: each refused.
+OWN, OTHER = "{own}", "{other}"
 FORBIDDEN: list[tuple[str, ...]] = [
-    ("XREADGROUP", "GROUP", "audit-store", "x", "COUNT", "1", "STREAMS", STREAM, ">"),
-    ("XREAD", "COUNT", "1", "STREAMS", STREAM, "0"),
-    ("XRANGE", STREAM, "-", "+", "COUNT", "1"),
-    ("XLEN", STREAM),
-    ("XDEL", STREAM, "0-1"),
-    ("XTRIM", STREAM, "MAXLEN", "0"),
-    ("XACK", STREAM, "audit-store", "0-1"),
-    ("XAUTOCLAIM", STREAM, "audit-store", "x", "0", "0-0"),
-    ("XGROUP", "DESTROY", STREAM, "audit-store"),
-    ("XGROUP", "SETID", STREAM, "audit-store", "$"),
-    ("DEL", STREAM),
-    ("RENAME", STREAM, "elsewhere"),
-    ("EXPIRE", STREAM, "1"),
+    ("XREADGROUP", "GROUP", "audit-store", "x", "COUNT", "1", "STREAMS", OWN, ">"),
+    ("XREAD", "COUNT", "1", "STREAMS", OWN, "0"),
+    ("XRANGE", OWN, "-", "+", "COUNT", "1"),
+    ("XLEN", OWN),
+    ("XDEL", OWN, "0-1"),
+    ("XTRIM", OWN, "MAXLEN", "0"),
+    ("XACK", OWN, "audit-store", "0-1"),
+    ("XAUTOCLAIM", OWN, "audit-store", "x", "0", "0-0"),
+    ("XGROUP", "DESTROY", OWN, "audit-store"),
+    ("XGROUP", "SETID", OWN, "audit-store", "$"),
+    ("DEL", OWN),
+    ("RENAME", OWN, "elsewhere"),
+    ("EXPIRE", OWN, "1"),
+    # Another producer's events: neither added to nor trimmed (XADD's MAXLEN) with these credentials.
+    ("XADD", OTHER, "*", "x", "y"),
+    ("XADD", OTHER, "MAXLEN", "0", "*", "x", "y"),
+    ("XADD", STREAM, "MAXLEN", "0", "*", "x", "y"),
     ("FLUSHALL",),
     ("FLUSHDB",),
     ("CONFIG", "SET", "appendfsync", "no"),
@@ -239,8 +247,12 @@ def test_a_producers_redis_user_may_append_and_nothing_else(
     """Attack: a producer's Redis credentials used to read, trim, delete, flush or reconfigure —
     to lose events before the audit service has them, or to learn what others recorded."""
     connection = _as(stack, stack_info, user)
+    other = stream_of("audit" if user == "signing" else "signing")
     refused = []
-    for command in FORBIDDEN:
+    for template in FORBIDDEN:
+        command = tuple(
+            stream_of(user) if a == OWN else other if a == OTHER else a for a in template
+        )
         try:
             _command(connection, *command)
         except (NoPermissionError, ResponseError) as exc:
@@ -257,8 +269,10 @@ def test_a_producer_trimming_the_stream_through_xadd_is_alerted(
     stack: Stack, stack_info: StackInfo, client_token: TokenFactory
 ) -> None:
     """Attack: what the ACL cannot refuse — ``XADD ... MAXLEN 0`` with a producer's credentials
-    trims the stream, unread events of every producer with it (the attacker's own entry, and
-    whatever else was still unread). The running audit service sees an entry removed before it read it."""
+    trims that producer's own stream, its unread events with it (the attacker's own entry, and
+    whatever else of its own was still unread; another producer's stream it cannot reach:
+    ``test_a_producers_redis_user_may_append_and_nothing_else``). The running audit service sees
+    an entry removed before it read it, and names the stream."""
     reader = client_token("audit-reports")
 
     def tampered() -> list[dict[str, Any]]:
@@ -269,14 +283,15 @@ def test_a_producer_trimming_the_stream_through_xadd_is_alerted(
         ]
 
     assert tampered() == []  # no false alarm from everything the tests recorded so far
-    _command(_as(stack, stack_info, "scanners"), "XADD", STREAM, "MAXLEN", "0", "*", "x", "y")
+    scanners = stream_of("scanners")
+    _command(_as(stack, stack_info, "scanners"), "XADD", scanners, "MAXLEN", "0", "*", "x", "y")
     alerts = _until(tampered)
     summary = alerts[0]["target"]["summary"]
-    # The attacker's own entry at least; on a busy stack, other producers' unread entries too
-    # (CI saw 4): every one of them lost, and counted.
+    # The attacker's own entry at least, and whatever of the scanners' was still unread: every
+    # one of them lost, and counted.
     removed = re.search(r"(\d+) entries were removed", summary)
     assert removed is not None and int(removed.group(1)) >= 1, summary
-    assert "before the audit service read them" in summary
+    assert f"from the audit stream {scanners} before the audit service read them" in summary
 
 
 def test_nobody_gets_in_without_a_user_of_their_own(stack: Stack, stack_info: StackInfo) -> None:
@@ -310,11 +325,11 @@ def test_a_replayed_event_is_stored_once(
     payload = genuine.canonical_json().encode()
     fields = {FIELD: payload, PRODUCER_FIELD: "signing", MAC_FIELD: sealer.seal_one(payload).hex()}
     connection = _as(stack, stack_info, "signing")
-    _xadd(connection, fields)
+    _xadd(connection, "signing", fields)
     reader = client_token("audit-reports")
     _until(lambda: _events(stack_info, reader, correlation_id=marker))
     for _ in range(3):
-        _xadd(connection, fields)
+        _xadd(connection, "signing", fields)
     time.sleep(3)  # the replays are read and acknowledged within a batch or two
     stored = _events(stack_info, reader, correlation_id=marker)
     assert [e["event_id"] for e in stored] == [genuine.event_id]
@@ -346,6 +361,7 @@ def test_future_dated_failures_are_flagged_and_cannot_silence_brute_force_detect
         payload = event.canonical_json().encode()
         _xadd(
             connection,
+            "audit",
             {FIELD: payload, PRODUCER_FIELD: "audit", MAC_FIELD: sealer.seal_one(payload).hex()},
         )
         forged.append(event.event_id)

@@ -15,6 +15,7 @@ from audit import Actor, AuditEvent, EventTag, Outcome, RedisAuditTrail
 from audit.ingest import GROUP, StreamIngestor
 from audit.producers import HmacSealer, Producer, ProducerKeyring, decode_key
 from audit.store import open_store
+from audit.trail import stream_of
 from devstack import Stack, StackInfo, postgres
 from tests.conftest import new_postgres_database
 
@@ -38,6 +39,7 @@ def test_the_database_going_down_mid_stream_loses_and_repeats_nothing(
 ) -> None:
     store_location = new_postgres_database(postgres_server)
     stream = f"audit:test:ingest-restart:{time.monotonic_ns()}"
+    own = stream_of(Producer.SIGNING, stream)  # where the signing producer's events go
     store = open_store(store_location)
     key = decode_key(stack.producer_key(Producer.SIGNING))
 
@@ -64,18 +66,18 @@ def test_the_database_going_down_mid_stream_loses_and_repeats_nothing(
             for n in range(300, 800):
                 await trail.record(_event(n))
             await asyncio.sleep(2.5)  # the ingestor tries, fails, keeps the batches unacknowledged
-            unacknowledged = (await client.xpending(stream, GROUP))["pending"]
+            unacknowledged = (await client.xpending(own, GROUP))["pending"]
             await asyncio.to_thread(postgres_server.resume)
             await _until(lambda: store.count() == 800, seconds=60)
             await _until(lambda: ingestor.healthy)
             # The last batch is acknowledged and removed just after it is committed: wait for it
             # (boundedly) rather than read the stream at the instant the store reached 800.
-            left = await client.xlen(stream)
+            left = await client.xlen(own)
             for _ in range(200):  # at most 10 s
                 if not left:
                     break
                 await asyncio.sleep(0.05)
-                left = await client.xlen(stream)
+                left = await client.xlen(own)
             return int(unacknowledged), int(left)
         finally:
             await ingestor.stop()

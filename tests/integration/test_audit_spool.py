@@ -23,7 +23,7 @@ from audit.ingest import StreamIngestor
 from audit.producers import HmacSealer, Producer, ProducerKeyring, decode_key
 from audit.spool import SpoolingAuditTrail
 from audit.store import EventSearch, open_store
-from audit.trail import SealedEvent
+from audit.trail import STREAM, SealedEvent, stream_of
 from devstack import Ports, Stack, StackInfo, redis_server
 from devstack.process import ManagedProcess
 from tests.conftest import free_port
@@ -50,8 +50,9 @@ def _dead_trail(key: bytes) -> RedisAuditTrail:
     return RedisAuditTrail(client, HmacSealer(Producer.SIGNING, key))
 
 
-async def _stream_numbers(client: redis_async.Redis, stream: str) -> list[int]:
-    entries: Any = await client.xrange(stream)
+async def _stream_numbers(client: redis_async.Redis, prefix: str) -> list[int]:
+    """The numbers of the events the signing producer appended under ``prefix``."""
+    entries: Any = await client.xrange(stream_of(Producer.SIGNING, prefix))
     return sorted(int(json.loads(fields[b"event"])["target"]["n"]) for _, fields in entries)
 
 
@@ -190,7 +191,7 @@ def test_a_redis_outage_under_100_events_per_second_loses_and_doubles_nothing(
             await asyncio.sleep(0.2)
         await trail.stop()
         reader = redis_async.Redis.from_url(url, username="audit", password=passwords["audit"])
-        numbers = await _stream_numbers(reader, "audit:events")
+        numbers = await _stream_numbers(reader, STREAM)
         # Into a store, as the audit service does: each event once, sealed as the producer sealed it.
         ingestor = StreamIngestor(
             reader, store, ProducerKeyring({Producer.SIGNING.value: key}), block_ms=200

@@ -46,12 +46,12 @@ def test_transactions_and_consumer_groups_survive_a_crash(tmp_path: Path) -> Non
             tx.hset("batch:b1", mapping={"state": "running", "done": "3"})
             tx.rpush("batches:owner", "b1")
             tx.execute()
-        signing.xadd("audit:events", {"e": "1"})
-        signing.xadd("audit:events", {"e": "2"})
-        audit.xgroup_create("audit:events", "ingest", id="0")
-        delivered: Any = audit.xreadgroup("ingest", "c1", {"audit:events": ">"}, count=1)
+        signing.xadd("audit:events:signing", {"e": "1"})
+        signing.xadd("audit:events:signing", {"e": "2"})
+        audit.xgroup_create("audit:events:signing", "ingest", id="0")
+        delivered: Any = audit.xreadgroup("ingest", "c1", {"audit:events:signing": ">"}, count=1)
         assert len(delivered[0][1]) == 1
-        pending_before = audit.xpending("audit:events", "ingest")["pending"]
+        pending_before = audit.xpending("audit:events:signing", "ingest")["pending"]
 
         pid = process.pid()
         assert pid is not None
@@ -63,11 +63,11 @@ def test_transactions_and_consumer_groups_survive_a_crash(tmp_path: Path) -> Non
         signing, audit = _client(port, "signing"), _client(port, "audit")
         assert signing.hgetall("batch:b1") == {"state": "running", "done": "3"}
         assert signing.lrange("batches:owner", 0, -1) == ["b1"]
-        assert audit.xlen("audit:events") == 2
+        assert audit.xlen("audit:events:signing") == 2
         # The group remembers what it delivered: the next read is the second event, not the first
         # again (a duplicate) and not nothing (a loss).
-        assert audit.xpending("audit:events", "ingest")["pending"] == pending_before == 1
-        again: Any = audit.xreadgroup("ingest", "c1", {"audit:events": ">"}, count=10)
+        assert audit.xpending("audit:events:signing", "ingest")["pending"] == pending_before == 1
+        again: Any = audit.xreadgroup("ingest", "c1", {"audit:events:signing": ">"}, count=10)
         assert [fields for _, fields in again[0][1]] == [{"e": "2"}]
         assert "NOPERM" not in (tmp_path / "logs" / "redis.log").read_text()
     finally:
