@@ -29,6 +29,9 @@ _SHOWN = ("/V", "/AP", "/AS", "/Rect", "/F", "/MK", "/Opt")
 _REDRAWN_FROM = ("/DA", "/Q", "/Ff", "/MaxLen", "/DS", "/RV")
 #: The same, for the whole form: its default appearance, alignment and resources (the fonts).
 _FORM_REDRAWN_FROM = ("/DA", "/Q", "/DR")
+#: What a field takes from its parent field when it does not say it itself (ISO 32000-1 §12.7.3.1
+#: and §12.7.3.3): a grade's font and colour may live in its parent's ``/DA`` only.
+_INHERITED = ("/FT", "/Ff", "/V", "/DV", "/DA", "/Q", "/DS", "/RV")
 
 
 class FieldTreeTooLarge(Exception):
@@ -160,8 +163,8 @@ def field_states(root: generic.DictionaryObject) -> dict[str, FieldState]:
         return {}
     redrawn_with = _redrawn_with(form)
     states: dict[str, FieldState] = {}
-    for name, field, widgets, inherited_type in _walk(fields, "", None, set(), 0):
-        field_type = entry(field, "/FT", inherited_type)
+    for name, field, widgets in _walk(fields, "", {}, set(), 0):
+        field_type = entry(field, "/FT")
         states[name] = FieldState(
             name=name,
             field_type=str(field_type) if field_type is not None else None,
@@ -177,10 +180,12 @@ def field_states(root: generic.DictionaryObject) -> dict[str, FieldState]:
 def _walk(
     kids: generic.ArrayObject,
     prefix: str,
-    inherited_type: Any,
+    inherited: dict[str, Any],
     seen: set[tuple[int, int]],
     depth: int,
-) -> Iterator[tuple[str, generic.DictionaryObject, list[generic.DictionaryObject], Any]]:
+) -> Iterator[tuple[str, generic.DictionaryObject, list[generic.DictionaryObject]]]:
+    """Each terminal field with its widgets, the entries it inherits written into it (a copy, its
+    raw values), so that a parent's ``/DA`` changed after signing changes the field's digest."""
     if depth > _MAX_DEPTH:
         raise FieldTreeTooLarge()
     for kid in kids:
@@ -194,7 +199,7 @@ def _walk(
             continue
         partial = entry(field, "/T")
         name = f"{prefix}.{partial}" if prefix and partial is not None else str(partial or prefix)
-        field_type = entry(field, "/FT", inherited_type)
+        passed = inherited | {key: field.raw_get(key) for key in _INHERITED if key in field}
         children = entry(field, "/Kids")
         child_fields: list[generic.DictionaryObject] = []
         widgets: list[generic.DictionaryObject] = []
@@ -204,9 +209,11 @@ def _walk(
                 if isinstance(child_obj, generic.DictionaryObject):
                     (child_fields if "/T" in child_obj else widgets).append(child_obj)
         if child_fields and isinstance(children, generic.ArrayObject):
-            yield from _walk(children, name, field_type, seen, depth + 1)
+            yield from _walk(children, name, passed, seen, depth + 1)
         else:
-            yield name, field, widgets, field_type
+            view = generic.DictionaryObject({key: field.raw_get(key) for key in field})
+            view.update({key: value for key, value in passed.items() if key not in field})
+            yield name, view, widgets
 
 
 def changed_fields(

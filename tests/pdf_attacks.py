@@ -448,6 +448,38 @@ def form_pdf(fields: dict[str, str | None]) -> bytes:
     return out.getvalue()
 
 
+def grouped_form(pdf: bytes, group: str = "diem") -> bytes:
+    """``pdf`` (a :func:`form_pdf`, before signing) with its fields made the kids of one parent
+    field ``group``, which alone holds the type and the default appearance (``/DA``) they inherit,
+    and the form set to be redrawn by viewers (``/NeedAppearances true``): what the signer saw is
+    drawn from the parent's ``/DA``."""
+    writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
+    form_ref = writer.root.raw_get("/AcroForm")
+    form = form_ref.get_object()
+    kids = generic.ArrayObject(form["/Fields"].raw_get(i) for i in range(len(form["/Fields"])))
+    parent = writer.add_object(
+        generic.DictionaryObject(
+            {
+                _n("/T"): generic.TextStringObject(group),
+                _n("/FT"): _n("/Tx"),
+                _n("/DA"): generic.TextStringObject("/Helv 12 Tf 0 g"),
+                _n("/Kids"): kids,
+            }
+        )
+    )
+    for kid in kids:
+        field = kid.get_object()
+        del field["/FT"], field["/DA"]
+        field[_n("/Parent")] = parent
+        writer.mark_update(kid)
+    form[_n("/Fields")] = generic.ArrayObject([parent])
+    form[_n("/NeedAppearances")] = generic.BooleanObject(True)
+    writer.mark_update(form_ref)
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
 def refill_field(pdf: bytes, name: str, value: str, *, value_too: bool = True) -> bytes:
     """Form-field refill: field ``name`` given a new appearance (and, with ``value_too``, a new
     value) in a well-formed incremental update, as form-filling software would."""
@@ -1081,7 +1113,9 @@ def form_redrawn(pdf: bytes, variant: str) -> bytes:
     """A later update that leaves every field's value and appearance streams alone but makes viewers
     draw the fields again from their inputs (``/NeedAppearances true``) — ``need-appearances``:
     only that; ``font-swapped``: and the form's ``/Helv`` is now ZapfDingbats, so the grade shows
-    as symbols; ``default-appearance``: and the grade's ``/DA`` writes in white."""
+    as symbols; ``default-appearance``: and the grade's ``/DA`` writes in white;
+    ``parent-default-appearance``: the same in the parent field's ``/DA`` (a :func:`grouped_form`),
+    which the grade inherits."""
     writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
     form = writer.root["/AcroForm"]
     form[_n("/NeedAppearances")] = generic.BooleanObject(True)
@@ -1105,6 +1139,10 @@ def form_redrawn(pdf: bytes, variant: str) -> bytes:
         )
     elif variant == "default-appearance":
         ref = _field_ref(writer, "diem_toan")
+        ref.get_object()[_n("/DA")] = generic.TextStringObject("/Helv 12 Tf 1 1 1 rg")
+        writer.mark_update(ref)
+    elif variant == "parent-default-appearance":  # a grouped_form: the /DA the kids inherit
+        ref = writer.root["/AcroForm"]["/Fields"].raw_get(0)
         ref.get_object()[_n("/DA")] = generic.TextStringObject("/Helv 12 Tf 1 1 1 rg")
         writer.mark_update(ref)
     elif variant != "need-appearances":

@@ -27,6 +27,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields as pyhanko_fields
 from pyhanko.sign import signers
+from pyhanko.sign.signers import cms_embedder
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from devstack import Stack, StackInfo, softhsm
@@ -629,6 +630,38 @@ def test_fields_redrawn_from_other_inputs_fail_even_where_nothing_is_locked(
         "MODIFIED_AFTER_SIGNING",
     ), report
     assert "diem_toan" in str(report["signatures"][0]["problems"])
+
+
+def test_a_parent_fields_appearance_is_part_of_what_its_kids_showed(
+    stack_info: StackInfo,
+    headers: dict[str, str],
+    software_signer: tuple[rsa.RSAPrivateKey, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Shadow attack, *replace*, through inheritance: the grade is the kid of a parent field that
+    alone holds the font and colour (``/DA``) it is drawn with, and the form asks viewers to redraw
+    (``/NeedAppearances``), which signing software other than pyHanko leaves as it found it. After
+    signing, the parent's ``/DA`` writes in white: the grade's own dictionary is untouched."""
+    _, signer = software_signer
+    keep = pyhanko_fields.ensure_sig_flags  # pyHanko clears /NeedAppearances; others do not
+    monkeypatch.setattr(
+        cms_embedder, "ensure_sig_flags", lambda writer, **_: keep(writer, lock_sig_flags=False)
+    )
+    form = attack.grouped_form(attack.form_pdf({"diem_toan": "7", "ghi_chu": None}))
+    document = signers.sign_pdf(
+        IncrementalPdfFileWriter(BytesIO(form), strict=False),
+        signers.PdfSignatureMetadata(field_name="GVCN"),
+        signer=signer,
+    ).getvalue()
+    signed_form = PdfFileReader(BytesIO(document), strict=False).root["/AcroForm"]
+    assert signed_form.get("/NeedAppearances") is not None  # the signer saw the fields redrawn
+    assert verify(stack_info, headers, document)["indication"] == "TOTAL_PASSED"
+    report = verify(stack_info, headers, attack.form_redrawn(document, "parent-default-appearance"))
+    assert (report["indication"], report["subindication"]) == (
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ), report
+    assert "diem.diem_toan" in str(report["signatures"][0]["problems"])
 
 
 def test_revoked_signer_with_a_forged_timestamp_does_not_pass(
