@@ -48,6 +48,7 @@ from signing_service.errors import (
     TimestampUnavailable,
 )
 from signing_service.form_fields import FieldTreeTooLarge, field_states
+from signing_service.revisions import repeated_key
 from signing_service.sandbox import worker_loop
 
 #: pyHanko's refusals that come from the document's own state (its locks and seed values), not from us.
@@ -411,6 +412,12 @@ async def _prepare(document: UntrustedDocument, plan: SignaturePlan) -> Prepared
                 f"the document contains active content ({kinds}); "
                 "the signing policy of this document type does not allow it"
             )
+    repeated = repeated_key(document, reader)
+    if repeated is not None:
+        raise DocumentNotSignable(
+            f"the document names a key twice in one dictionary ({repeated}): viewers differ on "
+            "which value they show, so what is signed would not be one document"
+        )
     existing = {name for name, _, _ in fields.enumerate_sig_fields(reader)}
     # After a certification, a visible signature fills the place left for its step (its box, its
     # page, its lock); anywhere else it makes a field of its own, as an invisible one always does.

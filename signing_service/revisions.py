@@ -21,8 +21,8 @@ from io import BytesIO
 from typing import Any
 
 from pyhanko.pdf_utils import generic
-from pyhanko.pdf_utils.misc import PdfError
-from pyhanko.pdf_utils.xref import XRefType, parse_xref_stream, parse_xref_table
+from pyhanko.pdf_utils.misc import PdfError, PdfStrictReadError
+from pyhanko.pdf_utils.xref import ObjStreamRef, XRefType, parse_xref_stream, parse_xref_table
 
 from signing_service.documents import entry
 
@@ -334,6 +334,60 @@ class _StrictHandler:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._reader, name)
+
+
+_REPEATED_KEY = re.compile(r"Multiple definitions in dictionary .* for key (/\S{1,40})")
+
+
+def repeated_key(document: bytes, reader: Any) -> str | None:
+    """Where the document as it stands names a key twice in one dictionary ("object 12 0,
+    /Contents"), or ``None``. pyHanko keeps the first value, viewers (MuPDF, poppler) the last: who
+    signs it and who reads it later may each see a document of their own. Every object the xref
+    points to now is read again (those in object streams too), strict about that alone; an object
+    that cannot be read at all is the other checks' concern."""
+    strict = _StrictHandler(reader)
+    xrefs = reader.xrefs
+    refs = {ref for n in range(xrefs.total_revisions) for ref in xrefs.explicit_refs_in_revision(n)}
+    object_streams: set[int] = set()
+    for ref in sorted(refs, key=lambda r: (r.idnum, r.generation)):
+        where = xrefs[ref]
+        try:
+            if isinstance(where, int):
+                _read_at(document, where, generic.Reference(ref.idnum, ref.generation, pdf=strict))
+            elif isinstance(where, ObjStreamRef) and where.obj_stream_id not in object_streams:
+                object_streams.add(where.obj_stream_id)
+                _read_object_stream(reader, where.obj_stream_id, strict)
+        except PdfStrictReadError as exc:
+            match = _REPEATED_KEY.search(str(exc))
+            if match is not None:
+                return f"object {ref.idnum} {ref.generation}, {match.group(1)}"
+        except (PdfError, ValueError, TypeError, KeyError, IndexError):
+            continue
+    return None
+
+
+def _read_at(document: bytes, offset: int, container: generic.Reference) -> None:
+    match = _OBJECT_HEADER.match(document, offset)
+    if match is None:
+        return
+    stream = BytesIO(document)
+    stream.seek(match.end())
+    _skip(stream)
+    generic.read_object(stream, container)
+
+
+def _read_object_stream(reader: Any, number: int, strict: Any) -> None:
+    """Every object of object stream ``number``, read as pyHanko reads one, with ``strict``."""
+    container = reader.get_object(generic.Reference(number, 0, reader))
+    if not isinstance(container, generic.StreamObject):
+        return
+    data = BytesIO(container.data)
+    first = int(container["/First"])
+    header = [int(t) for t in data.read(first).split()]
+    for idnum, offset in zip(header[::2], header[1::2], strict=False):
+        data.seek(first + offset)
+        _skip(data)
+        generic.read_object(data, generic.Reference(idnum, 0, pdf=strict))
 
 
 def analyse_updates(document: bytes, start: int, handler: Any) -> UpdateAnalysis:

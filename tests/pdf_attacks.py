@@ -1177,6 +1177,32 @@ def duplicate_key_page(pdf: bytes, new: bytes = b"Diem Toan: 3") -> bytes:
     return _xref_stream_update(pdf, objects, {}, with_dss=False)
 
 
+def ambiguous_page_for_signing(
+    pdf: bytes, new: bytes = b"Diem Toan: 10", *, object_stream: bool
+) -> bytes:
+    """A document brought to be signed whose page names ``/Contents`` twice: pyHanko reads the
+    first (what the signing checks see), MuPDF and poppler the last (``new``) — the signer and a
+    later reader see two documents. Unsigned; with ``object_stream`` the page is a new object
+    inside an (uncompressed) object stream, the tree pointing at it, else :func:`duplicate_key_page`."""
+    if not object_stream:
+        return duplicate_key_page(pdf, new)
+    writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
+    kids = writer.root["/Pages"]["/Kids"]
+    old_ref = kids.raw_get(0)
+    page = generic.DictionaryObject(
+        {key: old_ref.get_object().raw_get(key) for key in old_ref.get_object()}
+    )
+    data = b"BT /F1 24 Tf 72 700 Td (" + new + b") Tj ET"
+    # A name as long as /Contents, made a second /Contents in the bytes once written.
+    page[_n("/Contentz")] = writer.add_object(generic.StreamObject(stream_data=data))
+    stream = writer.prepare_object_stream(compress=False)
+    kids[0] = writer.add_object(page, obj_stream=stream)
+    writer.update_container(kids)
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue().replace(b"/Contentz", b"/Contents")
+
+
 def duplicate_key_catalog_as_validation_data(pdf: bytes, new: bytes = b"Diem Toan: 3") -> bytes:
     """An update dressed as validation data whose catalogue is the signed one plus ``/DSS`` and a
     second ``/Pages``: a whole new page tree, reachable from the DSS too. To pyHanko only a /DSS
