@@ -14,7 +14,7 @@ import redis.asyncio as redis_async
 from audit import Actor, AuditEvent, EventTag, Outcome, RedisAuditTrail
 from audit.errors import AuditUnavailable
 from audit.producers import HmacSealer, Producer, decode_key
-from audit.trail import MAC_FIELD, PRODUCER_FIELD
+from audit.trail import MAC_FIELD, PRODUCER_FIELD, stream_of
 from devstack import Stack, StackInfo
 
 pytestmark = [pytest.mark.redis]
@@ -48,7 +48,7 @@ def test_concurrent_records_all_land_once_in_full_and_sealed(
         trail = RedisAuditTrail(client, sealer, stream=stream, max_batch=64)
         events = [_event(n) for n in range(700)]
         await asyncio.gather(*(trail.record(e) for e in events))
-        entries: Any = await client.xrange(stream)
+        entries: Any = await client.xrange(stream_of(sealer.producer, stream))  # its own
         await client.aclose()
         return [fields for _, fields in entries]
 
