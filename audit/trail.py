@@ -5,9 +5,9 @@ otherwise it raises :class:`~audit.errors.AuditUnavailable` and the caller must 
 operation (fail closed, as Vault does when no audit device can write).
 
 The Redis Streams implementation appends to the producer's own stream; the audit service moves
-entries to the store through a consumer group and acknowledges them only after they are committed. Redis is configured with
-an append-only file (``appendfsync always`` in the gateway's own Redis) so that an acknowledged XADD
-survives a crash. Behind Sentinel (``redis+sentinel://``), a write counts only once a replica holds it
+entries to the store through a consumer group and acknowledges them only after they are committed.
+Redis is configured with an append-only file (``appendfsync always`` in the gateway's own Redis) so
+that an acknowledged XADD survives a crash. Behind Sentinel (``redis+sentinel://``), a write counts only once a replica holds it
 too (``WAIT``, :mod:`gateway_runtime.redis_connection`): a primary that fails over loses nothing that
 was reported recorded. Each entry carries the event, the producer's name and the producer's seal
 (``audit/producers.py``): the audit service stores only what a producer sealed.

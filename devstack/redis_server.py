@@ -7,9 +7,8 @@ what it needs (:data:`ACL_RULES`, the same rules as ``compose.yaml``'s Redis; a 
 the disabled ``default`` user holds what the append-only file's replay needs (:data:`DEFAULT_USER_RULES`).
 The producers of audit events may only ``XADD``, each to its own stream (write-only key permission):
 they cannot read it, delete from it, add to or trim another producer's, flush the database or
-reconfigure Redis. The audit service reads and
-acknowledges. The signing service also keeps its own state (batches, approvals, credentials) under its
-own key prefixes. Passwords are written to the configuration file as SHA-256 hashes only.
+reconfigure Redis. The audit service reads and acknowledges. The signing service also keeps its own
+state (batches, approvals, credentials) under its own key prefixes. Passwords are written to the configuration file as SHA-256 hashes only.
 """
 
 from __future__ import annotations

@@ -211,8 +211,12 @@ def _walk(
         if child_fields and isinstance(children, generic.ArrayObject):
             yield from _walk(children, name, passed, seen, depth + 1)
         else:
+            missing = {key: value for key, value in passed.items() if key not in field}
+            if not missing:  # nothing inherited: the field as it is (most forms)
+                yield name, field, widgets
+                continue
             view = generic.DictionaryObject({key: field.raw_get(key) for key in field})
-            view.update({key: value for key, value in passed.items() if key not in field})
+            view.update(missing)
             yield name, view, widgets
 
 

@@ -151,12 +151,13 @@ def _read_object(cursor: _Cursor, handler: Any, parts: _UpdateParts) -> generic.
 
 
 def _skip(stream: BytesIO) -> None:
-    """Move ``stream`` past whitespace (pyHanko's object reader starts on a token)."""
-    data = stream.getbuffer()
+    """Move ``stream`` past whitespace (pyHanko's object reader starts on a token). ``getvalue``,
+    not ``getbuffer``: a stream made over the document's bytes shares them until a buffer is
+    exported, and exporting one copied the whole document for every object read."""
+    data = stream.getvalue()
     pos = stream.tell()
     while pos < len(data) and data[pos] in _WHITESPACE:
         pos += 1
-    del data
     stream.seek(pos)
 
 
@@ -336,7 +337,8 @@ class _StrictHandler:
         return getattr(self._reader, name)
 
 
-_REPEATED_KEY = re.compile(r"Multiple definitions in dictionary .* for key (/\S{1,40})")
+#: pyHanko's words for a repeated key (the only check its object reader makes strict).
+_REPEATED_KEY = re.compile(r"for key (/\S{1,40})")
 
 
 def repeated_key(document: bytes, reader: Any) -> str | None:
@@ -357,10 +359,10 @@ def repeated_key(document: bytes, reader: Any) -> str | None:
             elif isinstance(where, ObjStreamRef) and where.obj_stream_id not in object_streams:
                 object_streams.add(where.obj_stream_id)
                 _read_object_stream(reader, where.obj_stream_id, strict)
-        except PdfStrictReadError as exc:
+        except PdfStrictReadError as exc:  # raised for a repeated key alone (see _StrictHandler)
             match = _REPEATED_KEY.search(str(exc))
-            if match is not None:
-                return f"object {ref.idnum} {ref.generation}, {match.group(1)}"
+            key = match.group(1) if match is not None else "a key"
+            return f"object {ref.idnum} {ref.generation}, {key}"
         except (PdfError, ValueError, TypeError, KeyError, IndexError):
             continue
     return None
