@@ -127,14 +127,12 @@ def _read_object(cursor: _Cursor, handler: Any, parts: _UpdateParts) -> generic.
     offset = cursor.pos
     if number in parts.objects:
         raise _Unaccounted(offset, f"object {number} defined twice in one update")
-    stream = BytesIO(cursor.data)
-    stream.seek(match.end())
     try:
-        _skip(stream)
-        value = generic.read_object(stream, generic.Reference(number, generation, pdf=handler))
+        container = generic.Reference(number, generation, pdf=handler)
+        value, end = _object_at(cursor.data, match.end(), container)
         if isinstance(value, generic.StreamObject):
             _check_stream_extent(cursor.data, value, handler, offset)
-        rest = _Cursor(cursor.data, stream.tell())
+        rest = _Cursor(cursor.data, end)
         rest.skip_whitespace()
         if not rest.at(b"endobj"):
             raise _Unaccounted(rest.pos, f"object {number} is not closed by endobj")
@@ -150,15 +148,16 @@ def _read_object(cursor: _Cursor, handler: Any, parts: _UpdateParts) -> generic.
     return value
 
 
-def _skip(stream: BytesIO) -> None:
-    """Move ``stream`` past whitespace (pyHanko's object reader starts on a token). ``getvalue``,
-    not ``getbuffer``: a stream made over the document's bytes shares them until a buffer is
-    exported, and exporting one copied the whole document for every object read."""
-    data = stream.getvalue()
-    pos = stream.tell()
-    while pos < len(data) and data[pos] in _WHITESPACE:
-        pos += 1
-    stream.seek(pos)
+def _object_at(data: bytes, at: int, container: generic.Reference) -> tuple[generic.PdfObject, int]:
+    """The object whose value starts at ``data[at:]`` after any whitespace (pyHanko's reader starts
+    on a token), read by pyHanko for ``container``, and where it ends. The stream shares ``data``
+    (no copy: nothing exports a buffer of it)."""
+    while at < len(data) and data[at] in _WHITESPACE:
+        at += 1
+    stream = BytesIO(data)
+    stream.seek(at)
+    value = generic.read_object(stream, container)
+    return value, stream.tell()
 
 
 def _check_stream_extent(data: bytes, value: generic.StreamObject, handler: Any, at: int) -> None:
@@ -370,12 +369,8 @@ def repeated_key(document: bytes, reader: Any) -> str | None:
 
 def _read_at(document: bytes, offset: int, container: generic.Reference) -> None:
     match = _OBJECT_HEADER.match(document, offset)
-    if match is None:
-        return
-    stream = BytesIO(document)
-    stream.seek(match.end())
-    _skip(stream)
-    generic.read_object(stream, container)
+    if match is not None:
+        _object_at(document, match.end(), container)
 
 
 def _read_object_stream(reader: Any, number: int, strict: Any) -> None:
@@ -383,13 +378,11 @@ def _read_object_stream(reader: Any, number: int, strict: Any) -> None:
     container = reader.get_object(generic.Reference(number, 0, reader))
     if not isinstance(container, generic.StreamObject):
         return
-    data = BytesIO(container.data)
+    data = container.data
     first = int(container["/First"])
-    header = [int(t) for t in data.read(first).split()]
+    header = [int(t) for t in data[:first].split()]
     for idnum, offset in zip(header[::2], header[1::2], strict=False):
-        data.seek(first + offset)
-        _skip(data)
-        generic.read_object(data, generic.Reference(idnum, 0, pdf=strict))
+        _object_at(data, first + offset, generic.Reference(idnum, 0, pdf=strict))
 
 
 def analyse_updates(document: bytes, start: int, handler: Any) -> UpdateAnalysis:
