@@ -40,6 +40,7 @@ from signing_service.active_content import find_active_content
 from signing_service.documents import UntrustedDocument, entry, open_document
 from signing_service.errors import InvalidDocument
 from signing_service.form_fields import FieldTreeTooLarge, changed_fields, field_states
+from signing_service.repeated_keys import repeated_key
 from signing_service.reports import Warning
 from signing_service.revisions import Update, UpdateAnalysis, analyse_updates, hidden_definitions
 
@@ -109,6 +110,9 @@ class Structure:
     late_definitions: list[tuple[int, int]] = field(default_factory=list)
     #: Field states per signed revision, computed once per revision.
     fields_at: dict[int, Any] = field(default_factory=dict)
+    #: Where the bytes every signature covers name a key twice in one dictionary ("object 12 0,
+    #: /Contents"): pyHanko judged the first value, a viewer shows the last.
+    repeated_key: str | None = None
 
 
 def analyse_structure(opened: OpenedDocument, embedded: list[EmbeddedPdfSignature]) -> Structure:
@@ -146,7 +150,13 @@ def analyse_structure(opened: OpenedDocument, embedded: list[EmbeddedPdfSignatur
             f"an object definition hidden in the data of another object (offset {hidden[0]})",
         )
     return Structure(
-        opened, analysis, None, None, late_definitions=late_definitions(opened, analysis)
+        opened,
+        analysis,
+        None,
+        None,
+        late_definitions=late_definitions(opened, analysis),
+        # What follows ``start`` was read strictly above (analyse_updates).
+        repeated_key=repeated_key(data, opened.reader, before=start),
     )
 
 

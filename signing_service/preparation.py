@@ -48,7 +48,7 @@ from signing_service.errors import (
     TimestampUnavailable,
 )
 from signing_service.form_fields import FieldTreeTooLarge, field_states
-from signing_service.revisions import repeated_key
+from signing_service.repeated_keys import repeated_key
 from signing_service.sandbox import worker_loop
 
 #: pyHanko's refusals that come from the document's own state (its locks and seed values), not from us.

@@ -21,10 +21,11 @@ from io import BytesIO
 from typing import Any
 
 from pyhanko.pdf_utils import generic
-from pyhanko.pdf_utils.misc import PdfError, PdfStrictReadError
-from pyhanko.pdf_utils.xref import ObjStreamRef, XRefType, parse_xref_stream, parse_xref_table
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.xref import XRefType, parse_xref_stream, parse_xref_table
 
 from signing_service.documents import entry
+from signing_service.repeated_keys import StrictAboutRepeatedKeys
 
 _WHITESPACE = b"\x00\t\n\x0c\r "
 _OBJECT_HEADER = re.compile(rb"(\d{1,10})[\x00\t\n\x0c\r ]+(\d{1,5})[\x00\t\n\x0c\r ]+obj")
@@ -322,76 +323,13 @@ def _check_entries(parts: _UpdateParts, previous_xref: int | None) -> None:
         )
 
 
-class _StrictHandler:
-    """The reader, strict where pyHanko's lenient reading and a viewer disagree: a dictionary that
-    repeats a key. pyHanko keeps the first value, viewers (MuPDF, poppler) the last; an update
-    whose page or catalogue says ``/Contents`` twice was judged by one and shown by the other."""
-
-    strict = True
-
-    def __init__(self, reader: Any) -> None:
-        self._reader = reader
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._reader, name)
-
-
-#: pyHanko's words for a repeated key (the only check its object reader makes strict).
-_REPEATED_KEY = re.compile(r"for key (/\S{1,40})")
-
-
-def repeated_key(document: bytes, reader: Any) -> str | None:
-    """Where the document as it stands names a key twice in one dictionary ("object 12 0,
-    /Contents"), or ``None``. pyHanko keeps the first value, viewers (MuPDF, poppler) the last: who
-    signs it and who reads it later may each see a document of their own. Every object the xref
-    points to now is read again (those in object streams too), strict about that alone; an object
-    that cannot be read at all is the other checks' concern."""
-    strict = _StrictHandler(reader)
-    xrefs = reader.xrefs
-    refs = {ref for n in range(xrefs.total_revisions) for ref in xrefs.explicit_refs_in_revision(n)}
-    object_streams: set[int] = set()
-    for ref in sorted(refs, key=lambda r: (r.idnum, r.generation)):
-        where = xrefs[ref]
-        try:
-            if isinstance(where, int):
-                _read_at(document, where, generic.Reference(ref.idnum, ref.generation, pdf=strict))
-            elif isinstance(where, ObjStreamRef) and where.obj_stream_id not in object_streams:
-                object_streams.add(where.obj_stream_id)
-                _read_object_stream(reader, where.obj_stream_id, strict)
-        except PdfStrictReadError as exc:  # raised for a repeated key alone (see _StrictHandler)
-            match = _REPEATED_KEY.search(str(exc))
-            key = match.group(1) if match is not None else "a key"
-            return f"object {ref.idnum} {ref.generation}, {key}"
-        except (PdfError, ValueError, TypeError, KeyError, IndexError):
-            continue
-    return None
-
-
-def _read_at(document: bytes, offset: int, container: generic.Reference) -> None:
-    match = _OBJECT_HEADER.match(document, offset)
-    if match is not None:
-        _object_at(document, match.end(), container)
-
-
-def _read_object_stream(reader: Any, number: int, strict: Any) -> None:
-    """Every object of object stream ``number``, read as pyHanko reads one, with ``strict``."""
-    container = reader.get_object(generic.Reference(number, 0, reader))
-    if not isinstance(container, generic.StreamObject):
-        return
-    data = container.data
-    first = int(container["/First"])
-    header = [int(t) for t in data[:first].split()]
-    for idnum, offset in zip(header[::2], header[1::2], strict=False):
-        _object_at(data, first + offset, generic.Reference(idnum, 0, pdf=strict))
-
-
 def analyse_updates(document: bytes, start: int, handler: Any) -> UpdateAnalysis:
     """Read ``document[start:]`` as a sequence of well-formed incremental updates.
 
     ``start`` is the end of a signed revision (the end of a signature's byte range); ``handler`` is
     the pyHanko reader of the whole document (it resolves indirect stream lengths)."""
     cursor = _Cursor(document, start)
-    handler = _StrictHandler(handler)
+    handler = StrictAboutRepeatedKeys(handler)
     updates: list[Update] = []
     previous_xref = previous_start_xref(document, start)
     while True:

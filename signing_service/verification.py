@@ -17,7 +17,9 @@ it claims. So, beyond pyHanko's cryptographic and difference analysis, a signatu
 - a change goes beyond what it permits (anything but form filling, or the DSS and document
   timestamps of long-term validation).
 
-and it is at best ``INDETERMINATE`` / ``SIG_CONSTRAINTS_FAILURE`` when its signature timestamp does not
+and it is at best ``INDETERMINATE`` / ``FORMAT_FAILURE`` when the signed bytes name a key twice in one
+dictionary (pyHanko judges the first value, viewers show the last: :mod:`.repeated_keys`), and
+``INDETERMINATE`` / ``SIG_CONSTRAINTS_FAILURE`` when its signature timestamp does not
 validate (broken token signature, edited ``genTime``, a message imprint that is not of this signature's
 value, an untrusted TSA): only a valid token is proof of existence. Signed attributes that are missing
 (PAdES requires them) or not DER-encoded (CMS signs their DER encoding; EU DSS agrees) fail the
@@ -191,6 +193,13 @@ async def _verify_one(
             "MODIFIED_AFTER_SIGNING",
             f"bytes after the signed revision are not a well-formed incremental update: "
             f"{structure.problem}",
+        )
+
+    if structure.repeated_key is not None:
+        verdict.at_best_indeterminate(
+            "FORMAT_FAILURE",
+            f"the signed document names a key twice in one dictionary ({structure.repeated_key}): "
+            "viewers differ on which value they show, so what was signed is not one document",
         )
 
     for offset, number in structure.late_definitions:

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
 
 _START_XREF = re.compile(rb"startxref\s+(\d+)\s+%%EOF\s*$")
 
@@ -1201,6 +1202,54 @@ def ambiguous_page_for_signing(
     out = BytesIO()
     writer.write(out)
     return out.getvalue().replace(b"/Contentz", b"/Contents")
+
+
+def ambiguous_resources_pdf(*, object_stream: bool, repeated: bool = True) -> bytes:
+    """A one-page transcript whose page draws form XObject ``/G1`` from resources of their own (an
+    object that signing software leaves as it is, unlike the page it adds a widget to), which name
+    ``/G1`` twice: "Diem Toan: 7" first (what pyHanko reads), "Diem Toan: 10" last (what poppler
+    and MuPDF draw). With ``object_stream``, the resources sit in an uncompressed object stream;
+    without ``repeated``, the same document with the second form named ``/G2`` (drawn by nobody)."""
+    writer = PdfFileWriter(stream_xrefs=True)
+    font = writer.add_object(
+        generic.DictionaryObject(
+            {
+                _n("/Type"): _n("/Font"),
+                _n("/Subtype"): _n("/Type1"),
+                _n("/BaseFont"): _n("/Helvetica"),
+            }
+        )
+    )
+
+    def form(text: bytes) -> generic.IndirectObject:
+        page_box = generic.ArrayObject([generic.NumberObject(n) for n in (0, 0, 595, 842)])
+        fonts = generic.DictionaryObject({_n("/F1"): font})
+        return writer.add_object(
+            generic.StreamObject(
+                {
+                    _n("/Type"): _n("/XObject"),
+                    _n("/Subtype"): _n("/Form"),
+                    _n("/BBox"): page_box,
+                    _n("/Resources"): generic.DictionaryObject({_n("/Font"): fonts}),
+                },
+                stream_data=b"BT /F1 24 Tf 72 700 Td (" + text + b") Tj ET",
+            )
+        )
+
+    seen, shown = form(b"Diem Toan: 7"), form(b"Diem Toan: 10")
+    # A name as long as /G1, made a second /G1 in the bytes once written.
+    forms = generic.DictionaryObject({_n("/G1"): seen, _n("/G2"): shown})
+    stream = writer.prepare_object_stream(compress=False) if object_stream else None
+    resources = writer.add_object(
+        generic.DictionaryObject({_n("/XObject"): forms}), obj_stream=stream
+    )
+    content = writer.add_object(generic.StreamObject(stream_data=b"q /G1 Do Q"))
+    writer.insert_page(PageObject(content, (0, 0, 595, 842), resources=resources))
+    out = BytesIO()
+    writer.write(out)
+    written = out.getvalue()
+    assert written.count(b"/G2") == 1
+    return written.replace(b"/G2", b"/G1") if repeated else written
 
 
 def duplicate_key_catalog_as_validation_data(pdf: bytes, new: bytes = b"Diem Toan: 3") -> bytes:

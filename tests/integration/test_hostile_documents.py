@@ -126,19 +126,32 @@ def test_500_megabyte_upload_is_refused_before_it_is_read(
     connection.close()
 
 
-@pytest.mark.parametrize("object_stream", [False, True], ids=["plain-object", "object-stream"])
+@pytest.mark.parametrize(
+    ("where", "object_stream"),
+    [("page", False), ("page", True), ("resources", False), ("resources", True)],
+    ids=["page", "page-in-object-stream", "resources", "resources-in-object-stream"],
+)
 def test_a_document_that_two_viewers_read_differently_is_not_signed(
-    strict_client: TestClient, client_token: TokenFactory, demo_pdf: bytes, object_stream: bool
+    strict_client: TestClient,
+    client_token: TokenFactory,
+    demo_pdf: bytes,
+    where: str,
+    object_stream: bool,
 ) -> None:
     """Attack class: parser differential brought to the signer. The transcript's page names
-    ``/Contents`` twice: pyHanko (and so every check before signing) reads the first, poppler and
-    MuPDF the last — "Diem Toan: 10" over the 7 the signer approved. Signing refuses it and names
-    the object and the key; nothing is signed."""
-    document = attack.ambiguous_page_for_signing(demo_pdf, object_stream=object_stream)
+    ``/Contents`` twice, or its resources name the form it draws twice: pyHanko (and so every
+    check before signing) reads the first, poppler and MuPDF the last — "Diem Toan: 10" over the 7
+    the signer approved. Signing refuses it and names the object and the key; nothing is signed."""
+    document = (
+        attack.ambiguous_page_for_signing(demo_pdf, object_stream=object_stream)
+        if where == "page"
+        else attack.ambiguous_resources_pdf(object_stream=object_stream)
+    )
     response = strict_client.post(
         "/v1/documents:sign", content=document, headers=_headers(client_token("demo-eoffice"))
     )
     assert response.status_code == 409, response.text
     body = response.json()
     assert body["code"] == "document-not-signable"
-    assert "/Contents" in body["detail"] and "twice" in body["detail"]
+    key = "/Contents" if where == "page" else "/G1"
+    assert key in body["detail"] and "twice" in body["detail"]

@@ -664,6 +664,43 @@ def test_a_parent_fields_appearance_is_part_of_what_its_kids_showed(
     assert "diem.diem_toan" in str(report["signatures"][0]["problems"])
 
 
+@pytest.mark.parametrize("object_stream", [False, True], ids=["plain-object", "object-stream"])
+def test_a_signature_over_a_document_two_viewers_read_differently_does_not_pass(
+    stack_info: StackInfo,
+    headers: dict[str, str],
+    software_signer: tuple[rsa.RSAPrivateKey, Any],
+    object_stream: bool,
+) -> None:
+    """Attack class: parser differential under a signature made elsewhere. The service refuses to
+    sign a document that names a key twice in one dictionary (``test_hostile_documents``); other
+    signing software signs it. Here the page's resources name its form ``/G1`` twice: pyHanko's
+    lenient reader, and so its whole validation, keeps the first ("Diem Toan: 7"), poppler and
+    MuPDF draw the last ("Diem Toan: 10"). Nobody can say which of the two was signed: the verdict
+    is INDETERMINATE / FORMAT_FAILURE, naming the object and the key. The same document without
+    the repetition, signed the same way, passes."""
+    _, signer = software_signer
+    for repeated in (False, True):
+        document = attack.ambiguous_resources_pdf(object_stream=object_stream, repeated=repeated)
+        signed = signers.sign_pdf(
+            IncrementalPdfFileWriter(BytesIO(document), strict=False),
+            signers.PdfSignatureMetadata(
+                field_name="Signature1", subfilter=pyhanko_fields.SigSeedSubFilter.PADES
+            ),
+            signer=signer,
+        ).getvalue()
+        report = verify(stack_info, headers, signed)
+        if not repeated:
+            assert report["indication"] == "TOTAL_PASSED", report
+            continue
+        assert (report["indication"], report["subindication"]) == (
+            "INDETERMINATE",
+            "FORMAT_FAILURE",
+        ), report
+        [problem] = report["signatures"][0]["problems"]
+        assert "twice" in problem and "/G1" in problem, problem
+        assert PAGE_VERDICTS["INDETERMINATE"] in page(stack_info, signed).text
+
+
 def test_revoked_signer_with_a_forged_timestamp_does_not_pass(
     stack: Stack, stack_info: StackInfo, headers: dict[str, str]
 ) -> None:
