@@ -48,7 +48,9 @@ from signing_service.errors import (
     TimestampUnavailable,
 )
 from signing_service.form_fields import FieldTreeTooLarge, field_states
+from signing_service.integrity import signature_fields
 from signing_service.repeated_keys import repeated_key
+from signing_service.revisions import unlisted_definition
 from signing_service.sandbox import worker_loop
 
 #: pyHanko's refusals that come from the document's own state (its locks and seed values), not from us.
@@ -388,9 +390,22 @@ async def _prepare(document: UntrustedDocument, plan: SignaturePlan) -> Prepared
     if objects > plan.max_objects:
         raise DocumentTooComplex(f"{objects} objects; the limit is {plan.max_objects}")
     pages = check_structure(reader)
-    if plan.certify and reader.embedded_signatures:
+    # Every filled signature field, not only those pyHanko can read: one it skips (an unknown
+    # /SubFilter) may lock the document all the same.
+    signatures = signature_fields(reader)
+    if plan.certify and (signatures.embedded or signatures.unsupported or signatures.unreadable):
         raise DocumentNotSignable("a certification signature must be the document's first")
-    for embedded in reader.embedded_signatures:
+    for name, subfilter in signatures.unsupported:
+        raise DocumentNotSignable(
+            f"signature {name[:40]!r} is in a format the service cannot check "
+            f"({subfilter[:40]}): what it locks cannot be read, and another signature could "
+            "break it"
+        )
+    for name, problem in signatures.unreadable:
+        raise InvalidDocument(
+            f"signature {name[:40]!r} cannot be read ({problem}): what it locks cannot be checked"
+        )
+    for embedded in signatures.embedded:
         # A signature that locks the whole document (DocMDP P=1, through its field's lock or as
         # a certification): another signature would break it (pyHanko checks only the latter).
         try:
@@ -417,6 +432,14 @@ async def _prepare(document: UntrustedDocument, plan: SignaturePlan) -> Prepared
         raise DocumentNotSignable(
             f"the document names a key twice in one dictionary ({repeated}): viewers differ on "
             "which value they show, so what is signed would not be one document"
+        )
+    unlisted = unlisted_definition(document, reader)
+    if unlisted is not None:
+        raise DocumentNotSignable(
+            f"object {unlisted[0]} is also defined at offset {unlisted[1]}, where no "
+            "cross-reference section lists it: a viewer that rebuilds the cross-reference table "
+            "(as viewers do with a damaged file) would show that definition, not the one checked "
+            "and signed"
         )
     existing = {name for name, _, _ in fields.enumerate_sig_fields(reader)}
     # After a certification, a visible signature fills the place left for its step (its box, its

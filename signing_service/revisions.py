@@ -16,6 +16,7 @@ being accounted for (:func:`analyse_updates`), and reads the whole file as a reb
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Any
@@ -32,9 +33,13 @@ _OBJECT_HEADER = re.compile(rb"(\d{1,10})[\x00\t\n\x0c\r ]+(\d{1,5})[\x00\t\n\x0
 _START_XREF = re.compile(
     rb"startxref[\x00\t\n\x0c\r ]+(\d{1,12})[\x00\t\n\x0c\r ]+%%EOF(\r\n|\r|\n)?"
 )
-#: What a rebuilding viewer looks for: an object header at the start of a line.
+#: What a rebuilding viewer looks for: an object header at the start of a line (after a line end;
+#: the one at the file's start apart, which makes the search ~5x faster than a look-behind).
 _LINE_OBJECT_HEADER = re.compile(
-    rb"(?:^|(?<=[\r\n]))[\x00\t\x0c ]*(\d{1,10})[\x00\t\n\x0c\r ]+(\d{1,5})[\x00\t\n\x0c\r ]+obj\b"
+    rb"[\r\n][\x00\t\x0c ]*(\d{1,10})[\x00\t\n\x0c\r ]+(\d{1,5})[\x00\t\n\x0c\r ]+obj\b"
+)
+_FIRST_OBJECT_HEADER = re.compile(
+    rb"[\x00\t\x0c ]*(\d{1,10})[\x00\t\n\x0c\r ]+(\d{1,5})[\x00\t\n\x0c\r ]+obj\b"
 )
 _TRAILING_START_XREF = re.compile(
     rb"startxref[\x00\t\n\x0c\r ]+(\d{1,12})[\x00\t\n\x0c\r ]+%%EOF[\x00\t\n\x0c\r ]*$"
@@ -347,10 +352,41 @@ def analyse_updates(document: bytes, start: int, handler: Any) -> UpdateAnalysis
 def rebuilt_view(document: bytes) -> dict[int, int]:
     """Where a viewer that rebuilds the cross-reference table finds each object: the last
     ``N G obj`` at the start of a line, wherever it is (stream data included)."""
-    found: dict[int, int] = {}
-    for match in _LINE_OBJECT_HEADER.finditer(document):
-        found[int(match.group(1))] = match.start(1)
-    return found
+    return {int(match.group(1)): match.start(1) for match in _line_headers(document, 0)}
+
+
+def unlisted_definition(document: bytes, reader: Any) -> tuple[int, int] | None:
+    """``(object number, offset)`` of an object that a viewer rebuilding the cross-reference table
+    (as viewers do with a damaged file) would read from a definition other than the one the
+    sections list, or ``None``. Such a viewer takes the last ``N G obj`` at a line start wherever it
+    is, stream data included: a document holding one unlisted, behind the listed one, shows what
+    was checked and signed until a small "damage" added after signing makes viewers rebuild."""
+    xrefs = reader.xrefs
+    listed: set[int] = set()
+    current: dict[int, int] = {}
+    for revision in range(xrefs.total_revisions):
+        data = xrefs.get_xref_data(revision)
+        sections = [data] if data.hybrid is None else [data, data.hybrid.xref_data]
+        for section in sections:
+            for number, (_, offset) in section.standard_xrefs.items():
+                current[number] = _token_at(document, offset)
+            for number in (*section.xrefs_in_objstm, *section.freed):
+                current.pop(number, None)
+            listed.update(current.values())
+        # A cross-reference stream is an object no section needs to list.
+        listed.add(_token_at(document, xrefs.get_startxref_for_revision(revision)))
+        if data.hybrid is not None:
+            listed.add(_token_at(document, data.hybrid.meta_info.start_location))
+    for number, offset in rebuilt_view(document).items():
+        if offset not in listed or current.get(number, offset) != offset:
+            return number, offset
+    return None
+
+
+def _token_at(document: bytes, offset: int) -> int:
+    while offset < len(document) and document[offset] in _WHITESPACE:
+        offset += 1
+    return offset
 
 
 def hidden_definitions(document: bytes, after: int, analysis: UpdateAnalysis) -> list[int]:
@@ -359,6 +395,16 @@ def hidden_definitions(document: bytes, after: int, analysis: UpdateAnalysis) ->
     accounted = {offset for update in analysis.updates for offset in update.objects.values()}
     return [
         match.start(1)
-        for match in _LINE_OBJECT_HEADER.finditer(document, after, analysis.accounted_until)
+        for match in _line_headers(document, after, analysis.accounted_until)
         if match.start(1) not in accounted
     ]
+
+
+def _line_headers(document: bytes, start: int, end: int | None = None) -> Iterator[re.Match[bytes]]:
+    """The object headers at a line start in ``document[start:end]``, in order."""
+    end = len(document) if end is None else end
+    if start == 0:
+        first = _FIRST_OBJECT_HEADER.match(document, 0, end)
+        if first is not None:
+            yield first
+    yield from _LINE_OBJECT_HEADER.finditer(document, max(start - 1, 0), end)

@@ -1302,6 +1302,26 @@ def repair_prepared_pdf() -> bytes:
     return bytes(out)
 
 
+def definition_hidden_in_stream(pdf: bytes, new: bytes = b"Diem Toan: 10") -> bytes:
+    """``pdf`` plus a well-formed update adding a stream (an attachment, say) whose data holds, at
+    a line start, a second definition of the page's content showing ``new``: listed nowhere, so
+    every reader that follows the cross-reference sections shows the page as it was, and a viewer
+    that rebuilds them (after a small damage added later) shows ``new``."""
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    page = reader.root["/Pages"].raw_get("/Kids").raw_get(0).get_object()
+    content = page.raw_get("/Contents")
+    assert isinstance(content, generic.IndirectObject)
+    drawn = b"BT /F1 24 Tf 72 700 Td (" + new + b") Tj ET"
+    hidden = (
+        b"\n%d 0 obj\n<< /Length %d >>\nstream\n" % (content.idnum, len(drawn))
+        + drawn
+        + b"\nendstream\nendobj\n"
+    )
+    carrier = int(reader.trailer["/Size"])
+    objects = {carrier: b"<< /Length %d >>\nstream\n" % len(hidden) + hidden + b"\nendstream"}
+    return _xref_stream_update(pdf, objects, {}, with_dss=False)
+
+
 def object_zero_in_use(pdf: bytes) -> bytes:
     """An update that changes nothing but lists object 0 — the head of the free list — as in use
     at an offset past the end: pyHanko ignores the entry, MuPDF "repairs" the file by scanning it

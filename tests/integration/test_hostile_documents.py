@@ -6,11 +6,14 @@ from __future__ import annotations
 import http.client
 import time
 from collections.abc import Iterator
+from io import BytesIO
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.reader import PdfFileReader
 
 from devstack import Stack, StackInfo
 from signing_service import create_app
@@ -155,3 +158,37 @@ def test_a_document_that_two_viewers_read_differently_is_not_signed(
     assert body["code"] == "document-not-signable"
     key = "/Contents" if where == "page" else "/G1"
     assert key in body["detail"] and "twice" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    "where", ["after-the-listed-objects", "inside-a-stream", "beside-an-unused-xref-stream"]
+)
+def test_a_document_that_a_rebuilding_viewer_reads_differently_is_not_signed(
+    strict_client: TestClient, client_token: TokenFactory, demo_pdf: bytes, where: str
+) -> None:
+    """Attack class: forced repair, prepared before signing. The document holds, listed by no
+    cross-reference section, a second definition of its page content ("Diem Toan: 10"): after the
+    listed objects, at a line start inside an attachment's data, or beside a cross-reference stream
+    that no trailer names yet (the hybrid-section shadow). Every reader that follows the
+    sections (and so every check before signing) sees the page as listed; once a small damage is
+    added after signing, viewers rebuild the table and show the other (``object-zero-in-use`` in
+    the verifier's suite). Signing refuses it and names the object; nothing is signed."""
+    document = {
+        "after-the-listed-objects": attack.repair_prepared_pdf,
+        "inside-a-stream": lambda: attack.definition_hidden_in_stream(demo_pdf),
+        "beside-an-unused-xref-stream": attack.hybrid_prepared_pdf,
+    }[where]()
+    page = PdfFileReader(BytesIO(document), strict=False).root["/Pages"]["/Kids"][0]
+    contents = page.raw_get("/Contents")
+    # The overlay transcript draws two streams; its second (the box showing "7") is redefined.
+    if isinstance(contents, generic.ArrayObject):
+        contents = contents.raw_get(len(contents) - 1)
+    content = contents.idnum
+    response = strict_client.post(
+        "/v1/documents:sign", content=document, headers=_headers(client_token("demo-eoffice"))
+    )
+    assert response.status_code == 409, response.text
+    body = response.json()
+    assert body["code"] == "document-not-signable"
+    assert f"object {content} is also defined" in body["detail"], body["detail"]
+    assert "rebuilds the cross-reference table" in body["detail"]

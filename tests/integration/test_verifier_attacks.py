@@ -98,8 +98,11 @@ def page(info: StackInfo, pdf: bytes) -> httpx.Response:
 
 
 @pytest.fixture(scope="module")
-def signed(stack_info: StackInfo, headers: dict[str, str]) -> dict[str, bytes]:
-    """Fresh documents signed by the service: a transcript at each level with a grade on it."""
+def signed(
+    stack_info: StackInfo, headers: dict[str, str], software_signer: tuple[rsa.RSAPrivateKey, Any]
+) -> dict[str, bytes]:
+    """Fresh documents signed by the service: a transcript at each level with a grade on it; and
+    two the service refuses to sign, signed by other software."""
     transcript = transcript_pdf(["HOC BA DIEN TU", "Diem Toan: 7"], pages=1)
     documents = {
         level: _sign(stack_info, headers, transcript, level=level)
@@ -115,10 +118,21 @@ def signed(stack_info: StackInfo, headers: dict[str, str]) -> dict[str, bytes]:
     documents["overlay"] = _sign(stack_info, headers, attack.overlay_pdf(), level="B-T")
     # A page prepared by the submitter that draws an object the document does not define.
     documents["dangling"] = _sign(stack_info, headers, attack.dangling_reference_pdf(), level="B-T")
-    # ... and one holding, unused, a cross-reference stream that would redefine its overlay.
-    documents["hybrid"] = _sign(stack_info, headers, attack.hybrid_prepared_pdf(), level="B-T")
-    # ... and one holding, unlisted, a second definition of its page content.
-    documents["repair"] = _sign(stack_info, headers, attack.repair_prepared_pdf(), level="B-T")
+    # Two the service refuses to sign, since each holds a definition no cross-reference section
+    # lists (test_a_document_that_a_rebuilding_viewer_reads_differently_is_not_signed), signed by
+    # other software: one holding, unused, a cross-reference stream that would redefine its
+    # overlay; one holding a second definition of its page content.
+    for name, document in (
+        ("hybrid", attack.hybrid_prepared_pdf()),
+        ("repair", attack.repair_prepared_pdf()),
+    ):
+        documents[name] = signers.sign_pdf(
+            IncrementalPdfFileWriter(BytesIO(document), strict=False),
+            signers.PdfSignatureMetadata(
+                field_name="Signature1", subfilter=pyhanko_fields.SigSeedSubFilter.PADES
+            ),
+            signer=software_signer[1],
+        ).getvalue()
     return documents
 
 
@@ -1002,6 +1016,28 @@ def test_a_place_that_does_not_lock_as_the_step_must_is_refused(
         )
         with pytest.raises(DocumentNotSignable, match="one that locks as it must"):
             sign_with(signer, certified, SignatureRequest(lock=FieldLock.DOCUMENT, stamp=_stamp()))
+
+
+def test_a_lock_behind_a_format_the_service_cannot_read_is_not_signed_over(
+    stack: Stack, stack_info: StackInfo
+) -> None:
+    """Attack class: lock bypass through an unknown format. A signature that locks the document
+    (its field's lock, DocMDP P=1) whose ``/SubFilter`` names a format the service does not know
+    (a legacy one such as ``adbe.x509.rsa_sha1``; here the service's own, renamed): pyHanko skips
+    such signatures, so until 2026-12-04 the lock check never saw it and the service signed over
+    the lock. Now signing refuses, naming the signature; a certification is refused too (it must
+    come first); the same lock in a known format is refused as before."""
+    with seal_signer(stack, stack_info) as signer:
+        locked = sign_with(
+            signer, transcript_pdf(["HOC BA"]), SignatureRequest(lock=FieldLock.DOCUMENT)
+        )
+        with pytest.raises(DocumentNotSignable, match="locks the document"):
+            sign_with(signer, locked, SignatureRequest())
+        hidden = attack.subfilter_renamed(locked)
+        with pytest.raises(DocumentNotSignable, match="format the service cannot check"):
+            sign_with(signer, hidden, SignatureRequest())
+        with pytest.raises(DocumentNotSignable, match="must be the document's first"):
+            sign_with(signer, hidden, SignatureRequest(certify=True))
 
 
 def test_each_step_fills_its_own_place_and_no_signature_locks_an_empty_one(
