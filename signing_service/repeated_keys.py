@@ -20,7 +20,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfError, PdfStrictReadError
 from pyhanko.pdf_utils.xref import ObjStreamRef
 
-__all__ = ["StrictAboutRepeatedKeys", "repeated_key"]
+__all__ = ["StrictAboutRepeatedKeys", "key_repeated_in_object_stream", "repeated_key"]
 
 _REGULAR = rb"[^\x00\t\n\x0c\r ()<>\[\]{}/%]"
 #: One token after any whitespace and comments (possessive: no backtracking over long runs).
@@ -81,6 +81,13 @@ def _key_repeated_in_object_stream(reader: Any, number: int, before: int | None)
     container = reader.get_object(generic.Reference(number, 0, reader))
     if not isinstance(container, generic.StreamObject):
         return None
+    return key_repeated_in_object_stream(container, reader)
+
+
+def key_repeated_in_object_stream(container: generic.StreamObject, reader: Any) -> str | None:
+    """The first key named twice in one dictionary of the objects packed in object stream
+    ``container`` ("/Contents"), or ``None``. Raises pyHanko's errors, or ``ValueError``, when its
+    data cannot be decoded or its header read."""
     data = container.data
     first = int(container["/First"])
     header = [int(t) for t in data[:first].split()]

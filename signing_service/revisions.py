@@ -26,7 +26,7 @@ from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.xref import XRefType, parse_xref_stream, parse_xref_table
 
 from signing_service.documents import entry
-from signing_service.repeated_keys import StrictAboutRepeatedKeys
+from signing_service.repeated_keys import StrictAboutRepeatedKeys, key_repeated_in_object_stream
 
 _WHITESPACE = b"\x00\t\n\x0c\r "
 _OBJECT_HEADER = re.compile(rb"(\d{1,10})[\x00\t\n\x0c\r ]+(\d{1,5})[\x00\t\n\x0c\r ]+obj")
@@ -151,6 +151,18 @@ def _read_object(cursor: _Cursor, handler: Any, parts: _UpdateParts) -> generic.
     parts.values[number] = value
     if isinstance(value, generic.StreamObject) and entry(value, "/Type") == "/ObjStm":
         parts.object_streams.add(number)
+        # What it packs is read strictly too: pyHanko's difference analysis reads a repeated key's
+        # first value, viewers the last (a page redefined in here with a second /Contents).
+        try:
+            repeated = key_repeated_in_object_stream(value, handler)
+        except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
+            raise _Unaccounted(
+                offset, f"object stream {number} cannot be read ({type(exc).__name__})"
+            ) from exc
+        if repeated is not None:
+            raise _Unaccounted(
+                offset, f"object stream {number} names a key twice in one dictionary ({repeated})"
+            )
     return value
 
 

@@ -1178,6 +1178,28 @@ def duplicate_key_page(pdf: bytes, new: bytes = b"Diem Toan: 3") -> bytes:
     return _xref_stream_update(pdf, objects, {}, with_dss=False)
 
 
+def duplicate_key_page_in_object_stream(pdf: bytes, new: bytes = b"Diem Toan: 3") -> bytes:
+    """:func:`duplicate_key_page` with the page redefined inside an object stream of the update:
+    to pyHanko's difference analysis the page is unchanged (it reads the first ``/Contents``; the
+    update passed as ``LTA_UPDATES``), poppler draws the new stream."""
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    page_ref = reader.root["/Pages"].raw_get("/Kids").raw_get(0)
+    page = _serialised(page_ref.get_object()).rstrip()
+    assert page.endswith(b">>")
+    content = int(reader.trailer["/Size"])
+    data = b"BT /F1 24 Tf 72 700 Td (" + new + b") Tj ET"
+    packed = {page_ref.idnum: page[:-2] + b" /Contents %d 0 R >>" % content}
+    return _xref_stream_update(
+        pdf,
+        {
+            content: b"<< /Length %d >>\nstream\n" % len(data) + data + b"\nendstream",
+            content + 1: _object_stream(packed),
+        },
+        {page_ref.idnum: (2, content + 1, 0)},
+        with_dss=False,
+    )
+
+
 def ambiguous_page_for_signing(
     pdf: bytes, new: bytes = b"Diem Toan: 10", *, object_stream: bool
 ) -> bytes:

@@ -409,6 +409,14 @@ CASES = {
         "TOTAL_FAILED",
         "MODIFIED_AFTER_SIGNING",
     ),
+    "duplicate-key-page-in-object-stream": Case(
+        "Parser differential: the page rewritten with a second /Contents inside an object stream"
+        " of the update (pyHanko's difference analysis saw no change until 2026-12-04)",
+        "B-T",
+        lambda d: attack.duplicate_key_page_in_object_stream(d["B-T"]),
+        "TOTAL_FAILED",
+        "MODIFIED_AFTER_SIGNING",
+    ),
     "duplicate-key-catalog-as-validation-data": Case(
         "Parser differential: a catalogue with /DSS and a second /Pages (a new page tree), dressed"
         " as validation data",
