@@ -22,7 +22,8 @@ Starts its own Redis (appendfsync always, as the gateway runs it) in a temporary
 
 The producers run in their own process, as the services that record events do (the signing service,
 the scanners, account issuing); the ingestor runs in this one, as in the audit service. Both measured
-rows use the same producer process.
+rows use the same producer process. Both processes run on uvloop, as the services do (uvicorn
+``--loop uvloop``).
 
 Redis runs with the gateway's ACL users (``devstack/redis_server.py``): the producers log in as the
 signing service's user (XADD to its own stream only), the ingestor as the audit service's.
@@ -45,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as redis_async
+import uvloop
 
 from audit import Actor, AuditEvent, EventTag, Outcome, RedisAuditTrail
 from audit.background import cancelled, index_words_continually
@@ -123,7 +125,7 @@ def _producer_process(
         await _produce(events, producers, raw if mode == "raw" else record)
         await client.aclose()
 
-    asyncio.run(go())
+    uvloop.run(go())  # as the services that record events run (uvicorn --loop uvloop)
 
 
 def _alive(process: Any) -> None:
@@ -456,7 +458,7 @@ def main() -> None:
         parser.error("--producers: 1 to 100")
     if args.witnessed:
         with tempfile.TemporaryDirectory(prefix="audit-bench-") as folder:
-            stored, witnessed, rate = asyncio.run(
+            stored, witnessed, rate = uvloop.run(
                 witnessed_latency(
                     args.events, args.producers, Path(folder), args.checkpoint_interval
                 )
@@ -481,7 +483,7 @@ def main() -> None:
         )
         return
     with tempfile.TemporaryDirectory(prefix="audit-bench-") as folder:
-        rows = asyncio.run(run(args.events, args.producers, Path(folder), args.history))
+        rows = uvloop.run(run(args.events, args.producers, Path(folder), args.history))
     reference = rows[0][1]
     print(f"\n{args.events} events, {args.producers} producers\n")
     print(f"| {'what':48} | events/s | x raw XADD |")

@@ -207,9 +207,11 @@ def start_service(
             "127.0.0.1",
             "--port",
             str(port),
-            # Nagle off on every connection, also with --workers (see gateway_runtime.serving).
+            # uvloop and httptools; Nagle off on every connection (see gateway_runtime.serving).
+            "--loop",
+            "uvloop",
             "--http",
-            "gateway_runtime.serving:NoDelayH11Protocol",
+            "gateway_runtime.serving:NoDelayHttpToolsProtocol",
             "--no-access-log",
             # A client's address is its connection's (see gateway_runtime.http.trusted_proxies).
             "--no-proxy-headers",

@@ -17,6 +17,7 @@ from typing import IO, Any, NewType
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.fields import enumerate_sig_fields
 
 from signing_service.errors import DocumentTooComplex, EncryptedDocument, InvalidDocument
 
@@ -117,7 +118,9 @@ def inspect_document(document: UntrustedDocument, max_objects: int) -> DocumentF
     if objects > max_objects:
         raise DocumentTooComplex(f"{objects} objects; the limit is {max_objects}")
     pages = int(reader.root["/Pages"]["/Count"])
-    signatures = len(reader.embedded_signatures)
+    # Every filled signature field, read or not: one whose signature cannot be read is still a
+    # step taken, and signing refuses it by name (``integrity.signature_fields``).
+    signatures = sum(value is not None for _, value, _ in enumerate_sig_fields(reader))
     return DocumentFacts(
         pages=pages,
         objects=objects,

@@ -366,9 +366,11 @@ _KNOWN_SUBFILTERS = frozenset(
 )
 
 
-def signature_fields(reader: PdfFileReader) -> SignatureFields:
+def signature_fields(reader: PdfFileReader, *, painting: bool = True) -> SignatureFields:
     """Read every signature field once: one that cannot be read is reported, not a reason to refuse
-    the document (its other signatures are still judged)."""
+    the document (its other signatures are still judged). ``painting``: also look for empty fields
+    whose widgets were given something to draw after the first signature (verification; signing
+    has no use for it)."""
     found = SignatureFields([], [], [], [])
     try:
         fields = list(enumerate_sig_fields(reader))
@@ -377,7 +379,7 @@ def signature_fields(reader: PdfFileReader) -> SignatureFields:
     for name, value, sig_field in fields:
         if value is None:
             found.empty.append(str(name))
-            painted = _painted_since(reader, sig_field)
+            painted = _painted_since(reader, sig_field) if painting else None
             if painted is not None:
                 found.painting_empty.append((str(name), *painted))
             continue

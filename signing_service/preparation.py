@@ -392,7 +392,7 @@ async def _prepare(document: UntrustedDocument, plan: SignaturePlan) -> Prepared
     pages = check_structure(reader)
     # Every filled signature field, not only those pyHanko can read: one it skips (an unknown
     # /SubFilter) may lock the document all the same.
-    signatures = signature_fields(reader)
+    signatures = signature_fields(reader, painting=False)
     if plan.certify and (signatures.embedded or signatures.unsupported or signatures.unreadable):
         raise DocumentNotSignable("a certification signature must be the document's first")
     for name, subfilter in signatures.unsupported:

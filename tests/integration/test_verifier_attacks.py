@@ -1048,6 +1048,34 @@ def test_a_lock_behind_a_format_the_service_cannot_read_is_not_signed_over(
             sign_with(signer, hidden, SignatureRequest(certify=True))
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda signed: attack.usf_unsigned(transcript_pdf(["HOC BA"])),
+        lambda signed: attack.usf_signature_dictionary(signed, "byterange-removed"),
+        lambda signed: attack.usf_signature_dictionary(signed, "contents-removed"),
+    ],
+    ids=["never-signed", "byterange-removed", "contents-removed"],
+)
+def test_a_signature_the_service_cannot_read_is_not_signed_over(
+    stack_info: StackInfo, headers: dict[str, str], make: Callable[[bytes], bytes]
+) -> None:
+    """Attack class: lock bypass through an unreadable signature (USF shapes). A field holds a
+    signature in a format the service knows but without what it takes to read it (no
+    ``/ByteRange``, no ``/Contents``): what it locks cannot be known, so signing over it is
+    refused with 422 naming the field, never a 500 and never a signature."""
+    signed = _sign(stack_info, headers, transcript_pdf(["HOC BA"]), level="B-B")
+    response = httpx.post(
+        f"{stack_info.signing_url}/v1/documents:sign",
+        content=make(signed),
+        headers=headers,
+        timeout=60,
+    )
+    assert response.status_code == 422, response.text
+    assert "cannot be read" in response.json()["detail"], response.text
+    assert "Signature1" in response.json()["detail"], response.text
+
+
 def test_each_step_fills_its_own_place_and_no_signature_locks_an_empty_one(
     stack: Stack, stack_info: StackInfo, headers: dict[str, str]
 ) -> None:

@@ -1,15 +1,19 @@
-"""The services' HTTP protocol turns Nagle off even on sockets rebuilt from a passed descriptor."""
+"""The services' HTTP protocol turns Nagle off even on sockets rebuilt from a passed descriptor, on
+asyncio's loop as on uvloop."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from typing import Any
 
+import pytest
+import uvloop
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from gateway_runtime.serving import NoDelayH11Protocol
+from gateway_runtime.serving import NoDelayHttpToolsProtocol
 
 
 class _Transport(asyncio.Transport):
@@ -32,7 +36,12 @@ async def _app(scope: Any, receive: Any, send: Any) -> None:
     pass
 
 
-def test_accepted_connections_get_tcp_nodelay() -> None:
+@pytest.mark.parametrize(
+    "new_loop", [asyncio.new_event_loop, uvloop.new_event_loop], ids=["asyncio", "uvloop"]
+)
+def test_accepted_connections_get_tcp_nodelay(
+    new_loop: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     client = socket.create_connection(listener.getsockname())
     accepted, _ = listener.accept()
@@ -41,9 +50,9 @@ def test_accepted_connections_get_tcp_nodelay() -> None:
     rebuilt = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 0, fileno=accepted.detach())
     try:
         assert rebuilt.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
-        loop = asyncio.new_event_loop()
+        loop = new_loop()
         try:
-            protocol = NoDelayH11Protocol(
+            protocol = NoDelayHttpToolsProtocol(
                 Config(app=_app, log_config=None), ServerState(), {}, _loop=loop
             )
             protocol.connection_made(_Transport(rebuilt))
