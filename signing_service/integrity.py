@@ -42,7 +42,13 @@ from signing_service.errors import InvalidDocument
 from signing_service.form_fields import FieldTreeTooLarge, changed_fields, field_states
 from signing_service.repeated_keys import repeated_key
 from signing_service.reports import Warning
-from signing_service.revisions import Update, UpdateAnalysis, analyse_updates, hidden_definitions
+from signing_service.revisions import (
+    Update,
+    UpdateAnalysis,
+    analyse_updates,
+    hidden_definitions,
+    unlisted_definition,
+)
 
 _EOF = re.compile(rb"%%EOF(\r\n|\r|\n)?")
 #: How many earlier ``%%EOF`` markers are tried when the whole file cannot be read.
@@ -113,6 +119,10 @@ class Structure:
     #: Where the bytes every signature covers name a key twice in one dictionary ("object 12 0,
     #: /Contents"): pyHanko judged the first value, a viewer shows the last.
     repeated_key: str | None = None
+    #: ``(object number, offset)``: a definition in the bytes every signature covers that no
+    #: cross-reference section lists, which a viewer rebuilding the table (a damaged copy) shows
+    #: instead of the one listed (:func:`~signing_service.revisions.unlisted_definition`).
+    unlisted_definition: tuple[int, int] | None = None
 
 
 def analyse_structure(opened: OpenedDocument, embedded: list[EmbeddedPdfSignature]) -> Structure:
@@ -155,8 +165,10 @@ def analyse_structure(opened: OpenedDocument, embedded: list[EmbeddedPdfSignatur
         None,
         None,
         late_definitions=late_definitions(opened, analysis),
-        # What follows ``start`` was read strictly above (analyse_updates).
+        # What follows ``start`` was read strictly above (analyse_updates), and searched for
+        # hidden definitions (hidden_definitions).
         repeated_key=repeated_key(data, opened.reader, before=start),
+        unlisted_definition=unlisted_definition(data, opened.reader, before=start),
     )
 
 
@@ -578,6 +590,20 @@ def document_warnings(
                 f"The document contains active content ({content.kind.value})"
                 + (" in its signed part." if signed else "."),
                 subject=f"object {content.object_number}" if content.object_number else None,
+            )
+        )
+    if structure.unlisted_definition is not None:
+        number, offset = structure.unlisted_definition
+        warnings.append(
+            Warning(
+                "unlisted-definition",
+                f"Phần đã ký chứa một định nghĩa khác của đối tượng {number} (vị trí {offset}) mà "
+                "bảng tham chiếu không liệt kê: trình xem dựng lại bảng (khi tệp bị hỏng) sẽ hiển "
+                "thị định nghĩa đó thay cho nội dung đã ký.",
+                f"The signed bytes hold another definition of object {number} (offset {offset}) "
+                "that no cross-reference section lists: a viewer that rebuilds the table (for a "
+                "damaged copy) shows it instead of what was signed.",
+                subject=f"object {number}",
             )
         )
     for name in empty_fields:

@@ -479,7 +479,9 @@ async def _prepare(document: UntrustedDocument, plan: SignaturePlan) -> Prepared
         stamp_style=stamp_style() if plan.stamp is not None else None,
         new_field_spec=new_field,
     )
-    writer = IncrementalPdfFileWriter(BytesIO(document), strict=False)
+    # The update is written over the reader that was checked, its objects already parsed: a
+    # second reader would parse the document again (and could in principle read it otherwise).
+    writer = IncrementalPdfFileWriter.from_reader(reader)
     if plan.certify and plan.later_locks:
         _add_places(writer, reader, plan, existing | {field_name}, pages)
     session = pdf_signer.init_signing_session(writer)

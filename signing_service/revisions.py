@@ -361,18 +361,24 @@ def analyse_updates(document: bytes, start: int, handler: Any) -> UpdateAnalysis
         previous_xref = update.xref_offset
 
 
-def rebuilt_view(document: bytes) -> dict[int, int]:
-    """Where a viewer that rebuilds the cross-reference table finds each object: the last
-    ``N G obj`` at the start of a line, wherever it is (stream data included)."""
-    return {int(match.group(1)): match.start(1) for match in _line_headers(document, 0)}
+def rebuilt_view(document: bytes, end: int | None = None) -> dict[int, int]:
+    """Where a viewer that rebuilds the cross-reference table finds each object in
+    ``document[:end]``: the last ``N G obj`` at the start of a line, wherever it is (stream data
+    included)."""
+    return {int(match.group(1)): match.start(1) for match in _line_headers(document, 0, end)}
 
 
-def unlisted_definition(document: bytes, reader: Any) -> tuple[int, int] | None:
+def unlisted_definition(
+    document: bytes, reader: Any, *, before: int | None = None
+) -> tuple[int, int] | None:
     """``(object number, offset)`` of an object that a viewer rebuilding the cross-reference table
     (as viewers do with a damaged file) would read from a definition other than the one the
     sections list, or ``None``. Such a viewer takes the last ``N G obj`` at a line start wherever it
     is, stream data included: a document holding one unlisted, behind the listed one, shows what
-    was checked and signed until a small "damage" added after signing makes viewers rebuild."""
+    was checked and signed until a small "damage" added after signing makes viewers rebuild.
+
+    ``before``: only definitions before this offset (a signature's bytes), of objects no section
+    after it redefines (what follows is :func:`hidden_definitions`' part)."""
     xrefs = reader.xrefs
     listed: set[int] = set()
     current: dict[int, int] = {}
@@ -389,7 +395,9 @@ def unlisted_definition(document: bytes, reader: Any) -> tuple[int, int] | None:
         listed.add(_token_at(document, xrefs.get_startxref_for_revision(revision)))
         if data.hybrid is not None:
             listed.add(_token_at(document, data.hybrid.meta_info.start_location))
-    for number, offset in rebuilt_view(document).items():
+    for number, offset in rebuilt_view(document, before).items():
+        if before is not None and current.get(number, -1) >= before:
+            continue
         if offset not in listed or current.get(number, offset) != offset:
             return number, offset
     return None

@@ -40,6 +40,9 @@ def _login(page: Page, stack: Stack, username: str) -> None:
     page.fill("#password", stack.user_password(username))
     page.click("#kc-login")
     answer_in_browser(page, username)
+    # Back on the dashboard: the authenticator's set-up page has a <main> too, and a wait for one
+    # matched it before Keycloak's answer arrived (CI rehearsal, 2026-12-04).
+    page.wait_for_url(f"http://localhost:{stack.ports.audit}/**", timeout=30_000)
 
 
 def _audit_events(stack_info: StackInfo, token: str, tag: str) -> list[dict[str, Any]]:

@@ -219,9 +219,11 @@ def test_a_killed_worker_costs_its_request_a_503_and_the_service_goes_on(
 
 def test_killing_a_busy_worker_answers_503(client: TestClient, client_token: TokenFactory) -> None:
     """The kill lands while the only tasks running are slow verifications: one of them gets the
-    503 (so the previous test's rounds are not all kills of idle workers)."""
+    503 (so the previous test's rounds are not all kills of idle workers). The documents are as
+    large as the object limit allows: on a fast machine, one of 100,000 objects was read whole
+    within the 0.2 s this test then waited before the kill (2026-12-04), and both answered 200."""
     token = client_token("demo-eoffice")
-    slow = hostile.many_objects(100_000)
+    slow = hostile.many_objects(190_000)
 
     def verify_slow() -> int:
         return client.post(
@@ -234,7 +236,7 @@ def test_killing_a_busy_worker_answers_503(client: TestClient, client_token: Tok
         while client.get("/health").json()["sandbox"]["busy"] < 2:
             assert time.monotonic() < deadline, "the two verifications never ran together"
             time.sleep(0.05)
-        time.sleep(0.2)
+        time.sleep(0.1)  # into the parsing, past the hand-over
         os.kill(_worker_pids()[0], signal.SIGKILL)
         statuses = sorted(f.result(timeout=120) for f in futures)
     assert statuses == [200, 503], statuses

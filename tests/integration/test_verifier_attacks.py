@@ -23,6 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from pyhanko.pdf_utils.generic import IndirectObject
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields as pyhanko_fields
@@ -721,6 +722,51 @@ def test_a_signature_over_a_document_two_viewers_read_differently_does_not_pass(
         [problem] = report["signatures"][0]["problems"]
         assert "twice" in problem and "/G1" in problem, problem
         assert PAGE_VERDICTS["INDETERMINATE"] in page(stack_info, signed).text
+
+
+@pytest.mark.parametrize("base", ["repair", "hybrid", "in-a-stream"])
+def test_a_definition_hidden_in_the_signed_bytes_is_named(
+    stack_info: StackInfo,
+    headers: dict[str, str],
+    signed: dict[str, bytes],
+    software_signer: tuple[rsa.RSAPrivateKey, Any],
+    base: str,
+) -> None:
+    """Attack class: forced repair, prepared before a signature made elsewhere. The service refuses
+    to sign a document holding a definition that no cross-reference section lists
+    (``test_hostile_documents``); other software signs it. Every viewer that follows the sections
+    shows what was signed, and a damage added later to make viewers rebuild them fails the
+    signature (``object-zero-in-use``), so it passes; but the answer names the object (until
+    2026-12-04 it said nothing), on the API and the public page. The service's own signatures
+    carry no such warning."""
+    if base == "in-a-stream":
+        document = signers.sign_pdf(
+            IncrementalPdfFileWriter(
+                BytesIO(attack.definition_hidden_in_stream(transcript_pdf(["Diem Toan: 7"]))),
+                strict=False,
+            ),
+            signers.PdfSignatureMetadata(
+                field_name="Signature1", subfilter=pyhanko_fields.SigSeedSubFilter.PADES
+            ),
+            signer=software_signer[1],
+        ).getvalue()
+    else:
+        document = signed[base]
+    contents = (
+        PdfFileReader(BytesIO(document), strict=False)
+        .root["/Pages"]["/Kids"][0]
+        .raw_get("/Contents")
+    )
+    if not isinstance(contents, IndirectObject):  # the overlay draws two; the second is redefined
+        contents = contents.raw_get(len(contents) - 1)
+    report = verify(stack_info, headers, document)
+    assert report["indication"] == "TOTAL_PASSED", report
+    named = [w for w in report["warnings"] if w["code"] == "unlisted-definition"]
+    assert [w["subject"] for w in named] == [f"object {contents.idnum}"], report["warnings"]
+    assert "rebuilds the table" in named[0]["message_en"]
+    assert "bảng tham chiếu không liệt kê" in page(stack_info, document).text
+    own = verify(stack_info, headers, signed["B-LT"])
+    assert not [w for w in own["warnings"] if w["code"] == "unlisted-definition"], own
 
 
 def test_revoked_signer_with_a_forged_timestamp_does_not_pass(
