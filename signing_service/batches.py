@@ -351,14 +351,20 @@ class BatchRunner:
         self._poll = poll_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        #: Set by :meth:`stop`: the loop ends at its next step even if the cancellation was lost
+        #: (Python 3.11's ``wait_for`` can swallow one that lands as its wait ends, and a batch
+        #: whose lock was just lost swallows it on purpose); a CI run hung 600 s on it (2026-12-04).
+        self._stopping = asyncio.Event()
 
     def start(self) -> None:
+        self._stopping.clear()
         self._task = asyncio.create_task(self._run(), name="batch-runner")
 
     def wake(self) -> None:
         self._wake.set()
 
     async def stop(self) -> None:
+        self._stopping.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -369,9 +375,11 @@ class BatchRunner:
         return Auditor(trail=self._trail, service=SERVICE, actor=owner, unit=unit)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 for raw in await self._store.redis.smembers(ACTIVE):
+                    if self._stopping.is_set():
+                        return
                     try:
                         await self._try_batch(_text(raw))
                     except RedisError:
