@@ -233,11 +233,14 @@ def batch_rate(url: str, token: str, document: bytes, count: int) -> float:
     )
     accepted.raise_for_status()
     status_url = f"{url}/v1/batches/{accepted.json()['batch_id']}"
+    deadline = started + 600
     with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
         while True:
             status = client.get(status_url).json()
             if status["status"] == "completed":
                 break
+            if time.perf_counter() > deadline:
+                raise SystemExit(f"the batch was not signed within 600 s: {status}")
             time.sleep(0.05)
     elapsed = time.perf_counter() - started
     if status["signed"] != count:

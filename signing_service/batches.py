@@ -66,8 +66,9 @@ _HEX = frozenset("0123456789abcdef")
 #: busy together (a batch of 200 visible stamps ran at 0.80x the rate of single requests with 4,
 #: 0.88x with 8, 0.91x with 16, its upload included; docs/benchmarks.md, 2026-12-04) ...
 _CONCURRENCY = 16
-#: ... of which large files at most this many: each is read whole to be signed, so a batch of
-#: large files holds no more of them in memory than before (docs/benchmarks.md, batches' memory).
+#: ... of which large files at most this many: each is read whole to be signed, so a batch holds
+#: at most 4 large files in memory, as before (docs/benchmarks.md, batches' memory), or up to 16
+#: smaller ones (under 64 MB in all).
 _LARGE_CONCURRENCY = 4
 _LARGE_BYTES = 4 * 1024 * 1024
 

@@ -98,6 +98,18 @@ def page(info: StackInfo, pdf: bytes) -> httpx.Response:
         return check_on_public_page(browser, pdf)
 
 
+def signed_elsewhere(document: bytes, signer: Any) -> bytes:
+    """``document`` signed as other signing software would (pyHanko, no checks of the service)."""
+    signed: bytes = signers.sign_pdf(
+        IncrementalPdfFileWriter(BytesIO(document), strict=False),
+        signers.PdfSignatureMetadata(
+            field_name="Signature1", subfilter=pyhanko_fields.SigSeedSubFilter.PADES
+        ),
+        signer=signer,
+    ).getvalue()
+    return signed
+
+
 @pytest.fixture(scope="module")
 def signed(
     stack_info: StackInfo, headers: dict[str, str], software_signer: tuple[rsa.RSAPrivateKey, Any]
@@ -127,13 +139,7 @@ def signed(
         ("hybrid", attack.hybrid_prepared_pdf()),
         ("repair", attack.repair_prepared_pdf()),
     ):
-        documents[name] = signers.sign_pdf(
-            IncrementalPdfFileWriter(BytesIO(document), strict=False),
-            signers.PdfSignatureMetadata(
-                field_name="Signature1", subfilter=pyhanko_fields.SigSeedSubFilter.PADES
-            ),
-            signer=software_signer[1],
-        ).getvalue()
+        documents[name] = signed_elsewhere(document, software_signer[1])
     return documents
 
 
@@ -704,13 +710,7 @@ def test_a_signature_over_a_document_two_viewers_read_differently_does_not_pass(
     _, signer = software_signer
     for repeated in (False, True):
         document = attack.ambiguous_resources_pdf(object_stream=object_stream, repeated=repeated)
-        signed = signers.sign_pdf(
-            IncrementalPdfFileWriter(BytesIO(document), strict=False),
-            signers.PdfSignatureMetadata(
-                field_name="Signature1", subfilter=pyhanko_fields.SigSeedSubFilter.PADES
-            ),
-            signer=signer,
-        ).getvalue()
+        signed = signed_elsewhere(document, signer)
         report = verify(stack_info, headers, signed)
         if not repeated:
             assert report["indication"] == "TOTAL_PASSED", report
@@ -740,16 +740,9 @@ def test_a_definition_hidden_in_the_signed_bytes_is_named(
     2026-12-04 it said nothing), on the API and the public page. The service's own signatures
     carry no such warning."""
     if base == "in-a-stream":
-        document = signers.sign_pdf(
-            IncrementalPdfFileWriter(
-                BytesIO(attack.definition_hidden_in_stream(transcript_pdf(["Diem Toan: 7"]))),
-                strict=False,
-            ),
-            signers.PdfSignatureMetadata(
-                field_name="Signature1", subfilter=pyhanko_fields.SigSeedSubFilter.PADES
-            ),
-            signer=software_signer[1],
-        ).getvalue()
+        document = signed_elsewhere(
+            attack.definition_hidden_in_stream(transcript_pdf(["Diem Toan: 7"])), software_signer[1]
+        )
     else:
         document = signed[base]
     contents = (
