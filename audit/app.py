@@ -18,6 +18,7 @@ from audit.routes.dashboard import install_dashboard
 from audit.services import SERVICE, running_services
 from audit.settings import AuditSettings
 from gateway_runtime import configure_logging, install_http_runtime
+from gateway_runtime.collector import collect_cycles_less
 
 
 def create_app(settings: AuditSettings | None = None) -> FastAPI:
@@ -29,6 +30,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         async with running_services(settings) as services:
             app.state.services = services
             app.state.token_verifier = services.token_verifier
+            collect_cycles_less()  # started: the start-up heap is never scanned again
             yield
 
     app = FastAPI(

@@ -23,7 +23,8 @@ Starts its own Redis (appendfsync always, as the gateway runs it) in a temporary
 The producers run in their own process, as the services that record events do (the signing service,
 the scanners, account issuing); the ingestor runs in this one, as in the audit service. Both measured
 rows use the same producer process. Both processes run on uvloop, as the services do (uvicorn
-``--loop uvloop``).
+``--loop uvloop``), and collect reference cycles as the services do once started
+(``gateway_runtime.serving.collect_cycles_less``).
 
 Redis runs with the gateway's ACL users (``devstack/redis_server.py``): the producers log in as the
 signing service's user (XADD to its own stream only), the ingestor as the audit service's.
@@ -57,6 +58,7 @@ from audit.trail import FIELD, MAC_FIELD, PRODUCER_FIELD, stream_of
 from bench import run_stopping_cleanly
 from devstack import Ports, redis_server
 from devstack.process import ManagedProcess
+from gateway_runtime.collector import collect_cycles_less
 
 #: The signing service's key in this run (in the service it is in the token; the seal is the same).
 KEY = secrets.token_bytes(32)
@@ -120,6 +122,7 @@ def _producer_process(
             await trail.record(prepared[n])
 
         await client.ping()
+        collect_cycles_less()  # as a service does once started
         ready.set()
         await asyncio.to_thread(start.wait)
         await _produce(events, producers, raw if mode == "raw" else record)
@@ -456,6 +459,7 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.producers <= 100:
         parser.error("--producers: 1 to 100")
+    collect_cycles_less()  # the ingestor, as the audit service once started
     if args.witnessed:
         with tempfile.TemporaryDirectory(prefix="audit-bench-") as folder:
             stored, witnessed, rate = uvloop.run(

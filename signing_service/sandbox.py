@@ -21,7 +21,6 @@ material enters these workers.
 from __future__ import annotations
 
 import asyncio
-import gc
 import importlib
 import multiprocessing
 import pickle
@@ -38,6 +37,7 @@ from typing import Any, NoReturn, TypeVar, cast
 
 import structlog
 
+from gateway_runtime.collector import collect_cycles_less
 from signing_service.errors import (
     DocumentTooComplex,
     DocumentWorkerLost,
@@ -82,9 +82,7 @@ def _start_worker(budget: int) -> None:
     process ``budget`` bytes of heap beyond what it has now."""
     for module in _PRELOAD:
         importlib.import_module(module)
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(_GC_YOUNG_THRESHOLD, 20, 100)
+    collect_cycles_less(young=_GC_YOUNG_THRESHOLD)
     limit = _vm_data_bytes() + budget
     resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
