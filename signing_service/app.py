@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway_runtime import configure_logging, install_http_runtime
-from gateway_runtime.collector import collect_cycles_less
 from gateway_runtime.language import LanguageMiddleware
 from signing_service.pages import LANGUAGE_COOKIE
 from signing_service.routes import approvals, batches, credentials, csc, documents, ops, verify_page
@@ -30,7 +29,6 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
         async with running_services(settings) as services:
             app.state.services = services
             app.state.token_verifier = services.token_verifier
-            collect_cycles_less()  # started: the start-up heap is never scanned again
             yield
 
     app = FastAPI(
