@@ -7,7 +7,7 @@ store and answers queries from security officers.
 
 from audit.errors import AuditError, AuditUnavailable, ChainBroken
 from audit.events import Actor, AuditEvent, EventClass, EventTag, Outcome
-from audit.trail import AuditTrail, RedisAuditTrail
+from audit.trail import AuditTrail, RedisAuditTrail, trail_client
 
 __all__ = [
     "Actor",
@@ -20,4 +20,5 @@ __all__ = [
     "EventTag",
     "Outcome",
     "RedisAuditTrail",
+    "trail_client",
 ]

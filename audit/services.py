@@ -37,7 +37,7 @@ from audit.reports import ReportSigner
 from audit.scope import UnitTree
 from audit.settings import AuditSettings
 from audit.store import EventStore, open_store
-from audit.trail import RedisAuditTrail
+from audit.trail import RedisAuditTrail, trail_client
 from audit.witnessing import WitnessCollector, WitnessEndpoint
 from gateway_runtime import AccessTokenVerifier
 from gateway_runtime.keystore import TokenKeystore
@@ -176,7 +176,15 @@ async def running_services(settings: AuditSettings) -> AsyncIterator[Services]:
         stack.push_async_callback(client.aclose)
         verifier = AccessTokenVerifier(issuer=settings.keycloak_issuer, audience=settings.client_id)
         stack.push_async_callback(verifier.aclose)
-        trail = RedisAuditTrail(client, sealer, replicas=redis_address.replicas)
+        trail_connections = trail_client(
+            redis_address,
+            username=settings.redis_username,
+            password=settings.redis_password.get_secret_value()
+            if settings.redis_password
+            else None,
+        )
+        stack.push_async_callback(trail_connections.aclose)
+        trail = RedisAuditTrail(trail_connections, sealer, replicas=redis_address.replicas)
         detector = Detector(
             load_detection_config(settings.detection_config),
             alert_key=sealer.seal_one(b"edu-gateway/alert-ids/v1"),

@@ -26,6 +26,9 @@ rows use the same producer process. Both processes run on uvloop, as the service
 ``--loop uvloop``), and collect reference cycles as the services do once started
 (``gateway_runtime.serving.collect_cycles_less``).
 
+The producers' connections are the trail's, as the services open them (``audit.trail_client``: one
+deadline per write, none per reply), for raw XADD too.
+
 Redis runs with the gateway's ACL users (``devstack/redis_server.py``): the producers log in as the
 signing service's user (XADD to its own stream only), the ingestor as the audit service's.
 
@@ -49,7 +52,7 @@ from typing import Any
 import redis.asyncio as redis_async
 import uvloop
 
-from audit import Actor, AuditEvent, EventTag, Outcome, RedisAuditTrail
+from audit import Actor, AuditEvent, EventTag, Outcome, RedisAuditTrail, trail_client
 from audit.background import cancelled, index_words_continually
 from audit.ingest import StreamIngestor
 from audit.producers import HmacSealer, Producer, ProducerKeyring
@@ -59,6 +62,7 @@ from bench import run_stopping_cleanly
 from devstack import Ports, redis_server
 from devstack.process import ManagedProcess
 from gateway_runtime.collector import collect_cycles_less
+from gateway_runtime.redis_connection import RedisAddress
 
 #: The signing service's key in this run (in the service it is in the token; the seal is the same).
 KEY = secrets.token_bytes(32)
@@ -104,7 +108,8 @@ def _producer_process(
         # Raw XADD as the audit service's user (the signing user may write the stream only; the
         # reference writes a stream of its own, with entries of the same size).
         user = "audit" if mode == "raw" else "signing"
-        client = redis_async.Redis.from_url(url, username=user, password=passwords[user])
+        # The trail's own connections, as the services open them (one deadline per write).
+        client = trail_client(RedisAddress.parse(url), username=user, password=passwords[user])
         sealer = HmacSealer(Producer.SIGNING, key)
         payload = _event(0).canonical_json().encode()
         entry: dict[Any, Any] = {
@@ -360,8 +365,8 @@ async def witnessed_latency(
     client = redis_async.Redis.from_url(url, username="audit", password=passwords["audit"])
     store = SqliteEventStore(folder / "witnessed.sqlite3")
     ingestor = StreamIngestor(client, store, ProducerKeyring({Producer.SIGNING.value: KEY}))
-    producer_client = redis_async.Redis.from_url(
-        url, username="signing", password=passwords["signing"]
+    producer_client = trail_client(
+        RedisAddress.parse(url), username="signing", password=passwords["signing"]
     )
     collector = WitnessCollector(store, endpoints, quorum=2)
     stored_after: list[float] = []

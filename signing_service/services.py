@@ -16,7 +16,7 @@ import redis.asyncio as redis_async
 from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
 
-from audit import RedisAuditTrail
+from audit import RedisAuditTrail, trail_client
 from audit.producers import ProducerKeyError
 from audit.spool import SpoolingAuditTrail
 from gateway_runtime import AccessTokenVerifier
@@ -163,8 +163,13 @@ async def running_services(settings: SigningSettings) -> AsyncIterator[Services]
     trust_roots = load_trust_store(settings.trust_store)
     # Every event the service records is sealed with its own key, held in the token.
     sealer = TokenEventSealer(gate, settings.audit_mac_key_label)
+    trail_connections = trail_client(
+        redis_address,
+        username=settings.redis_username,
+        password=settings.redis_password.get_secret_value() if settings.redis_password else None,
+    )
     trail = SpoolingAuditTrail(
-        RedisAuditTrail(client, sealer, replicas=redis_address.replicas),
+        RedisAuditTrail(trail_connections, sealer, replicas=redis_address.replicas),
         settings.audit_spool_dir,
     )
     services = Services(
@@ -227,6 +232,7 @@ async def running_services(settings: SigningSettings) -> AsyncIterator[Services]
         await trail.stop()
         await services.token_verifier.aclose()
         await services.document_signer.aclose()
+        await trail_connections.aclose()
         await client.aclose()
         keystore.close()
         sandbox.close()
