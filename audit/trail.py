@@ -57,8 +57,8 @@ def trail_client(
 
     redis-py puts a timeout around every reply it reads, in a pipeline too: for a group commit of
     64 events that is 64 timers set and cancelled, ~13 % of a producer's CPU per event (measured in
-    ``docs/benchmarks.md``). One deadline for the write fails it as soon: no reply waited for
-    longer than the write's deadline.
+    ``docs/benchmarks.md``). A stalled Redis still fails the write, at the write's deadline instead
+    of a reply's. Only for the trail: other users of Redis keep a timeout on every reply.
     """
     return address.async_client(username=username, password=password, socket_timeout=None)
 
