@@ -126,7 +126,7 @@ class AuditEvent(BaseModel):
     actor: Actor
     correlation_id: str | None = Field(default=None, max_length=64)
     event_class: EventClass
-    event_id: str = Field(default_factory=lambda: new_event_id(), pattern=r"^[0-9a-f]{32}$")
+    event_id: str = Field(default_factory=new_event_id, pattern=r"^[0-9a-f]{32}$")
     outcome: Outcome
     reason: str | None = Field(default=None, max_length=512)
     service: str = Field(max_length=64)

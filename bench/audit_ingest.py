@@ -24,7 +24,7 @@ The producers run in their own process, as the services that record events do (t
 the scanners, account issuing); the ingestor runs in this one, as in the audit service. Both measured
 rows use the same producer process. Both processes run on uvloop, as the services do (uvicorn
 ``--loop uvloop``), and collect reference cycles as the services do once started
-(``gateway_runtime.serving.collect_cycles_less``).
+(``gateway_runtime.collector.collect_cycles_less``).
 
 The producers' connections are the trail's, as the services open them (``audit.trail_client``: one
 deadline per write, none per reply), for raw XADD too.
