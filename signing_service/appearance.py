@@ -5,7 +5,7 @@ into garbage. Here the text is set in Noto Sans (it covers U+1EA0-1EF9), embedde
 ToUnicode map so that the text can be copied and extracted back (the font is prepared once per worker:
 :mod:`signing_service.stamp_font`); every string is normalised to NFC first.
 The QR code opens the verification page for the document; its mask is chosen as ``qrcode`` chooses
-it, faster (:mod:`signing_service.qr_masks`).
+it, faster (:mod:`signing_service.qr_symbols`).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.stamp import QRStampStyle
 
 from gateway_runtime.local_time import for_people
-from signing_service import qr_masks
+from signing_service import qr_symbols
 from signing_service.stamp_font import PreparedFontFactory
 
-qr_masks.install()
+qr_symbols.install()
 
 #: Noto Sans (variable font; its default instance is Regular), shipped by the ``fontpkg-noto-sans`` wheel.
 DEFAULT_FONT = Path(fontpkg_noto_sans.ROOT) / "files" / "NotoSans[wdth,wght].ttf"

@@ -137,11 +137,13 @@ class DocumentRecords:
         _log.info("document.records_stored_late", count=len(lines))
 
     async def _store(self, record: DocumentRecord, signed_from_sha256: str) -> None:
-        earlier = await self._redis.get(_hash_key(signed_from_sha256))
+        # One round trip: the record of the document this one was signed from is looked up in
+        # the transaction that stores this one.
         async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.get(_hash_key(signed_from_sha256))
             pipe.set(_record_key(record.reference), json.dumps(asdict(record)))
             pipe.set(_hash_key(record.sha256), record.reference)
-            await pipe.execute()
+            earlier, _, _ = await pipe.execute()
         if earlier:
             previous = await self.get(earlier.decode() if isinstance(earlier, bytes) else earlier)
             if previous is not None and not previous.superseded_by:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from io import BytesIO
 from typing import Any
 
@@ -373,14 +374,20 @@ def _add_places(
         )
 
 
+@lru_cache(maxsize=64)
+def _service_certificate(der: bytes) -> asn1_x509.Certificate:
+    """One of the service's own certificates (a signer's, its chain; never one from a document),
+    parsed once per worker: every signature reads the same few."""
+    return asn1_x509.Certificate.load(der)
+
+
 def _unsigned_signer(plan: SignaturePlan) -> signers.ExternalSigner:
     """A pyHanko signer that knows the certificates and no key: enough to lay out the signature and
     to compute the digest; the CMS is made in the service process with the token's key."""
-    certificate = asn1_x509.Certificate.load(plan.certificate)
-    registry = SimpleCertificateStore.from_certs(
-        [asn1_x509.Certificate.load(der) for der in plan.chain]
+    registry = SimpleCertificateStore.from_certs([_service_certificate(der) for der in plan.chain])
+    return signers.ExternalSigner(
+        _service_certificate(plan.certificate), registry, signature_value=256
     )
-    return signers.ExternalSigner(certificate, registry, signature_value=256)
 
 
 async def _prepare(document: UntrustedDocument, plan: SignaturePlan) -> PreparedSignature:

@@ -32,7 +32,7 @@ from fontTools.ttLib import TTFont
 from fontTools.varLib import instancer
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.font import opentype
-from pyhanko.pdf_utils.font.api import FontEngine
+from pyhanko.pdf_utils.font.api import FontEngine, ShapeResult
 from pyhanko.pdf_utils.font.opentype import GlyphAccumulator, GlyphAccumulatorFactory
 
 #: What Vietnamese text (and the stamp's English, digits, URLs) needs.
@@ -51,6 +51,8 @@ VIETNAMESE_REPERTOIRE = [
 _ALWAYS = "0123456789abcdefABCDEF:/.-_?=&%+ "
 #: Subsets kept per worker (a few hundred signers' names, title and unit; ~20 KB each).
 _CACHED_SUBSETS = 256
+#: Shaped lines kept per worker: each signer's few lines, and the time line of the last seconds.
+_CACHED_SHAPES = 512
 
 
 def _cache_file(source: Path) -> Path:
@@ -139,9 +141,22 @@ def _parsed(font: bytes) -> tuple[Any, TTFont, Any, str]:
     return hb.Font(hb.Face(font)), tt, glyph_set, opentype._read_ps_name(tt)
 
 
+#: (engine's settings, its glyphs and text map before, the line) -> (the line shaped, its glyphs and
+#: text map after).
+_SHAPED: OrderedDict[tuple[Any, ...], tuple[ShapeResult, dict[int, Any], dict[int, str]]] = (
+    OrderedDict()
+)
+
+
 class _ReusedSubsetAccumulator(GlyphAccumulator):
     """pyHanko's glyph accumulator over the font parsed once per worker (:func:`_parsed`),
-    embedding a cached subset instead of making one per document.
+    embedding a cached subset instead of making one per document, and shaping each line once.
+
+    A stamp's lines repeat from one document to the next (the signer, their unit; the time changes
+    once a second), and shaping is most of a stamp's text layout. Shaping a line is a function of
+    the engine's settings, the glyphs and text map it holds, and the line: :meth:`shape` keeps its
+    result with the glyphs and text map it leaves, keyed by all of those, and gives them back when
+    they come again.
 
     Its set-up is :class:`GlyphAccumulator`'s for a TrueType font, with the parsed font shared:
     ``tests/unit/signing_service/test_stamp_font.py`` holds it to an accumulator pyHanko makes
@@ -185,6 +200,33 @@ class _ReusedSubsetAccumulator(GlyphAccumulator):
         self._subset_created = self._write_prepared = False
         self._font = font
         self.cidfont_obj.set_font_file = self._embed  # type: ignore[method-assign]
+
+    def shape(self, txt: str, with_actual_text: bool = True) -> ShapeResult:
+        key = (
+            _digest(self._font),
+            # Read now: a text box sets its engine's font size after making it.
+            self.font_size,
+            tuple(sorted(self.features.items())) if self.features else (),
+            self.ot_script_tag,
+            self.ot_language_tag,
+            self.writing_direction,
+            self.bcp47_lang_code,
+            tuple(self._glyphs.items()),
+            tuple(self._cid_to_unicode.items()),
+            txt,
+            with_actual_text,
+        )
+        shaped = _SHAPED.get(key)
+        if shaped is None:
+            result = super().shape(txt, with_actual_text)
+            _SHAPED[key] = (result, dict(self._glyphs), dict(self._cid_to_unicode))
+            if len(_SHAPED) > _CACHED_SHAPES:
+                _SHAPED.popitem(last=False)
+            return result
+        _SHAPED.move_to_end(key)
+        result, glyphs, to_unicode = shaped
+        self._glyphs, self._cid_to_unicode = dict(glyphs), dict(to_unicode)
+        return result
 
     def _extract_subset(self, options: Any = None) -> None:
         """Nothing to cut here: :meth:`_embed` writes the cached subset."""

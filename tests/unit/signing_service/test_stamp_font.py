@@ -54,3 +54,38 @@ def test_engines_of_two_documents_do_not_share_glyphs() -> None:
     second.shape("Trần")
     assert set(first._cid_to_unicode.values()) >= {"N", "g", "u", "y", "ễ", "n"}
     assert "ễ" not in second._cid_to_unicode.values()
+
+
+def _shaped(engine: GlyphAccumulator, lines: list[str]) -> list[tuple[object, ...]]:
+    results = [engine.shape(line) for line in lines]
+    return [
+        *((r.graphics_ops, r.x_advance, r.y_advance) for r in results),
+        (dict(engine._glyphs), dict(engine._cid_to_unicode)),
+    ]
+
+
+@pytest.mark.parametrize(
+    "lines", [LINES, LINES[2:3], [LINES[2], LINES[0], LINES[2]], [*LINES[::-1], LINES[0]]]
+)
+def test_lines_shaped_again_are_what_pyhanko_shapes(lines: list[str]) -> None:
+    """Shaped lines are reused (a stamp's lines repeat from one document to the next): those given
+    back, in any order after any others, are pyHanko's own, with the glyphs and text map it leaves."""
+    factory = stamp_style().text_box_style.font
+    assert isinstance(factory, PreparedFontFactory)
+    expected = _shaped(_pyhankos_engine(PdfFileWriter()), lines)
+    for _ in range(3):  # shaped, then given back, twice
+        assert _shaped(factory.create_font_engine(PdfFileWriter()), lines) == expected
+
+
+def test_a_line_shaped_at_another_size_is_shaped_again() -> None:
+    """A text box sets its engine's font size after making it: a line shaped at one size is not
+    given back at another."""
+    factory = stamp_style().text_box_style.font
+    assert isinstance(factory, PreparedFontFactory)
+    factory.create_font_engine(PdfFileWriter()).shape(LINES[1])
+    engine, reference = (
+        factory.create_font_engine(PdfFileWriter()),
+        _pyhankos_engine(PdfFileWriter()),
+    )
+    engine.font_size = reference.font_size = 12
+    assert engine.shape(LINES[1]) == reference.shape(LINES[1])
