@@ -126,11 +126,11 @@ def inspect_document(document: UntrustedDocument, max_objects: int) -> DocumentF
         objects=objects,
         revisions=xrefs.total_revisions,
         signatures=signatures,
-        title=_title(reader),
+        title=document_title(reader),
     )
 
 
-def _title(reader: Any) -> str:
+def document_title(reader: Any) -> str:
     """The title in the document's information dictionary, if it is a plain string."""
     try:
         title = reader.trailer_view["/Info"]["/Title"]

@@ -38,7 +38,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing_service.active_content import find_active_content
 from signing_service.appearance import STAMP_SIZE, VisibleStamp, free_stamp_boxes, stamp_style
-from signing_service.documents import UntrustedDocument, entry, open_document
+from signing_service.documents import UntrustedDocument, document_title, entry, open_document
 from signing_service.errors import (
     DocumentNotSignable,
     DocumentTooComplex,
@@ -107,6 +107,8 @@ class PreparedSignature:
     md_algorithm: str
     signing_time: datetime
     field_name: str
+    #: The document's own title (its metadata), for the record kept of what was signed.
+    title: str = ""
 
 
 def _media_box(page: Any, number: int) -> tuple[float, float, float, float]:
@@ -507,6 +509,7 @@ async def _prepare(document: UntrustedDocument, plan: SignaturePlan) -> Prepared
         md_algorithm=session.md_algorithm,
         signing_time=session.system_time,
         field_name=field_name,
+        title=document_title(reader),
     )
 
 

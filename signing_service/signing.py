@@ -111,6 +111,8 @@ class SignedDocument:
     certified: bool
     input_sha256: str
     output_sha256: str
+    #: The document's own title (its metadata), read where it was prepared.
+    title: str = ""
 
 
 @dataclass
@@ -245,6 +247,7 @@ class DocumentSigner:
             certified=request.certify,
             input_sha256=sha256_hex(document),
             output_sha256=hashlib.sha256(content).hexdigest(),
+            title=prepared.title,
         )
 
 

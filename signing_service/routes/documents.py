@@ -218,13 +218,19 @@ async def sign_document(
     if not signer.supports(options.level):
         raise TimestampUnavailable(f"level {options.level.value} needs a TSA")
     document = await read_document(request, settings.max_document_bytes)
-    facts = await services.sandbox.run(inspect_document, document, settings.max_pdf_objects)
+    # With a document type, the policy counts the signatures the document holds (and a person
+    # approves its hash) before it is signed: it is read for that first. An app's seal without
+    # one decides nothing from the document, which the preparation then reads once, not twice.
+    prior_signatures = 0
+    if document_type is not None:
+        facts = await services.sandbox.run(inspect_document, document, settings.max_pdf_objects)
+        prior_signatures = facts.signatures
     allowed = await services.gatekeeper.authorise(
         principal,
         auditor,
         document_type=document_type,
         credential_id=credential,
-        prior_signatures=[facts.signatures],
+        prior_signatures=[prior_signatures],
         digests=[hashlib.sha256(document).digest()],
         description=f"{document_type or ''}: {options.reason or ''}".strip(": "),
         certify=options.certify,
@@ -246,7 +252,7 @@ async def sign_document(
         reference,
         document_type=document_type or "",
         document_type_title=services.document_type_title(document_type),
-        title=facts.title,
+        title=signed.title,
         unit=unit,
     )
     await services.records.keep(record, signed_from_sha256=signed.input_sha256)

@@ -4,6 +4,7 @@ strict headers, rate-limited, audited."""
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import re
 
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from devstack import Stack, StackInfo
+from devstack.demo import transcript_pdf
 from tests.audit_events import wait_for_events
 from tests.conftest import TokenFactory
 from tests.pdf_inspection import replace_page_text
@@ -57,6 +59,32 @@ def test_qr_link_opens_the_form_for_that_document(
     csp = page.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "unsafe-inline" not in csp
     assert re.search(r"style-src 'sha256-[A-Za-z0-9+/=]+'", csp)
+
+
+def test_a_seal_without_a_document_type_keeps_the_documents_title(
+    stack_info: StackInfo, client_token: TokenFactory
+) -> None:
+    """An app's seal without a document type is read once, where it is prepared: the record
+    still holds the document's own title, as the pre-flight read it for typed documents."""
+    title = "Giấy chứng nhận tốt nghiệp — Trần Thị Ánh"
+    response = httpx.post(
+        f"{stack_info.signing_url}/v1/documents:sign",
+        params={"level": "B-B", "visible": "true"},
+        content=transcript_pdf(["GIAY CHUNG NHAN", "Xep loai: Gioi"], title=title),
+        headers={
+            "Authorization": f"Bearer {client_token('demo-eoffice')}",
+            "Content-Type": "application/pdf",
+        },
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    page = httpx.get(
+        f"{stack_info.signing_url}/verify",
+        params={"ref": response.headers["x-document-reference"]},
+        timeout=10,
+    )
+    assert page.status_code == 200
+    assert html.escape(title) in page.text
 
 
 def test_hostile_reference_is_not_reflected(stack_info: StackInfo) -> None:
