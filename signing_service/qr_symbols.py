@@ -40,12 +40,13 @@ original_put = util.BitBuffer.put
 _AS_DIGITS = bytes.maketrans(b"\x00\x01", b"01")
 #: 1:1:3:1:1 with four light modules after or before, as read left to right or top to bottom.
 _FINDER_LIKE = ("10111010000", "00001011101")
+_MODULES = {"0": False, "1": True}
 
 
 @cache
-def _version_layout(version: int) -> tuple[int, tuple[int, ...]]:
-    """The version's boards (:func:`board`): where its data modules are, and what each mask
-    flips of a layout made with mask 0 (``mask 0 XOR mask i`` on the data modules)."""
+def _mask_flips(version: int) -> tuple[int, ...]:
+    """What each mask flips of a layout made with mask 0 (``mask 0 XOR mask i`` on the data
+    modules), as boards (:func:`board`) of the version's size."""
     symbol = QRCode(version=version)
     symbol.modules_count = size = version * 4 + 17
     # The version's blank (function patterns) exists: the symbol being scored was laid out first.
@@ -58,7 +59,7 @@ def _version_layout(version: int) -> tuple[int, tuple[int, ...]]:
         board([row_bits([mask(r, c) for c in range(size)]) for r in range(size)], size)
         for mask in (util.mask_func(pattern) for pattern in range(8))
     ]
-    return data, tuple((masks[0] ^ other) & data for other in masks)
+    return tuple((masks[0] ^ other) & data for other in masks)
 
 
 def row_bits(cells: list[Any]) -> int:
@@ -81,9 +82,6 @@ def rows_of(whole: int, size: int) -> list[list[bool]]:
         list(map(_MODULES.__getitem__, text[start : start + size]))
         for start in range((size - 1) * size, -1, -size)
     ]
-
-
-_MODULES = {"0": False, "1": True}
 
 
 @cache
@@ -136,7 +134,7 @@ def _chosen_layout(symbol: QRCode) -> tuple[int, int]:
     first of equals. The format (and version) modules are light in it, as ``qrcode`` scores them."""
     symbol.makeImpl(True, 0)
     size = symbol.modules_count
-    _, flips = _version_layout(symbol.version)
+    flips = _mask_flips(symbol.version)
     laid_out = board([row_bits(row) for row in symbol.modules], size)
     scores = [board_penalty(laid_out ^ flip, size) for flip in flips]
     best = scores.index(min(scores))

@@ -221,7 +221,7 @@ async def sign_document(
     # With a document type, the policy counts the signatures the document holds (and a person
     # approves its hash) before it is signed: it is read for that first. An app's seal without
     # one decides nothing from the document, which the preparation then reads once, not twice.
-    prior_signatures = 0
+    prior_signatures = 0  # what the policy counts, and only with a document type
     if document_type is not None:
         facts = await services.sandbox.run(inspect_document, document, settings.max_pdf_objects)
         prior_signatures = facts.signatures
