@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from signing_service.documents import UntrustedDocument
+from signing_service.documents import DocumentFacts, UntrustedDocument
 from signing_service.errors import DocumentTooLarge, SigningError
 
 _CHUNK = 1024 * 1024
@@ -76,6 +76,8 @@ class TriagedUpload:
     documents: list[tuple[str, Upload]]
     refused: dict[int, str]
     prior_signatures: dict[int, int]
+    #: Each accepted document's own title (its metadata), for the record kept of what was signed.
+    titles: dict[int, str]
 
 
 def _unique(name: str, taken: set[str]) -> str:
@@ -93,15 +95,16 @@ def _unique(name: str, taken: set[str]) -> str:
 
 async def triage_uploads(
     uploads: list[Upload],
-    inspect: Callable[[UntrustedDocument], Awaitable[int]],
+    inspect: Callable[[UntrustedDocument], Awaitable[DocumentFacts]],
 ) -> TriagedUpload:
     """Name each upload (``document-N`` when it has no file name; a name used again gets `` (2)``,
     `` (3)``... before its extension, as a browser saves a second download), and inspect each
-    document in the sandbox (``inspect`` returns the signatures it holds), one in memory at a
+    document in the sandbox (``inspect``: the signatures it holds, its title), one in memory at a
     time."""
     documents: list[tuple[str, Upload]] = []
     refused: dict[int, str] = {}
     prior: dict[int, int] = {}
+    titles: dict[int, str] = {}
     seen: set[str] = set()
     for index, upload in enumerate(uploads):
         document_id = _unique(
@@ -113,8 +116,9 @@ async def triage_uploads(
         else:
             try:
                 content = await asyncio.to_thread(upload.read)
-                prior[index] = await inspect(UntrustedDocument(content))
+                facts = await inspect(UntrustedDocument(content))
+                prior[index], titles[index] = facts.signatures, facts.title
             except SigningError as exc:
                 refused[index] = exc.code
         documents.append((document_id, upload))
-    return TriagedUpload(documents, refused, prior)
+    return TriagedUpload(documents, refused, prior, titles)

@@ -32,7 +32,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -167,6 +167,7 @@ class BatchStore:
         documents: Sequence[tuple[str, bytes | Upload]],
         refused: dict[int, str],
         *,
+        titles: Mapping[int, str] | None = None,
         credential_id: str | None = None,
         document_type: str | None = None,
         document_type_title: str = "",
@@ -191,6 +192,7 @@ class BatchStore:
                 request,
                 documents,
                 refused,
+                titles=titles or {},
                 credential_id=credential_id,
                 document_type=document_type,
                 document_type_title=document_type_title,
@@ -216,6 +218,7 @@ class BatchStore:
         documents: Sequence[tuple[str, bytes | Upload]],
         refused: dict[int, str],
         *,
+        titles: Mapping[int, str],
         credential_id: str | None,
         document_type: str | None,
         document_type_title: str,
@@ -239,6 +242,8 @@ class BatchStore:
                 "sha256": digest,
                 "reference": uuid.uuid4().hex,
             }
+            if titles.get(index):
+                state["title"] = titles[index]
             if index in refused:
                 state.update(status="failed", error=refused[index])
             else:
@@ -550,6 +555,8 @@ class BatchRunner:
                     level=request.level.value,
                     document_type=header.get("document_type", ""),
                     document_type_title=header.get("document_type_title", ""),
+                    # As read when the batch was uploaded (none in a batch stored before then).
+                    title=state.get("title", ""),
                     # A batch stored before units came from accounts: what its stamps say.
                     unit=header.get(
                         "unit_name", request.stamp.unit if request.stamp is not None else ""

@@ -36,7 +36,7 @@ from signing_service.credentials import (
 )
 from signing_service.csc import CscDialect
 from signing_service.document_records import DocumentRecords
-from signing_service.documents import UntrustedDocument, inspect_document
+from signing_service.documents import DocumentFacts, UntrustedDocument, inspect_document
 from signing_service.keystore import (
     TokenEventSealer,
     TokenGate,
@@ -103,10 +103,9 @@ class Services:
             self._person_signers[credential.credential_id] = signer
         return signer
 
-    async def signatures_held(self, document: UntrustedDocument) -> int:
-        """How many signatures ``document`` holds (read in the sandbox)."""
-        facts = await self.sandbox.run(inspect_document, document, self.settings.max_pdf_objects)
-        return facts.signatures
+    async def inspect(self, document: UntrustedDocument) -> DocumentFacts:
+        """What ``document`` is (the signatures it holds, its title), read in the sandbox."""
+        return await self.sandbox.run(inspect_document, document, self.settings.max_pdf_objects)
 
     def document_type_title(self, document_type: str | None) -> str:
         """The title people read for a document type of the signing policy ("" for none)."""

@@ -171,7 +171,7 @@ async def create_batch(
         if existing is not None:
             return JSONResponse(await store.status(existing), status_code=200)
 
-        upload = await triage_uploads(uploads, services.signatures_held)
+        upload = await triage_uploads(uploads, services.inspect)
         allowed, signer = await _authorise(
             services, principal, auditor, options, upload, document_type, credential
         )
@@ -185,6 +185,7 @@ async def create_batch(
             options.request(allowed, signer, verify_base, unit=unit),
             upload.documents,
             upload.refused,
+            titles=upload.titles,
             credential_id=allowed.credential.credential_id if allowed.credential else None,
             document_type=document_type,
             document_type_title=services.document_type_title(document_type),

@@ -3,6 +3,7 @@ the service mid-batch that ends with every document signed exactly once."""
 
 from __future__ import annotations
 
+import html
 import os
 import signal
 import time
@@ -224,6 +225,33 @@ def test_visible_stamps_on_a_batch_each_point_at_their_own_document(
         assert len(drawn) == 1 and drawn[0].endswith(f"/verify?ref={reference}"), drawn
     events = _batch_sign_events(stack_info, client_token("audit-reports"), batch_id)
     assert sorted(e["target"]["reference"] for e in events) == sorted(references)
+
+
+def test_each_document_of_a_batch_keeps_its_own_title(
+    stack_info: StackInfo, client_token: TokenFactory
+) -> None:
+    """The record a batch keeps of each document (what a paper copy's QR code shows) holds that
+    document's own title, read when the batch was uploaded; a document without one shows none."""
+    token = client_token("demo-eoffice")
+    titles = ["Học bạ — Nguyễn Văn An", "Học bạ — Lê Thị Bình", None]
+    files = [
+        (f"hoc-ba-{i}.pdf", transcript_pdf([f"HOC BA {i}"], title=title))
+        for i, title in enumerate(titles)
+    ]
+    accepted = _submit(stack_info, token, "hoc-ba-titles-2026", files, level="B-B")
+    assert accepted.status_code == 202, accepted.text
+    status = _wait(stack_info, token, accepted.json()["batch_id"])
+    assert (status["signed"], status["failed"]) == (3, 0), status
+    pages = [
+        httpx.get(
+            f"{stack_info.signing_url}/verify", params={"ref": d["reference"]}, timeout=10
+        ).text
+        for d in status["documents"]
+    ]
+    for index, (page, title) in enumerate(zip(pages, titles, strict=True)):
+        others = [t for t in titles if t and t != title]
+        assert title is None or html.escape(title) in page, index
+        assert not any(html.escape(other) in page for other in others), index
 
 
 def test_batch_options_that_single_signing_refuses_are_refused(

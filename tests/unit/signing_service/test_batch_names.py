@@ -8,11 +8,11 @@ import hashlib
 from io import BytesIO
 
 from signing_service.batch_uploads import Upload, received, triage_uploads
-from signing_service.documents import UntrustedDocument
+from signing_service.documents import DocumentFacts, UntrustedDocument
 
 
-async def _no_signatures(document: UntrustedDocument) -> int:
-    return 0
+async def _no_signatures(document: UntrustedDocument) -> DocumentFacts:
+    return DocumentFacts(pages=1, objects=3, revisions=1, signatures=0)
 
 
 def test_a_name_used_again_gets_a_number_and_nothing_is_refused() -> None:
