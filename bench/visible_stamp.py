@@ -23,7 +23,6 @@ import qrcode
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from qrcode import base, util
 from qrcode.main import QRCode
 
 from bench import run_stopping_cleanly
@@ -72,15 +71,8 @@ def _qr_code(address: str) -> QRCode:
 
 def _qrcodes_own(address: str) -> QRCode:
     """The same symbol made with ``qrcode``'s own functions."""
-    patched = (QRCode.make, QRCode.best_mask_pattern, base.Polynomial.__mod__, util.BitBuffer.put)
-    QRCode.make = qr_symbols.original_make
-    QRCode.best_mask_pattern = qr_symbols.original_best_mask_pattern
-    base.Polynomial.__mod__ = qr_symbols.original_remainder
-    util.BitBuffer.put = qr_symbols.original_put
-    try:
+    with qr_symbols.qrcode_alone():
         return _qr_code(address)
-    finally:
-        QRCode.make, QRCode.best_mask_pattern, base.Polynomial.__mod__, util.BitBuffer.put = patched
 
 
 def main() -> None:

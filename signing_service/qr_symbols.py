@@ -25,6 +25,8 @@ penalties, bits, codewords and symbol, bit for bit. Measured in ``docs/benchmark
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -195,9 +197,30 @@ def put(buffer: util.BitBuffer, number: int, length: int) -> None:
         buffer.length += taken
 
 
+#: What :func:`install` replaces: (where, what, this module's, ``qrcode``'s own).
+_REPLACED: tuple[tuple[Any, str, Any, Any], ...] = (
+    (QRCode, "best_mask_pattern", best_mask_pattern, original_best_mask_pattern),
+    (QRCode, "make", make, original_make),
+    (base.Polynomial, "__mod__", remainder, original_remainder),
+    (util.BitBuffer, "put", put, original_put),
+)
+
+
 def install() -> None:
     """Make every ``qrcode.QRCode`` of this process this way (idempotent)."""
-    setattr(QRCode, "best_mask_pattern", best_mask_pattern)  # noqa: B010 - patching on purpose
-    setattr(QRCode, "make", make)  # noqa: B010
-    setattr(base.Polynomial, "__mod__", remainder)  # noqa: B010
-    setattr(util.BitBuffer, "put", put)  # noqa: B010
+    for owner, name, ours, _ in _REPLACED:
+        setattr(owner, name, ours)
+
+
+@contextmanager
+def qrcode_alone() -> Iterator[None]:
+    """``qrcode``'s own functions for the time of the block (what the tests and the benchmark hold
+    this module to), then whatever was there before."""
+    before = [getattr(owner, name) for owner, name, _, _ in _REPLACED]
+    for owner, name, _, theirs in _REPLACED:
+        setattr(owner, name, theirs)
+    try:
+        yield
+    finally:
+        for (owner, name, _, _), value in zip(_REPLACED, before, strict=True):
+            setattr(owner, name, value)

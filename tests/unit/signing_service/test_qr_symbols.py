@@ -71,11 +71,8 @@ def test_random_symbols_score_alike() -> None:
             assert qr_symbols.penalty(rows, size) == util.lost_point(modules)
 
 
-def test_a_symbol_made_is_qrcodes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The whole of ``make`` (installed for every QR code of the service) against ``qrcode``'s own,
-    for every error correction level and a mask given by the caller too."""
-    qr_symbols.install()
-    addresses = _addresses(40, seed=11)
+def _made(addresses: list[str]) -> list[list[list[bool]]]:
+    """Each address's symbol at every error correction level, with the mask chosen and given."""
     made = []
     for level in (constants.ERROR_CORRECT_M, constants.ERROR_CORRECT_H, constants.ERROR_CORRECT_L):
         for data in addresses:
@@ -84,18 +81,19 @@ def test_a_symbol_made_is_qrcodes(monkeypatch: pytest.MonkeyPatch) -> None:
                 symbol.add_data(data)
                 symbol.make()
                 made.append(symbol.modules)
-    monkeypatch.setattr(QRCode, "make", qr_symbols.original_make)
-    monkeypatch.setattr(QRCode, "best_mask_pattern", qr_symbols.original_best_mask_pattern)
-    monkeypatch.setattr(base.Polynomial, "__mod__", qr_symbols.original_remainder)
-    monkeypatch.setattr(util.BitBuffer, "put", qr_symbols.original_put)
-    expected = []
-    for level in (constants.ERROR_CORRECT_M, constants.ERROR_CORRECT_H, constants.ERROR_CORRECT_L):
-        for data in addresses:
-            for mask in (None, 5):
-                symbol = QRCode(error_correction=level, mask_pattern=mask)
-                symbol.add_data(data)
-                symbol.make()
-                expected.append(symbol.modules)
+    return made
+
+
+def test_a_symbol_made_is_qrcodes() -> None:
+    """The whole of ``make`` (installed for every QR code of the service) against ``qrcode``'s own,
+    for every error correction level and a mask given by the caller too."""
+    qr_symbols.install()
+    addresses = _addresses(40, seed=11)
+    made = _made(addresses)
+    with qr_symbols.qrcode_alone():
+        assert QRCode.make is qr_symbols.original_make
+        expected = _made(addresses)
+    assert QRCode.make is qr_symbols.make  # installed again after the block
     assert made == expected
 
 
